@@ -1,0 +1,165 @@
+/**
+ * SMB 3.x encryption: the SMB2 TRANSFORM_HEADER (MS-SMB2 2.2.41) around one message or compound
+ * chain (3.1.4.3 encrypt, 3.3.5.2.1.1 decrypt).
+ *
+ *   0  ProtocolId 0xFD 'S' 'M' 'B'      20 Nonce (16: CCM uses 11, GCM 12, rest zero)
+ *   4  Signature (16: the AEAD tag)      36 OriginalMessageSize   40 Reserved   42 Flags = 0x0001
+ *  44  SessionId                          52 encrypted message
+ *
+ * The AAD is bytes 20..51: the header without ProtocolId and Signature.
+ */
+import { aesCcmDecrypt, aesCcmEncrypt } from "./aes_ccm.ts";
+import { aesGcmDecrypt, aesGcmEncrypt, importAesGcmKey } from "./aes_gcm.ts";
+import { CipherId } from "./kdf.ts";
+import { Reader } from "../wire/reader.ts";
+import { Status, WireError } from "../wire/status.ts";
+
+export const TRANSFORM_HEADER_SIZE = 52;
+export const TRANSFORM_PROTOCOL_ID = 0x424d53fd; // "\xfdSMB" read little-endian
+/** Flags/EncryptionAlgorithm: 0x0001 = Encrypted (3.1.1), = SMB2_ENCRYPTION_AES128_CCM (3.0.x). */
+export const TRANSFORM_FLAG_ENCRYPTED = 0x0001;
+
+/** A decoded TRANSFORM_HEADER; the encrypted payload is a view into the input. */
+export interface TransformHeader {
+  signature: Uint8Array;
+  nonce: Uint8Array;
+  originalMessageSize: number;
+  flags: number;
+  sessionId: bigint;
+  /** The 32 AAD bytes (header bytes 20..51). */
+  aad: Uint8Array;
+  encrypted: Uint8Array;
+}
+
+/**
+ * Parses and validates a TRANSFORM_HEADER before anything is decrypted: protocol id, Flags, and
+ * OriginalMessageSize equal to the bytes actually present (a bogus size was a ksmbd OOB bug).
+ */
+export function parseTransformHeader(buf: Uint8Array): TransformHeader {
+  const r = new Reader(buf);
+  r.need(0, TRANSFORM_HEADER_SIZE + 1, "transform header");
+  if (r.u32(0) !== TRANSFORM_PROTOCOL_ID) throw new WireError("not a transform header");
+  const originalMessageSize = r.u32(36);
+  const flags = r.u16(42);
+  if (flags !== TRANSFORM_FLAG_ENCRYPTED) throw new WireError("unknown transform flags");
+  if (originalMessageSize !== buf.byteLength - TRANSFORM_HEADER_SIZE) {
+    throw new WireError("OriginalMessageSize does not match the message");
+  }
+  return {
+    signature: r.bytes(16, 4),
+    nonce: r.bytes(16, 20),
+    originalMessageSize,
+    flags,
+    sessionId: r.u64(44),
+    aad: r.bytes(32, 20),
+    encrypted: r.bytes(originalMessageSize, TRANSFORM_HEADER_SIZE),
+  };
+}
+
+function isGcm(cipher: number): boolean {
+  return cipher === CipherId.AES_128_GCM || cipher === CipherId.AES_256_GCM;
+}
+
+function keyLength(cipher: number): number {
+  switch (cipher) {
+    case CipherId.AES_128_CCM:
+    case CipherId.AES_128_GCM:
+      return 16;
+    case CipherId.AES_256_CCM:
+    case CipherId.AES_256_GCM:
+      return 32;
+    default:
+      throw new RangeError(`unknown cipher id ${cipher}`);
+  }
+}
+
+/**
+ * One direction's cipher state for a session: the key (imported once for WebCrypto) and a nonce
+ * generator. Nonces are a random prefix fixed per key plus a 64-bit counter, so they never repeat
+ * under one key (GCM loses all security on a repeat).
+ */
+export class TransformCipher {
+  readonly cipher: number;
+  private readonly rawKey: Uint8Array;
+  private readonly gcmKey: CryptoKey | null;
+  private readonly noncePrefix: Uint8Array;
+  private counter = 0n;
+
+  private constructor(cipher: number, key: Uint8Array, gcmKey: CryptoKey | null) {
+    this.cipher = cipher;
+    this.rawKey = key.slice();
+    this.gcmKey = gcmKey;
+    // CCM: 11-byte nonce = 3 random + 8 counter; GCM: 12 = 4 random + 8 counter.
+    this.noncePrefix = crypto.getRandomValues(new Uint8Array(isGcm(cipher) ? 4 : 3));
+  }
+
+  /** Creates the state for `cipher` (CipherId) with a key from {@link smb3Keys}. */
+  static async create(cipher: number, key: Uint8Array): Promise<TransformCipher> {
+    if (key.byteLength !== keyLength(cipher)) throw new RangeError("key length does not match the cipher");
+    const gcmKey = isGcm(cipher) ? await importAesGcmKey(key) : null;
+    return new TransformCipher(cipher, key, gcmKey);
+  }
+
+  /** The next unused nonce, already laid out in the 16-byte header field. */
+  nextNonce(): Uint8Array {
+    const n = new Uint8Array(16);
+    n.set(this.noncePrefix);
+    new DataView(n.buffer).setBigUint64(this.noncePrefix.byteLength, this.counter, true);
+    this.counter++;
+    return n;
+  }
+
+  private nonceLen(): number {
+    return isGcm(this.cipher) ? 12 : 11;
+  }
+
+  /**
+   * Encrypts one SMB2 message (or compound chain) for `sessionId`. Returns the transformed message:
+   * header followed by ciphertext. `nonce16` is for tests; normal callers let it default.
+   */
+  async encrypt(sessionId: bigint, message: Uint8Array, nonce16?: Uint8Array): Promise<Uint8Array> {
+    if (message.byteLength === 0 || message.byteLength > 0xffffffff) throw new RangeError("bad message size");
+    const out = new Uint8Array(TRANSFORM_HEADER_SIZE + message.byteLength);
+    const v = new DataView(out.buffer);
+    v.setUint32(0, TRANSFORM_PROTOCOL_ID, true);
+    // The whole 16-byte field goes into the AAD as sent; a generated nonce has zero reserved bytes.
+    const nonce = nonce16 ?? this.nextNonce();
+    if (nonce.byteLength !== 16) throw new RangeError("nonce field must be 16 bytes");
+    out.set(nonce, 20);
+    v.setUint32(36, message.byteLength, true);
+    v.setUint16(42, TRANSFORM_FLAG_ENCRYPTED, true);
+    v.setBigUint64(44, sessionId, true);
+    const aad = out.subarray(20, 52);
+    const n = nonce.subarray(0, this.nonceLen());
+    const { ciphertext, tag } = this.gcmKey
+      ? await aesGcmEncrypt(this.gcmKey, n, aad, message)
+      : aesCcmEncrypt(this.rawKey, n, aad, message, 16);
+    out.set(tag, 4);
+    out.set(ciphertext, TRANSFORM_HEADER_SIZE);
+    return out;
+  }
+
+  /** Decrypts a parsed transform. Throws WireError(ACCESS_DENIED) when authentication fails. */
+  async decrypt(h: TransformHeader): Promise<Uint8Array> {
+    const n = h.nonce.subarray(0, this.nonceLen());
+    const pt = this.gcmKey
+      ? await aesGcmDecrypt(this.gcmKey, n, h.aad, h.encrypted, h.signature)
+      : aesCcmDecrypt(this.rawKey, n, h.aad, h.encrypted, h.signature);
+    if (!pt) throw new WireError("transform signature mismatch", Status.ACCESS_DENIED);
+    return pt;
+  }
+}
+
+/** Convenience: parse + decrypt; returns the session id and the decrypted message. */
+export async function decryptTransform(
+  cipher: TransformCipher,
+  buf: Uint8Array,
+): Promise<{ sessionId: bigint; message: Uint8Array }> {
+  const h = parseTransformHeader(buf);
+  return { sessionId: h.sessionId, message: await cipher.decrypt(h) };
+}
+
+/** Convenience: encrypt one message into a TRANSFORM. */
+export function encryptTransform(cipher: TransformCipher, sessionId: bigint, message: Uint8Array): Promise<Uint8Array> {
+  return cipher.encrypt(sessionId, message);
+}

@@ -1,0 +1,88 @@
+/**
+ * SMB2 message signing (MS-SMB2 3.1.4.1 sign, 3.1.5.1 verify).
+ *
+ * The signature covers the whole message (header at offset 0, compound padding included) with the
+ * 16-byte Signature field (offset 48) zeroed.
+ */
+import { createCipheriv, createHmac } from "node:crypto";
+import { AesCmac } from "./aes_cmac.ts";
+import { constantTimeEqual } from "./consttime.ts";
+
+/** Signing algorithm ids (MS-SMB2 2.2.3.1.7). */
+export const SigningAlgorithm = {
+  HMAC_SHA256: 0x0000,
+  AES_CMAC: 0x0001,
+  AES_GMAC: 0x0002,
+} as const;
+export type SigningAlgorithmId = typeof SigningAlgorithm[keyof typeof SigningAlgorithm];
+
+export const SIGNATURE_OFFSET = 48;
+export const SIGNATURE_SIZE = 16;
+const SMB2_HEADER_SIZE = 64;
+const FLAGS_SERVER_TO_REDIR = 0x00000001;
+const COMMAND_CANCEL = 0x000c;
+
+/** The AES-GMAC nonce (MS-SMB2 3.1.4.1): MessageId (8 bytes LE), then a 32-bit LE word whose bit 0
+ * says "sent by the server" and bit 1 "is a CANCEL request"; the other 30 bits are zero. */
+export function gmacNonce(msg: Uint8Array): Uint8Array {
+  const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+  const nonce = new Uint8Array(12);
+  nonce.set(msg.subarray(24, 32));
+  const flags = v.getUint32(16, true);
+  const command = v.getUint16(12, true);
+  let word = 0;
+  if (flags & FLAGS_SERVER_TO_REDIR) word |= 1;
+  // Only a request can be a CANCEL (there is no CANCEL response).
+  if (command === COMMAND_CANCEL && !(flags & FLAGS_SERVER_TO_REDIR)) word |= 2;
+  new DataView(nonce.buffer).setUint32(8, word, true);
+  return nonce;
+}
+
+/** Computes the signature over `msg` as it stands (caller zeroes the field first). */
+function compute(alg: number, key: Uint8Array, msg: Uint8Array): Uint8Array {
+  switch (alg) {
+    case SigningAlgorithm.HMAC_SHA256: {
+      // 2.0.2 / 2.1: HMAC-SHA256 keyed with Session.SessionKey, first 16 bytes.
+      const d = createHmac("sha256", key).update(msg).digest();
+      return new Uint8Array(d.buffer, d.byteOffset, SIGNATURE_SIZE).slice();
+    }
+    case SigningAlgorithm.AES_CMAC:
+      return new AesCmac(key).mac(msg);
+    case SigningAlgorithm.AES_GMAC: {
+      // GMAC (RFC 4543) = AES-GCM with the message as AAD and nothing to encrypt; the tag is the MAC.
+      if (key.byteLength !== 16) throw new RangeError("AES-128-GMAC needs a 16-byte key");
+      const c = createCipheriv("aes-128-gcm", key, gmacNonce(msg));
+      c.setAAD(msg);
+      c.final();
+      const t = c.getAuthTag();
+      return new Uint8Array(t.buffer, t.byteOffset, t.byteLength).slice();
+    }
+    default:
+      throw new RangeError(`unknown signing algorithm ${alg}`);
+  }
+}
+
+function checkLength(msg: Uint8Array): void {
+  if (msg.byteLength < SMB2_HEADER_SIZE) throw new RangeError("message shorter than an SMB2 header");
+}
+
+/** Signs one SMB2 message in place: zeroes the Signature field, computes, writes it at offset 48.
+ * (Setting SMB2_FLAGS_SIGNED is the caller's job; it must happen before signing.) */
+export function signMessage(alg: number, key: Uint8Array, msg: Uint8Array): void {
+  checkLength(msg);
+  msg.fill(0, SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
+  msg.set(compute(alg, key, msg), SIGNATURE_OFFSET);
+}
+
+/** Verifies the signature of one SMB2 message in constant time. The Signature field is zeroed while
+ * computing and restored before returning, so `msg` is unchanged afterwards. */
+export function verifyMessage(alg: number, key: Uint8Array, msg: Uint8Array): boolean {
+  if (msg.byteLength < SMB2_HEADER_SIZE) return false;
+  const got = msg.slice(SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
+  msg.fill(0, SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
+  try {
+    return constantTimeEqual(compute(alg, key, msg), got);
+  } finally {
+    msg.set(got, SIGNATURE_OFFSET);
+  }
+}

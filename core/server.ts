@@ -1,0 +1,155 @@
+/**
+ * Starting and stopping the SMB server: the bridge to rpc-wasm, the listener, and the connection
+ * limits (ksmbd `max connections`, `max ip connections`).
+ */
+import { Bridge, type UnixAccount } from "./ipc/bridge.ts";
+import type { ServerConfig } from "./config/types.ts";
+import { ServerContext } from "./smb2/server_context.ts";
+import { Connection } from "./smb2/connection.ts";
+import { teardownConnection } from "./smb2/teardown.ts";
+import { log } from "./log.ts";
+
+export interface RunningServer {
+  readonly port: number;
+  readonly context: ServerContext;
+  /** Stops accepting, closes connections, waits for in-flight requests. */
+  stop(): Promise<void>;
+  /** Resolves when the listener ends. */
+  readonly done: Promise<void>;
+}
+
+/** Reads /etc/passwd and /etc/group for uid/gid/supplementary groups (ksmbd uses getpwnam). */
+export function readUnixAccounts(): UnixAccount[] {
+  const out: UnixAccount[] = [];
+  let passwd = "";
+  let group = "";
+  try {
+    passwd = Deno.readTextFileSync("/etc/passwd");
+    group = Deno.readTextFileSync("/etc/group");
+  } catch {
+    return out;
+  }
+  const groupsOf = new Map<string, number[]>();
+  const groupNames = new Map<number, string>();
+  for (const line of group.split("\n")) {
+    const f = line.split(":");
+    if (f.length < 4) continue;
+    const gid = Number(f[2]);
+    if (!Number.isInteger(gid)) continue;
+    groupNames.set(gid, f[0]);
+    for (const m of f[3].split(",").filter(Boolean)) {
+      const l = groupsOf.get(m) ?? [];
+      l.push(gid);
+      groupsOf.set(m, l);
+    }
+  }
+  for (const line of passwd.split("\n")) {
+    const f = line.split(":");
+    if (f.length < 4) continue;
+    const uid = Number(f[2]);
+    const gid = Number(f[3]);
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
+    const groups = [gid, ...(groupsOf.get(f[0]) ?? [])];
+    out.push({ name: f[0], uid, gid, groups, groupNames: groups.map((g) => groupNames.get(g) ?? String(g)) } as UnixAccount);
+  }
+  return out;
+}
+
+export interface StartOptions {
+  config: ServerConfig;
+  /** Path of ksmbdpwd.db; read as bytes and handed to the accounts module unparsed. */
+  pwdDbPath: string;
+  port?: number;
+  hostname?: string;
+}
+
+/** A startup failure with a message meant for the person running the server. */
+export class StartError extends Error {}
+
+/** Starts the bridge and the listener. */
+export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  const { config } = opts;
+  const g = config.global;
+  const port = opts.port ?? g.tcpPort;
+  let pwdDb: Uint8Array;
+  try {
+    pwdDb = Deno.readFileSync(opts.pwdDbPath);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) pwdDb = new Uint8Array(0);
+    else throw new StartError(`cannot read user database ${opts.pwdDbPath}: ${(e as Error).message}`);
+  }
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ port, hostname: opts.hostname ?? "0.0.0.0", transport: "tcp" });
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw new StartError(`port ${port} is already in use; stop the other server or choose another port with -p`);
+    }
+    if (e instanceof Deno.errors.PermissionDenied || (e instanceof Error && /permission|EACCES/i.test(e.message))) {
+      throw new StartError(
+        `no permission to listen on port ${port}` + (port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE); use -p with a port >= 1024" : ""),
+      );
+    }
+    throw new StartError(`cannot listen on port ${port}: ${(e as Error).message}`);
+  }
+  const bridge = await Bridge.start({ timeoutMs: g.ipcTimeout > 0 ? g.ipcTimeout * 1000 : undefined });
+  await bridge.configure({ global: g, shares: config.shares, pwdDb, unixAccounts: readUnixAccounts() });
+  const ctx = new ServerContext(g, bridge, g.stateDirectory);
+  const live = new Set<Connection>();
+  const perIp = new Map<string, number>();
+  const maxConns = g.maxConnections === 0 ? 65536 : g.maxConnections;
+  const maxIp = g.maxIpConnections === 0 ? 65536 : g.maxIpConnections;
+  let stopping = false;
+
+  const done = (async () => {
+    for await (const c of listener) {
+      const ip = (c.remoteAddr as Deno.NetAddr).hostname;
+      const n = perIp.get(ip) ?? 0;
+      if (stopping || live.size >= maxConns || n >= maxIp) {
+        // KSMBDrain: reject over-limit connections at once and close the socket.
+        log("conn", `refusing connection from ${ip}: limit reached`);
+        try {
+          c.close();
+        } catch { /* gone */ }
+        continue;
+      }
+      try {
+        c.setNoDelay(true);
+      } catch { /* not fatal */ }
+      const conn = new Connection(ctx, c);
+      live.add(conn);
+      perIp.set(ip, n + 1);
+      ctx.stats.connections++;
+      conn.onClose = () => teardownConnection(conn);
+      conn.serve().finally(() => {
+        live.delete(conn);
+        const m = (perIp.get(ip) ?? 1) - 1;
+        if (m <= 0) perIp.delete(ip);
+        else perIp.set(ip, m);
+      });
+    }
+  })().catch((e) => {
+    if (!stopping) log("error", `listener failed: ${e}`);
+  });
+
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    context: ctx,
+    done,
+    async stop(): Promise<void> {
+      stopping = true;
+      try {
+        listener.close();
+      } catch { /* closed */ }
+      // Let in-flight requests (pending writes) finish and their replies go out before closing.
+      await Promise.all([...live].map((c) => c.waitIdle(0).then(() => c.writer.drain())));
+      for (const c of live) c.close();
+      for (const fs of ctx.shareFs.values()) {
+        try {
+          fs.closeAll();
+        } catch { /* best effort */ }
+      }
+      bridge.close();
+    },
+  };
+}

@@ -1,0 +1,132 @@
+import { FrameWriter, putFrameHeader, readFrames } from "../transport/tcp.ts";
+import { Limits } from "../limits.ts";
+import type { ServerContext } from "./server_context.ts";
+import type { Session } from "../state/session.ts";
+import type { Open } from "../state/open.ts";
+import { CreditWindow } from "./credits.ts";
+import { processFrame } from "./dispatch.ts";
+import { log } from "../log.ts";
+
+/** Negotiated connection state (MS-SMB2 3.3.1.7). */
+export interface Negotiated {
+  dialect: number;
+  clientGuid: Uint8Array;
+  clientCapabilities: number;
+  clientSecurityMode: number;
+  serverCapabilities: number;
+  serverSecurityMode: number;
+  /** Signing algorithm for 3.x sessions (3.1.1 signing context, else AES-CMAC for 3.x, HMAC for 2.x). */
+  signingAlg: 0 | 1 | 2;
+  /** Cipher id (MS-SMB2 2.2.3.1.2), 0 = none. */
+  cipher: number;
+  /** Bytes of the client's NEGOTIATE request (for VALIDATE_NEGOTIATE_INFO): dialects, security mode. */
+  clientDialects: number[];
+  maxRead: number;
+  maxWrite: number;
+  maxTrans: number;
+}
+
+/** One client TCP connection and everything owned by it. */
+export class Connection {
+  readonly writer: FrameWriter;
+  readonly credits: CreditWindow;
+  negotiated: Negotiated | null = null;
+  /** An SMB1 negotiate was answered with the 0x02FF wildcard; an SMB2 NEGOTIATE must follow. */
+  wildcardPending = false;
+  /** 3.1.1 connection preauth hash (after NEGOTIATE). */
+  preauthHash: Uint8Array | null = null;
+  readonly sessions = new Map<bigint, Session>();
+  readonly opens = new Map<bigint, Open>();
+  /** Requests being processed (for NEGOTIATE serialisation and shutdown). */
+  inFlight = 0;
+  private closing = false;
+  private idle: (() => void)[] = [];
+  readonly peer: string;
+  readonly ipv6: boolean;
+
+  constructor(
+    readonly server: ServerContext,
+    readonly conn: Deno.TcpConn,
+  ) {
+    this.writer = new FrameWriter(conn);
+    this.credits = new CreditWindow(server.global.smb2MaxCredits || Limits.maxCredits);
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    this.peer = addr.hostname;
+    this.ipv6 = addr.hostname.includes(":");
+  }
+
+  /** Largest frame accepted now: small until a session is valid (ksmbd's pdu-length-by-state rule). */
+  maxFrame(): number {
+    let authed = false;
+    for (const s of this.sessions.values()) if (s.state === "valid") authed = true;
+    if (!authed) return Limits.preAuthMaxFrame;
+    const n = this.negotiated;
+    const io = n ? Math.max(n.maxWrite, n.maxTrans, n.maxRead) : Limits.maxTrans;
+    return Math.min(Limits.maxFrame, io + Limits.frameOverhead);
+  }
+
+  /** Runs the connection until the peer goes away or framing breaks. */
+  async serve(): Promise<void> {
+    const reason = await readFrames(this.conn, {
+      maxFrame: () => this.maxFrame(),
+      onFrame: (frame) => {
+        this.inFlight++;
+        processFrame(this, frame)
+          .catch((e) => {
+            log("conn", `internal error on ${this.peer}: ${e instanceof Error ? e.stack : e}`);
+            this.close();
+          })
+          .finally(() => {
+            this.inFlight--;
+            if (this.inFlight === 0) for (const f of this.idle.splice(0)) f();
+          });
+      },
+    });
+    if (reason !== "eof" && reason !== "closed") log("conn", `dropping ${this.peer}: ${reason}`);
+    this.close();
+  }
+
+  /** Resolves when no request other than the caller's own is in flight. */
+  waitIdle(self = 1): Promise<void> {
+    if (this.inFlight <= self) return Promise.resolve();
+    return new Promise((res) => {
+      const check = (): void => {
+        if (this.inFlight <= self) res();
+        else this.idle.push(check);
+      };
+      this.idle.push(check);
+    });
+  }
+
+  /** Sends one reply frame: `payload` is the SMB2 message(s) without the 4-byte transport header. */
+  async send(payload: Uint8Array): Promise<void> {
+    const out = new Uint8Array(payload.byteLength + 4);
+    putFrameHeader(out, payload.byteLength);
+    out.set(payload, 4);
+    await this.writer.send(out);
+  }
+
+  /** Sends an already framed buffer (first 4 bytes reserved for the transport header). */
+  async sendFramed(framed: Uint8Array): Promise<void> {
+    putFrameHeader(framed, framed.byteLength - 4);
+    await this.writer.send(framed);
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+    this.onClose?.();
+  }
+
+  /** Set by the server: tears down sessions, trees and opens. */
+  onClose?: () => void;
+}

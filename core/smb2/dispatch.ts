@@ -1,0 +1,263 @@
+/**
+ * The request pipeline of one frame (design.md §1): split the compound chain, validate each header,
+ * check the MessageId window, resolve session / tree / open through one table, verify signatures,
+ * run the handler, and build, sign and send the response chain.
+ */
+import { Command, decodeHeader, encodeHeader, HeaderFlags, SMB2_HEADER_SIZE, type Smb2Header } from "../wire/header.ts";
+import { Status, WireError } from "../wire/status.ts";
+import { Writer } from "../wire/writer.ts";
+import { encodeErrorResponse } from "../wire/error.ts";
+import { signMessage, verifyMessage } from "../crypto/signing.ts";
+import { Limits } from "../limits.ts";
+import type { Connection } from "./connection.ts";
+import { type Handler, type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { HANDLERS } from "./handlers.ts";
+import { handleSmb1Negotiate } from "./negotiate.ts";
+import { log } from "../log.ts";
+
+/** Preconditions per command (MS-SMB2 3.3.5.2.x); fileIdOffset is from the body start. */
+interface Rule {
+  session: boolean;
+  tree: boolean;
+  fileIdOffset?: number;
+  /** Signing is not enforced on these (MS-SMB2 3.3.5.2.4). */
+  unsigned?: boolean;
+}
+
+const RULES: Record<number, Rule> = {
+  [Command.NEGOTIATE]: { session: false, tree: false, unsigned: true },
+  [Command.SESSION_SETUP]: { session: false, tree: false, unsigned: true },
+  [Command.LOGOFF]: { session: true, tree: false },
+  [Command.TREE_CONNECT]: { session: true, tree: false },
+  [Command.TREE_DISCONNECT]: { session: true, tree: true },
+  [Command.CREATE]: { session: true, tree: true },
+  [Command.CLOSE]: { session: true, tree: true, fileIdOffset: 8 },
+  [Command.FLUSH]: { session: true, tree: true, fileIdOffset: 8 },
+  [Command.READ]: { session: true, tree: true, fileIdOffset: 16 },
+  [Command.WRITE]: { session: true, tree: true, fileIdOffset: 16 },
+  [Command.LOCK]: { session: true, tree: true, fileIdOffset: 8 },
+  // IOCTL: FSCTLs such as VALIDATE_NEGOTIATE_INFO carry an all-ones FileId; the handler resolves it.
+  [Command.IOCTL]: { session: true, tree: true },
+  [Command.CANCEL]: { session: false, tree: false, unsigned: true },
+  [Command.ECHO]: { session: false, tree: false, unsigned: true },
+  [Command.QUERY_DIRECTORY]: { session: true, tree: true, fileIdOffset: 8 },
+  [Command.CHANGE_NOTIFY]: { session: true, tree: true, fileIdOffset: 8 },
+  [Command.QUERY_INFO]: { session: true, tree: true, fileIdOffset: 24 },
+  [Command.SET_INFO]: { session: true, tree: true, fileIdOffset: 16 },
+  [Command.OPLOCK_BREAK]: { session: true, tree: true, fileIdOffset: 8 },
+};
+
+const ALL_ONES = 0xffffffffffffffffn;
+const SMB1_MAGIC = 0x424d53ff;
+
+/** Processes one frame from the transport. */
+export async function processFrame(conn: Connection, frame: Uint8Array): Promise<void> {
+  if (frame.byteLength < 4) return conn.close();
+  const magic = new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0, true);
+  if (magic === SMB1_MAGIC) {
+    // Only the multi-protocol negotiate is accepted, and only as the first message.
+    if (conn.negotiated || conn.wildcardPending) return conn.close();
+    const out = await handleSmb1Negotiate(conn, frame);
+    if (!out) return conn.close();
+    return conn.send(out);
+  }
+  if (frame.byteLength < SMB2_HEADER_SIZE) return conn.close();
+  if (magic === 0x424d53fd) return conn.close(); // TRANSFORM: encryption not negotiated here (issue 5)
+  if (magic !== 0x424d53fe) return conn.close();
+
+  // Split the chain first so a malformed NextCommand drops the frame before anything runs.
+  const elements: Uint8Array[] = [];
+  let off = 0;
+  for (;;) {
+    if (elements.length >= Limits.maxCompoundElements) return conn.close();
+    if (frame.byteLength - off < SMB2_HEADER_SIZE) return conn.close();
+    const next = new DataView(frame.buffer, frame.byteOffset + off + 20, 4).getUint32(0, true);
+    if (next === 0) {
+      elements.push(frame.subarray(off));
+      break;
+    }
+    // MS-SMB2 3.3.5.2.7: NextCommand must be 8-byte aligned and point inside the frame.
+    if (next % 8 !== 0 || next < SMB2_HEADER_SIZE || off + next >= frame.byteLength) return conn.close();
+    elements.push(frame.subarray(off, off + next));
+    off += next;
+  }
+
+  const out = new Writer(4096);
+  out.zeros(4); // transport header, patched by sendFramed
+  let prev: { sessionId: bigint; treeId: number; openId: bigint | null; status: number } | null = null;
+  let lastStart = -1;
+  const signQueue: { start: number; key: Uint8Array; alg: 0 | 1 | 2 }[] = [];
+  let disconnect = false;
+
+  for (let i = 0; i < elements.length; i++) {
+    const pdu = elements[i];
+    let hdr: Smb2Header;
+    try {
+      hdr = decodeHeader(pdu);
+    } catch {
+      return conn.close();
+    }
+    const related = (hdr.flags & HeaderFlags.RELATED_OPERATIONS) !== 0;
+
+    // CANCEL consumes no MessageId and gets no response (MS-SMB2 3.3.5.16).
+    if (hdr.command === Command.CANCEL) continue;
+
+    // MS-SMB2 3.3.5.2.3: the MessageId must lie in the window and be unused; otherwise the
+    // connection is terminated. A charge of 0 counts as 1 (2.0.2 and single-credit requests).
+    const charge = conn.negotiated && conn.negotiated.dialect > 0x0202 ? hdr.creditCharge : 1;
+    if (charge > Limits.maxCreditCharge || !conn.credits.consume(hdr.messageId, charge)) {
+      log("smb", `bad message id ${hdr.messageId} charge ${charge} from ${conn.peer}`);
+      return conn.close();
+    }
+
+    const ctx: RequestCtx = { server: conn.server, conn, hdr, pdu, session: null, tree: null, open: null };
+    let reply: Reply;
+    let sessionIdOut = hdr.sessionId;
+    let treeIdOut = hdr.treeId;
+    if (related && prev) {
+      sessionIdOut = prev.sessionId;
+      treeIdOut = prev.treeId;
+    }
+    let verifiedSigned = false;
+    try {
+      if (related && i === 0) throw new SmbError(Status.INVALID_PARAMETER);
+      if (hdr.command > Command.OPLOCK_BREAK) throw new SmbError(Status.INVALID_PARAMETER);
+      if (!conn.negotiated && hdr.command !== Command.NEGOTIATE) throw new SmbError(Status.INVALID_PARAMETER);
+      const rule = RULES[hdr.command];
+      verifiedSigned = await resolve(ctx, rule, related ? prev : null, sessionIdOut, treeIdOut);
+      if (ctx.session) sessionIdOut = ctx.session.id;
+      if (ctx.tree) treeIdOut = ctx.tree.id;
+      if (related && prev && prev.status !== Status.SUCCESS && rule.fileIdOffset !== undefined && !ctx.open) {
+        // MS-SMB2 3.3.5.2.7.2: a related operation after a failed one fails with the same status.
+        throw new SmbError(prev.status);
+      }
+      const handler: Handler = HANDLERS[hdr.command];
+      conn.server.stats.commands[hdr.command]++;
+      reply = await handler(ctx);
+    } catch (e) {
+      if (e instanceof SmbError || e instanceof WireError) {
+        reply = { status: e.status };
+      } else {
+        log("error", `command ${hdr.command} failed: ${e instanceof Error ? e.stack : e}`);
+        reply = { status: Status.INTERNAL_ERROR };
+      }
+    }
+    if (reply.noResponse) continue;
+    if (reply.disconnect) disconnect = true;
+    if (reply.sessionId !== undefined) sessionIdOut = reply.sessionId;
+    if (reply.treeId !== undefined) treeIdOut = reply.treeId;
+
+    // Credits (MS-SMB2 3.3.1.2): grant what was asked, at least 1 when the client would otherwise
+    // have none left.
+    const granted = conn.credits.grant(Math.min(hdr.credits, Limits.creditsPerResponseMax), conn.credits.outstanding === 0 ? 1 : (hdr.credits > 0 ? 1 : 0));
+
+    // Pad the previous element to 8 bytes and link it to this one.
+    if (lastStart >= 0) {
+      out.align(8);
+      out.setU32(lastStart + 20, out.pos - lastStart);
+    }
+    const start = out.pos;
+    lastStart = start;
+    let flags = HeaderFlags.SERVER_TO_REDIR | (hdr.flags & HeaderFlags.RELATED_OPERATIONS) | (hdr.flags & HeaderFlags.PRIORITY_MASK);
+    encodeHeader(out, {
+      creditCharge: hdr.creditCharge,
+      status: reply.status,
+      command: hdr.command,
+      credits: granted,
+      flags,
+      nextCommand: 0,
+      messageId: hdr.messageId,
+      treeId: treeIdOut,
+      asyncId: 0n,
+      sessionId: sessionIdOut,
+      signature: new Uint8Array(16),
+    });
+    if (reply.body) reply.body(out, start);
+    else encodeErrorResponse(out, start, {});
+
+    // Signing decision (MS-SMB2 3.3.4.1.1): sign when the request was signed or the session requires
+    // it, never for guest/anonymous sessions, never before keys exist.
+    const sess = ctx.session ?? conn.sessions.get(sessionIdOut) ?? null;
+    if (sess && sess.signingKey && !sess.guest && !sess.anonymous &&
+      (verifiedSigned || sess.signingRequired || reply.forceSign) && hdr.command !== Command.CANCEL) {
+      flags |= HeaderFlags.SIGNED;
+      out.setU32(start + 16, flags);
+      signQueue.push({ start, key: sess.signingKey, alg: sess.signingAlg });
+    }
+    if (reply.afterEncode) await reply.afterEncode(out.buf.subarray(start, out.pos));
+
+    prev = {
+      sessionId: sessionIdOut,
+      treeId: treeIdOut,
+      openId: reply.openId ?? ctx.open?.id ?? (prev?.openId ?? null),
+      status: reply.status,
+    };
+  }
+  if (lastStart < 0) return; // only CANCELs
+  // Sign each element over its own bytes (including its padding), last element to the end.
+  const all = out.finish();
+  for (let k = 0; k < signQueue.length; k++) {
+    const s = signQueue[k];
+    const nextOff = all[s.start + 20] | (all[s.start + 21] << 8) | (all[s.start + 22] << 16) | (all[s.start + 23] << 24);
+    const end = nextOff === 0 ? all.byteLength : s.start + nextOff;
+    signMessage(s.alg, s.key, all.subarray(s.start, end));
+  }
+  await conn.sendFramed(all);
+  if (disconnect) {
+    await conn.writer.drain();
+    conn.close();
+  }
+}
+
+/**
+ * Resolves the session, tree and open the command needs (MS-SMB2 3.3.5.2.9-11), verifying the
+ * signature before any of them is used. Returns whether the request carried a valid signature.
+ */
+async function resolve(
+  ctx: RequestCtx,
+  rule: Rule,
+  prev: { sessionId: bigint; treeId: number; openId: bigint | null } | null,
+  sessionId: bigint,
+  treeId: number,
+): Promise<boolean> {
+  const { conn, hdr } = ctx;
+  let signed = false;
+  const session = sessionId !== 0n ? conn.sessions.get(sessionId) ?? null : null;
+  if (rule.session) {
+    if (!session) throw new SmbError(Status.USER_SESSION_DELETED);
+    if (session.state === "expired") throw new SmbError(Status.NETWORK_SESSION_EXPIRED);
+    if (session.state !== "valid") throw new SmbError(Status.USER_SESSION_DELETED);
+  }
+  if (session && session.signingKey && session.state === "valid") {
+    if (hdr.flags & HeaderFlags.SIGNED) {
+      // MS-SMB2 3.3.5.2.4: verify before any state changes; a bad signature is ACCESS_DENIED.
+      if (!verifyMessage(session.signingAlg, session.signingKey, ctx.pdu)) throw new SmbError(Status.ACCESS_DENIED);
+      signed = true;
+    } else if (session.signingRequired && !rule.unsigned && !session.guest && !session.anonymous) {
+      throw new SmbError(Status.ACCESS_DENIED);
+    }
+  }
+  ctx.session = session;
+  if (rule.tree) {
+    const tree = session!.trees.get(treeId);
+    if (!tree) throw new SmbError(Status.NETWORK_NAME_DELETED);
+    ctx.tree = tree;
+  }
+  if (rule.fileIdOffset !== undefined) {
+    const at = SMB2_HEADER_SIZE + rule.fileIdOffset;
+    if (ctx.pdu.byteLength < at + 16) throw new SmbError(Status.INVALID_PARAMETER);
+    const dv = new DataView(ctx.pdu.buffer, ctx.pdu.byteOffset + at, 16);
+    let persistent = dv.getBigUint64(0, true);
+    let volatile = dv.getBigUint64(8, true);
+    if (persistent === ALL_ONES && volatile === ALL_ONES && prev?.openId != null) {
+      persistent = prev.openId;
+      volatile = prev.openId;
+    }
+    const open = conn.opens.get(volatile);
+    if (!open || open.closed || open.id !== persistent || open.sessionId !== ctx.session!.id || open.treeId !== ctx.tree!.id) {
+      throw new SmbError(Status.FILE_CLOSED);
+    }
+    ctx.open = open;
+  }
+  return signed;
+}

@@ -1,0 +1,45 @@
+import type { Bridge } from "../ipc/bridge.ts";
+import type { GlobalConfig } from "../config/types.ts";
+import { ShareModeTable } from "../state/share_mode.ts";
+import type { ShareFs } from "../vfs/mod.ts";
+
+/** Per-command counters for `control --status`. */
+export interface Stats {
+  connections: number;
+  bytesRead: number;
+  bytesWritten: number;
+  commands: number[];
+}
+
+/** Server-wide state shared by all connections. */
+export class ServerContext {
+  readonly serverGuid: Uint8Array = crypto.getRandomValues(new Uint8Array(16));
+  readonly startTime = Date.now();
+  readonly shareModes = new ShareModeTable();
+  /** One ShareFs per share name (lower case) and path, opened on first tree connect. */
+  readonly shareFs = new Map<string, ShareFs>();
+  readonly stats: Stats = { connections: 0, bytesRead: 0, bytesWritten: 0, commands: new Array(19).fill(0) };
+  /** Session ids are unique server-wide so PreviousSessionId can find an old session. */
+  private nextSessionId = BigInt(Date.now()) << 16n;
+  /** Open ids are unique server-wide. */
+  private nextOpenId = 1n;
+  readonly connections = new Set<{ close(): void }>();
+  /** Hook for IPC$ pipe closes (DCE/RPC pipes live in rpc-wasm). */
+  onPipeClose?: (open: import("../state/open.ts").Open) => void;
+
+  constructor(
+    public global: GlobalConfig,
+    readonly bridge: Bridge,
+    readonly stateDir: string,
+  ) {}
+
+  allocSessionId(): bigint {
+    this.nextSessionId = (this.nextSessionId + 1n) & 0xffffffffffffffffn;
+    if (this.nextSessionId === 0n || this.nextSessionId === 0xffffffffffffffffn) this.nextSessionId = 1n;
+    return this.nextSessionId;
+  }
+
+  allocOpenId(): bigint {
+    return this.nextOpenId++;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * SESSION_SETUP (MS-SMB2 3.3.5.5) and LOGOFF (3.3.5.6). Authentication runs through the SPNEGO /
+ * NTLMSSP acceptor; the password check itself happens in the rpc-wasm accounts module, which returns
+ * only the session key.
+ */
+import { decodeSessionSetupRequest, encodeSessionSetupResponse, SessionFlags, SessionSetupFlags } from "../wire/session_setup.ts";
+import { decodeLogoffRequest, encodeLogoffResponse } from "../wire/logoff.ts";
+import { Dialect, SecurityMode } from "../wire/negotiate.ts";
+import { Status } from "../wire/status.ts";
+import { SpnegoAcceptor } from "../auth/acceptor.ts";
+import { preauthUpdate } from "../crypto/preauth.ts";
+import { smb3Keys } from "../crypto/kdf.ts";
+import { Session } from "../state/session.ts";
+import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { logoffSession } from "./teardown.ts";
+import { Limits } from "../limits.ts";
+import { log } from "../log.ts";
+
+const USER_FLAG = { OK: 1, BAD_PASSWORD: 2, BAD_UID: 4, BAD_USER: 8, GUEST: 16, DELAY: 32 } as const;
+
+/** SMB2 SESSION_SETUP handler. */
+export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
+  const { conn, hdr, server } = ctx;
+  const neg = conn.negotiated!;
+  const req = decodeSessionSetupRequest(ctx.pdu);
+  // Multichannel is not offered, so binding requests are refused (MS-SMB2 3.3.5.5.2).
+  if (req.flags & SessionSetupFlags.BINDING) throw new SmbError(Status.REQUEST_NOT_ACCEPTED);
+  if (req.securityBuffer.byteLength > Limits.maxSecurityBuffer) throw new SmbError(Status.INVALID_PARAMETER);
+
+  let session: Session;
+  if (hdr.sessionId === 0n) {
+    let inProgress = 0;
+    for (const s of conn.sessions.values()) if (s.state === "in-progress") inProgress++;
+    if (inProgress >= 16 || conn.sessions.size >= server.global.maxActiveSessions) {
+      throw new SmbError(Status.REQUEST_NOT_ACCEPTED);
+    }
+    session = new Session(server.allocSessionId());
+    if (neg.dialect === Dialect.SMB3_1_1) session.preauthHash = conn.preauthHash!.slice();
+    conn.sessions.set(session.id, session);
+    // An abandoned half-built session must not linger (CVE-2023-32247 class).
+    const id = session.id;
+    setTimeout(() => {
+      const s = conn.sessions.get(id);
+      if (s && s.state === "in-progress") conn.sessions.delete(id);
+    }, Limits.sessionSetupTimeoutMs);
+  } else {
+    const s = conn.sessions.get(hdr.sessionId);
+    if (!s) throw new SmbError(Status.USER_SESSION_DELETED);
+    if (s.state === "expired") throw new SmbError(Status.NETWORK_SESSION_EXPIRED);
+    session = s;
+    if (s.state === "valid" && !s.acceptor) {
+      // Reauthentication on a live session (MS-SMB2 3.3.5.5.3): a fresh exchange, keys kept.
+      if (neg.dialect === Dialect.SMB3_1_1) s.preauthHash = conn.preauthHash!.slice();
+    }
+  }
+  if (!session.acceptor) {
+    session.acceptor = new SpnegoAcceptor({
+      netbiosName: server.global.netbiosName,
+      domain: server.global.workgroup,
+      verify: (input) => server.bridge.login(input).then((r) => ({
+        ok: (r.status & USER_FLAG.OK) !== 0 || (r.status & USER_FLAG.GUEST) !== 0,
+        guest: (r.status & USER_FLAG.GUEST) !== 0 && input.account !== "",
+        anonymous: input.account === "" && input.ntResponse.byteLength === 0,
+        account: r.account,
+        sessionKey: r.sessionKey,
+        uid: r.uid,
+        gid: r.gid,
+        userFlags: r.status,
+      })),
+    });
+  }
+  if (session.preauthHash) session.preauthHash = preauthUpdate(session.preauthHash, ctx.pdu);
+
+  const wasValid = session.state === "valid";
+  const step = await session.acceptor.step(req.securityBuffer);
+  // Across the await the session may have been logged off or the connection dropped.
+  if (conn.sessions.get(session.id) !== session) throw new SmbError(Status.USER_SESSION_DELETED);
+
+  if (step.status === "more") {
+    return {
+      status: Status.MORE_PROCESSING_REQUIRED,
+      sessionId: session.id,
+      body: (w, h) => encodeSessionSetupResponse(w, h, { sessionFlags: 0, securityBuffer: step.outToken }),
+      afterEncode: (el) => {
+        if (session.preauthHash) session.preauthHash = preauthUpdate(session.preauthHash, el);
+      },
+    };
+  }
+  session.acceptor = null;
+  const result = step.result;
+  if (step.status === "failed" || !result || !result.ok) {
+    if (result && (result.userFlags & USER_FLAG.DELAY)) {
+      // ksmbd: after repeated bad passwords, delay this account's setups by 5 s.
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+    if (!wasValid) conn.sessions.delete(session.id);
+    log("auth", `logon failure from ${conn.peer}`);
+    if (result?.account) server.bridge.logout(result.account, result.userFlags);
+    return { status: step.failStatus ?? Status.LOGON_FAILURE, sessionId: session.id };
+  }
+  if (result.userFlags & USER_FLAG.DELAY) await new Promise((r) => setTimeout(r, 5000));
+
+  session.account = result.account;
+  session.uid = result.uid;
+  session.gid = result.gid;
+  session.userFlags = result.userFlags;
+  session.guest = result.guest;
+  session.anonymous = result.anonymous;
+  let sessionFlags = 0;
+  if (result.anonymous) sessionFlags |= SessionFlags.IS_NULL;
+  else if (result.guest) sessionFlags |= SessionFlags.IS_GUEST;
+
+  const keyed = !result.guest && !result.anonymous && result.sessionKey.byteLength >= 16;
+  if (keyed) {
+    const sk = result.sessionKey.slice(0, 16);
+    session.sessionKey = sk;
+    if (neg.dialect >= Dialect.SMB3_0) {
+      const keys = smb3Keys(neg.dialect, sk, session.preauthHash ?? undefined, neg.cipher);
+      session.signingKey = keys.signingKey;
+      session.encryptionKey = keys.encryptionKey;
+      session.decryptionKey = keys.decryptionKey;
+      session.signingAlg = neg.signingAlg;
+    } else {
+      session.signingKey = sk;
+      session.signingAlg = 0;
+    }
+    // MS-SMB2 3.3.5.5.3: signing is required when the server requires it or the client asked.
+    session.signingRequired = neg.serverSecurityMode & SecurityMode.SIGNING_REQUIRED ||
+        (req.securityMode & SecurityMode.SIGNING_REQUIRED)
+      ? true
+      : false;
+  }
+  session.state = "valid";
+  return {
+    status: Status.SUCCESS,
+    sessionId: session.id,
+    forceSign: keyed,
+    body: (w, h) => encodeSessionSetupResponse(w, h, { sessionFlags, securityBuffer: step.outToken }),
+  };
+}
+
+/** SMB2 LOGOFF handler. */
+export function handleLogoff(ctx: RequestCtx): Reply {
+  decodeLogoffRequest(ctx.pdu);
+  const session = ctx.session!;
+  const reply: Reply = { status: Status.SUCCESS, body: (w, h) => encodeLogoffResponse(w, h) };
+  // The response is signed with the session's key, so tear down after encoding it.
+  const conn = ctx.conn;
+  const sess = session;
+  reply.afterEncode = () => logoffSession(conn, sess);
+  return reply;
+}

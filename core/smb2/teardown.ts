@@ -1,0 +1,68 @@
+/**
+ * Ending the life of opens, trees and sessions, shared by CLOSE, TREE_DISCONNECT, LOGOFF and
+ * connection loss, so every path releases the same things in the same order.
+ */
+import type { Connection } from "./connection.ts";
+import type { Open } from "../state/open.ts";
+import type { Session } from "../state/session.ts";
+import type { Tree } from "../state/tree.ts";
+import { log } from "../log.ts";
+
+/** Closes an open: releases its share-mode entry and runs delete-on-close on the last close. */
+export function closeOpen(conn: Connection, open: Open): void {
+  if (open.closed) return;
+  open.closed = true;
+  conn.opens.delete(open.id);
+  const server = conn.server;
+  const { state, last } = server.shareModes.remove(open);
+  const session = conn.sessions.get(open.sessionId);
+  const tree = session?.trees.get(open.treeId);
+  const fs = tree?.fs ?? null;
+  if (fs && open.handle !== null) {
+    try {
+      fs.close(open.handle);
+    } catch (e) {
+      log("vfs", `close failed: ${e}`);
+    }
+  }
+  if (fs && (open.deleteOnClose || (state?.deletePending ?? false)) && last) {
+    try {
+      fs.remove(open.relPath);
+    } catch (e) {
+      log("vfs", `delete on close of ${open.relPath} failed: ${e}`);
+    }
+  } else if (open.deleteOnClose && state && !last) {
+    // Another open keeps the file alive; the pending delete passes to the file (MS-FSA 2.1.5.4).
+    state.deletePending = true;
+  }
+  if (open.pipe !== null) conn.server.onPipeClose?.(open);
+}
+
+/** Disconnects a tree: closes its opens and tells the accounts module. */
+export function disconnectTree(conn: Connection, session: Session, tree: Tree): void {
+  for (const o of [...conn.opens.values()]) {
+    if (o.sessionId === session.id && o.treeId === tree.id) closeOpen(conn, o);
+  }
+  session.trees.delete(tree.id);
+  conn.server.bridge.treeDisconnect(session.id, tree.id, tree.shareName);
+}
+
+/** Logs a session off: disconnects its trees and reports the logout to the accounts module. */
+export function logoffSession(conn: Connection, session: Session): void {
+  for (const t of [...session.trees.values()]) disconnectTree(conn, session, t);
+  session.state = "expired";
+  conn.sessions.delete(session.id);
+  if (session.account && !session.anonymous) conn.server.bridge.logout(session.account, session.userFlags);
+}
+
+/** Releases everything a dropped connection held. */
+export function teardownConnection(conn: Connection): void {
+  for (const s of [...conn.sessions.values()]) {
+    try {
+      logoffSession(conn, s);
+    } catch (e) {
+      log("error", `teardown: ${e}`);
+    }
+  }
+  for (const o of [...conn.opens.values()]) closeOpen(conn, o);
+}

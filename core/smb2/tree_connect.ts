@@ -1,0 +1,119 @@
+/**
+ * TREE_CONNECT (MS-SMB2 3.3.5.7) and TREE_DISCONNECT (3.3.5.8). The authorization decision and the
+ * share's configuration come from the rpc-wasm accounts module (ksmbd's TREE_CONNECT and
+ * SHARE_CONFIG events); the core opens the share's file system on first use.
+ */
+import { decodeTreeConnectRequest, encodeTreeConnectResponse, ShareType } from "../wire/tree_connect.ts";
+import { decodeTreeDisconnectRequest, encodeTreeDisconnectResponse } from "../wire/tree_disconnect.ts";
+import { Dialect } from "../wire/negotiate.ts";
+import { Status } from "../wire/status.ts";
+import { Tree } from "../state/tree.ts";
+import { ShareFs } from "../vfs/mod.ts";
+import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { disconnectTree } from "./teardown.ts";
+import { log } from "../log.ts";
+
+/** ksmbd tree-connect statuses (ksmbd-reference §2). */
+const TC = { OK: 0, NOMEM: 1, NO_SHARE: 2 } as const;
+/** ksmbd tree-connect response flags. */
+const TCF = { GUEST: 1, READ_ONLY: 2, WRITABLE: 4, ADMIN: 8, UPDATE: 16 } as const;
+/** ksmbd share flags. */
+const SF = { WRITEABLE: 1 << 2, READONLY: 1 << 3, STORE_DOS_ATTRS: 1 << 6, PIPE: 1 << 8, HIDE_DOT_FILES: 1 << 9, FOLLOW_SYMLINKS: 1 << 12 } as const;
+
+/** FILE_ALL_ACCESS and the read/execute subset (MS-SMB2 2.2.13.1). */
+export const ACCESS_ALL = 0x001f01ff;
+export const ACCESS_READ = 0x001200a9;
+
+/** Extracts the share name from "\\server\share" (MS-SMB2 2.2.9). */
+export function shareNameOf(path: string): string | null {
+  const m = /^\\\\[^\\]+\\([^\\]+)$/.exec(path);
+  if (!m) return null;
+  const name = m[1];
+  if (name.length === 0 || name.length > 80) return null;
+  return name;
+}
+
+/** SMB2 TREE_CONNECT handler. */
+export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
+  const { conn, server } = ctx;
+  const session = ctx.session!;
+  const req = decodeTreeConnectRequest(ctx.pdu, conn.negotiated!.dialect === Dialect.SMB3_1_1);
+  const share = shareNameOf(req.path);
+  if (share === null) throw new SmbError(Status.BAD_NETWORK_NAME);
+  const treeId = session.allocTreeId();
+  const sessionId = session.id;
+  const tc = await server.bridge.treeConnect({
+    sessionId,
+    treeId,
+    account: session.account,
+    accountFlags: session.userFlags,
+    share,
+    peerAddress: conn.peer,
+    ipv6: conn.ipv6,
+  });
+  if (tc.status !== TC.OK) {
+    log("smb", `tree connect to ${share} refused (${tc.status}) for ${session.account}`);
+    throw new SmbError(tc.status === TC.NO_SHARE ? Status.BAD_NETWORK_NAME : tc.status === TC.NOMEM ? Status.NO_MEMORY : Status.ACCESS_DENIED);
+  }
+  const cfg = await server.bridge.shareConfig(share);
+  // Across the awaits the session may have gone (LOGOFF racing TREE_CONNECT).
+  if (conn.sessions.get(sessionId) !== session || session.state !== "valid") {
+    server.bridge.treeDisconnect(sessionId, treeId, share);
+    throw new SmbError(Status.USER_SESSION_DELETED);
+  }
+  if (!cfg) {
+    server.bridge.treeDisconnect(sessionId, treeId, share);
+    throw new SmbError(Status.BAD_NETWORK_NAME);
+  }
+  const isPipe = (cfg.flags & SF.PIPE) !== 0;
+  const writable = !isPipe && (tc.connectionFlags & TCF.WRITABLE) !== 0 && (tc.connectionFlags & TCF.READ_ONLY) === 0;
+  let fs: ShareFs | null = null;
+  if (!isPipe) {
+    const key = `${cfg.name.toLowerCase()}\0${cfg.path}`;
+    fs = server.shareFs.get(key) ?? null;
+    if (!fs || (tc.connectionFlags & TCF.UPDATE)) {
+      try {
+        fs = ShareFs.open({
+          root: cfg.path,
+          readOnly: false, // per-tree writability is enforced by the handlers
+          storeDosAttributes: (cfg.flags & SF.STORE_DOS_ATTRS) !== 0,
+          hideDotFiles: (cfg.flags & SF.HIDE_DOT_FILES) !== 0,
+          vetoFiles: cfg.vetoList,
+          followSymlinks: (cfg.flags & SF.FOLLOW_SYMLINKS) !== 0,
+          createMask: cfg.createMask,
+          directoryMask: cfg.directoryMask,
+          forceCreateMode: cfg.forceCreateMode,
+          forceDirectoryMode: cfg.forceDirectoryMode,
+          stateDir: server.stateDir,
+          label: cfg.name,
+        });
+      } catch (e) {
+        log("error", `share ${cfg.name}: cannot open ${cfg.path}: ${(e as Error).message}`);
+        server.bridge.treeDisconnect(sessionId, treeId, share);
+        throw new SmbError(Status.BAD_NETWORK_NAME);
+      }
+      server.shareFs.set(key, fs);
+    }
+  }
+  const maximalAccess = isPipe ? ACCESS_ALL : writable ? ACCESS_ALL : ACCESS_READ;
+  const tree = new Tree(treeId, sessionId, cfg.name, cfg, fs, writable, maximalAccess, tc.connectionFlags);
+  session.trees.set(treeId, tree);
+  return {
+    status: Status.SUCCESS,
+    treeId,
+    body: (w, h) =>
+      encodeTreeConnectResponse(w, h, {
+        shareType: isPipe ? ShareType.PIPE : ShareType.DISK,
+        shareFlags: 0,
+        capabilities: 0,
+        maximalAccess,
+      }),
+  };
+}
+
+/** SMB2 TREE_DISCONNECT handler. */
+export function handleTreeDisconnect(ctx: RequestCtx): Reply {
+  decodeTreeDisconnectRequest(ctx.pdu);
+  disconnectTree(ctx.conn, ctx.session!, ctx.tree!);
+  return { status: Status.SUCCESS, body: (w, h) => encodeTreeDisconnectResponse(w, h) };
+}

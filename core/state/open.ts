@@ -1,0 +1,50 @@
+import type { FileMeta } from "../vfs/types.ts";
+
+/** Directory enumeration state kept on an open directory (MS-SMB2 3.3.1.10 Open.EnumerationLocation). */
+export interface DirEnum {
+  pattern: string;
+  entries: FileMeta[];
+  next: number;
+}
+
+/** An open file or directory (MS-SMB2 3.3.1.10). State lives here; handlers look it up by id. */
+export class Open {
+  /** Set by CLOSE or by tree/session teardown; an open that is closed is never used again. */
+  closed = false;
+  deleteOnClose = false;
+  position = 0n;
+  dirEnum: DirEnum | null = null;
+  /** Set when data was written since the last timestamp refresh (for close-time attributes). */
+  written = false;
+
+  constructor(
+    /** Volatile and persistent parts are the same 64-bit id here. */
+    readonly id: bigint,
+    readonly sessionId: bigint,
+    readonly treeId: number,
+    /** Opaque handle from the vfs (file descriptor owner); null for pipes. */
+    readonly handle: unknown,
+    /** Path relative to the share root as stored on disk, with '/' separators ("" = root). */
+    public relPath: string,
+    readonly isDirectory: boolean,
+    readonly grantedAccess: number,
+    readonly shareAccess: number,
+    readonly createOptions: number,
+    /** Key of the file in the share-mode table (device:inode). */
+    readonly fileKey: string,
+    /** Pipe name for IPC$ opens. */
+    readonly pipe: string | null = null,
+  ) {}
+}
+
+/** Everything a connection needs to find an open by its id. */
+export interface OpenTable {
+  get(id: bigint): Open | undefined;
+}
+
+/** Pending delete state shared by all opens of one file (MS-FSA 2.1.5.4 DeletePending is per file). */
+export interface FileShareState {
+  opens: Set<Open>;
+  deletePending: boolean;
+  meta?: FileMeta;
+}

@@ -1,0 +1,172 @@
+/**
+ * The metadata sidecar (design.md §4): what POSIX cannot hold for an SMB client — DOS attributes,
+ * creation time, and timestamps at 100 ns resolution — kept in node:sqlite (WAL), one database per
+ * share, keyed by (device, inode) so renames keep their metadata for free.
+ *
+ * Inode reuse: a row also stores the file's birth time (statx btime) when the file system reports
+ * one; a row whose birth time no longer matches the file is stale and dropped. Rows are also deleted
+ * when the vfs removes the last link of a file.
+ *
+ * Timestamps: Deno exposes mtime/atime in milliseconds and ctime in whole seconds, so an explicitly
+ * set FILETIME is stored together with the on-disk value(s) observed right after setting it (the
+ * "stamp"). While the disk still shows the stamp the exact FILETIME is reported; once the file is
+ * changed by anything (a write, another tool) the disk value wins again.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+
+/** One file's stored metadata; null fields mean "derive from the file system". */
+export interface MetaRecord {
+  creationTime: bigint | null;
+  attributes: number | null;
+  writeTime: bigint | null;
+  /** mtime in ns observed after writeTime was set. */
+  writeStamp: bigint | null;
+  accessTime: bigint | null;
+  /** atime in ns observed after accessTime was set. */
+  accessStamp: bigint | null;
+  changeTime: bigint | null;
+  /** ctime in ns observed after changeTime was set. */
+  changeStampC: bigint | null;
+  /** mtime in ns observed after changeTime was set (ctime alone is only whole seconds in Deno). */
+  changeStampM: bigint | null;
+  /** AllocationSize set by CREATE or FileAllocationInformation (reported, not preallocated). */
+  allocationSize: bigint | null;
+}
+
+/** An empty record (everything derived). */
+export function emptyMeta(): MetaRecord {
+  return {
+    creationTime: null,
+    attributes: null,
+    writeTime: null,
+    writeStamp: null,
+    accessTime: null,
+    accessStamp: null,
+    changeTime: null,
+    changeStampC: null,
+    changeStampM: null,
+    allocationSize: null,
+  };
+}
+
+const COLS = [
+  "creation",
+  "attrs",
+  "wtime",
+  "wstamp",
+  "atime",
+  "astamp",
+  "ctime",
+  "cstampc",
+  "cstampm",
+  "alloc",
+] as const;
+
+type Row = Record<string, bigint | null>;
+
+/** The per-share metadata store. */
+export class MetaStore {
+  readonly #db: DatabaseSync;
+  readonly #get: StatementSync;
+  readonly #put: StatementSync;
+  readonly #del: StatementSync;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#get = db.prepare(`SELECT birth, ${COLS.join(", ")} FROM meta WHERE dev = ? AND ino = ?`);
+    this.#get.setReadBigInts(true);
+    this.#put = db.prepare(
+      `INSERT OR REPLACE INTO meta (dev, ino, birth, ${COLS.join(", ")}) VALUES (?, ?, ?, ${
+        COLS.map(() => "?").join(", ")
+      })`,
+    );
+    this.#del = db.prepare("DELETE FROM meta WHERE dev = ? AND ino = ?");
+  }
+
+  /** Opens (creating if needed) the store at `file`. */
+  static open(file: string): MetaStore {
+    const db = new DatabaseSync(file);
+    db.exec("PRAGMA journal_mode = WAL");
+    // WAL + NORMAL: a crash may lose the last transactions, never corrupt the store; metadata
+    // is advisory (it falls back to derived values), so this trade is right for throughput.
+    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("PRAGMA busy_timeout = 2000");
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS meta (
+        dev INTEGER NOT NULL, ino INTEGER NOT NULL, birth INTEGER,
+        creation INTEGER, attrs INTEGER, wtime INTEGER, wstamp INTEGER, atime INTEGER, astamp INTEGER,
+        ctime INTEGER, cstampc INTEGER, cstampm INTEGER, alloc INTEGER,
+        PRIMARY KEY (dev, ino)) WITHOUT ROWID`,
+    );
+    return new MetaStore(db);
+  }
+
+  /**
+   * Returns the record for (dev, ino), or undefined. `birth` is the file's current birth time in
+   * ns (0n when unknown); a row stored for an earlier file with the same inode is deleted.
+   */
+  get(dev: bigint, ino: bigint, birth: bigint): MetaRecord | undefined {
+    const row = this.#get.get(i64(dev), i64(ino)) as Row | undefined;
+    if (!row) return undefined;
+    const storedBirth = row.birth;
+    if (storedBirth !== null && birth !== 0n && storedBirth !== birth) {
+      this.#del.run(i64(dev), i64(ino));
+      return undefined;
+    }
+    return {
+      creationTime: row.creation,
+      attributes: row.attrs === null ? null : Number(row.attrs),
+      writeTime: row.wtime,
+      writeStamp: row.wstamp,
+      accessTime: row.atime,
+      accessStamp: row.astamp,
+      changeTime: row.ctime,
+      changeStampC: row.cstampc,
+      changeStampM: row.cstampm,
+      allocationSize: row.alloc,
+    };
+  }
+
+  /** Stores the full record for (dev, ino); an all-null record deletes the row. */
+  put(dev: bigint, ino: bigint, birth: bigint, r: MetaRecord): void {
+    const vals = [
+      r.creationTime,
+      r.attributes === null ? null : BigInt(r.attributes),
+      r.writeTime,
+      r.writeStamp,
+      r.accessTime,
+      r.accessStamp,
+      r.changeTime,
+      r.changeStampC,
+      r.changeStampM,
+      r.allocationSize,
+    ];
+    if (vals.every((v) => v === null)) {
+      this.#del.run(i64(dev), i64(ino));
+      return;
+    }
+    this.#put.run(i64(dev), i64(ino), birth === 0n ? null : birth, ...vals.map((v) => v === null ? null : i64(v)));
+  }
+
+  /** Reads, changes and writes back one record. */
+  update(dev: bigint, ino: bigint, birth: bigint, change: (r: MetaRecord) => void): MetaRecord {
+    const r = this.get(dev, ino, birth) ?? emptyMeta();
+    change(r);
+    this.put(dev, ino, birth, r);
+    return r;
+  }
+
+  /** Forgets (dev, ino): called when the last link of a file is removed. */
+  delete(dev: bigint, ino: bigint): void {
+    this.#del.run(i64(dev), i64(ino));
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+/** SQLite integers are signed 64-bit: fold unsigned values (e.g. -1 FILETIMEs, huge inodes) in. */
+function i64(v: bigint): bigint {
+  return BigInt.asIntN(64, v);
+}

@@ -1,0 +1,492 @@
+/**
+ * Starts a real SMB server for end-to-end tests: ksmbd-deno (cli/serve.ts) or, for comparison and to
+ * validate the tests themselves, a private Samba smbd on a loopback port.
+ *
+ * `KSMBD_TEST_TARGET=samba` makes {@link startServer} start Samba instead of ksmbd-deno.
+ * `KSMBD_TEST_KEEP=1` keeps the temporary directory (config, logs, shares) after stop.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { Buffer } from "node:buffer";
+import { descendantPids, isAlive } from "./proc_stat.ts";
+import { runCommand } from "./run_command.ts";
+
+/** What to serve. Share params are ksmbd.conf keys; a share without `path` gets a fresh directory. */
+export interface ServerOptions {
+  /** Share name → ksmbd.conf share parameters. */
+  shares: Record<string, Record<string, string>>;
+  /** Extra `[global]` parameters. */
+  global?: Record<string, string>;
+  /** User name → password. */
+  users: Record<string, string>;
+  /** TCP port; a free loopback port is picked when absent. */
+  port?: number;
+  /** Parent of the temporary directory (default: the system temp dir), e.g. "/dev/shm" for benchmarks. */
+  baseDir?: string;
+  /** How long to wait for the port to accept connections (default 20 000 ms). */
+  startTimeoutMs?: number;
+}
+
+/** A running server. */
+export interface ServerHandle {
+  kind: "ksmbd" | "samba";
+  port: number;
+  /** The temporary directory holding config, state, logs and default share directories. */
+  dir: string;
+  /** Share name → directory on disk. */
+  shareDirs: Record<string, string>;
+  /** PID of the server's main process. */
+  pid: number;
+  /** Stops the server; throws if it had exited on its own before (a crash), with its output. */
+  stop(): Promise<void>;
+  /** Everything the server has printed so far (tail, plus Samba's log file). */
+  logs(): string;
+}
+
+/** Repository root (two levels above this file). */
+export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
+const LOG_CAP = 2 * 1024 * 1024;
+
+/** `base64(MD4(UTF-16LE(password)))`, the ksmbdpwd.db password field. */
+export function ntHashBase64(password: string): string {
+  return createHash("md4").update(Buffer.from(password, "utf16le")).digest("base64");
+}
+
+/** Picks a currently free TCP port on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Renders INI sections. */
+function renderIni(sections: Array<[string, Record<string, string>]>): string {
+  let out = "";
+  for (const [name, params] of sections) {
+    out += `[${name}]\n`;
+    for (const [k, v] of Object.entries(params)) out += `\t${k} = ${v}\n`;
+    out += "\n";
+  }
+  return out;
+}
+
+/** Case-insensitive lookup of a share parameter. */
+function param(params: Record<string, string>, key: string): string | undefined {
+  for (const [k, v] of Object.entries(params)) if (k.toLowerCase() === key) return v;
+  return undefined;
+}
+
+async function makeShareDirs(
+  dir: string,
+  shares: Record<string, Record<string, string>>,
+): Promise<{ shareDirs: Record<string, string>; resolved: Record<string, Record<string, string>> }> {
+  const shareDirs: Record<string, string> = {};
+  const resolved: Record<string, Record<string, string>> = {};
+  for (const [name, params] of Object.entries(shares)) {
+    let path = param(params, "path");
+    const copy = { ...params };
+    if (path === undefined) {
+      path = `${dir}/shares/${name}`;
+      await Deno.mkdir(path, { recursive: true });
+      await Deno.chmod(path, 0o777);
+      copy.path = path;
+    }
+    shareDirs[name] = path;
+    resolved[name] = copy;
+  }
+  return { shareDirs, resolved };
+}
+
+/** Collects a child's stdout+stderr into a capped string. */
+class OutputCollector {
+  #text = "";
+  #readers: Promise<void>[] = [];
+
+  attach(stream: ReadableStream<Uint8Array>, label: string): void {
+    this.#readers.push((async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of stream) this.#append(decoder.decode(chunk, { stream: true }));
+      } catch (e) {
+        this.#append(`[${label} read error: ${e}]\n`);
+      }
+    })());
+  }
+
+  #append(s: string): void {
+    this.#text += s;
+    if (this.#text.length > LOG_CAP) this.#text = this.#text.slice(-LOG_CAP / 2);
+  }
+
+  get text(): string {
+    return this.#text;
+  }
+
+  /** Waits (bounded) for the streams to reach end of file. */
+  async drain(timeoutMs: number): Promise<void> {
+    let timer: number | undefined;
+    await Promise.race([
+      Promise.all(this.#readers),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
+    ]);
+    clearTimeout(timer);
+  }
+}
+
+async function portAccepts(port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Spawned {
+  child: Deno.ChildProcess;
+  output: OutputCollector;
+  exited: () => Deno.CommandStatus | null;
+  statusPromise: Promise<Deno.CommandStatus>;
+}
+
+function spawnCollected(cmd: string, args: string[], cwd?: string, env?: Record<string, string>): Spawned {
+  const child = new Deno.Command(cmd, { args, cwd, env, stdin: "null", stdout: "piped", stderr: "piped" })
+    .spawn();
+  const output = new OutputCollector();
+  output.attach(child.stdout, "stdout");
+  output.attach(child.stderr, "stderr");
+  let status: Deno.CommandStatus | null = null;
+  const statusPromise = child.status.then((s) => {
+    status = s;
+    return s;
+  });
+  return { child, output, exited: () => status, statusPromise };
+}
+
+function describeStatus(s: Deno.CommandStatus): string {
+  return s.signal ? `signal ${s.signal}` : `exit code ${s.code}`;
+}
+
+/** Waits until the port accepts or the process exits or the time runs out. */
+async function waitReady(
+  what: string,
+  sp: Spawned,
+  port: number,
+  timeoutMs: number,
+  extraLogs: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const st = sp.exited();
+    if (st) {
+      await sp.output.drain(2000);
+      throw new Error(
+        `${what} exited during start-up (${describeStatus(st)}):\n${
+          sp.output.text.slice(-8000)
+        }${extraLogs()}`,
+      );
+    }
+    if (await portAccepts(port)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `${what} did not accept connections on port ${port} within ${timeoutMs} ms:\n` +
+      `${sp.output.text.slice(-8000)}${extraLogs()}`,
+  );
+}
+
+/** Stops a spawned server and its descendants; throws if it had crashed before. */
+async function stopSpawned(what: string, sp: Spawned, extraLogs: () => string): Promise<void> {
+  const crashed = sp.exited();
+  const pid = sp.child.pid;
+  const descendants = crashed ? [] : descendantPids(pid);
+  if (!crashed) {
+    try {
+      sp.child.kill("SIGTERM");
+    } catch {
+      // raced with exit
+    }
+    let timer: number | undefined;
+    const done = await Promise.race([
+      sp.statusPromise.then(() => true),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), 5000)),
+    ]);
+    clearTimeout(timer);
+    if (!done) {
+      try {
+        sp.child.kill("SIGKILL");
+      } catch {
+        // raced with exit
+      }
+      await sp.statusPromise;
+    }
+  } else {
+    await sp.statusPromise;
+  }
+  // Forked helpers (Samba's per-connection smbd, samba-dcerpcd) that outlived the parent: give them
+  // a moment to exit by themselves, then kill them.
+  for (let i = 0; i < 20 && descendants.some(isAlive); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const p of descendants) {
+    if (isAlive(p)) {
+      try {
+        Deno.kill(p, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+  }
+  await sp.output.drain(3000);
+  if (crashed) {
+    throw new Error(
+      `${what} (pid ${pid}) exited on its own before stop (${describeStatus(crashed)}):\n` +
+        `${sp.output.text.slice(-8000)}${extraLogs()}`,
+    );
+  }
+}
+
+async function makeBaseDir(prefix: string, baseDir?: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix, dir: baseDir });
+  // Samba serves files as the unix user: the tree must be traversable.
+  await Deno.chmod(dir, 0o755);
+  return dir;
+}
+
+async function cleanup(dir: string): Promise<void> {
+  if (Deno.env.get("KSMBD_TEST_KEEP") === "1") {
+    console.error(`[server] kept ${dir}`);
+    return;
+  }
+  try {
+    await Deno.remove(dir, { recursive: true });
+  } catch {
+    // best effort
+  }
+}
+
+/** Which server {@link startServer} starts: "samba" when KSMBD_TEST_TARGET=samba. */
+export function testTarget(): "ksmbd" | "samba" {
+  return Deno.env.get("KSMBD_TEST_TARGET") === "samba" ? "samba" : "ksmbd";
+}
+
+/**
+ * Starts ksmbd-deno (`cli/serve.ts -C conf -P pwddb -p port`) with the given shares and users, and
+ * waits until its port accepts connections. Starts Samba instead when KSMBD_TEST_TARGET=samba.
+ */
+export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
+  if (testTarget() === "samba") return await startSamba(opts);
+  const dir = await makeBaseDir("ksmbd-test-", opts.baseDir);
+  try {
+    const stateDir = `${dir}/state`;
+    await Deno.mkdir(stateDir, { recursive: true });
+    const { shareDirs, resolved } = await makeShareDirs(dir, opts.shares);
+    const global: Record<string, string> = {
+      "netbios name": "KSMBDTEST",
+      "state directory": stateDir,
+      ...opts.global,
+    };
+    const confPath = `${dir}/ksmbd.conf`;
+    const pwdPath = `${dir}/ksmbdpwd.db`;
+    await Deno.writeTextFile(confPath, renderIni([["global", global], ...Object.entries(resolved)]));
+    await Deno.writeTextFile(
+      pwdPath,
+      Object.entries(opts.users).map(([u, p]) => `${u}:${ntHashBase64(p)}\n`).join(""),
+    );
+    await Deno.chmod(pwdPath, 0o600);
+
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = opts.port ?? freePort();
+      const sp = spawnCollected(
+        Deno.execPath(),
+        [
+          "run",
+          "--unstable-worker-options",
+          "--allow-net",
+          "--allow-read",
+          "--allow-write",
+          "--allow-env",
+          "--allow-sys",
+          `${REPO_ROOT}/cli/serve.ts`,
+          "-C",
+          confPath,
+          "-P",
+          pwdPath,
+          "-p",
+          String(port),
+        ],
+        REPO_ROOT,
+        { NO_COLOR: "1" },
+      );
+      try {
+        await waitReady("ksmbd-deno", sp, port, opts.startTimeoutMs ?? 20_000, () => "");
+      } catch (e) {
+        lastError = e;
+        await stopSpawned("ksmbd-deno", sp, () => "").catch(() => {});
+        // Retry only when the picked port was taken in the meantime.
+        if (opts.port === undefined && /in use|EADDRINUSE/i.test(String(e))) continue;
+        throw e;
+      }
+      return {
+        kind: "ksmbd",
+        port,
+        dir,
+        shareDirs,
+        pid: sp.child.pid,
+        logs: () => sp.output.text,
+        stop: async () => {
+          try {
+            await stopSpawned("ksmbd-deno", sp, () => "");
+          } finally {
+            await cleanup(dir);
+          }
+        },
+      };
+    }
+    throw lastError;
+  } catch (e) {
+    await cleanup(dir);
+    throw e;
+  }
+}
+
+/** Samba-specific defaults added to every share (peers.md: needed by smbtorture's stateful suites). */
+const SAMBA_SHARE_DEFAULTS: Record<string, string> = {
+  "vfs objects": "acl_xattr streams_xattr",
+  "ea support": "yes",
+  "store dos attributes": "yes",
+};
+
+/** Global keys that are ksmbd-deno only and must not reach smb.conf. */
+const KSMBD_ONLY_GLOBALS = new Set(["state directory", "tcp port"]);
+
+async function ensureUnixUser(name: string): Promise<void> {
+  const r = await runCommand("id", ["-u", name], { timeoutMs: 5000 });
+  if (r.code === 0) return;
+  const add = await runCommand("useradd", ["-M", "-s", "/usr/sbin/nologin", name], { timeoutMs: 20_000 });
+  // A concurrent test may have created it in the meantime.
+  if (add.code !== 0 && (await runCommand("id", ["-u", name], { timeoutMs: 5000 })).code !== 0) {
+    throw new Error(`useradd ${name} failed: ${add.stderr}`);
+  }
+}
+
+/** Starts a private Samba smbd (peers.md) with the given shares and users on a loopback port. */
+export async function startSamba(opts: ServerOptions): Promise<ServerHandle> {
+  const dir = await makeBaseDir("samba-test-", opts.baseDir);
+  try {
+    for (const sub of ["private", "lock", "state", "cache", "pid", "ncalrpc", "binddns", "log"]) {
+      await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+    }
+    await Deno.chmod(`${dir}/private`, 0o700);
+    const { shareDirs, resolved } = await makeShareDirs(dir, opts.shares);
+    const port0 = opts.port ?? freePort();
+    const userGlobals: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.global ?? {})) {
+      if (!KSMBD_ONLY_GLOBALS.has(k.toLowerCase())) userGlobals[k] = v;
+    }
+    const confPath = `${dir}/smb.conf`;
+    const writeConf = async (port: number): Promise<void> => {
+      const global: Record<string, string> = {
+        "workgroup": "WORKGROUP",
+        "netbios name": "SAMBATEST",
+        "server role": "standalone server",
+        "smb ports": String(port),
+        "interfaces": "127.0.0.1/8",
+        "bind interfaces only": "yes",
+        "disable netbios": "yes",
+        "private dir": `${dir}/private`,
+        "lock directory": `${dir}/lock`,
+        "state directory": `${dir}/state`,
+        "cache directory": `${dir}/cache`,
+        "pid directory": `${dir}/pid`,
+        "ncalrpc dir": `${dir}/ncalrpc`,
+        "binddns dir": `${dir}/binddns`,
+        "passdb backend": `tdbsam:${dir}/private/passdb.tdb`,
+        "log file": `${dir}/log/log.%m`,
+        "log level": "1",
+        "max log size": "0",
+        "server min protocol": "SMB2_02",
+        "server max protocol": "SMB3_11",
+        "kernel oplocks": "no",
+        "kernel share modes": "no",
+        "posix locking": "no",
+        "durable handles": "yes",
+        "smb2 leases": "yes",
+        "load printers": "no",
+        "printing": "bsd",
+        "printcap name": "/dev/null",
+        "disable spoolss": "yes",
+        ...userGlobals,
+      };
+      const shares = Object.entries(resolved).map(([name, params]): [string, Record<string, string>] => {
+        const merged = { ...params };
+        for (const [k, v] of Object.entries(SAMBA_SHARE_DEFAULTS)) {
+          if (param(merged, k) === undefined) merged[k] = v;
+        }
+        return [name, merged];
+      });
+      await Deno.writeTextFile(confPath, renderIni([["global", global], ...shares]));
+    };
+    await writeConf(port0);
+
+    for (const [user, pass] of Object.entries(opts.users)) {
+      await ensureUnixUser(user);
+      const r = await runCommand("smbpasswd", ["-c", confPath, "-s", "-a", user], {
+        stdin: `${pass}\n${pass}\n`,
+        timeoutMs: 30_000,
+      });
+      if (r.code !== 0) throw new Error(`smbpasswd -a ${user} failed (${r.code}): ${r.stdout}${r.stderr}`);
+    }
+
+    const sambaLogs = (): string => {
+      let out = "";
+      try {
+        for (const e of Deno.readDirSync(`${dir}/log`)) {
+          const text = Deno.readTextFileSync(`${dir}/log/${e.name}`);
+          out += `\n--- ${e.name} ---\n${text.slice(-8000)}`;
+        }
+      } catch {
+        // no logs yet
+      }
+      return out;
+    };
+
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = attempt === 0 ? port0 : freePort();
+      if (attempt > 0) await writeConf(port);
+      const sp = spawnCollected("smbd", ["--foreground", "-s", confPath]);
+      try {
+        await waitReady("smbd", sp, port, opts.startTimeoutMs ?? 20_000, sambaLogs);
+      } catch (e) {
+        lastError = e;
+        await stopSpawned("smbd", sp, () => "").catch(() => {});
+        if (opts.port === undefined && /in use|EADDRINUSE/i.test(String(e))) continue;
+        throw e;
+      }
+      return {
+        kind: "samba",
+        port,
+        dir,
+        shareDirs,
+        pid: sp.child.pid,
+        logs: () => sp.output.text + sambaLogs(),
+        stop: async () => {
+          try {
+            await stopSpawned("smbd", sp, sambaLogs);
+          } finally {
+            await cleanup(dir);
+          }
+        },
+      };
+    }
+    throw lastError;
+  } catch (e) {
+    await cleanup(dir);
+    throw e;
+  }
+}
