@@ -118,11 +118,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       } catch { /* not fatal */ }
       const conn = new Connection(ctx, c);
       live.add(conn);
+      ctx.connections.add(conn);
       perIp.set(ip, n + 1);
       ctx.stats.connections++;
       conn.onClose = () => teardownConnection(conn);
       conn.serve().finally(() => {
         live.delete(conn);
+        ctx.connections.delete(conn);
         const m = (perIp.get(ip) ?? 1) - 1;
         if (m <= 0) perIp.delete(ip);
         else perIp.set(ip, m);
@@ -146,7 +148,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       for (const c of live) c.close();
       for (const fs of ctx.shareFs.values()) {
         try {
-          fs.closeAll();
+          fs.close();
         } catch { /* best effort */ }
       }
       bridge.close();

@@ -112,18 +112,22 @@ export function parseIni(text: string, source: string): IniDocument {
     }
     const eq = rest.indexOf("=");
     if (eq < 0) {
-      throw new ConfigError(`${where}: expected "key = value", a [section] or a comment: ${JSON.stringify(rest)}`);
+      throw new ConfigError(
+        `${where}: expected "key = value", a [section] or a comment: ${JSON.stringify(rest)}`,
+      );
     }
     const rawKey = rest.slice(0, eq).trim();
     if (rawKey === "") throw new ConfigError(`${where}: missing key before "="`);
-    if (indexOfComment(rawKey) >= 0 || CONTROL_CHARS.test(rawKey) || rawKey.includes("\t")) {
+    if (indexOfComment(rawKey) >= 0 || CONTROL_CHARS.test(rawKey)) {
       throw new ConfigError(`${where}: invalid character in key ${JSON.stringify(rawKey)}`);
     }
     let value = rest.slice(eq + 1);
     const c = indexOfComment(value);
     if (c >= 0) value = value.slice(0, c);
     value = value.trim();
-    if (CONTROL_CHARS.test(value)) throw new ConfigError(`${where}: control character in value of "${rawKey}"`);
+    if (CONTROL_CHARS.test(value)) {
+      throw new ConfigError(`${where}: control character in value of "${rawKey}"`);
+    }
     if (!current) throw new ConfigError(`${where}: "${rawKey}" appears before any [section]`);
     current.entries.push({ key: normalizeKey(rawKey), rawKey, value, line: lineNo });
   }

@@ -239,7 +239,13 @@ export function parseProtocol(value: string, which: "min" | "max"): ProtocolPars
 }
 
 /** Order of dialects, for min/max comparison. */
-export const PROTOCOL_ORDER: readonly ProtocolName[] = ["SMB2_02", "SMB2_10", "SMB3_00", "SMB3_02", "SMB3_11"];
+export const PROTOCOL_ORDER: readonly ProtocolName[] = [
+  "SMB2_02",
+  "SMB2_10",
+  "SMB3_00",
+  "SMB3_02",
+  "SMB3_11",
+];
 
 /** Parses `map to guest`; null when not one of never / bad user / bad password / bad uid. */
 export function parseMapToGuest(value: string): "never" | "bad user" | "bad password" | "bad uid" | null {
@@ -284,7 +290,9 @@ export function validateValue(kind: ValueKind, value: string): string | null {
     case "mask":
       return parseMask(value) !== null ? null : `"${value}" is not an octal mask (e.g. 0744)`;
     case "protocol":
-      return parseProtocol(value, "max") || parseProtocol(value, "min") ? null : `"${value}" is not a protocol name`;
+      return parseProtocol(value, "max") || parseProtocol(value, "min")
+        ? null
+        : `"${value}" is not a protocol name`;
     case "map_to_guest":
       return parseMapToGuest(value) ? null : `"${value}" is not one of never/bad user/bad password/bad uid`;
     case "smb_encrypt":

@@ -20,7 +20,13 @@
  * @module
  */
 
-import { ConfigError, type GlobalConfig, type ServerConfig, type ShareConfig, type TriState } from "./types.ts";
+import {
+  ConfigError,
+  type GlobalConfig,
+  type ServerConfig,
+  type ShareConfig,
+  type TriState,
+} from "./types.ts";
 import { type IniEntry, parseIni, sectionKey } from "./ini.ts";
 import {
   CONF_MAX_COUNT,
@@ -109,18 +115,24 @@ function num(source: string, e: IniEntry): number {
 
 function mask(source: string, e: IniEntry): number {
   const n = parseMask(e.value);
-  if (n === null) throw new ConfigError(`${where(source, e)}: "${e.rawKey}" needs an octal mask, got "${e.value}"`);
+  if (n === null) {
+    throw new ConfigError(`${where(source, e)}: "${e.rawKey}" needs an octal mask, got "${e.value}"`);
+  }
   return n;
 }
 
 function bool(source: string, e: IniEntry, warn: Warn): boolean {
-  if (!isBoolWord(e.value)) warn(`${where(source, e)}: "${e.rawKey} = ${e.value}" is not a boolean; treated as no`);
+  if (!isBoolWord(e.value)) {
+    warn(`${where(source, e)}: "${e.rawKey} = ${e.value}" is not a boolean; treated as no`);
+  }
   return parseBool(e.value);
 }
 
 function tri(source: string, e: IniEntry, warn: Warn): TriState {
   if (!isTriStateWord(e.value)) {
-    warn(`${where(source, e)}: "${e.rawKey} = ${e.value}" is not enabled/auto/mandatory; treated as disabled`);
+    warn(
+      `${where(source, e)}: "${e.rawKey} = ${e.value}" is not enabled/auto/mandatory; treated as disabled`,
+    );
   }
   return parseTriState(e.value);
 }
@@ -229,7 +241,13 @@ function buildGlobal(
         break;
       case "map to guest": {
         const m = parseMapToGuest(v);
-        if (!m) warn(`${where(source, e)}: "map to guest = ${v}" is not never/bad user/bad password/bad uid; using never`);
+        if (!m) {
+          warn(
+            `${
+              where(source, e)
+            }: "map to guest = ${v}" is not never/bad user/bad password/bad uid; using never`,
+          );
+        }
         g.mapToGuest = m ?? "never";
         break;
       }
@@ -253,7 +271,9 @@ function buildGlobal(
         break;
       case "restrict anonymous": {
         const n = num(source, e);
-        if (n !== 0 && n !== 1 && n !== 2) warn(`${where(source, e)}: "restrict anonymous" must be 0, 1 or 2; using 0`);
+        if (n !== 0 && n !== 1 && n !== 2) {
+          warn(`${where(source, e)}: "restrict anonymous" must be 0, 1 or 2; using 0`);
+        }
         g.restrictAnonymous = n === 1 || n === 2 ? n : 0;
         break;
       }
@@ -266,7 +286,9 @@ function buildGlobal(
         const p = parseProtocol(v, which);
         if (!p) {
           throw new ConfigError(
-            `${where(source, e)}: "${e.rawKey}" must be one of SMB2_02, SMB2_10, SMB3_00, SMB3_02, SMB3_11, got "${v}"`,
+            `${
+              where(source, e)
+            }: "${e.rawKey}" must be one of SMB2_02, SMB2_10, SMB3_00, SMB3_02, SMB3_11, got "${v}"`,
           );
         }
         if (p.warning) warn(`${where(source, e)}: ${p.warning}`);
@@ -309,7 +331,9 @@ function buildGlobal(
         break;
       case "tcp port": {
         const n = num(source, e);
-        if (n < 1 || n > 65535) throw new ConfigError(`${where(source, e)}: "tcp port" must be 1..65535, got "${v}"`);
+        if (n < 1 || n > 65535) {
+          throw new ConfigError(`${where(source, e)}: "tcp port" must be 1..65535, got "${v}"`);
+        }
         g.tcpPort = n;
         break;
       }
@@ -321,7 +345,11 @@ function buildGlobal(
         break;
       case "crypto backend": {
         const b = parseCryptoBackend(v);
-        if (!b) throw new ConfigError(`${where(source, e)}: "crypto backend" must be webcrypto or openssl, got "${v}"`);
+        if (!b) {
+          throw new ConfigError(
+            `${where(source, e)}: "crypto backend" must be webcrypto or openssl, got "${v}"`,
+          );
+        }
         g.cryptoBackend = b;
         break;
       }
@@ -332,7 +360,9 @@ function buildGlobal(
   if (PROTOCOL_ORDER.indexOf(g.serverMinProtocol) > PROTOCOL_ORDER.indexOf(g.serverMaxProtocol)) {
     const at = minE ?? maxE;
     throw new ConfigError(
-      `${at ? where(source, at) : source}: server min protocol ${g.serverMinProtocol} is above server max protocol ${g.serverMaxProtocol}`,
+      `${
+        at ? where(source, at) : source
+      }: server min protocol ${g.serverMinProtocol} is above server max protocol ${g.serverMaxProtocol}`,
     );
   }
   if (opts.rootDirectoryOverride !== undefined) g.rootDirectory = opts.rootDirectoryOverride;
@@ -341,7 +371,9 @@ function buildGlobal(
     throw new ConfigError(`${e ? where(source, e) : source}: "root directory" must be an absolute path`);
   }
   if (opts.stateDirectoryOverride !== undefined) g.stateDirectory = opts.stateDirectoryOverride;
-  if (!g.stateDirectory.startsWith("/")) g.stateDirectory = `${opts.baseDir ?? dirOf(source)}/${g.stateDirectory}`;
+  if (!g.stateDirectory.startsWith("/")) {
+    g.stateDirectory = `${opts.baseDir ?? dirOf(source)}/${g.stateDirectory}`;
+  }
   g.stateDirectory = cleanPath(g.stateDirectory);
   return g;
 }
@@ -518,7 +550,9 @@ function buildShare(
   if (!p.startsWith("/")) {
     const e = merged.get("path");
     throw new ConfigError(
-      `${e ? where(source, e) : `${source}:${sec.line}`}: path of share [${sec.name}] must be absolute (or set "root directory"), got "${s.path}"`,
+      `${
+        e ? where(source, e) : `${source}:${sec.line}`
+      }: path of share [${sec.name}] must be absolute (or set "root directory"), got "${s.path}"`,
     );
   }
   s.path = p;
@@ -590,8 +624,9 @@ export function parseConfig(text: string, source: string, opts: ParseOptions = {
   const shareDefaults = new Map<string, IniEntry>();
   if (globalSec) {
     for (const [k, e] of globalSec.entries) {
-      if (GLOBAL_KEYS.has(k) && (!SHARE_KEYS.has(k) || GLOBAL_SCOPE_SHARE_KEYS.has(k))) globalEntries.set(k, e);
-      else shareDefaults.set(k, e);
+      if (GLOBAL_KEYS.has(k) && (!SHARE_KEYS.has(k) || GLOBAL_SCOPE_SHARE_KEYS.has(k))) {
+        globalEntries.set(k, e);
+      } else shareDefaults.set(k, e);
     }
   }
   const global = buildGlobal(source, globalEntries, opts, warn);
@@ -606,7 +641,14 @@ export function parseConfig(text: string, source: string, opts: ParseOptions = {
   }
   if (!haveIpc) {
     shares.push(
-      buildShare(source, { name: IPC_SHARE_NAME, line: 0, entries: new Map() }, shareDefaults, "", true, warn),
+      buildShare(
+        source,
+        { name: IPC_SHARE_NAME, line: 0, entries: new Map() },
+        shareDefaults,
+        "",
+        true,
+        warn,
+      ),
     );
   }
   const config: ServerConfig = { global, shares, source };

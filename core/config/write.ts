@@ -130,7 +130,11 @@ export interface AtomicWriteOptions {
  * Writes `text` to `path` atomically: a temporary file in the same directory is written, flushed,
  * given its mode and renamed over `path`.
  */
-export async function writeFileAtomic(path: string, text: string, opts: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  text: string,
+  opts: AtomicWriteOptions = {},
+): Promise<void> {
   let mode = opts.mode;
   if (mode === undefined) {
     try {

@@ -20,7 +20,9 @@ function algo(key: Uint8Array, mode: "cbc" | "ctr"): string {
 function checkParams(nonce: Uint8Array, tagLen: number, payloadLen: number): number {
   const n = nonce.byteLength;
   if (n < 7 || n > 13) throw new RangeError("CCM nonce must be 7..13 bytes");
-  if (tagLen < 4 || tagLen > 16 || tagLen % 2 !== 0) throw new RangeError("CCM tag must be 4..16 bytes, even");
+  if (tagLen < 4 || tagLen > 16 || tagLen % 2 !== 0) {
+    throw new RangeError("CCM tag must be 4..16 bytes, even");
+  }
   const q = 15 - n;
   if (q < 8 && payloadLen >= 2 ** (8 * q)) throw new RangeError("CCM payload too long for this nonce size");
   return q;
@@ -36,14 +38,23 @@ function counterBlock(nonce: Uint8Array, q: number, i: number): Uint8Array {
 }
 
 /** The CBC-MAC T (full 16 bytes) over B0 || encoded AAD || payload, each part zero-padded. */
-function cbcMac(key: Uint8Array, nonce: Uint8Array, q: number, tagLen: number, aad: Uint8Array, payload: Uint8Array): Uint8Array {
+function cbcMac(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  q: number,
+  tagLen: number,
+  aad: Uint8Array,
+  payload: Uint8Array,
+): Uint8Array {
   // B0 (SP800-38C A.2.1) plus the AAD length prefix (A.2.2), built in one small buffer with the AAD.
   const aLenBytes = aad.byteLength === 0 ? 0 : aad.byteLength < 0xff00 ? 2 : 6;
   const headLen = 16 + aLenBytes + aad.byteLength;
   const head = new Uint8Array(Math.ceil(headLen / 16) * 16);
   head[0] = (aad.byteLength > 0 ? 0x40 : 0) | (((tagLen - 2) / 2) << 3) | (q - 1);
   head.set(nonce, 1);
-  for (let k = 15, v = payload.byteLength; k > 15 - q && v > 0; k--, v = Math.floor(v / 256)) head[k] = v & 0xff;
+  for (let k = 15, v = payload.byteLength; k > 15 - q && v > 0; k--, v = Math.floor(v / 256)) {
+    head[k] = v & 0xff;
+  }
   const hv = new DataView(head.buffer);
   if (aLenBytes === 2) hv.setUint16(16, aad.byteLength, false);
   else if (aLenBytes === 6) {

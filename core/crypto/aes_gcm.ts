@@ -5,7 +5,9 @@
 
 /** Imports a raw 16- or 32-byte key for AES-GCM. */
 export function importAesGcmKey(key: Uint8Array): Promise<CryptoKey> {
-  if (key.byteLength !== 16 && key.byteLength !== 32) throw new RangeError("AES-GCM key must be 16 or 32 bytes");
+  if (key.byteLength !== 16 && key.byteLength !== 32) {
+    throw new RangeError("AES-GCM key must be 16 or 32 bytes");
+  }
   return crypto.subtle.importKey("raw", key as Uint8Array<ArrayBuffer>, { name: "AES-GCM" }, false, [
     "encrypt",
     "decrypt",

@@ -160,6 +160,10 @@ export async function decryptTransform(
 }
 
 /** Convenience: encrypt one message into a TRANSFORM. */
-export function encryptTransform(cipher: TransformCipher, sessionId: bigint, message: Uint8Array): Promise<Uint8Array> {
+export function encryptTransform(
+  cipher: TransformCipher,
+  sessionId: bigint,
+  message: Uint8Array,
+): Promise<Uint8Array> {
   return cipher.encrypt(sessionId, message);
 }

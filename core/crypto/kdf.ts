@@ -34,8 +34,15 @@ function cstr(s: string): Uint8Array {
  * KDF(Ki, Label, Context, L): for i = 1..ceil(L/256): HMAC-SHA256(Ki, [i]_32 || Label || 0x00 ||
  * Context || [L]_32), concatenated and truncated to L bits.
  */
-export function sp800108Kdf(key: Uint8Array, label: Uint8Array, context: Uint8Array, lengthBits: number): Uint8Array {
-  if (lengthBits <= 0 || lengthBits % 8 !== 0) throw new RangeError("KDF length must be a positive multiple of 8");
+export function sp800108Kdf(
+  key: Uint8Array,
+  label: Uint8Array,
+  context: Uint8Array,
+  lengthBits: number,
+): Uint8Array {
+  if (lengthBits <= 0 || lengthBits % 8 !== 0) {
+    throw new RangeError("KDF length must be a positive multiple of 8");
+  }
   const outLen = lengthBits / 8;
   const out = new Uint8Array(outLen);
   const ctr = new Uint8Array(4);
@@ -101,7 +108,9 @@ export function smb3Keys(
     };
   }
   if (dialect === Dialect.SMB3_1_1) {
-    if (!preauthHash || preauthHash.byteLength !== 64) throw new RangeError("3.1.1 needs the 64-byte preauth hash");
+    if (!preauthHash || preauthHash.byteLength !== 64) {
+      throw new RangeError("3.1.1 needs the 64-byte preauth hash");
+    }
     const wide = cipher === CipherId.AES_256_CCM || cipher === CipherId.AES_256_GCM;
     const cipherKey = wide ? sessionKey : sk;
     const bits = wide ? 256 : 128;

@@ -38,6 +38,20 @@ export function gmacNonce(msg: Uint8Array): Uint8Array {
   return nonce;
 }
 
+/**
+ * CMAC subkeys per signing key, so signing a message costs one native CBC pass. Keyed by the key
+ * object (sessions keep theirs); the bytes are re-checked so a key mutated in place is not reused.
+ */
+const cmacCache = new WeakMap<Uint8Array, AesCmac>();
+function cmacFor(key: Uint8Array): AesCmac {
+  let c = cmacCache.get(key);
+  if (!c || c.key.byteLength !== key.byteLength || c.key.some((b, i) => b !== key[i])) {
+    c = new AesCmac(key);
+    cmacCache.set(key, c);
+  }
+  return c;
+}
+
 /** Computes the signature over `msg` as it stands (caller zeroes the field first). */
 function compute(alg: number, key: Uint8Array, msg: Uint8Array): Uint8Array {
   switch (alg) {
@@ -47,7 +61,7 @@ function compute(alg: number, key: Uint8Array, msg: Uint8Array): Uint8Array {
       return new Uint8Array(d.buffer, d.byteOffset, SIGNATURE_SIZE).slice();
     }
     case SigningAlgorithm.AES_CMAC:
-      return new AesCmac(key).mac(msg);
+      return cmacFor(key).mac(msg);
     case SigningAlgorithm.AES_GMAC: {
       // GMAC (RFC 4543) = AES-GCM with the message as AAD and nothing to encrypt; the tag is the MAC.
       if (key.byteLength !== 16) throw new RangeError("AES-128-GMAC needs a 16-byte key");

@@ -107,9 +107,10 @@ export class Connection {
   }
 
   /** Sends an already framed buffer (first 4 bytes reserved for the transport header). */
-  async sendFramed(framed: Uint8Array): Promise<void> {
-    putFrameHeader(framed, framed.byteLength - 4);
-    await this.writer.send(framed);
+  async sendFramed(framed: Uint8Array, tail?: Uint8Array): Promise<void> {
+    putFrameHeader(framed, framed.byteLength - 4 + (tail ? tail.byteLength : 0));
+    if (tail) await this.writer.sendv([framed, tail]);
+    else await this.writer.send(framed);
   }
 
   get isClosing(): boolean {

@@ -48,6 +48,14 @@ const RULES: Record<number, Rule> = {
 };
 
 const ALL_ONES = 0xffffffffffffffffn;
+
+/** What a related element inherits from the one before it (MS-SMB2 3.3.5.2.7.2). */
+interface Prev {
+  sessionId: bigint;
+  treeId: number;
+  openId: bigint | null;
+  status: number;
+}
 const SMB1_MAGIC = 0x424d53ff;
 
 /** Processes one frame from the transport. */
@@ -84,10 +92,11 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
 
   const out = new Writer(4096);
   out.zeros(4); // transport header, patched by sendFramed
-  let prev: { sessionId: bigint; treeId: number; openId: bigint | null; status: number } | null = null;
+  let prev = null as Prev | null;
   let lastStart = -1;
   const signQueue: { start: number; key: Uint8Array; alg: 0 | 1 | 2 }[] = [];
   let disconnect = false;
+  let tail: Uint8Array | null = null;
 
   for (let i = 0; i < elements.length; i++) {
     const pdu = elements[i];
@@ -184,12 +193,19 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
       out.setU32(start + 16, flags);
       signQueue.push({ start, key: sess.signingKey, alg: sess.signingAlg });
     }
+    if (reply.tail) {
+      // The READ payload: appended here when it must be signed or is followed by another element,
+      // otherwise written after the reply buffer without a copy.
+      const signedHere = signQueue.length > 0 && signQueue[signQueue.length - 1].start === start;
+      if (signedHere || i < elements.length - 1) out.bytes(reply.tail);
+      else tail = reply.tail;
+    }
     if (reply.afterEncode) await reply.afterEncode(out.buf.subarray(start, out.pos));
 
     prev = {
       sessionId: sessionIdOut,
       treeId: treeIdOut,
-      openId: reply.openId ?? ctx.open?.id ?? (prev?.openId ?? null),
+      openId: reply.openId ?? ctx.open?.id ?? ((prev as Prev | null)?.openId ?? null),
       status: reply.status,
     };
   }
@@ -202,7 +218,12 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     const end = nextOff === 0 ? all.byteLength : s.start + nextOff;
     signMessage(s.alg, s.key, all.subarray(s.start, end));
   }
-  await conn.sendFramed(all);
+  if (tail && lastStart >= 0 && all.byteLength > lastStart) {
+    // A later element may have been appended after the one holding the tail; only the last may defer.
+    await conn.sendFramed(all, tail);
+  } else {
+    await conn.sendFramed(all);
+  }
   if (disconnect) {
     await conn.writer.drain();
     conn.close();

@@ -22,6 +22,8 @@ export interface RequestCtx {
 export interface Reply {
   status: number;
   body?: (w: Writer, hdrStart: number) => void;
+  /** Payload appended after `body` without copying it into the reply buffer when possible (READ). */
+  tail?: Uint8Array;
   /** Overrides the response header's SessionId (SESSION_SETUP creating a session). */
   sessionId?: bigint;
   /** Overrides the response header's TreeId (TREE_CONNECT). */

@@ -7,6 +7,7 @@ import type { Open } from "../state/open.ts";
 import type { Session } from "../state/session.ts";
 import type { Tree } from "../state/tree.ts";
 import { log } from "../log.ts";
+import type { VfsHandle } from "../vfs/mod.ts";
 
 /** Closes an open: releases its share-mode entry and runs delete-on-close on the last close. */
 export function closeOpen(conn: Connection, open: Open): void {
@@ -14,20 +15,22 @@ export function closeOpen(conn: Connection, open: Open): void {
   open.closed = true;
   conn.opens.delete(open.id);
   const server = conn.server;
+  server.byteLocks.releaseAll(open.fileKey, open);
   const { state, last } = server.shareModes.remove(open);
   const session = conn.sessions.get(open.sessionId);
   const tree = session?.trees.get(open.treeId);
   const fs = tree?.fs ?? null;
-  if (fs && open.handle !== null) {
+  const handle = open.handle as VfsHandle | null;
+  if (fs && handle !== null) {
     try {
-      fs.close(open.handle);
+      fs.closeHandle(handle);
     } catch (e) {
       log("vfs", `close failed: ${e}`);
     }
   }
   if (fs && (open.deleteOnClose || (state?.deletePending ?? false)) && last) {
     try {
-      fs.remove(open.relPath);
+      fs.remove(handle ? handle.relPath : open.relPath);
     } catch (e) {
       log("vfs", `delete on close of ${open.relPath} failed: ${e}`);
     }

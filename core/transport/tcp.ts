@@ -90,11 +90,18 @@ export class FrameWriter {
 
   /** Queues `data` (which must already carry its 4-byte Direct TCP header). */
   send(data: Uint8Array): Promise<void> {
+    return this.sendv([data]);
+  }
+
+  /** Queues several buffers written back to back with nothing interleaved. */
+  sendv(parts: Uint8Array[]): Promise<void> {
     const p = this.chain.then(async () => {
       if (this.dead) return;
       try {
-        let off = 0;
-        while (off < data.byteLength) off += await this.conn.write(data.subarray(off));
+        for (const data of parts) {
+          let off = 0;
+          while (off < data.byteLength) off += await this.conn.write(data.subarray(off));
+        }
       } catch {
         this.dead = true;
       }

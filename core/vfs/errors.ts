@@ -34,7 +34,7 @@ export class VfsError extends Error {
 }
 
 /** errno name -> NTSTATUS, for failures that need no context to interpret. */
-const ERRNO_STATUS: Record<string, NtStatus> = {
+const ERRNO_STATUS: ReadonlyMap<string, NtStatus> = new Map(Object.entries({
   ENOENT: Status.OBJECT_NAME_NOT_FOUND,
   // A path component that is a file: Windows says the path was not found.
   ENOTDIR: Status.OBJECT_PATH_NOT_FOUND,
@@ -61,11 +61,11 @@ const ERRNO_STATUS: Record<string, NtStatus> = {
   EBUSY: Status.SHARING_VIOLATION,
   ETXTBSY: Status.SHARING_VIOLATION,
   EILSEQ: Status.OBJECT_NAME_INVALID,
-};
+}));
 
 /** Maps an errno name to an NTSTATUS (UNSUCCESSFUL when unknown). */
 export function errnoToStatus(code: string | undefined): NtStatus {
-  return (code && ERRNO_STATUS[code]) ?? Status.UNSUCCESSFUL;
+  return (code !== undefined ? ERRNO_STATUS.get(code) : undefined) ?? Status.UNSUCCESSFUL;
 }
 
 /**
@@ -79,7 +79,8 @@ export function toVfsError(e: unknown, what: string, overrides?: Record<string, 
   }
   const code = (e as { code?: unknown })?.code;
   const c = typeof code === "string" ? code : undefined;
-  const status = (c && overrides?.[c]) ?? errnoToStatus(c);
+  const status = (c !== undefined && overrides && Object.hasOwn(overrides, c) ? overrides[c] : undefined) ??
+    errnoToStatus(c);
   const msg = e instanceof Error ? e.message : String(e);
   return new VfsError(status, `${what}: ${msg}`, c);
 }

@@ -135,7 +135,9 @@ export function decodeCreateRequest(pdu: Uint8Array): CreateRequest {
   if (impersonationLevel > ImpersonationLevel.DELEGATE) {
     throw new WireError("CREATE: bad ImpersonationLevel", Status.BAD_IMPERSONATION_LEVEL);
   }
-  if (createDisposition > CreateDisposition.OVERWRITE_IF) throw new WireError("CREATE: bad CreateDisposition");
+  if (createDisposition > CreateDisposition.OVERWRITE_IF) {
+    throw new WireError("CREATE: bad CreateDisposition");
+  }
   const nameBytes = bufferAt(pdu, nameOffset, nameLength, BUFFER_START, "CREATE name");
   const name = utf16Name(nameBytes, "CREATE name");
   let contexts: CreateContexts = { list: [], unknown: [] };

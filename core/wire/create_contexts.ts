@@ -22,11 +22,41 @@ export const CreateContextName = {
 
 /** SMB3 POSIX extensions create context tag 93AD25509CB411E7B42383DE968BCD7C (as raw bytes). */
 export const POSIX_CREATE_CONTEXT_NAME: Uint8Array = new Uint8Array([
-  0x93, 0xad, 0x25, 0x50, 0x9c, 0xb4, 0x11, 0xe7, 0xb4, 0x23, 0x83, 0xde, 0x96, 0x8b, 0xcd, 0x7c,
+  0x93,
+  0xad,
+  0x25,
+  0x50,
+  0x9c,
+  0xb4,
+  0x11,
+  0xe7,
+  0xb4,
+  0x23,
+  0x83,
+  0xde,
+  0x96,
+  0x8b,
+  0xcd,
+  0x7c,
 ]);
 /** SMB2_CREATE_APP_INSTANCE_ID (MS-SMB2 2.2.13.2.13) tag 45BCA66AEFA7F74A9008FA462E144D74. */
 export const APP_INSTANCE_ID_NAME: Uint8Array = new Uint8Array([
-  0x45, 0xbc, 0xa6, 0x6a, 0xef, 0xa7, 0xf7, 0x4a, 0x90, 0x08, 0xfa, 0x46, 0x2e, 0x14, 0x4d, 0x74,
+  0x45,
+  0xbc,
+  0xa6,
+  0x6a,
+  0xef,
+  0xa7,
+  0xf7,
+  0x4a,
+  0x90,
+  0x08,
+  0xfa,
+  0x46,
+  0x2e,
+  0x14,
+  0x4d,
+  0x74,
 ]);
 
 /** Lease states (MS-SMB2 2.2.13.2.8). */
@@ -155,7 +185,10 @@ export function decodeCreateContexts(buf: Uint8Array): CreateContexts {
 
 function need(ctx: RawCreateContext, sizes: number[]): Reader {
   if (!sizes.includes(ctx.data.byteLength)) {
-    throw new WireError(`create context ${ctx.name}: data length ${ctx.data.byteLength}`, Status.INVALID_PARAMETER);
+    throw new WireError(
+      `create context ${ctx.name}: data length ${ctx.data.byteLength}`,
+      Status.INVALID_PARAMETER,
+    );
   }
   return new Reader(ctx.data);
 }

@@ -70,7 +70,13 @@ export function decodeNegotiateRequest(pdu: Uint8Array): NegotiateRequest {
   if (start + dialectCount * 2 > pdu.byteLength) throw new WireError("NEGOTIATE: dialects beyond the PDU");
   const dialects: number[] = [];
   for (let i = 0; i < dialectCount; i++) dialects.push(r.u16());
-  const req: NegotiateRequest = { dialects, securityMode, capabilities, clientGuid, negotiateContextCount: 0 };
+  const req: NegotiateRequest = {
+    dialects,
+    securityMode,
+    capabilities,
+    clientGuid,
+    negotiateContextCount: 0,
+  };
   if (dialects.includes(Dialect.SMB3_1_1)) {
     req.negotiateContextCount = ctxCount;
     req.contexts = decodeNegotiateContexts(pdu, ctxOffset, ctxCount, start + dialectCount * 2);

@@ -49,7 +49,22 @@ export const RdmaTransform = { NONE: 0x0000, ENCRYPTION: 0x0001, SIGNING: 0x0002
 
 /** The 16-byte context data of the POSIX extensions negotiate context (GUID 93AD2550-9CB4-11E7-B423-83DE968BCD7C, as raw bytes). */
 export const POSIX_NEGOTIATE_CONTEXT_DATA: Uint8Array = new Uint8Array([
-  0x93, 0xad, 0x25, 0x50, 0x9c, 0xb4, 0x11, 0xe7, 0xb4, 0x23, 0x83, 0xde, 0x96, 0x8b, 0xcd, 0x7c,
+  0x93,
+  0xad,
+  0x25,
+  0x50,
+  0x9c,
+  0xb4,
+  0x11,
+  0xe7,
+  0xb4,
+  0x23,
+  0x83,
+  0xde,
+  0x96,
+  0x8b,
+  0xcd,
+  0x7c,
 ]);
 
 /** The contexts of a 3.1.1 NEGOTIATE request, by type (each at most once where the spec says so). */
@@ -236,7 +251,10 @@ export function rdmaContext(transformIds: number[]): NegotiateContext {
 
 /** Response POSIX extensions context: echoes the 16-byte GUID. */
 export function posixContext(): NegotiateContext {
-  return { type: NegotiateContextType.POSIX_EXTENSIONS_AVAILABLE, data: POSIX_NEGOTIATE_CONTEXT_DATA.slice() };
+  return {
+    type: NegotiateContextType.POSIX_EXTENSIONS_AVAILABLE,
+    data: POSIX_NEGOTIATE_CONTEXT_DATA.slice(),
+  };
 }
 
 /**
@@ -246,7 +264,7 @@ export function posixContext(): NegotiateContext {
  */
 export function encodeNegotiateContexts(w: Writer, hdrStart: number, list: NegotiateContext[]): void {
   list.forEach((c, i) => {
-    if (i > 0) while ((w.pos - hdrStart) % 8 !== 0) w.u8(0);
+    if (i > 0) { while ((w.pos - hdrStart) % 8 !== 0) w.u8(0); }
     w.u16(c.type).u16(c.data.byteLength).u32(0).bytes(c.data);
   });
 }

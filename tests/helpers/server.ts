@@ -4,6 +4,8 @@
  *
  * `KSMBD_TEST_TARGET=samba` makes {@link startServer} start Samba instead of ksmbd-deno.
  * `KSMBD_TEST_KEEP=1` keeps the temporary directory (config, logs, shares) after stop.
+ * `KSMBD_TEST_START_TIMEOUT_MS` overrides the 20 s start-up limit.
+ * `KSMBD_SERVER_ARGS` adds arguments to cli/serve.ts (e.g. "--debug all").
  *
  * @module
  */
@@ -25,7 +27,7 @@ export interface ServerOptions {
   port?: number;
   /** Parent of the temporary directory (default: the system temp dir), e.g. "/dev/shm" for benchmarks. */
   baseDir?: string;
-  /** How long to wait for the port to accept connections (default 20 000 ms). */
+  /** How long to wait for the port to accept connections (default 20 000 ms, or KSMBD_TEST_START_TIMEOUT_MS). */
   startTimeoutMs?: number;
 }
 
@@ -128,7 +130,7 @@ class OutputCollector {
 
   /** Waits (bounded) for the streams to reach end of file. */
   async drain(timeoutMs: number): Promise<void> {
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(this.#readers),
       new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
@@ -200,8 +202,30 @@ async function waitReady(
   );
 }
 
+/**
+ * PIDs of processes whose command line mentions `marker` (a server's unique temp dir): helpers that
+ * detached from the server (Samba's samba-dcerpcd and rpcd_* workers run with --configfile=<dir>/smb.conf).
+ */
+export function pidsMentioning(marker: string): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${e.name}/cmdline`).includes(marker)) out.push(Number(e.name));
+    } catch {
+      // gone or not readable
+    }
+  }
+  return out;
+}
+
 /** Stops a spawned server and its descendants; throws if it had crashed before. */
-async function stopSpawned(what: string, sp: Spawned, extraLogs: () => string): Promise<void> {
+async function stopSpawned(
+  what: string,
+  sp: Spawned,
+  extraLogs: () => string,
+  detachedMarker?: string,
+): Promise<void> {
   const crashed = sp.exited();
   const pid = sp.child.pid;
   const descendants = crashed ? [] : descendantPids(pid);
@@ -211,7 +235,7 @@ async function stopSpawned(what: string, sp: Spawned, extraLogs: () => string): 
     } catch {
       // raced with exit
     }
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const done = await Promise.race([
       sp.statusPromise.then(() => true),
       new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), 5000)),
@@ -228,8 +252,19 @@ async function stopSpawned(what: string, sp: Spawned, extraLogs: () => string): 
   } else {
     await sp.statusPromise;
   }
-  // Forked helpers (Samba's per-connection smbd, samba-dcerpcd) that outlived the parent: give them
-  // a moment to exit by themselves, then kill them.
+  // Helpers that outlived the parent (Samba's per-connection smbd; samba-dcerpcd and its rpcd_*
+  // workers, which detach): ask detached ones to stop, give all a moment, then kill the rest.
+  if (detachedMarker) {
+    for (const p of pidsMentioning(detachedMarker)) {
+      if (descendants.includes(p)) continue;
+      descendants.push(p);
+      try {
+        Deno.kill(p, "SIGTERM");
+      } catch {
+        // gone
+      }
+    }
+  }
   for (let i = 0; i < 20 && descendants.some(isAlive); i++) await new Promise((r) => setTimeout(r, 100));
   for (const p of descendants) {
     if (isAlive(p)) {
@@ -268,17 +303,27 @@ async function cleanup(dir: string): Promise<void> {
   }
 }
 
+/** Start-up time limit: KSMBD_TEST_START_TIMEOUT_MS, else 20 s. */
+function defaultStartTimeoutMs(): number {
+  const v = Number(Deno.env.get("KSMBD_TEST_START_TIMEOUT_MS"));
+  return Number.isFinite(v) && v > 0 ? v : 20_000;
+}
+
 /** Which server {@link startServer} starts: "samba" when KSMBD_TEST_TARGET=samba. */
 export function testTarget(): "ksmbd" | "samba" {
   return Deno.env.get("KSMBD_TEST_TARGET") === "samba" ? "samba" : "ksmbd";
 }
 
 /**
- * Starts ksmbd-deno (`cli/serve.ts -C conf -P pwddb -p port`) with the given shares and users, and
- * waits until its port accepts connections. Starts Samba instead when KSMBD_TEST_TARGET=samba.
+ * Starts ksmbd-deno with the given shares and users and waits until its port accepts connections.
+ * Starts a private Samba smbd instead when KSMBD_TEST_TARGET=samba.
  */
 export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
-  if (testTarget() === "samba") return await startSamba(opts);
+  return testTarget() === "samba" ? await startSamba(opts) : await startKsmbd(opts);
+}
+
+/** Starts ksmbd-deno (`cli/serve.ts -C conf -P pwddb -p port`), whatever KSMBD_TEST_TARGET says. */
+export async function startKsmbd(opts: ServerOptions): Promise<ServerHandle> {
   const dir = await makeBaseDir("ksmbd-test-", opts.baseDir);
   try {
     const stateDir = `${dir}/state`;
@@ -318,12 +363,13 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
           pwdPath,
           "-p",
           String(port),
+          ...(Deno.env.get("KSMBD_SERVER_ARGS")?.split(/\s+/).filter((a) => a !== "") ?? []),
         ],
         REPO_ROOT,
         { NO_COLOR: "1" },
       );
       try {
-        await waitReady("ksmbd-deno", sp, port, opts.startTimeoutMs ?? 20_000, () => "");
+        await waitReady("ksmbd-deno", sp, port, opts.startTimeoutMs ?? defaultStartTimeoutMs(), () => "");
       } catch (e) {
         lastError = e;
         await stopSpawned("ksmbd-deno", sp, () => "").catch(() => {});
@@ -461,7 +507,7 @@ export async function startSamba(opts: ServerOptions): Promise<ServerHandle> {
       if (attempt > 0) await writeConf(port);
       const sp = spawnCollected("smbd", ["--foreground", "-s", confPath]);
       try {
-        await waitReady("smbd", sp, port, opts.startTimeoutMs ?? 20_000, sambaLogs);
+        await waitReady("smbd", sp, port, opts.startTimeoutMs ?? defaultStartTimeoutMs(), sambaLogs);
       } catch (e) {
         lastError = e;
         await stopSpawned("smbd", sp, () => "").catch(() => {});
@@ -477,7 +523,7 @@ export async function startSamba(opts: ServerOptions): Promise<ServerHandle> {
         logs: () => sp.output.text + sambaLogs(),
         stop: async () => {
           try {
-            await stopSpawned("smbd", sp, sambaLogs);
+            await stopSpawned("smbd", sp, sambaLogs, confPath);
           } finally {
             await cleanup(dir);
           }
@@ -489,4 +535,45 @@ export async function startSamba(opts: ServerOptions): Promise<ServerHandle> {
     await cleanup(dir);
     throw e;
   }
+}
+
+/**
+ * A server that may have failed to start: tests register all their steps anyway, and each step that
+ * needs the server fails with the start-up error, so pass/fail counts stay comparable between runs.
+ */
+export interface ServerSlot {
+  /** The running server; throws the start-up error when it did not start. */
+  get(): ServerHandle;
+  /** The start-up error, if any. */
+  error: unknown;
+  /** Stops the server if it started (throws if it had crashed, see {@link ServerHandle.stop}). */
+  stop(): Promise<void>;
+  /** The server's output so far ("" when it did not start). */
+  logs(): string;
+}
+
+/** {@link startServer}, but a start-up failure is kept in the slot instead of thrown. */
+export async function startServerSlot(opts: ServerOptions): Promise<ServerSlot> {
+  let handle: ServerHandle | undefined;
+  let error: unknown;
+  try {
+    handle = await startServer(opts);
+  } catch (e) {
+    error = e;
+    console.error(`server did not start: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return {
+    error,
+    get(): ServerHandle {
+      if (handle) return handle;
+      const first = (error instanceof Error ? error.message : String(error)).split("\n").slice(0, 3).join(
+        " | ",
+      );
+      throw new Error(`server did not start: ${first}`);
+    },
+    stop: async (): Promise<void> => {
+      if (handle) await handle.stop();
+    },
+    logs: (): string => handle?.logs() ?? "",
+  };
 }

@@ -6,7 +6,6 @@
 import { assert, assertEquals, assertMatch, assertNotEquals } from "../helpers/assert.ts";
 import { smbclient, type SmbclientOptions } from "../helpers/clients.ts";
 import {
-  emptyDir,
   exists,
   makeOpenDir,
   sha256File,
@@ -16,7 +15,7 @@ import {
   writeRandomFile,
 } from "../helpers/fixtures.ts";
 import { describeRun, type RunResult } from "../helpers/run_command.ts";
-import { type ServerHandle, startServer } from "../helpers/server.ts";
+import { type ServerSlot, startServerSlot } from "../helpers/server.ts";
 
 const SHARE = "test";
 
@@ -41,40 +40,42 @@ function assertOk(r: RunResult, what: string): void {
   );
 }
 
-async function withServer(fn: (server: ServerHandle) => Promise<void>): Promise<void> {
-  const server = await startServer({ shares: { [SHARE]: { "read only": "no" } }, users: TEST_USERS });
-  let failed = false;
+/**
+ * Starts the server for one Deno test, runs `body` (which registers the steps) and stops the server.
+ * When the server does not start, the steps still run and each fails with the start-up error; when a
+ * step fails, the server's output is printed.
+ */
+async function withServer(body: (slot: ServerSlot) => Promise<boolean>): Promise<void> {
+  const slot = await startServerSlot({ shares: { [SHARE]: { "read only": "no" } }, users: TEST_USERS });
+  let ok = false;
   try {
-    await fn(server);
-  } catch (e) {
-    failed = true;
-    throw e;
+    ok = await body(slot);
   } finally {
-    if (failed) console.error(`--- server output (tail) ---\n${server.logs().slice(-6000)}`);
-    await server.stop();
+    if (!ok && slot.logs()) console.error(`--- server output (tail) ---\n${slot.logs().slice(-6000)}`);
+    await slot.stop();
   }
 }
 
 Deno.test("smbclient: file operations per dialect", async (t) => {
-  await withServer(async (server) => {
-    const target = { port: server.port, share: SHARE };
-    const local = await Deno.makeTempDir({ prefix: "ksmbd-smbclient-" });
-    try {
+  const local = await Deno.makeTempDir({ prefix: "ksmbd-smbclient-" });
+  try {
+    await withServer(async (slot) => {
+      let ok = true;
       for (const mode of MODES) {
-        await t.step(mode.name, async (t) => {
+        ok = await t.step(mode.name, async (t) => {
           const opts: SmbclientOptions = { user: TEST_USER, pass: TEST_PASS, ...mode.opts };
-          const run = (cmds: string[]): Promise<RunResult> =>
-            smbclient(target, cmds, { ...opts, cwd: local });
-          const remoteDir = `${server.shareDirs[SHARE]}/${mode.slug}`;
-          makeOpenDir(remoteDir);
-          Deno.writeTextFileSync(`${remoteDir}/pre.txt`, "hello world");
-          Deno.chmodSync(`${remoteDir}/pre.txt`, 0o666);
-          makeOpenDir(`${remoteDir}/predir`);
           const srcName = `${mode.slug}-src.bin`;
           const srcSha = await writeRandomFile(`${local}/${srcName}`, 1_048_576 + 12_345);
-          const dirOnDisk = `${remoteDir}/newdir`;
+          const run = (cmds: string[]): Promise<RunResult> =>
+            smbclient({ port: slot.get().port, share: SHARE }, cmds, { ...opts, cwd: local });
+          const remoteDir = (): string => `${slot.get().shareDirs[SHARE]}/${mode.slug}`;
+          const dirOnDisk = (): string => `${remoteDir()}/newdir`;
 
           await t.step("ls", async () => {
+            makeOpenDir(remoteDir());
+            Deno.writeTextFileSync(`${remoteDir()}/pre.txt`, "hello world");
+            Deno.chmodSync(`${remoteDir()}/pre.txt`, 0o666);
+            makeOpenDir(`${remoteDir()}/predir`);
             const r = await run([`cd ${mode.slug}`, "ls"]);
             assertOk(r, "ls");
             assertMatch(r.stdout, /^\s+pre\.txt\s+[A-Z]*\s+11\s/m);
@@ -85,13 +86,13 @@ Deno.test("smbclient: file operations per dialect", async (t) => {
           await t.step("mkdir", async () => {
             const r = await run([`cd ${mode.slug}`, "mkdir newdir"]);
             assertOk(r, "mkdir");
-            assert(Deno.statSync(dirOnDisk).isDirectory, "newdir is not a directory on disk");
+            assert(Deno.statSync(dirOnDisk()).isDirectory, "newdir is not a directory on disk");
           });
 
           await t.step("put", async () => {
             const r = await run([`cd ${mode.slug}/newdir`, `put ${srcName} data.bin`]);
             assertOk(r, "put");
-            assertEquals(sha256File(`${dirOnDisk}/data.bin`), srcSha, "uploaded file differs on disk");
+            assertEquals(sha256File(`${dirOnDisk()}/data.bin`), srcSha, "uploaded file differs on disk");
           });
 
           await t.step("get (byte-identical)", async () => {
@@ -104,8 +105,8 @@ Deno.test("smbclient: file operations per dialect", async (t) => {
           await t.step("rename", async () => {
             const r = await run([`cd ${mode.slug}/newdir`, "rename data.bin renamed.bin"]);
             assertOk(r, "rename");
-            assert(!exists(`${dirOnDisk}/data.bin`), "old name still exists on disk");
-            assertEquals(sha256File(`${dirOnDisk}/renamed.bin`), srcSha, "renamed file differs");
+            assert(!exists(`${dirOnDisk()}/data.bin`), "old name still exists on disk");
+            assertEquals(sha256File(`${dirOnDisk()}/renamed.bin`), srcSha, "renamed file differs");
           });
 
           await t.step("allinfo", async () => {
@@ -121,13 +122,13 @@ Deno.test("smbclient: file operations per dialect", async (t) => {
           await t.step("del", async () => {
             const r = await run([`cd ${mode.slug}/newdir`, "del renamed.bin"]);
             assertOk(r, "del");
-            assert(!exists(`${dirOnDisk}/renamed.bin`), "deleted file still exists on disk");
+            assert(!exists(`${dirOnDisk()}/renamed.bin`), "deleted file still exists on disk");
           });
 
           await t.step("rmdir", async () => {
             const r = await run([`cd ${mode.slug}`, "rmdir newdir"]);
             assertOk(r, "rmdir");
-            assert(!exists(dirOnDisk), "removed directory still exists on disk");
+            assert(!exists(dirOnDisk()), "removed directory still exists on disk");
           });
 
           await t.step("errors are reported (get of a missing file)", async () => {
@@ -135,59 +136,113 @@ Deno.test("smbclient: file operations per dialect", async (t) => {
             assertNotEquals(r.code, 0, describeRun(r));
             assertMatch(r.stdout + r.stderr, /NT_STATUS_OBJECT_NAME_NOT_FOUND/);
           });
-        });
+        }) && ok;
       }
-    } finally {
-      await Deno.remove(local, { recursive: true });
-    }
-  });
+      return ok;
+    });
+  } finally {
+    await Deno.remove(local, { recursive: true });
+  }
 });
 
 Deno.test("smbclient: authentication failures", async (t) => {
-  await withServer(async (server) => {
-    const target = { port: server.port, share: SHARE };
+  await withServer(async (slot) => {
+    const target = (): { port: number; share: string } => ({ port: slot.get().port, share: SHARE });
+    let ok = true;
     for (const mode of MODES) {
-      await t.step(`wrong password refused, ${mode.name}`, async () => {
-        const r = await smbclient(target, "ls", { user: TEST_USER, pass: "wrong-password", ...mode.opts });
+      ok = await t.step(`wrong password refused, ${mode.name}`, async () => {
+        const r = await smbclient(target(), "ls", { user: TEST_USER, pass: "wrong-password", ...mode.opts });
         assertNotEquals(r.code, 0, describeRun(r));
         assertMatch(r.stdout + r.stderr, /NT_STATUS_LOGON_FAILURE/, describeRun(r));
-      });
+      }) && ok;
     }
-    await t.step("unknown user refused", async () => {
-      const r = await smbclient(target, "ls", { user: "nosuchuser", pass: TEST_PASS, protocol: "SMB3" });
+    ok = await t.step("unknown user refused", async () => {
+      const r = await smbclient(target(), "ls", { user: "nosuchuser", pass: TEST_PASS, protocol: "SMB3" });
       assertNotEquals(r.code, 0, describeRun(r));
       assertMatch(r.stdout + r.stderr, /NT_STATUS_LOGON_FAILURE/, describeRun(r));
-    });
-    await t.step("right password still accepted", async () => {
-      assertOk(await smbclient(target, "ls", { user: TEST_USER, pass: TEST_PASS, protocol: "SMB3" }), "ls");
-    });
+    }) && ok;
+    ok = await t.step("right password still accepted", async () => {
+      assertOk(await smbclient(target(), "ls", { user: TEST_USER, pass: TEST_PASS, protocol: "SMB3" }), "ls");
+    }) && ok;
+    return ok;
   });
 });
 
 Deno.test("smbclient: 256 MiB put and get round trip (SMB3)", async (t) => {
   const size = 256 * 1024 * 1024;
-  await withServer(async (server) => {
-    const target = { port: server.port, share: SHARE };
-    const local = await Deno.makeTempDir({ prefix: "ksmbd-big-" });
-    const opts: SmbclientOptions = { user: TEST_USER, pass: TEST_PASS, protocol: "SMB3", timeoutMs: 300_000 };
-    try {
-      const sha = await writeRandomFile(`${local}/big.bin`, size);
-      await t.step("put 256 MiB", async () => {
-        const r = await smbclient(target, "put big.bin big.bin", { ...opts, cwd: local });
+  const local = await Deno.makeTempDir({ prefix: "ksmbd-big-" });
+  try {
+    const sha = await writeRandomFile(`${local}/big.bin`, size);
+    await withServer(async (slot) => {
+      const target = (): { port: number; share: string } => ({ port: slot.get().port, share: SHARE });
+      const opts: SmbclientOptions = {
+        user: TEST_USER,
+        pass: TEST_PASS,
+        protocol: "SMB3",
+        timeoutMs: 300_000,
+        cwd: local,
+      };
+      let ok = await t.step("put 256 MiB", async () => {
+        const r = await smbclient(target(), "put big.bin big.bin", opts);
         assertOk(r, "put");
-        const onDisk = `${server.shareDirs[SHARE]}/big.bin`;
+        const onDisk = `${slot.get().shareDirs[SHARE]}/big.bin`;
         assertEquals(Deno.statSync(onDisk).size, size);
         assertEquals(sha256File(onDisk), sha, "uploaded 256 MiB file differs on disk");
       });
-      await t.step("get 256 MiB (byte-identical)", async () => {
-        const r = await smbclient(target, "get big.bin back.bin", { ...opts, cwd: local });
+      ok = await t.step("get 256 MiB (byte-identical)", async () => {
+        const r = await smbclient(target(), "get big.bin back.bin", opts);
         assertOk(r, "get");
         assertEquals(Deno.statSync(`${local}/back.bin`).size, size);
         assertEquals(sha256File(`${local}/back.bin`), sha, "downloaded 256 MiB file differs");
-      });
-    } finally {
-      await Deno.remove(local, { recursive: true });
-      emptyDir(server.shareDirs[SHARE]);
-    }
-  });
+      }) && ok;
+      return ok;
+    });
+  } finally {
+    await Deno.remove(local, { recursive: true });
+  }
+});
+
+interface CryptoCase {
+  name: string;
+  opts: Partial<SmbclientOptions>;
+}
+
+const CRYPTO_CASES: CryptoCase[] = [
+  ...["AES-128-CCM", "AES-128-GCM", "AES-256-CCM", "AES-256-GCM"].map((alg): CryptoCase => ({
+    name: `encrypted, ${alg}`,
+    opts: { protocol: "SMB3", encrypt: true, extraOptions: { "client smb3 encryption algorithms": alg } },
+  })),
+  { name: "encrypted, SMB 3.0.2 (AES-128-CCM)", opts: { protocol: "SMB3_02", encrypt: true } },
+  ...["AES-128-CMAC", "AES-128-GMAC"].map((alg): CryptoCase => ({
+    name: `signed, ${alg}`,
+    opts: { protocol: "SMB3", sign: true, extraOptions: { "client smb3 signing algorithms": alg } },
+  })),
+  { name: "signed, SMB 2.1 (HMAC-SHA256)", opts: { protocol: "SMB2_10", sign: true } },
+];
+
+Deno.test("smbclient: encryption and signing algorithms", async (t) => {
+  const local = await Deno.makeTempDir({ prefix: "ksmbd-crypto-" });
+  try {
+    const sha = await writeRandomFile(`${local}/src.bin`, 3 * 1024 * 1024 + 7);
+    await withServer(async (slot) => {
+      let ok = true;
+      for (const [i, c] of CRYPTO_CASES.entries()) {
+        ok = await t.step(`${c.name}: put, get byte-identical, ls`, async () => {
+          const server = slot.get();
+          const r = await smbclient({ port: server.port, share: SHARE }, [
+            `put src.bin crypto${i}.bin`,
+            `get crypto${i}.bin back${i}.bin`,
+            "ls",
+          ], { user: TEST_USER, pass: TEST_PASS, cwd: local, ...c.opts });
+          assertOk(r, c.name);
+          assertEquals(sha256File(`${server.shareDirs[SHARE]}/crypto${i}.bin`), sha, "uploaded file differs");
+          assertEquals(sha256File(`${local}/back${i}.bin`), sha, "downloaded file differs");
+          assertMatch(r.stdout, new RegExp(`^\\s+crypto${i}\\.bin\\s+[A-Z]*\\s+3145735\\s`, "m"));
+        }) && ok;
+      }
+      return ok;
+    });
+  } finally {
+    await Deno.remove(local, { recursive: true });
+  }
 });

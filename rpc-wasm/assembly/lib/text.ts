@@ -9,9 +9,9 @@ export function utf8Decode(b: Uint8Array, start: i32, end: i32): string | null {
   const units = new Array<i32>();
   let i = start;
   while (i < end) {
-    const c0 = <u32>b[i];
+    const c0 = <u32> b[i];
     if (c0 < 0x80) {
-      units.push(<i32>c0);
+      units.push(<i32> c0);
       i++;
       continue;
     }
@@ -35,17 +35,17 @@ export function utf8Decode(b: Uint8Array, start: i32, end: i32): string | null {
     }
     if (end - i - 1 < need) return null;
     for (let k = 1; k <= need; k++) {
-      const cx = <u32>b[i + k];
+      const cx = <u32> b[i + k];
       if ((cx & 0xc0) != 0x80) return null;
       cp = (cp << 6) | (cx & 0x3f);
     }
     if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return null;
     if (cp >= 0x10000) {
       const v = cp - 0x10000;
-      units.push(<i32>(0xd800 + (v >> 10)));
-      units.push(<i32>(0xdc00 + (v & 0x3ff)));
+      units.push(<i32> (0xd800 + (v >> 10)));
+      units.push(<i32> (0xdc00 + (v & 0x3ff)));
     } else {
-      units.push(<i32>cp);
+      units.push(<i32> cp);
     }
     i += need + 1;
   }
@@ -57,9 +57,9 @@ export function utf8Encode(s: string): Uint8Array {
   const out = new Array<u8>();
   const n = s.length;
   for (let i = 0; i < n; i++) {
-    let cp = <u32>s.charCodeAt(i);
+    let cp = <u32> s.charCodeAt(i);
     if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < n) {
-      const lo = <u32>s.charCodeAt(i + 1);
+      const lo = <u32> s.charCodeAt(i + 1);
       if (lo >= 0xdc00 && lo <= 0xdfff) {
         cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
         i++;
@@ -70,19 +70,19 @@ export function utf8Encode(s: string): Uint8Array {
       cp = 0xfffd;
     }
     if (cp < 0x80) {
-      out.push(<u8>cp);
+      out.push(<u8> cp);
     } else if (cp < 0x800) {
-      out.push(<u8>(0xc0 | (cp >> 6)));
-      out.push(<u8>(0x80 | (cp & 0x3f)));
+      out.push(<u8> (0xc0 | (cp >> 6)));
+      out.push(<u8> (0x80 | (cp & 0x3f)));
     } else if (cp < 0x10000) {
-      out.push(<u8>(0xe0 | (cp >> 12)));
-      out.push(<u8>(0x80 | ((cp >> 6) & 0x3f)));
-      out.push(<u8>(0x80 | (cp & 0x3f)));
+      out.push(<u8> (0xe0 | (cp >> 12)));
+      out.push(<u8> (0x80 | ((cp >> 6) & 0x3f)));
+      out.push(<u8> (0x80 | (cp & 0x3f)));
     } else {
-      out.push(<u8>(0xf0 | (cp >> 18)));
-      out.push(<u8>(0x80 | ((cp >> 12) & 0x3f)));
-      out.push(<u8>(0x80 | ((cp >> 6) & 0x3f)));
-      out.push(<u8>(0x80 | (cp & 0x3f)));
+      out.push(<u8> (0xf0 | (cp >> 18)));
+      out.push(<u8> (0x80 | ((cp >> 12) & 0x3f)));
+      out.push(<u8> (0x80 | ((cp >> 6) & 0x3f)));
+      out.push(<u8> (0x80 | (cp & 0x3f)));
     }
   }
   const r = new Uint8Array(out.length);
@@ -95,8 +95,8 @@ export function utf16le(s: string): Uint8Array {
   const r = new Uint8Array(s.length * 2);
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    r[2 * i] = <u8>(c & 0xff);
-    r[2 * i + 1] = <u8>(c >> 8);
+    r[2 * i] = <u8> (c & 0xff);
+    r[2 * i + 1] = <u8> (c >> 8);
   }
   return r;
 }
@@ -105,7 +105,7 @@ export function utf16le(s: string): Uint8Array {
 export function utf16leDecode(b: Uint8Array): string | null {
   if ((b.length & 1) != 0) return null;
   const units = new Array<i32>();
-  for (let i = 0; i < b.length; i += 2) units.push(<i32>b[i] | (<i32>b[i + 1] << 8));
+  for (let i = 0; i < b.length; i += 2) units.push(<i32> b[i] | (<i32> b[i + 1] << 8));
   return String.fromCharCodes(units);
 }
 
@@ -141,33 +141,33 @@ export function base64Encode(b: Uint8Array): string {
   const units = new Array<i32>();
   let i = 0;
   for (; i + 3 <= b.length; i += 3) {
-    const v = (<u32>b[i] << 16) | (<u32>b[i + 1] << 8) | <u32>b[i + 2];
-    units.push(B64.charCodeAt(<i32>(v >> 18) & 63));
-    units.push(B64.charCodeAt(<i32>(v >> 12) & 63));
-    units.push(B64.charCodeAt(<i32>(v >> 6) & 63));
-    units.push(B64.charCodeAt(<i32>v & 63));
+    const v = (<u32> b[i] << 16) | (<u32> b[i + 1] << 8) | <u32> b[i + 2];
+    units.push(B64.charCodeAt(<i32> (v >> 18) & 63));
+    units.push(B64.charCodeAt(<i32> (v >> 12) & 63));
+    units.push(B64.charCodeAt(<i32> (v >> 6) & 63));
+    units.push(B64.charCodeAt(<i32> v & 63));
   }
   const rest = b.length - i;
   if (rest == 1) {
-    const v = <u32>b[i] << 16;
-    units.push(B64.charCodeAt(<i32>(v >> 18) & 63));
-    units.push(B64.charCodeAt(<i32>(v >> 12) & 63));
+    const v = <u32> b[i] << 16;
+    units.push(B64.charCodeAt(<i32> (v >> 18) & 63));
+    units.push(B64.charCodeAt(<i32> (v >> 12) & 63));
     units.push(0x3d);
     units.push(0x3d);
   } else if (rest == 2) {
-    const v = (<u32>b[i] << 16) | (<u32>b[i + 1] << 8);
-    units.push(B64.charCodeAt(<i32>(v >> 18) & 63));
-    units.push(B64.charCodeAt(<i32>(v >> 12) & 63));
-    units.push(B64.charCodeAt(<i32>(v >> 6) & 63));
+    const v = (<u32> b[i] << 16) | (<u32> b[i + 1] << 8);
+    units.push(B64.charCodeAt(<i32> (v >> 18) & 63));
+    units.push(B64.charCodeAt(<i32> (v >> 12) & 63));
+    units.push(B64.charCodeAt(<i32> (v >> 6) & 63));
     units.push(0x3d);
   }
   return String.fromCharCodes(units);
 }
 
 function b64Value(c: u32): i32 {
-  if (c >= 0x41 && c <= 0x5a) return <i32>(c - 0x41);
-  if (c >= 0x61 && c <= 0x7a) return <i32>(c - 0x61 + 26);
-  if (c >= 0x30 && c <= 0x39) return <i32>(c - 0x30 + 52);
+  if (c >= 0x41 && c <= 0x5a) return <i32> (c - 0x41);
+  if (c >= 0x61 && c <= 0x7a) return <i32> (c - 0x61 + 26);
+  if (c >= 0x30 && c <= 0x39) return <i32> (c - 0x30 + 52);
   if (c == 0x2b) return 62;
   if (c == 0x2f) return 63;
   return -1;
@@ -187,10 +187,10 @@ export function base64Decode(b: Uint8Array, start: i32, end: i32): Uint8Array | 
   let o = 0;
   for (let i = start; i < end; i += 4) {
     const last = i + 4 == end;
-    const v0 = b64Value(<u32>b[i]);
-    const v1 = b64Value(<u32>b[i + 1]);
-    let v2 = b64Value(<u32>b[i + 2]);
-    let v3 = b64Value(<u32>b[i + 3]);
+    const v0 = b64Value(<u32> b[i]);
+    const v1 = b64Value(<u32> b[i + 1]);
+    let v2 = b64Value(<u32> b[i + 2]);
+    let v3 = b64Value(<u32> b[i + 3]);
     if (v0 < 0 || v1 < 0) return null;
     if (last && pad == 2) {
       if (b[i + 2] != 0x3d || (v1 & 15) != 0) return null;
@@ -202,10 +202,10 @@ export function base64Decode(b: Uint8Array, start: i32, end: i32): Uint8Array | 
     } else if (v2 < 0 || v3 < 0) {
       return null;
     }
-    const v = (<u32>v0 << 18) | (<u32>v1 << 12) | (<u32>v2 << 6) | <u32>v3;
-    out[o++] = <u8>(v >> 16);
-    if (o < outLen) out[o++] = <u8>(v >> 8);
-    if (o < outLen) out[o++] = <u8>v;
+    const v = (<u32> v0 << 18) | (<u32> v1 << 12) | (<u32> v2 << 6) | <u32> v3;
+    out[o++] = <u8> (v >> 16);
+    if (o < outLen) out[o++] = <u8> (v >> 8);
+    if (o < outLen) out[o++] = <u8> v;
   }
   return out;
 }

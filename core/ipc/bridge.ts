@@ -1,0 +1,530 @@
+/**
+ * The core's only way into the rpc-wasm module (accounts, share config, tree-connect authorization;
+ * DCE/RPC later). The module runs in a Worker with no permissions; messages are binary and mirror
+ * ksmbd's netlink events (messages.ts, ksmbd-reference §2):
+ * - every request carries a fresh 32-bit handle; the reply must echo it with type = request + 1;
+ * - each call has a timeout (Limits.ipcTimeoutMs by default); a reply arriving after its call expired
+ *   is dropped;
+ * - every reply's declared sizes are checked against its length before any field is used; a bad reply
+ *   fails its call with BridgeError;
+ * - a heartbeat detects a stuck module; a trapped, crashed or stuck module is replaced by a fresh
+ *   Worker + instance, re-sent the last configuration, while the calls in flight fail cleanly.
+ */
+
+import { Limits } from "../limits.ts";
+import {
+  type ConfigureInput,
+  type ConfigureResult,
+  decodeConfigureResponse,
+  decodeDebugResponse,
+  decodeEnvelope,
+  decodeErrorResponse,
+  decodeHeartbeatResponse,
+  decodeLoginResponse,
+  decodeShareConfigResponse,
+  decodeTreeConnectResponse,
+  encodeConfigure,
+  encodeDebug,
+  encodeEnvelope,
+  encodeLogin,
+  encodeLogout,
+  encodeShareConfigRequest,
+  encodeTreeConnect,
+  encodeTreeDisconnect,
+  EventType,
+  HEADER_SIZE,
+  type HeartbeatResult,
+  type LoginRequest,
+  type LoginResponse,
+  ModuleErrorCode,
+  type ShareConfigResponse,
+  type TreeConnectRequest,
+  type TreeConnectResponse,
+} from "./messages.ts";
+import { compileModule, DEFAULT_WASM_URL } from "./wasm_module.ts";
+import type { GlobalConfig, ShareConfig } from "../config/types.ts";
+
+export type {
+  ConfigureResult,
+  HeartbeatResult,
+  LoginRequest,
+  LoginResponse,
+  ShareConfigResponse,
+  TreeConnectRequest,
+  TreeConnectResponse,
+  UnixAccount,
+} from "./messages.ts";
+export type { GlobalConfig, ShareConfig };
+
+/** Where the worker glue lives (plain TS, loaded by the Worker). */
+export const WORKER_URL: URL = new URL("../../rpc-wasm/worker.ts", import.meta.url);
+
+/** The sandbox: a module Worker with every Deno permission denied (needs --unstable-worker-options). */
+export const WORKER_OPTIONS: WorkerOptions = {
+  type: "module",
+  name: "rpc-wasm",
+  // deno-lint-ignore no-explicit-any
+  deno: { permissions: "none" } as any,
+} as WorkerOptions;
+
+/** Largest CONFIGURE message (the user DB rides in it). Other requests: Limits.ipcMaxPayload. */
+const MAX_CONFIGURE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_HEARTBEAT_MS = 10_000;
+const START_TIMEOUT_MS = 10_000;
+
+export type BridgeErrorCode =
+  | "timeout"
+  | "bad-reply"
+  | "trap"
+  | "restarted"
+  | "refused"
+  | "closed"
+  | "start-failed"
+  | "too-large";
+
+/** Timeouts, malformed replies, refused requests and a dead or replaced module. */
+export class BridgeError extends Error {
+  readonly code: BridgeErrorCode;
+  constructor(message: string, code: BridgeErrorCode) {
+    super(message);
+    this.name = "BridgeError";
+    this.code = code;
+  }
+}
+
+export interface BridgeOptions {
+  wasmPath?: string | URL;
+  /** Per-call timeout (ms). Default Limits.ipcTimeoutMs. */
+  timeoutMs?: number;
+  /** Heartbeat period (ms); 0 disables the periodic heartbeat. Default 10 s. */
+  heartbeatMs?: number;
+}
+
+export interface BridgeStats {
+  /** Module replacements after the first start. */
+  restarts: number;
+  traps: number;
+  timeouts: number;
+  /** Replies whose handle matched no pending call (expired or never issued): dropped. */
+  lateReplies: number;
+  /** Replies rejected by validation (sizes, type, contents). */
+  badReplies: number;
+}
+
+interface Pending {
+  type: number;
+  decode: (payload: Uint8Array) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface ControlMessage {
+  kind: string;
+  handle?: number;
+  message?: string;
+  results?: Record<string, string>;
+}
+
+export class Bridge {
+  readonly stats: BridgeStats = { restarts: 0, traps: 0, timeouts: 0, lateReplies: 0, badReplies: 0 };
+  readonly #module: WebAssembly.Module;
+  readonly #timeoutMs: number;
+  readonly #heartbeatMs: number;
+  #worker: Worker | null = null;
+  #generation = 0;
+  #pending = new Map<number, Pending>();
+  #nextHandle = 1;
+  /** Settles when the current Worker is running (and re-configured after a restart). */
+  #ready: Promise<void> = Promise.resolve();
+  #readyFailed = false;
+  #onWorkerReady: ((err?: Error) => void) | null = null;
+  #probeWaiters: ((r: Record<string, string>) => void)[] = [];
+  /** Last CONFIGURE payload, kept to re-configure a replacement module (see README: trade-off). */
+  #configPayload: Uint8Array | null = null;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #healthCheck: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(module: WebAssembly.Module, opts: BridgeOptions) {
+    this.#module = module;
+    this.#timeoutMs = opts.timeoutMs ?? Limits.ipcTimeoutMs;
+    this.#heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  }
+
+  /** Compiles the module (in the parent), starts the sandbox Worker and waits until it runs. */
+  static async start(opts: BridgeOptions = {}): Promise<Bridge> {
+    const module = await compileModule(opts.wasmPath ?? DEFAULT_WASM_URL);
+    const b = new Bridge(module, opts);
+    b.#ready = b.#spawn();
+    try {
+      await b.#ready;
+    } catch (err) {
+      b.close();
+      throw err;
+    }
+    if (b.#heartbeatMs > 0) {
+      const t = setInterval(() => b.#checkHealth(), b.#heartbeatMs);
+      Deno.unrefTimer(t);
+      b.#heartbeatTimer = t;
+    }
+    return b;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Public API.
+
+  /** Sends the configuration (also for reloads). pwdDb is transferred: the caller's buffer is
+   *  detached when the view covers it entirely; the bytes are parsed only inside the module. */
+  async configure(cfg: ConfigureInput): Promise<ConfigureResult> {
+    const payload = encodeConfigure(cfg);
+    if (payload.length + HEADER_SIZE > MAX_CONFIGURE_BYTES) {
+      throw new BridgeError(
+        `Configuration of ${payload.length} bytes exceeds ${MAX_CONFIGURE_BYTES}`,
+        "too-large",
+      );
+    }
+    detachIfWhole(cfg.pwdDb);
+    const result = await this.#call(EventType.CONFIGURE_REQUEST, payload, decodeConfigureResponse, {
+      maxBytes: MAX_CONFIGURE_BYTES,
+    });
+    this.#configPayload = payload;
+    return result;
+  }
+
+  login(req: LoginRequest): Promise<LoginResponse> {
+    return this.#call(EventType.LOGIN_REQUEST, encodeLogin(req), decodeLoginResponse);
+  }
+
+  shareConfig(name: string): Promise<ShareConfigResponse | null> {
+    return this.#call(
+      EventType.SHARE_CONFIG_REQUEST,
+      encodeShareConfigRequest(name),
+      decodeShareConfigResponse,
+    );
+  }
+
+  treeConnect(req: TreeConnectRequest): Promise<TreeConnectResponse> {
+    return this.#call(EventType.TREE_CONNECT_REQUEST, encodeTreeConnect(req), decodeTreeConnectResponse);
+  }
+
+  /** Fire-and-forget (ksmbd TREE_DISCONNECT_REQUEST): releases the share's connection slot. */
+  treeDisconnect(sessionId: bigint, treeId: number, share: string): void {
+    this.#send(EventType.TREE_DISCONNECT_REQUEST, encodeTreeDisconnect(sessionId, treeId, share));
+  }
+
+  /** Fire-and-forget (ksmbd LOGOUT_REQUEST): BAD_PASSWORD logouts count towards DELAY_SESSION. */
+  logout(account: string, accountFlags: number): void {
+    this.#send(EventType.LOGOUT_REQUEST, encodeLogout(account, accountFlags));
+  }
+
+  /** One heartbeat round trip; rejects with BridgeError when the module does not answer in time. */
+  async heartbeat(): Promise<void> {
+    await this.heartbeatStatus();
+  }
+
+  heartbeatStatus(): Promise<HeartbeatResult> {
+    return this.#call(EventType.HEARTBEAT_REQUEST, new Uint8Array(0), decodeHeartbeatResponse);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#heartbeatTimer !== undefined) clearInterval(this.#heartbeatTimer);
+    this.#failAll(new BridgeError("Bridge closed", "closed"));
+    this.#onWorkerReady?.(new BridgeError("Bridge closed", "closed"));
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#configPayload = null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Test hooks (underscore: not for the server's use).
+
+  /** DEBUG_REQUEST: op 1 traps the module, 2 gets no reply, 3 echoes, 4 hangs the module. */
+  _debug(op: number, timeoutMs?: number): Promise<number> {
+    return this.#call(EventType.DEBUG_REQUEST, encodeDebug(op), decodeDebugResponse, { timeoutMs });
+  }
+
+  /** Feeds raw bytes into the reply-validation path, as if the Worker had posted them. */
+  _injectReply(buf: ArrayBuffer): void {
+    this.#onReply(buf);
+  }
+
+  /** Issues a request whose reply a test will inject; resolves once it is sent, with its handle and
+   *  the call's promise (which settles like a real call's). */
+  async _expectReply(type: number): Promise<{ handle: number; reply: Promise<unknown> }> {
+    const decoders: Record<number, (p: Uint8Array) => unknown> = {
+      [EventType.LOGIN_REQUEST]: decodeLoginResponse,
+      [EventType.SHARE_CONFIG_REQUEST]: decodeShareConfigResponse,
+      [EventType.TREE_CONNECT_REQUEST]: decodeTreeConnectResponse,
+      [EventType.HEARTBEAT_REQUEST]: decodeHeartbeatResponse,
+    };
+    const decode = decoders[type];
+    if (!decode) throw new RangeError(`No decoder for event ${type}`);
+    let sent!: (h: number) => void;
+    const handle = new Promise<number>((r) => (sent = r));
+    // Sent as DEBUG op 2 (the module stays silent), registered under the requested type.
+    const reply = this.#call(type, encodeDebug(2), decode, {
+      wireType: EventType.DEBUG_REQUEST,
+      onHandle: sent,
+    });
+    reply.catch(() => {});
+    return { handle: await Promise.race([handle, reply.then(() => 0, () => 0)]), reply };
+  }
+
+  /** Asks the Worker glue to try file, env, network and process access; returns each outcome. */
+  async _probeSandbox(): Promise<Record<string, string>> {
+    await this.#whenReady();
+    const w = this.#worker;
+    if (w === null) throw new BridgeError("No module running", "closed");
+    return await new Promise((resolve) => {
+      this.#probeWaiters.push(resolve);
+      w.postMessage({ kind: "probe" });
+    });
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internals.
+
+  #spawn(): Promise<void> {
+    const gen = ++this.#generation;
+    const w = new Worker(WORKER_URL, WORKER_OPTIONS);
+    this.#worker = w;
+    w.onmessage = (e: MessageEvent) => {
+      if (gen === this.#generation) this.#onMessage(e.data);
+    };
+    w.onerror = (e: ErrorEvent) => {
+      e.preventDefault(); // keep the error in the sandbox; replace the module instead
+      if (gen === this.#generation) this.#replace(`worker error: ${e.message}`);
+    };
+    w.onmessageerror = () => {
+      if (gen === this.#generation) this.#replace("undecodable message from worker");
+    };
+    const started = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#onWorkerReady = null;
+        reject(new BridgeError("Module did not start in time", "start-failed"));
+      }, START_TIMEOUT_MS);
+      this.#onWorkerReady = (err?: Error) => {
+        clearTimeout(timer);
+        this.#onWorkerReady = null;
+        if (err) reject(err);
+        else resolve();
+      };
+    });
+    w.postMessage({ kind: "init", module: this.#module });
+    return started;
+  }
+
+  #onMessage(data: unknown): void {
+    if (data instanceof ArrayBuffer) {
+      this.#onReply(data);
+      return;
+    }
+    const m = data as ControlMessage;
+    if (m === null || typeof m !== "object") return;
+    switch (m.kind) {
+      case "ready":
+        this.#onWorkerReady?.();
+        break;
+      case "init-failed":
+        this.#onWorkerReady?.(new BridgeError(`Module failed to start: ${m.message}`, "start-failed"));
+        break;
+      case "trap": {
+        this.stats.traps++;
+        const p = typeof m.handle === "number" ? this.#take(m.handle) : undefined;
+        p?.reject(new BridgeError(`Module trapped: ${m.message}`, "trap"));
+        this.#replace(`trap: ${m.message}`);
+        break;
+      }
+      case "reject": {
+        const p = typeof m.handle === "number" ? this.#take(m.handle) : undefined;
+        p?.reject(new BridgeError(`Module refused the request: ${m.message}`, "refused"));
+        break;
+      }
+      case "probe-result":
+        this.#probeWaiters.shift()?.(m.results ?? {});
+        break;
+    }
+  }
+
+  /** Reply validation: handle -> pending call, envelope size, reply type, then the typed decoder. */
+  #onReply(buf: ArrayBuffer): void {
+    if (buf.byteLength < 4) {
+      this.stats.badReplies++;
+      return;
+    }
+    const handle = new DataView(buf).getUint32(0, true);
+    const p = this.#take(handle);
+    if (p === undefined) {
+      this.stats.lateReplies++;
+      return;
+    }
+    try {
+      const env = decodeEnvelope(buf);
+      if (env.type === EventType.ERROR_RESPONSE) {
+        const code = decodeErrorResponse(env.payload);
+        const name = Object.entries(ModuleErrorCode).find(([, v]) => v === code)?.[0] ?? String(code);
+        p.reject(new BridgeError(`Module refused the request: ${name}`, "refused"));
+        return;
+      }
+      if (env.type !== p.type + 1) {
+        throw new Error(`reply type ${env.type} does not answer request type ${p.type}`);
+      }
+      p.resolve(p.decode(env.payload));
+    } catch (err) {
+      this.stats.badReplies++;
+      p.reject(new BridgeError(`Bad reply from module: ${(err as Error).message}`, "bad-reply"));
+    }
+  }
+
+  #take(handle: number): Pending | undefined {
+    const p = this.#pending.get(handle);
+    if (p === undefined) return undefined;
+    this.#pending.delete(handle);
+    clearTimeout(p.timer);
+    return p;
+  }
+
+  #allocHandle(): number {
+    // 32-bit, never 0, never one still pending.
+    for (;;) {
+      const h = this.#nextHandle;
+      this.#nextHandle = h >= 0xffffffff ? 1 : h + 1;
+      if (!this.#pending.has(h)) return h;
+    }
+  }
+
+  async #whenReady(): Promise<void> {
+    if (this.#closed) throw new BridgeError("Bridge closed", "closed");
+    if (this.#readyFailed) {
+      // The last restart failed: try again for this caller.
+      this.#readyFailed = false;
+      this.#restart();
+    }
+    try {
+      await this.#ready;
+    } catch (err) {
+      throw err instanceof BridgeError ? err : new BridgeError(String(err), "start-failed");
+    }
+    if (this.#closed) throw new BridgeError("Bridge closed", "closed");
+  }
+
+  async #call<T>(
+    type: number,
+    payload: Uint8Array,
+    decode: (p: Uint8Array) => T,
+    opts: {
+      timeoutMs?: number;
+      maxBytes?: number;
+      skipReady?: boolean;
+      wireType?: number;
+      onHandle?: (h: number) => void;
+    } = {},
+  ): Promise<T> {
+    const maxBytes = opts.maxBytes ?? Limits.ipcMaxPayload;
+    if (payload.length + HEADER_SIZE > maxBytes) {
+      throw new BridgeError(`Request of ${payload.length} bytes exceeds ${maxBytes}`, "too-large");
+    }
+    if (!opts.skipReady) await this.#whenReady();
+    const w = this.#worker;
+    if (w === null || this.#closed) throw new BridgeError("No module running", "closed");
+    const handle = this.#allocHandle();
+    const buf = encodeEnvelope(handle, opts.wireType ?? type, payload);
+    const ms = opts.timeoutMs ?? this.#timeoutMs;
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#pending.get(handle)?.timer !== timer) return;
+        this.#pending.delete(handle);
+        this.stats.timeouts++;
+        reject(new BridgeError(`No reply to event ${type} within ${ms} ms`, "timeout"));
+        this.#checkHealth();
+      }, ms);
+      this.#pending.set(handle, {
+        type,
+        decode,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        timer,
+      });
+      opts.onHandle?.(handle);
+      w.postMessage(buf, [buf]);
+    });
+  }
+
+  #send(type: number, payload: Uint8Array): void {
+    if (this.#closed || payload.length + HEADER_SIZE > Limits.ipcMaxPayload) return;
+    const buf = encodeEnvelope(this.#allocHandle(), type, payload);
+    this.#ready.then(() => this.#worker?.postMessage(buf, [buf]), () => {});
+  }
+
+  #failAll(err: BridgeError): void {
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of all) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+  }
+
+  /** Heartbeat; on failure the module is replaced. Concurrent checks share one round trip. */
+  #checkHealth(): void {
+    if (this.#closed || this.#healthCheck !== null) return;
+    const gen = this.#generation;
+    this.#healthCheck = this.#call(EventType.HEARTBEAT_REQUEST, new Uint8Array(0), decodeHeartbeatResponse)
+      .then(() => {}, (err: Error) => {
+        if (gen === this.#generation && !(err instanceof BridgeError && err.code === "closed")) {
+          this.#replace(`heartbeat failed: ${err.message}`);
+        }
+      })
+      .finally(() => {
+        this.#healthCheck = null;
+      });
+  }
+
+  /** Tears down the current Worker, fails its calls, and starts a fresh one. */
+  #replace(reason: string): void {
+    if (this.#closed) return;
+    this.stats.restarts++;
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#failAll(new BridgeError(`Module replaced (${reason})`, "restarted"));
+    this.#restart();
+  }
+
+  #restart(): void {
+    this.#onWorkerReady?.(new BridgeError("Module replaced during start", "restarted"));
+    this.#worker?.terminate();
+    this.#readyFailed = false;
+    const ready = (async () => {
+      await this.#spawn();
+      const cfg = this.#configPayload;
+      if (cfg !== null) {
+        await this.#call(EventType.CONFIGURE_REQUEST, cfg, decodeConfigureResponse, {
+          maxBytes: MAX_CONFIGURE_BYTES,
+          skipReady: true,
+        });
+      }
+    })();
+    this.#ready = ready;
+    ready.catch(() => {
+      if (this.#ready === ready) this.#readyFailed = true;
+    });
+  }
+}
+
+/** Detaches a Uint8Array's buffer when the view covers all of it, so the caller keeps no copy. */
+function detachIfWhole(b: Uint8Array): void {
+  const buf = b.buffer;
+  if (!(buf instanceof ArrayBuffer) || b.byteOffset !== 0 || b.byteLength !== buf.byteLength) return;
+  try {
+    buf.transfer(0);
+  } catch {
+    // Not detachable (e.g. a WebAssembly memory): leave it.
+  }
+}

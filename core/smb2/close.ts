@@ -1,0 +1,32 @@
+/** CLOSE (MS-SMB2 3.3.5.10). */
+import { CloseFlags, decodeCloseRequest, EMPTY_CLOSE_RESPONSE, encodeCloseResponse } from "../wire/close.ts";
+import { Status } from "../wire/status.ts";
+import type { VfsHandle } from "../vfs/mod.ts";
+import type { Reply, RequestCtx } from "./handler.ts";
+import { closeOpen } from "./teardown.ts";
+
+export function handleClose(ctx: RequestCtx): Reply {
+  const req = decodeCloseRequest(ctx.pdu);
+  const open = ctx.open!;
+  let resp = EMPTY_CLOSE_RESPONSE;
+  // MS-SMB2 3.3.5.10: with POSTQUERY_ATTRIB the response carries the file's attributes at close.
+  if ((req.flags & CloseFlags.POSTQUERY_ATTRIB) && ctx.tree!.fs && open.handle) {
+    try {
+      const m = ctx.tree!.fs.statHandle(open.handle as VfsHandle);
+      resp = {
+        flags: CloseFlags.POSTQUERY_ATTRIB,
+        creationTime: m.creationTime,
+        lastAccessTime: m.lastAccessTime,
+        lastWriteTime: m.lastWriteTime,
+        changeTime: m.changeTime,
+        allocationSize: m.allocationSize,
+        endOfFile: m.endOfFile,
+        fileAttributes: m.attributes,
+      };
+    } catch {
+      // The file may be gone (deleted by another open); attributes stay zero.
+    }
+  }
+  closeOpen(ctx.conn, open);
+  return { status: Status.SUCCESS, body: (w, h) => encodeCloseResponse(w, h, resp) };
+}

@@ -1,0 +1,139 @@
+/**
+ * CREATE (MS-SMB2 3.3.5.9): opens or creates a file, directory or (on IPC$) a named pipe.
+ */
+import { AccessMask as A, CreateOptions, decodeCreateRequest, encodeCreateResponse, ImpersonationLevel, OplockLevel, ShareAccess } from "../wire/create.ts";
+import { type CreateContextOut, maximalAccessResponse, queryOnDiskIdResponse } from "../wire/create_contexts.ts";
+import { Status } from "../wire/status.ts";
+import { CreateDisposition, FileAttr, VfsError, type VfsHandle } from "../vfs/mod.ts";
+import { Open } from "../state/open.ts";
+import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { mapAccess, WRITE_RIGHTS } from "./access.ts";
+import { openPipe } from "./pipe.ts";
+import type { Tree } from "../state/tree.ts";
+
+/** The key that identifies one file across opens (share-mode table, delete pending). */
+export function fileKey(tree: Tree, fileId: bigint): string {
+  return `${tree.share.path}\0${fileId}`;
+}
+
+const VALID_OPTIONS = 0x00ffffff;
+const VALID_ATTRS = 0x00007fb7;
+
+/** SMB2 CREATE handler. */
+export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
+  const req = decodeCreateRequest(ctx.pdu);
+  const tree = ctx.tree!;
+  const session = ctx.session!;
+  const conn = ctx.conn;
+
+  // MS-SMB2 3.3.5.9: parameter validation before anything touches the disk.
+  if (req.impersonationLevel > ImpersonationLevel.DELEGATE) throw new SmbError(Status.BAD_IMPERSONATION_LEVEL);
+  if (req.createDisposition > CreateDisposition.OVERWRITE_IF) throw new SmbError(Status.INVALID_PARAMETER);
+  if ((req.createOptions & ~VALID_OPTIONS) !== 0) throw new SmbError(Status.INVALID_PARAMETER);
+  if (req.shareAccess & ~(ShareAccess.READ | ShareAccess.WRITE | ShareAccess.DELETE)) throw new SmbError(Status.INVALID_PARAMETER);
+  if (req.fileAttributes & ~VALID_ATTRS) throw new SmbError(Status.INVALID_PARAMETER);
+  if (req.desiredAccess & 0x0ce0fe00) throw new SmbError(Status.ACCESS_DENIED); // reserved bits
+  if ((req.createOptions & CreateOptions.DIRECTORY_FILE) && (req.createOptions & CreateOptions.NON_DIRECTORY_FILE)) {
+    throw new SmbError(Status.INVALID_PARAMETER);
+  }
+  if (conn.opens.size >= conn.server.global.maxOpenFiles) throw new SmbError(Status.TOO_MANY_OPENED_FILES);
+
+  if (tree.isPipe) return openPipe(ctx, req);
+  const fs = tree.fs!;
+
+  let name = req.name;
+  // MS-SMB2 3.3.5.9: a name must be relative; a leading backslash is invalid.
+  if (name.startsWith("\\")) throw new SmbError(Status.INVALID_PARAMETER);
+  // Only the default data stream exists here: "file::$DATA" is the file itself.
+  const colon = name.indexOf(":");
+  if (colon >= 0) {
+    const stream = name.slice(colon).toUpperCase();
+    if (stream !== "::$DATA") {
+      throw new SmbError(req.createDisposition === CreateDisposition.OPEN ? Status.OBJECT_NAME_NOT_FOUND : Status.OBJECT_NAME_INVALID);
+    }
+    name = name.slice(0, colon);
+  }
+  if (req.contexts.timewarp !== undefined) throw new SmbError(Status.OBJECT_NAME_NOT_FOUND); // no snapshots
+
+  const access = mapAccess(req.desiredAccess, tree.maximalAccess);
+  if (access === 0) throw new SmbError(Status.ACCESS_DENIED);
+  const creates = req.createDisposition !== CreateDisposition.OPEN;
+  if (!tree.writable) {
+    if (access & WRITE_RIGHTS) throw new SmbError(Status.ACCESS_DENIED);
+    if (req.createDisposition !== CreateDisposition.OPEN && req.createDisposition !== CreateDisposition.OPEN_IF) {
+      throw new SmbError(Status.ACCESS_DENIED);
+    }
+  }
+  const deleteOnClose = (req.createOptions & CreateOptions.DELETE_ON_CLOSE) !== 0;
+  if (deleteOnClose && !(access & A.DELETE)) throw new SmbError(Status.ACCESS_DENIED);
+
+  // Share modes are checked before the disposition runs (an OVERWRITE must not truncate a file
+  // someone opened without FILE_SHARE_WRITE). resolve + create are synchronous: nothing interleaves.
+  const pre = fs.resolve(name);
+  if (pre.exists) {
+    const key = fileKey(tree, pre.fileId);
+    const st = conn.server.shareModes.state(key);
+    if (st?.deletePending) throw new SmbError(Status.DELETE_PENDING);
+    const sv = conn.server.shareModes.check(key, access, req.shareAccess);
+    if (sv !== Status.SUCCESS) throw new SmbError(sv);
+  } else if (!tree.writable && creates) {
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
+
+  const wantsWrite = (access & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)) !== 0;
+  let res;
+  try {
+    res = fs.create(name, {
+      disposition: req.createDisposition,
+      createOptions: req.createOptions,
+      fileAttributes: req.fileAttributes,
+      allocationSize: req.contexts.allocationSize,
+      writeAccess: !tree.writable ? false : (req.desiredAccess & A.MAXIMUM_ALLOWED) && !wantsWrite ? "ifPossible" : wantsWrite,
+    });
+  } catch (e) {
+    if (e instanceof VfsError) throw new SmbError(e.status, e.message);
+    throw e;
+  }
+  const h: VfsHandle = res.handle;
+  const meta = res.meta;
+  // MS-FSA 2.1.5.1.2.1: a READONLY file cannot be opened for delete-on-close.
+  if (deleteOnClose && (meta.attributes & FileAttr.READONLY)) {
+    fs.closeHandle(h);
+    throw new SmbError(Status.CANNOT_DELETE);
+  }
+  let granted = access;
+  if (!tree.writable) granted &= ~WRITE_RIGHTS;
+  if (meta.attributes & FileAttr.READONLY) granted &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
+  const id = conn.server.allocOpenId();
+  const open = new Open(id, session.id, tree.id, h, res.relPath, meta.isDirectory, granted, req.shareAccess, req.createOptions, fileKey(tree, h.fileId));
+  open.deleteOnClose = deleteOnClose;
+  conn.opens.set(id, open);
+  conn.server.shareModes.add(open);
+
+  const out: CreateContextOut[] = [];
+  if (req.contexts.maximalAccess) {
+    let max = tree.maximalAccess;
+    if (meta.attributes & FileAttr.READONLY) max &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
+    out.push(maximalAccessResponse(Status.SUCCESS, max));
+  }
+  if (req.contexts.queryOnDiskId) out.push(queryOnDiskIdResponse(h.fileId, BigInt(h.dev)));
+  return {
+    status: Status.SUCCESS,
+    openId: id,
+    body: (w, hs) =>
+      encodeCreateResponse(w, hs, {
+        oplockLevel: OplockLevel.NONE,
+        flags: 0,
+        createAction: res.createAction,
+        creationTime: meta.creationTime,
+        lastAccessTime: meta.lastAccessTime,
+        lastWriteTime: meta.lastWriteTime,
+        changeTime: meta.changeTime,
+        allocationSize: meta.allocationSize,
+        endOfFile: meta.endOfFile,
+        fileAttributes: meta.attributes,
+        fileId: { persistent: id, volatile: id },
+        contexts: out,
+      }),
+  };
+}

@@ -1,0 +1,62 @@
+/** IOCTL (MS-SMB2 3.3.5.15): the FSCTLs this server answers. */
+import { decodeIoctlRequest, encodeIoctlResponse, FsctlCode, IoctlFlags } from "../wire/ioctl.ts";
+import { decodeValidateNegotiateRequest, encodeValidateNegotiateResponse, VALIDATE_NEGOTIATE_RESPONSE_SIZE } from "../wire/fsctl/validate_negotiate.ts";
+import { Dialect } from "../wire/negotiate.ts";
+import { Status } from "../wire/status.ts";
+import { Writer } from "../wire/writer.ts";
+import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { pipeTransceive } from "./pipe.ts";
+
+const ALL_ONES = 0xffffffffffffffffn;
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
+  const req = decodeIoctlRequest(ctx.pdu);
+  const neg = ctx.conn.negotiated!;
+  // MS-SMB2 3.3.5.15: only FSCTLs are served; sizes beyond MaxTransactSize are invalid.
+  if (!(req.flags & IoctlFlags.IS_FSCTL)) throw new SmbError(Status.NOT_SUPPORTED);
+  if (req.input.byteLength > neg.maxTrans || req.maxOutputResponse > neg.maxTrans || req.maxInputResponse > neg.maxTrans) {
+    throw new SmbError(Status.INVALID_PARAMETER);
+  }
+  switch (req.ctlCode) {
+    case FsctlCode.VALIDATE_NEGOTIATE_INFO: {
+      // MS-SMB2 3.3.5.15.12: secure dialect negotiation for 3.0 / 3.0.2.
+      if (req.fileId.persistent !== ALL_ONES || req.fileId.volatile !== ALL_ONES) throw new SmbError(Status.INVALID_PARAMETER);
+      if (neg.dialect === Dialect.SMB3_1_1) return { status: Status.INVALID_PARAMETER, disconnect: true };
+      const v = decodeValidateNegotiateRequest(req.input);
+      if (req.maxOutputResponse < VALIDATE_NEGOTIATE_RESPONSE_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
+      const sameDialects = v.dialects.length === neg.clientDialects.length && v.dialects.every((d, i) => d === neg.clientDialects[i]);
+      if (
+        !sameDialects || !bytesEqual(v.guid, neg.clientGuid) || v.securityMode !== neg.clientSecurityMode ||
+        v.capabilities !== neg.clientCapabilities
+      ) {
+        return { status: Status.ACCESS_DENIED, disconnect: true };
+      }
+      const w = new Writer(32);
+      encodeValidateNegotiateResponse(w, {
+        capabilities: neg.serverCapabilities,
+        guid: ctx.server.serverGuid,
+        securityMode: neg.serverSecurityMode,
+        dialect: neg.dialect,
+      });
+      const output = w.finish();
+      return {
+        status: Status.SUCCESS,
+        body: (bw, h) => encodeIoctlResponse(bw, h, { ctlCode: req.ctlCode, fileId: req.fileId, output }),
+      };
+    }
+    case FsctlCode.PIPE_TRANSCEIVE:
+      return pipeTransceive(ctx, req);
+    case FsctlCode.DFS_GET_REFERRALS:
+    case FsctlCode.DFS_GET_REFERRALS_EX:
+      // No DFS here (as ksmbd): the client treats the share as a plain one.
+      throw new SmbError(Status.FS_DRIVER_REQUIRED);
+    default:
+      throw new SmbError(Status.NOT_SUPPORTED);
+  }
+}

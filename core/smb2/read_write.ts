@@ -1,0 +1,64 @@
+/** READ (MS-SMB2 3.3.5.12) and WRITE (3.3.5.13): the data path. */
+import { decodeReadRequest, encodeReadResponseHeader } from "../wire/read.ts";
+import { decodeWriteRequest, encodeWriteResponse } from "../wire/write.ts";
+import { Status } from "../wire/status.ts";
+import { Dialect } from "../wire/negotiate.ts";
+import type { VfsHandle } from "../vfs/mod.ts";
+import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { AccessMask as A } from "../wire/create.ts";
+import { vfsCall } from "./vfs_call.ts";
+import { pipeRead, pipeWrite } from "./pipe.ts";
+
+const CREDIT_UNIT = 65536;
+const FILE_LOCK_CONFLICT = 0xc0000054;
+
+/** MS-SMB2 3.3.5.2.5: a multi-credit request must be charged for its payload size. */
+function checkCharge(ctx: RequestCtx, len: number): void {
+  const neg = ctx.conn.negotiated!;
+  if (neg.dialect === Dialect.SMB2_0_2) return;
+  const needed = Math.max(1, Math.ceil(len / CREDIT_UNIT));
+  if (Math.max(1, ctx.hdr.creditCharge) < needed) throw new SmbError(Status.INVALID_PARAMETER);
+}
+
+export async function handleRead(ctx: RequestCtx): Promise<Reply> {
+  const req = decodeReadRequest(ctx.pdu);
+  const open = ctx.open!;
+  const neg = ctx.conn.negotiated!;
+  if (req.length > neg.maxRead) throw new SmbError(Status.INVALID_PARAMETER);
+  checkCharge(ctx, req.length);
+  if (open.pipe !== null) return pipeRead(ctx, open, req.length);
+  if (open.isDirectory) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
+  if (!(open.grantedAccess & (A.FILE_READ_DATA | A.FILE_EXECUTE))) throw new SmbError(Status.ACCESS_DENIED);
+  if (ctx.server.byteLocks.ioConflict(open.fileKey, open, BigInt(req.offset), BigInt(req.length), false)) {
+    throw new SmbError(FILE_LOCK_CONFLICT);
+  }
+  const buf = new Uint8Array(new ArrayBuffer(req.length + 64), 64, req.length);
+  const n = await vfsCall(() => ctx.tree!.fs!.read(open.handle as VfsHandle, buf, req.offset));
+  // MS-SMB2 3.3.5.12: fewer bytes than MinimumCount (or none at all) is STATUS_END_OF_FILE.
+  if ((n === 0 && req.length > 0) || n < req.minimumCount) throw new SmbError(Status.END_OF_FILE);
+  ctx.server.stats.bytesRead += n;
+  const data = buf.subarray(0, n);
+  return {
+    status: Status.SUCCESS,
+    body: (w, h) => encodeReadResponseHeader(w, h, { dataLength: n, dataRemaining: 0 }),
+    tail: data.byteLength > 0 ? data : new Uint8Array(1),
+  };
+}
+
+export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
+  const req = decodeWriteRequest(ctx.pdu);
+  const open = ctx.open!;
+  const neg = ctx.conn.negotiated!;
+  if (req.data.byteLength > neg.maxWrite) throw new SmbError(Status.INVALID_PARAMETER);
+  checkCharge(ctx, req.data.byteLength);
+  if (open.pipe !== null) return pipeWrite(ctx, open, req.data);
+  if (open.isDirectory) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
+  if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) throw new SmbError(Status.ACCESS_DENIED);
+  if (ctx.server.byteLocks.ioConflict(open.fileKey, open, BigInt(req.offset), BigInt(req.data.byteLength), true)) {
+    throw new SmbError(FILE_LOCK_CONFLICT);
+  }
+  const n = await vfsCall(() => ctx.tree!.fs!.write(open.handle as VfsHandle, req.data, req.offset));
+  open.written = true;
+  ctx.server.stats.bytesWritten += n;
+  return { status: Status.SUCCESS, body: (w, h) => encodeWriteResponse(w, h, { count: n }) };
+}

@@ -1,0 +1,146 @@
+/** SET_INFO (MS-SMB2 3.3.5.21). */
+import { decodeSetInfoRequest, encodeSetInfoResponse } from "../wire/set_info.ts";
+import { InfoType } from "../wire/query_info.ts";
+import {
+  decodeFileAllocationInformation,
+  decodeFileBasicInformation,
+  decodeFileDispositionInformation,
+  decodeFileEndOfFileInformation,
+  decodeFileLinkInformation,
+  decodeFileModeInformation,
+  decodeFilePositionInformation,
+  decodeFileRenameInformation,
+} from "../wire/fscc/file_info.ts";
+import { FileInfoClass as C } from "../wire/fscc/info_classes.ts";
+import { Status } from "../wire/status.ts";
+import { AccessMask as A } from "../wire/create.ts";
+import { FileAttr, type VfsHandle } from "../vfs/mod.ts";
+import type { Open } from "../state/open.ts";
+import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { vfsSync } from "./vfs_call.ts";
+import { fileKey } from "./create.ts";
+
+function need(open: Open, bits: number): void {
+  if (!(open.grantedAccess & bits)) throw new SmbError(Status.ACCESS_DENIED);
+}
+
+/** Strips the leading backslash some clients put on rename/link targets (relative to the share). */
+function targetName(name: string): string {
+  return name.startsWith("\\") ? name.slice(1) : name;
+}
+
+export function handleSetInfo(ctx: RequestCtx): Reply {
+  const req = decodeSetInfoRequest(ctx.pdu);
+  const open = ctx.open!;
+  const tree = ctx.tree!;
+  if (open.pipe !== null) throw new SmbError(Status.NOT_SUPPORTED);
+  if (req.buffer.byteLength > ctx.conn.negotiated!.maxTrans) throw new SmbError(Status.INVALID_PARAMETER);
+  const ok: Reply = { status: Status.SUCCESS, body: (w, h) => encodeSetInfoResponse(w, h) };
+  if (req.infoType === InfoType.SECURITY) throw new SmbError(Status.NOT_SUPPORTED);
+  if (req.infoType !== InfoType.FILE) {
+    throw new SmbError(req.infoType === InfoType.FILESYSTEM || req.infoType === InfoType.QUOTA ? Status.NOT_SUPPORTED : Status.INVALID_PARAMETER);
+  }
+  const fs = tree.fs!;
+  const h = open.handle as VfsHandle;
+  const shareModes = ctx.server.shareModes;
+  switch (req.fileInfoClass) {
+    case C.BASIC: {
+      const b = decodeFileBasicInformation(req.buffer);
+      need(open, A.FILE_WRITE_ATTRIBUTES);
+      // A directory cannot take FILE_ATTRIBUTE_TEMPORARY (MS-FSA 2.1.5.14.2).
+      if (open.isDirectory && (b.fileAttributes & FileAttr.TEMPORARY)) throw new SmbError(Status.INVALID_PARAMETER);
+      if (!open.isDirectory && (b.fileAttributes & FileAttr.DIRECTORY)) throw new SmbError(Status.INVALID_PARAMETER);
+      vfsSync(() =>
+        fs.setBasicInfo(h, {
+          creationTime: b.creationTime,
+          lastAccessTime: b.lastAccessTime,
+          lastWriteTime: b.lastWriteTime,
+          changeTime: b.changeTime,
+          attributes: b.fileAttributes,
+        })
+      );
+      return ok;
+    }
+    case C.RENAME: {
+      const r = decodeFileRenameInformation(req.buffer);
+      need(open, A.DELETE);
+      if (r.rootDirectory !== 0n) throw new SmbError(Status.INVALID_PARAMETER);
+      const target = targetName(r.fileName);
+      if (target === "") throw new SmbError(Status.INVALID_PARAMETER);
+      if (open.isDirectory) {
+        // Windows refuses to rename a directory while something below it is open.
+        const prefix = h.relPath + "\\";
+        for (const o of ctx.conn.opens.values()) {
+          const oh = o.handle as VfsHandle | null;
+          if (oh && o !== open && o.treeId === open.treeId && oh.relPath.startsWith(prefix)) {
+            throw new SmbError(Status.ACCESS_DENIED);
+          }
+        }
+      }
+      const dest = vfsSync(() => fs.resolve(target));
+      if (dest.exists && r.replaceIfExists) {
+        const key = fileKey(tree, dest.fileId);
+        if (key !== open.fileKey && shareModes.state(key)) throw new SmbError(Status.ACCESS_DENIED);
+      }
+      vfsSync(() => fs.rename(h, target, r.replaceIfExists));
+      // Other opens of the same file follow the rename.
+      open.relPath = h.relPath;
+      const st = shareModes.state(open.fileKey);
+      if (st) {
+        for (const o of st.opens) {
+          const oh = o.handle as VfsHandle | null;
+          if (oh && oh !== h) oh.relPath = h.relPath;
+          o.relPath = h.relPath;
+        }
+      }
+      return ok;
+    }
+    case C.LINK: {
+      const r = decodeFileLinkInformation(req.buffer);
+      if (r.rootDirectory !== 0n) throw new SmbError(Status.INVALID_PARAMETER);
+      const target = targetName(r.fileName);
+      if (target === "") throw new SmbError(Status.INVALID_PARAMETER);
+      vfsSync(() => fs.link(h, target, r.replaceIfExists));
+      return ok;
+    }
+    case C.DISPOSITION: {
+      const d = decodeFileDispositionInformation(req.buffer);
+      need(open, A.DELETE);
+      const st = shareModes.state(open.fileKey);
+      if (d.deletePending) {
+        // MS-FSA 2.1.5.14.3: read-only files cannot be deleted; directories must be empty.
+        vfsSync(() => fs.canDelete(h));
+      }
+      if (st) st.deletePending = d.deletePending;
+      if (!d.deletePending) open.deleteOnClose = false;
+      return ok;
+    }
+    case C.POSITION: {
+      const p = decodeFilePositionInformation(req.buffer);
+      open.position = p.currentByteOffset;
+      return ok;
+    }
+    case C.MODE: {
+      decodeFileModeInformation(req.buffer);
+      return ok;
+    }
+    case C.END_OF_FILE: {
+      const e = decodeFileEndOfFileInformation(req.buffer);
+      need(open, A.FILE_WRITE_DATA);
+      if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
+      vfsSync(() => fs.setEndOfFile(h, e.endOfFile));
+      return ok;
+    }
+    case C.ALLOCATION: {
+      const a = decodeFileAllocationInformation(req.buffer);
+      need(open, A.FILE_WRITE_DATA);
+      if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
+      vfsSync(() => fs.setAllocationSize(h, a.allocationSize));
+      return ok;
+    }
+    case C.FULL_EA:
+      throw new SmbError(Status.EAS_NOT_SUPPORTED);
+    default:
+      throw new SmbError(Status.INVALID_INFO_CLASS);
+  }
+}

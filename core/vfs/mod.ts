@@ -1,0 +1,28 @@
+/**
+ * core/vfs: the share-rooted file system the SMB2 handlers use (the only path to the disk).
+ *
+ * @example
+ * ```ts
+ * const share = ShareFs.open({ root: "/srv/share", readOnly: false, storeDosAttributes: true,
+ *   hideDotFiles: true, vetoFiles: [], followSymlinks: false, createMask: 0o744, directoryMask: 0o755,
+ *   forceCreateMode: 0, forceDirectoryMode: 0, stateDir: "/var/lib/ksmbd-deno", label: "share" });
+ * const { handle } = share.create("Docs\\Notes.txt", { disposition: CreateDisposition.OPEN_IF });
+ * ```
+ */
+export * from "./types.ts";
+export { errnoToStatus, toVfsError, VfsError, VfsStatus } from "./errors.ts";
+export { componentError, DOT_COMPONENT_STATUS, parseSmbPath, type SmbPath } from "./path.ts";
+export { compileVeto, compileWildcard, foldName, hasWildcards, matchWildcard } from "./wildcard.ts";
+export { emptyMeta, type MetaRecord, MetaStore } from "./metadata.ts";
+export {
+  type BasicInfo,
+  CreateAction,
+  CreateDisposition,
+  CreateOptions,
+  type CreateRequest,
+  type CreateResult,
+  type ListDirOptions,
+  ShareFs,
+  type ShareFsOptions,
+  VfsHandle,
+} from "./share_fs.ts";

@@ -1,0 +1,1267 @@
+/**
+ * ShareFs: the only path from the SMB2 handlers to the disk. One instance per share, rooted at the
+ * share path; Windows semantics (case-insensitive names, DOS attributes, 100 ns times, create
+ * dispositions, NTSTATUS errors) on top of POSIX.
+ *
+ * Confinement (ksmbd-reference §5, path traversal):
+ * - names are checked by parseSmbPath (no `.`/`..`, no absolute paths, no invalid characters);
+ * - the path is walked one component at a time with lstat, so a symlink anywhere is seen: with
+ *   followSymlinks off it is refused (ACCESS_DENIED) and hidden from listings; with it on, its
+ *   realpath must stay under the share root's realpath;
+ * - files are opened with O_NOFOLLOW, the opened fd's (dev, ino) is compared with what the walk
+ *   saw, and, when the process may read /proc/self/fd, the fd's kernel path must lie under the root
+ *   (this closes the walk-then-open race for opens; mkdir/rename/unlink by path keep a small race
+ *   window against a *local* user swapping a directory for a symlink, since node:fs has no *at()).
+ *
+ * Sync vs async: path operations are synchronous (microseconds, and node:fs sync calls keep each
+ * operation atomic with respect to other clients' requests on the event loop); READ, WRITE and
+ * FLUSH are asynchronous positional I/O (node:fs read/write/fsync on the thread pool) so a slow disk
+ * does not stall other connections (design.md §4). Directory scans use readdirSync + lstatSync.
+ */
+import * as fs from "node:fs";
+import { Status } from "../wire/status.ts";
+import { type FileMeta, FileAttr, type FsMeta, SETTABLE_ATTRS } from "./types.ts";
+import { toVfsError, VfsError } from "./errors.ts";
+import { emptyMeta, type MetaRecord, MetaStore } from "./metadata.ts";
+import { componentError, parseSmbPath, type SmbPath } from "./path.ts";
+import { compileVeto, compileWildcard, foldName } from "./wildcard.ts";
+
+const C = fs.constants;
+
+/** SMB2 CREATE CreateDisposition (MS-SMB2 2.2.13). */
+export const CreateDisposition = {
+  SUPERSEDE: 0,
+  OPEN: 1,
+  CREATE: 2,
+  OPEN_IF: 3,
+  OVERWRITE: 4,
+  OVERWRITE_IF: 5,
+} as const;
+
+/** SMB2 CREATE response CreateAction (MS-SMB2 2.2.14). */
+export const CreateAction = {
+  SUPERSEDED: 0,
+  OPENED: 1,
+  CREATED: 2,
+  OVERWRITTEN: 3,
+} as const;
+
+/** The CreateOptions bits the vfs acts on (MS-SMB2 2.2.13). */
+export const CreateOptions = {
+  DIRECTORY_FILE: 0x1,
+  NON_DIRECTORY_FILE: 0x40,
+} as const;
+
+/** Share settings the vfs needs (a subset of ShareConfig plus where to keep metadata). */
+export interface ShareFsOptions {
+  /** Share directory (absolute). */
+  root: string;
+  readOnly: boolean;
+  /** Persist DOS attributes in the metadata store (`store dos attributes`). */
+  storeDosAttributes: boolean;
+  /** Report names starting with "." as HIDDEN (`hide dot files`). */
+  hideDotFiles: boolean;
+  /** `veto files` patterns (* and ?), already split on "/". */
+  vetoFiles: string[];
+  /** `follow symlinks`: follow links whose target stays inside the share. */
+  followSymlinks: boolean;
+  createMask: number;
+  directoryMask: number;
+  forceCreateMode: number;
+  forceDirectoryMode: number;
+  /** Directory holding the per-share metadata database. */
+  stateDir: string;
+  /** Share name: volume label, and the metadata database's file name. */
+  label: string;
+}
+
+/** What SMB2 CREATE asks of the file system. */
+export interface CreateRequest {
+  /** CreateDisposition (see {@link CreateDisposition}). */
+  disposition: number;
+  /** CreateOptions; only DIRECTORY_FILE / NON_DIRECTORY_FILE are interpreted here. */
+  createOptions?: number;
+  /** FileAttributes from the request, applied to new or overwritten files. */
+  fileAttributes?: number;
+  /** AllocationSize from the request or its AlSi create context (reported, not preallocated). */
+  allocationSize?: bigint;
+  /**
+   * Whether the open needs a writable descriptor (FILE_WRITE_DATA, FILE_APPEND_DATA, GENERIC_WRITE...).
+   * "ifPossible" (for MAXIMUM_ALLOWED) opens read-write when allowed, else read-only; check
+   * `handle.writable`. New files are always opened read-write.
+   */
+  writeAccess?: boolean | "ifPossible";
+  /** Unix mode from a POSIX create context; defaults to 0o777 before the share masks. */
+  posixMode?: number;
+}
+
+/** Result of {@link ShareFs.create}. */
+export interface CreateResult {
+  handle: VfsHandle;
+  /** See {@link CreateAction}. */
+  createAction: number;
+  meta: FileMeta;
+  /** Resolved on-disk path relative to the share root, backslash separated ("" for the root). */
+  relPath: string;
+}
+
+/** Fields of FileBasicInformation (MS-FSCC 2.4.7); absent, 0, -1 and -2 mean "leave unchanged". */
+export interface BasicInfo {
+  creationTime?: bigint;
+  lastAccessTime?: bigint;
+  lastWriteTime?: bigint;
+  changeTime?: bigint;
+  /** FILE_ATTRIBUTE_* bits; 0 (or absent) leaves attributes unchanged. */
+  attributes?: number;
+}
+
+/** Options for {@link ShareFs.listDir}. */
+export interface ListDirOptions {
+  /** QUERY_DIRECTORY search pattern (MS-FSA wildcards); default "*". */
+  pattern?: string;
+  /** Return "." and ".." first (default true). */
+  includeDots?: boolean;
+}
+
+/**
+ * An open file or directory. Owned by the SMB2 open table; the fd is internal to core/vfs.
+ * `relPath` follows renames made through {@link ShareFs.rename}.
+ */
+export class VfsHandle {
+  /** @internal descriptor; use ShareFs methods. */
+  readonly fd: number;
+  readonly isDirectory: boolean;
+  /** Whether the descriptor was opened for writing. */
+  readonly writable: boolean;
+  readonly dev: bigint;
+  /** Inode number: the 64-bit FileId reported to clients. */
+  readonly fileId: bigint;
+  /** On-disk path relative to the share root, backslash separated; "" for the root. */
+  relPath: string;
+  #closed = false;
+  #pending = 0;
+  #closeRequested = false;
+
+  /** @internal */
+  constructor(fd: number, isDirectory: boolean, writable: boolean, dev: bigint, ino: bigint, relPath: string) {
+    this.fd = fd;
+    this.isDirectory = isDirectory;
+    this.writable = writable;
+    this.dev = dev;
+    this.fileId = ino;
+    this.relPath = relPath;
+  }
+
+  /** True once close was requested (the fd may still finish in-flight I/O). */
+  get closed(): boolean {
+    return this.#closeRequested;
+  }
+
+  /** @internal marks an async operation in flight; the fd is not closed under it. */
+  begin(): void {
+    if (this.#closeRequested) throw new VfsError(Status.FILE_CLOSED, "handle is closed");
+    this.#pending++;
+  }
+
+  /** @internal */
+  end(): void {
+    this.#pending--;
+    if (this.#pending === 0 && this.#closeRequested) this.#doClose();
+  }
+
+  /** @internal */
+  requestClose(): void {
+    if (this.#closeRequested) return;
+    this.#closeRequested = true;
+    if (this.#pending === 0) this.#doClose();
+  }
+
+  #doClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // Nothing useful to report: the descriptor is gone either way.
+    }
+  }
+}
+
+/** FILETIME of the Unix epoch (MS-DTYP 2.3.3). */
+const EPOCH_FT = 116444736000000000n;
+
+function nsToFt(ns: bigint): bigint {
+  return ns / 100n + EPOCH_FT;
+}
+
+/**
+ * Seconds argument for futimes that lands on exactly `ms` milliseconds: Deno converts the float to
+ * whole milliseconds by truncation, so the value is aimed at the middle of the millisecond (an exact
+ * `ms / 1000` lands on the one before for about half of all values). Times before 1970 are clamped
+ * to the epoch on disk (the exact FILETIME is kept in the metadata store).
+ */
+function utimeArg(ms: bigint): number {
+  const m = ms < 0n ? 0n : ms;
+  return (Number(m) + 0.5) / 1000;
+}
+
+function ftToMs(ft: bigint): bigint {
+  return (ft - EPOCH_FT) / 10_000n;
+}
+
+/** "Don't change" markers of FileBasicInformation times (MS-FSCC 2.4.7: 0, -1 stop / -2 resume updating). */
+function timeArg(v: bigint | undefined, what: string): bigint | null {
+  if (v === undefined) return null;
+  const s = BigInt.asIntN(64, v);
+  if (s === 0n || s === -1n || s === -2n) return null;
+  if (s < 0n) throw new VfsError(Status.INVALID_PARAMETER, `${what}: negative time`);
+  return s;
+}
+
+/** Largest byte offset accepted for I/O (positions beyond are refused, never wrapped). */
+const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
+
+function position(pos: number | bigint, len: number): number {
+  if (typeof pos === "number" && !Number.isSafeInteger(pos)) {
+    throw new VfsError(Status.INVALID_PARAMETER, "file offset out of range");
+  }
+  const p = typeof pos === "bigint" ? pos : BigInt(pos);
+  if (p < 0n || p + BigInt(len) > MAX_OFFSET) {
+    throw new VfsError(Status.INVALID_PARAMETER, "file offset out of range");
+  }
+  return Number(p);
+}
+
+function pread(fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buf, off, len, pos, (err, n) => err ? reject(err) : resolve(n));
+  });
+}
+
+function pwrite(fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.write(fd, buf, off, len, pos, (err, n) => err ? reject(err) : resolve(n));
+  });
+}
+
+/** Directories whose case index is kept (LRU). */
+const DIR_CACHE_MAX = 64;
+
+interface DirIndex {
+  dev: bigint;
+  ino: bigint;
+  mtimeNs: bigint;
+  byFold: Map<string, string>;
+  /** Operation during which the index was last validated against the directory's mtime. */
+  seq: number;
+}
+
+/** Internal result of walking a path. */
+interface Lookup {
+  /** On-disk relative path with "/" separators ("" for the root). */
+  rel: string;
+  /** Absolute path through the share (may traverse followed symlinks). */
+  abs: string;
+  /** Path to open: abs, or the verified realpath when the last component is a followed symlink. */
+  openAbs: string;
+  /** On-disk last component (client spelling when it does not exist); "" for the root. */
+  name: string;
+  parentAbs: string;
+  parentRel: string;
+  /** Stat of the target (following a permitted symlink), undefined when it does not exist. */
+  st: fs.BigIntStats | undefined;
+  isRoot: boolean;
+  path: SmbPath;
+}
+
+function toSmb(rel: string): string {
+  return rel.replaceAll("/", "\\");
+}
+
+function parentOf(abs: string): string {
+  return abs.slice(0, abs.lastIndexOf("/"));
+}
+
+function lastName(rel: string): string {
+  const i = rel.lastIndexOf("/");
+  return i < 0 ? rel : rel.slice(i + 1);
+}
+
+/** A share-rooted file system with Windows semantics. */
+export class ShareFs {
+  readonly options: Readonly<ShareFsOptions>;
+  /** realpath of the share root. */
+  readonly root: string;
+  readonly #store: MetaStore;
+  readonly #veto: (name: string) => boolean;
+  readonly #rootDev: bigint;
+  readonly #rootIno: bigint;
+  readonly #procCheck: boolean;
+  readonly #blockSize: bigint;
+  readonly #dirCache = new Map<string, DirIndex>();
+  /** Operation counter: a case index validated in the current operation may be updated in place. */
+  #seq = 0;
+
+  private constructor(opts: ShareFsOptions, root: string, store: MetaStore, st: fs.BigIntStats) {
+    this.options = Object.freeze({ ...opts, vetoFiles: [...opts.vetoFiles] });
+    this.root = root;
+    this.#store = store;
+    this.#veto = compileVeto(opts.vetoFiles);
+    this.#rootDev = st.dev;
+    this.#rootIno = st.ino;
+    this.#blockSize = st.blksize > 0n ? st.blksize : 4096n;
+    // The post-open check reads /proc/self/fd/N; without that permission it is skipped and the
+    // lstat walk + O_NOFOLLOW + (dev, ino) comparison remain the defence.
+    let proc = false;
+    try {
+      proc = Deno.permissions.querySync({ name: "read", path: "/proc/self/fd" }).state === "granted" &&
+        fs.existsSync("/proc/self/fd");
+    } catch {
+      proc = false;
+    }
+    this.#procCheck = proc;
+  }
+
+  /** Opens a share: resolves its root and opens (creating) its metadata database. */
+  static open(opts: ShareFsOptions): ShareFs {
+    let root: string;
+    let st: fs.BigIntStats;
+    try {
+      root = fs.realpathSync(opts.root);
+      st = fs.statSync(root, { bigint: true });
+    } catch (e) {
+      throw toVfsError(e, `share root ${opts.root}`, { ENOENT: Status.BAD_NETWORK_NAME });
+    }
+    if (!st.isDirectory()) throw new VfsError(Status.BAD_NETWORK_NAME, `share root ${root} is not a directory`);
+    fs.mkdirSync(opts.stateDir, { recursive: true });
+    const safe = opts.label.replace(/[^A-Za-z0-9_.-]/g, "_") || "share";
+    const store = MetaStore.open(`${opts.stateDir}/${safe}.vfsmeta.sqlite`);
+    return new ShareFs(opts, root, store, st);
+  }
+
+  /** Closes the metadata database. Handles must be closed by their owners first. */
+  close(): void {
+    this.#store.close();
+  }
+
+  // ---------------------------------------------------------------- path walking
+
+  #abs(rel: string): string {
+    if (rel === "") return this.root;
+    return this.root === "/" ? `/${rel}` : `${this.root}/${rel}`;
+  }
+
+  #underRoot(real: string): boolean {
+    return real === this.root || real.startsWith(this.root === "/" ? "/" : this.root + "/");
+  }
+
+  /** Finds `comp` in directory `dirAbs`: exact name first, then a case-insensitive match. */
+  #findChild(dirAbs: string, comp: string): { name: string; st: fs.BigIntStats } | undefined {
+    let st = fs.lstatSync(`${dirAbs}/${comp}`, { bigint: true, throwIfNoEntry: false });
+    if (st) return { name: comp, st };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const best = this.#caseIndex(dirAbs, attempt > 0).get(foldName(comp));
+      if (best === undefined) return undefined;
+      st = fs.lstatSync(`${dirAbs}/${best}`, { bigint: true, throwIfNoEntry: false });
+      if (st) return { name: best, st };
+      // The index named something that is gone: rebuild it once.
+    }
+    return undefined;
+  }
+
+  /**
+   * Case-insensitive index of a directory: folded name -> on-disk name (the smallest, when several
+   * names differ only by case, so the choice is stable). A miss of the exact name in a large
+   * directory (every CREATE of a new name) would otherwise rescan it each time: the index is kept
+   * per directory and trusted while the directory's (dev, ino, mtime) is unchanged; the server's own
+   * changes update it in place ({@link #noteEntry}). Limitation: Deno reports mtime in whole
+   * milliseconds, so a name added by another program within the same millisecond as the last scan
+   * is only seen by exact-case lookups until the directory changes again.
+   */
+  #caseIndex(dirAbs: string, force: boolean): Map<string, string> {
+    const dst = fs.statSync(dirAbs, { bigint: true });
+    const cached = this.#dirCache.get(dirAbs);
+    if (!force && cached && cached.ino === dst.ino && cached.dev === dst.dev && cached.mtimeNs === dst.mtimeNs) {
+      // Refresh LRU position.
+      this.#dirCache.delete(dirAbs);
+      this.#dirCache.set(dirAbs, cached);
+      cached.seq = this.#seq;
+      return cached.byFold;
+    }
+    const byFold = new Map<string, string>();
+    for (const n of fs.readdirSync(dirAbs)) {
+      const k = foldName(n);
+      const prev = byFold.get(k);
+      if (prev === undefined || n < prev) byFold.set(k, n);
+    }
+    this.#dirCache.delete(dirAbs);
+    this.#dirCache.set(dirAbs, { dev: dst.dev, ino: dst.ino, mtimeNs: dst.mtimeNs, byFold, seq: this.#seq });
+    while (this.#dirCache.size > DIR_CACHE_MAX) {
+      this.#dirCache.delete(this.#dirCache.keys().next().value!);
+    }
+    return byFold;
+  }
+
+  /**
+   * Records our own change of directory `dirAbs` (name added or removed) in its case index: updated
+   * in place when the index was validated during this same operation, dropped otherwise.
+   */
+  #noteEntry(dirAbs: string, name: string, added: boolean): void {
+    const c = this.#dirCache.get(dirAbs);
+    if (!c) return;
+    if (c.seq !== this.#seq) {
+      this.#dirCache.delete(dirAbs);
+      return;
+    }
+    const k = foldName(name);
+    if (added) {
+      const prev = c.byFold.get(k);
+      if (prev === undefined || name < prev) c.byFold.set(k, name);
+    } else if (c.byFold.get(k) === name) {
+      // Another name with the same fold may remain: drop the index rather than guess.
+      this.#dirCache.delete(dirAbs);
+      return;
+    }
+    const dst = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
+    if (dst) c.mtimeNs = dst.mtimeNs;
+    else this.#dirCache.delete(dirAbs);
+  }
+
+  /** Applies the symlink policy to an entry found by lstat. Returns the stat to use and the open path. */
+  #checkLink(abs: string, st: fs.BigIntStats): { st: fs.BigIntStats; openAbs: string } {
+    if (!st.isSymbolicLink()) return { st, openAbs: abs };
+    if (!this.options.followSymlinks) {
+      throw new VfsError(Status.ACCESS_DENIED, "symbolic links are not followed on this share", "ELOOP");
+    }
+    let real: string;
+    try {
+      real = fs.realpathSync(abs);
+    } catch (e) {
+      // Dangling link or loop: nothing a client may reach.
+      throw toVfsError(e, "symlink", { ENOENT: Status.OBJECT_NAME_NOT_FOUND, ELOOP: Status.ACCESS_DENIED });
+    }
+    if (!this.#underRoot(real)) {
+      throw new VfsError(Status.ACCESS_DENIED, "symbolic link leads outside the share", "ELOOP");
+    }
+    return { st: fs.statSync(real, { bigint: true }), openAbs: real };
+  }
+
+  /** Walks an SMB path. Missing parents, symlinks and vetoed names throw; a missing last component does not. */
+  #lookup(path: string): Lookup {
+    this.#seq++;
+    const parsed = parseSmbPath(path);
+    const comps = parsed.components;
+    if (comps.length === 0) {
+      const st = this.#stat(this.root);
+      return {
+        rel: "",
+        abs: this.root,
+        openAbs: this.root,
+        name: "",
+        parentAbs: this.root,
+        parentRel: "",
+        st,
+        isRoot: true,
+        path: parsed,
+      };
+    }
+    let dirAbs = this.root;
+    let dirRel = "";
+    try {
+      for (let i = 0; i < comps.length - 1; i++) {
+        const comp = comps[i];
+        const found = this.#veto(comp) ? undefined : this.#findChild(dirAbs, comp);
+        if (!found || this.#veto(found.name)) {
+          throw new VfsError(Status.OBJECT_PATH_NOT_FOUND, `path component ${JSON.stringify(comp)} not found`);
+        }
+        const abs = `${dirAbs}/${found.name}`;
+        const { st } = this.#checkLink(abs, found.st);
+        if (!st.isDirectory()) {
+          throw new VfsError(Status.OBJECT_PATH_NOT_FOUND, `path component ${JSON.stringify(comp)} is not a directory`);
+        }
+        dirAbs = abs;
+        dirRel = dirRel === "" ? found.name : `${dirRel}/${found.name}`;
+      }
+      const comp = comps[comps.length - 1];
+      const found = this.#veto(comp) ? undefined : this.#findChild(dirAbs, comp);
+      if (found && this.#veto(found.name)) {
+        throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, `${JSON.stringify(comp)} is not accessible`);
+      }
+      if (this.#veto(comp)) {
+        throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, `${JSON.stringify(comp)} is not accessible`);
+      }
+      const name = found ? found.name : comp;
+      const abs = `${dirAbs}/${name}`;
+      let st: fs.BigIntStats | undefined;
+      let openAbs = abs;
+      if (found) ({ st, openAbs } = this.#checkLink(abs, found.st));
+      return {
+        rel: dirRel === "" ? name : `${dirRel}/${name}`,
+        abs,
+        openAbs,
+        name,
+        parentAbs: dirAbs,
+        parentRel: dirRel,
+        st,
+        isRoot: false,
+        path: parsed,
+      };
+    } catch (e) {
+      throw toVfsError(e, "lookup", { ENOENT: Status.OBJECT_PATH_NOT_FOUND, ENOTDIR: Status.OBJECT_PATH_NOT_FOUND });
+    }
+  }
+
+  #stat(abs: string): fs.BigIntStats {
+    try {
+      return fs.statSync(abs, { bigint: true });
+    } catch (e) {
+      throw toVfsError(e, "stat");
+    }
+  }
+
+  /** Opens `abs` with O_NOFOLLOW and checks the result is the expected object inside the share. */
+  #openChecked(abs: string, flags: number, mode: number | undefined, expect?: fs.BigIntStats): number {
+    const fd = fs.openSync(abs, flags | C.O_NOFOLLOW, mode);
+    try {
+      const st = fs.fstatSync(fd, { bigint: true });
+      if (expect && (st.dev !== expect.dev || st.ino !== expect.ino)) {
+        throw new VfsError(Status.ACCESS_DENIED, "file changed while opening");
+      }
+      if (this.#procCheck) {
+        const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
+        if (!this.#underRoot(real)) throw new VfsError(Status.ACCESS_DENIED, "opened object is outside the share");
+      }
+      return fd;
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------- metadata
+
+  /** Builds FileMeta from a stat and the sidecar record. */
+  #meta(st: fs.BigIntStats, name: string): FileMeta {
+    const rec = this.#store.get(st.dev, st.ino, st.birthtimeNs);
+    const isDir = st.isDirectory();
+    const mtime = nsToFt(st.mtimeNs);
+    const ctime = nsToFt(st.ctimeNs);
+    const atime = nsToFt(st.atimeNs);
+    let creation: bigint;
+    if (rec?.creationTime != null) creation = rec.creationTime;
+    else if (st.birthtimeNs > 0n) creation = nsToFt(st.birthtimeNs);
+    else creation = mtime < ctime ? mtime : ctime;
+    const write = rec?.writeTime != null && rec.writeStamp === st.mtimeNs ? rec.writeTime : mtime;
+    const access = rec?.accessTime != null && rec.accessStamp === st.atimeNs ? rec.accessTime : atime;
+    let change: bigint;
+    if (rec?.changeTime != null && rec.changeStampC === st.ctimeNs && rec.changeStampM === st.mtimeNs) {
+      change = rec.changeTime;
+    } else {
+      // ctime is whole seconds in Deno; never report a change time older than the write time.
+      change = ctime > mtime ? ctime : mtime;
+    }
+    let alloc = 0n;
+    if (!isDir) {
+      alloc = st.blocks * 512n;
+      if (rec?.allocationSize != null) {
+        const bs = this.#blockSize;
+        const want = ((rec.allocationSize + bs - 1n) / bs) * bs;
+        if (want > alloc) alloc = want;
+      }
+    }
+    return {
+      creationTime: creation,
+      lastAccessTime: access,
+      lastWriteTime: write,
+      changeTime: change,
+      allocationSize: alloc,
+      endOfFile: isDir ? 0n : st.size,
+      attributes: this.#attrs(st, name, rec),
+      fileId: st.ino,
+      nlink: Number(st.nlink),
+      isDirectory: isDir,
+      name,
+      eaSize: 0,
+    };
+  }
+
+  /** Effective DOS attributes (MS-FSCC 2.6), stored or derived. */
+  #attrs(st: fs.BigIntStats, name: string, rec: MetaRecord | undefined): number {
+    const isDir = st.isDirectory();
+    let a: number;
+    if (this.options.storeDosAttributes && rec?.attributes != null) a = rec.attributes & SETTABLE_ATTRS;
+    else a = isDir ? 0 : FileAttr.ARCHIVE;
+    if (isDir) a |= FileAttr.DIRECTORY;
+    if (this.options.hideDotFiles && name.startsWith(".") && name !== "." && name !== "..") a |= FileAttr.HIDDEN;
+    if (!isDir && (st.mode & 0o222n) === 0n) a |= FileAttr.READONLY;
+    return a === 0 ? FileAttr.NORMAL : a;
+  }
+
+  #newMode(isDir: boolean, posixMode: number | undefined): number {
+    const o = this.options;
+    const base = posixMode ?? 0o777;
+    // ksmbd share_config_create_mode / _directory_mode: (mode & mask) | force.
+    return isDir
+      ? ((base & o.directoryMask) | o.forceDirectoryMode) & 0o7777
+      : ((base & o.createMask) | o.forceCreateMode) & 0o7777;
+  }
+
+  /** Records attributes/allocation for a file just created or overwritten. */
+  #initMeta(st: fs.BigIntStats, isDir: boolean, req: CreateRequest, fd: number): void {
+    const reqAttrs = (req.fileAttributes ?? 0) & SETTABLE_ATTRS;
+    const alloc = req.allocationSize && req.allocationSize > 0n ? req.allocationSize : null;
+    const storeAttrs = this.options.storeDosAttributes;
+    const r = emptyMeta();
+    // MS-FSA 2.1.5.1.2.1 / CreateFile: new and overwritten files get ARCHIVE added.
+    if (storeAttrs) r.attributes = isDir ? reqAttrs & ~FileAttr.ARCHIVE : reqAttrs | FileAttr.ARCHIVE;
+    r.allocationSize = isDir ? null : alloc;
+    this.#store.put(st.dev, st.ino, st.birthtimeNs, r);
+    if (!storeAttrs && !isDir && (reqAttrs & FileAttr.READONLY)) {
+      // Without stored attributes READONLY maps to the permission bits (the fd stays writable).
+      fs.fchmodSync(fd, Number(st.mode & 0o7777n) & ~0o222);
+    }
+  }
+
+  // ---------------------------------------------------------------- CREATE
+
+  /**
+   * Opens or creates a file or directory following SMB2 CREATE semantics (MS-SMB2 3.3.5.9,
+   * MS-FSA 2.1.5.1). Throws VfsError with the NTSTATUS to return.
+   */
+  create(path: string, req: CreateRequest): CreateResult {
+    const disp = req.disposition;
+    const opts = req.createOptions ?? 0;
+    const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0;
+    const wantFile = (opts & CreateOptions.NON_DIRECTORY_FILE) !== 0;
+    if (!Number.isInteger(disp) || disp < 0 || disp > 5) {
+      throw new VfsError(Status.INVALID_PARAMETER, "bad create disposition");
+    }
+    if (wantDir && wantFile) throw new VfsError(Status.INVALID_PARAMETER, "both DIRECTORY_FILE and NON_DIRECTORY_FILE");
+    // MS-FSA 2.1.5.1 phase 1: a directory can only be opened or created, never overwritten.
+    if (wantDir && disp !== CreateDisposition.CREATE && disp !== CreateDisposition.OPEN && disp !== CreateDisposition.OPEN_IF) {
+      throw new VfsError(Status.INVALID_PARAMETER, "directory with an overwriting disposition");
+    }
+    for (let attempt = 0;; attempt++) {
+      const lk = this.#lookup(path);
+      try {
+        return lk.st ? this.#openExisting(lk, req, wantDir, wantFile) : this.#createNew(lk, req, wantDir);
+      } catch (e) {
+        // Lost a race with another creator/remover between the walk and the syscall: walk again.
+        const code = (e as { code?: string }).code;
+        if (attempt < 2 && (code === "EEXIST" || code === "ENOENT") && disp !== CreateDisposition.CREATE) continue;
+        throw toVfsError(e, "create");
+      }
+    }
+  }
+
+  #openExisting(lk: Lookup, req: CreateRequest, wantDir: boolean, wantFile: boolean): CreateResult {
+    const st = lk.st!;
+    const disp = req.disposition;
+    const isDir = st.isDirectory();
+    if (!isDir && !st.isFile()) throw new VfsError(Status.ACCESS_DENIED, "not a regular file or directory");
+    if (disp === CreateDisposition.CREATE) throw new VfsError(Status.OBJECT_NAME_COLLISION, "file exists");
+    if (isDir) {
+      if (wantFile) throw new VfsError(Status.FILE_IS_A_DIRECTORY, "is a directory");
+      // MS-FSA 2.1.5.1.2: a directory stream only supports FILE_OPEN / FILE_OPEN_IF.
+      if (disp !== CreateDisposition.OPEN && disp !== CreateDisposition.OPEN_IF) {
+        throw new VfsError(Status.OBJECT_NAME_COLLISION, "cannot overwrite a directory");
+      }
+      const fd = this.#openChecked(lk.openAbs, C.O_RDONLY | C.O_DIRECTORY, undefined, st);
+      const h = new VfsHandle(fd, true, false, st.dev, st.ino, toSmb(lk.rel));
+      return { handle: h, createAction: CreateAction.OPENED, meta: this.#meta(st, lk.name), relPath: h.relPath };
+    }
+    if (wantDir) throw new VfsError(Status.NOT_A_DIRECTORY, "not a directory");
+    if (lk.path.trailingSlash) throw new VfsError(Status.OBJECT_NAME_INVALID, "file name with a trailing backslash");
+    const overwrite = disp === CreateDisposition.SUPERSEDE || disp === CreateDisposition.OVERWRITE ||
+      disp === CreateDisposition.OVERWRITE_IF;
+    const ro = this.options.readOnly;
+    const attrs = this.#attrs(st, lk.name, this.#store.get(st.dev, st.ino, st.birthtimeNs));
+    let write = overwrite || req.writeAccess === true;
+    if (write && ro) throw new VfsError(Status.ACCESS_DENIED, "share is read-only");
+    // MS-FSA 2.1.5.1.2.1: write access to a READONLY file is refused.
+    if (write && (attrs & FileAttr.READONLY)) throw new VfsError(Status.ACCESS_DENIED, "file is read-only");
+    if (overwrite) {
+      // MS-FSA 2.1.5.1.2: overwriting a HIDDEN/SYSTEM file must keep those attributes.
+      const reqA = req.fileAttributes ?? 0;
+      if (
+        ((attrs & FileAttr.HIDDEN) && !(reqA & FileAttr.HIDDEN) && !this.#derivedHidden(lk.name)) ||
+        ((attrs & FileAttr.SYSTEM) && !(reqA & FileAttr.SYSTEM))
+      ) {
+        throw new VfsError(Status.ACCESS_DENIED, "overwrite would drop HIDDEN/SYSTEM");
+      }
+    }
+    if (!write && req.writeAccess === "ifPossible" && !ro && !(attrs & FileAttr.READONLY)) write = true;
+    let fd: number;
+    try {
+      fd = this.#openChecked(lk.openAbs, write ? C.O_RDWR : C.O_RDONLY, undefined, st);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (!write || req.writeAccess !== "ifPossible" || overwrite || (code !== "EACCES" && code !== "EROFS")) throw e;
+      write = false;
+      fd = this.#openChecked(lk.openAbs, C.O_RDONLY, undefined, st);
+    }
+    let action: number = CreateAction.OPENED;
+    if (overwrite) {
+      try {
+        fs.ftruncateSync(fd, 0);
+        this.#initMeta(st, false, req, fd);
+      } catch (e) {
+        fs.closeSync(fd);
+        throw e;
+      }
+      action = disp === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : CreateAction.OVERWRITTEN;
+    }
+    const h = new VfsHandle(fd, false, write, st.dev, st.ino, toSmb(lk.rel));
+    const meta = this.#meta(fs.fstatSync(fd, { bigint: true }), lk.name);
+    return { handle: h, createAction: action, meta, relPath: h.relPath };
+  }
+
+  #derivedHidden(name: string): boolean {
+    return this.options.hideDotFiles && name.startsWith(".");
+  }
+
+  #createNew(lk: Lookup, req: CreateRequest, wantDir: boolean): CreateResult {
+    const disp = req.disposition;
+    if (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE) {
+      throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, "file not found");
+    }
+    if (this.options.readOnly) throw new VfsError(Status.ACCESS_DENIED, "share is read-only");
+    if (lk.path.trailingSlash && !wantDir) {
+      throw new VfsError(Status.OBJECT_NAME_INVALID, "file name with a trailing backslash");
+    }
+    let fd: number;
+    if (wantDir) {
+      const mode = this.#newMode(true, req.posixMode);
+      fs.mkdirSync(lk.abs, mode);
+      this.#noteEntry(lk.parentAbs, lk.name, true);
+      try {
+        fd = this.#openChecked(lk.abs, C.O_RDONLY | C.O_DIRECTORY, undefined);
+        fs.fchmodSync(fd, mode); // exact mode, whatever the process umask
+      } catch (e) {
+        try {
+          fs.rmdirSync(lk.abs);
+        } catch { /* best effort */ }
+        throw e;
+      }
+    } else {
+      const mode = this.#newMode(false, req.posixMode);
+      fd = this.#openChecked(lk.abs, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode);
+      this.#noteEntry(lk.parentAbs, lk.name, true);
+      try {
+        fs.fchmodSync(fd, mode);
+      } catch (e) {
+        fs.closeSync(fd);
+        throw e;
+      }
+    }
+    const st = fs.fstatSync(fd, { bigint: true });
+    this.#initMeta(st, wantDir, req, fd);
+    const h = new VfsHandle(fd, wantDir, !wantDir, st.dev, st.ino, toSmb(lk.rel));
+    const meta = this.#meta(fs.fstatSync(fd, { bigint: true }), lk.name);
+    return { handle: h, createAction: CreateAction.CREATED, meta, relPath: h.relPath };
+  }
+
+  // ---------------------------------------------------------------- data path
+
+  #live(h: VfsHandle): void {
+    if (h.closed) throw new VfsError(Status.FILE_CLOSED, "handle is closed");
+  }
+
+  /**
+   * Reads up to dst.length bytes at `pos` (pread). Returns the count; 0 at or beyond end of file.
+   * The SMB2 READ handler turns a 0 with a non-zero request into STATUS_END_OF_FILE.
+   */
+  async read(h: VfsHandle, dst: Uint8Array, pos: number | bigint): Promise<number> {
+    this.#live(h);
+    if (h.isDirectory) throw new VfsError(Status.INVALID_DEVICE_REQUEST, "read on a directory");
+    const start = position(pos, dst.length);
+    if (dst.length === 0) return 0;
+    h.begin();
+    try {
+      let done = 0;
+      while (done < dst.length) {
+        const n = await pread(h.fd, dst, done, dst.length - done, start + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return done;
+    } catch (e) {
+      throw toVfsError(e, "read");
+    } finally {
+      h.end();
+    }
+  }
+
+  /**
+   * Writes all of `src` at `pos` (pwrite; writing past EOF leaves a sparse gap that reads as zeros).
+   * Resolves with src.length or throws: a short write is never reported as success.
+   */
+  async write(h: VfsHandle, src: Uint8Array, pos: number | bigint): Promise<number> {
+    this.#live(h);
+    if (h.isDirectory) throw new VfsError(Status.INVALID_DEVICE_REQUEST, "write on a directory");
+    if (this.options.readOnly) throw new VfsError(Status.ACCESS_DENIED, "share is read-only");
+    if (!h.writable) throw new VfsError(Status.ACCESS_DENIED, "handle not opened for writing");
+    const start = position(pos, src.length);
+    if (src.length === 0) return 0;
+    h.begin();
+    try {
+      let done = 0;
+      while (done < src.length) {
+        const n = await pwrite(h.fd, src, done, src.length - done, start + done);
+        if (n <= 0) throw new VfsError(Status.DISK_FULL, "write made no progress", "ENOSPC");
+        done += n;
+      }
+      return done;
+    } catch (e) {
+      throw toVfsError(e, "write");
+    } finally {
+      h.end();
+    }
+  }
+
+  /** FLUSH: fsync the file (or directory). */
+  async flush(h: VfsHandle): Promise<void> {
+    this.#live(h);
+    h.begin();
+    try {
+      await new Promise<void>((resolve, reject) => fs.fsync(h.fd, (err) => err ? reject(err) : resolve()));
+    } catch (e) {
+      throw toVfsError(e, "flush");
+    } finally {
+      h.end();
+    }
+  }
+
+  /** CLOSE: releases the descriptor (after in-flight I/O on it completes). Idempotent. */
+  closeHandle(h: VfsHandle): void {
+    h.requestClose();
+  }
+
+  // ---------------------------------------------------------------- query
+
+  /** FileMeta of an open handle (fstat). */
+  statHandle(h: VfsHandle): FileMeta {
+    this.#live(h);
+    try {
+      return this.#meta(fs.fstatSync(h.fd, { bigint: true }), lastName(h.relPath.replaceAll("\\", "/")));
+    } catch (e) {
+      throw toVfsError(e, "fstat");
+    }
+  }
+
+  /** FileMeta of a path (case-insensitive lookup); OBJECT_NAME_NOT_FOUND when absent. */
+  statPath(path: string): FileMeta {
+    const lk = this.#lookup(path);
+    if (!lk.st) throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, "file not found");
+    return this.#meta(lk.st, lk.name);
+  }
+
+  /**
+   * Resolves a path without opening it: the on-disk relative path (backslashes), whether it exists,
+   * and if so whether it is a directory and its FileId. Throws for bad syntax or a missing parent.
+   */
+  resolve(path: string): { relPath: string; exists: boolean; isDirectory: boolean; fileId: bigint } {
+    const lk = this.#lookup(path);
+    return {
+      relPath: toSmb(lk.rel),
+      exists: lk.st !== undefined,
+      isDirectory: lk.st?.isDirectory() ?? false,
+      fileId: lk.st?.ino ?? 0n,
+    };
+  }
+
+  /** File-system facts for FileFsXxxInformation (node:fs statfs on the share root). */
+  statfs(): FsMeta {
+    try {
+      const s = fs.statfsSync(this.root, { bigint: true });
+      const rootSt = fs.statSync(this.root, { bigint: true });
+      const bs = s.bsize;
+      // Volume serial: stable for the share (FNV-1a over root device and inode).
+      let h = 0x811c9dc5;
+      for (const ch of `${this.#rootDev}:${this.#rootIno}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+      return {
+        totalBytes: s.blocks * bs,
+        freeBytes: s.bfree * bs,
+        availBytes: s.bavail * bs,
+        blockSize: Number(bs),
+        label: this.options.label,
+        serial: h >>> 0,
+        volumeCreationTime: nsToFt(rootSt.birthtimeNs > 0n ? rootSt.birthtimeNs : rootSt.ctimeNs),
+        fsName: "NTFS",
+        maxNameLength: 255,
+      };
+    } catch (e) {
+      throw toVfsError(e, "statfs");
+    }
+  }
+
+  /**
+   * Lists a directory for QUERY_DIRECTORY: "." and ".." first (the directory itself and its parent;
+   * the root's ".." is the root), then entries with their on-disk names. Vetoed names, names no
+   * Windows client could address, special files and (unless followed) symlinks are left out.
+   */
+  listDir(target: VfsHandle | string, opts: ListDirOptions = {}): FileMeta[] {
+    let rel: string;
+    let dirSt: fs.BigIntStats;
+    if (typeof target === "string") {
+      const lk = this.#lookup(target);
+      if (!lk.st) throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, "directory not found");
+      if (!lk.st.isDirectory()) throw new VfsError(Status.NOT_A_DIRECTORY, "not a directory");
+      rel = lk.rel;
+      dirSt = lk.st;
+    } else {
+      this.#live(target);
+      // MS-SMB2 3.3.5.18: QUERY_DIRECTORY on a non-directory open is INVALID_PARAMETER.
+      if (!target.isDirectory) throw new VfsError(Status.INVALID_PARAMETER, "not a directory handle");
+      rel = target.relPath.replaceAll("\\", "/");
+      dirSt = this.#handleCheck(target, rel);
+    }
+    const abs = this.#abs(rel);
+    const match = compileWildcard(opts.pattern ?? "*");
+    const out: FileMeta[] = [];
+    if (opts.includeDots ?? true) {
+      if (match(".")) out.push(this.#meta(dirSt, "."));
+      if (match("..")) {
+        const parentRel = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
+        const pst = rel === "" ? dirSt : this.#stat(this.#abs(parentRel));
+        out.push(this.#meta(pst, ".."));
+      }
+    }
+    let names: string[];
+    try {
+      names = fs.readdirSync(abs);
+    } catch (e) {
+      throw toVfsError(e, "readdir");
+    }
+    for (const name of names) {
+      if (componentError(name) !== null || this.#veto(name) || !match(name)) continue;
+      const p = `${abs}/${name}`;
+      let st = fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
+      if (!st) continue; // removed while scanning
+      if (st.isSymbolicLink()) {
+        if (!this.options.followSymlinks) continue;
+        try {
+          st = this.#checkLink(p, st).st;
+        } catch {
+          continue;
+        }
+      }
+      if (!st.isFile() && !st.isDirectory()) continue;
+      out.push(this.#meta(st, name));
+    }
+    return out;
+  }
+
+  /** Checks that the path a handle records still names the handle's object; returns its stat. */
+  #handleCheck(h: VfsHandle, rel: string): fs.BigIntStats {
+    const st = fs.lstatSync(this.#abs(rel), { bigint: true, throwIfNoEntry: false });
+    if (st?.isSymbolicLink() && this.options.followSymlinks) {
+      const real = this.#checkLink(this.#abs(rel), st);
+      if (real.st.ino === h.fileId && real.st.dev === h.dev) return real.st;
+    }
+    if (!st || st.ino !== h.fileId || st.dev !== h.dev) {
+      throw new VfsError(Status.OBJECT_PATH_NOT_FOUND, "the open's path no longer names it");
+    }
+    return st;
+  }
+
+  // ---------------------------------------------------------------- SET_INFO
+
+  #writableShare(): void {
+    if (this.options.readOnly) throw new VfsError(Status.ACCESS_DENIED, "share is read-only");
+  }
+
+  /**
+   * FileBasicInformation (MS-FSCC 2.4.7): times at 100 ns (the exact values read back; mtime/atime
+   * are also set on disk at ms precision) and attributes. 0, -1 and -2 times mean "no change".
+   */
+  setBasicInfo(h: VfsHandle, info: BasicInfo): void {
+    this.#live(h);
+    this.#writableShare();
+    const creation = timeArg(info.creationTime, "creation time");
+    const access = timeArg(info.lastAccessTime, "last access time");
+    const write = timeArg(info.lastWriteTime, "last write time");
+    const change = timeArg(info.changeTime, "change time");
+    const attrsIn = info.attributes ?? 0;
+    let newAttrs: number | null = null;
+    if (attrsIn !== 0) {
+      // MS-FSA 2.1.5.14.2: DIRECTORY on a file, or TEMPORARY on a directory, is invalid.
+      if ((attrsIn & FileAttr.DIRECTORY) && !h.isDirectory) {
+        throw new VfsError(Status.INVALID_PARAMETER, "DIRECTORY attribute on a file");
+      }
+      if ((attrsIn & FileAttr.TEMPORARY) && h.isDirectory) {
+        throw new VfsError(Status.INVALID_PARAMETER, "TEMPORARY attribute on a directory");
+      }
+      newAttrs = attrsIn & SETTABLE_ATTRS;
+    }
+    try {
+      const before = fs.fstatSync(h.fd, { bigint: true });
+      if (write !== null || access !== null) {
+        const at = utimeArg(access !== null ? ftToMs(access) : before.atimeNs / 1_000_000n);
+        const mt = utimeArg(write !== null ? ftToMs(write) : before.mtimeNs / 1_000_000n);
+        fs.futimesSync(h.fd, at, mt);
+      }
+      if (newAttrs !== null && !h.isDirectory) {
+        const mode = Number(before.mode & 0o7777n);
+        if (!(newAttrs & FileAttr.READONLY) && (mode & 0o222) === 0) {
+          // Clearing READONLY on a file without write bits: give the owner write permission back.
+          fs.fchmodSync(h.fd, mode | 0o200);
+        } else if ((newAttrs & FileAttr.READONLY) && !this.options.storeDosAttributes) {
+          fs.fchmodSync(h.fd, mode & ~0o222);
+        }
+      }
+      const after = fs.fstatSync(h.fd, { bigint: true });
+      const store = this.options.storeDosAttributes && newAttrs !== null;
+      if (creation === null && access === null && write === null && change === null && !store) {
+        // Nothing to record; but keep explicit times valid across our own utimes/chmod.
+        this.#refreshStamps(before, after);
+        return;
+      }
+      this.#store.update(after.dev, after.ino, after.birthtimeNs, (r) => {
+        if (creation !== null) r.creationTime = creation;
+        if (write !== null) {
+          r.writeTime = write;
+          r.writeStamp = after.mtimeNs;
+        } else if (r.writeTime !== null && r.writeStamp === before.mtimeNs) r.writeStamp = after.mtimeNs;
+        if (access !== null) {
+          r.accessTime = access;
+          r.accessStamp = after.atimeNs;
+        } else if (r.accessTime !== null && r.accessStamp === before.atimeNs) r.accessStamp = after.atimeNs;
+        if (change !== null) {
+          r.changeTime = change;
+          r.changeStampC = after.ctimeNs;
+          r.changeStampM = after.mtimeNs;
+        } else if (
+          r.changeTime !== null && r.changeStampC === before.ctimeNs && r.changeStampM === before.mtimeNs
+        ) {
+          r.changeStampC = after.ctimeNs;
+          r.changeStampM = after.mtimeNs;
+        }
+        if (store) r.attributes = newAttrs! & ~FileAttr.DIRECTORY;
+      });
+    } catch (e) {
+      throw toVfsError(e, "set basic information");
+    }
+  }
+
+  /** After our own metadata-only change, keeps previously set exact times valid. */
+  #refreshStamps(before: fs.BigIntStats, after: fs.BigIntStats): void {
+    if (before.ctimeNs === after.ctimeNs && before.mtimeNs === after.mtimeNs && before.atimeNs === after.atimeNs) {
+      return;
+    }
+    const r = this.#store.get(after.dev, after.ino, after.birthtimeNs);
+    if (!r) return;
+    if (r.writeTime !== null && r.writeStamp === before.mtimeNs) r.writeStamp = after.mtimeNs;
+    if (r.accessTime !== null && r.accessStamp === before.atimeNs) r.accessStamp = after.atimeNs;
+    if (r.changeTime !== null && r.changeStampC === before.ctimeNs && r.changeStampM === before.mtimeNs) {
+      r.changeStampC = after.ctimeNs;
+      r.changeStampM = after.mtimeNs;
+    }
+    this.#store.put(after.dev, after.ino, after.birthtimeNs, r);
+  }
+
+  #fileForWrite(h: VfsHandle): void {
+    this.#live(h);
+    this.#writableShare();
+    if (h.isDirectory) throw new VfsError(Status.INVALID_PARAMETER, "operation needs a file, not a directory");
+    if (!h.writable) throw new VfsError(Status.ACCESS_DENIED, "handle not opened for writing");
+  }
+
+  /** FileEndOfFileInformation (MS-FSCC 2.4.14): truncate or extend (sparse) to `size`. */
+  setEndOfFile(h: VfsHandle, size: bigint): void {
+    this.#fileForWrite(h);
+    if (size < 0n || size > MAX_OFFSET) throw new VfsError(Status.INVALID_PARAMETER, "end of file out of range");
+    try {
+      fs.ftruncateSync(h.fd, Number(size));
+      const st = fs.fstatSync(h.fd, { bigint: true });
+      const r = this.#store.get(st.dev, st.ino, st.birthtimeNs);
+      if (r?.allocationSize != null && r.allocationSize > size) {
+        // Shrinking EOF releases the extra allocation, as NTFS does.
+        r.allocationSize = null;
+        this.#store.put(st.dev, st.ino, st.birthtimeNs, r);
+      }
+    } catch (e) {
+      throw toVfsError(e, "set end of file");
+    }
+  }
+
+  /**
+   * FileAllocationInformation (MS-FSCC 2.4.4): recorded and reported as AllocationSize; a value
+   * below EOF truncates the file (MS-FSA 2.1.5.14.1); EOF is never extended.
+   */
+  setAllocationSize(h: VfsHandle, size: bigint): void {
+    this.#fileForWrite(h);
+    if (size < 0n || size > MAX_OFFSET) throw new VfsError(Status.INVALID_PARAMETER, "allocation size out of range");
+    try {
+      let st = fs.fstatSync(h.fd, { bigint: true });
+      if (size < st.size) {
+        fs.ftruncateSync(h.fd, Number(size));
+        st = fs.fstatSync(h.fd, { bigint: true });
+      }
+      this.#store.update(st.dev, st.ino, st.birthtimeNs, (r) => {
+        r.allocationSize = size === 0n ? null : size;
+      });
+    } catch (e) {
+      throw toVfsError(e, "set allocation size");
+    }
+  }
+
+  /** Resolves the target of a rename or link; returns the walk and the final on-disk path. */
+  #target(newPath: string): Lookup {
+    const lk = this.#lookup(newPath);
+    if (lk.isRoot) throw new VfsError(Status.ACCESS_DENIED, "cannot use the share root as a target");
+    if (lk.path.trailingSlash) throw new VfsError(Status.OBJECT_NAME_INVALID, "target with a trailing backslash");
+    return lk;
+  }
+
+  /** Client spelling of the last component of a target path. */
+  #clientName(lk: Lookup): string {
+    return lk.path.components[lk.path.components.length - 1];
+  }
+
+  /** Drops the metadata row of an object about to lose its last name. */
+  #forget(st: fs.BigIntStats): void {
+    if (st.isDirectory() || st.nlink <= 1n) this.#store.delete(st.dev, st.ino);
+  }
+
+  /**
+   * FileRenameInformation (MS-FSCC 2.4.42): renames the handle's file or directory to `newPath`
+   * (share-relative). The target is resolved case-insensitively; replacing an existing directory
+   * is refused (ACCESS_DENIED); a case-only rename of the same file works. Updates h.relPath.
+   */
+  rename(h: VfsHandle, newPath: string, replaceIfExists: boolean): void {
+    this.#live(h);
+    this.#writableShare();
+    const srcRel = h.relPath.replaceAll("\\", "/");
+    if (srcRel === "") throw new VfsError(Status.ACCESS_DENIED, "cannot rename the share root");
+    try {
+      const srcSt = this.#handleCheck(h, srcRel);
+      const srcAbs = this.#abs(srcRel);
+      const lk = this.#target(newPath);
+      const clientName = this.#clientName(lk);
+      const destAbs = `${lk.parentAbs}/${clientName}`;
+      const destRel = lk.parentRel === "" ? clientName : `${lk.parentRel}/${clientName}`;
+      if (lk.st) {
+        const same = lk.st.dev === srcSt.dev && lk.st.ino === srcSt.ino;
+        if (same && lk.abs === srcAbs) {
+          // Same name, or a different case of it.
+          if (lk.name !== clientName) {
+            fs.renameSync(srcAbs, destAbs);
+            this.#noteEntry(lk.parentAbs, lk.name, false);
+            this.#noteEntry(lk.parentAbs, clientName, true);
+          }
+          h.relPath = toSmb(destRel);
+          return;
+        }
+        if (!replaceIfExists) throw new VfsError(Status.OBJECT_NAME_COLLISION, "target exists");
+        // MS-FSA 2.1.5.14.11: a directory is never replaced by a rename.
+        if (lk.st.isDirectory()) throw new VfsError(Status.ACCESS_DENIED, "target is a directory");
+        const tAttrs = this.#attrs(lk.st, lk.name, this.#store.get(lk.st.dev, lk.st.ino, lk.st.birthtimeNs));
+        if (tAttrs & FileAttr.READONLY) throw new VfsError(Status.ACCESS_DENIED, "target is read-only");
+        if (h.isDirectory) throw new VfsError(Status.ACCESS_DENIED, "cannot replace a file with a directory");
+        if (same) {
+          // Another hard link to the same file: rename(2) would do nothing; drop the source name.
+          fs.unlinkSync(srcAbs);
+        } else {
+          this.#forget(lk.st);
+          fs.renameSync(srcAbs, lk.abs);
+          if (lk.name !== clientName) fs.renameSync(lk.abs, destAbs);
+        }
+        this.#noteEntry(parentOf(srcAbs), lastName(srcRel), false);
+        this.#noteEntry(lk.parentAbs, lk.name, false);
+        this.#noteEntry(lk.parentAbs, clientName, true);
+        h.relPath = toSmb(destRel);
+        return;
+      }
+      fs.renameSync(srcAbs, destAbs);
+      this.#noteEntry(parentOf(srcAbs), lastName(srcRel), false);
+      this.#noteEntry(lk.parentAbs, clientName, true);
+      h.relPath = toSmb(destRel);
+    } catch (e) {
+      throw toVfsError(e, "rename", { ENOENT: Status.OBJECT_PATH_NOT_FOUND, EINVAL: Status.INVALID_PARAMETER });
+    }
+  }
+
+  /** FileLinkInformation (MS-FSCC 2.4.27): adds a hard link `newPath` to the handle's file. */
+  link(h: VfsHandle, newPath: string, replaceIfExists: boolean): void {
+    this.#live(h);
+    this.#writableShare();
+    if (h.isDirectory) throw new VfsError(Status.FILE_IS_A_DIRECTORY, "cannot hard-link a directory");
+    const srcRel = h.relPath.replaceAll("\\", "/");
+    try {
+      const srcSt = this.#handleCheck(h, srcRel);
+      const lk = this.#target(newPath);
+      const clientName = this.#clientName(lk);
+      if (lk.st) {
+        if (!replaceIfExists) throw new VfsError(Status.OBJECT_NAME_COLLISION, "target exists");
+        if (lk.st.isDirectory()) throw new VfsError(Status.ACCESS_DENIED, "target is a directory");
+        if (lk.st.dev === srcSt.dev && lk.st.ino === srcSt.ino) return; // already a link to this file
+        this.#forget(lk.st);
+        fs.unlinkSync(lk.abs);
+        this.#noteEntry(lk.parentAbs, lk.name, false);
+      }
+      fs.linkSync(this.#abs(srcRel), `${lk.parentAbs}/${clientName}`);
+      this.#noteEntry(lk.parentAbs, clientName, true);
+    } catch (e) {
+      throw toVfsError(e, "link", { ENOENT: Status.OBJECT_PATH_NOT_FOUND });
+    }
+  }
+
+  /** Finds what a delete names: a handle (checked to still be at its path) or a path. */
+  #deleteTarget(target: VfsHandle | string): { abs: string; st: fs.BigIntStats; name: string } {
+    if (typeof target === "string") {
+      const lk = this.#lookup(target);
+      if (lk.isRoot) throw new VfsError(Status.ACCESS_DENIED, "cannot delete the share root");
+      if (!lk.st) throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, "file not found");
+      // Deleting removes the name, not what a followed symlink points to.
+      const st = fs.lstatSync(lk.abs, { bigint: true });
+      return { abs: lk.abs, st: st.isSymbolicLink() ? st : lk.st, name: lk.name };
+    }
+    const rel = target.relPath.replaceAll("\\", "/");
+    if (rel === "") throw new VfsError(Status.ACCESS_DENIED, "cannot delete the share root");
+    const st = this.#handleCheck(target, rel);
+    return { abs: this.#abs(rel), st, name: lastName(rel) };
+  }
+
+  /**
+   * Whether a delete (delete-on-close or FileDispositionInformation) may proceed (MS-FSA 2.1.5.14.3):
+   * throws ACCESS_DENIED on a read-only share or for the root, CANNOT_DELETE for a READONLY file,
+   * DIRECTORY_NOT_EMPTY for a directory with entries (hidden/vetoed ones included).
+   */
+  canDelete(target: VfsHandle | string): void {
+    if (typeof target !== "string") this.#live(target);
+    this.#writableShare();
+    try {
+      const { abs, st, name } = this.#deleteTarget(target);
+      if (st.isSymbolicLink()) return;
+      const attrs = this.#attrs(st, name, this.#store.get(st.dev, st.ino, st.birthtimeNs));
+      if (attrs & FileAttr.READONLY) throw new VfsError(Status.CANNOT_DELETE, "file is read-only");
+      if (st.isDirectory()) {
+        const d = fs.opendirSync(abs);
+        try {
+          if (d.readSync() !== null) throw new VfsError(Status.DIRECTORY_NOT_EMPTY, "directory not empty");
+        } finally {
+          d.closeSync();
+        }
+      }
+    } catch (e) {
+      throw toVfsError(e, "delete check");
+    }
+  }
+
+  /** Removes a file (unlink) or an empty directory (rmdir) and forgets its metadata. */
+  remove(target: VfsHandle | string): void {
+    if (typeof target !== "string") this.#live(target);
+    this.#writableShare();
+    try {
+      const { abs, st } = this.#deleteTarget(target);
+      if (st.isDirectory()) fs.rmdirSync(abs);
+      else fs.unlinkSync(abs);
+      this.#noteEntry(parentOf(abs), lastName(abs), false);
+      this.#dirCache.delete(abs);
+      if (!st.isSymbolicLink()) this.#forget(st);
+    } catch (e) {
+      throw toVfsError(e, "delete");
+    }
+  }
+}

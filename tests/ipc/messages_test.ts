@@ -1,0 +1,96 @@
+/** Codec checks for core/ipc/messages.ts (the bridge ABI). */
+
+import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
+import {
+  decodeConfigureResponse,
+  decodeEnvelope,
+  decodeShareConfigResponse,
+  decodeTreeConnectResponse,
+  encodeEnvelope,
+  encodeLogin,
+  encodeTreeConnect,
+  EventType,
+  MessageError,
+} from "../../core/ipc/messages.ts";
+
+Deno.test("encodeEnvelope/decodeEnvelope: round trip keeps handle, type and payload", () => {
+  const buf = encodeEnvelope(0xfffffffe, EventType.LOGIN_REQUEST, new Uint8Array([1, 2, 3]));
+  assertEquals(buf.byteLength, 15);
+  const e = decodeEnvelope(buf);
+  assertEquals([e.handle, e.type, [...e.payload]], [0xfffffffe, 4, [1, 2, 3]]);
+});
+
+Deno.test("decodeEnvelope: short header or mismatched payload_size -> MessageError", () => {
+  throws(() => decodeEnvelope(new ArrayBuffer(11)), MessageError);
+  const buf = encodeEnvelope(1, 5, new Uint8Array(4));
+  new DataView(buf).setUint32(8, 3, true);
+  throws(() => decodeEnvelope(buf), MessageError);
+  new DataView(buf).setUint32(8, 0xffffffff, true);
+  throws(() => decodeEnvelope(buf), MessageError);
+});
+
+Deno.test("encodeLogin: fixed header lengths match the variable part", () => {
+  const p = encodeLogin({
+    account: "é",
+    domain: "D",
+    workstation: "",
+    serverChallenge: new Uint8Array(8),
+    ntResponse: new Uint8Array(50),
+    lmResponse: new Uint8Array(24),
+    encryptedRandomSessionKey: new Uint8Array(16),
+    negotiateFlags: 0x40000000,
+  });
+  const v = new DataView(p.buffer);
+  assertEquals([12, 14, 16, 18, 20, 22].map((o) => v.getUint16(o, true)), [2, 1, 0, 50, 24, 16]);
+  assertEquals(p.length, 24 + 2 + 1 + 50 + 24 + 16);
+  throws(() =>
+    encodeLogin({
+      account: "",
+      domain: "",
+      workstation: "",
+      serverChallenge: new Uint8Array(7),
+      ntResponse: new Uint8Array(0),
+      lmResponse: new Uint8Array(0),
+      encryptedRandomSessionKey: new Uint8Array(0),
+      negotiateFlags: 0,
+    }), RangeError);
+});
+
+Deno.test("encodeTreeConnect: u64 session id and IPv6 flag", () => {
+  const p = encodeTreeConnect({
+    sessionId: 0x1122334455667788n,
+    treeId: 9,
+    account: "a",
+    accountFlags: 1,
+    share: "s",
+    peerAddress: "::1",
+    ipv6: true,
+  });
+  const v = new DataView(p.buffer);
+  assertEquals(v.getBigUint64(8, true), 0x1122334455667788n);
+  assertEquals(v.getUint32(4, true), 3);
+  assertEquals(p.length, 28 + 1 + 1 + 3);
+});
+
+Deno.test("decodeShareConfigResponse: path_len beyond the payload and non-terminated veto list rejected", () => {
+  const p = new Uint8Array(40 + 2);
+  const v = new DataView(p.buffer);
+  v.setUint32(0, 1, true);
+  v.setUint32(32, 0x7fffffff, true); // path_len
+  throws(() => decodeShareConfigResponse(p), MessageError);
+  v.setUint32(32, 0, true);
+  v.setUint32(36, 2, true); // veto "ab" without NUL
+  p.set([0x61, 0x62], 40);
+  throws(() => decodeShareConfigResponse(p), /NUL/);
+  p[41] = 0;
+  assertEquals(decodeShareConfigResponse(p)?.vetoList, ["a"]);
+});
+
+Deno.test("decodeTreeConnectResponse / decodeConfigureResponse: out-of-range values rejected", () => {
+  const t = new Uint8Array(8);
+  new DataView(t.buffer).setUint32(0, 10, true);
+  throws(() => decodeTreeConnectResponse(t), MessageError);
+  const c = new Uint8Array(20);
+  new DataView(c.buffer).setUint16(16, 1, true); // lists 1 line, bad_lines = 0
+  throws(() => decodeConfigureResponse(c), MessageError);
+});

@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { CreateDisposition as D, CreateOptions as O } from "../../core/vfs/mod.ts";
+import { Status } from "../../core/wire/status.ts";
+import { assertStatus, makeShare, snapshot } from "./_fixture.ts";
+
+Deno.test("ShareFs.create refuses traversal paths and touches nothing outside the root", () => {
+  const f = makeShare();
+  try {
+    const before = snapshot(f.base + "/outside");
+    const attempts = [
+      "..\\outside\\secret.txt",
+      "..\\outside\\new.txt",
+      "a\\..\\..\\outside\\x",
+      "\\..\\outside\\x",
+      f.outside.replaceAll("/", "\\") + "\\secret.txt",
+      f.outside + "/secret.txt",
+      "..%2foutside",
+      "..\u2215outside", // division slash is a plain character: created inside, harmless
+    ];
+    for (const p of attempts) {
+      for (const disposition of [D.OPEN, D.OPEN_IF, D.CREATE, D.OVERWRITE_IF, D.SUPERSEDE]) {
+        try {
+          const r = f.share.create(p, { disposition, writeAccess: true });
+          // Anything that succeeds must live inside the root.
+          const real = fs.realpathSync(`${f.root}/${r.relPath.replaceAll("\\", "/")}`);
+          assert.ok(real.startsWith(f.root + "/"), `${p} escaped to ${real}`);
+          f.share.closeHandle(r.handle);
+        } catch (_e) {
+          // refused: fine
+        }
+      }
+    }
+    assert.equal(snapshot(f.base + "/outside"), before);
+    assert.equal(fs.readFileSync(`${f.outside}/secret.txt`, "utf8"), "secret");
+    assertStatus(() => f.share.create("..\\outside\\secret.txt", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
+    assertStatus(() => f.share.create("\\etc\\passwd", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
+    assertStatus(() => f.share.create("C:\\x", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs refuses symlinks when followSymlinks is off (file, dir component, dangling)", () => {
+  const f = makeShare();
+  try {
+    fs.symlinkSync(`${f.outside}/secret.txt`, `${f.root}/link.txt`);
+    fs.symlinkSync(f.outside, `${f.root}/linkdir`);
+    fs.mkdirSync(`${f.root}/real`);
+    fs.writeFileSync(`${f.root}/real/in.txt`, "in");
+    fs.symlinkSync(`${f.root}/real`, `${f.root}/insidelink`);
+    fs.symlinkSync(`${f.outside}/nothere.txt`, `${f.root}/dangling.txt`);
+    const before = snapshot(f.outside);
+    assertStatus(() => f.share.create("link.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.create("LINK.TXT", { disposition: D.OPEN }), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.create("link.txt", { disposition: D.OVERWRITE_IF, writeAccess: true }), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.create("linkdir\\secret.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.create("linkdir\\new.txt", { disposition: D.CREATE }), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.create("linkdir", { disposition: D.OPEN }), Status.ACCESS_DENIED);
+    // Even a link that stays inside the share is refused without followSymlinks.
+    assertStatus(() => f.share.create("insidelink\\in.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.create("dangling.txt", { disposition: D.OPEN_IF }), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.statPath("linkdir\\secret.txt"), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.listDir("linkdir"), Status.ACCESS_DENIED);
+    // Listings hide symlinks entirely.
+    const names = f.share.listDir("", { includeDots: false }).map((m) => m.name).sort();
+    assert.deepEqual(names, ["real"]);
+    assert.equal(snapshot(f.outside), before);
+    assert.ok(!fs.existsSync(`${f.outside}/nothere.txt`));
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs with followSymlinks follows links inside the root only", () => {
+  const f = makeShare({ followSymlinks: true });
+  try {
+    fs.mkdirSync(`${f.root}/real`);
+    fs.writeFileSync(`${f.root}/real/in.txt`, "in");
+    fs.symlinkSync(`${f.root}/real`, `${f.root}/insidelink`);
+    fs.symlinkSync("real/in.txt", `${f.root}/rel.txt`);
+    fs.symlinkSync(f.outside, `${f.root}/linkdir`);
+    fs.symlinkSync("../outside/secret.txt", `${f.root}/up.txt`);
+    const r = f.share.create("insidelink\\IN.TXT", { disposition: D.OPEN });
+    assert.equal(r.relPath, "insidelink\\in.txt");
+    f.share.closeHandle(r.handle);
+    const r2 = f.share.create("rel.txt", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE });
+    assert.equal(r2.meta.endOfFile, 2n);
+    f.share.closeHandle(r2.handle);
+    assertStatus(() => f.share.create("linkdir\\secret.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.create("up.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
+    const names = f.share.listDir("", { includeDots: false }).map((m) => m.name).sort();
+    assert.deepEqual(names, ["insidelink", "real", "rel.txt"]);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.rename and link refuse targets outside the root", () => {
+  const f = makeShare();
+  try {
+    const before = snapshot(f.outside);
+    fs.symlinkSync(f.outside, `${f.root}/linkdir`);
+    const r = f.share.create("a.txt", { disposition: D.CREATE });
+    assertStatus(() => f.share.rename(r.handle, "..\\outside\\a.txt", true), Status.OBJECT_NAME_INVALID);
+    assertStatus(() => f.share.rename(r.handle, "linkdir\\a.txt", true), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.link(r.handle, "linkdir\\b.txt", true), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.remove("linkdir\\secret.txt"), Status.ACCESS_DENIED);
+    f.share.closeHandle(r.handle);
+    assert.equal(snapshot(f.outside), before);
+  } finally {
+    f.cleanup();
+  }
+});

@@ -1,0 +1,193 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { CreateAction as A, CreateDisposition as D, CreateOptions as O, FileAttr } from "../../core/vfs/mod.ts";
+import { Status } from "../../core/wire/status.ts";
+import { assertStatus, makeShare } from "./_fixture.ts";
+
+Deno.test("ShareFs.create dispositions on a missing file", () => {
+  const f = makeShare();
+  try {
+    assertStatus(() => f.share.create("m.txt", { disposition: D.OPEN }), Status.OBJECT_NAME_NOT_FOUND);
+    assertStatus(() => f.share.create("m.txt", { disposition: D.OVERWRITE }), Status.OBJECT_NAME_NOT_FOUND);
+    for (const [i, d] of [D.SUPERSEDE, D.CREATE, D.OPEN_IF, D.OVERWRITE_IF].entries()) {
+      const r = f.share.create(`new${i}.txt`, { disposition: d });
+      assert.equal(r.createAction, A.CREATED);
+      assert.equal(r.relPath, `new${i}.txt`);
+      assert.equal(r.meta.endOfFile, 0n);
+      assert.equal(r.meta.isDirectory, false);
+      f.share.closeHandle(r.handle);
+    }
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.create dispositions on an existing file", () => {
+  const f = makeShare();
+  try {
+    const put = () => fs.writeFileSync(`${f.root}/e.txt`, "hello");
+    put();
+    assertStatus(() => f.share.create("e.txt", { disposition: D.CREATE }), Status.OBJECT_NAME_COLLISION);
+    let r = f.share.create("e.txt", { disposition: D.OPEN });
+    assert.equal(r.createAction, A.OPENED);
+    assert.equal(r.meta.endOfFile, 5n);
+    f.share.closeHandle(r.handle);
+    r = f.share.create("e.txt", { disposition: D.OPEN_IF });
+    assert.equal(r.createAction, A.OPENED);
+    f.share.closeHandle(r.handle);
+    r = f.share.create("e.txt", { disposition: D.OVERWRITE });
+    assert.equal(r.createAction, A.OVERWRITTEN);
+    assert.equal(r.meta.endOfFile, 0n);
+    f.share.closeHandle(r.handle);
+    put();
+    r = f.share.create("e.txt", { disposition: D.OVERWRITE_IF });
+    assert.equal(r.createAction, A.OVERWRITTEN);
+    assert.equal(fs.statSync(`${f.root}/e.txt`).size, 0);
+    f.share.closeHandle(r.handle);
+    put();
+    r = f.share.create("e.txt", { disposition: D.SUPERSEDE });
+    assert.equal(r.createAction, A.SUPERSEDED);
+    assert.equal(r.meta.endOfFile, 0n);
+    f.share.closeHandle(r.handle);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.create directories: create, open, and the directory/non-directory option errors", () => {
+  const f = makeShare();
+  try {
+    const r = f.share.create("Dir", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
+    assert.equal(r.createAction, A.CREATED);
+    assert.equal(r.meta.isDirectory, true);
+    assert.equal(r.meta.attributes & FileAttr.DIRECTORY, FileAttr.DIRECTORY);
+    assert.ok(fs.statSync(`${f.root}/Dir`).isDirectory());
+    f.share.closeHandle(r.handle);
+    const r2 = f.share.create("dir", { disposition: D.OPEN_IF, createOptions: O.DIRECTORY_FILE });
+    assert.equal(r2.createAction, A.OPENED);
+    assert.equal(r2.relPath, "Dir");
+    f.share.closeHandle(r2.handle);
+    // Opening a directory without options works.
+    f.share.closeHandle(f.share.create("Dir", { disposition: D.OPEN }).handle);
+    assertStatus(() => f.share.create("Dir", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }), Status.OBJECT_NAME_COLLISION);
+    assertStatus(() => f.share.create("Dir", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE }), Status.FILE_IS_A_DIRECTORY);
+    assertStatus(() => f.share.create("Dir", { disposition: D.OVERWRITE_IF }), Status.OBJECT_NAME_COLLISION);
+    assertStatus(() => f.share.create("Dir", { disposition: D.SUPERSEDE }), Status.OBJECT_NAME_COLLISION);
+    fs.writeFileSync(`${f.root}/file.txt`, "x");
+    assertStatus(() => f.share.create("file.txt", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE }), Status.NOT_A_DIRECTORY);
+    assertStatus(() => f.share.create("file.txt\\", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
+    assertStatus(
+      () => f.share.create("x", { disposition: D.OVERWRITE_IF, createOptions: O.DIRECTORY_FILE }),
+      Status.INVALID_PARAMETER,
+    );
+    assertStatus(
+      () => f.share.create("x", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE | O.NON_DIRECTORY_FILE }),
+      Status.INVALID_PARAMETER,
+    );
+    assertStatus(() => f.share.create("x", { disposition: 6 }), Status.INVALID_PARAMETER);
+    // Missing parent vs missing leaf; a file used as a directory component.
+    assertStatus(() => f.share.create("nodir\\a.txt", { disposition: D.OPEN }), Status.OBJECT_PATH_NOT_FOUND);
+    assertStatus(() => f.share.create("nodir\\a.txt", { disposition: D.CREATE }), Status.OBJECT_PATH_NOT_FOUND);
+    assertStatus(() => f.share.create("file.txt\\a.txt", { disposition: D.OPEN_IF }), Status.OBJECT_PATH_NOT_FOUND);
+    assertStatus(() => f.share.create("Dir\\missing.txt", { disposition: D.OPEN }), Status.OBJECT_NAME_NOT_FOUND);
+    // A new directory under a case-insensitively resolved parent keeps the client's case.
+    const r3 = f.share.create("DIR\\SubDir", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
+    assert.equal(r3.relPath, "Dir\\SubDir");
+    f.share.closeHandle(r3.handle);
+    assert.ok(fs.statSync(`${f.root}/Dir/SubDir`).isDirectory());
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.create opens the share root with an empty path", () => {
+  const f = makeShare();
+  try {
+    const r = f.share.create("", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE });
+    assert.equal(r.relPath, "");
+    assert.equal(r.meta.isDirectory, true);
+    assert.equal(r.meta.name, "");
+    assert.equal(r.handle.fileId, BigInt(fs.statSync(f.root).ino));
+    f.share.closeHandle(r.handle);
+    assertStatus(() => f.share.create("", { disposition: D.CREATE }), Status.OBJECT_NAME_COLLISION);
+    assertStatus(() => f.share.create("", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE }), Status.FILE_IS_A_DIRECTORY);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.create resolves names case-insensitively and keeps the client's case for new names", () => {
+  const f = makeShare();
+  try {
+    fs.writeFileSync(`${f.root}/foo.txt`, "abc");
+    fs.mkdirSync(`${f.root}/Sub`);
+    fs.writeFileSync(`${f.root}/Sub/Ärger.TXT`, "x");
+    const r = f.share.create("FOO.TXT", { disposition: D.OPEN });
+    assert.equal(r.relPath, "foo.txt");
+    assert.equal(r.meta.name, "foo.txt");
+    f.share.closeHandle(r.handle);
+    const r2 = f.share.create("sub\\ärger.txt", { disposition: D.OPEN });
+    assert.equal(r2.relPath, "Sub\\Ärger.TXT");
+    f.share.closeHandle(r2.handle);
+    const r3 = f.share.create("sub\\NewFile.Doc", { disposition: D.CREATE });
+    assert.equal(r3.relPath, "Sub\\NewFile.Doc");
+    f.share.closeHandle(r3.handle);
+    assert.ok(fs.existsSync(`${f.root}/Sub/NewFile.Doc`));
+    // CREATE of a different case of an existing name collides.
+    assertStatus(() => f.share.create("Foo.Txt", { disposition: D.CREATE }), Status.OBJECT_NAME_COLLISION);
+    // When two names differ only by case, the exact one wins.
+    fs.writeFileSync(`${f.root}/FOO.TXT`, "upper!");
+    const r4 = f.share.create("FOO.TXT", { disposition: D.OPEN });
+    assert.equal(r4.meta.endOfFile, 6n);
+    f.share.closeHandle(r4.handle);
+    assert.equal(f.share.resolve("fOo.TxT").relPath, "FOO.TXT"); // deterministic pick: sorted first
+    assert.deepEqual(f.share.resolve("sub\\nothere"), { relPath: "Sub\\nothere", exists: false, isDirectory: false, fileId: 0n });
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.create applies create/directory masks and force modes", () => {
+  const f = makeShare({ createMask: 0o640, forceCreateMode: 0o004, directoryMask: 0o750, forceDirectoryMode: 0o001 });
+  try {
+    f.share.closeHandle(f.share.create("m.txt", { disposition: D.CREATE }).handle);
+    assert.equal(fs.statSync(`${f.root}/m.txt`).mode & 0o7777, 0o644);
+    f.share.closeHandle(f.share.create("d", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }).handle);
+    assert.equal(fs.statSync(`${f.root}/d`).mode & 0o7777, 0o751);
+    f.share.closeHandle(f.share.create("p.txt", { disposition: D.CREATE, posixMode: 0o600 }).handle);
+    assert.equal(fs.statSync(`${f.root}/p.txt`).mode & 0o7777, 0o604);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.create applies requested attributes and allocation size", () => {
+  const f = makeShare();
+  try {
+    const r = f.share.create("h.txt", {
+      disposition: D.CREATE,
+      fileAttributes: FileAttr.HIDDEN | FileAttr.SYSTEM,
+      allocationSize: 10000n,
+    });
+    assert.equal(r.meta.attributes, FileAttr.HIDDEN | FileAttr.SYSTEM | FileAttr.ARCHIVE);
+    assert.equal(r.meta.allocationSize, 12288n);
+    assert.equal(r.meta.endOfFile, 0n);
+    f.share.closeHandle(r.handle);
+    // Overwriting a HIDDEN/SYSTEM file without those attributes is refused (MS-FSA 2.1.5.1.2).
+    assertStatus(() => f.share.create("h.txt", { disposition: D.OVERWRITE_IF }), Status.ACCESS_DENIED);
+    const r2 = f.share.create("h.txt", {
+      disposition: D.OVERWRITE_IF,
+      fileAttributes: FileAttr.HIDDEN | FileAttr.SYSTEM | FileAttr.READONLY,
+    });
+    assert.equal(r2.createAction, A.OVERWRITTEN);
+    assert.equal(r2.meta.attributes, FileAttr.HIDDEN | FileAttr.SYSTEM | FileAttr.READONLY | FileAttr.ARCHIVE);
+    f.share.closeHandle(r2.handle);
+    // A READONLY file refuses write access and overwrite.
+    assertStatus(() => f.share.create("h.txt", { disposition: D.OPEN, writeAccess: true }), Status.ACCESS_DENIED);
+    const r3 = f.share.create("h.txt", { disposition: D.OPEN, writeAccess: "ifPossible" });
+    assert.equal(r3.handle.writable, false);
+    f.share.closeHandle(r3.handle);
+  } finally {
+    f.cleanup();
+  }
+});

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { CreateDisposition as D, CreateOptions as O } from "../../core/vfs/mod.ts";
+import { Status } from "../../core/wire/status.ts";
+import { assertStatusAsync, makeShare } from "./_fixture.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("ShareFs.write and read at positions, beyond EOF (sparse) and with zero length", async () => {
+  const f = makeShare();
+  try {
+    const { handle: h } = f.share.create("data.bin", { disposition: D.CREATE });
+    assert.equal(await f.share.write(h, enc.encode("hello world"), 0), 11);
+    assert.equal(await f.share.write(h, enc.encode("WORLD"), 6), 5);
+    const buf = new Uint8Array(32);
+    assert.equal(await f.share.read(h, buf, 0), 11);
+    assert.equal(new TextDecoder().decode(buf.subarray(0, 11)), "hello WORLD");
+    // Partial read at an offset, read at EOF and beyond.
+    assert.equal(await f.share.read(h, buf.subarray(0, 4), 8), 3);
+    assert.equal(await f.share.read(h, buf, 11), 0);
+    assert.equal(await f.share.read(h, buf, 1_000_000), 0);
+    // Zero-length write never extends; zero-length read returns 0.
+    assert.equal(await f.share.write(h, new Uint8Array(0), 500), 0);
+    assert.equal(f.share.statHandle(h).endOfFile, 11n);
+    assert.equal(await f.share.read(h, new Uint8Array(0), 0), 0);
+    // Write far beyond EOF: the gap reads as zeros and EOF moves.
+    assert.equal(await f.share.write(h, enc.encode("Z"), 1n << 20n), 1);
+    const st = f.share.statHandle(h);
+    assert.equal(st.endOfFile, (1n << 20n) + 1n);
+    const gap = new Uint8Array(16);
+    assert.equal(await f.share.read(h, gap, 4096), 16);
+    assert.deepEqual(gap, new Uint8Array(16));
+    assert.ok(st.allocationSize < st.endOfFile, "sparse gap should not be allocated");
+    // Big offsets and bigint positions.
+    assert.equal(await f.share.write(h, enc.encode("far"), 1n << 33n), 3);
+    assert.equal(await f.share.read(h, buf.subarray(0, 3), 1n << 33n), 3);
+    await f.share.flush(h);
+    f.share.closeHandle(h);
+    assert.equal(fs.statSync(`${f.root}/data.bin`).size, 2 ** 33 + 3);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs read/write reject bad offsets, directories, read-only handles and closed handles", async () => {
+  const f = makeShare();
+  try {
+    fs.writeFileSync(`${f.root}/r.txt`, "abc");
+    const { handle: ro } = f.share.create("r.txt", { disposition: D.OPEN });
+    assert.equal(ro.writable, false);
+    await assertStatusAsync(() => f.share.write(ro, enc.encode("x"), 0), Status.ACCESS_DENIED);
+    await assertStatusAsync(() => f.share.read(ro, new Uint8Array(1), -1), Status.INVALID_PARAMETER);
+    await assertStatusAsync(() => f.share.read(ro, new Uint8Array(1), 2 ** 60), Status.INVALID_PARAMETER);
+    await assertStatusAsync(() => f.share.read(ro, new Uint8Array(1), 1.5), Status.INVALID_PARAMETER);
+    f.share.closeHandle(ro);
+    f.share.closeHandle(ro); // idempotent
+    await assertStatusAsync(() => f.share.read(ro, new Uint8Array(1), 0), Status.FILE_CLOSED);
+    const { handle: d } = f.share.create("d", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
+    await assertStatusAsync(() => f.share.read(d, new Uint8Array(1), 0), Status.INVALID_DEVICE_REQUEST);
+    await assertStatusAsync(() => f.share.write(d, new Uint8Array(1), 0), Status.INVALID_DEVICE_REQUEST);
+    await f.share.flush(d);
+    f.share.closeHandle(d);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.closeHandle during a read keeps the descriptor until the read finishes", async () => {
+  const f = makeShare();
+  try {
+    fs.writeFileSync(`${f.root}/big.bin`, new Uint8Array(1 << 20).fill(7));
+    const { handle: h } = f.share.create("big.bin", { disposition: D.OPEN });
+    const buf = new Uint8Array(1 << 20);
+    const p = f.share.read(h, buf, 0);
+    f.share.closeHandle(h);
+    assert.equal(await p, 1 << 20);
+    assert.equal(buf[12345], 7);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.write fails with an error, never a short count, when the disk refuses", async () => {
+  const f = makeShare();
+  try {
+    const { handle: h } = f.share.create("huge.bin", { disposition: D.CREATE });
+    // Beyond the file system's maximum file size (ext4: 16 TiB) the kernel answers EFBIG.
+    let failed = false;
+    try {
+      await f.share.write(h, enc.encode("x"), 2 ** 50);
+    } catch (e) {
+      failed = true;
+      assert.notEqual((e as { status: number }).status, Status.SUCCESS);
+    }
+    assert.ok(failed, "write beyond the maximum file size must fail");
+    f.share.closeHandle(h);
+  } finally {
+    f.cleanup();
+  }
+});

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { DOT_COMPONENT_STATUS, parseSmbPath } from "../../core/vfs/mod.ts";
+import { Status } from "../../core/wire/status.ts";
+import { assertStatus } from "./_fixture.ts";
+
+Deno.test("parseSmbPath splits valid paths on backslashes", () => {
+  assert.deepEqual(parseSmbPath(""), { components: [], trailingSlash: false });
+  assert.deepEqual(parseSmbPath("a\\B c\\d.txt"), { components: ["a", "B c", "d.txt"], trailingSlash: false });
+  assert.deepEqual(parseSmbPath("dir\\"), { components: ["dir"], trailingSlash: true });
+  assert.deepEqual(parseSmbPath("file.txt::$DATA"), { components: ["file.txt"], trailingSlash: false });
+  assert.deepEqual(parseSmbPath("..."), { components: ["..."], trailingSlash: false });
+  assert.deepEqual(parseSmbPath(".hidden"), { components: [".hidden"], trailingSlash: false });
+});
+
+Deno.test("parseSmbPath rejects dot components with OBJECT_NAME_INVALID", () => {
+  assert.equal(DOT_COMPONENT_STATUS, Status.OBJECT_NAME_INVALID);
+  for (const p of ["..", "a\\..", "..\\x", "a\\..\\..\\etc", ".", "a\\.\\b"]) {
+    assertStatus(() => parseSmbPath(p), Status.OBJECT_NAME_INVALID, p);
+  }
+});
+
+Deno.test("parseSmbPath rejects absolute paths, empty components and invalid characters", () => {
+  const bad = [
+    "\\etc\\passwd",
+    "\\\\server\\share",
+    "a\\\\b",
+    "C:\\Windows",
+    "c:",
+    "a/b",
+    "/etc/passwd",
+    "a:stream",
+    "a*",
+    "a?",
+    'a"b',
+    "a<b",
+    "a>b",
+    "a|b",
+    "a\x00b",
+    "a\x01b",
+    "a\x1fb",
+    "..\u0000",
+    "x".repeat(256),
+    "bad\ud800surrogate",
+  ];
+  for (const p of bad) assertStatus(() => parseSmbPath(p), Status.OBJECT_NAME_INVALID, JSON.stringify(p));
+});
+
+Deno.test("parseSmbPath accepts 255-unit components and unicode", () => {
+  assert.equal(parseSmbPath("x".repeat(255)).components[0].length, 255);
+  assert.deepEqual(parseSmbPath("Überweisung 😀.pdf").components, ["Überweisung 😀.pdf"]);
+});

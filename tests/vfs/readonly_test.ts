@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { CreateDisposition as D, CreateOptions as O } from "../../core/vfs/mod.ts";
+import { Status } from "../../core/wire/status.ts";
+import { assertStatus, assertStatusAsync, makeShare, snapshot } from "./_fixture.ts";
+
+Deno.test("ShareFs on a read-only share refuses create, write, set-info, rename, link and delete", async () => {
+  const f = makeShare({ readOnly: true });
+  try {
+    fs.writeFileSync(`${f.root}/f.txt`, "data");
+    fs.mkdirSync(`${f.root}/d`);
+    const before = snapshot(f.root);
+    for (const d of [D.CREATE, D.OPEN_IF, D.OVERWRITE_IF, D.SUPERSEDE]) {
+      assertStatus(() => f.share.create("new.txt", { disposition: d }), Status.ACCESS_DENIED, `disposition ${d}`);
+    }
+    assertStatus(() => f.share.create("nd", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }), Status.ACCESS_DENIED);
+    for (const d of [D.OVERWRITE, D.OVERWRITE_IF, D.SUPERSEDE]) {
+      assertStatus(() => f.share.create("f.txt", { disposition: d }), Status.ACCESS_DENIED);
+    }
+    assertStatus(() => f.share.create("f.txt", { disposition: D.OPEN, writeAccess: true }), Status.ACCESS_DENIED);
+    // Reading works.
+    const { handle: h } = f.share.create("F.TXT", { disposition: D.OPEN, writeAccess: "ifPossible" });
+    assert.equal(h.writable, false);
+    const buf = new Uint8Array(4);
+    assert.equal(await f.share.read(h, buf, 0), 4);
+    await assertStatusAsync(() => f.share.write(h, buf, 0), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.setBasicInfo(h, { lastWriteTime: 132594543671234567n }), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.setEndOfFile(h, 0n), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.setAllocationSize(h, 0n), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.rename(h, "g.txt", false), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.link(h, "g.txt", false), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.canDelete(h), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.remove("f.txt"), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.remove("d"), Status.ACCESS_DENIED);
+    f.share.closeHandle(h);
+    assert.equal(f.share.listDir("", { includeDots: false }).length, 2);
+    assert.equal(snapshot(f.root), before);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.statfs reports sizes, label and a stable serial", () => {
+  const f = makeShare();
+  try {
+    const a = f.share.statfs();
+    const b = f.share.statfs();
+    assert.ok(a.totalBytes > 0n && a.freeBytes <= a.totalBytes && a.availBytes <= a.freeBytes);
+    assert.ok(a.blockSize > 0);
+    assert.equal(a.label, "test");
+    assert.equal(a.serial, b.serial);
+    assert.equal(a.fsName, "NTFS");
+    assert.equal(a.maxNameLength, 255);
+    assert.ok(a.volumeCreationTime > 116444736000000000n);
+  } finally {
+    f.cleanup();
+  }
+});

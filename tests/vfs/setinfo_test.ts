@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { CreateDisposition as D, CreateOptions as O, FileAttr } from "../../core/vfs/mod.ts";
+import { Status } from "../../core/wire/status.ts";
+import { assertStatus, makeShare } from "./_fixture.ts";
+
+Deno.test("ShareFs.rename: case-insensitive target, replaceIfExists, case-only rename", () => {
+  const f = makeShare();
+  try {
+    fs.mkdirSync(`${f.root}/Dest`);
+    fs.writeFileSync(`${f.root}/Dest/exists.txt`, "old");
+    const { handle: h } = f.share.create("src.txt", { disposition: D.CREATE });
+    // Target parent resolved case-insensitively; new name keeps the client's case.
+    f.share.rename(h, "dest\\Moved.txt", false);
+    assert.equal(h.relPath, "Dest\\Moved.txt");
+    assert.ok(fs.existsSync(`${f.root}/Dest/Moved.txt`));
+    assert.ok(!fs.existsSync(`${f.root}/src.txt`));
+    // Case-only rename of the same file.
+    f.share.rename(h, "dest\\MOVED.TXT", false);
+    assert.equal(h.relPath, "Dest\\MOVED.TXT");
+    assert.deepEqual(fs.readdirSync(`${f.root}/Dest`).sort(), ["MOVED.TXT", "exists.txt"]);
+    // Same name again is a no-op.
+    f.share.rename(h, "Dest\\MOVED.TXT", false);
+    // Existing target (found case-insensitively): collision without replace, replaced with it.
+    assertStatus(() => f.share.rename(h, "dest\\EXISTS.TXT", false), Status.OBJECT_NAME_COLLISION);
+    f.share.rename(h, "dest\\EXISTS.TXT", true);
+    assert.deepEqual(fs.readdirSync(`${f.root}/Dest`).sort(), ["EXISTS.TXT"]);
+    assert.equal(h.relPath, "Dest\\EXISTS.TXT");
+    // Missing target parent.
+    assertStatus(() => f.share.rename(h, "nowhere\\x.txt", false), Status.OBJECT_PATH_NOT_FOUND);
+    assertStatus(() => f.share.rename(h, "bad:name", false), Status.OBJECT_NAME_INVALID);
+    f.share.closeHandle(h);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.rename of directories; refuses replacing a directory and moving into itself", () => {
+  const f = makeShare();
+  try {
+    fs.mkdirSync(`${f.root}/A`);
+    fs.writeFileSync(`${f.root}/A/inner.txt`, "i");
+    fs.mkdirSync(`${f.root}/Other`);
+    fs.writeFileSync(`${f.root}/file.txt`, "f");
+    const { handle: d } = f.share.create("a", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE });
+    f.share.rename(d, "B", false);
+    assert.equal(d.relPath, "B");
+    assert.ok(fs.existsSync(`${f.root}/B/inner.txt`));
+    assertStatus(() => f.share.rename(d, "other", true), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.rename(d, "other", false), Status.OBJECT_NAME_COLLISION);
+    assertStatus(() => f.share.rename(d, "file.txt", true), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.rename(d, "B\\sub", false), Status.INVALID_PARAMETER);
+    f.share.closeHandle(d);
+    const { handle: fh } = f.share.create("file.txt", { disposition: D.OPEN });
+    assertStatus(() => f.share.rename(fh, "Other", true), Status.ACCESS_DENIED);
+    f.share.closeHandle(fh);
+    const { handle: root } = f.share.create("", { disposition: D.OPEN });
+    assertStatus(() => f.share.rename(root, "x", false), Status.ACCESS_DENIED);
+    f.share.closeHandle(root);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.link adds a hard link; collisions and directories refused", () => {
+  const f = makeShare();
+  try {
+    const { handle: h } = f.share.create("orig.txt", { disposition: D.CREATE, fileAttributes: FileAttr.HIDDEN });
+    fs.writeFileSync(`${f.root}/other.txt`, "o");
+    f.share.link(h, "Link.txt", false);
+    assert.equal(fs.statSync(`${f.root}/Link.txt`).ino, fs.statSync(`${f.root}/orig.txt`).ino);
+    assert.equal(f.share.statPath("link.txt").nlink, 2);
+    assert.equal(f.share.statPath("link.txt").attributes & FileAttr.HIDDEN, FileAttr.HIDDEN);
+    assertStatus(() => f.share.link(h, "OTHER.TXT", false), Status.OBJECT_NAME_COLLISION);
+    f.share.link(h, "OTHER.TXT", true);
+    assert.equal(fs.statSync(`${f.root}/OTHER.TXT`).ino, fs.statSync(`${f.root}/orig.txt`).ino);
+    f.share.closeHandle(h);
+    const { handle: d } = f.share.create("d", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
+    assertStatus(() => f.share.link(d, "d2", false), Status.FILE_IS_A_DIRECTORY);
+    f.share.closeHandle(d);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.canDelete and remove: files, empty and non-empty directories, read-only", () => {
+  const f = makeShare();
+  try {
+    fs.mkdirSync(`${f.root}/full`);
+    fs.writeFileSync(`${f.root}/full/x`, "");
+    fs.mkdirSync(`${f.root}/Empty`);
+    fs.writeFileSync(`${f.root}/f.txt`, "");
+    assertStatus(() => f.share.canDelete("full"), Status.DIRECTORY_NOT_EMPTY);
+    assertStatus(() => f.share.remove("FULL"), Status.DIRECTORY_NOT_EMPTY);
+    f.share.canDelete("empty");
+    f.share.remove("empty");
+    assert.ok(!fs.existsSync(`${f.root}/Empty`));
+    f.share.canDelete("F.TXT");
+    // Delete by handle (delete-on-close), after a rename.
+    const { handle: h } = f.share.create("f.txt", { disposition: D.OPEN });
+    f.share.rename(h, "g.txt", false);
+    f.share.canDelete(h);
+    f.share.remove(h);
+    f.share.closeHandle(h);
+    assert.ok(!fs.existsSync(`${f.root}/g.txt`));
+    assertStatus(() => f.share.remove("g.txt"), Status.OBJECT_NAME_NOT_FOUND);
+    assertStatus(() => f.share.canDelete("nodir\\g.txt"), Status.OBJECT_PATH_NOT_FOUND);
+    // READONLY attribute -> CANNOT_DELETE.
+    const { handle: r } = f.share.create("ro.txt", { disposition: D.CREATE, fileAttributes: FileAttr.READONLY });
+    assertStatus(() => f.share.canDelete(r), Status.CANNOT_DELETE);
+    f.share.closeHandle(r);
+    assertStatus(() => f.share.canDelete(""), Status.ACCESS_DENIED);
+    assertStatus(() => f.share.remove(""), Status.ACCESS_DENIED);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.setEndOfFile truncates and extends; setAllocationSize never extends EOF", async () => {
+  const f = makeShare();
+  try {
+    const { handle: h } = f.share.create("e.bin", { disposition: D.CREATE });
+    await f.share.write(h, new Uint8Array(100).fill(1), 0);
+    f.share.setEndOfFile(h, 10n);
+    assert.equal(f.share.statHandle(h).endOfFile, 10n);
+    f.share.setEndOfFile(h, 5000n);
+    assert.equal(f.share.statHandle(h).endOfFile, 5000n);
+    const tail = new Uint8Array(10);
+    await f.share.read(h, tail, 10);
+    assert.deepEqual(tail, new Uint8Array(10));
+    // Allocation above EOF: EOF unchanged, AllocationSize reported.
+    f.share.setAllocationSize(h, 1_000_000n);
+    let m = f.share.statHandle(h);
+    assert.equal(m.endOfFile, 5000n);
+    assert.ok(m.allocationSize >= 1_000_000n);
+    // Allocation below EOF truncates (MS-FSA 2.1.5.14.1).
+    f.share.setAllocationSize(h, 100n);
+    m = f.share.statHandle(h);
+    assert.equal(m.endOfFile, 100n);
+    assertStatus(() => f.share.setEndOfFile(h, -1n), Status.INVALID_PARAMETER);
+    f.share.closeHandle(h);
+    const { handle: d } = f.share.create("d", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
+    assertStatus(() => f.share.setEndOfFile(d, 0n), Status.INVALID_PARAMETER);
+    f.share.closeHandle(d);
+    fs.writeFileSync(`${f.root}/r.txt`, "abc");
+    const { handle: ro } = f.share.create("r.txt", { disposition: D.OPEN });
+    assertStatus(() => f.share.setEndOfFile(ro, 0n), Status.ACCESS_DENIED);
+    f.share.closeHandle(ro);
+  } finally {
+    f.cleanup();
+  }
+});
