@@ -6,7 +6,13 @@
  * and each server's CPU seconds per GiB (utime+stime of its process tree, from /proc).
  *
  * usage: deno task bench [--size-mib=1024] [--reps=3] [--mode=plain|sign|encrypt] [--protocol=SMB3]
- *                        [--only=ksmbd|samba] [--dir=/dev/shm] [--warmup-mib=256] [--verify] [--json]
+ *                        [--only=ksmbd|samba] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256]
+ *                        [--verify] [--json]
+ *
+ * Client files go to --dir (/dev/shm). The shares cannot live under /dev/shm: Deno refuses any /dev
+ * path without --allow-all ("Requires all access"), and the server runs with scoped permissions. So
+ * when run as root the bench mounts a private tmpfs under the system temp dir for both servers' shares
+ * (unmounted at the end); otherwise, or with --share-root, the shares go to that directory.
  *
  * @module
  */
@@ -14,6 +20,7 @@
 import { smbclient, type SmbclientOptions } from "../tests/helpers/clients.ts";
 import { sha256File, TEST_PASS, TEST_USER, TEST_USERS, writeRandomFile } from "../tests/helpers/fixtures.ts";
 import { descendantPids, treeCpuSeconds } from "../tests/helpers/proc_stat.ts";
+import { runCommand } from "../tests/helpers/run_command.ts";
 import { type ServerHandle, type ServerOptions, startKsmbd, startSamba } from "../tests/helpers/server.ts";
 
 /** Benchmark options. */
@@ -24,6 +31,8 @@ export interface BenchOptions {
   protocol: string;
   only?: "ksmbd" | "samba";
   dir: string;
+  /** Parent of the servers' directories; default: a private tmpfs mount (root) or the temp dir. */
+  shareRoot?: string;
   verify: boolean;
   json: boolean;
   /** Untimed put+get of this many MiB per server before measuring (0 = none). */
@@ -81,6 +90,9 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "--dir":
         o.dir = v;
         break;
+      case "--share-root":
+        o.shareRoot = v;
+        break;
       case "--warmup-mib":
         o.warmupMiB = Number(v);
         break;
@@ -94,7 +106,8 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "-h":
         console.log(
           "usage: deno task bench [--size-mib=1024] [--reps=3] [--mode=plain|sign|encrypt] " +
-            "[--protocol=SMB3] [--only=ksmbd|samba] [--dir=/dev/shm] [--warmup-mib=256] [--verify] [--json]",
+            "[--protocol=SMB3] [--only=ksmbd|samba] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256] " +
+            "[--verify] [--json]",
         );
         Deno.exit(0);
         break;
@@ -170,10 +183,41 @@ function fmt(x: number, digits = 0): string {
   return Number.isFinite(x) ? x.toFixed(digits) : "-";
 }
 
+/** A directory for the shares: a private tmpfs when possible; `release` unmounts and removes it. */
+async function shareRoot(
+  o: BenchOptions,
+  log: (s: string) => void,
+): Promise<{ path: string; release(): Promise<void> }> {
+  if (o.shareRoot) return { path: o.shareRoot, release: async () => {} };
+  const path = await Deno.makeTempDir({ prefix: "ksmbd-bench-tmpfs-" });
+  const sizeMiB = Math.ceil(o.sizeMiB * 2 + Math.min(o.warmupMiB, o.sizeMiB) * 2 + 512);
+  const r = await runCommand("mount", ["-t", "tmpfs", "-o", `size=${sizeMiB}m,mode=0755`, "tmpfs", path], {
+    timeoutMs: 10_000,
+  });
+  if (r.code !== 0) {
+    log(`could not mount a tmpfs (${r.stderr.trim() || `exit ${r.code}`}): shares on ${path} (not tmpfs)`);
+    return { path, release: async () => await Deno.remove(path, { recursive: true }).catch(() => {}) };
+  }
+  log(`shares on a private tmpfs mounted at ${path} (${sizeMiB} MiB)`);
+  return {
+    path,
+    release: async () => {
+      const u = await runCommand("umount", [path], { timeoutMs: 30_000 });
+      if (u.code !== 0) {
+        // Busy (a server still holds it): detach it lazily.
+        await runCommand("umount", ["-l", path], { timeoutMs: 30_000 });
+      }
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
 /** Runs the benchmark; returns each server's results. */
 export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
   const bytes = Math.round(o.sizeMiB * 1024 * 1024);
   const local = await Deno.makeTempDir({ dir: o.dir, prefix: "ksmbd-bench-client-" });
+  const log0 = (s: string): void => o.json ? console.error(s) : console.log(s);
+  const root = await shareRoot(o, log0);
   const kinds: Array<"ksmbd" | "samba"> = o.only ? [o.only] : ["ksmbd", "samba"];
   const results = new Map<"ksmbd" | "samba", ServerResult>();
   const servers = new Map<"ksmbd" | "samba", ServerHandle>();
@@ -199,7 +243,7 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
           [SHARE]: kind === "samba" ? { "read only": "no", "vfs objects": "" } : { "read only": "no" },
         },
         users: TEST_USERS,
-        baseDir: o.dir,
+        baseDir: root.path,
       };
       try {
         const s = kind === "ksmbd" ? await startKsmbd(serverOpts) : await startSamba(serverOpts);
@@ -288,6 +332,7 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
       }
     }
     await Deno.remove(local, { recursive: true }).catch(() => {});
+    await root.release();
   }
   return [...results.values()];
 }

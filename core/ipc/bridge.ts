@@ -40,6 +40,7 @@ import {
   type ShareConfigResponse,
   type TreeConnectRequest,
   type TreeConnectResponse,
+  TreeConnStatus,
 } from "./messages.ts";
 import { compileModule, DEFAULT_WASM_URL } from "./wasm_module.ts";
 import type { GlobalConfig, ShareConfig } from "../config/types.ts";
@@ -71,6 +72,8 @@ export const WORKER_OPTIONS: WorkerOptions = {
 const MAX_CONFIGURE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_HEARTBEAT_MS = 10_000;
 const START_TIMEOUT_MS = 10_000;
+/** Fire-and-forget events kept while a replacement module starts (older ones are dropped). */
+const MAX_QUEUED_EVENTS = 4096;
 
 export type BridgeErrorCode =
   | "timeout"
@@ -138,6 +141,14 @@ export class Bridge {
   /** Settles when the current Worker is running (and re-configured after a restart). */
   #ready: Promise<void> = Promise.resolve();
   #readyFailed = false;
+  /** True while a started (and, after a restart, re-configured) module is in place: calls and
+   *  fire-and-forget events are then posted synchronously, so they reach the module in call order. */
+  #running = false;
+  /** Fire-and-forget events issued while a replacement module is starting. */
+  #queued: ArrayBuffer[] = [];
+  /** Tree connects the module granted and the core has not disconnected: replayed into a
+   *  replacement module so per-share connection counts and the session cap stay exact. */
+  #trees = new Map<string, { sessionId: bigint; treeId: number; share: string }>();
   #onWorkerReady: ((err?: Error) => void) | null = null;
   #probeWaiters: ((r: Record<string, string>) => void)[] = [];
   /** Last CONFIGURE payload, kept to re-configure a replacement module (see README: trade-off). */
@@ -163,6 +174,7 @@ export class Bridge {
       b.close();
       throw err;
     }
+    b.#running = true;
     if (b.#heartbeatMs > 0) {
       const t = setInterval(() => b.#checkHealth(), b.#heartbeatMs);
       Deno.unrefTimer(t);
@@ -204,12 +216,25 @@ export class Bridge {
     );
   }
 
-  treeConnect(req: TreeConnectRequest): Promise<TreeConnectResponse> {
-    return this.#call(EventType.TREE_CONNECT_REQUEST, encodeTreeConnect(req), decodeTreeConnectResponse);
+  async treeConnect(req: TreeConnectRequest): Promise<TreeConnectResponse> {
+    const r = await this.#call(
+      EventType.TREE_CONNECT_REQUEST,
+      encodeTreeConnect(req),
+      decodeTreeConnectResponse,
+    );
+    if (r.status === TreeConnStatus.OK) {
+      this.#trees.set(treeKey(req.sessionId, req.treeId), {
+        sessionId: req.sessionId,
+        treeId: req.treeId,
+        share: req.share,
+      });
+    }
+    return r;
   }
 
   /** Fire-and-forget (ksmbd TREE_DISCONNECT_REQUEST): releases the share's connection slot. */
   treeDisconnect(sessionId: bigint, treeId: number, share: string): void {
+    this.#trees.delete(treeKey(sessionId, treeId));
     this.#send(EventType.TREE_DISCONNECT_REQUEST, encodeTreeDisconnect(sessionId, treeId, share));
   }
 
@@ -235,7 +260,10 @@ export class Bridge {
     this.#onWorkerReady?.(new BridgeError("Bridge closed", "closed"));
     this.#worker?.terminate();
     this.#worker = null;
+    this.#running = false;
     this.#configPayload = null;
+    this.#queued = [];
+    this.#trees.clear();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -431,7 +459,7 @@ export class Bridge {
     if (payload.length + HEADER_SIZE > maxBytes) {
       throw new BridgeError(`Request of ${payload.length} bytes exceeds ${maxBytes}`, "too-large");
     }
-    if (!opts.skipReady) await this.#whenReady();
+    if (!opts.skipReady && !this.#running) await this.#whenReady();
     const w = this.#worker;
     if (w === null || this.#closed) throw new BridgeError("No module running", "closed");
     const handle = this.#allocHandle();
@@ -460,7 +488,8 @@ export class Bridge {
   #send(type: number, payload: Uint8Array): void {
     if (this.#closed || payload.length + HEADER_SIZE > Limits.ipcMaxPayload) return;
     const buf = encodeEnvelope(this.#allocHandle(), type, payload);
-    this.#ready.then(() => this.#worker?.postMessage(buf, [buf]), () => {});
+    if (this.#running && this.#worker !== null) this.#worker.postMessage(buf, [buf]);
+    else if (this.#queued.length < MAX_QUEUED_EVENTS) this.#queued.push(buf);
   }
 
   #failAll(err: BridgeError): void {
@@ -491,6 +520,7 @@ export class Bridge {
   #replace(reason: string): void {
     if (this.#closed) return;
     this.stats.restarts++;
+    this.#running = false;
     this.#worker?.terminate();
     this.#worker = null;
     this.#failAll(new BridgeError(`Module replaced (${reason})`, "restarted"));
@@ -499,6 +529,7 @@ export class Bridge {
 
   #restart(): void {
     this.#onWorkerReady?.(new BridgeError("Module replaced during start", "restarted"));
+    this.#running = false;
     this.#worker?.terminate();
     this.#readyFailed = false;
     const ready = (async () => {
@@ -510,6 +541,19 @@ export class Bridge {
           skipReady: true,
         });
       }
+      const w = this.#worker;
+      if (w === null || this.#closed) throw new BridgeError("Bridge closed", "closed");
+      // Same Worker queue, so these land before anything posted after #running flips.
+      for (const t of this.#trees.values()) {
+        const buf = encodeEnvelope(
+          this.#allocHandle(),
+          EventType.TREE_RESTORE_REQUEST,
+          encodeTreeDisconnect(t.sessionId, t.treeId, t.share),
+        );
+        w.postMessage(buf, [buf]);
+      }
+      for (const buf of this.#queued.splice(0)) w.postMessage(buf, [buf]);
+      this.#running = true;
     })();
     this.#ready = ready;
     ready.catch(() => {
@@ -527,4 +571,8 @@ function detachIfWhole(b: Uint8Array): void {
   } catch {
     // Not detachable (e.g. a WebAssembly memory): leave it.
   }
+}
+
+function treeKey(sessionId: bigint, treeId: number): string {
+  return `${sessionId}:${treeId >>> 0}`;
 }

@@ -61,6 +61,10 @@
  * response: u32 status (0) | u32 users | u32 shares | u32 bad_lines | u16 listed | u16 reserved |
  *   listed × u32 line number (first 32 malformed lines of the user DB).
  *
+ * ## TREE_RESTORE_REQUEST (0x102), no reply   (ksmbd-deno)
+ * Same layout as TREE_DISCONNECT. Re-binds a tree connect the previous module instance granted, without
+ * re-authorizing, so a replacement module keeps exact connection counts. Unknown shares are ignored.
+ *
  * ## DEBUG_REQUEST (0x1F0) → DEBUG_RESPONSE (0x1F1)   (test hooks)
  * request: u32 op (1 = trap, 2 = swallow/no reply, 3 = echo, 4 = hang). response: u32 op.
  *
@@ -89,6 +93,7 @@ export const EventType = {
   SPNEGO_AUTHEN_RESPONSE: 15,
   CONFIGURE_REQUEST: 0x100,
   CONFIGURE_RESPONSE: 0x101,
+  TREE_RESTORE_REQUEST: 0x102,
   DEBUG_REQUEST: 0x1f0,
   DEBUG_RESPONSE: 0x1f1,
   ERROR_RESPONSE: 0xfffe,

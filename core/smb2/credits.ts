@@ -38,13 +38,17 @@ export class CreditWindow {
   }
 
   /**
-   * Grants up to `requested` new credits (at least `min`, normally 1 so the client never stalls),
-   * never letting granted-but-unused credits exceed the configured maximum. Returns the grant.
+   * Grants what the client asked for, as far as the configured maximum of outstanding credits allows
+   * (MS-SMB2 3.3.1.2), and at least one when the client would otherwise be left with none. The
+   * window (lowest unused id to highest granted) is also capped at twice the maximum, so skipped
+   * ids cannot make the used-id set grow without bound.
    */
-  grant(requested: number, min = 1): number {
-    const room = this.max - this.outstanding;
-    let g = Math.max(min, requested);
-    if (g > room) g = Math.max(0, room);
+  grant(requested: number): number {
+    let g = Math.min(requested, this.max - this.outstanding);
+    if (g < 0) g = 0;
+    if (this.outstanding + g === 0) g = 1;
+    const span = Number(this.high - this.low);
+    if (span + g > 2 * this.max) g = Math.max(0, 2 * this.max - span);
     this.high += BigInt(g);
     return g;
   }

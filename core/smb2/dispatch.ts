@@ -51,9 +51,15 @@ const ALL_ONES = 0xffffffffffffffffn;
 
 /** What a related element inherits from the one before it (MS-SMB2 3.3.5.2.7.2). */
 interface Prev {
+  /** Ids the element looked its session and tree up by (a related element reuses them). */
   sessionId: bigint;
   treeId: number;
+  /** Whether its session was found and valid: a related element after one whose wasn't is invalid. */
+  sessionOk: boolean;
+  /** The open it used or created, inherited by a related element's all-ones FileId. */
   openId: bigint | null;
+  /** Status of a failed CREATE earlier in the related chain: what its dependents fail with. */
+  createErr: number | null;
   status: number;
 }
 const SMB1_MAGIC = 0x424d53ff;
@@ -121,25 +127,21 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
 
     const ctx: RequestCtx = { server: conn.server, conn, hdr, pdu, session: null, tree: null, open: null };
     let reply: Reply;
+    // The response echoes the request's SessionId and TreeId (a related element may carry
+    // placeholders there); lookups of a related element use the ids of the one before it.
     let sessionIdOut = hdr.sessionId;
     let treeIdOut = hdr.treeId;
-    if (related && prev) {
-      sessionIdOut = prev.sessionId;
-      treeIdOut = prev.treeId;
-    }
+    const lookupSession = related && prev ? prev.sessionId : hdr.sessionId;
+    const lookupTree = related && prev ? prev.treeId : hdr.treeId;
     let verifiedSigned = false;
     try {
-      if (related && i === 0) throw new SmbError(Status.INVALID_PARAMETER);
+      // MS-SMB2 3.3.5.2.7.2: the first element cannot be related, and a related element cannot
+      // follow one whose session did not resolve.
+      if (related && (i === 0 || !prev || !prev.sessionOk)) throw new SmbError(Status.INVALID_PARAMETER);
       if (hdr.command > Command.OPLOCK_BREAK) throw new SmbError(Status.INVALID_PARAMETER);
       if (!conn.negotiated && hdr.command !== Command.NEGOTIATE) throw new SmbError(Status.INVALID_PARAMETER);
       const rule = RULES[hdr.command];
-      verifiedSigned = await resolve(ctx, rule, related ? prev : null, sessionIdOut, treeIdOut);
-      if (ctx.session) sessionIdOut = ctx.session.id;
-      if (ctx.tree) treeIdOut = ctx.tree.id;
-      if (related && prev && prev.status !== Status.SUCCESS && rule.fileIdOffset !== undefined && !ctx.open) {
-        // MS-SMB2 3.3.5.2.7.2: a related operation after a failed one fails with the same status.
-        throw new SmbError(prev.status);
-      }
+      verifiedSigned = await resolve(ctx, rule, related ? prev : null, lookupSession, lookupTree);
       const handler: Handler = HANDLERS[hdr.command];
       conn.server.stats.commands[hdr.command]++;
       reply = await handler(ctx);
@@ -153,12 +155,13 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     }
     if (reply.noResponse) continue;
     if (reply.disconnect) disconnect = true;
+    const sessionOk = ctx.session !== null && ctx.session.state === "valid";
     if (reply.sessionId !== undefined) sessionIdOut = reply.sessionId;
     if (reply.treeId !== undefined) treeIdOut = reply.treeId;
 
     // Credits (MS-SMB2 3.3.1.2): grant what was asked, at least 1 when the client would otherwise
     // have none left.
-    const granted = conn.credits.grant(Math.min(hdr.credits, Limits.creditsPerResponseMax), conn.credits.outstanding === 0 ? 1 : (hdr.credits > 0 ? 1 : 0));
+    const granted = conn.credits.grant(hdr.credits);
 
     // Pad the previous element to 8 bytes and link it to this one.
     if (lastStart >= 0) {
@@ -186,7 +189,7 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
 
     // Signing decision (MS-SMB2 3.3.4.1.1): sign when the request was signed or the session requires
     // it, never for guest/anonymous sessions, never before keys exist.
-    const sess = ctx.session ?? conn.sessions.get(sessionIdOut) ?? null;
+    const sess = ctx.session ?? conn.sessions.get(reply.sessionId ?? lookupSession) ?? null;
     if (sess && sess.signingKey && !sess.guest && !sess.anonymous &&
       (verifiedSigned || sess.signingRequired || reply.forceSign) && hdr.command !== Command.CANCEL) {
       flags |= HeaderFlags.SIGNED;
@@ -202,10 +205,15 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     }
     if (reply.afterEncode) await reply.afterEncode(out.buf.subarray(start, out.pos));
 
+    const inherited = related && prev ? prev.openId : null;
     prev = {
-      sessionId: sessionIdOut,
-      treeId: treeIdOut,
-      openId: reply.openId ?? ctx.open?.id ?? ((prev as Prev | null)?.openId ?? null),
+      sessionId: reply.sessionId ?? lookupSession,
+      treeId: reply.treeId ?? lookupTree,
+      sessionOk: sessionOk || (hdr.command === Command.SESSION_SETUP && reply.status === Status.SUCCESS),
+      openId: reply.openId ?? ctx.open?.id ?? inherited,
+      createErr: hdr.command === Command.CREATE
+        ? (reply.status === Status.SUCCESS ? null : reply.status)
+        : (related && prev ? prev.createErr : null),
       status: reply.status,
     };
   }
@@ -237,7 +245,7 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
 async function resolve(
   ctx: RequestCtx,
   rule: Rule,
-  prev: { sessionId: bigint; treeId: number; openId: bigint | null } | null,
+  prev: Prev | null,
   sessionId: bigint,
   treeId: number,
 ): Promise<boolean> {
@@ -270,7 +278,10 @@ async function resolve(
     const dv = new DataView(ctx.pdu.buffer, ctx.pdu.byteOffset + at, 16);
     let persistent = dv.getBigUint64(0, true);
     let volatile = dv.getBigUint64(8, true);
-    if (persistent === ALL_ONES && volatile === ALL_ONES && prev?.openId != null) {
+    if (persistent === ALL_ONES && volatile === ALL_ONES && prev) {
+      // MS-SMB2 3.3.5.2.7.2: the FileId of the previous related operation; when a CREATE before
+      // it failed, dependents fail with that CREATE's status.
+      if (prev.openId === null) throw new SmbError(prev.createErr ?? Status.FILE_CLOSED);
       persistent = prev.openId;
       volatile = prev.openId;
     }

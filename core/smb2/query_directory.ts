@@ -32,9 +32,22 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
     throw new SmbError(first && en.entries.length === 0 ? Status.NO_SUCH_FILE : Status.NO_MORE_FILES);
   }
   const single = (req.flags & F.RETURN_SINGLE_ENTRY) !== 0;
+  let batch = en.entries.slice(en.next, en.next + 4096);
+  if (!first) {
+    // The listing is a snapshot taken at the first query; entries removed since then are not
+    // returned (smb2.dir.fixed: deleting through another handle mid-enumeration).
+    const fs = ctx.tree!.fs!;
+    const dir = (open.handle as VfsHandle).relPath;
+    const kept = batch.filter((m) =>
+      m.name === "." || m.name === ".." || fs.resolve(dir === "" ? m.name : `${dir}\\${m.name}`).exists
+    );
+    en.entries.splice(en.next, batch.length, ...kept);
+    batch = kept;
+    if (batch.length === 0) throw new SmbError(Status.NO_MORE_FILES);
+  }
   const packed = packDirEntries(
     req.fileInformationClass,
-    en.entries.slice(en.next, en.next + 4096).map((meta) => ({ meta })),
+    batch.map((meta) => ({ meta })),
     req.outputBufferLength,
     single,
   );

@@ -9,6 +9,7 @@ import type { VfsHandle } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { vfsSync } from "./vfs_call.ts";
 import { encodeSecurityDescriptor } from "./security.ts";
+import { shortNameOf } from "./short_name.ts";
 
 /** Classes that need FILE_READ_ATTRIBUTES (MS-SMB2 3.3.5.20.1). */
 const NEEDS_READ_ATTRS = new Set<number>([C.BASIC, C.ALL, C.NETWORK_OPEN, C.ATTRIBUTE_TAG]);
@@ -40,6 +41,7 @@ export function handleQueryInfo(ctx: RequestCtx): Reply {
         position: open.position,
         mode: open.createOptions & MODE_BITS,
         path: "\\" + h.relPath,
+        alternateName: meta.name === "" ? undefined : shortNameOf(meta.name),
       }, req.outputBufferLength);
       break;
     }

@@ -37,6 +37,8 @@ export async function handleRead(ctx: RequestCtx): Promise<Reply> {
   // MS-SMB2 3.3.5.12: fewer bytes than MinimumCount (or none at all) is STATUS_END_OF_FILE.
   if ((n === 0 && req.length > 0) || n < req.minimumCount) throw new SmbError(Status.END_OF_FILE);
   ctx.server.stats.bytesRead += n;
+  // FilePositionInformation reports the offset after the last read or write (as Windows and Samba).
+  open.position = BigInt(req.offset + n);
   const data = buf.subarray(0, n);
   return {
     status: Status.SUCCESS,
@@ -59,6 +61,7 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
   }
   const n = await vfsCall(() => ctx.tree!.fs!.write(open.handle as VfsHandle, req.data, req.offset));
   open.written = true;
+  open.position = BigInt(req.offset + n);
   ctx.server.stats.bytesWritten += n;
   return { status: Status.SUCCESS, body: (w, h) => encodeWriteResponse(w, h, { count: n }) };
 }

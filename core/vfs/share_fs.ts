@@ -20,9 +20,9 @@
  */
 import * as fs from "node:fs";
 import { Status } from "../wire/status.ts";
-import { type FileMeta, FileAttr, type FsMeta, SETTABLE_ATTRS } from "./types.ts";
+import { FileAttr, type FileMeta, type FsMeta, SETTABLE_ATTRS } from "./types.ts";
 import { toVfsError, VfsError } from "./errors.ts";
-import { emptyMeta, type MetaRecord, MetaStore } from "./metadata.ts";
+import { emptyMeta, type MetaRecord, MetaStore, type StoredRow } from "./metadata.ts";
 import { componentError, parseSmbPath, type SmbPath } from "./path.ts";
 import { compileVeto, compileWildcard, foldName } from "./wildcard.ts";
 
@@ -143,7 +143,14 @@ export class VfsHandle {
   #closeRequested = false;
 
   /** @internal */
-  constructor(fd: number, isDirectory: boolean, writable: boolean, dev: bigint, ino: bigint, relPath: string) {
+  constructor(
+    fd: number,
+    isDirectory: boolean,
+    writable: boolean,
+    dev: bigint,
+    ino: bigint,
+    relPath: string,
+  ) {
     this.fd = fd;
     this.isDirectory = isDirectory;
     this.writable = writable;
@@ -297,6 +304,10 @@ export class ShareFs {
   readonly #rootDev: bigint;
   readonly #rootIno: bigint;
   readonly #procCheck: boolean;
+  /** Whether opens are verified through /proc/self/fd (needs --allow-all in Deno). */
+  get verifiesOpensViaProc(): boolean {
+    return this.#procCheck;
+  }
   readonly #blockSize: bigint;
   readonly #dirCache = new Map<string, DirIndex>();
   /** Operation counter: a case index validated in the current operation may be updated in place. */
@@ -310,12 +321,17 @@ export class ShareFs {
     this.#rootDev = st.dev;
     this.#rootIno = st.ino;
     this.#blockSize = st.blksize > 0n ? st.blksize : 4096n;
-    // The post-open check reads /proc/self/fd/N; without that permission it is skipped and the
-    // lstat walk + O_NOFOLLOW + (dev, ino) comparison remain the defence.
+    // The post-open check reads /proc/self/fd/N, which Deno only allows under --allow-all; probe
+    // it for real (a permission query answers "granted" for paths readlink still refuses). Without
+    // it the lstat walk + O_NOFOLLOW + (dev, ino) comparison remain the defence.
     let proc = false;
     try {
-      proc = Deno.permissions.querySync({ name: "read", path: "/proc/self/fd" }).state === "granted" &&
-        fs.existsSync("/proc/self/fd");
+      const fd = fs.openSync(root, C.O_RDONLY | C.O_DIRECTORY);
+      try {
+        proc = fs.readlinkSync(`/proc/self/fd/${fd}`) === root;
+      } finally {
+        fs.closeSync(fd);
+      }
     } catch {
       proc = false;
     }
@@ -332,8 +348,15 @@ export class ShareFs {
     } catch (e) {
       throw toVfsError(e, `share root ${opts.root}`, { ENOENT: Status.BAD_NETWORK_NAME });
     }
-    if (!st.isDirectory()) throw new VfsError(Status.BAD_NETWORK_NAME, `share root ${root} is not a directory`);
+    if (!st.isDirectory()) {
+      throw new VfsError(Status.BAD_NETWORK_NAME, `share root ${root} is not a directory`);
+    }
     fs.mkdirSync(opts.stateDir, { recursive: true });
+    // The metadata database must not be reachable (readable or writable) by the share's clients.
+    const stateReal = fs.realpathSync(opts.stateDir);
+    if (stateReal === root || stateReal.startsWith(root === "/" ? "/" : root + "/")) {
+      throw new VfsError(Status.INVALID_PARAMETER, `state directory ${stateReal} is inside share ${root}`);
+    }
     const safe = opts.label.replace(/[^A-Za-z0-9_.-]/g, "_") || "share";
     const store = MetaStore.open(`${opts.stateDir}/${safe}.vfsmeta.sqlite`);
     return new ShareFs(opts, root, store, st);
@@ -381,7 +404,9 @@ export class ShareFs {
   #caseIndex(dirAbs: string, force: boolean): Map<string, string> {
     const dst = fs.statSync(dirAbs, { bigint: true });
     const cached = this.#dirCache.get(dirAbs);
-    if (!force && cached && cached.ino === dst.ino && cached.dev === dst.dev && cached.mtimeNs === dst.mtimeNs) {
+    if (
+      !force && cached && cached.ino === dst.ino && cached.dev === dst.dev && cached.mtimeNs === dst.mtimeNs
+    ) {
       // Refresh LRU position.
       this.#dirCache.delete(dirAbs);
       this.#dirCache.set(dirAbs, cached);
@@ -472,12 +497,18 @@ export class ShareFs {
         const comp = comps[i];
         const found = this.#veto(comp) ? undefined : this.#findChild(dirAbs, comp);
         if (!found || this.#veto(found.name)) {
-          throw new VfsError(Status.OBJECT_PATH_NOT_FOUND, `path component ${JSON.stringify(comp)} not found`);
+          throw new VfsError(
+            Status.OBJECT_PATH_NOT_FOUND,
+            `path component ${JSON.stringify(comp)} not found`,
+          );
         }
         const abs = `${dirAbs}/${found.name}`;
         const { st } = this.#checkLink(abs, found.st);
         if (!st.isDirectory()) {
-          throw new VfsError(Status.OBJECT_PATH_NOT_FOUND, `path component ${JSON.stringify(comp)} is not a directory`);
+          throw new VfsError(
+            Status.OBJECT_PATH_NOT_FOUND,
+            `path component ${JSON.stringify(comp)} is not a directory`,
+          );
         }
         dirAbs = abs;
         dirRel = dirRel === "" ? found.name : `${dirRel}/${found.name}`;
@@ -507,7 +538,10 @@ export class ShareFs {
         path: parsed,
       };
     } catch (e) {
-      throw toVfsError(e, "lookup", { ENOENT: Status.OBJECT_PATH_NOT_FOUND, ENOTDIR: Status.OBJECT_PATH_NOT_FOUND });
+      throw toVfsError(e, "lookup", {
+        ENOENT: Status.OBJECT_PATH_NOT_FOUND,
+        ENOTDIR: Status.OBJECT_PATH_NOT_FOUND,
+      });
     }
   }
 
@@ -525,11 +559,14 @@ export class ShareFs {
     try {
       const st = fs.fstatSync(fd, { bigint: true });
       if (expect && (st.dev !== expect.dev || st.ino !== expect.ino)) {
-        throw new VfsError(Status.ACCESS_DENIED, "file changed while opening");
+        // Replaced between the walk and the open: the caller walks again.
+        throw new VfsError(Status.ACCESS_DENIED, "file changed while opening", "ESTALE");
       }
       if (this.#procCheck) {
         const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
-        if (!this.#underRoot(real)) throw new VfsError(Status.ACCESS_DENIED, "opened object is outside the share");
+        if (!this.#underRoot(real)) {
+          throw new VfsError(Status.ACCESS_DENIED, "opened object is outside the share");
+        }
       }
       return fd;
     } catch (e) {
@@ -541,8 +578,10 @@ export class ShareFs {
   // ---------------------------------------------------------------- metadata
 
   /** Builds FileMeta from a stat and the sidecar record. */
-  #meta(st: fs.BigIntStats, name: string): FileMeta {
-    const rec = this.#store.get(st.dev, st.ino, st.birthtimeNs);
+  #meta(st: fs.BigIntStats, name: string, preloaded?: MetaRecord | null): FileMeta {
+    const rec = preloaded === undefined
+      ? this.#store.get(st.dev, st.ino, st.birthtimeNs)
+      : preloaded ?? undefined;
     const isDir = st.isDirectory();
     const mtime = nsToFt(st.mtimeNs);
     const ctime = nsToFt(st.ctimeNs);
@@ -592,7 +631,9 @@ export class ShareFs {
     if (this.options.storeDosAttributes && rec?.attributes != null) a = rec.attributes & SETTABLE_ATTRS;
     else a = isDir ? 0 : FileAttr.ARCHIVE;
     if (isDir) a |= FileAttr.DIRECTORY;
-    if (this.options.hideDotFiles && name.startsWith(".") && name !== "." && name !== "..") a |= FileAttr.HIDDEN;
+    if (this.options.hideDotFiles && name.startsWith(".") && name !== "." && name !== "..") {
+      a |= FileAttr.HIDDEN;
+    }
     if (!isDir && (st.mode & 0o222n) === 0n) a |= FileAttr.READONLY;
     return a === 0 ? FileAttr.NORMAL : a;
   }
@@ -607,13 +648,25 @@ export class ShareFs {
   }
 
   /** Records attributes/allocation for a file just created or overwritten. */
-  #initMeta(st: fs.BigIntStats, isDir: boolean, req: CreateRequest, fd: number): void {
+  #initMeta(
+    st: fs.BigIntStats,
+    isDir: boolean,
+    req: CreateRequest,
+    fd: number,
+    creationTime: bigint | null = null,
+  ): void {
     const reqAttrs = (req.fileAttributes ?? 0) & SETTABLE_ATTRS;
     const alloc = req.allocationSize && req.allocationSize > 0n ? req.allocationSize : null;
     const storeAttrs = this.options.storeDosAttributes;
     const r = emptyMeta();
+    // An overwritten file is the same file: its creation time stays (MS-FSA 2.1.5.1.2.1).
+    r.creationTime = creationTime;
     // MS-FSA 2.1.5.1.2.1 / CreateFile: new and overwritten files get ARCHIVE added.
-    if (storeAttrs) r.attributes = isDir ? reqAttrs & ~FileAttr.ARCHIVE : reqAttrs | FileAttr.ARCHIVE;
+    if (storeAttrs) {
+      const attrs = isDir ? reqAttrs & ~FileAttr.ARCHIVE : reqAttrs | FileAttr.ARCHIVE;
+      // The derived default (ARCHIVE for files, nothing for directories) needs no row.
+      r.attributes = attrs === (isDir ? 0 : FileAttr.ARCHIVE) ? null : attrs;
+    }
     r.allocationSize = isDir ? null : alloc;
     this.#store.put(st.dev, st.ino, st.birthtimeNs, r);
     if (!storeAttrs && !isDir && (reqAttrs & FileAttr.READONLY)) {
@@ -636,9 +689,14 @@ export class ShareFs {
     if (!Number.isInteger(disp) || disp < 0 || disp > 5) {
       throw new VfsError(Status.INVALID_PARAMETER, "bad create disposition");
     }
-    if (wantDir && wantFile) throw new VfsError(Status.INVALID_PARAMETER, "both DIRECTORY_FILE and NON_DIRECTORY_FILE");
+    if (wantDir && wantFile) {
+      throw new VfsError(Status.INVALID_PARAMETER, "both DIRECTORY_FILE and NON_DIRECTORY_FILE");
+    }
     // MS-FSA 2.1.5.1 phase 1: a directory can only be opened or created, never overwritten.
-    if (wantDir && disp !== CreateDisposition.CREATE && disp !== CreateDisposition.OPEN && disp !== CreateDisposition.OPEN_IF) {
+    if (
+      wantDir && disp !== CreateDisposition.CREATE && disp !== CreateDisposition.OPEN &&
+      disp !== CreateDisposition.OPEN_IF
+    ) {
       throw new VfsError(Status.INVALID_PARAMETER, "directory with an overwriting disposition");
     }
     for (let attempt = 0;; attempt++) {
@@ -648,7 +706,9 @@ export class ShareFs {
       } catch (e) {
         // Lost a race with another creator/remover between the walk and the syscall: walk again.
         const code = (e as { code?: string }).code;
-        if (attempt < 2 && (code === "EEXIST" || code === "ENOENT") && disp !== CreateDisposition.CREATE) continue;
+        const raced = code === "ESTALE" ||
+          ((code === "EEXIST" || code === "ENOENT") && disp !== CreateDisposition.CREATE);
+        if (attempt < 2 && raced) continue;
         throw toVfsError(e, "create");
       }
     }
@@ -668,10 +728,17 @@ export class ShareFs {
       }
       const fd = this.#openChecked(lk.openAbs, C.O_RDONLY | C.O_DIRECTORY, undefined, st);
       const h = new VfsHandle(fd, true, false, st.dev, st.ino, toSmb(lk.rel));
-      return { handle: h, createAction: CreateAction.OPENED, meta: this.#meta(st, lk.name), relPath: h.relPath };
+      return {
+        handle: h,
+        createAction: CreateAction.OPENED,
+        meta: this.#meta(st, lk.name),
+        relPath: h.relPath,
+      };
     }
     if (wantDir) throw new VfsError(Status.NOT_A_DIRECTORY, "not a directory");
-    if (lk.path.trailingSlash) throw new VfsError(Status.OBJECT_NAME_INVALID, "file name with a trailing backslash");
+    if (lk.path.trailingSlash) {
+      throw new VfsError(Status.OBJECT_NAME_INVALID, "file name with a trailing backslash");
+    }
     const overwrite = disp === CreateDisposition.SUPERSEDE || disp === CreateDisposition.OVERWRITE ||
       disp === CreateDisposition.OVERWRITE_IF;
     const ro = this.options.readOnly;
@@ -696,7 +763,9 @@ export class ShareFs {
       fd = this.#openChecked(lk.openAbs, write ? C.O_RDWR : C.O_RDONLY, undefined, st);
     } catch (e) {
       const code = (e as { code?: string }).code;
-      if (!write || req.writeAccess !== "ifPossible" || overwrite || (code !== "EACCES" && code !== "EROFS")) throw e;
+      if (
+        !write || req.writeAccess !== "ifPossible" || overwrite || (code !== "EACCES" && code !== "EROFS")
+      ) throw e;
       write = false;
       fd = this.#openChecked(lk.openAbs, C.O_RDONLY, undefined, st);
     }
@@ -704,7 +773,8 @@ export class ShareFs {
     if (overwrite) {
       try {
         fs.ftruncateSync(fd, 0);
-        this.#initMeta(st, false, req, fd);
+        const old = this.#store.get(st.dev, st.ino, st.birthtimeNs);
+        this.#initMeta(st, false, req, fd, old?.creationTime ?? null);
       } catch (e) {
         fs.closeSync(fd);
         throw e;
@@ -878,7 +948,9 @@ export class ShareFs {
       const bs = s.bsize;
       // Volume serial: stable for the share (FNV-1a over root device and inode).
       let h = 0x811c9dc5;
-      for (const ch of `${this.#rootDev}:${this.#rootIno}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+      for (const ch of `${this.#rootDev}:${this.#rootIno}`) {
+        h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+      }
       return {
         totalBytes: s.blocks * bs,
         freeBytes: s.bfree * bs,
@@ -933,6 +1005,7 @@ export class ShareFs {
     } catch (e) {
       throw toVfsError(e, "readdir");
     }
+    const found: { name: string; st: fs.BigIntStats }[] = [];
     for (const name of names) {
       if (componentError(name) !== null || this.#veto(name) || !match(name)) continue;
       const p = `${abs}/${name}`;
@@ -947,7 +1020,21 @@ export class ShareFs {
         }
       }
       if (!st.isFile() && !st.isDirectory()) continue;
-      out.push(this.#meta(st, name));
+      found.push({ name, st });
+    }
+    // One metadata query per device for the whole directory.
+    const byDev = new Map<bigint, bigint[]>();
+    for (const { st } of found) {
+      const l = byDev.get(st.dev);
+      if (l) l.push(st.ino);
+      else byDev.set(st.dev, [st.ino]);
+    }
+    const rows = new Map<bigint, Map<bigint, StoredRow>>();
+    for (const [dev, inos] of byDev) rows.set(dev, this.#store.getMany(dev, inos));
+    for (const { name, st } of found) {
+      const row = rows.get(st.dev)?.get(st.ino);
+      const rec = row ? this.#store.checkBirth(st.dev, st.ino, st.birthtimeNs, row) ?? null : null;
+      out.push(this.#meta(st, name, rec));
     }
     return out;
   }
@@ -1046,7 +1133,9 @@ export class ShareFs {
 
   /** After our own metadata-only change, keeps previously set exact times valid. */
   #refreshStamps(before: fs.BigIntStats, after: fs.BigIntStats): void {
-    if (before.ctimeNs === after.ctimeNs && before.mtimeNs === after.mtimeNs && before.atimeNs === after.atimeNs) {
+    if (
+      before.ctimeNs === after.ctimeNs && before.mtimeNs === after.mtimeNs && before.atimeNs === after.atimeNs
+    ) {
       return;
     }
     const r = this.#store.get(after.dev, after.ino, after.birthtimeNs);
@@ -1063,14 +1152,18 @@ export class ShareFs {
   #fileForWrite(h: VfsHandle): void {
     this.#live(h);
     this.#writableShare();
-    if (h.isDirectory) throw new VfsError(Status.INVALID_PARAMETER, "operation needs a file, not a directory");
+    if (h.isDirectory) {
+      throw new VfsError(Status.INVALID_PARAMETER, "operation needs a file, not a directory");
+    }
     if (!h.writable) throw new VfsError(Status.ACCESS_DENIED, "handle not opened for writing");
   }
 
   /** FileEndOfFileInformation (MS-FSCC 2.4.14): truncate or extend (sparse) to `size`. */
   setEndOfFile(h: VfsHandle, size: bigint): void {
     this.#fileForWrite(h);
-    if (size < 0n || size > MAX_OFFSET) throw new VfsError(Status.INVALID_PARAMETER, "end of file out of range");
+    if (size < 0n || size > MAX_OFFSET) {
+      throw new VfsError(Status.INVALID_PARAMETER, "end of file out of range");
+    }
     try {
       fs.ftruncateSync(h.fd, Number(size));
       const st = fs.fstatSync(h.fd, { bigint: true });
@@ -1091,7 +1184,9 @@ export class ShareFs {
    */
   setAllocationSize(h: VfsHandle, size: bigint): void {
     this.#fileForWrite(h);
-    if (size < 0n || size > MAX_OFFSET) throw new VfsError(Status.INVALID_PARAMETER, "allocation size out of range");
+    if (size < 0n || size > MAX_OFFSET) {
+      throw new VfsError(Status.INVALID_PARAMETER, "allocation size out of range");
+    }
     try {
       let st = fs.fstatSync(h.fd, { bigint: true });
       if (size < st.size) {
@@ -1110,7 +1205,9 @@ export class ShareFs {
   #target(newPath: string): Lookup {
     const lk = this.#lookup(newPath);
     if (lk.isRoot) throw new VfsError(Status.ACCESS_DENIED, "cannot use the share root as a target");
-    if (lk.path.trailingSlash) throw new VfsError(Status.OBJECT_NAME_INVALID, "target with a trailing backslash");
+    if (lk.path.trailingSlash) {
+      throw new VfsError(Status.OBJECT_NAME_INVALID, "target with a trailing backslash");
+    }
     return lk;
   }
 
@@ -1178,7 +1275,10 @@ export class ShareFs {
       this.#noteEntry(lk.parentAbs, clientName, true);
       h.relPath = toSmb(destRel);
     } catch (e) {
-      throw toVfsError(e, "rename", { ENOENT: Status.OBJECT_PATH_NOT_FOUND, EINVAL: Status.INVALID_PARAMETER });
+      throw toVfsError(e, "rename", {
+        ENOENT: Status.OBJECT_PATH_NOT_FOUND,
+        EINVAL: Status.INVALID_PARAMETER,
+      });
     }
   }
 

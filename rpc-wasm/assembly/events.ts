@@ -11,6 +11,8 @@ export const EV_LOGOUT_REQUEST: u32 = 11;
 export const EV_RPC_REQUEST: u32 = 12;
 export const EV_SPNEGO_AUTHEN_REQUEST: u32 = 14;
 export const EV_CONFIGURE_REQUEST: u32 = 0x100;
+/** Re-binds a tree granted by a previous instance (after the bridge replaced the module). */
+export const EV_TREE_RESTORE_REQUEST: u32 = 0x102;
 export const EV_DEBUG_REQUEST: u32 = 0x1f0;
 /** Sent instead of request + 1 when the module refuses a request (payload: u32 code). */
 export const EV_ERROR_RESPONSE: u32 = 0xfffe;

@@ -10,7 +10,7 @@ import { parseConfig } from "./accounts/config";
 import { addFailure, clearFailures, current, install } from "./accounts/state";
 import { handleLogin } from "./accounts/login";
 import { handleShareConfig } from "./accounts/share_config";
-import { handleTreeConnect, handleTreeDisconnect } from "./accounts/tree_connect";
+import { handleTreeConnect, handleTreeDisconnect, handleTreeRestore } from "./accounts/tree_connect";
 import { PwdDb } from "./accounts/pwd_db";
 import {
   base64Decode,
@@ -132,6 +132,9 @@ export function dispatch(len: i32): i32 {
       return debug(handle, r);
     case ev.EV_TREE_DISCONNECT_REQUEST:
       handleTreeDisconnect(r);
+      return 0;
+    case ev.EV_TREE_RESTORE_REQUEST:
+      handleTreeRestore(r, current);
       return 0;
     case ev.EV_LOGOUT_REQUEST:
       logout(r);

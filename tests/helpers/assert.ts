@@ -41,13 +41,15 @@ export function assertNotEquals<T>(actual: T, expected: T, msg?: string): void {
 /** Throws unless `actual` matches `expected`. */
 export function assertMatch(actual: string, expected: RegExp, msg?: string): void {
   if (expected.test(actual)) return;
-  throw new AssertionError(`${msg ? `${msg}: ` : ""}expected ${show(actual)} to match ${expected}`);
+  throw new AssertionError(`${msg ? `${msg}: ` : ""}text does not match ${expected}:\n${show(actual)}`);
 }
 
 /** Throws unless `actual` contains `expected`. */
 export function assertStringIncludes(actual: string, expected: string, msg?: string): void {
   if (actual.includes(expected)) return;
-  throw new AssertionError(`${msg ? `${msg}: ` : ""}expected ${show(actual)} to contain ${show(expected)}`);
+  throw new AssertionError(
+    `${msg ? `${msg}: ` : ""}text does not contain ${show(expected)}:\n${show(actual)}`,
+  );
 }
 
 /** Throws unless `fn` rejects (with an instance of `errorClass`, when given); returns the error. */

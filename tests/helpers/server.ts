@@ -550,6 +550,12 @@ export interface ServerSlot {
   stop(): Promise<void>;
   /** The server's output so far ("" when it did not start). */
   logs(): string;
+  /**
+   * Records a client run's outcome and returns it. After two consecutive runs killed by their time
+   * limit the server is taken as hung: later {@link ServerSlot.get} calls fail at once instead of
+   * waiting out every remaining step's limit.
+   */
+  watch<T extends { timedOut: boolean }>(run: T): T;
 }
 
 /** {@link startServer}, but a start-up failure is kept in the slot instead of thrown. */
@@ -562,9 +568,13 @@ export async function startServerSlot(opts: ServerOptions): Promise<ServerSlot> 
     error = e;
     console.error(`server did not start: ${e instanceof Error ? e.message : String(e)}`);
   }
+  let consecutiveTimeouts = 0;
   return {
     error,
     get(): ServerHandle {
+      if (handle && consecutiveTimeouts >= 2) {
+        throw new Error("server is taken as hung: two consecutive client runs timed out");
+      }
       if (handle) return handle;
       const first = (error instanceof Error ? error.message : String(error)).split("\n").slice(0, 3).join(
         " | ",
@@ -575,5 +585,9 @@ export async function startServerSlot(opts: ServerOptions): Promise<ServerSlot> 
       if (handle) await handle.stop();
     },
     logs: (): string => handle?.logs() ?? "",
+    watch<T extends { timedOut: boolean }>(run: T): T {
+      consecutiveTimeouts = run.timedOut ? consecutiveTimeouts + 1 : 0;
+      return run;
+    },
   };
 }

@@ -67,7 +67,9 @@ Deno.test("smbclient: file operations per dialect", async (t) => {
           const srcName = `${mode.slug}-src.bin`;
           const srcSha = await writeRandomFile(`${local}/${srcName}`, 1_048_576 + 12_345);
           const run = (cmds: string[]): Promise<RunResult> =>
-            smbclient({ port: slot.get().port, share: SHARE }, cmds, { ...opts, cwd: local });
+            smbclient({ port: slot.get().port, share: SHARE }, cmds, { ...opts, cwd: local }).then(
+              slot.watch,
+            );
           const remoteDir = (): string => `${slot.get().shareDirs[SHARE]}/${mode.slug}`;
           const dirOnDisk = (): string => `${remoteDir()}/newdir`;
 
@@ -151,18 +153,25 @@ Deno.test("smbclient: authentication failures", async (t) => {
     let ok = true;
     for (const mode of MODES) {
       ok = await t.step(`wrong password refused, ${mode.name}`, async () => {
-        const r = await smbclient(target(), "ls", { user: TEST_USER, pass: "wrong-password", ...mode.opts });
+        const r = slot.watch(
+          await smbclient(target(), "ls", { user: TEST_USER, pass: "wrong-password", ...mode.opts }),
+        );
         assertNotEquals(r.code, 0, describeRun(r));
         assertMatch(r.stdout + r.stderr, /NT_STATUS_LOGON_FAILURE/, describeRun(r));
       }) && ok;
     }
     ok = await t.step("unknown user refused", async () => {
-      const r = await smbclient(target(), "ls", { user: "nosuchuser", pass: TEST_PASS, protocol: "SMB3" });
+      const r = slot.watch(
+        await smbclient(target(), "ls", { user: "nosuchuser", pass: TEST_PASS, protocol: "SMB3" }),
+      );
       assertNotEquals(r.code, 0, describeRun(r));
       assertMatch(r.stdout + r.stderr, /NT_STATUS_LOGON_FAILURE/, describeRun(r));
     }) && ok;
     ok = await t.step("right password still accepted", async () => {
-      assertOk(await smbclient(target(), "ls", { user: TEST_USER, pass: TEST_PASS, protocol: "SMB3" }), "ls");
+      assertOk(
+        slot.watch(await smbclient(target(), "ls", { user: TEST_USER, pass: TEST_PASS, protocol: "SMB3" })),
+        "ls",
+      );
     }) && ok;
     return ok;
   });
@@ -183,14 +192,14 @@ Deno.test("smbclient: 256 MiB put and get round trip (SMB3)", async (t) => {
         cwd: local,
       };
       let ok = await t.step("put 256 MiB", async () => {
-        const r = await smbclient(target(), "put big.bin big.bin", opts);
+        const r = slot.watch(await smbclient(target(), "put big.bin big.bin", opts));
         assertOk(r, "put");
         const onDisk = `${slot.get().shareDirs[SHARE]}/big.bin`;
         assertEquals(Deno.statSync(onDisk).size, size);
         assertEquals(sha256File(onDisk), sha, "uploaded 256 MiB file differs on disk");
       });
       ok = await t.step("get 256 MiB (byte-identical)", async () => {
-        const r = await smbclient(target(), "get big.bin back.bin", opts);
+        const r = slot.watch(await smbclient(target(), "get big.bin back.bin", opts));
         assertOk(r, "get");
         assertEquals(Deno.statSync(`${local}/back.bin`).size, size);
         assertEquals(sha256File(`${local}/back.bin`), sha, "downloaded 256 MiB file differs");
@@ -229,11 +238,13 @@ Deno.test("smbclient: encryption and signing algorithms", async (t) => {
       for (const [i, c] of CRYPTO_CASES.entries()) {
         ok = await t.step(`${c.name}: put, get byte-identical, ls`, async () => {
           const server = slot.get();
-          const r = await smbclient({ port: server.port, share: SHARE }, [
-            `put src.bin crypto${i}.bin`,
-            `get crypto${i}.bin back${i}.bin`,
-            "ls",
-          ], { user: TEST_USER, pass: TEST_PASS, cwd: local, ...c.opts });
+          const r = slot.watch(
+            await smbclient({ port: server.port, share: SHARE }, [
+              `put src.bin crypto${i}.bin`,
+              `get crypto${i}.bin back${i}.bin`,
+              "ls",
+            ], { user: TEST_USER, pass: TEST_PASS, cwd: local, ...c.opts }),
+          );
           assertOk(r, c.name);
           assertEquals(sha256File(`${server.shareDirs[SHARE]}/crypto${i}.bin`), sha, "uploaded file differs");
           assertEquals(sha256File(`${local}/back${i}.bin`), sha, "downloaded file differs");

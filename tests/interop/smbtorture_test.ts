@@ -67,8 +67,14 @@ Deno.test("smbtorture: smb2 subset", async (t) => {
           pass: TEST_PASS,
           timeoutMs: PER_TEST_TIMEOUT_MS,
         });
+        slot.watch(run.run);
         const leaf = test.split(".").pop()!;
         assert(!run.run.timedOut, `timed out after ${PER_TEST_TIMEOUT_MS} ms\n${explain(test, run)}`);
+        assert(
+          run.run.signal === null,
+          `smbtorture itself died (${run.run.signal}; a client crash, often on a malformed reply)\n` +
+            explain(test, run),
+        );
         assert(run.results.length > 0, `no results reported\n${explain(test, run)}`);
         assert(
           run.results.some((r) => r.name === leaf || r.name === test),

@@ -58,7 +58,7 @@ Deno.test("Bridge sandbox: the same glue under the test's own permissions would 
   }
 });
 
-Deno.test("Bridge: a trap fails the call in flight and the next call runs on a fresh, re-configured module", async () => {
+Deno.test("Bridge: a trap fails the call in flight; the next call runs on a fresh module with config and trees restored", async () => {
   const b = await started();
   try {
     const gen = b.generation;
@@ -82,12 +82,15 @@ Deno.test("Bridge: a trap fails the call in flight and the next call runs on a f
       (e: unknown) => e instanceof BridgeError && (e.code === "restarted" || e.code === "trap"),
     );
     assertEquals(b.stats.traps, 1);
-    // Fresh instance: configuration re-sent (user DB and shares present), module state reset.
+    // Fresh instance: configuration re-sent (user DB and shares present).
     const hb = await b.heartbeatStatus();
     assertEquals(hb, { configured: true, users: 1, shares: 2 });
     ok(b.generation > gen);
     assertEquals(b.stats.restarts, 1);
-    assertEquals((await tc(2)).status, TreeConnStatus.OK);
+    // The granted tree was replayed: "data" allows 1 connection and it is still taken.
+    assertEquals((await tc(2)).status, TreeConnStatus.TOO_MANY_CONNS);
+    b.treeDisconnect(9n, 1, "data");
+    assertEquals((await tc(3)).status, TreeConnStatus.OK);
   } finally {
     b.close();
   }

@@ -17,6 +17,15 @@ Deno.test("ShareFs.create refuses traversal paths and touches nothing outside th
       f.outside + "/secret.txt",
       "..%2foutside",
       "..\u2215outside", // division slash is a plain character: created inside, harmless
+      "\uff0e\uff0e\\outside\\x", // fullwidth dots are ordinary characters
+      "%2e%2e\\outside\\x",
+      ".. \\outside\\x",
+      "...\\outside",
+      "a\\..",
+      "a\\.\\..\\..\\outside",
+      "..\u0000\\outside",
+      "outside\\..\\..\\outside\\secret.txt",
+      "::$DATA\\..\\outside",
     ];
     for (const p of attempts) {
       for (const disposition of [D.OPEN, D.OPEN_IF, D.CREATE, D.OVERWRITE_IF, D.SUPERSEDE]) {
@@ -33,7 +42,10 @@ Deno.test("ShareFs.create refuses traversal paths and touches nothing outside th
     }
     assert.equal(snapshot(f.base + "/outside"), before);
     assert.equal(fs.readFileSync(`${f.outside}/secret.txt`, "utf8"), "secret");
-    assertStatus(() => f.share.create("..\\outside\\secret.txt", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
+    assertStatus(
+      () => f.share.create("..\\outside\\secret.txt", { disposition: D.OPEN }),
+      Status.OBJECT_NAME_INVALID,
+    );
     assertStatus(() => f.share.create("\\etc\\passwd", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
     assertStatus(() => f.share.create("C:\\x", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
   } finally {
@@ -53,7 +65,10 @@ Deno.test("ShareFs refuses symlinks when followSymlinks is off (file, dir compon
     const before = snapshot(f.outside);
     assertStatus(() => f.share.create("link.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
     assertStatus(() => f.share.create("LINK.TXT", { disposition: D.OPEN }), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.create("link.txt", { disposition: D.OVERWRITE_IF, writeAccess: true }), Status.ACCESS_DENIED);
+    assertStatus(
+      () => f.share.create("link.txt", { disposition: D.OVERWRITE_IF, writeAccess: true }),
+      Status.ACCESS_DENIED,
+    );
     assertStatus(() => f.share.create("linkdir\\secret.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
     assertStatus(() => f.share.create("linkdir\\new.txt", { disposition: D.CREATE }), Status.ACCESS_DENIED);
     assertStatus(() => f.share.create("linkdir", { disposition: D.OPEN }), Status.ACCESS_DENIED);

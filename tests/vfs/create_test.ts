@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { CreateAction as A, CreateDisposition as D, CreateOptions as O, FileAttr } from "../../core/vfs/mod.ts";
+import {
+  CreateAction as A,
+  CreateDisposition as D,
+  CreateOptions as O,
+  FileAttr,
+} from "../../core/vfs/mod.ts";
 import { Status } from "../../core/wire/status.ts";
 import { assertStatus, makeShare } from "./_fixture.ts";
 
@@ -34,9 +39,11 @@ Deno.test("ShareFs.create dispositions on an existing file", () => {
     f.share.closeHandle(r.handle);
     r = f.share.create("e.txt", { disposition: D.OPEN_IF });
     assert.equal(r.createAction, A.OPENED);
+    f.share.setBasicInfo(r.handle, { creationTime: 132594543671234567n });
     f.share.closeHandle(r.handle);
     r = f.share.create("e.txt", { disposition: D.OVERWRITE });
     assert.equal(r.createAction, A.OVERWRITTEN);
+    assert.equal(r.meta.creationTime, 132594543671234567n, "overwrite keeps the creation time");
     assert.equal(r.meta.endOfFile, 0n);
     f.share.closeHandle(r.handle);
     put();
@@ -69,27 +76,46 @@ Deno.test("ShareFs.create directories: create, open, and the directory/non-direc
     f.share.closeHandle(r2.handle);
     // Opening a directory without options works.
     f.share.closeHandle(f.share.create("Dir", { disposition: D.OPEN }).handle);
-    assertStatus(() => f.share.create("Dir", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }), Status.OBJECT_NAME_COLLISION);
-    assertStatus(() => f.share.create("Dir", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE }), Status.FILE_IS_A_DIRECTORY);
+    assertStatus(
+      () => f.share.create("Dir", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }),
+      Status.OBJECT_NAME_COLLISION,
+    );
+    assertStatus(
+      () => f.share.create("Dir", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE }),
+      Status.FILE_IS_A_DIRECTORY,
+    );
     assertStatus(() => f.share.create("Dir", { disposition: D.OVERWRITE_IF }), Status.OBJECT_NAME_COLLISION);
     assertStatus(() => f.share.create("Dir", { disposition: D.SUPERSEDE }), Status.OBJECT_NAME_COLLISION);
     fs.writeFileSync(`${f.root}/file.txt`, "x");
-    assertStatus(() => f.share.create("file.txt", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE }), Status.NOT_A_DIRECTORY);
+    assertStatus(
+      () => f.share.create("file.txt", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE }),
+      Status.NOT_A_DIRECTORY,
+    );
     assertStatus(() => f.share.create("file.txt\\", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
     assertStatus(
       () => f.share.create("x", { disposition: D.OVERWRITE_IF, createOptions: O.DIRECTORY_FILE }),
       Status.INVALID_PARAMETER,
     );
     assertStatus(
-      () => f.share.create("x", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE | O.NON_DIRECTORY_FILE }),
+      () =>
+        f.share.create("x", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE | O.NON_DIRECTORY_FILE }),
       Status.INVALID_PARAMETER,
     );
     assertStatus(() => f.share.create("x", { disposition: 6 }), Status.INVALID_PARAMETER);
     // Missing parent vs missing leaf; a file used as a directory component.
     assertStatus(() => f.share.create("nodir\\a.txt", { disposition: D.OPEN }), Status.OBJECT_PATH_NOT_FOUND);
-    assertStatus(() => f.share.create("nodir\\a.txt", { disposition: D.CREATE }), Status.OBJECT_PATH_NOT_FOUND);
-    assertStatus(() => f.share.create("file.txt\\a.txt", { disposition: D.OPEN_IF }), Status.OBJECT_PATH_NOT_FOUND);
-    assertStatus(() => f.share.create("Dir\\missing.txt", { disposition: D.OPEN }), Status.OBJECT_NAME_NOT_FOUND);
+    assertStatus(
+      () => f.share.create("nodir\\a.txt", { disposition: D.CREATE }),
+      Status.OBJECT_PATH_NOT_FOUND,
+    );
+    assertStatus(
+      () => f.share.create("file.txt\\a.txt", { disposition: D.OPEN_IF }),
+      Status.OBJECT_PATH_NOT_FOUND,
+    );
+    assertStatus(
+      () => f.share.create("Dir\\missing.txt", { disposition: D.OPEN }),
+      Status.OBJECT_NAME_NOT_FOUND,
+    );
     // A new directory under a case-insensitively resolved parent keeps the client's case.
     const r3 = f.share.create("DIR\\SubDir", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
     assert.equal(r3.relPath, "Dir\\SubDir");
@@ -110,7 +136,10 @@ Deno.test("ShareFs.create opens the share root with an empty path", () => {
     assert.equal(r.handle.fileId, BigInt(fs.statSync(f.root).ino));
     f.share.closeHandle(r.handle);
     assertStatus(() => f.share.create("", { disposition: D.CREATE }), Status.OBJECT_NAME_COLLISION);
-    assertStatus(() => f.share.create("", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE }), Status.FILE_IS_A_DIRECTORY);
+    assertStatus(
+      () => f.share.create("", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE }),
+      Status.FILE_IS_A_DIRECTORY,
+    );
   } finally {
     f.cleanup();
   }
@@ -141,18 +170,30 @@ Deno.test("ShareFs.create resolves names case-insensitively and keeps the client
     assert.equal(r4.meta.endOfFile, 6n);
     f.share.closeHandle(r4.handle);
     assert.equal(f.share.resolve("fOo.TxT").relPath, "FOO.TXT"); // deterministic pick: sorted first
-    assert.deepEqual(f.share.resolve("sub\\nothere"), { relPath: "Sub\\nothere", exists: false, isDirectory: false, fileId: 0n });
+    assert.deepEqual(f.share.resolve("sub\\nothere"), {
+      relPath: "Sub\\nothere",
+      exists: false,
+      isDirectory: false,
+      fileId: 0n,
+    });
   } finally {
     f.cleanup();
   }
 });
 
 Deno.test("ShareFs.create applies create/directory masks and force modes", () => {
-  const f = makeShare({ createMask: 0o640, forceCreateMode: 0o004, directoryMask: 0o750, forceDirectoryMode: 0o001 });
+  const f = makeShare({
+    createMask: 0o640,
+    forceCreateMode: 0o004,
+    directoryMask: 0o750,
+    forceDirectoryMode: 0o001,
+  });
   try {
     f.share.closeHandle(f.share.create("m.txt", { disposition: D.CREATE }).handle);
     assert.equal(fs.statSync(`${f.root}/m.txt`).mode & 0o7777, 0o644);
-    f.share.closeHandle(f.share.create("d", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }).handle);
+    f.share.closeHandle(
+      f.share.create("d", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }).handle,
+    );
     assert.equal(fs.statSync(`${f.root}/d`).mode & 0o7777, 0o751);
     f.share.closeHandle(f.share.create("p.txt", { disposition: D.CREATE, posixMode: 0o600 }).handle);
     assert.equal(fs.statSync(`${f.root}/p.txt`).mode & 0o7777, 0o604);
@@ -180,13 +221,63 @@ Deno.test("ShareFs.create applies requested attributes and allocation size", () 
       fileAttributes: FileAttr.HIDDEN | FileAttr.SYSTEM | FileAttr.READONLY,
     });
     assert.equal(r2.createAction, A.OVERWRITTEN);
-    assert.equal(r2.meta.attributes, FileAttr.HIDDEN | FileAttr.SYSTEM | FileAttr.READONLY | FileAttr.ARCHIVE);
+    assert.equal(
+      r2.meta.attributes,
+      FileAttr.HIDDEN | FileAttr.SYSTEM | FileAttr.READONLY | FileAttr.ARCHIVE,
+    );
     f.share.closeHandle(r2.handle);
     // A READONLY file refuses write access and overwrite.
-    assertStatus(() => f.share.create("h.txt", { disposition: D.OPEN, writeAccess: true }), Status.ACCESS_DENIED);
+    assertStatus(
+      () => f.share.create("h.txt", { disposition: D.OPEN, writeAccess: true }),
+      Status.ACCESS_DENIED,
+    );
     const r3 = f.share.create("h.txt", { disposition: D.OPEN, writeAccess: "ifPossible" });
     assert.equal(r3.handle.writable, false);
     f.share.closeHandle(r3.handle);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs case index follows the server's own creates and later external changes", async () => {
+  const f = makeShare();
+  try {
+    for (let i = 0; i < 50; i++) fs.writeFileSync(`${f.root}/pre${i}.txt`, "");
+    // Warm the index with a miss, then create through the share: visible at once in any case.
+    assertStatus(() => f.share.create("NEW.TXT", { disposition: D.OPEN }), Status.OBJECT_NAME_NOT_FOUND);
+    f.share.closeHandle(f.share.create("New.txt", { disposition: D.CREATE }).handle);
+    assert.equal(f.share.resolve("NEW.TXT").relPath, "New.txt");
+    assertStatus(() => f.share.create("new.TXT", { disposition: D.CREATE }), Status.OBJECT_NAME_COLLISION);
+    // Removed through the share: gone for case-insensitive lookups too.
+    f.share.remove("NEW.txt");
+    assert.equal(f.share.resolve("NEW.TXT").exists, false);
+    // Changes made by another program (a later millisecond) are picked up.
+    await new Promise((r) => setTimeout(r, 5));
+    fs.writeFileSync(`${f.root}/External.Doc`, "");
+    assert.equal(f.share.resolve("EXTERNAL.DOC").relPath, "External.Doc");
+    await new Promise((r) => setTimeout(r, 5));
+    fs.unlinkSync(`${f.root}/External.Doc`);
+    assert.equal(f.share.resolve("EXTERNAL.DOC").exists, false);
+    // Rename keeps the index right in both directories.
+    fs.mkdirSync(`${f.root}/Sub`);
+    const { handle: h } = f.share.create("PRE1.TXT", { disposition: D.OPEN });
+    f.share.rename(h, "sub\\Moved.TXT", false);
+    assert.equal(f.share.resolve("pre1.txt").exists, false);
+    assert.equal(f.share.resolve("SUB\\MOVED.txt").relPath, "Sub\\Moved.TXT");
+    f.share.closeHandle(h);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.create refuses names too long for the disk with OBJECT_NAME_INVALID", () => {
+  const f = makeShare();
+  try {
+    // 100 CJK characters: 100 UTF-16 units (fine for Windows) but 300 UTF-8 bytes (> NAME_MAX).
+    const name = "漢".repeat(100);
+    assertStatus(() => f.share.create(name, { disposition: D.CREATE }), Status.OBJECT_NAME_INVALID);
+    assertStatus(() => f.share.create(`${name}\\x`, { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
+    f.share.closeHandle(f.share.create("漢".repeat(80), { disposition: D.CREATE }).handle);
   } finally {
     f.cleanup();
   }

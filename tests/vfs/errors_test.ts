@@ -30,7 +30,10 @@ Deno.test("toVfsError keeps VfsErrors, applies overrides and maps permission err
   assert.equal(toVfsError(v, "op"), v);
   const enoent = Object.assign(new Error("gone"), { code: "ENOENT" });
   assert.equal(toVfsError(enoent, "op").status, Status.OBJECT_NAME_NOT_FOUND);
-  assert.equal(toVfsError(enoent, "op", { ENOENT: Status.OBJECT_PATH_NOT_FOUND }).status, Status.OBJECT_PATH_NOT_FOUND);
+  assert.equal(
+    toVfsError(enoent, "op", { ENOENT: Status.OBJECT_PATH_NOT_FOUND }).status,
+    Status.OBJECT_PATH_NOT_FOUND,
+  );
   assert.equal(toVfsError(new Deno.errors.NotCapable("no"), "op").status, Status.ACCESS_DENIED);
   assert.equal(toVfsError("weird", "op").status, Status.UNSUCCESSFUL);
 });

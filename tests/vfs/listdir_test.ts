@@ -17,7 +17,11 @@ Deno.test("ShareFs.listDir returns . and .. first with the directory's and paren
     assert.equal(list[1].fileId, BigInt(fs.statSync(f.root).ino));
     assert.ok(list[0].attributes & FileAttr.DIRECTORY);
     const rest = list.slice(2).sort((a, b) => a.name.localeCompare(b.name));
-    assert.deepEqual(rest.map((m) => [m.name, m.isDirectory, m.endOfFile]), [["a.txt", false, 3n], ["inner", true, 0n]]);
+    assert.deepEqual(rest.map((m) => [m.name, m.isDirectory, m.endOfFile]), [["a.txt", false, 3n], [
+      "inner",
+      true,
+      0n,
+    ]]);
     f.share.closeHandle(h);
     // The root's ".." is the root itself.
     const rootList = f.share.listDir("");
@@ -26,7 +30,9 @@ Deno.test("ShareFs.listDir returns . and .. first with the directory's and paren
     assert.equal(rootList[1].fileId, rootIno);
     // Pattern filtering applies to . and .. too.
     assert.deepEqual(f.share.listDir("SUB", { pattern: "*.TXT" }).map((m) => m.name), ["a.txt"]);
-    assert.deepEqual(f.share.listDir("sub", { includeDots: false, pattern: "<" }).map((m) => m.name).sort(), ["inner"]);
+    assert.deepEqual(f.share.listDir("sub", { includeDots: false, pattern: "<" }).map((m) => m.name).sort(), [
+      "inner",
+    ]);
   } finally {
     f.cleanup();
   }
@@ -78,7 +84,10 @@ Deno.test("ShareFs veto files are invisible and cannot be opened or created", ()
     assertStatus(() => f.share.create("X.TMP", { disposition: D.OPEN }), Status.OBJECT_NAME_NOT_FOUND);
     assertStatus(() => f.share.create(".ds_store", { disposition: D.OPEN_IF }), Status.OBJECT_NAME_NOT_FOUND);
     assertStatus(() => f.share.create("new.tmp", { disposition: D.CREATE }), Status.OBJECT_NAME_NOT_FOUND);
-    assertStatus(() => f.share.create("secret1\\in.txt", { disposition: D.OPEN }), Status.OBJECT_PATH_NOT_FOUND);
+    assertStatus(
+      () => f.share.create("secret1\\in.txt", { disposition: D.OPEN }),
+      Status.OBJECT_PATH_NOT_FOUND,
+    );
     assertStatus(() => f.share.statPath("x.tmp"), Status.OBJECT_NAME_NOT_FOUND);
     const { handle: h } = f.share.create("keep.txt", { disposition: D.OPEN });
     assertStatus(() => f.share.rename(h, "keep.tmp", false), Status.OBJECT_NAME_NOT_FOUND);

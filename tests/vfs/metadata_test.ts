@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { CreateDisposition as D, CreateOptions as O, FileAttr, unixMsToFiletime } from "../../core/vfs/mod.ts";
+import {
+  CreateDisposition as D,
+  CreateOptions as O,
+  FileAttr,
+  unixMsToFiletime,
+} from "../../core/vfs/mod.ts";
 import { Status } from "../../core/wire/status.ts";
 import { assertStatus, makeShare } from "./_fixture.ts";
 
@@ -36,7 +41,12 @@ Deno.test("ShareFs.setBasicInfo treats 0, -1 and -2 as no change", () => {
   try {
     const { handle: h } = f.share.create("t.txt", { disposition: D.CREATE });
     f.share.setBasicInfo(h, { creationTime: T1, lastAccessTime: T2, lastWriteTime: T3, changeTime: T4 });
-    f.share.setBasicInfo(h, { creationTime: 0n, lastAccessTime: -1n, lastWriteTime: 0xffffffffffffffffn, changeTime: -2n });
+    f.share.setBasicInfo(h, {
+      creationTime: 0n,
+      lastAccessTime: -1n,
+      lastWriteTime: 0xffffffffffffffffn,
+      changeTime: -2n,
+    });
     f.share.setBasicInfo(h, { lastWriteTime: 0xfffffffffffffffen });
     const m = f.share.statHandle(h);
     assert.deepEqual([m.creationTime, m.lastAccessTime, m.lastWriteTime, m.changeTime], [T1, T2, T3, T4]);
@@ -167,7 +177,10 @@ Deno.test("ShareFs does not persist attributes when storeDosAttributes is false"
 Deno.test("ShareFs drops a stale metadata row when an inode is reused by a new file", () => {
   const f = makeShare();
   try {
-    const { handle: h } = f.share.create("old.txt", { disposition: D.CREATE, fileAttributes: FileAttr.SYSTEM });
+    const { handle: h } = f.share.create("old.txt", {
+      disposition: D.CREATE,
+      fileAttributes: FileAttr.SYSTEM,
+    });
     const ino = h.fileId;
     f.share.closeHandle(h);
     // Removed behind the server's back: the row stays, keyed by the inode.

@@ -5,7 +5,10 @@ import { assertStatus } from "./_fixture.ts";
 
 Deno.test("parseSmbPath splits valid paths on backslashes", () => {
   assert.deepEqual(parseSmbPath(""), { components: [], trailingSlash: false });
-  assert.deepEqual(parseSmbPath("a\\B c\\d.txt"), { components: ["a", "B c", "d.txt"], trailingSlash: false });
+  assert.deepEqual(parseSmbPath("a\\B c\\d.txt"), {
+    components: ["a", "B c", "d.txt"],
+    trailingSlash: false,
+  });
   assert.deepEqual(parseSmbPath("dir\\"), { components: ["dir"], trailingSlash: true });
   assert.deepEqual(parseSmbPath("file.txt::$DATA"), { components: ["file.txt"], trailingSlash: false });
   assert.deepEqual(parseSmbPath("..."), { components: ["..."], trailingSlash: false });

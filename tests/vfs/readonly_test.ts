@@ -11,13 +11,23 @@ Deno.test("ShareFs on a read-only share refuses create, write, set-info, rename,
     fs.mkdirSync(`${f.root}/d`);
     const before = snapshot(f.root);
     for (const d of [D.CREATE, D.OPEN_IF, D.OVERWRITE_IF, D.SUPERSEDE]) {
-      assertStatus(() => f.share.create("new.txt", { disposition: d }), Status.ACCESS_DENIED, `disposition ${d}`);
+      assertStatus(
+        () => f.share.create("new.txt", { disposition: d }),
+        Status.ACCESS_DENIED,
+        `disposition ${d}`,
+      );
     }
-    assertStatus(() => f.share.create("nd", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }), Status.ACCESS_DENIED);
+    assertStatus(
+      () => f.share.create("nd", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }),
+      Status.ACCESS_DENIED,
+    );
     for (const d of [D.OVERWRITE, D.OVERWRITE_IF, D.SUPERSEDE]) {
       assertStatus(() => f.share.create("f.txt", { disposition: d }), Status.ACCESS_DENIED);
     }
-    assertStatus(() => f.share.create("f.txt", { disposition: D.OPEN, writeAccess: true }), Status.ACCESS_DENIED);
+    assertStatus(
+      () => f.share.create("f.txt", { disposition: D.OPEN, writeAccess: true }),
+      Status.ACCESS_DENIED,
+    );
     // Reading works.
     const { handle: h } = f.share.create("F.TXT", { disposition: D.OPEN, writeAccess: "ifPossible" });
     assert.equal(h.writable, false);
@@ -52,6 +62,23 @@ Deno.test("ShareFs.statfs reports sizes, label and a stable serial", () => {
     assert.equal(a.fsName, "NTFS");
     assert.equal(a.maxNameLength, 255);
     assert.ok(a.volumeCreationTime > 116444736000000000n);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.open refuses a state directory inside the share", async () => {
+  const { ShareFs } = await import("../../core/vfs/mod.ts");
+  const f = makeShare();
+  try {
+    assertStatus(
+      () => ShareFs.open({ ...f.share.options, vetoFiles: [], stateDir: `${f.root}/.state` }),
+      Status.INVALID_PARAMETER,
+    );
+    assertStatus(
+      () => ShareFs.open({ ...f.share.options, vetoFiles: [], root: `${f.root}/missing` }),
+      Status.BAD_NETWORK_NAME,
+    );
   } finally {
     f.cleanup();
   }

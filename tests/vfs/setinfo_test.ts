@@ -65,7 +65,10 @@ Deno.test("ShareFs.rename of directories; refuses replacing a directory and movi
 Deno.test("ShareFs.link adds a hard link; collisions and directories refused", () => {
   const f = makeShare();
   try {
-    const { handle: h } = f.share.create("orig.txt", { disposition: D.CREATE, fileAttributes: FileAttr.HIDDEN });
+    const { handle: h } = f.share.create("orig.txt", {
+      disposition: D.CREATE,
+      fileAttributes: FileAttr.HIDDEN,
+    });
     fs.writeFileSync(`${f.root}/other.txt`, "o");
     f.share.link(h, "Link.txt", false);
     assert.equal(fs.statSync(`${f.root}/Link.txt`).ino, fs.statSync(`${f.root}/orig.txt`).ino);
@@ -106,7 +109,10 @@ Deno.test("ShareFs.canDelete and remove: files, empty and non-empty directories,
     assertStatus(() => f.share.remove("g.txt"), Status.OBJECT_NAME_NOT_FOUND);
     assertStatus(() => f.share.canDelete("nodir\\g.txt"), Status.OBJECT_PATH_NOT_FOUND);
     // READONLY attribute -> CANNOT_DELETE.
-    const { handle: r } = f.share.create("ro.txt", { disposition: D.CREATE, fileAttributes: FileAttr.READONLY });
+    const { handle: r } = f.share.create("ro.txt", {
+      disposition: D.CREATE,
+      fileAttributes: FileAttr.READONLY,
+    });
     assertStatus(() => f.share.canDelete(r), Status.CANNOT_DELETE);
     f.share.closeHandle(r);
     assertStatus(() => f.share.canDelete(""), Status.ACCESS_DENIED);

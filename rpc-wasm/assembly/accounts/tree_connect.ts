@@ -158,3 +158,18 @@ export function handleTreeDisconnect(r: Reader): bool {
   unbindTree(sessionId, treeId);
   return true;
 }
+
+/** TREE_RESTORE: same layout as TREE_DISCONNECT; binds without authorization (the tree was granted by
+ *  the instance this one replaced). Unknown shares are ignored. */
+export function handleTreeRestore(r: Reader, cfg: Config | null): bool {
+  const sessionId = r.u64();
+  const treeId = r.u32();
+  const shareLen = <i32> r.u16();
+  r.u16();
+  const name = r.utf8(shareLen);
+  if (!r.done() || cfg == null) return false;
+  const share = cfg.share(name);
+  if (share == null) return false;
+  bindTree(sessionId, treeId, share.key);
+  return true;
+}
