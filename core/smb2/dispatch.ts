@@ -8,6 +8,7 @@ import { Status, WireError } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
 import { encodeErrorResponse } from "../wire/error.ts";
 import { signMessage, verifyMessage } from "../crypto/signing.ts";
+import { parseTransformHeader, TRANSFORM_PROTOCOL_ID } from "../crypto/encryption.ts";
 import { Limits } from "../limits.ts";
 import type { Connection } from "./connection.ts";
 import { type Handler, type Reply, type RequestCtx, SmbError } from "./handler.ts";
@@ -75,9 +76,39 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     if (!out) return conn.close();
     return conn.send(out);
   }
+  if (magic === TRANSFORM_PROTOCOL_ID) {
+    // MS-SMB2 3.3.5.2.1.1: decrypt with the session named in the transform header. A malformed
+    // header, an unknown session or a failed authentication tag drops the connection: nothing of
+    // the message is trusted or processed.
+    let h;
+    try {
+      h = parseTransformHeader(frame);
+    } catch {
+      return conn.close();
+    }
+    const session = conn.sessions.get(h.sessionId);
+    if (!session || !session.decryptor || !conn.negotiated || conn.negotiated.cipher === 0) return conn.close();
+    let plain: Uint8Array;
+    try {
+      plain = await session.decryptor.decrypt(h);
+    } catch {
+      return conn.close();
+    }
+    if (plain.byteLength < SMB2_HEADER_SIZE || new DataView(plain.buffer, plain.byteOffset, 4).getUint32(0, true) !== 0x424d53fe) {
+      return conn.close();
+    }
+    return processSmb2(conn, plain, session.id);
+  }
   if (frame.byteLength < SMB2_HEADER_SIZE) return conn.close();
-  if (magic === 0x424d53fd) return conn.close(); // TRANSFORM: encryption not negotiated here (issue 5)
   if (magic !== 0x424d53fe) return conn.close();
+  return processSmb2(conn, frame, null);
+}
+
+/**
+ * Processes a plain SMB2 message or compound chain. `encryptedFor` is the session whose key
+ * decrypted it (null when it came in clear); the response is then encrypted for that session.
+ */
+async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bigint | null): Promise<void> {
 
   // Split the chain first so a malformed NextCommand drops the frame before anything runs.
   const elements: Uint8Array[] = [];
@@ -103,6 +134,8 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
   const signQueue: { start: number; key: Uint8Array; alg: 0 | 1 | 2 }[] = [];
   let disconnect = false;
   let tail: Uint8Array | null = null;
+  // LOGOFF removes the session while its own response still has to be encrypted.
+  const lastEncryptor = encryptedFor !== null ? conn.sessions.get(encryptedFor)?.encryptor ?? null : null;
 
   for (let i = 0; i < elements.length; i++) {
     const pdu = elements[i];
@@ -141,7 +174,7 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
       if (hdr.command > Command.OPLOCK_BREAK) throw new SmbError(Status.INVALID_PARAMETER);
       if (!conn.negotiated && hdr.command !== Command.NEGOTIATE) throw new SmbError(Status.INVALID_PARAMETER);
       const rule = RULES[hdr.command];
-      verifiedSigned = await resolve(ctx, rule, related ? prev : null, lookupSession, lookupTree);
+      verifiedSigned = await resolve(ctx, rule, related ? prev : null, lookupSession, lookupTree, encryptedFor);
       const handler: Handler = HANDLERS[hdr.command];
       conn.server.stats.commands[hdr.command]++;
       reply = await handler(ctx);
@@ -190,7 +223,7 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     // Signing decision (MS-SMB2 3.3.4.1.1): sign when the request was signed or the session requires
     // it, never for guest/anonymous sessions, never before keys exist.
     const sess = ctx.session ?? conn.sessions.get(reply.sessionId ?? lookupSession) ?? null;
-    if (sess && sess.signingKey && !sess.guest && !sess.anonymous &&
+    if (encryptedFor === null && sess && sess.signingKey && !sess.guest && !sess.anonymous &&
       (verifiedSigned || sess.signingRequired || reply.forceSign) && hdr.command !== Command.CANCEL) {
       flags |= HeaderFlags.SIGNED;
       out.setU32(start + 16, flags);
@@ -200,7 +233,7 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
       // The READ payload: appended here when it must be signed or is followed by another element,
       // otherwise written after the reply buffer without a copy.
       const signedHere = signQueue.length > 0 && signQueue[signQueue.length - 1].start === start;
-      if (signedHere || i < elements.length - 1) out.bytes(reply.tail);
+      if (signedHere || encryptedFor !== null || i < elements.length - 1) out.bytes(reply.tail);
       else tail = reply.tail;
     }
     if (reply.afterEncode) await reply.afterEncode(out.buf.subarray(start, out.pos));
@@ -226,8 +259,14 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     const end = nextOff === 0 ? all.byteLength : s.start + nextOff;
     signMessage(s.alg, s.key, all.subarray(s.start, end));
   }
-  if (tail && lastStart >= 0 && all.byteLength > lastStart) {
-    // A later element may have been appended after the one holding the tail; only the last may defer.
+  if (encryptedFor !== null) {
+    // MS-SMB2 3.3.4.1.4: the response to an encrypted request is encrypted for the same session.
+    const sess = conn.sessions.get(encryptedFor);
+    const encryptor = sess?.encryptor ?? lastEncryptor;
+    if (!encryptor) return conn.close();
+    const enc = await encryptor.encrypt(encryptedFor, all.subarray(4));
+    await conn.send(enc);
+  } else if (tail) {
     await conn.sendFramed(all, tail);
   } else {
     await conn.sendFramed(all);
@@ -248,6 +287,7 @@ async function resolve(
   prev: Prev | null,
   sessionId: bigint,
   treeId: number,
+  encryptedFor: bigint | null,
 ): Promise<boolean> {
   const { conn, hdr } = ctx;
   let signed = false;
@@ -257,7 +297,15 @@ async function resolve(
     if (session.state === "expired") throw new SmbError(Status.NETWORK_SESSION_EXPIRED);
     if (session.state !== "valid") throw new SmbError(Status.USER_SESSION_DELETED);
   }
-  if (session && session.signingKey && session.state === "valid") {
+  if (session && encryptedFor === null && session.encryptData && !rule.unsigned) {
+    // MS-SMB2 3.3.5.2.9: a session that requires encryption refuses unencrypted requests.
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
+  if (session && encryptedFor !== null && session.id !== encryptedFor && session.state === "valid") {
+    // A message decrypted with one session's key may not act on another session.
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
+  if (session && session.signingKey && session.state === "valid" && encryptedFor === null) {
     if (hdr.flags & HeaderFlags.SIGNED) {
       // MS-SMB2 3.3.5.2.4: verify before any state changes; a bad signature is ACCESS_DENIED.
       if (!verifyMessage(session.signingAlg, session.signingKey, ctx.pdu)) throw new SmbError(Status.ACCESS_DENIED);

@@ -2,7 +2,7 @@
  * NEGOTIATE (MS-SMB2 3.3.5.4) and the SMB1 multi-protocol upgrade (MS-SMB2 3.3.5.3.1).
  */
 import { Capabilities, decodeNegotiateRequest, decodeSmb1Negotiate, Dialect, encodeNegotiateResponse, SecurityMode } from "../wire/negotiate.ts";
-import { Cipher, HashAlgorithm, type NegotiateContext, preauthContext, signingContext, SigningAlgorithm, posixContext } from "../wire/negotiate_contexts.ts";
+import { Cipher, encryptionContext, HashAlgorithm, type NegotiateContext, posixContext, preauthContext, signingContext, SigningAlgorithm } from "../wire/negotiate_contexts.ts";
 import { Command, encodeHeader, HeaderFlags } from "../wire/header.ts";
 import { Status } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
@@ -61,6 +61,7 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
 
   const contexts: NegotiateContext[] = [];
   let signingAlg: 0 | 1 | 2 = dialect >= Dialect.SMB3_0 ? 1 : 0;
+  let cipher = 0;
   if (dialect === Dialect.SMB3_1_1) {
     const c = req.contexts;
     // MS-SMB2 3.3.5.4: 3.1.1 requires a preauth context, and SHA-512 must be offered.
@@ -78,11 +79,23 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
         contexts.push(signingContext(pick));
       }
     }
+    if (c.encryption && g.smb3Encryption !== "disabled") {
+      // ksmbd picks the first cipher in the client's order that it supports.
+      const supported: number[] = [Cipher.AES_128_GCM, Cipher.AES_128_CCM, Cipher.AES_256_GCM, Cipher.AES_256_CCM];
+      cipher = c.encryption.ciphers.find((x) => supported.includes(x)) ?? 0;
+      contexts.push(encryptionContext(cipher));
+    }
     if (c.posix) contexts.push(posixContext());
   }
   const io = ioSizes(conn, dialect);
   let caps = 0;
   if (dialect >= Dialect.SMB2_1) caps |= Capabilities.LARGE_MTU;
+  // 3.0 / 3.0.2 signal encryption by capability, with AES-128-CCM (MS-SMB2 3.3.5.4).
+  if ((dialect === Dialect.SMB3_0 || dialect === Dialect.SMB3_0_2) && g.smb3Encryption !== "disabled" &&
+    (req.capabilities & Capabilities.ENCRYPTION)) {
+    caps |= Capabilities.ENCRYPTION;
+    cipher = Cipher.AES_128_CCM;
+  }
   const now = unixMsToFiletime(Date.now());
   conn.negotiated = {
     dialect,
@@ -92,7 +105,7 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
     serverCapabilities: caps,
     serverSecurityMode: securityMode(conn),
     signingAlg,
-    cipher: 0,
+    cipher,
     clientDialects: req.dialects.slice(),
     maxRead: io.read,
     maxWrite: io.write,

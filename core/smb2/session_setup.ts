@@ -10,6 +10,7 @@ import { Status } from "../wire/status.ts";
 import { SpnegoAcceptor } from "../auth/acceptor.ts";
 import { preauthUpdate } from "../crypto/preauth.ts";
 import { smb3Keys } from "../crypto/kdf.ts";
+import { TransformCipher } from "../crypto/encryption.ts";
 import { Session } from "../state/session.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { logoffSession } from "./teardown.ts";
@@ -120,6 +121,10 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
       session.encryptionKey = keys.encryptionKey;
       session.decryptionKey = keys.decryptionKey;
       session.signingAlg = neg.signingAlg;
+      if (neg.cipher !== 0) {
+        session.encryptor = await TransformCipher.create(neg.cipher, keys.encryptionKey);
+        session.decryptor = await TransformCipher.create(neg.cipher, keys.decryptionKey);
+      }
     } else {
       session.signingKey = sk;
       session.signingAlg = 0;
@@ -129,6 +134,16 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
         (req.securityMode & SecurityMode.SIGNING_REQUIRED)
       ? true
       : false;
+  }
+  // `smb3 encryption = mandatory`: every request of the session must be encrypted, which a guest
+  // or anonymous session (no key) cannot do.
+  if (server.global.smb3Encryption === "mandatory") {
+    if (!session.encryptor) {
+      conn.sessions.delete(session.id);
+      return { status: Status.ACCESS_DENIED, sessionId: session.id };
+    }
+    session.encryptData = true;
+    sessionFlags |= SessionFlags.ENCRYPT_DATA;
   }
   session.state = "valid";
   return {

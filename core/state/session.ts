@@ -1,5 +1,6 @@
 import type { SpnegoAcceptor } from "../auth/acceptor.ts";
 import type { Tree } from "./tree.ts";
+import type { TransformCipher } from "../crypto/encryption.ts";
 
 /** MS-SMB2 3.3.1.8 Session.State. */
 export type SessionState = "in-progress" | "valid" | "expired";
@@ -22,6 +23,9 @@ export class Session {
   /** Every request must be signed (server or client required it, and not guest/anonymous). */
   signingRequired = false;
   encryptData = false;
+  /** Encrypts responses (ServerOut key) and decrypts requests (ServerIn key); null without a cipher. */
+  encryptor: TransformCipher | null = null;
+  decryptor: TransformCipher | null = null;
   account = "";
   domain = "";
   uid = 65535;
