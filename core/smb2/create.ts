@@ -9,6 +9,12 @@ import { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { mapAccess, WRITE_RIGHTS } from "./access.ts";
 import { openPipe } from "./pipe.ts";
+import { breakExclusiveHolders, breakLevelIIOnWrite, breaksOplocks, grantLevel, hasHolder, sendOplockBreak } from "./oplock.ts";
+import { vfsSync } from "./vfs_call.ts";
+import { CreateAction } from "../wire/create.ts";
+
+/** ksmbd share flag OPLOCKS (ksmbd-reference §2). */
+const SHARE_FLAG_OPLOCKS = 1 << 7;
 import type { Tree } from "../state/tree.ts";
 
 /** The key that identifies one file across opens (share-mode table, delete pending). */
@@ -20,7 +26,7 @@ const VALID_OPTIONS = 0x00ffffff;
 const VALID_ATTRS = 0x00007fb7;
 
 /** SMB2 CREATE handler. */
-export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
+export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   const req = decodeCreateRequest(ctx.pdu);
   const tree = ctx.tree!;
   const session = ctx.session!;
@@ -69,15 +75,39 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
 
   // Share modes are checked before the disposition runs (an OVERWRITE must not truncate a file
   // someone opened without FILE_SHARE_WRITE). resolve + create are synchronous: nothing interleaves.
-  const pre = fs.resolve(name);
-  if (pre.exists) {
-    const key = fileKey(tree, pre.fileId);
-    const st = conn.server.shareModes.state(key);
-    if (st?.deletePending) throw new SmbError(Status.DELETE_PENDING);
-    const sv = conn.server.shareModes.check(key, access, req.shareAccess);
-    if (sv !== Status.SUCCESS) throw new SmbError(sv);
-  } else if (!tree.writable && creates) {
-    throw new SmbError(Status.ACCESS_DENIED);
+  let pre = vfsSync(() => fs.resolve(name));
+  const overwrite = req.createDisposition === CreateDisposition.SUPERSEDE ||
+    req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF;
+  const breakTo = overwrite ? OplockLevel.NONE : OplockLevel.II;
+  /** Breaks holders of one kind and looks the file up again afterwards (things change meanwhile). */
+  const breakAndRelook = async (only: "batch" | "exclusive"): Promise<void> => {
+    await breakExclusiveHolders(conn.server.shareModes.state(fileKey(tree, pre.fileId)), breakTo, only);
+    if (conn.sessions.get(session.id) !== session || session.trees.get(tree.id) !== tree || conn.isClosing) {
+      throw new SmbError(Status.USER_SESSION_DELETED);
+    }
+    pre = vfsSync(() => fs.resolve(name));
+  };
+  const breaks = breaksOplocks(access);
+  // MS-FSA 2.1.5.1.2: a BATCH holder is broken before the sharing check (it may close its handle in
+  // response); an EXCLUSIVE holder only after the check passed.
+  if (pre.exists && breaks && hasHolder(conn.server.shareModes.state(fileKey(tree, pre.fileId)), OplockLevel.BATCH)) {
+    await breakAndRelook("batch");
+  }
+  const shareCheck = (): void => {
+    if (pre.exists) {
+      const key = fileKey(tree, pre.fileId);
+      const st = conn.server.shareModes.state(key);
+      if (st?.deletePending) throw new SmbError(Status.DELETE_PENDING);
+      const sv = conn.server.shareModes.check(key, access, req.shareAccess);
+      if (sv !== Status.SUCCESS) throw new SmbError(sv);
+    } else if (!tree.writable && creates) {
+      throw new SmbError(Status.ACCESS_DENIED);
+    }
+  };
+  shareCheck();
+  if (pre.exists && breaks && hasHolder(conn.server.shareModes.state(fileKey(tree, pre.fileId)), OplockLevel.EXCLUSIVE)) {
+    await breakAndRelook("exclusive");
+    shareCheck();
   }
 
   const wantsWrite = (access & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)) !== 0;
@@ -108,7 +138,11 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   const open = new Open(id, session.id, tree.id, h, res.relPath, meta.isDirectory, granted, req.shareAccess, req.createOptions, fileKey(tree, h.fileId));
   open.deleteOnClose = deleteOnClose;
   conn.opens.set(id, open);
-  conn.server.shareModes.add(open);
+  const fileState = conn.server.shareModes.add(open);
+  const overwrote = res.createAction === CreateAction.OVERWRITTEN || res.createAction === CreateAction.SUPERSEDED;
+  if (overwrote) breakLevelIIOnWrite(fileState, open);
+  open.oplockLevel = grantLevel(fileState, open, req.requestedOplockLevel, (tree.share.flags & SHARE_FLAG_OPLOCKS) !== 0);
+  open.notifyBreak = (level) => void sendOplockBreak(conn, open, level).catch(() => {});
 
   const out: CreateContextOut[] = [];
   if (req.contexts.maximalAccess) {
@@ -122,7 +156,7 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     openId: id,
     body: (w, hs) =>
       encodeCreateResponse(w, hs, {
-        oplockLevel: OplockLevel.NONE,
+        oplockLevel: open.oplockLevel,
         flags: 0,
         createAction: res.createAction,
         creationTime: meta.creationTime,

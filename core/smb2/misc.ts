@@ -1,7 +1,12 @@
 /** ECHO (MS-SMB2 3.3.5.18), CANCEL (3.3.5.16), CHANGE_NOTIFY (3.3.5.19), OPLOCK_BREAK (3.3.5.22). */
 import { decodeEchoRequest, encodeEchoResponse } from "../wire/echo.ts";
 import { Status } from "../wire/status.ts";
-import type { Reply, RequestCtx } from "./handler.ts";
+import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { decodeOplockBreakAck, encodeOplockBreak } from "../wire/oplock_break.ts";
+import { OplockLevel } from "../wire/create.ts";
+import { settleBreak } from "./oplock.ts";
+
+const INVALID_OPLOCK_PROTOCOL = 0xc00000e3;
 
 export function handleEcho(ctx: RequestCtx): Reply {
   decodeEchoRequest(ctx.pdu);
@@ -18,7 +23,24 @@ export function handleChangeNotify(_ctx: RequestCtx): Reply {
   return { status: Status.NOT_IMPLEMENTED };
 }
 
-/** No oplocks or leases are granted, so any break acknowledgment is out of protocol. */
-export function handleOplockBreak(_ctx: RequestCtx): Reply {
-  return { status: 0xc00000e3 /* STATUS_INVALID_OPLOCK_PROTOCOL */ };
+/** OPLOCK_BREAK acknowledgment (MS-SMB2 3.3.5.22.1). Leases are never granted, so lease acks are invalid. */
+export function handleOplockBreak(ctx: RequestCtx): Reply {
+  const ack = decodeOplockBreakAck(ctx.pdu);
+  if (ack.kind !== "oplock") throw new SmbError(Status.INVALID_PARAMETER);
+  const open = ctx.open!;
+  const b = open.breaking;
+  // Only a pending break can be acknowledged, and only to NONE or LEVEL_II at or below its target.
+  if (!b) throw new SmbError(INVALID_OPLOCK_PROTOCOL);
+  if ((ack.oplockLevel !== OplockLevel.NONE && ack.oplockLevel !== OplockLevel.II) || ack.oplockLevel > b.toLevel) {
+    open.oplockLevel = OplockLevel.NONE;
+    settleBreak(open);
+    throw new SmbError(INVALID_OPLOCK_PROTOCOL);
+  }
+  open.oplockLevel = ack.oplockLevel;
+  settleBreak(open);
+  const level = ack.oplockLevel;
+  return {
+    status: Status.SUCCESS,
+    body: (w, h) => encodeOplockBreak(w, h, level, { persistent: open.id, volatile: open.id }),
+  };
 }

@@ -8,6 +8,7 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { AccessMask as A } from "../wire/create.ts";
 import { vfsCall } from "./vfs_call.ts";
 import { pipeRead, pipeWrite } from "./pipe.ts";
+import { breakLevelIIOnWrite } from "./oplock.ts";
 
 const CREDIT_UNIT = 65536;
 const FILE_LOCK_CONFLICT = 0xc0000054;
@@ -61,6 +62,7 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
   }
   const n = await vfsCall(() => ctx.tree!.fs!.write(open.handle as VfsHandle, req.data, req.offset));
   open.written = true;
+  breakLevelIIOnWrite(ctx.server.shareModes.state(open.fileKey), open);
   open.position = BigInt(req.offset + n);
   ctx.server.stats.bytesWritten += n;
   return { status: Status.SUCCESS, body: (w, h) => encodeWriteResponse(w, h, { count: n }) };

@@ -26,6 +26,8 @@ export class ServerContext {
   /** Open ids are unique server-wide. */
   private nextOpenId = 1n;
   readonly connections = new Set<{ close(): void }>();
+  /** Every session of every connection by id (PreviousSessionId reconnects look here). */
+  readonly sessions = new Map<bigint, { conn: import("./connection.ts").Connection; session: import("../state/session.ts").Session }>();
   /** Hook for IPC$ pipe closes (DCE/RPC pipes live in rpc-wasm). */
   onPipeClose?: (open: import("../state/open.ts").Open) => void;
 

@@ -13,7 +13,7 @@ import { smb3Keys } from "../crypto/kdf.ts";
 import { TransformCipher } from "../crypto/encryption.ts";
 import { Session } from "../state/session.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { logoffSession } from "./teardown.ts";
+import { forgetSession, logoffSession } from "./teardown.ts";
 import { Limits } from "../limits.ts";
 import { log } from "../log.ts";
 
@@ -38,11 +38,12 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
     session = new Session(server.allocSessionId());
     if (neg.dialect === Dialect.SMB3_1_1) session.preauthHash = conn.preauthHash!.slice();
     conn.sessions.set(session.id, session);
+    server.sessions.set(session.id, { conn, session });
     // An abandoned half-built session must not linger (CVE-2023-32247 class).
     const id = session.id;
     setTimeout(() => {
       const s = conn.sessions.get(id);
-      if (s && s.state === "in-progress") conn.sessions.delete(id);
+      if (s && s.state === "in-progress") forgetSession(conn, s);
     }, Limits.sessionSetupTimeoutMs);
   } else {
     const s = conn.sessions.get(hdr.sessionId);
@@ -94,7 +95,7 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
       // ksmbd: after repeated bad passwords, delay this account's setups by 5 s.
       await new Promise((r) => setTimeout(r, 5000));
     }
-    if (!wasValid) conn.sessions.delete(session.id);
+    if (!wasValid) forgetSession(conn, session);
     log("auth", `logon failure from ${conn.peer}`);
     if (result?.account) server.bridge.logout(result.account, result.userFlags);
     return { status: step.failStatus ?? Status.LOGON_FAILURE, sessionId: session.id };
@@ -139,13 +140,21 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   // or anonymous session (no key) cannot do.
   if (server.global.smb3Encryption === "mandatory") {
     if (!session.encryptor) {
-      conn.sessions.delete(session.id);
+      forgetSession(conn, session);
       return { status: Status.ACCESS_DENIED, sessionId: session.id };
     }
     session.encryptData = true;
     sessionFlags |= SessionFlags.ENCRYPT_DATA;
   }
   session.state = "valid";
+  // MS-SMB2 3.3.5.5.3: a setup naming a PreviousSessionId of the same user replaces that session
+  // (a client reconnecting after losing its connection); its opens are closed.
+  if (req.previousSessionId !== 0n && req.previousSessionId !== session.id && !wasValid) {
+    const old = server.sessions.get(req.previousSessionId);
+    if (old && old.session.state === "valid" && old.session.account === session.account && !session.anonymous) {
+      logoffSession(old.conn, old.session);
+    }
+  }
   return {
     status: Status.SUCCESS,
     sessionId: session.id,

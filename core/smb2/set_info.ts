@@ -19,6 +19,7 @@ import type { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { vfsSync } from "./vfs_call.ts";
 import { fileKey } from "./create.ts";
+import { breakLevelIIOnWrite } from "./oplock.ts";
 
 function need(open: Open, bits: number): void {
   if (!(open.grantedAccess & bits)) throw new SmbError(Status.ACCESS_DENIED);
@@ -129,6 +130,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       need(open, A.FILE_WRITE_DATA);
       if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
       vfsSync(() => fs.setEndOfFile(h, e.endOfFile));
+      breakLevelIIOnWrite(shareModes.state(open.fileKey), open);
       return ok;
     }
     case C.ALLOCATION: {

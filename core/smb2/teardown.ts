@@ -8,12 +8,16 @@ import type { Session } from "../state/session.ts";
 import type { Tree } from "../state/tree.ts";
 import { log } from "../log.ts";
 import type { VfsHandle } from "../vfs/mod.ts";
+import { settleBreak } from "./oplock.ts";
 
 /** Closes an open: releases its share-mode entry and runs delete-on-close on the last close. */
 export function closeOpen(conn: Connection, open: Open): void {
   if (open.closed) return;
   open.closed = true;
   conn.opens.delete(open.id);
+  // A holder that closes instead of acknowledging ends its break (MS-SMB2 3.3.5.10).
+  settleBreak(open);
+  open.oplockLevel = 0;
   const server = conn.server;
   server.byteLocks.releaseAll(open.fileKey, open);
   const { state, last } = server.shareModes.remove(open);
@@ -54,7 +58,7 @@ export function disconnectTree(conn: Connection, session: Session, tree: Tree): 
 export function logoffSession(conn: Connection, session: Session): void {
   for (const t of [...session.trees.values()]) disconnectTree(conn, session, t);
   session.state = "expired";
-  conn.sessions.delete(session.id);
+  forgetSession(conn, session);
   if (session.account && !session.anonymous) conn.server.bridge.logout(session.account, session.userFlags);
 }
 
@@ -68,4 +72,11 @@ export function teardownConnection(conn: Connection): void {
     }
   }
   for (const o of [...conn.opens.values()]) closeOpen(conn, o);
+}
+
+/** Removes a session from its connection and from the server-wide registry. */
+export function forgetSession(conn: Connection, session: Session): void {
+  if (conn.sessions.get(session.id) === session) conn.sessions.delete(session.id);
+  const reg = conn.server.sessions.get(session.id);
+  if (reg && reg.session === session) conn.server.sessions.delete(session.id);
 }

@@ -1,0 +1,267 @@
+/**
+ * The default crypto backend: no permission beyond what Deno grants every program.
+ *
+ * - AES-GCM: WebCrypto (measured 2-4x faster than node:crypto's GCM in Deno).
+ * - AES-CCM: built from WebCrypto AES-CBC (the CBC-MAC over B0 || AAD || payload, one call) and
+ *   AES-CTR (tag and payload in one call: the counter starts at A0, so the first keystream block is
+ *   S0). About 4x faster than the same construction on node:crypto (aes_ccm.ts), which stays as the
+ *   independent reference the tests compare against.
+ * - AES-CMAC, AES-GMAC, HMAC-SHA256: node:crypto, because signing must be synchronous; WebCrypto is
+ *   asynchronous only.
+ *
+ * @module
+ */
+import { createCipheriv, createHmac } from "node:crypto";
+import { AesCmac } from "./aes_cmac.ts";
+import { constantTimeEqual } from "./consttime.ts";
+import {
+  type AeadKey,
+  type AeadOptions,
+  checkAeadParams,
+  type CryptoBackend,
+  isGcmCipher,
+} from "./backend.ts";
+
+const ZERO_IV = new Uint8Array(16);
+
+/** True when `a` holds exactly the bytes of `b`. Not constant time: used only to detect a key that
+ * changed in place, where both sides are our own secrets. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function emit(mac: Uint8Array, out: Uint8Array | undefined): Uint8Array {
+  if (!out) return mac;
+  if (out.byteLength > mac.byteLength) throw new RangeError(`MAC output longer than ${mac.byteLength} bytes`);
+  out.set(mac.subarray(0, out.byteLength));
+  return out;
+}
+
+const cmacCache = new WeakMap<Uint8Array, AesCmac>();
+function cmacFor(key: Uint8Array): AesCmac {
+  let c = cmacCache.get(key);
+  if (!c || !sameBytes(c.key, key)) {
+    c = new AesCmac(key);
+    cmacCache.set(key, c);
+  }
+  return c;
+}
+
+function gcmName(key: Uint8Array): string {
+  if (key.byteLength === 16) return "aes-128-gcm";
+  if (key.byteLength === 32) return "aes-256-gcm";
+  throw new RangeError(`AES-GMAC key must be 16 or 32 bytes, got ${key.byteLength}`);
+}
+
+function u8(b: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+type Buf = Uint8Array<ArrayBuffer>;
+
+class GcmKey implements AeadKey {
+  readonly nonceLength = 12;
+  readonly tagLength = 16;
+  constructor(readonly cipherId: number, private readonly key: CryptoKey) {}
+
+  async seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, tagOut: Uint8Array) {
+    if (nonce.byteLength !== 12) throw new RangeError("GCM nonce must be 12 bytes");
+    if (out.byteLength !== plaintext.byteLength || tagOut.byteLength !== 16) {
+      throw new RangeError("output sizes do not match");
+    }
+    const r = new Uint8Array(
+      await crypto.subtle.encrypt(
+        { name: "AES-GCM", iv: nonce as Buf, additionalData: aad as Buf, tagLength: 128 },
+        this.key,
+        plaintext as Buf,
+      ),
+    );
+    const n = plaintext.byteLength;
+    out.set(r.subarray(0, n));
+    tagOut.set(r.subarray(n));
+  }
+
+  async open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out?: Uint8Array) {
+    if (nonce.byteLength !== 12) throw new RangeError("GCM nonce must be 12 bytes");
+    if (tag.byteLength !== 16) return null;
+    if (out && out.byteLength !== ciphertext.byteLength) throw new RangeError("output size does not match");
+    const joined = new Uint8Array(ciphertext.byteLength + 16);
+    joined.set(ciphertext);
+    joined.set(tag, ciphertext.byteLength);
+    let pt: ArrayBuffer;
+    try {
+      pt = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: nonce as Buf, additionalData: aad as Buf, tagLength: 128 },
+        this.key,
+        joined,
+      );
+    } catch {
+      return null; // WebCrypto checks the tag in constant time and releases nothing on failure
+    }
+    if (!out) return new Uint8Array(pt);
+    out.set(new Uint8Array(pt));
+    return out;
+  }
+
+  dispose(): void {}
+}
+
+/**
+ * AES-CCM (NIST SP800-38C) on WebCrypto. One scratch buffer per message holds the CBC-MAC input
+ * [B0 | AAD length | AAD | pad][payload | pad]; its last head block is then reused as the CTR input's
+ * first block (T for encryption, the received tag for decryption) so the payload is copied once.
+ */
+class CcmKey implements AeadKey {
+  constructor(
+    readonly cipherId: number,
+    readonly nonceLength: number,
+    readonly tagLength: number,
+    private readonly cbc: CryptoKey,
+    private readonly ctr: CryptoKey,
+  ) {}
+
+  /** Builds the scratch buffer with the head written and room for the payload. */
+  private scratch(nonce: Uint8Array, aad: Uint8Array, payloadLen: number): { buf: Buf; head: number } {
+    const q = 15 - this.nonceLength;
+    if (nonce.byteLength !== this.nonceLength) throw new RangeError(`CCM nonce must be ${this.nonceLength} bytes`);
+    if (q < 8 && payloadLen >= 2 ** (8 * q)) throw new RangeError("CCM payload too long for this nonce size");
+    const aLen = aad.byteLength;
+    const aLenBytes = aLen === 0 ? 0 : aLen < 0xff00 ? 2 : aLen <= 0xffffffff ? 6 : -1;
+    if (aLenBytes < 0) throw new RangeError("CCM AAD too long");
+    const head = (16 + aLenBytes + aLen + 15) & ~15;
+    const buf = new Uint8Array(head + ((payloadLen + 15) & ~15));
+    buf[0] = (aLen > 0 ? 0x40 : 0) | (((this.tagLength - 2) / 2) << 3) | (q - 1);
+    buf.set(nonce, 1);
+    for (let k = 15, v = payloadLen; k > 15 - q && v > 0; k--, v = Math.floor(v / 256)) buf[k] = v & 0xff;
+    if (aLenBytes === 2) {
+      buf[16] = aLen >>> 8;
+      buf[17] = aLen & 0xff;
+    } else if (aLenBytes === 6) {
+      buf[16] = 0xff;
+      buf[17] = 0xfe;
+      new DataView(buf.buffer).setUint32(18, aLen, false);
+    }
+    buf.set(aad, 16 + aLenBytes);
+    return { buf, head };
+  }
+
+  /** The counter block A0: flags (q-1) || nonce || 0. */
+  private a0(nonce: Uint8Array): Buf {
+    const a = new Uint8Array(16);
+    a[0] = 14 - this.nonceLength;
+    a.set(nonce, 1);
+    return a;
+  }
+
+  /** CBC-MAC of the whole scratch buffer: the last cipher block before WebCrypto's PKCS#7 block. */
+  private async mac(buf: Buf): Promise<Uint8Array> {
+    const c = await crypto.subtle.encrypt({ name: "AES-CBC", iv: ZERO_IV }, this.cbc, buf);
+    return new Uint8Array(c, buf.byteLength - 16, 16);
+  }
+
+  /** AES-CTR from A0 over `data` (128-bit counter: the q-byte field can never carry over). */
+  private async ctrFromA0(nonce: Uint8Array, data: Buf): Promise<Uint8Array> {
+    return new Uint8Array(
+      await crypto.subtle.encrypt({ name: "AES-CTR", counter: this.a0(nonce), length: 128 }, this.ctr, data),
+    );
+  }
+
+  async seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, tagOut: Uint8Array) {
+    const n = plaintext.byteLength;
+    if (out.byteLength !== n || tagOut.byteLength !== this.tagLength) throw new RangeError("output sizes do not match");
+    const { buf, head } = this.scratch(nonce, aad, n);
+    buf.set(plaintext, head);
+    const t = await this.mac(buf);
+    // CTR input: T || payload, starting at A0, gives (T xor S0) || ciphertext.
+    buf.set(t, head - 16);
+    const s = await this.ctrFromA0(nonce, buf.subarray(head - 16, head + n));
+    out.set(s.subarray(16));
+    tagOut.set(s.subarray(0, this.tagLength));
+    buf.fill(0);
+  }
+
+  async open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out?: Uint8Array) {
+    const n = ciphertext.byteLength;
+    if (tag.byteLength !== this.tagLength) return null;
+    if (out && out.byteLength !== n) throw new RangeError("output size does not match");
+    const { buf, head } = this.scratch(nonce, aad, n);
+    // CTR input: tag (zero-padded) || ciphertext gives (received T) || plaintext.
+    const first = buf.slice(head - 16, head); // the head block the CTR input borrows
+    buf.fill(0, head - 16, head);
+    buf.set(tag, head - 16);
+    buf.set(ciphertext, head);
+    const s = await this.ctrFromA0(nonce, buf.subarray(head - 16, head + n));
+    buf.set(first, head - 16);
+    const pt = s.subarray(16);
+    buf.set(pt, head);
+    const t = await this.mac(buf);
+    buf.fill(0);
+    if (!constantTimeEqual(t.subarray(0, this.tagLength), s.subarray(0, this.tagLength))) {
+      s.fill(0);
+      return null;
+    }
+    if (!out) return pt;
+    out.set(pt);
+    s.fill(0);
+    return out;
+  }
+
+  dispose(): void {}
+}
+
+async function importKey(raw: Uint8Array, name: "AES-GCM" | "AES-CBC" | "AES-CTR"): Promise<CryptoKey> {
+  const usages: KeyUsage[] = name === "AES-GCM" ? ["encrypt", "decrypt"] : ["encrypt"];
+  return await crypto.subtle.importKey("raw", raw.slice() as Buf, { name }, false, usages);
+}
+
+async function aeadKey(cipherId: number, key: Uint8Array, opts?: AeadOptions): Promise<AeadKey> {
+  const { nonceLength, tagLength } = checkAeadParams(cipherId, key, opts);
+  if (isGcmCipher(cipherId)) return new GcmKey(cipherId, await importKey(key, "AES-GCM"));
+  const [cbc, ctr] = await Promise.all([importKey(key, "AES-CBC"), importKey(key, "AES-CTR")]);
+  return new CcmKey(cipherId, nonceLength, tagLength, cbc, ctr);
+}
+
+/** The sandboxed backend (a singleton: it holds no native state). */
+export const webcryptoBackend: CryptoBackend = {
+  name: "webcrypto",
+  description: "WebCrypto + node:crypto (sandboxed)",
+  libraryPath: null,
+
+  hmacSha256(key, msg, out) {
+    return emit(u8(createHmac("sha256", key).update(msg).digest()), out);
+  },
+
+  aesCmac(key, msg, out) {
+    return emit(cmacFor(key).mac(msg), out);
+  },
+
+  aesGmac(key, nonce, msg, out) {
+    if (nonce.byteLength !== 12) throw new RangeError("GMAC nonce must be 12 bytes");
+    const c = createCipheriv(gcmName(key), key, nonce);
+    c.setAAD(msg);
+    c.final();
+    return emit(u8(c.getAuthTag()), out);
+  },
+
+  aeadKey,
+
+  async aeadEncrypt(cipherId, key, nonce, aad, plaintext, tagLength) {
+    const k = await aeadKey(cipherId, key, { nonceLength: nonce.byteLength, tagLength });
+    const ciphertext = new Uint8Array(plaintext.byteLength);
+    const tag = new Uint8Array(k.tagLength);
+    await k.seal(nonce, aad, plaintext, ciphertext, tag);
+    return { ciphertext, tag };
+  },
+
+  async aeadDecrypt(cipherId, key, nonce, aad, ciphertext, tag) {
+    if (tag.byteLength < 4 || tag.byteLength > 16) return null;
+    if (isGcmCipher(cipherId) && tag.byteLength !== 16) return null;
+    const k = await aeadKey(cipherId, key, {
+      nonceLength: nonce.byteLength,
+      tagLength: isGcmCipher(cipherId) ? 16 : tag.byteLength,
+    });
+    return await k.open(nonce, aad, ciphertext, tag);
+  },
+};
