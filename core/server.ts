@@ -12,8 +12,14 @@ import { log } from "./log.ts";
 export interface RunningServer {
   readonly port: number;
   readonly context: ServerContext;
-  /** Stops accepting, closes connections, waits for in-flight requests. */
-  stop(): Promise<void>;
+  /**
+   * Stops cleanly: stops accepting, lets every connection's requests in flight finish and their
+   * replies go out, then closes the connection (its handles with it), the share databases and the
+   * bridge. A connection still busy after `graceMs` (a client streaming requests) stops being answered
+   * (its write side is shut, so the client sees the failure) and is closed once its requests in flight
+   * end, or after a further `graceMs / 2`. Idempotent: later calls return the first call's promise.
+   */
+  stop(opts?: StopOptions): Promise<void>;
   /** Resolves when the listener ends. */
   readonly done: Promise<void>;
 }
@@ -55,6 +61,50 @@ export function readUnixAccounts(): UnixAccount[] {
   return out;
 }
 
+/** Options of {@link RunningServer.stop}. */
+export interface StopOptions {
+  /** How long a busy connection may take to become idle (default 5000 ms). */
+  graceMs?: number;
+}
+
+/** Waits for `p` or `ms` milliseconds, whichever comes first (the timer is cleared either way). */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((resolve) => timer = setTimeout(resolve, Math.max(1, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Closes `c` at a moment when it has no request in flight and every reply is written, so no
+ * acknowledged WRITE is lost and no WRITE is half-answered. The check and the close run in the same
+ * turn of the event loop, so no new frame can be dispatched in between.
+ */
+async function quiesceConnection(c: Connection, graceMs: number): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  while (!c.isClosing) {
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    await within(c.waitIdle(0), left);
+    await within(c.writer.drain(), deadline - Date.now());
+    if (c.inFlight === 0) {
+      c.close();
+      return;
+    }
+  }
+  if (c.isClosing) return;
+  // Still busy: stop answering (the client's outstanding requests fail visibly), let the handlers
+  // running now finish their disk I/O, then close.
+  log("conn", `shutdown: ${c.peer} still has ${c.inFlight} request(s) in flight; closing its write side`);
+  try {
+    await (c.conn as Deno.TcpConn).closeWrite();
+  } catch { /* already closed */ }
+  await within(c.waitIdle(0), Math.max(500, graceMs / 2));
+  c.close();
+}
+
 export interface StartOptions {
   config: ServerConfig;
   /** Path of ksmbdpwd.db; read as bytes and handed to the accounts module unparsed. */
@@ -66,8 +116,24 @@ export interface StartOptions {
 /** A startup failure with a message meant for the person running the server. */
 export class StartError extends Error {}
 
+let guarded = false;
+/**
+ * Last line of defence: a promise rejection nobody handled is logged, never allowed to end the
+ * process (one bad request or a module restart must not take every client down).
+ */
+function guardUnhandled(): void {
+  if (guarded) return;
+  guarded = true;
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    const r = (e as PromiseRejectionEvent).reason;
+    log("error", `unhandled rejection: ${r instanceof Error ? r.stack ?? r.message : String(r)}`);
+  });
+}
+
 /** Starts the bridge and the listener. */
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  guardUnhandled();
   const { config } = opts;
   const g = config.global;
   const port = opts.port ?? g.tcpPort;
@@ -100,6 +166,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const maxConns = g.maxConnections === 0 ? 65536 : g.maxConnections;
   const maxIp = g.maxIpConnections === 0 ? 65536 : g.maxIpConnections;
   let stopping = false;
+  let stopPromise: Promise<void> | null = null;
 
   const done = (async () => {
     for await (const c of listener) {
@@ -138,20 +205,22 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     port: (listener.addr as Deno.NetAddr).port,
     context: ctx,
     done,
-    async stop(): Promise<void> {
-      stopping = true;
-      try {
-        listener.close();
-      } catch { /* closed */ }
-      // Let in-flight requests (pending writes) finish and their replies go out before closing.
-      await Promise.all([...live].map((c) => c.waitIdle(0).then(() => c.writer.drain())));
-      for (const c of live) c.close();
-      for (const fs of ctx.shareFs.values()) {
+    stop(opts: StopOptions = {}): Promise<void> {
+      stopPromise ??= (async () => {
+        stopping = true;
         try {
-          fs.close();
-        } catch { /* best effort */ }
-      }
-      bridge.close();
+          listener.close();
+        } catch { /* closed */ }
+        const graceMs = opts.graceMs ?? 5000;
+        await Promise.all([...live].map((c) => quiesceConnection(c, graceMs)));
+        for (const fs of ctx.shareFs.values()) {
+          try {
+            fs.close();
+          } catch { /* best effort */ }
+        }
+        bridge.close();
+      })();
+      return stopPromise;
     },
   };
 }

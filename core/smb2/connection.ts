@@ -37,6 +37,13 @@ export class Connection {
   preauthHash: Uint8Array | null = null;
   readonly sessions = new Map<bigint, Session>();
   readonly opens = new Map<bigint, Open>();
+  /** Requests that went asynchronous, by AsyncId (MS-SMB2 3.3.1.7 Connection.AsyncCommandList). */
+  readonly pending = new Map<bigint, { messageId: bigint; sessionId: bigint; controller: AbortController }>();
+  private nextAsyncId = 1n;
+
+  allocAsyncId(): bigint {
+    return this.nextAsyncId++;
+  }
   /** Requests being processed (for NEGOTIATE serialisation and shutdown). */
   inFlight = 0;
   private closing = false;

@@ -11,6 +11,7 @@ import { mapAccess, WRITE_RIGHTS } from "./access.ts";
 import { openPipe } from "./pipe.ts";
 import { breakExclusiveHolders, breakLevelIIOnWrite, breaksOplocks, grantLevel, hasHolder, sendOplockBreak } from "./oplock.ts";
 import { vfsSync } from "./vfs_call.ts";
+import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 import { CreateAction } from "../wire/create.ts";
 
 /** ksmbd share flag OPLOCKS (ksmbd-reference §2). */
@@ -141,6 +142,11 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   const fileState = conn.server.shareModes.add(open);
   const overwrote = res.createAction === CreateAction.OVERWRITTEN || res.createAction === CreateAction.SUPERSEDED;
   if (overwrote) breakLevelIIOnWrite(fileState, open);
+  if (res.createAction === CreateAction.CREATED) {
+    conn.server.notify.emit(tree.share.path, res.relPath, NotifyAction.ADDED, nameFilter(meta.isDirectory));
+  } else if (overwrote) {
+    conn.server.notify.emit(tree.share.path, res.relPath, NotifyAction.MODIFIED, NotifyFilter.SIZE | NotifyFilter.LAST_WRITE);
+  }
   open.oplockLevel = grantLevel(fileState, open, req.requestedOplockLevel, (tree.share.flags & SHARE_FLAG_OPLOCKS) !== 0);
   open.notifyBreak = (level) => void sendOplockBreak(conn, open, level).catch(() => {});
 

@@ -13,6 +13,7 @@ import { Limits } from "../limits.ts";
 import type { Connection } from "./connection.ts";
 import { type Handler, type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { HANDLERS } from "./handlers.ts";
+import { handleCancel } from "./misc.ts";
 import { handleSmb1Negotiate } from "./negotiate.ts";
 import { log } from "../log.ts";
 
@@ -134,6 +135,7 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
   const signQueue: { start: number; key: Uint8Array; alg: 0 | 1 | 2 }[] = [];
   let disconnect = false;
   let tail: Uint8Array | null = null;
+  const asyncJobs: AsyncJob[] = [];
   // LOGOFF removes the session while its own response still has to be encrypted.
   const lastEncryptor = encryptedFor !== null ? conn.sessions.get(encryptedFor)?.encryptor ?? null : null;
 
@@ -148,7 +150,10 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     const related = (hdr.flags & HeaderFlags.RELATED_OPERATIONS) !== 0;
 
     // CANCEL consumes no MessageId and gets no response (MS-SMB2 3.3.5.16).
-    if (hdr.command === Command.CANCEL) continue;
+    if (hdr.command === Command.CANCEL) {
+      handleCancel({ server: conn.server, conn, hdr, pdu, session: null, tree: null, open: null });
+      continue;
+    }
 
     // MS-SMB2 3.3.5.2.3: the MessageId must lie in the window and be unused; otherwise the
     // connection is terminated. A charge of 0 counts as 1 (2.0.2 and single-credit requests).
@@ -188,6 +193,9 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     }
     if (reply.noResponse) continue;
     if (reply.disconnect) disconnect = true;
+    if (reply.status !== Status.SUCCESS) {
+      log("smb", `command ${hdr.command} mid ${hdr.messageId} -> 0x${reply.status.toString(16)}`);
+    }
     const sessionOk = ctx.session !== null && ctx.session.state === "valid";
     if (reply.sessionId !== undefined) sessionIdOut = reply.sessionId;
     if (reply.treeId !== undefined) treeIdOut = reply.treeId;
@@ -204,6 +212,17 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     const start = out.pos;
     lastStart = start;
     let flags = HeaderFlags.SERVER_TO_REDIR | (hdr.flags & HeaderFlags.RELATED_OPERATIONS) | (hdr.flags & HeaderFlags.PRIORITY_MASK);
+    let asyncId = 0n;
+    if (reply.goAsync) {
+      // MS-SMB2 3.3.4.2: an interim STATUS_PENDING response with an AsyncId; the final response
+      // follows when the operation completes (or is cancelled).
+      asyncId = conn.allocAsyncId();
+      flags |= HeaderFlags.ASYNC_COMMAND;
+      const controller = new AbortController();
+      conn.pending.set(asyncId, { messageId: hdr.messageId, sessionId: hdr.sessionId, controller });
+      asyncJobs.push({ asyncId, hdr, treeId: treeIdOut, sessionId: sessionIdOut, run: reply.goAsync, controller, signed: verifiedSigned });
+      reply = { status: Status.PENDING };
+    }
     encodeHeader(out, {
       creditCharge: hdr.creditCharge,
       status: reply.status,
@@ -213,7 +232,7 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       nextCommand: 0,
       messageId: hdr.messageId,
       treeId: treeIdOut,
-      asyncId: 0n,
+      asyncId,
       sessionId: sessionIdOut,
       signature: new Uint8Array(16),
     });
@@ -223,7 +242,7 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     // Signing decision (MS-SMB2 3.3.4.1.1): sign when the request was signed or the session requires
     // it, never for guest/anonymous sessions, never before keys exist.
     const sess = ctx.session ?? conn.sessions.get(reply.sessionId ?? lookupSession) ?? null;
-    if (encryptedFor === null && sess && sess.signingKey && !sess.guest && !sess.anonymous &&
+    if (encryptedFor === null && sess && sess.signingKey &&
       (verifiedSigned || sess.signingRequired || reply.forceSign) && hdr.command !== Command.CANCEL) {
       flags |= HeaderFlags.SIGNED;
       out.setU32(start + 16, flags);
@@ -271,6 +290,7 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
   } else {
     await conn.sendFramed(all);
   }
+  for (const job of asyncJobs) void finishAsync(conn, job, encryptedFor);
   if (disconnect) {
     await conn.writer.drain();
     conn.close();
@@ -308,9 +328,12 @@ async function resolve(
   if (session && session.signingKey && session.state === "valid" && encryptedFor === null) {
     if (hdr.flags & HeaderFlags.SIGNED) {
       // MS-SMB2 3.3.5.2.4: verify before any state changes; a bad signature is ACCESS_DENIED.
-      if (!verifyMessage(session.signingAlg, session.signingKey, ctx.pdu)) throw new SmbError(Status.ACCESS_DENIED);
+      if (!verifyMessage(session.signingAlg, session.signingKey, ctx.pdu)) {
+        log("smb", `bad signature on command ${hdr.command} from ${conn.peer}`);
+        throw new SmbError(Status.ACCESS_DENIED);
+      }
       signed = true;
-    } else if (session.signingRequired && !rule.unsigned && !session.guest && !session.anonymous) {
+    } else if (session.signingRequired && !rule.unsigned) {
       throw new SmbError(Status.ACCESS_DENIED);
     }
   }
@@ -340,4 +363,61 @@ async function resolve(
     ctx.open = open;
   }
   return signed;
+}
+
+/** A request that went asynchronous, completed after its interim response was sent. */
+interface AsyncJob {
+  asyncId: bigint;
+  hdr: Smb2Header;
+  treeId: number;
+  sessionId: bigint;
+  run: (signal: AbortSignal) => Promise<Reply>;
+  controller: AbortController;
+  /** The request carried a valid signature. */
+  signed: boolean;
+}
+
+/** Runs an async operation and sends its final response (credits were granted in the interim). */
+async function finishAsync(conn: Connection, job: AsyncJob, encryptedFor: bigint | null): Promise<void> {
+  let reply: Reply;
+  try {
+    reply = await job.run(job.controller.signal);
+  } catch (e) {
+    reply = { status: e instanceof SmbError || e instanceof WireError ? e.status : Status.INTERNAL_ERROR };
+  } finally {
+    conn.pending.delete(job.asyncId);
+  }
+  if (conn.isClosing) return;
+  const out = new Writer(512);
+  out.zeros(4);
+  let flags = HeaderFlags.SERVER_TO_REDIR | HeaderFlags.ASYNC_COMMAND;
+  encodeHeader(out, {
+    creditCharge: job.hdr.creditCharge,
+    status: reply.status,
+    command: job.hdr.command,
+    credits: 0,
+    flags,
+    nextCommand: 0,
+    messageId: job.hdr.messageId,
+    treeId: job.treeId,
+    asyncId: job.asyncId,
+    sessionId: job.sessionId,
+    signature: new Uint8Array(16),
+  });
+  if (reply.body) reply.body(out, 4);
+  else encodeErrorResponse(out, 4, {});
+  const all = out.finish();
+  const sess = conn.sessions.get(job.sessionId);
+  if (encryptedFor !== null) {
+    const enc = sess?.encryptor;
+    if (!enc) return;
+    await conn.send(await enc.encrypt(encryptedFor, all.subarray(4)));
+    return;
+  }
+  if (sess && sess.signingKey && (job.signed || sess.signingRequired)) {
+    flags |= HeaderFlags.SIGNED;
+    new DataView(all.buffer, all.byteOffset).setUint32(4 + 16, flags, true);
+    signMessage(sess.signingAlg, sess.signingKey, all.subarray(4));
+  }
+  await conn.sendFramed(all);
 }

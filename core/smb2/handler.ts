@@ -36,6 +36,12 @@ export interface Reply {
   afterEncode?: (element: Uint8Array) => void | Promise<void>;
   /** Sign this response with this key even though the request was not signed (final SESSION_SETUP). */
   forceSign?: boolean;
+  /**
+   * Go asynchronous (MS-SMB2 3.3.4.2): dispatch answers at once with an interim STATUS_PENDING
+   * response carrying an AsyncId, then sends what this resolves to as the final response. The signal
+   * aborts on CANCEL.
+   */
+  goAsync?: (signal: AbortSignal) => Promise<Reply>;
   /** Drop the connection after sending. */
   disconnect?: boolean;
 }

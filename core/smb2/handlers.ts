@@ -13,7 +13,8 @@ import { handleQueryInfo } from "./query_info.ts";
 import { handleSetInfo } from "./set_info.ts";
 import { handleIoctl } from "./ioctl.ts";
 import { handleLock } from "./lock.ts";
-import { handleCancel, handleChangeNotify, handleEcho, handleOplockBreak } from "./misc.ts";
+import { handleCancel, handleEcho, handleOplockBreak } from "./misc.ts";
+import { handleChangeNotify } from "./notify.ts";
 
 export const HANDLERS: Record<number, Handler> = {
   [Command.NEGOTIATE]: handleNegotiate,

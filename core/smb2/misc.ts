@@ -13,15 +13,23 @@ export function handleEcho(ctx: RequestCtx): Reply {
   return { status: Status.SUCCESS, body: (w, h) => encodeEchoResponse(w, h) };
 }
 
-/** Nothing here goes asynchronous yet, so there is never a pending request to cancel; no response. */
-export function handleCancel(_ctx: RequestCtx): Reply {
+/**
+ * CANCEL (MS-SMB2 3.3.5.16): finds the pending request by AsyncId (or, for one not yet answered
+ * with an interim response, by MessageId) and aborts it; CANCEL itself gets no response.
+ */
+export function handleCancel(ctx: RequestCtx): Reply {
+  const { hdr, conn } = ctx;
+  for (const [id, p] of conn.pending) {
+    const byAsync = (hdr.flags & 0x2) !== 0 && id === hdr.asyncId;
+    const byMid = (hdr.flags & 0x2) === 0 && p.messageId === hdr.messageId;
+    if ((byAsync || byMid) && p.sessionId === hdr.sessionId) {
+      p.controller.abort();
+      break;
+    }
+  }
   return { status: Status.SUCCESS, noResponse: true };
 }
 
-/** Change notification is not implemented (as in ksmbd): clients fall back to polling. */
-export function handleChangeNotify(_ctx: RequestCtx): Reply {
-  return { status: Status.NOT_IMPLEMENTED };
-}
 
 /** OPLOCK_BREAK acknowledgment (MS-SMB2 3.3.5.22.1). Leases are never granted, so lease acks are invalid. */
 export function handleOplockBreak(ctx: RequestCtx): Reply {

@@ -9,6 +9,7 @@ import { AccessMask as A } from "../wire/create.ts";
 import { vfsCall } from "./vfs_call.ts";
 import { pipeRead, pipeWrite } from "./pipe.ts";
 import { breakLevelIIOnWrite } from "./oplock.ts";
+import { NotifyAction, NotifyFilter } from "./notify.ts";
 
 const CREDIT_UNIT = 65536;
 const FILE_LOCK_CONFLICT = 0xc0000054;
@@ -63,6 +64,9 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
   const n = await vfsCall(() => ctx.tree!.fs!.write(open.handle as VfsHandle, req.data, req.offset));
   open.written = true;
   breakLevelIIOnWrite(ctx.server.shareModes.state(open.fileKey), open);
+  if (ctx.server.notify.size > 0) {
+    ctx.server.notify.emit(ctx.tree!.share.path, (open.handle as VfsHandle).relPath, NotifyAction.MODIFIED, NotifyFilter.SIZE | NotifyFilter.LAST_WRITE);
+  }
   open.position = BigInt(req.offset + n);
   ctx.server.stats.bytesWritten += n;
   return { status: Status.SUCCESS, body: (w, h) => encodeWriteResponse(w, h, { count: n }) };

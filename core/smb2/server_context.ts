@@ -2,6 +2,7 @@ import type { Bridge } from "../ipc/bridge.ts";
 import type { GlobalConfig } from "../config/types.ts";
 import { ShareModeTable } from "../state/share_mode.ts";
 import { ByteLockTable } from "../state/byte_locks.ts";
+import { NotifyHub } from "./notify.ts";
 import type { ShareFs } from "../vfs/mod.ts";
 
 /** Per-command counters for `control --status`. */
@@ -18,6 +19,7 @@ export class ServerContext {
   readonly startTime = Date.now();
   readonly shareModes = new ShareModeTable();
   readonly byteLocks = new ByteLockTable();
+  readonly notify = new NotifyHub();
   /** One ShareFs per share name (lower case) and path, opened on first tree connect. */
   readonly shareFs = new Map<string, ShareFs>();
   readonly stats: Stats = { connections: 0, bytesRead: 0, bytesWritten: 0, commands: new Array(19).fill(0) };

@@ -78,10 +78,14 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   // Across the await the session may have been logged off or the connection dropped.
   if (conn.sessions.get(session.id) !== session) throw new SmbError(Status.USER_SESSION_DELETED);
 
+  // On a reauthentication the session already has keys: its responses are signed with them
+  // (MS-SMB2 3.3.4.1.1, 3.2.5.1.3: the client verifies SESSION_SETUP responses with Session.SigningKey).
+  const reauthSign = wasValid && session.signingKey !== null;
   if (step.status === "more") {
     return {
       status: Status.MORE_PROCESSING_REQUIRED,
       sessionId: session.id,
+      forceSign: reauthSign,
       body: (w, h) => encodeSessionSetupResponse(w, h, { sessionFlags: 0, securityBuffer: step.outToken }),
       afterEncode: (el) => {
         if (session.preauthHash) session.preauthHash = preauthUpdate(session.preauthHash, el);
@@ -95,10 +99,12 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
       // ksmbd: after repeated bad passwords, delay this account's setups by 5 s.
       await new Promise((r) => setTimeout(r, 5000));
     }
-    if (!wasValid) forgetSession(conn, session);
     log("auth", `logon failure from ${conn.peer}`);
     if (result?.account) server.bridge.logout(result.account, result.userFlags);
-    return { status: step.failStatus ?? Status.LOGON_FAILURE, sessionId: session.id };
+    // A failed reauthentication ends the session (its opens are closed), as Windows and Samba do.
+    if (wasValid) logoffSession(conn, session);
+    else forgetSession(conn, session);
+    return { status: step.failStatus ?? Status.LOGON_FAILURE, sessionId: session.id, forceSign: reauthSign };
   }
   if (result.userFlags & USER_FLAG.DELAY) await new Promise((r) => setTimeout(r, 5000));
 
@@ -113,7 +119,9 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   else if (result.guest) sessionFlags |= SessionFlags.IS_GUEST;
 
   const keyed = !result.guest && !result.anonymous && result.sessionKey.byteLength >= 16;
-  if (keyed) {
+  // Keys are derived once, at the first authentication; a reauthentication keeps them
+  // (MS-SMB2 3.3.5.5.3: the channel keeps signing with the session's keys).
+  if (keyed && !wasValid) {
     const sk = result.sessionKey.slice(0, 16);
     session.sessionKey = sk;
     if (neg.dialect >= Dialect.SMB3_0) {
@@ -158,7 +166,7 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   return {
     status: Status.SUCCESS,
     sessionId: session.id,
-    forceSign: keyed,
+    forceSign: keyed || reauthSign,
     body: (w, h) => encodeSessionSetupResponse(w, h, { sessionFlags, securityBuffer: step.outToken }),
   };
 }

@@ -20,6 +20,7 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { vfsSync } from "./vfs_call.ts";
 import { fileKey } from "./create.ts";
 import { breakLevelIIOnWrite } from "./oplock.ts";
+import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 
 function need(open: Open, bits: number): void {
   if (!(open.grantedAccess & bits)) throw new SmbError(Status.ACCESS_DENIED);
@@ -60,6 +61,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
           attributes: b.fileAttributes,
         })
       );
+      ctx.server.notify.emit(tree.share.path, h.relPath, NotifyAction.MODIFIED, NotifyFilter.ATTRIBUTES | NotifyFilter.LAST_WRITE | NotifyFilter.CREATION);
       return ok;
     }
     case C.RENAME: {
@@ -83,7 +85,13 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
         const key = fileKey(tree, dest.fileId);
         if (key !== open.fileKey && shareModes.state(key)) throw new SmbError(Status.ACCESS_DENIED);
       }
+      const oldPath = h.relPath;
       vfsSync(() => fs.rename(h, target, r.replaceIfExists));
+      const nf = nameFilter(open.isDirectory);
+      ctx.server.notify.emitAll(tree.share.path, [
+        { path: oldPath, action: NotifyAction.RENAMED_OLD_NAME, filterBits: nf },
+        { path: h.relPath, action: NotifyAction.RENAMED_NEW_NAME, filterBits: nf },
+      ]);
       // Other opens of the same file follow the rename.
       open.relPath = h.relPath;
       const st = shareModes.state(open.fileKey);
@@ -102,6 +110,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       const target = targetName(r.fileName);
       if (target === "") throw new SmbError(Status.INVALID_PARAMETER);
       vfsSync(() => fs.link(h, target, r.replaceIfExists));
+      ctx.server.notify.emit(tree.share.path, target, NotifyAction.ADDED, NotifyFilter.FILE_NAME);
       return ok;
     }
     case C.DISPOSITION: {

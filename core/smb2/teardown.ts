@@ -9,6 +9,7 @@ import type { Tree } from "../state/tree.ts";
 import { log } from "../log.ts";
 import type { VfsHandle } from "../vfs/mod.ts";
 import { settleBreak } from "./oplock.ts";
+import { nameFilter, NotifyAction } from "./notify.ts";
 
 /** Closes an open: releases its share-mode entry and runs delete-on-close on the last close. */
 export function closeOpen(conn: Connection, open: Open): void {
@@ -18,6 +19,8 @@ export function closeOpen(conn: Connection, open: Open): void {
   // A holder that closes instead of acknowledging ends its break (MS-SMB2 3.3.5.10).
   settleBreak(open);
   open.oplockLevel = 0;
+  // A pending CHANGE_NOTIFY on this handle completes with STATUS_NOTIFY_CLEANUP.
+  conn.server.notify.remove(open);
   const server = conn.server;
   server.byteLocks.releaseAll(open.fileKey, open);
   const { state, last } = server.shareModes.remove(open);
@@ -34,7 +37,9 @@ export function closeOpen(conn: Connection, open: Open): void {
   }
   if (fs && (open.deleteOnClose || (state?.deletePending ?? false)) && last) {
     try {
-      fs.remove(handle ? handle.relPath : open.relPath);
+      const path = handle ? handle.relPath : open.relPath;
+      fs.remove(path);
+      if (tree) server.notify.emit(tree.share.path, path, NotifyAction.REMOVED, nameFilter(open.isDirectory));
     } catch (e) {
       log("vfs", `delete on close of ${open.relPath} failed: ${e}`);
     }
