@@ -1,142 +1,207 @@
 /**
- * `deno task serve [-C|--config FILE] [-P|--pwddb FILE] [-p|--port N]`: runs the server in the
- * foreground (ksmbd.mountd's option letters). With no -C it runs the embedded default: a writable
- * demo share in ./demo-share and the user demo/demo, and prints the smbclient line to connect.
+ * `deno task serve [-C|--config FILE] [-P|--pwddb FILE] [-p|--port N] [-d|--debug COMPONENTS]
+ * [--allow-shares-under DIR]... [--show-permissions]`: the launcher (ksmbd.mountd's option letters).
+ *
+ * It reads the configuration, computes the exact Deno permissions the server needs
+ * (core/permissions.ts) and runs core/main.ts in a child `deno` with exactly those flags and nothing
+ * else, forwarding SIGTERM / SIGINT / SIGQUIT / SIGHUP and returning the child's exit status. The
+ * launcher itself holds read access (any config path), run access to `deno` and read access to a
+ * few environment variables; it never touches the network or SMB data.
+ *
+ * With no -C it runs the embedded default: a writable demo share in ./demo-share, state in ./.state
+ * (the working directory, which `deno task` sets to the repository) and the user demo/demo; it prints
+ * the smbclient line to connect. Relative -C / -P paths are resolved against the directory `deno
+ * task` was started from (INIT_CWD).
+ *
+ * `--show-permissions` prints the computed permissions (with the reason for each) and the command
+ * line, and exits: use it to run the server directly, e.g. from a systemd unit.
+ *
+ * @module
  */
 import { loadConfigFile, parseConfig } from "../core/config/parse.ts";
-import { embeddedDefault } from "../core/config/embedded.ts";
+import { EMBEDDED_SOURCE, embeddedDefault } from "../core/config/embedded.ts";
 import { ConfigError, type ServerConfig } from "../core/config/types.ts";
-import { ntHashBase64 } from "../core/ipc/hash.ts";
-import { StartError, startServer } from "../core/server.ts";
-import { enableDebug } from "../core/log.ts";
-import { startControl } from "../core/control.ts";
+import { parseServerArgs, SERVE_USAGE, type ServerArgs } from "../core/main.ts";
+import {
+  computePermissions,
+  describePermissions,
+  type PermissionPlan,
+  PermissionPlanError,
+  serverCommandArgs,
+} from "../core/permissions.ts";
 
-export interface ServeArgs {
-  config?: string;
-  pwddb?: string;
-  port?: number;
-  debug?: string;
+/** Environment variables passed to the server process (only what Deno itself uses for its caches). */
+export const PASSED_ENV: readonly string[] = ["HOME", "DENO_DIR", "XDG_CACHE_HOME", "NO_COLOR", "TZ"];
+
+/** Signals forwarded to the server (ksmbd.mountd: TERM/INT/QUIT stop, HUP reloads). */
+export const FORWARDED_SIGNALS: readonly Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP"];
+
+/** Exit status of a process killed by `signal` (shell convention 128 + number). */
+export function signalExitCode(signal: Deno.Signal): number {
+  const numbers: Partial<Record<Deno.Signal, number>> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGQUIT: 3,
+    SIGKILL: 9,
+    SIGSEGV: 11,
+    SIGPIPE: 13,
+    SIGTERM: 15,
+    SIGABRT: 6,
+  };
+  return 128 + (numbers[signal] ?? 0);
 }
 
-/** Parses serve's options; throws ConfigError naming the bad option. */
-export function parseServeArgs(argv: string[]): ServeArgs {
-  const out: ServeArgs = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const eq = a.indexOf("=");
-    const name = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
-    const inline = a.startsWith("--") && eq > 0 ? a.slice(eq + 1) : undefined;
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const v = argv[++i];
-      if (v === undefined) throw new ConfigError(`option ${name} needs a value`);
-      return v;
-    };
-    switch (name) {
-      case "-C":
-      case "--config":
-        out.config = value();
-        break;
-      case "-P":
-      case "--pwddb":
-        out.pwddb = value();
-        break;
-      case "-p":
-      case "--port": {
-        const v = value();
-        const n = Number(v);
-        if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new ConfigError(`option ${name}: "${v}" is not a port number (1-65535)`);
-        out.port = n;
-        break;
-      }
-      case "-d":
-      case "--debug":
-        out.debug = value();
-        break;
-      case "-n":
-      case "--nodetach":
-        break; // always in the foreground
-      case "-h":
-      case "--help":
-        console.log("usage: deno task serve [-C|--config FILE] [-P|--pwddb FILE] [-p|--port N] [-d|--debug COMPONENTS]");
-        Deno.exit(0);
-        break;
-      default:
-        throw new ConfigError(`unknown option "${a}" (try --help)`);
-    }
+/** Makes `path` absolute against `cwd` (lexically). */
+export function absolutize(path: string, cwd: string): string {
+  return path.startsWith("/") ? path : `${cwd.replace(/\/+$/, "")}/${path}`;
+}
+
+/** Everything the launcher decided: the child's arguments and the permission plan. */
+export interface LaunchPlan {
+  plan: PermissionPlan;
+  /** Arguments for `deno` (starting with "run"). */
+  denoArgs: string[];
+  config: ServerConfig;
+}
+
+/**
+ * Builds the child's command line from the launcher's options (reads the config; writes nothing).
+ *
+ * @throws {ConfigError} for a bad or unreadable configuration; {@link PermissionPlanError} when the
+ * permissions cannot be expressed.
+ */
+export async function planLaunch(
+  args: ServerArgs,
+  cwd: string,
+  debugEnv?: string,
+  userCwd: string = cwd,
+): Promise<LaunchPlan> {
+  let config: ServerConfig;
+  let configPath: string | undefined;
+  let pwdDbPath: string;
+  const coreArgs: string[] = [];
+  if (args.config !== undefined) {
+    configPath = absolutize(args.config, userCwd);
+    config = (await loadConfigFile(configPath)).config; // the server prints the warnings
+    pwdDbPath = absolutize(args.pwddb ?? "/etc/ksmbd/ksmbdpwd.db", userCwd);
+    coreArgs.push("-C", configPath);
+  } else {
+    const d = embeddedDefault(cwd);
+    config = parseConfig(d.confText, EMBEDDED_SOURCE).config;
+    pwdDbPath = args.pwddb !== undefined ? absolutize(args.pwddb, userCwd) : `${d.stateDir}/ksmbdpwd.db`;
+    coreArgs.push("--embedded", cwd);
   }
-  return out;
+  if (args.pwddb !== undefined) coreArgs.push("-P", pwdDbPath);
+  const port = args.port ?? config.global.tcpPort;
+  if (args.port !== undefined) coreArgs.push("-p", String(args.port));
+  const debug = [args.debug, debugEnv].filter((d) => d !== undefined && d !== "").join(",");
+  if (debug) coreArgs.push("-d", debug);
+  coreArgs.push("--parent-pipe");
+  const plan = computePermissions({
+    config,
+    configPath,
+    pwdDbPath,
+    port,
+    extraShareRoots: args.sharesUnder.map((d) => absolutize(d, userCwd)),
+  });
+  return { plan, denoArgs: serverCommandArgs(plan, coreArgs), config };
+}
+
+/**
+ * The `deno` to run: this launcher's own executable when the run permission covers it, else `deno`
+ * from PATH (the serve task grants `--allow-run=deno`, which Deno resolves through PATH without
+ * following symlinks, so an npm-installed /usr/bin/deno -> .../node_modules/deno/deno needs this).
+ */
+export function denoCommand(): string {
+  const self = Deno.execPath();
+  for (const command of [self, "deno"]) {
+    if (Deno.permissions.querySync({ name: "run", command }).state === "granted") return command;
+  }
+  return self;
+}
+
+function quoteArg(a: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
+}
+
+function childEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of PASSED_ENV) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  return env;
 }
 
 async function main(): Promise<number> {
-  let args: ServeArgs;
+  let args: ServerArgs;
   try {
-    args = parseServeArgs(Deno.args);
+    const parsed = parseServerArgs(Deno.args);
+    if (parsed === "help") {
+      console.log(SERVE_USAGE);
+      return 0;
+    }
+    args = parsed;
+    if (args.embedded !== undefined || args.parentPipe) {
+      throw new ConfigError("--embedded and --parent-pipe are for the server process, not for `serve`");
+    }
   } catch (e) {
     console.error(`ksmbd-deno: ${(e as Error).message}`);
     return 2;
   }
-  if (args.debug) enableDebug(args.debug);
-  if (Deno.env.get("KSMBD_DEBUG")) enableDebug(Deno.env.get("KSMBD_DEBUG")!);
-  let config: ServerConfig;
-  let pwdDbPath: string;
-  let banner = "";
+  let launch: LaunchPlan;
   try {
-    if (args.config) {
-      const { config: c, warnings } = await loadConfigFile(args.config);
-      for (const w of warnings) console.error(`ksmbd-deno: warning: ${w}`);
-      config = c;
-      pwdDbPath = args.pwddb ?? "/etc/ksmbd/ksmbdpwd.db";
-    } else {
-      const base = Deno.cwd();
-      const d = embeddedDefault(base);
-      Deno.mkdirSync(d.shareDir, { recursive: true });
-      Deno.mkdirSync(d.stateDir, { recursive: true });
-      const { config: c } = parseConfig(d.confText, "<embedded default>");
-      config = c;
-      pwdDbPath = args.pwddb ?? `${d.stateDir}/ksmbdpwd.db`;
-      if (!args.pwddb) {
-        const hash = await ntHashBase64(d.demoPassword);
-        Deno.writeTextFileSync(pwdDbPath, `${d.demoUser}:${hash}\n`, { mode: 0o600 });
-      }
-      const port = args.port ?? config.global.tcpPort;
-      banner = `embedded default: share "demo" at ${d.shareDir}, user "${d.demoUser}" password "${d.demoPassword}"\n` +
-        `connect with: smbclient //127.0.0.1/demo -U ${d.demoUser}%${d.demoPassword}` + (port !== 445 ? ` -p ${port}` : "");
-    }
+    // deno task runs in the repository; relative paths are the user's, from INIT_CWD.
+    launch = await planLaunch(args, Deno.cwd(), Deno.env.get("KSMBD_DEBUG"), Deno.env.get("INIT_CWD"));
   } catch (e) {
-    if (e instanceof ConfigError) {
+    if (e instanceof ConfigError || e instanceof PermissionPlanError) {
       console.error(`ksmbd-deno: ${e.message}`);
       return 2;
     }
     throw e;
   }
+  const deno = denoCommand();
+  if (args.showPermissions) {
+    console.log(describePermissions(launch.plan));
+    console.log("");
+    console.log([deno, ...launch.denoArgs].map(quoteArg).join(" "));
+    return 0;
+  }
+  let child: Deno.ChildProcess;
   try {
-    Deno.mkdirSync(config.global.stateDirectory, { recursive: true });
+    child = new Deno.Command(deno, {
+      args: launch.denoArgs,
+      clearEnv: true,
+      env: childEnv(),
+      stdin: "piped", // never written: its end of file tells the server the launcher is gone
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
   } catch (e) {
-    console.error(`ksmbd-deno: cannot create state directory ${config.global.stateDirectory}: ${(e as Error).message}`);
+    console.error(
+      `ksmbd-deno: cannot start ${deno}: ${(e as Error).message}` +
+        (e instanceof Deno.errors.NotCapable ? " (the serve task allows running `deno` only)" : "") +
+        (e instanceof Deno.errors.NotFound ? " (put deno on PATH: the serve task may run `deno` only)" : ""),
+    );
     return 1;
   }
-  let server;
-  try {
-    server = await startServer({ config, pwdDbPath, port: args.port });
-  } catch (e) {
-    if (e instanceof StartError) {
-      console.error(`ksmbd-deno: ${e.message}`);
-      return 1;
-    }
-    throw e;
+  const forward = new Map<Deno.Signal, () => void>();
+  for (const sig of FORWARDED_SIGNALS) {
+    const fn = (): void => {
+      try {
+        child.kill(sig);
+      } catch { /* already gone */ }
+    };
+    forward.set(sig, fn);
+    Deno.addSignalListener(sig, fn);
   }
-  const control = await startControl(server, config, { configPath: args.config, pwdDbPath });
-  console.log(`ksmbd-deno listening on 0.0.0.0:${server.port}`);
-  if (banner) console.log(banner);
-  const stop = async (): Promise<void> => {
-    await control.close();
-    await server.stop();
-    Deno.exit(0);
-  };
-  for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => void stop());
-  await server.done;
-  return 0;
+  const status = await child.status;
+  for (const [sig, fn] of forward) Deno.removeSignalListener(sig, fn);
+  try {
+    await child.stdin.close();
+  } catch { /* closed */ }
+  if (status.signal) return signalExitCode(status.signal);
+  return status.code;
 }
 
 if (import.meta.main) Deno.exit(await main());

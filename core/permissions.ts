@@ -161,7 +161,9 @@ class Builder {
   add(kind: PermissionKind, value: string, why: string): void {
     if (value.includes(",")) {
       throw new PermissionPlanError(
-        `${why}: the path ${JSON.stringify(value)} contains a comma, which Deno permission flags cannot express; rename it`,
+        `${why}: the path ${
+          JSON.stringify(value)
+        } contains a comma, which Deno permission flags cannot express; rename it`,
       );
     }
     const list = this.plan[kind];
@@ -203,7 +205,9 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
   const realSock = resolveThroughExisting(sock, inputs.realPath ?? defaultRealPath);
   if (realSock !== sock) b.add("net", `unix:${realSock}`, "control socket (symlinks resolved)");
 
-  if (inputs.configPath !== undefined) b.addPath("read", inputs.configPath, "configuration file (re-read on reload)");
+  if (inputs.configPath !== undefined) {
+    b.addPath("read", inputs.configPath, "configuration file (re-read on reload)");
+  }
   b.addPath("read", inputs.pwdDbPath, "user database (read at start and on reload)");
   b.addPath("read", g.stateDirectory, "state directory: metadata databases, control socket");
   b.addPath("write", g.stateDirectory, "state directory: metadata databases, control socket");

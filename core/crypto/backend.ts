@@ -211,7 +211,10 @@ export interface SelectOptions {
  * Returns the backend `name`. For "openssl" this loads libcrypto and checks it is OpenSSL 3.x;
  * it throws an Error that names the path and the flag to add when it cannot.
  */
-export async function selectBackend(name: CryptoBackendName, opts: SelectOptions = {}): Promise<CryptoBackend> {
+export async function selectBackend(
+  name: CryptoBackendName,
+  opts: SelectOptions = {},
+): Promise<CryptoBackend> {
   if (name === "webcrypto") return webcryptoBackend;
   if (name === "openssl") {
     const { openOpensslBackend } = await import("./backend_openssl.ts");
@@ -220,11 +223,13 @@ export async function selectBackend(name: CryptoBackendName, opts: SelectOptions
   throw new RangeError(`unknown crypto backend "${name}" (webcrypto or openssl)`);
 }
 
-let current: CryptoBackend = webcryptoBackend;
+// Resolved on first use, not at module evaluation: backend_webcrypto.ts imports this module's
+// helpers, so whichever of the two loads first must not touch the other's bindings at top level.
+let current: CryptoBackend | null = null;
 
-/** The backend signing.ts and encryption.ts use. */
+/** The backend signing.ts and encryption.ts use (webcrypto until {@link setCurrentBackend}). */
 export function currentBackend(): CryptoBackend {
-  return current;
+  return current ??= webcryptoBackend;
 }
 
 /** Switches the process-wide backend (at startup, before the first session: existing

@@ -8,8 +8,7 @@
  *
  * The AAD is bytes 20..51: the header without ProtocolId and Signature.
  */
-import { aesCcmDecrypt, aesCcmEncrypt } from "./aes_ccm.ts";
-import { aesGcmDecrypt, aesGcmEncrypt, importAesGcmKey } from "./aes_gcm.ts";
+import { type AeadKey, aeadKeyLength, type CryptoBackend, currentBackend } from "./backend.ts";
 import { CipherId } from "./kdf.ts";
 import { Reader } from "../wire/reader.ts";
 import { Status, WireError } from "../wire/status.ts";
@@ -60,19 +59,6 @@ function isGcm(cipher: number): boolean {
   return cipher === CipherId.AES_128_GCM || cipher === CipherId.AES_256_GCM;
 }
 
-function keyLength(cipher: number): number {
-  switch (cipher) {
-    case CipherId.AES_128_CCM:
-    case CipherId.AES_128_GCM:
-      return 16;
-    case CipherId.AES_256_CCM:
-    case CipherId.AES_256_GCM:
-      return 32;
-    default:
-      throw new RangeError(`unknown cipher id ${cipher}`);
-  }
-}
-
 /**
  * One direction's cipher state for a session: the key (imported once for WebCrypto) and a nonce
  * generator. Nonces are a random prefix fixed per key plus a 64-bit counter, so they never repeat
@@ -80,24 +66,33 @@ function keyLength(cipher: number): number {
  */
 export class TransformCipher {
   readonly cipher: number;
-  private readonly rawKey: Uint8Array;
-  private readonly gcmKey: CryptoKey | null;
+  /** The backend that holds this key (fixed at creation). */
+  readonly backend: CryptoBackend;
+  private readonly key: AeadKey;
   private readonly noncePrefix: Uint8Array;
   private counter = 0n;
 
-  private constructor(cipher: number, key: Uint8Array, gcmKey: CryptoKey | null) {
+  private constructor(cipher: number, key: AeadKey, backend: CryptoBackend) {
     this.cipher = cipher;
-    this.rawKey = key.slice();
-    this.gcmKey = gcmKey;
+    this.key = key;
+    this.backend = backend;
     // CCM: 11-byte nonce = 3 random + 8 counter; GCM: 12 = 4 random + 8 counter.
     this.noncePrefix = crypto.getRandomValues(new Uint8Array(isGcm(cipher) ? 4 : 3));
   }
 
-  /** Creates the state for `cipher` (CipherId) with a key from {@link smb3Keys}. */
-  static async create(cipher: number, key: Uint8Array): Promise<TransformCipher> {
-    if (key.byteLength !== keyLength(cipher)) throw new RangeError("key length does not match the cipher");
-    const gcmKey = isGcm(cipher) ? await importAesGcmKey(key) : null;
-    return new TransformCipher(cipher, key, gcmKey);
+  /**
+   * Creates the state for `cipher` (CipherId) with a key from {@link smb3Keys}, on `backend`
+   * (default: the process-wide {@link currentBackend}).
+   */
+  static async create(
+    cipher: number,
+    key: Uint8Array,
+    backend: CryptoBackend = currentBackend(),
+  ): Promise<TransformCipher> {
+    if (key.byteLength !== aeadKeyLength(cipher)) {
+      throw new RangeError("key length does not match the cipher");
+    }
+    return new TransformCipher(cipher, await backend.aeadKey(cipher, key), backend);
   }
 
   /** The next unused nonce, already laid out in the 16-byte header field. */
@@ -109,18 +104,35 @@ export class TransformCipher {
     return n;
   }
 
-  private nonceLen(): number {
-    return isGcm(this.cipher) ? 12 : 11;
+  /**
+   * Encrypts one SMB2 message (or compound chain) for `sessionId`. Returns the transformed message:
+   * header followed by ciphertext, built in one buffer (the OpenSSL backend writes ciphertext and tag
+   * straight into it). `nonce16` is for tests; normal callers let it default.
+   */
+  encrypt(sessionId: bigint, message: Uint8Array, nonce16?: Uint8Array): Promise<Uint8Array> {
+    return this.build(sessionId, message, nonce16, 0);
   }
 
   /**
-   * Encrypts one SMB2 message (or compound chain) for `sessionId`. Returns the transformed message:
-   * header followed by ciphertext. `nonce16` is for tests; normal callers let it default.
+   * Like {@link encrypt}, with `headroom` bytes reserved in front of the TRANSFORM_HEADER: with the
+   * default 4 the result goes straight to `Connection.sendFramed` (which fills in the Direct TCP
+   * header), saving the copy `Connection.send` makes of the whole message.
    */
-  async encrypt(sessionId: bigint, message: Uint8Array, nonce16?: Uint8Array): Promise<Uint8Array> {
+  encryptFramed(sessionId: bigint, message: Uint8Array, headroom = 4): Promise<Uint8Array> {
+    return this.build(sessionId, message, undefined, headroom);
+  }
+
+  private async build(
+    sessionId: bigint,
+    message: Uint8Array,
+    nonce16: Uint8Array | undefined,
+    headroom: number,
+  ): Promise<Uint8Array> {
     if (message.byteLength === 0 || message.byteLength > 0xffffffff) throw new RangeError("bad message size");
-    const out = new Uint8Array(TRANSFORM_HEADER_SIZE + message.byteLength);
-    const v = new DataView(out.buffer);
+    if (!Number.isInteger(headroom) || headroom < 0) throw new RangeError("bad headroom");
+    const buf = new Uint8Array(headroom + TRANSFORM_HEADER_SIZE + message.byteLength);
+    const out = headroom ? buf.subarray(headroom) : buf;
+    const v = new DataView(buf.buffer, headroom);
     v.setUint32(0, TRANSFORM_PROTOCOL_ID, true);
     // The whole 16-byte field goes into the AAD as sent; a generated nonce has zero reserved bytes.
     const nonce = nonce16 ?? this.nextNonce();
@@ -129,24 +141,29 @@ export class TransformCipher {
     v.setUint32(36, message.byteLength, true);
     v.setUint16(42, TRANSFORM_FLAG_ENCRYPTED, true);
     v.setBigUint64(44, sessionId, true);
-    const aad = out.subarray(20, 52);
-    const n = nonce.subarray(0, this.nonceLen());
-    const { ciphertext, tag } = this.gcmKey
-      ? await aesGcmEncrypt(this.gcmKey, n, aad, message)
-      : aesCcmEncrypt(this.rawKey, n, aad, message, 16);
-    out.set(tag, 4);
-    out.set(ciphertext, TRANSFORM_HEADER_SIZE);
-    return out;
+    const k = this.key;
+    await k.seal(
+      out.subarray(20, 20 + k.nonceLength),
+      out.subarray(20, 52),
+      message,
+      out.subarray(TRANSFORM_HEADER_SIZE),
+      out.subarray(4, 20),
+    );
+    return buf;
   }
 
-  /** Decrypts a parsed transform. Throws WireError(ACCESS_DENIED) when authentication fails. */
+  /** Decrypts a parsed transform into a new buffer. Throws WireError(ACCESS_DENIED) when
+   * authentication fails. */
   async decrypt(h: TransformHeader): Promise<Uint8Array> {
-    const n = h.nonce.subarray(0, this.nonceLen());
-    const pt = this.gcmKey
-      ? await aesGcmDecrypt(this.gcmKey, n, h.aad, h.encrypted, h.signature)
-      : aesCcmDecrypt(this.rawKey, n, h.aad, h.encrypted, h.signature);
+    const k = this.key;
+    const pt = await k.open(h.nonce.subarray(0, k.nonceLength), h.aad, h.encrypted, h.signature);
     if (!pt) throw new WireError("transform signature mismatch", Status.ACCESS_DENIED);
     return pt;
+  }
+
+  /** Releases native state now (OpenSSL backend); a finalizer does it otherwise. Call at logoff. */
+  dispose(): void {
+    this.key.dispose();
   }
 }
 

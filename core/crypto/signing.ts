@@ -4,8 +4,7 @@
  * The signature covers the whole message (header at offset 0, compound padding included) with the
  * 16-byte Signature field (offset 48) zeroed.
  */
-import { createCipheriv, createHmac } from "node:crypto";
-import { AesCmac } from "./aes_cmac.ts";
+import { type CryptoBackend, currentBackend } from "./backend.ts";
 import { constantTimeEqual } from "./consttime.ts";
 
 /** Signing algorithm ids (MS-SMB2 2.2.3.1.7). */
@@ -39,38 +38,24 @@ export function gmacNonce(msg: Uint8Array): Uint8Array {
 }
 
 /**
- * CMAC subkeys per signing key, so signing a message costs one native CBC pass. Keyed by the key
- * object (sessions keep theirs); the bytes are re-checked so a key mutated in place is not reused.
+ * Computes the signature over `msg` as it stands (caller zeroes the field first) into `out` (16 bytes,
+ * which may be the field itself: backends write it only after reading `msg`). Per-key state (CMAC
+ * subkeys, native contexts) is cached by the backend, keyed by the key object.
  */
-const cmacCache = new WeakMap<Uint8Array, AesCmac>();
-function cmacFor(key: Uint8Array): AesCmac {
-  let c = cmacCache.get(key);
-  if (!c || c.key.byteLength !== key.byteLength || c.key.some((b, i) => b !== key[i])) {
-    c = new AesCmac(key);
-    cmacCache.set(key, c);
-  }
-  return c;
-}
-
-/** Computes the signature over `msg` as it stands (caller zeroes the field first). */
-function compute(alg: number, key: Uint8Array, msg: Uint8Array): Uint8Array {
+function compute(alg: number, key: Uint8Array, msg: Uint8Array, out: Uint8Array, b: CryptoBackend): void {
   switch (alg) {
-    case SigningAlgorithm.HMAC_SHA256: {
+    case SigningAlgorithm.HMAC_SHA256:
       // 2.0.2 / 2.1: HMAC-SHA256 keyed with Session.SessionKey, first 16 bytes.
-      const d = createHmac("sha256", key).update(msg).digest();
-      return new Uint8Array(d.buffer, d.byteOffset, SIGNATURE_SIZE).slice();
-    }
+      b.hmacSha256(key, msg, out);
+      return;
     case SigningAlgorithm.AES_CMAC:
-      return cmacFor(key).mac(msg);
-    case SigningAlgorithm.AES_GMAC: {
+      b.aesCmac(key, msg, out);
+      return;
+    case SigningAlgorithm.AES_GMAC:
       // GMAC (RFC 4543) = AES-GCM with the message as AAD and nothing to encrypt; the tag is the MAC.
       if (key.byteLength !== 16) throw new RangeError("AES-128-GMAC needs a 16-byte key");
-      const c = createCipheriv("aes-128-gcm", key, gmacNonce(msg));
-      c.setAAD(msg);
-      c.final();
-      const t = c.getAuthTag();
-      return new Uint8Array(t.buffer, t.byteOffset, t.byteLength).slice();
-    }
+      b.aesGmac(key, gmacNonce(msg), msg, out);
+      return;
     default:
       throw new RangeError(`unknown signing algorithm ${alg}`);
   }
@@ -81,22 +66,39 @@ function checkLength(msg: Uint8Array): void {
 }
 
 /** Signs one SMB2 message in place: zeroes the Signature field, computes, writes it at offset 48.
- * (Setting SMB2_FLAGS_SIGNED is the caller's job; it must happen before signing.) */
-export function signMessage(alg: number, key: Uint8Array, msg: Uint8Array): void {
+ * (Setting SMB2_FLAGS_SIGNED is the caller's job; it must happen before signing.)
+ * `backend` defaults to the process-wide {@link currentBackend}. */
+export function signMessage(
+  alg: number,
+  key: Uint8Array,
+  msg: Uint8Array,
+  backend: CryptoBackend = currentBackend(),
+): void {
   checkLength(msg);
   msg.fill(0, SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
-  msg.set(compute(alg, key, msg), SIGNATURE_OFFSET);
+  compute(alg, key, msg, msg.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE), backend);
 }
+
+// Scratch for verifyMessage (synchronous, so never shared between two calls).
+const sigGot = new Uint8Array(SIGNATURE_SIZE);
+const sigWant = new Uint8Array(SIGNATURE_SIZE);
 
 /** Verifies the signature of one SMB2 message in constant time. The Signature field is zeroed while
  * computing and restored before returning, so `msg` is unchanged afterwards. */
-export function verifyMessage(alg: number, key: Uint8Array, msg: Uint8Array): boolean {
+export function verifyMessage(
+  alg: number,
+  key: Uint8Array,
+  msg: Uint8Array,
+  backend: CryptoBackend = currentBackend(),
+): boolean {
   if (msg.byteLength < SMB2_HEADER_SIZE) return false;
-  const got = msg.slice(SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
+  sigGot.set(msg.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE));
   msg.fill(0, SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
   try {
-    return constantTimeEqual(compute(alg, key, msg), got);
+    compute(alg, key, msg, sigWant, backend);
+    return constantTimeEqual(sigWant, sigGot);
   } finally {
-    msg.set(got, SIGNATURE_OFFSET);
+    msg.set(sigGot, SIGNATURE_OFFSET);
+    sigWant.fill(0);
   }
 }

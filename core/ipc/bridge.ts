@@ -1,6 +1,6 @@
 /**
- * The core's only way into the rpc-wasm module (accounts, share config, tree-connect authorization;
- * DCE/RPC later). The module runs in a Worker with no permissions; messages are binary and mirror
+ * The core's only way into the rpc-wasm module (accounts, share config, tree-connect authorization,
+ * DCE/RPC pipes). The module runs in a Worker with no permissions; messages are binary and mirror
  * ksmbd's netlink events (messages.ts, ksmbd-reference §2):
  * - every request carries a fresh 32-bit handle; the reply must echo it with type = request + 1;
  * - each call has a timeout (Limits.ipcTimeoutMs by default); a reply arriving after its call expired
@@ -21,6 +21,7 @@ import {
   decodeErrorResponse,
   decodeHeartbeatResponse,
   decodeLoginResponse,
+  decodeRpcResponse,
   decodeShareConfigResponse,
   decodeTreeConnectResponse,
   encodeConfigure,
@@ -28,6 +29,8 @@ import {
   encodeEnvelope,
   encodeLogin,
   encodeLogout,
+  encodeRpcOpen,
+  encodeRpcRequest,
   encodeShareConfigRequest,
   encodeTreeConnect,
   encodeTreeDisconnect,
@@ -37,12 +40,16 @@ import {
   type LoginRequest,
   type LoginResponse,
   ModuleErrorCode,
+  RPC_MAX_REQUEST_PAYLOAD,
+  RpcFlag,
+  type RpcReply,
   type ShareConfigResponse,
   type TreeConnectRequest,
   type TreeConnectResponse,
   TreeConnStatus,
 } from "./messages.ts";
 import { compileModule, DEFAULT_WASM_URL } from "./wasm_module.ts";
+import { loadSubauth, type Subauth } from "./subauth.ts";
 import type { GlobalConfig, ShareConfig } from "../config/types.ts";
 
 export type {
@@ -50,6 +57,7 @@ export type {
   HeartbeatResult,
   LoginRequest,
   LoginResponse,
+  RpcReply,
   ShareConfigResponse,
   TreeConnectRequest,
   TreeConnectResponse,
@@ -156,6 +164,8 @@ export class Bridge {
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #healthCheck: Promise<void> | null = null;
   #closed = false;
+  /** Domain SID sub-authorities sent in the last CONFIGURE (kept across reloads). */
+  #subauth: Subauth | null = null;
 
   private constructor(module: WebAssembly.Module, opts: BridgeOptions) {
     this.#module = module;
@@ -189,7 +199,10 @@ export class Bridge {
   /** Sends the configuration (also for reloads). pwdDb is transferred: the caller's buffer is
    *  detached when the view covers it entirely; the bytes are parsed only inside the module. */
   async configure(cfg: ConfigureInput): Promise<ConfigureResult> {
-    const payload = encodeConfigure(cfg);
+    // The domain SID comes from <state dir>/ksmbd.subauth (read or created here: the module has no
+    // file access); a reload keeps the values already in use.
+    const subauth = cfg.subauth ?? this.#subauth ?? loadSubauth(cfg.global.stateDirectory).subauth;
+    const payload = encodeConfigure({ ...cfg, subauth });
     if (payload.length + HEADER_SIZE > MAX_CONFIGURE_BYTES) {
       throw new BridgeError(
         `Configuration of ${payload.length} bytes exceeds ${MAX_CONFIGURE_BYTES}`,
@@ -201,7 +214,57 @@ export class Bridge {
       maxBytes: MAX_CONFIGURE_BYTES,
     });
     this.#configPayload = payload;
+    this.#subauth = subauth;
     return result;
+  }
+
+  /** The local domain SID's sub-authorities in use (S-1-5-21-a-b-c); null before configure(). */
+  get domainSubauth(): Subauth | null {
+    return this.#subauth;
+  }
+
+  /**
+   * One RPC event on a pipe (ksmbd RPC_REQUEST → RPC_RESPONSE): `flags` carries the method
+   * (RpcFlag.WRITE / READ / IOCTL), the pipe's service bit and RESTRICTED_CONTEXT. `data` is at most
+   * RPC_MAX_REQUEST_PAYLOAD bytes. The reply's pipe id, sizes and status are checked before use.
+   */
+  rpc(pipeId: number, flags: number, data: Uint8Array = new Uint8Array(0)): Promise<RpcReply> {
+    if (data.length > RPC_MAX_REQUEST_PAYLOAD) {
+      return Promise.reject(
+        new BridgeError(
+          `RPC payload of ${data.length} bytes exceeds ${RPC_MAX_REQUEST_PAYLOAD}`,
+          "too-large",
+        ),
+      );
+    }
+    const id = pipeId >>> 0;
+    return this.#call(
+      EventType.RPC_REQUEST,
+      encodeRpcRequest(id, flags, data),
+      (p) => decodeRpcResponse(p, id),
+    );
+  }
+
+  /** RPC OPEN for a new pipe id; `flags` = the service bit (+ RESTRICTED_CONTEXT). */
+  rpcOpen(pipeId: number, flags: number, account: string): Promise<RpcReply> {
+    const id = pipeId >>> 0;
+    return this.#call(
+      EventType.RPC_REQUEST,
+      encodeRpcOpen(id, flags, account),
+      (p) => decodeRpcResponse(p, id),
+    );
+  }
+
+  /** Fire-and-forget RPC CLOSE: the module drops the pipe and its policy handles. */
+  rpcClose(pipeId: number, flags: number): void {
+    this.#send(
+      EventType.RPC_REQUEST,
+      encodeRpcRequest(
+        pipeId >>> 0,
+        (flags & ~RpcFlag.RESTRICTED_CONTEXT) | RpcFlag.CLOSE,
+        new Uint8Array(0),
+      ),
+    );
   }
 
   login(req: LoginRequest): Promise<LoginResponse> {
@@ -269,9 +332,16 @@ export class Bridge {
   // -------------------------------------------------------------------------------------------
   // Test hooks (underscore: not for the server's use).
 
-  /** DEBUG_REQUEST: op 1 traps the module, 2 gets no reply, 3 echoes, 4 hangs the module. */
+  /** DEBUG_REQUEST: op 1 traps the module, 2 gets no reply, 3 echoes, 4 hangs the module, 5 makes
+   *  the next RPC event trap. */
   _debug(op: number, timeoutMs?: number): Promise<number> {
     return this.#call(EventType.DEBUG_REQUEST, encodeDebug(op), decodeDebugResponse, { timeoutMs });
+  }
+
+  /** Kills the Worker as if its process died: calls in flight fail, a fresh module replaces it. */
+  _killWorker(): void {
+    this.#worker?.terminate();
+    this.#replace("killed by a test");
   }
 
   /** Feeds raw bytes into the reply-validation path, as if the Worker had posted them. */
@@ -281,12 +351,13 @@ export class Bridge {
 
   /** Issues a request whose reply a test will inject; resolves once it is sent, with its handle and
    *  the call's promise (which settles like a real call's). */
-  async _expectReply(type: number): Promise<{ handle: number; reply: Promise<unknown> }> {
+  async _expectReply(type: number, pipeId = 1): Promise<{ handle: number; reply: Promise<unknown> }> {
     const decoders: Record<number, (p: Uint8Array) => unknown> = {
       [EventType.LOGIN_REQUEST]: decodeLoginResponse,
       [EventType.SHARE_CONFIG_REQUEST]: decodeShareConfigResponse,
       [EventType.TREE_CONNECT_REQUEST]: decodeTreeConnectResponse,
       [EventType.HEARTBEAT_REQUEST]: decodeHeartbeatResponse,
+      [EventType.RPC_REQUEST]: (p) => decodeRpcResponse(p, pipeId),
     };
     const decode = decoders[type];
     if (!decode) throw new RangeError(`No decoder for event ${type}`);

@@ -44,11 +44,25 @@
  * ## LOGOUT_REQUEST (11), no reply
  * 0 u32 account_flags | 4 u16 account_len | 6 u16 reserved | 8 account.
  *
- * ## RPC_REQUEST (12) → RPC_RESPONSE (13), SPNEGO (14/15): reserved (issue 3); the module currently
- * answers ERROR_RESPONSE(NOT_IMPLEMENTED). The handle will be the pipe id, as in ksmbd.
+ * ## RPC_REQUEST (12) → RPC_RESPONSE (13)   (ksmbd's RPC events; DCE/RPC pipes on IPC$)
+ * request: 0 u32 pipe_id | 4 u32 flags (RpcFlag: one method, the pipe's service bit, RESTRICTED_CONTEXT
+ *   for guest/anonymous sessions) | 8 u32 payload_size | 12 payload.
+ *   OPEN: payload = the session's account name (UTF-8, may be empty). WRITE: bytes written to the pipe
+ *   (any slice of the PDU stream, at most RPC_MAX_REQUEST_PAYLOAD; the core splits larger writes).
+ *   READ: empty. IOCTL (FSCTL_PIPE_TRANSCEIVE): the bytes to write before reading. CLOSE: empty, and
+ *   the module sends no reply (fire-and-forget, like TREE_DISCONNECT).
+ * response: 0 u32 pipe_id (echoed) | 4 u32 status (RpcStatus) | 8 u32 payload_size | 12 payload.
+ *   READ / IOCTL: payload = the next DCE/RPC PDU fragment waiting on the pipe (one message, empty when
+ *   none), at most RPC_MAX_RESPONSE_PAYLOAD. OPEN / WRITE: empty.
+ * Deviation from ksmbd: ksmbd uses the pipe id as the netlink handle. Here the envelope handle stays
+ * the bridge's correlation id (unique among pending calls) and the pipe id is the first payload field.
+ * ksmbd caps RPC payloads at 4 KiB (KSMBD_IPC_MAX_PAYLOAD); we cap both directions at 8 KiB, which
+ * holds any fragment our bind_ack allows (max_xmit_frag = max_recv_frag = 4280) with room to spare.
+ *
+ * ## SPNEGO_AUTHEN (14/15): reserved; the module answers ERROR_RESPONSE(NOT_IMPLEMENTED).
  *
  * ## CONFIGURE_REQUEST (0x100) → CONFIGURE_RESPONSE (0x101)   (ksmbd-deno; replaces reading files)
- * request: u32 version (1) | u32 map_to_guest (0 never, 1 bad user, 2 bad password, 3 bad uid) |
+ * request: u32 version (2) | u32 map_to_guest (0 never, 1 bad user, 2 bad password, 3 bad uid) |
  *   u32 restrict_anonymous | u32 max_active_sessions | str guest_account | str netbios_name |
  *   str workgroup | str server_string |
  *   u32 share_count, per share: u32 bools (ShareBool) | u32 create_mask | u32 directory_mask |
@@ -57,7 +71,8 @@
  *     list invalid_users | list read_list | list write_list | list admin_users | list hosts_allow |
  *     list hosts_deny | list veto_files |
  *   u32 account_count, per account: str name | u32 uid | u32 gid | u16 ngroups, ngroups × (u32 gid, str name) |
- *   u32 pwd_db_len | pwd_db bytes (ksmbdpwd.db verbatim; parsed only inside the module).
+ *   u32 pwd_db_len | pwd_db bytes (ksmbdpwd.db verbatim; parsed only inside the module) |
+ *   u32 subauth[3] (version 2: the local domain SID S-1-5-21-a-b-c, ksmbd's `ksmbd.subauth`).
  * response: u32 status (0) | u32 users | u32 shares | u32 bad_lines | u16 listed | u16 reserved |
  *   listed × u32 line number (first 32 malformed lines of the user DB).
  *
@@ -66,7 +81,8 @@
  * re-authorizing, so a replacement module keeps exact connection counts. Unknown shares are ignored.
  *
  * ## DEBUG_REQUEST (0x1F0) → DEBUG_RESPONSE (0x1F1)   (test hooks)
- * request: u32 op (1 = trap, 2 = swallow/no reply, 3 = echo, 4 = hang). response: u32 op.
+ * request: u32 op (1 = trap, 2 = swallow/no reply, 3 = echo, 4 = hang, 5 = echo and trap in the next
+ * RPC_REQUEST). response: u32 op.
  *
  * ## ERROR_RESPONSE (0xFFFE): sent instead of request + 1 when the module refuses a request.
  * payload: u32 code (ModuleErrorCode).
@@ -176,10 +192,50 @@ export const ShareBool = {
   ACL_XATTR: 1 << 11,
 } as const;
 
+/** ksmbd RPC flags (RPC_REQUEST.flags): method bits, pipe bits, restricted context. */
+export const RpcFlag = {
+  METHOD_RETURN: 1 << 0,
+  SRVSVC: 1 << 1,
+  WKSSVC: 1 << 2,
+  IOCTL: (1 << 3) | (1 << 0),
+  OPEN: 1 << 4,
+  WRITE: 1 << 5,
+  READ: (1 << 6) | (1 << 0),
+  CLOSE: 1 << 7,
+  RAP: (1 << 8) | (1 << 0),
+  RESTRICTED_CONTEXT: 1 << 9,
+  SAMR: 1 << 10,
+  LSARPC: 1 << 11,
+} as const;
+
+/** ksmbd RPC status codes (RPC_RESPONSE.status). */
+export const RpcStatus = {
+  OK: 0,
+  EBAD_FUNC: 0x1,
+  EACCESS_DENIED: 0x5,
+  EBAD_FID: 0x6,
+  ENOMEM: 0x8,
+  EBAD_DATA: 0xd,
+  ENOTIMPLEMENTED: 0x40,
+  EINVALID_PARAMETER: 0x57,
+  EMORE_DATA: 0xea,
+  EINVALID_LEVEL: 0x7c,
+  SOME_NOT_MAPPED: 0x107,
+} as const;
+
+const RPC_STATUSES: ReadonlySet<number> = new Set(Object.values(RpcStatus));
+
+/** Largest RPC_REQUEST payload (PDU bytes) the bridge sends; the core splits longer pipe writes. */
+export const RPC_MAX_REQUEST_PAYLOAD = 8192;
+/** Largest RPC_RESPONSE payload (one PDU fragment) the bridge accepts back from the module. */
+export const RPC_MAX_RESPONSE_PAYLOAD = 8192;
+/** Largest OPEN account name sent (bytes). */
+const RPC_MAX_ACCOUNT = 255;
+
 export const NTLMSSP_NEGOTIATE_KEY_EXCH = 0x40000000;
 /** force_uid / force_gid value meaning "not set". */
 export const ID_UNSET = 0xffffffff;
-export const CONFIG_VERSION = 1;
+export const CONFIG_VERSION = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Public shapes (re-exported by bridge.ts).
@@ -251,6 +307,17 @@ export interface ConfigureInput {
   shares: ShareConfig[];
   pwdDb: Uint8Array;
   unixAccounts: UnixAccount[];
+  /** The local domain SID's three sub-authorities (S-1-5-21-a-b-c). Bridge.configure fills it in
+   *  from the state directory (subauth.ts) when absent; encodeConfigure writes zeros then. */
+  subauth?: readonly [number, number, number];
+}
+
+/** RPC_RESPONSE, decoded and checked. */
+export interface RpcReply {
+  /** An RpcStatus code. */
+  status: number;
+  /** READ / IOCTL: the next PDU fragment (empty when the pipe has nothing to read). */
+  payload: Uint8Array;
 }
 
 export interface ConfigureResult {
@@ -503,7 +570,30 @@ export function encodeConfigure(cfg: ConfigureInput): Uint8Array {
     a.groups.forEach((gid, i) => w.u32(gid >>> 0).str(a.groupNames?.[i] ?? ""));
   }
   w.u32(cfg.pwdDb.length).bytes(cfg.pwdDb);
+  const sa = cfg.subauth ?? [0, 0, 0];
+  w.u32(sa[0] >>> 0).u32(sa[1] >>> 0).u32(sa[2] >>> 0);
   return w.finish();
+}
+
+/** RPC_REQUEST payload. `data` is the PDU bytes (WRITE / IOCTL) or nothing. */
+export function encodeRpcRequest(pipeId: number, flags: number, data: Uint8Array): Uint8Array {
+  if (data.length > RPC_MAX_REQUEST_PAYLOAD) {
+    throw new RangeError(`RPC payload of ${data.length} bytes exceeds ${RPC_MAX_REQUEST_PAYLOAD}`);
+  }
+  return new ByteWriter().u32(pipeId >>> 0).u32(flags >>> 0).u32(data.length).bytes(data).finish();
+}
+
+/** RPC_REQUEST(OPEN) payload: the account name rides as the data (capped, UTF-8). */
+export function encodeRpcOpen(pipeId: number, flags: number, account: string): Uint8Array {
+  let b = encoder.encode(account);
+  if (b.length > RPC_MAX_ACCOUNT) b = b.subarray(0, RPC_MAX_ACCOUNT);
+  // Never cut a UTF-8 sequence: drop continuation bytes at the cut.
+  let n = b.length;
+  if (n === RPC_MAX_ACCOUNT) {
+    while (n > 0 && (b[n - 1] & 0xc0) === 0x80) n--;
+    if (n > 0 && b[n - 1] >= 0xc0) n--;
+  }
+  return encodeRpcRequest(pipeId, flags | RpcFlag.OPEN, b.subarray(0, n));
 }
 
 export function encodeLogin(req: LoginRequest): Uint8Array {
@@ -655,6 +745,28 @@ export function decodeTreeConnectResponse(p: Uint8Array): TreeConnectResponse {
   r.end("TREE_CONNECT_RESPONSE");
   if (status > TreeConnStatus.ERROR) throw new MessageError(`TREE_CONNECT_RESPONSE status ${status}`);
   return { status, connectionFlags };
+}
+
+/**
+ * RPC_RESPONSE: the pipe id must echo the request's, payload_size must equal the bytes left and stay
+ * within RPC_MAX_RESPONSE_PAYLOAD, and the status must be one of ksmbd's RPC status codes.
+ */
+export function decodeRpcResponse(p: Uint8Array, pipeId: number): RpcReply {
+  const r = new ByteReader(p);
+  const id = r.u32();
+  const status = r.u32();
+  const size = r.u32();
+  if (id !== (pipeId >>> 0)) throw new MessageError(`RPC_RESPONSE for pipe ${id}, expected ${pipeId >>> 0}`);
+  if (size > RPC_MAX_RESPONSE_PAYLOAD) {
+    throw new MessageError(`RPC_RESPONSE payload_size ${size} exceeds ${RPC_MAX_RESPONSE_PAYLOAD}`);
+  }
+  const payload = r.bytes(size, "RPC payload");
+  r.end("RPC_RESPONSE");
+  if (!RPC_STATUSES.has(status)) throw new MessageError(`RPC_RESPONSE status ${status}`);
+  if (status !== RpcStatus.OK && size !== 0) {
+    throw new MessageError(`RPC_RESPONSE carries ${size} bytes with status ${status}`);
+  }
+  return { status, payload };
 }
 
 export function decodeDebugResponse(p: Uint8Array): number {

@@ -15,7 +15,13 @@
  * STATUS_BUFFER_OVERFLOW and keeps the rest here for the next READ, as Windows does. Writes longer
  * than one bridge message are split into several WRITE events (the module reassembles the stream).
  */
-import { AccessMask as A, CreateAction, type CreateRequest, encodeCreateResponse, OplockLevel } from "../wire/create.ts";
+import {
+  AccessMask as A,
+  CreateAction,
+  type CreateRequest,
+  encodeCreateResponse,
+  OplockLevel,
+} from "../wire/create.ts";
 import { encodeReadResponseHeader } from "../wire/read.ts";
 import { encodeWriteResponse } from "../wire/write.ts";
 import { encodeIoctlResponse, type IoctlRequest } from "../wire/ioctl.ts";
@@ -49,6 +55,22 @@ interface PipeState {
   flags: number;
   /** The unread rest of the current message (after a STATUS_BUFFER_OVERFLOW). */
   rest: Uint8Array | null;
+  /** Settles when the pipe's previous operation has finished: frames run concurrently, but one
+   *  pipe's WRITE / READ / IOCTL must reach the module, and take their data, in arrival order. */
+  tail: Promise<void>;
+}
+
+/** Runs `fn` after the pipe's earlier operations. */
+async function serialized<T>(st: PipeState, fn: () => Promise<T>): Promise<T> {
+  const prev = st.tail;
+  let release!: () => void;
+  st.tail = new Promise<void>((r) => (release = r));
+  try {
+    await prev;
+    return await fn();
+  } finally {
+    release();
+  }
 }
 
 const states = new WeakMap<Open, PipeState>();
@@ -146,7 +168,10 @@ export async function openPipe(ctx: RequestCtx, req: CreateRequest): Promise<Rep
     );
   }
   // Lifetimes: the session or tree may have gone while the module answered.
-  if (session.state !== "valid" || session.trees.get(tree.id) !== tree || ctx.conn.sessions.get(session.id) !== session) {
+  if (
+    session.state !== "valid" || session.trees.get(tree.id) !== tree ||
+    ctx.conn.sessions.get(session.id) !== session
+  ) {
     server.bridge.rpcClose(pipeId, flags);
     throw new SmbError(Status.NETWORK_NAME_DELETED);
   }
@@ -169,7 +194,7 @@ export async function openPipe(ctx: RequestCtx, req: CreateRequest): Promise<Rep
     `pipe:${pipeId}`,
     name.toLowerCase(),
   );
-  states.set(open, { id: pipeId, flags, rest: null });
+  states.set(open, { id: pipeId, flags, rest: null, tail: Promise.resolve() });
   ctx.conn.opens.set(id, open);
   return {
     status: Status.SUCCESS,
@@ -209,7 +234,14 @@ function deliver(st: PipeState, msg: Uint8Array, max: number): { status: number;
 }
 
 /** Sends `data` as WRITE events of at most RPC_MAX_REQUEST_PAYLOAD bytes, all but `keepLast`. */
-async function writeChunks(ctx: RequestCtx, open: Open, st: PipeState, data: Uint8Array, keepLast: boolean): Promise<Uint8Array> {
+async function writeChunks(
+  ctx: RequestCtx,
+  open: Open,
+  st: PipeState,
+  data: Uint8Array,
+  keepLast: boolean,
+): Promise<Uint8Array> {
+  stillOpen(open);
   let off = 0;
   const stop = keepLast ? Math.max(0, data.byteLength - RPC_MAX_REQUEST_PAYLOAD) : data.byteLength;
   while (off < stop) {
@@ -224,9 +256,11 @@ async function writeChunks(ctx: RequestCtx, open: Open, st: PipeState, data: Uin
 /** SMB2 WRITE on a pipe: the bytes go to the module's PDU stream. */
 export async function pipeWrite(ctx: RequestCtx, open: Open, data: Uint8Array): Promise<Reply> {
   const st = stateOf(open);
-  if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) throw new SmbError(Status.ACCESS_DENIED);
+  if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) {
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
   const copy = data.slice(); // the request buffer is not ours across awaits
-  await writeChunks(ctx, open, st, copy, false);
+  await serialized(st, () => writeChunks(ctx, open, st, copy, false));
   return { status: Status.SUCCESS, body: (w, h) => encodeWriteResponse(w, h, { count: copy.byteLength }) };
 }
 
@@ -234,16 +268,20 @@ export async function pipeWrite(ctx: RequestCtx, open: Open, data: Uint8Array): 
 export async function pipeRead(ctx: RequestCtx, open: Open, len: number): Promise<Reply> {
   const st = stateOf(open);
   if (!(open.grantedAccess & (A.FILE_READ_DATA | A.FILE_EXECUTE))) throw new SmbError(Status.ACCESS_DENIED);
-  let msg: Uint8Array;
-  if (st.rest !== null) {
-    msg = st.rest;
-  } else {
-    const r = await rpcCall(ctx, st, RpcFlag.READ);
+  const { status, data } = await serialized(st, async () => {
     stillOpen(open);
-    msg = r.payload;
-    if (msg.byteLength === 0) throw new SmbError(Status.PIPE_EMPTY);
-  }
-  const { status, data } = deliver(st, msg, len);
+    let msg: Uint8Array;
+    if (st.rest !== null) {
+      msg = st.rest;
+    } else {
+      const r = await rpcCall(ctx, st, RpcFlag.READ);
+      stillOpen(open);
+      msg = r.payload;
+      // Nothing to read: Windows would block a blocking-mode pipe; ksmbd-deno answers at once.
+      if (msg.byteLength === 0) throw new SmbError(Status.PIPE_EMPTY);
+    }
+    return deliver(st, msg, len);
+  });
   return {
     status,
     body: (w, h) => encodeReadResponseHeader(w, h, { dataLength: data.byteLength, dataRemaining: 0 }),
@@ -268,12 +306,15 @@ export async function pipeTransceive(ctx: RequestCtx, req: IoctlRequest): Promis
   const st = stateOf(open);
   const rw = A.FILE_READ_DATA | A.FILE_WRITE_DATA;
   if ((open.grantedAccess & rw) !== rw) throw new SmbError(Status.ACCESS_DENIED);
-  if (st.rest !== null) throw new SmbError(STATUS_PIPE_BUSY);
   const input = req.input.slice();
-  const last = await writeChunks(ctx, open, st, input, true);
-  const r = await rpcCall(ctx, st, RpcFlag.IOCTL, last);
-  stillOpen(open);
-  const { status, data } = deliver(st, r.payload, req.maxOutputResponse);
+  const { status, data } = await serialized(st, async () => {
+    stillOpen(open);
+    if (st.rest !== null) throw new SmbError(STATUS_PIPE_BUSY);
+    const last = await writeChunks(ctx, open, st, input, true);
+    const r = await rpcCall(ctx, st, RpcFlag.IOCTL, last);
+    stillOpen(open);
+    return deliver(st, r.payload, req.maxOutputResponse);
+  });
   const output = data.slice();
   return {
     status,

@@ -7,7 +7,7 @@ export const EV_SHARE_CONFIG_REQUEST: u32 = 6;
 export const EV_TREE_CONNECT_REQUEST: u32 = 8;
 export const EV_TREE_DISCONNECT_REQUEST: u32 = 10;
 export const EV_LOGOUT_REQUEST: u32 = 11;
-/** Reserved for DCE/RPC pipes (issue 3): handle = pipe id, payload = PDU. */
+/** DCE/RPC pipes: payload = pipe id, RPC flags, PDU bytes (dcerpc/pipe.ts). */
 export const EV_RPC_REQUEST: u32 = 12;
 export const EV_SPNEGO_AUTHEN_REQUEST: u32 = 14;
 export const EV_CONFIGURE_REQUEST: u32 = 0x100;

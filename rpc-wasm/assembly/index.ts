@@ -23,6 +23,7 @@ import {
 } from "./lib/text";
 import { hmacMd5, md4, md5, rc4 } from "./lib/crypto";
 import { ntHash, ntowfv2 } from "./accounts/ntlmv2";
+import { handleRpcEvent } from "./dcerpc/pipe";
 
 /** Largest request accepted (CONFIGURE carries the whole user DB). */
 const MAX_INPUT: i32 = 64 * 1024 * 1024;
@@ -96,13 +97,18 @@ function logout(r: Reader): bool {
   return true;
 }
 
+/** Set by DEBUG op 5: the next RPC event traps (a module dying in the middle of an RPC call). */
+let trapNextRpc = false;
+
 /** Test hooks (DEBUG_REQUEST): op 1 traps, op 2 swallows the request (no reply), op 3 echoes,
- *  op 4 never returns (a hung module, for the heartbeat's benefit). */
+ *  op 4 never returns (a hung module, for the heartbeat's benefit), op 5 arms a trap in the next RPC
+ *  event and echoes. */
 function debug(handle: u32, r: Reader): i32 {
   const op = r.u32();
   if (!r.done()) return refuse(handle, ev.ERR_MALFORMED);
   if (op == 1) unreachable();
   if (op == 2) return 0;
+  if (op == 5) trapNextRpc = true;
   if (op == 4) {
     let spins: u64 = 0;
     while (spins != 0xffffffffffffffff) spins++; // ~forever; the bridge terminates the Worker
@@ -139,9 +145,17 @@ export function dispatch(len: i32): i32 {
     case ev.EV_LOGOUT_REQUEST:
       logout(r);
       return 0;
-    case ev.EV_RPC_REQUEST:
+    case ev.EV_RPC_REQUEST: {
+      // DCE/RPC pipes (dcerpc/pipe.ts); CLOSE has no reply.
+      if (trapNextRpc) unreachable();
+      const cfg = current;
+      if (cfg == null) return refuse(handle, ev.ERR_NOT_CONFIGURED);
+      const o = handleRpcEvent(r, cfg);
+      if (o.malformed) return refuse(handle, ev.ERR_MALFORMED);
+      const w = o.reply;
+      return w == null ? 0 : envelope(handle, type + 1, w);
+    }
     case ev.EV_SPNEGO_AUTHEN_REQUEST:
-      // Issue 3 plugs DCE/RPC in here: handle = pipe id, reply EV_RPC_REQUEST + 1.
       return refuse(handle, ev.ERR_NOT_IMPLEMENTED);
     default:
       break;

@@ -7,6 +7,11 @@
  * `KSMBD_TEST_START_TIMEOUT_MS` overrides the 20 s start-up limit.
  * `KSMBD_SERVER_ARGS` adds arguments to cli/serve.ts (e.g. "--debug all").
  *
+ * ksmbd-deno is started as `deno task serve` starts it: cli/serve.ts (the launcher) with the serve
+ * task's flags from deno.json, which runs core/main.ts with the permissions computed from the
+ * configuration (core/permissions.ts). `KSMBD_TEST_DIRECT=1` runs core/main.ts directly with
+ * `--allow-all` instead (to tell a permission problem from a server bug).
+ *
  * @module
  */
 
@@ -29,6 +34,8 @@ export interface ServerOptions {
   baseDir?: string;
   /** How long to wait for the port to accept connections (default 20 000 ms, or KSMBD_TEST_START_TIMEOUT_MS). */
   startTimeoutMs?: number;
+  /** ksmbd-deno only: extra arguments for `serve` (e.g. `["--allow-shares-under", dir]`). */
+  serveArgs?: string[];
 }
 
 /** A running server. */
@@ -45,6 +52,21 @@ export interface ServerHandle {
   stop(): Promise<void>;
   /** Everything the server has printed so far (tail, plus Samba's log file). */
   logs(): string;
+  /** ksmbd-deno only: its ksmbd.conf, ksmbdpwd.db and state directory. */
+  confPath?: string;
+  pwdDbPath?: string;
+  stateDir?: string;
+}
+
+/** The flags of deno.json's "serve" task (between `deno run` and the script), so tests run what users run. */
+export function serveTaskFlags(): string[] {
+  const json = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
+  const words = String(json.tasks?.serve ?? "").split(/\s+/).filter((w) => w !== "");
+  const script = words.findIndex((w) => w.endsWith("serve.ts"));
+  if (words[0] !== "deno" || words[1] !== "run" || script < 0) {
+    throw new Error(`deno.json "serve" task is not "deno run <flags> cli/serve.ts": ${json.tasks?.serve}`);
+  }
+  return words.slice(2, script);
 }
 
 /** Repository root (two levels above this file). */
@@ -346,17 +368,15 @@ export async function startKsmbd(opts: ServerOptions): Promise<ServerHandle> {
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = opts.port ?? freePort();
+      const direct = Deno.env.get("KSMBD_TEST_DIRECT") === "1";
+      const entry = direct
+        ? ["--unstable-worker-options", "--allow-all", `${REPO_ROOT}/core/main.ts`]
+        : [...serveTaskFlags(), `${REPO_ROOT}/cli/serve.ts`, ...(opts.serveArgs ?? [])];
       const sp = spawnCollected(
         Deno.execPath(),
         [
           "run",
-          "--unstable-worker-options",
-          "--allow-net",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          "--allow-sys",
-          `${REPO_ROOT}/cli/serve.ts`,
+          ...entry,
           "-C",
           confPath,
           "-P",
@@ -383,6 +403,9 @@ export async function startKsmbd(opts: ServerOptions): Promise<ServerHandle> {
         dir,
         shareDirs,
         pid: sp.child.pid,
+        confPath,
+        pwdDbPath: pwdPath,
+        stateDir,
         logs: () => sp.output.text,
         stop: async () => {
           try {

@@ -388,7 +388,10 @@ export function ntlmFromSpnego(b: Uint8Array): Uint8Array {
 // Request bodies (MS-SMB2 2.2.x). Offsets in bodies are relative to the SMB2 header (body + 64).
 
 /** An SMB2_PREAUTH_INTEGRITY_CAPABILITIES context (2.2.3.1.1). */
-export function preauthCtx(hashes: number[] = [1], salt = crypto.getRandomValues(new Uint8Array(32))): Uint8Array {
+export function preauthCtx(
+  hashes: number[] = [1],
+  salt = crypto.getRandomValues(new Uint8Array(32)),
+): Uint8Array {
   const d = new Bytes().u16(hashes.length).u16(salt.byteLength);
   for (const h of hashes) d.u16(h);
   d.bytes(salt);
@@ -456,7 +459,8 @@ export function negotiateBody(o: NegotiateBodyOptions): Uint8Array {
 /** SESSION_SETUP request body (2.2.5); the buffer at offset 88. */
 export function sessionSetupBody(
   token: Uint8Array,
-  o: { securityMode?: number; flags?: number; offset?: number; length?: number; previousSessionId?: bigint } = {},
+  o: { securityMode?: number; flags?: number; offset?: number; length?: number; previousSessionId?: bigint } =
+    {},
 ): Uint8Array {
   const b = new Bytes();
   b.u16(25).u8(o.flags ?? 0).u8(o.securityMode ?? 1).u32(0).u32(0);
@@ -467,7 +471,10 @@ export function sessionSetupBody(
 }
 
 /** TREE_CONNECT request body (2.2.9): path at offset 72. */
-export function treeConnectBody(path: string | Uint8Array, o: { offset?: number; length?: number } = {}): Uint8Array {
+export function treeConnectBody(
+  path: string | Uint8Array,
+  o: { offset?: number; length?: number } = {},
+): Uint8Array {
   const p = typeof path === "string" ? utf16(path) : path;
   return new Bytes().u16(9).u16(0).u16(o.offset ?? HEADER_SIZE + 8).u16(o.length ?? p.byteLength).bytes(p)
     .finish();
@@ -496,8 +503,20 @@ export const Access = {
   GENERIC_WRITE: 0x40000000,
 } as const;
 
-export const Disposition = { SUPERSEDE: 0, OPEN: 1, CREATE: 2, OPEN_IF: 3, OVERWRITE: 4, OVERWRITE_IF: 5 } as const;
-export const CreateOpt = { DIRECTORY: 0x1, NON_DIRECTORY: 0x40, DELETE_ON_CLOSE: 0x1000, OPEN_REPARSE_POINT: 0x200000 } as const;
+export const Disposition = {
+  SUPERSEDE: 0,
+  OPEN: 1,
+  CREATE: 2,
+  OPEN_IF: 3,
+  OVERWRITE: 4,
+  OVERWRITE_IF: 5,
+} as const;
+export const CreateOpt = {
+  DIRECTORY: 0x1,
+  NON_DIRECTORY: 0x40,
+  DELETE_ON_CLOSE: 0x1000,
+  OPEN_REPARSE_POINT: 0x200000,
+} as const;
 
 export interface CreateBodyOptions {
   access?: number;
@@ -544,7 +563,8 @@ export function createBody(name: string | Uint8Array, o: CreateBodyOptions = {})
 export function createCtx(
   name: string,
   data: Uint8Array,
-  o: { next?: number; nameOffset?: number; nameLength?: number; dataOffset?: number; dataLength?: number } = {},
+  o: { next?: number; nameOffset?: number; nameLength?: number; dataOffset?: number; dataLength?: number } =
+    {},
 ): Uint8Array {
   const nm = new TextEncoder().encode(name);
   const b = new Bytes();
@@ -574,9 +594,14 @@ export function flushBody(fid: Uint8Array): Uint8Array {
 }
 
 /** READ request body (2.2.19): 48 fixed bytes + 1 buffer byte. */
-export function readBody(fid: Uint8Array, offset: bigint | number, length: number): Uint8Array {
-  return new Bytes().u16(49).u8(0).u8(0).u32(length).u64(offset).bytes(fid).u32(0).u32(0).u32(0).u16(0).u16(0)
-    .u8(0).finish();
+export function readBody(
+  fid: Uint8Array,
+  offset: bigint | number,
+  length: number,
+  o: { channel?: number; channelInfoOffset?: number; channelInfoLength?: number; minimumCount?: number } = {},
+): Uint8Array {
+  return new Bytes().u16(49).u8(0).u8(0).u32(length).u64(offset).bytes(fid).u32(o.minimumCount ?? 0)
+    .u32(o.channel ?? 0).u32(0).u16(o.channelInfoOffset ?? 0).u16(o.channelInfoLength ?? 0).u8(0).finish();
 }
 
 /** WRITE request body (2.2.21): data at offset 112 unless overridden. */
@@ -584,10 +609,39 @@ export function writeBody(
   fid: Uint8Array,
   offset: bigint | number,
   data: Uint8Array,
-  o: { dataOffset?: number; length?: number } = {},
+  o: {
+    dataOffset?: number;
+    length?: number;
+    channel?: number;
+    channelInfoOffset?: number;
+    channelInfoLength?: number;
+  } = {},
 ): Uint8Array {
-  return new Bytes().u16(49).u16(o.dataOffset ?? HEADER_SIZE + 48).u32(o.length ?? data.byteLength).u64(offset)
-    .bytes(fid).u32(0).u32(0).u16(0).u16(0).u32(0).bytes(data).finish();
+  return new Bytes().u16(49).u16(o.dataOffset ?? HEADER_SIZE + 48).u32(o.length ?? data.byteLength).u64(
+    offset,
+  )
+    .bytes(fid).u32(o.channel ?? 0).u32(0).u16(o.channelInfoOffset ?? 0).u16(o.channelInfoLength ?? 0).u32(0)
+    .bytes(data).finish();
+}
+
+/** CHANGE_NOTIFY request body (2.2.35). */
+export function changeNotifyBody(
+  fid: Uint8Array,
+  o: { flags?: number; outputLength?: number; filter?: number } = {},
+): Uint8Array {
+  return new Bytes().u16(32).u16(o.flags ?? 0).u32(o.outputLength ?? 4096).bytes(fid).u32(o.filter ?? 0xfff)
+    .u32(0)
+    .finish();
+}
+
+/** Oplock break acknowledgment body (2.2.24.1). */
+export function oplockAckBody(fid: Uint8Array, level = 0): Uint8Array {
+  return new Bytes().u16(24).u8(level).u8(0).u32(0).bytes(fid).finish();
+}
+
+/** Lease break acknowledgment body (2.2.24.2). */
+export function leaseAckBody(leaseKey: Uint8Array, state = 0): Uint8Array {
+  return new Bytes().u16(36).u16(0).u32(0).bytes(leaseKey).u32(state).u64(0).finish();
 }
 
 /** One SMB2_LOCK_ELEMENT (2.2.26.1). */
@@ -621,7 +675,8 @@ export function ioctlBody(
 export function queryDirBody(
   fid: Uint8Array,
   pattern: string,
-  o: { infoClass?: number; flags?: number; outputLength?: number; nameOffset?: number; nameLength?: number } = {},
+  o: { infoClass?: number; flags?: number; outputLength?: number; nameOffset?: number; nameLength?: number } =
+    {},
 ): Uint8Array {
   const p = utf16(pattern);
   const b = new Bytes().u16(33).u8(o.infoClass ?? 0x25).u8(o.flags ?? 0).u32(0).bytes(fid)
@@ -638,11 +693,19 @@ export function queryInfoBody(
   fid: Uint8Array,
   infoType: number,
   infoClass: number,
-  o: { outputLength?: number; input?: Uint8Array; inputOffset?: number; inputLength?: number; addl?: number } = {},
+  o: {
+    outputLength?: number;
+    input?: Uint8Array;
+    inputOffset?: number;
+    inputLength?: number;
+    addl?: number;
+  } = {},
 ): Uint8Array {
   const input = o.input ?? new Uint8Array(0);
   const c = new Bytes().u16(41).u8(infoType).u8(infoClass).u32(o.outputLength ?? 65536)
-    .u16(o.inputOffset ?? (input.byteLength ? HEADER_SIZE + 40 : 0)).u16(0).u32(o.inputLength ?? input.byteLength)
+    .u16(o.inputOffset ?? (input.byteLength ? HEADER_SIZE + 40 : 0)).u16(0).u32(
+      o.inputLength ?? input.byteLength,
+    )
     .u32(o.addl ?? 0).u32(0).bytes(fid).bytes(input);
   if (input.byteLength === 0) c.u8(0);
   return c.finish();
@@ -666,6 +729,25 @@ export function setInfoBody(
 export function renameInfo(target: string, replace = false): Uint8Array {
   const n = utf16(target);
   return new Bytes().u8(replace ? 1 : 0).zeros(7).u64(0).u32(n.byteLength).bytes(n).finish();
+}
+
+/** The output buffer of an IOCTL response (2.2.32). */
+export function ioctlOutput(m: Smb2Msg): Uint8Array {
+  if (m.body.byteLength < 40) return new Uint8Array(0);
+  const off = get32(m.body, 32);
+  const len = get32(m.body, 36);
+  return m.raw.subarray(off, off + len);
+}
+
+/** Waits for the interim (STATUS_PENDING, async) response to `mid` and returns its AsyncId. */
+export async function waitInterim(c: RawConn, mid: bigint, ms = 5000): Promise<bigint | null> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const m = c.received.find((x) => x.messageId === mid && (x.flags & Flags.ASYNC) !== 0);
+    if (m) return m.asyncId;
+    if (c.closed || Date.now() >= deadline) return null;
+    await c.waitAny(Math.max(1, deadline - Date.now()));
+  }
 }
 
 /** The FileId all-ones value used by related compound elements and some FSCTLs. */
@@ -1070,7 +1152,10 @@ export class RawConn {
         this.signingAlg = 0;
       }
       // The final response is signed (MS-SMB2 3.3.5.5.3): check our keys agree with the server's.
-      if ((second.msg.flags & Flags.SIGNED) && !verifyMessage(this.signingAlg, this.signingKey, second.msg.raw.slice())) {
+      if (
+        (second.msg.flags & Flags.SIGNED) &&
+        !verifyMessage(this.signingAlg, this.signingKey, second.msg.raw.slice())
+      ) {
         this.badResponseSignature = true;
       }
     }

@@ -139,7 +139,7 @@ export function globalConfig(over: Partial<GlobalConfig> = {}): GlobalConfig {
     smbdMaxIoSize: 8 << 20,
     tcpPort: 445,
     workgroup: "WORKGROUP",
-    stateDirectory: "/tmp/state",
+    stateDirectory: "", // no state dir: Bridge.configure then keeps random SID sub-authorities in memory
     cryptoBackend: "webcrypto",
     ...over,
   };

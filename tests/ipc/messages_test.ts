@@ -4,13 +4,18 @@ import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import {
   decodeConfigureResponse,
   decodeEnvelope,
+  decodeRpcResponse,
   decodeShareConfigResponse,
   decodeTreeConnectResponse,
   encodeEnvelope,
   encodeLogin,
+  encodeRpcOpen,
+  encodeRpcRequest,
   encodeTreeConnect,
   EventType,
   MessageError,
+  RPC_MAX_REQUEST_PAYLOAD,
+  RpcFlag,
 } from "../../core/ipc/messages.ts";
 
 Deno.test("encodeEnvelope/decodeEnvelope: round trip keeps handle, type and payload", () => {
@@ -93,4 +98,42 @@ Deno.test("decodeTreeConnectResponse / decodeConfigureResponse: out-of-range val
   const c = new Uint8Array(20);
   new DataView(c.buffer).setUint16(16, 1, true); // lists 1 line, bad_lines = 0
   throws(() => decodeConfigureResponse(c), MessageError);
+});
+
+Deno.test("encodeRpcRequest/encodeRpcOpen: pipe id, flags, payload_size, capped data and account", () => {
+  const p = encodeRpcRequest(0xfffffffe, RpcFlag.IOCTL | RpcFlag.SAMR, new Uint8Array([9, 8]));
+  const v = new DataView(p.buffer);
+  assertEquals([v.getUint32(0, true), v.getUint32(4, true), v.getUint32(8, true), p.length], [
+    0xfffffffe,
+    0x409,
+    2,
+    14,
+  ]);
+  throws(() => encodeRpcRequest(1, RpcFlag.WRITE, new Uint8Array(RPC_MAX_REQUEST_PAYLOAD + 1)), RangeError);
+  const o = encodeRpcOpen(3, RpcFlag.SRVSVC, "é".repeat(200)); // 400 bytes of UTF-8, cut on a character
+  const ov = new DataView(o.buffer);
+  assertEquals(ov.getUint32(4, true), RpcFlag.SRVSVC | RpcFlag.OPEN);
+  const n = ov.getUint32(8, true);
+  assertEquals(n, 254);
+  assertEquals(new TextDecoder("utf-8", { fatal: true }).decode(o.subarray(12)), "é".repeat(127));
+});
+
+Deno.test("decodeRpcResponse: sizes, pipe id and status are checked", () => {
+  const mk = (id: number, status: number, size: number, n: number): Uint8Array => {
+    const b = new Uint8Array(12 + n);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, id, true);
+    v.setUint32(4, status, true);
+    v.setUint32(8, size, true);
+    return b;
+  };
+  assertEquals(decodeRpcResponse(mk(5, 0, 3, 3), 5), { status: 0, payload: new Uint8Array(3) });
+  assertEquals(decodeRpcResponse(mk(5, 0x107, 0, 0), 5).status, 0x107);
+  throws(() => decodeRpcResponse(mk(5, 0, 4, 3), 5), MessageError);
+  throws(() => decodeRpcResponse(mk(5, 0, 2, 3), 5), MessageError);
+  throws(() => decodeRpcResponse(mk(6, 0, 0, 0), 5), MessageError);
+  throws(() => decodeRpcResponse(mk(5, 77, 0, 0), 5), MessageError);
+  throws(() => decodeRpcResponse(mk(5, 8, 1, 1), 5), MessageError);
+  throws(() => decodeRpcResponse(mk(5, 0, 9000, 9000), 5), MessageError);
+  throws(() => decodeRpcResponse(new Uint8Array(11), 5), MessageError);
 });

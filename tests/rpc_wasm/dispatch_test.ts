@@ -11,10 +11,12 @@ import {
   encodeConfigure,
   encodeEnvelope,
   encodeLogin,
+  encodeRpcRequest,
   encodeShareConfigRequest,
   encodeTreeConnect,
   EventType,
   ModuleErrorCode,
+  RpcFlag,
 } from "../../core/ipc/messages.ts";
 import {
   ensureWasm,
@@ -81,6 +83,7 @@ const valid: [number, Uint8Array][] = [
       ipv6: false,
     }),
   ],
+  [EventType.RPC_REQUEST, encodeRpcRequest(3, RpcFlag.WRITE | RpcFlag.SRVSVC, new Uint8Array([5, 0, 11, 3]))],
   [
     EventType.CONFIGURE_REQUEST,
     encodeConfigure({ global: globalConfig(), shares: [share("x")], pwdDb: new Uint8Array(0), unixAccounts }),
@@ -137,8 +140,13 @@ Deno.test("dispatch: envelope payload_size mismatch and unknown events are refus
     ModuleErrorCode.MALFORMED,
   ]);
   assertEquals(decodeErrorResponse(call(m, 999, new Uint8Array(0))!.payload), ModuleErrorCode.UNKNOWN_EVENT);
+  // RPC_REQUEST shorter than its 12-byte header: malformed (the RPC layer is tested in dcerpc_test).
   assertEquals(
     decodeErrorResponse(call(m, EventType.RPC_REQUEST, new Uint8Array(4))!.payload),
+    ModuleErrorCode.MALFORMED,
+  );
+  assertEquals(
+    decodeErrorResponse(call(m, EventType.SPNEGO_AUTHEN_REQUEST, new Uint8Array(4))!.payload),
     ModuleErrorCode.NOT_IMPLEMENTED,
   );
   assertEquals(m.dispatch(new Uint8Array(5)), null); // shorter than a header: nothing to answer

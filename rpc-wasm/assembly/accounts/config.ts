@@ -83,6 +83,8 @@ export class Config {
   /** Group name -> gid, from every account's (gid, name) pairs. */
   groupGids: Map<string, u32> = new Map<string, u32>();
   pwd: PwdDb = new PwdDb();
+  /** The local domain SID's sub-authorities: S-1-5-21-a-b-c (ksmbd's ksmbd.subauth). */
+  subauth: Array<u32> = [0, 0, 0];
 
   share(name: string): ShareCfg | null {
     const k = upperSimple(name);
@@ -98,7 +100,7 @@ export class Config {
   }
 }
 
-export const CONFIG_VERSION: u32 = 1;
+export const CONFIG_VERSION: u32 = 2;
 
 /** Decodes the CONFIGURE payload; null when any declared size disagrees with the bytes. */
 export function parseConfig(r: Reader): Config | null {
@@ -164,6 +166,7 @@ export function parseConfig(r: Reader): Config | null {
   if (!r.need(pwdLen)) return null;
   const pwdStart = r.pos;
   r.pos += pwdLen;
+  c.subauth = [r.u32(), r.u32(), r.u32()];
   if (!r.done()) return null;
   c.pwd = PwdDb.parse(r.buf.subarray(pwdStart, pwdStart + pwdLen));
   return c;

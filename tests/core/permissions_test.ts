@@ -1,0 +1,199 @@
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
+import { parseConfig } from "../../core/config/parse.ts";
+import {
+  computePermissions,
+  CORE_MAIN_PATH,
+  describePermissions,
+  isWritableShare,
+  LIBCRYPTO_CANDIDATES,
+  normalizeAbsolute,
+  parsePermissionFlags,
+  permissionFlags,
+  PermissionPlanError,
+  resolveThroughExisting,
+  serverCommandArgs,
+  WASM_MODULE_PATH,
+  WORKER_MODULE_PATH,
+} from "../../core/permissions.ts";
+
+/** A fake file system for realpath: `/link` -> `/real`, everything else resolves to itself if listed. */
+function fakeRealPath(existing: string[], links: Record<string, string> = {}): (p: string) => string | null {
+  return (p) => {
+    for (const [from, to] of Object.entries(links)) {
+      if (p === from || p.startsWith(from + "/")) return to + p.slice(from.length);
+    }
+    return p === "/" || existing.includes(p) ? p : null;
+  };
+}
+
+const CONF = `
+[global]
+  state directory = /var/lib/kd
+  tcp port = 4450
+[ro]
+  path = /srv/ro
+[rw]
+  path = /srv/rw
+  read only = no
+[wl]
+  path = /srv/wl
+  write list = alice
+`;
+
+Deno.test("computePermissions grants exactly net, read, write and sys for the configuration", () => {
+  const { config } = parseConfig(CONF, "/etc/ksmbd/ksmbd.conf");
+  const plan = computePermissions({
+    config,
+    configPath: "/etc/ksmbd/ksmbd.conf",
+    pwdDbPath: "/etc/ksmbd/ksmbdpwd.db",
+    port: 4450,
+    realPath: fakeRealPath(["/srv", "/srv/ro", "/srv/rw", "/srv/wl", "/etc", "/var", "/var/lib"]),
+  });
+  assertEquals(plan.net, ["0.0.0.0:4450", "unix:/var/lib/kd/control.sock"]);
+  assertEquals(plan.read, [
+    "/etc/ksmbd/ksmbd.conf",
+    "/etc/ksmbd/ksmbdpwd.db",
+    "/var/lib/kd",
+    "/etc/passwd",
+    "/etc/group",
+    WORKER_MODULE_PATH,
+    WASM_MODULE_PATH,
+    "/srv/ro",
+    "/srv/rw",
+    "/srv/wl",
+  ]);
+  // Read-only [ro] gets no write; [wl] is read-only but has a write list.
+  assertEquals(plan.write, ["/var/lib/kd", "/srv/rw", "/srv/wl"]);
+  assertEquals(plan.sys, ["statfs"]);
+  assertEquals(plan.ffi, []);
+  assertEquals(permissionFlags(plan), [
+    "--allow-net=0.0.0.0:4450,unix:/var/lib/kd/control.sock",
+    `--allow-read=${plan.read.join(",")}`,
+    "--allow-write=/var/lib/kd,/srv/rw,/srv/wl",
+    "--allow-sys=statfs",
+  ]);
+  for (const g of plan.grants) assert(g.why.length > 0, `${g.kind} ${g.value} has a reason`);
+});
+
+Deno.test("computePermissions adds the realpath of symlinked share and state paths", () => {
+  const { config } = parseConfig(
+    "[global]\nstate directory = /data/state\n[s]\npath = /data/share\nread only = no\n",
+    "/c.conf",
+  );
+  const plan = computePermissions({
+    config,
+    configPath: "/c.conf",
+    pwdDbPath: "/c.db",
+    port: 445,
+    realPath: fakeRealPath(["/c.conf", "/etc"], { "/data": "/mnt/disk1/data" }),
+  });
+  assert(plan.read.includes("/data/share") && plan.read.includes("/mnt/disk1/data/share"));
+  assert(plan.write.includes("/data/share") && plan.write.includes("/mnt/disk1/data/share"));
+  assert(plan.write.includes("/mnt/disk1/data/state"));
+  assert(plan.net.includes("unix:/mnt/disk1/data/state/control.sock"));
+});
+
+Deno.test("computePermissions: embedded default has no config file; --allow-shares-under grants read and write", () => {
+  const { config } = parseConfig(
+    "[global]\nstate directory = /w/.state\n[demo]\npath = /w/demo-share\nread only = no\n",
+    "<embedded>",
+  );
+  const plan = computePermissions({
+    config,
+    pwdDbPath: "/w/.state/ksmbdpwd.db",
+    port: 4455,
+    extraShareRoots: ["/srv/shares"],
+    realPath: fakeRealPath([]),
+  });
+  assertEquals(plan.read[0], "/w/.state/ksmbdpwd.db");
+  assert(plan.read.includes("/srv/shares") && plan.write.includes("/srv/shares"));
+  assertStringIncludes(describePermissions(plan), "--allow-shares-under");
+});
+
+Deno.test("computePermissions: IPC$ gets nothing; kerberos keytab is read only when kerberos is on", () => {
+  const off = parseConfig("[global]\nkerberos keytab file = /etc/krb5.keytab\n", "/c").config;
+  const on =
+    parseConfig("[global]\nkerberos support = yes\nkerberos keytab file = /etc/krb5.keytab\n", "/c").config;
+  const base = { configPath: "/c", pwdDbPath: "/p", port: 1, realPath: fakeRealPath([]) };
+  const a = computePermissions({ ...base, config: off });
+  const b = computePermissions({ ...base, config: on });
+  assert(!a.read.includes("/etc/krb5.keytab"));
+  assert(b.read.includes("/etc/krb5.keytab"));
+  assertEquals(a.write, ["/var/lib/ksmbd-deno"]);
+});
+
+Deno.test("computePermissions: crypto backend = openssl grants ffi to libcrypto only, and fails without it", () => {
+  const { config } = parseConfig("[global]\ncrypto backend = openssl\n", "/c");
+  const base = { config, configPath: "/c", pwdDbPath: "/p", port: 1, realPath: fakeRealPath([]) };
+  const lib = LIBCRYPTO_CANDIDATES[1];
+  const plan = computePermissions({ ...base, fileExists: (p) => p === lib });
+  assertEquals(plan.ffi, [lib]);
+  assert(permissionFlags(plan).includes(`--allow-ffi=${lib}`));
+  assertThrows(
+    () => computePermissions({ ...base, fileExists: () => false }),
+    PermissionPlanError,
+    "libcrypto",
+  );
+});
+
+Deno.test("computePermissions refuses paths a Deno flag cannot express (comma) and relative paths", () => {
+  const { config } = parseConfig("[s]\npath = /srv/a,b\n", "/c");
+  assertThrows(
+    () =>
+      computePermissions({ config, configPath: "/c", pwdDbPath: "/p", port: 1, realPath: fakeRealPath([]) }),
+    PermissionPlanError,
+    "comma",
+  );
+  const ok = parseConfig("[s]\npath = /srv/a\n", "/c").config;
+  assertThrows(
+    () =>
+      computePermissions({
+        config: ok,
+        configPath: "c.conf",
+        pwdDbPath: "/p",
+        port: 1,
+        realPath: fakeRealPath([]),
+      }),
+    PermissionPlanError,
+    "absolute",
+  );
+});
+
+Deno.test("isWritableShare: read only = no or a write list; never IPC$", () => {
+  const { config } = parseConfig(CONF + "[ipc$]\n", "/c");
+  const by = (n: string): boolean => isWritableShare(config.shares.find((s) => s.name === n)!);
+  assertEquals([by("ro"), by("rw"), by("wl"), by("ipc$")], [false, true, true, false]);
+});
+
+Deno.test("normalizeAbsolute and resolveThroughExisting work lexically then through the deepest existing ancestor", () => {
+  assertEquals(normalizeAbsolute("/a//b/./c/../d/"), "/a/b/d");
+  assertEquals(normalizeAbsolute("/../.."), "/");
+  assertThrows(() => normalizeAbsolute("a/b"), PermissionPlanError);
+  const rp = fakeRealPath(["/x"], { "/l": "/real" });
+  assertEquals(resolveThroughExisting("/l/new/dir", rp), "/real/new/dir");
+  assertEquals(resolveThroughExisting("/x/new", rp), "/x/new");
+  assertEquals(resolveThroughExisting("/nope/a", rp), "/nope/a");
+});
+
+Deno.test("serverCommandArgs runs core/main.ts with no prompts and the worker option; parsePermissionFlags reads it back", () => {
+  const { config } = parseConfig(CONF, "/c");
+  const plan = computePermissions({
+    config,
+    configPath: "/c",
+    pwdDbPath: "/p",
+    port: 9,
+    realPath: fakeRealPath([]),
+  });
+  const args = serverCommandArgs(plan, ["-C", "/c", "--allow-read"]);
+  assertEquals(args.slice(0, 3), ["run", "--no-prompt", "--unstable-worker-options"]);
+  assertEquals(args[args.indexOf(CORE_MAIN_PATH) + 1], "-C");
+  const parsed = parsePermissionFlags(["/usr/bin/deno", ...args]);
+  assertEquals(parsed.get("--allow-net"), plan.net);
+  assertEquals(parsed.get("--allow-read"), plan.read);
+  assertEquals(parsed.get("--allow-write"), plan.write);
+  assertEquals(parsed.get("--allow-sys"), ["statfs"]);
+  // The script's own "--allow-read" argument is not a Deno flag.
+  assertEquals([...parsed.keys()].sort(), ["--allow-net", "--allow-read", "--allow-sys", "--allow-write"]);
+  assertEquals(parsePermissionFlags(["deno", "run", "-A", "x.ts"]).get("--allow-all"), true);
+  assertEquals(parsePermissionFlags(["deno", "run", "--allow-read", "x.ts"]).get("--allow-read"), true);
+});
