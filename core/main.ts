@@ -20,6 +20,7 @@ import { EMBEDDED_SOURCE, embeddedDefault } from "./config/embedded.ts";
 import { ConfigError, type ServerConfig } from "./config/types.ts";
 import { ntHashBase64 } from "./ipc/hash.ts";
 import { type RunningServer, StartError, startServer } from "./server.ts";
+import { selectBackend, setCurrentBackend } from "./crypto/backend.ts";
 import { enableDebug, log } from "./log.ts";
 import { type Control, startControl } from "./control.ts";
 import { LISTEN_HOSTNAME } from "./permissions.ts";
@@ -217,6 +218,15 @@ export async function runServer(argv: readonly string[]): Promise<number> {
     return 1;
   }
   let server: RunningServer;
+  try {
+    // `crypto backend` is read once at start; a reload does not switch it.
+    const backend = await selectBackend(config.global.cryptoBackend);
+    setCurrentBackend(backend);
+    console.error(`ksmbd-deno: crypto backend ${backend.name}: ${backend.description}`);
+  } catch (e) {
+    console.error(`ksmbd-deno: ${(e as Error).message}`);
+    return 1;
+  }
   try {
     server = await startServer({ config, pwdDbPath, port: args.port, hostname: LISTEN_HOSTNAME });
   } catch (e) {

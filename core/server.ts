@@ -201,6 +201,23 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     if (!stopping) log("error", `listener failed: ${e}`);
   });
 
+  // `deadtime` (minutes): a connection with nothing open and nothing in flight for that long is
+  // closed (ksmbd semantics: open files keep a connection alive).
+  let deadtimer: ReturnType<typeof setInterval> | undefined;
+  if (g.deadtime > 0) {
+    const limitMs = g.deadtime * 60_000;
+    deadtimer = setInterval(() => {
+      const now = Date.now();
+      for (const c of live) {
+        if (c.opens.size === 0 && c.inFlight === 0 && c.pending.size === 0 && now - c.lastActivity >= limitMs) {
+          log("conn", `closing idle connection from ${c.peer} (deadtime)`);
+          c.close();
+        }
+      }
+    }, Math.min(30_000, limitMs));
+    Deno.unrefTimer(deadtimer);
+  }
+
   return {
     port: (listener.addr as Deno.NetAddr).port,
     context: ctx,
@@ -213,7 +230,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         } catch { /* closed */ }
         const graceMs = opts.graceMs ?? 5000;
         await Promise.all([...live].map((c) => quiesceConnection(c, graceMs)));
-        for (const fs of ctx.shareFs.values()) {
+        if (deadtimer !== undefined) clearInterval(deadtimer);
+        for (const fs of new Set([...[...ctx.shareFs.values()].map((c) => c.fs), ...ctx.shareFsRefs.keys()])) {
           try {
             fs.close();
           } catch { /* best effort */ }

@@ -44,6 +44,8 @@ export class Connection {
   allocAsyncId(): bigint {
     return this.nextAsyncId++;
   }
+  /** When the last frame arrived (for `deadtime`). */
+  lastActivity = Date.now();
   /** Requests being processed (for NEGOTIATE serialisation and shutdown). */
   inFlight = 0;
   private closing = false;
@@ -77,6 +79,7 @@ export class Connection {
     const reason = await readFrames(this.conn, {
       maxFrame: () => this.maxFrame(),
       onFrame: (frame) => {
+        this.lastActivity = Date.now();
         this.inFlight++;
         processFrame(this, frame)
           .catch((e) => {

@@ -11,6 +11,7 @@ import { mapAccess, WRITE_RIGHTS } from "./access.ts";
 import { openPipe } from "./pipe.ts";
 import { breakExclusiveHolders, breakLevelIIOnWrite, breaksOplocks, grantLevel, hasHolder, sendOplockBreak } from "./oplock.ts";
 import { vfsSync } from "./vfs_call.ts";
+import { decodeFullEaList } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 import { CreateAction } from "../wire/create.ts";
 
@@ -61,6 +62,12 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
     name = name.slice(0, colon);
   }
   if (req.contexts.timewarp !== undefined) throw new SmbError(Status.OBJECT_NAME_NOT_FOUND); // no snapshots
+  if (req.contexts.eaBuffer !== undefined) {
+    // ExtA: a malformed list is invalid (CVE-2023-4458 class); a valid one cannot be stored, since
+    // extended attributes are not supported on these shares (MS-FSCC 2.4.15).
+    decodeFullEaList(req.contexts.eaBuffer);
+    throw new SmbError(Status.EAS_NOT_SUPPORTED);
+  }
 
   const access = mapAccess(req.desiredAccess, tree.maximalAccess);
   if (access === 0) throw new SmbError(Status.ACCESS_DENIED);

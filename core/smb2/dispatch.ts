@@ -19,6 +19,8 @@ import { log } from "../log.ts";
 
 /** Preconditions per command (MS-SMB2 3.3.5.2.x); fileIdOffset is from the body start. */
 interface Rule {
+  /** The FileId may be all ones with nothing to inherit (IOCTL FSCTLs that name no file). */
+  fileOptional?: boolean;
   session: boolean;
   tree: boolean;
   fileIdOffset?: number;
@@ -39,17 +41,22 @@ const RULES: Record<number, Rule> = {
   [Command.WRITE]: { session: true, tree: true, fileIdOffset: 16 },
   [Command.LOCK]: { session: true, tree: true, fileIdOffset: 8 },
   // IOCTL: FSCTLs such as VALIDATE_NEGOTIATE_INFO carry an all-ones FileId; the handler resolves it.
-  [Command.IOCTL]: { session: true, tree: true },
+  [Command.IOCTL]: { session: true, tree: true, fileIdOffset: 8, fileOptional: true },
   [Command.CANCEL]: { session: false, tree: false, unsigned: true },
   [Command.ECHO]: { session: false, tree: false, unsigned: true },
   [Command.QUERY_DIRECTORY]: { session: true, tree: true, fileIdOffset: 8 },
   [Command.CHANGE_NOTIFY]: { session: true, tree: true, fileIdOffset: 8 },
   [Command.QUERY_INFO]: { session: true, tree: true, fileIdOffset: 24 },
   [Command.SET_INFO]: { session: true, tree: true, fileIdOffset: 16 },
-  [Command.OPLOCK_BREAK]: { session: true, tree: true, fileIdOffset: 8 },
+  // OPLOCK_BREAK: the body is an oplock ack (FileId at 8) or a lease ack (LeaseKey there): the
+  // handler tells them apart by StructureSize and resolves the open itself.
+  [Command.OPLOCK_BREAK]: { session: true, tree: true },
 };
 
 const ALL_ONES = 0xffffffffffffffffn;
+
+/** Thrown where the protocol says to drop the connection without answering. */
+class DropConnection extends Error {}
 
 /** What a related element inherits from the one before it (MS-SMB2 3.3.5.2.7.2). */
 interface Prev {
@@ -58,6 +65,8 @@ interface Prev {
   treeId: number;
   /** Whether its session was found and valid: a related element after one whose wasn't is invalid. */
   sessionOk: boolean;
+  /** false when it failed to produce a tree (a failed TREE_CONNECT, an unknown TreeId). */
+  treeOk: boolean;
   /** The open it used or created, inherited by a related element's all-ones FileId. */
   openId: bigint | null;
   /** Status of a failed CREATE earlier in the related chain: what its dependents fail with. */
@@ -73,7 +82,7 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
   if (magic === SMB1_MAGIC) {
     // Only the multi-protocol negotiate is accepted, and only as the first message.
     if (conn.negotiated || conn.wildcardPending) return conn.close();
-    const out = await handleSmb1Negotiate(conn, frame);
+    const out = handleSmb1Negotiate(conn, frame);
     if (!out) return conn.close();
     return conn.send(out);
   }
@@ -176,14 +185,17 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       // MS-SMB2 3.3.5.2.7.2: the first element cannot be related, and a related element cannot
       // follow one whose session did not resolve.
       if (related && (i === 0 || !prev || !prev.sessionOk)) throw new SmbError(Status.INVALID_PARAMETER);
-      if (hdr.command > Command.OPLOCK_BREAK) throw new SmbError(Status.INVALID_PARAMETER);
+      if (related && prev && !prev.treeOk && RULES[hdr.command]?.tree) throw new SmbError(Status.INVALID_PARAMETER);
+      // MS-SMB2 3.3.5.2.6: an unknown command ends the connection without a reply.
+      if (hdr.command > Command.OPLOCK_BREAK) throw new DropConnection();
       if (!conn.negotiated && hdr.command !== Command.NEGOTIATE) throw new SmbError(Status.INVALID_PARAMETER);
       const rule = RULES[hdr.command];
-      verifiedSigned = await resolve(ctx, rule, related ? prev : null, lookupSession, lookupTree, encryptedFor);
+      verifiedSigned = resolve(ctx, rule, related ? prev : null, lookupSession, lookupTree, encryptedFor);
       const handler: Handler = HANDLERS[hdr.command];
       conn.server.stats.commands[hdr.command]++;
       reply = await handler(ctx);
     } catch (e) {
+      if (e instanceof DropConnection) return conn.close();
       if (e instanceof SmbError || e instanceof WireError) {
         reply = { status: e.status };
       } else {
@@ -191,7 +203,10 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
         reply = { status: Status.INTERNAL_ERROR };
       }
     }
-    if (reply.noResponse) continue;
+    if (reply.noResponse) {
+      if (reply.disconnect) return conn.close();
+      continue;
+    }
     if (reply.disconnect) disconnect = true;
     if (reply.status !== Status.SUCCESS) {
       log("smb", `command ${hdr.command} mid ${hdr.messageId} -> 0x${reply.status.toString(16)}`);
@@ -262,6 +277,9 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       sessionId: reply.sessionId ?? lookupSession,
       treeId: reply.treeId ?? lookupTree,
       sessionOk: sessionOk || (hdr.command === Command.SESSION_SETUP && reply.status === Status.SUCCESS),
+      treeOk: hdr.command === Command.TREE_CONNECT
+        ? reply.status === Status.SUCCESS
+        : (RULES[hdr.command]?.tree ? ctx.tree !== null : (related && prev ? prev.treeOk : true)),
       openId: reply.openId ?? ctx.open?.id ?? inherited,
       createErr: hdr.command === Command.CREATE
         ? (reply.status === Status.SUCCESS ? null : reply.status)
@@ -283,8 +301,7 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     const sess = conn.sessions.get(encryptedFor);
     const encryptor = sess?.encryptor ?? lastEncryptor;
     if (!encryptor) return conn.close();
-    const enc = await encryptor.encrypt(encryptedFor, all.subarray(4));
-    await conn.send(enc);
+    await conn.sendFramed(await encryptor.encryptFramed(encryptedFor, all.subarray(4)));
   } else if (tail) {
     await conn.sendFramed(all, tail);
   } else {
@@ -301,14 +318,14 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
  * Resolves the session, tree and open the command needs (MS-SMB2 3.3.5.2.9-11), verifying the
  * signature before any of them is used. Returns whether the request carried a valid signature.
  */
-async function resolve(
+function resolve(
   ctx: RequestCtx,
   rule: Rule,
   prev: Prev | null,
   sessionId: bigint,
   treeId: number,
   encryptedFor: bigint | null,
-): Promise<boolean> {
+): boolean {
   const { conn, hdr } = ctx;
   let signed = false;
   const session = sessionId !== 0n ? conn.sessions.get(sessionId) ?? null : null;
@@ -349,6 +366,7 @@ async function resolve(
     const dv = new DataView(ctx.pdu.buffer, ctx.pdu.byteOffset + at, 16);
     let persistent = dv.getBigUint64(0, true);
     let volatile = dv.getBigUint64(8, true);
+    if (persistent === ALL_ONES && volatile === ALL_ONES && !prev && rule.fileOptional) return signed;
     if (persistent === ALL_ONES && volatile === ALL_ONES && prev) {
       // MS-SMB2 3.3.5.2.7.2: the FileId of the previous related operation; when a CREATE before
       // it failed, dependents fail with that CREATE's status.
@@ -411,7 +429,7 @@ async function finishAsync(conn: Connection, job: AsyncJob, encryptedFor: bigint
   if (encryptedFor !== null) {
     const enc = sess?.encryptor;
     if (!enc) return;
-    await conn.send(await enc.encrypt(encryptedFor, all.subarray(4)));
+    await conn.sendFramed(await enc.encryptFramed(encryptedFor, all.subarray(4)));
     return;
   }
   if (sess && sess.signingKey && (job.signed || sess.signingRequired)) {

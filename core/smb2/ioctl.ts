@@ -27,7 +27,8 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
     case FsctlCode.VALIDATE_NEGOTIATE_INFO: {
       // MS-SMB2 3.3.5.15.12: secure dialect negotiation for 3.0 / 3.0.2.
       if (req.fileId.persistent !== ALL_ONES || req.fileId.volatile !== ALL_ONES) throw new SmbError(Status.INVALID_PARAMETER);
-      if (neg.dialect === Dialect.SMB3_1_1) return { status: Status.INVALID_PARAMETER, disconnect: true };
+      // MS-SMB2 3.3.5.15.12: not used with 3.1.1 (preauth integrity protects it); ends the connection.
+      if (neg.dialect === Dialect.SMB3_1_1) return { status: Status.INVALID_PARAMETER, disconnect: true, noResponse: true };
       const v = decodeValidateNegotiateRequest(req.input);
       if (req.maxOutputResponse < VALIDATE_NEGOTIATE_RESPONSE_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
       const sameDialects = v.dialects.length === neg.clientDialects.length && v.dialects.every((d, i) => d === neg.clientDialects[i]);
@@ -35,7 +36,7 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
         !sameDialects || !bytesEqual(v.guid, neg.clientGuid) || v.securityMode !== neg.clientSecurityMode ||
         v.capabilities !== neg.clientCapabilities
       ) {
-        return { status: Status.ACCESS_DENIED, disconnect: true };
+        return { status: Status.ACCESS_DENIED, disconnect: true, noResponse: true };
       }
       const w = new Writer(32);
       encodeValidateNegotiateResponse(w, {

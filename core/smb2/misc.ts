@@ -34,8 +34,15 @@ export function handleCancel(ctx: RequestCtx): Reply {
 /** OPLOCK_BREAK acknowledgment (MS-SMB2 3.3.5.22.1). Leases are never granted, so lease acks are invalid. */
 export function handleOplockBreak(ctx: RequestCtx): Reply {
   const ack = decodeOplockBreakAck(ctx.pdu);
-  if (ack.kind !== "oplock") throw new SmbError(Status.INVALID_PARAMETER);
-  const open = ctx.open!;
+  // MS-SMB2 3.3.5.22.2: no lease is ever granted here, so no lease key is known.
+  if (ack.kind !== "oplock") throw new SmbError(Status.OBJECT_NAME_NOT_FOUND);
+  const open = ctx.conn.opens.get(ack.fileId.volatile);
+  if (
+    !open || open.closed || open.id !== ack.fileId.persistent || open.sessionId !== ctx.session!.id ||
+    open.treeId !== ctx.tree!.id
+  ) {
+    throw new SmbError(Status.FILE_CLOSED);
+  }
   const b = open.breaking;
   // Only a pending break can be acknowledged, and only to NONE or LEVEL_II at or below its target.
   if (!b) throw new SmbError(INVALID_OPLOCK_PROTOCOL);

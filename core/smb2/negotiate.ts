@@ -50,7 +50,7 @@ function ioSizes(conn: Connection, dialect: number): { read: number; write: numb
 export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
   const { conn } = ctx;
   // MS-SMB2 3.3.5.4: a second NEGOTIATE on a negotiated connection ends it (CVE-2022-47941 class).
-  if (conn.negotiated && !conn.wildcardPending) return { status: Status.INVALID_PARAMETER, disconnect: true };
+  if (conn.negotiated && !conn.wildcardPending) return { status: Status.INVALID_PARAMETER, disconnect: true, noResponse: true };
   await conn.waitIdle(1);
   const req = decodeNegotiateRequest(ctx.pdu);
   if (req.dialects.length === 0) throw new SmbError(Status.INVALID_PARAMETER);
@@ -146,7 +146,7 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
  * SMB1 NEGOTIATE carrying "SMB 2.???" or "SMB 2.002" (MS-SMB2 3.3.5.3.1): answered with an SMB2
  * NEGOTIATE response. Returns the response bytes, or null to drop the connection.
  */
-export async function handleSmb1Negotiate(conn: Connection, frame: Uint8Array): Promise<Uint8Array | null> {
+export function handleSmb1Negotiate(conn: Connection, frame: Uint8Array): Uint8Array | null {
   let req;
   try {
     req = decodeSmb1Negotiate(frame);

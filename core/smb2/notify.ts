@@ -28,6 +28,8 @@ interface Watch {
   overflow: boolean;
   /** The pending request, if any. */
   waiter: ((entries: NotifyEntry[] | null, status: number) => void) | null;
+  /** Buffer size of the first request: it bounds every later one on the handle (Windows keeps it). */
+  firstLength: number;
   maxLength: number;
 }
 
@@ -127,17 +129,18 @@ export function handleChangeNotify(ctx: RequestCtx): Reply {
       queued: [],
       overflow: false,
       waiter: null,
+      firstLength: req.outputBufferLength,
       maxLength: req.outputBufferLength,
     };
     hub.add(w);
   }
-  w.maxLength = req.outputBufferLength;
+  w.maxLength = Math.min(w.firstLength, req.outputBufferLength);
   if (w.waiter) throw new SmbError(Status.INVALID_PARAMETER); // one outstanding request per handle here
   if (w.queued.length > 0 || w.overflow) {
     const entries = w.queued.splice(0);
     const overflow = w.overflow;
     w.overflow = false;
-    return complete(entries, Status.SUCCESS, req.outputBufferLength, overflow);
+    return complete(entries, Status.SUCCESS, w.maxLength, overflow);
   }
   const watch = w;
   return {

@@ -48,7 +48,7 @@ export async function sendOplockBreak(conn: Connection, open: Open, level: numbe
   log("oplock", `break open ${open.id} to ${level}`);
   if (session?.encryptData && session.encryptor) {
     // An encrypted session's notifications are encrypted too (MS-SMB2 3.3.4.1.4).
-    await conn.send(await session.encryptor.encrypt(session.id, msg.subarray(4)));
+    await conn.sendFramed(await session.encryptor.encryptFramed(session.id, msg.subarray(4)));
   } else {
     await conn.sendFramed(msg.slice());
   }

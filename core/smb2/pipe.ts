@@ -38,7 +38,6 @@ import { log } from "../log.ts";
 const STATUS_PIPE_BUSY = 0xc00000ae;
 /** FILE_ATTRIBUTE_NORMAL: what Windows and Samba report for a pipe. */
 const FILE_ATTRIBUTE_NORMAL = 0x80;
-const ALL_ONES = 0xffffffffffffffffn;
 
 /** Pipe name (lower case, no leading backslash) → ksmbd RPC pipe flag. */
 const PIPES: Readonly<Record<string, number>> = {
@@ -293,15 +292,9 @@ export async function pipeRead(ctx: RequestCtx, open: Open, len: number): Promis
 export async function pipeTransceive(ctx: RequestCtx, req: IoctlRequest): Promise<Reply> {
   // MS-SMB2 3.3.5.15.3: only on a named pipe share.
   if (!ctx.tree!.isPipe) throw new SmbError(Status.NOT_SUPPORTED);
-  // IOCTL has no FileId precondition in dispatch (VALIDATE_NEGOTIATE_INFO uses all ones): resolve here.
-  if (req.fileId.volatile === ALL_ONES) throw new SmbError(Status.FILE_CLOSED);
-  const open = ctx.conn.opens.get(req.fileId.volatile);
-  if (
-    !open || open.closed || open.id !== req.fileId.persistent || open.sessionId !== ctx.session!.id ||
-    open.treeId !== ctx.tree!.id
-  ) {
-    throw new SmbError(Status.FILE_CLOSED);
-  }
+  // Dispatch resolved the FileId (or a related element's inherited one); all ones alone names none.
+  const open = ctx.open;
+  if (!open) throw new SmbError(Status.FILE_CLOSED);
   if (open.pipe === null) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
   const st = stateOf(open);
   const rw = A.FILE_READ_DATA | A.FILE_WRITE_DATA;

@@ -21,7 +21,23 @@ export class ServerContext {
   readonly byteLocks = new ByteLockTable();
   readonly notify = new NotifyHub();
   /** One ShareFs per share name (lower case) and path, opened on first tree connect. */
-  readonly shareFs = new Map<string, ShareFs>();
+  readonly shareFs = new Map<string, { fs: ShareFs; sig: string }>();
+  /** Trees using each ShareFs (an outdated one is closed when its count drops to zero). */
+  readonly shareFsRefs = new Map<ShareFs, number>();
+
+  /** A tree stopped using `fs`: close it if it is no longer the current one for its share. */
+  releaseShareFs(fs: ShareFs): void {
+    const n = (this.shareFsRefs.get(fs) ?? 1) - 1;
+    if (n > 0) {
+      this.shareFsRefs.set(fs, n);
+      return;
+    }
+    this.shareFsRefs.delete(fs);
+    for (const c of this.shareFs.values()) if (c.fs === fs) return;
+    try {
+      fs.close();
+    } catch { /* already closed */ }
+  }
   readonly stats: Stats = { connections: 0, bytesRead: 0, bytesWritten: 0, commands: new Array(19).fill(0) };
   /** Session ids are unique server-wide so PreviousSessionId can find an old session. */
   private nextSessionId = BigInt(Date.now()) << 16n;

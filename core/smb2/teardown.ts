@@ -56,6 +56,7 @@ export function disconnectTree(conn: Connection, session: Session, tree: Tree): 
     if (o.sessionId === session.id && o.treeId === tree.id) closeOpen(conn, o);
   }
   session.trees.delete(tree.id);
+  if (tree.fs) conn.server.releaseShareFs(tree.fs);
   conn.server.bridge.treeDisconnect(session.id, tree.id, tree.shareName);
 }
 

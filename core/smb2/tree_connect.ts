@@ -69,31 +69,40 @@ export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
   const writable = !isPipe && (tc.connectionFlags & TCF.WRITABLE) !== 0 && (tc.connectionFlags & TCF.READ_ONLY) === 0;
   let fs: ShareFs | null = null;
   if (!isPipe) {
-    const key = `${cfg.name.toLowerCase()}\0${cfg.path}`;
-    fs = server.shareFs.get(key) ?? null;
-    if (!fs || (tc.connectionFlags & TCF.UPDATE)) {
+    // One ShareFs per share and settings: a reload that left the share unchanged (ksmbd marks every
+    // share UPDATE) reuses it; a changed share gets a new one while existing trees keep the old one,
+    // which is closed when its last tree goes (releaseShareFs).
+    const opts = {
+      root: cfg.path,
+      readOnly: false, // per-tree writability is enforced by the handlers
+      storeDosAttributes: (cfg.flags & SF.STORE_DOS_ATTRS) !== 0,
+      hideDotFiles: (cfg.flags & SF.HIDE_DOT_FILES) !== 0,
+      vetoFiles: cfg.vetoList,
+      followSymlinks: (cfg.flags & SF.FOLLOW_SYMLINKS) !== 0,
+      createMask: cfg.createMask,
+      directoryMask: cfg.directoryMask,
+      forceCreateMode: cfg.forceCreateMode,
+      forceDirectoryMode: cfg.forceDirectoryMode,
+      stateDir: server.stateDir,
+      label: cfg.name,
+    };
+    const key = cfg.name.toLowerCase();
+    const sig = JSON.stringify(opts);
+    const cached = server.shareFs.get(key);
+    if (cached && cached.sig === sig) {
+      fs = cached.fs;
+    } else {
       try {
-        fs = ShareFs.open({
-          root: cfg.path,
-          readOnly: false, // per-tree writability is enforced by the handlers
-          storeDosAttributes: (cfg.flags & SF.STORE_DOS_ATTRS) !== 0,
-          hideDotFiles: (cfg.flags & SF.HIDE_DOT_FILES) !== 0,
-          vetoFiles: cfg.vetoList,
-          followSymlinks: (cfg.flags & SF.FOLLOW_SYMLINKS) !== 0,
-          createMask: cfg.createMask,
-          directoryMask: cfg.directoryMask,
-          forceCreateMode: cfg.forceCreateMode,
-          forceDirectoryMode: cfg.forceDirectoryMode,
-          stateDir: server.stateDir,
-          label: cfg.name,
-        });
+        fs = ShareFs.open(opts);
       } catch (e) {
         log("error", `share ${cfg.name}: cannot open ${cfg.path}: ${(e as Error).message}`);
         server.bridge.treeDisconnect(sessionId, treeId, share);
         throw new SmbError(Status.BAD_NETWORK_NAME);
       }
-      server.shareFs.set(key, fs);
+      if (cached && (server.shareFsRefs.get(cached.fs) ?? 0) === 0) cached.fs.close();
+      server.shareFs.set(key, { fs, sig });
     }
+    server.shareFsRefs.set(fs, (server.shareFsRefs.get(fs) ?? 0) + 1);
   }
   const maximalAccess = isPipe ? ACCESS_ALL : writable ? ACCESS_ALL : ACCESS_READ;
   const tree = new Tree(treeId, sessionId, cfg.name, cfg, fs, writable, maximalAccess, tc.connectionFlags);
