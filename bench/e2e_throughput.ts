@@ -6,7 +6,7 @@
  * and each server's CPU seconds per GiB (utime+stime of its process tree, from /proc).
  *
  * usage: deno task bench [--size-mib=1024] [--reps=3] [--mode=plain|sign|encrypt] [--protocol=SMB3]
- *                        [--only=ksmbd|samba] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256]
+ *                        [--only=ksmbd|samba] [--backend=webcrypto|openssl] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256]
  *                        [--verify] [--json]
  *
  * Client files go to --dir (/dev/shm). The shares cannot live under /dev/shm: Deno refuses any /dev
@@ -30,6 +30,8 @@ export interface BenchOptions {
   mode: "plain" | "sign" | "encrypt";
   protocol: string;
   only?: "ksmbd" | "samba";
+  /** ksmbd-deno's `crypto backend`. */
+  backend: "webcrypto" | "openssl";
   dir: string;
   /** Parent of the servers' directories; default: a private tmpfs mount (root) or the temp dir. */
   shareRoot?: string;
@@ -60,6 +62,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     sizeMiB: 1024,
     reps: 3,
     mode: "plain",
+    backend: "webcrypto",
     protocol: "SMB3",
     dir: "/dev/shm",
     verify: false,
@@ -82,6 +85,10 @@ export function parseArgs(argv: string[]): BenchOptions {
         break;
       case "--protocol":
         o.protocol = v;
+        break;
+      case "--backend":
+        if (v !== "webcrypto" && v !== "openssl") throw new RangeError(`Unknown backend "${v}"`);
+        o.backend = v;
         break;
       case "--only":
         if (v !== "ksmbd" && v !== "samba") throw new RangeError(`Unknown server "${v}"`);
@@ -106,7 +113,7 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "-h":
         console.log(
           "usage: deno task bench [--size-mib=1024] [--reps=3] [--mode=plain|sign|encrypt] " +
-            "[--protocol=SMB3] [--only=ksmbd|samba] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256] " +
+            "[--protocol=SMB3] [--only=ksmbd|samba] [--backend=webcrypto|openssl] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256] " +
             "[--verify] [--json]",
         );
         Deno.exit(0);
@@ -231,7 +238,7 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
     for (const kind of kinds) {
       const result: ServerResult = {
         server: kind,
-        label: kind === "ksmbd" ? "ksmbd-deno" : "Samba smbd",
+        label: kind === "ksmbd" ? `ksmbd-deno (${o.backend})` : "Samba smbd",
         writeMBps: [],
         readMBps: [],
         writeCpuPerGiB: [],
@@ -244,6 +251,7 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
         },
         users: TEST_USERS,
         baseDir: root.path,
+        global: kind === "ksmbd" ? { "crypto backend": o.backend } : undefined,
       };
       try {
         const s = kind === "ksmbd" ? await startKsmbd(serverOpts) : await startSamba(serverOpts);

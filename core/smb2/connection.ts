@@ -41,6 +41,19 @@ export class Connection {
   readonly pending = new Map<bigint, { messageId: bigint; sessionId: bigint; controller: AbortController }>();
   private nextAsyncId = 1n;
 
+  /** MessageIds cancelled before their request went async (bounded). */
+  private readonly earlyCancels = new Set<bigint>();
+
+  rememberCancel(mid: bigint): void {
+    if (this.earlyCancels.size >= 64) this.earlyCancels.delete(this.earlyCancels.values().next().value!);
+    this.earlyCancels.add(mid);
+  }
+
+  /** Whether a CANCEL for `mid` arrived before the request was handled (and forgets it). */
+  takeCancel(mid: bigint): boolean {
+    return this.earlyCancels.delete(mid);
+  }
+
   allocAsyncId(): bigint {
     return this.nextAsyncId++;
   }

@@ -235,6 +235,7 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       flags |= HeaderFlags.ASYNC_COMMAND;
       const controller = new AbortController();
       conn.pending.set(asyncId, { messageId: hdr.messageId, sessionId: hdr.sessionId, controller });
+      if (conn.takeCancel(hdr.messageId)) controller.abort();
       asyncJobs.push({ asyncId, hdr, treeId: treeIdOut, sessionId: sessionIdOut, run: reply.goAsync, controller, signed: verifiedSigned });
       reply = { status: Status.PENDING };
     }

@@ -5,6 +5,7 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { decodeOplockBreakAck, encodeOplockBreak } from "../wire/oplock_break.ts";
 import { OplockLevel } from "../wire/create.ts";
 import { settleBreak } from "./oplock.ts";
+import { log } from "../log.ts";
 
 const INVALID_OPLOCK_PROTOCOL = 0xc00000e3;
 
@@ -19,14 +20,20 @@ export function handleEcho(ctx: RequestCtx): Reply {
  */
 export function handleCancel(ctx: RequestCtx): Reply {
   const { hdr, conn } = ctx;
+  log("smb", `cancel mid ${hdr.messageId} async ${hdr.asyncId} flags ${hdr.flags} sid ${hdr.sessionId}`);
+  let found = false;
   for (const [id, p] of conn.pending) {
     const byAsync = (hdr.flags & 0x2) !== 0 && id === hdr.asyncId;
     const byMid = (hdr.flags & 0x2) === 0 && p.messageId === hdr.messageId;
     if ((byAsync || byMid) && p.sessionId === hdr.sessionId) {
       p.controller.abort();
+      found = true;
       break;
     }
   }
+  // A CANCEL can overtake the request it names (both arrive together and are processed
+  // concurrently): remember the MessageId so the request is cancelled as soon as it goes async.
+  if (!found && (hdr.flags & 0x2) === 0) conn.rememberCancel(hdr.messageId);
   return { status: Status.SUCCESS, noResponse: true };
 }
 

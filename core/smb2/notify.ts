@@ -147,6 +147,22 @@ export function handleChangeNotify(ctx: RequestCtx): Reply {
     status: Status.PENDING,
     goAsync: (signal) =>
       new Promise<Reply>((resolve) => {
+        if (signal.aborted) {
+          resolve({ status: Status.CANCELLED });
+          return;
+        }
+        // Changes that arrived between this request's interim response and now are delivered at once.
+        if (watch.queued.length > 0 || watch.overflow) {
+          const entries = watch.queued.splice(0);
+          const overflow = watch.overflow;
+          watch.overflow = false;
+          resolve(complete(entries, Status.SUCCESS, watch.maxLength, overflow));
+          return;
+        }
+        if (!hub.watch(watch.open)) {
+          resolve({ status: NOTIFY_CLEANUP });
+          return;
+        }
         watch.waiter = (entries, status) => resolve(complete(entries, status, watch.maxLength, false));
         signal.addEventListener("abort", () => {
           if (watch.waiter) {
