@@ -45,8 +45,11 @@ function assertOk(r: RunResult, what: string): void {
  * When the server does not start, the steps still run and each fails with the start-up error; when a
  * step fails, the server's output is printed.
  */
-async function withServer(body: (slot: ServerSlot) => Promise<boolean>): Promise<void> {
-  const slot = await startServerSlot({ shares: { [SHARE]: { "read only": "no" } }, users: TEST_USERS });
+async function withServer(
+  body: (slot: ServerSlot) => Promise<boolean>,
+  global?: Record<string, string>,
+): Promise<void> {
+  const slot = await startServerSlot({ shares: { [SHARE]: { "read only": "no" } }, users: TEST_USERS, global });
   let ok = false;
   try {
     ok = await body(slot);
@@ -174,6 +177,48 @@ Deno.test("smbclient: authentication failures", async (t) => {
       );
     }) && ok;
     return ok;
+  });
+});
+
+Deno.test("smbclient: SMB 2.0.2 and the SMB1 multi-protocol negotiate", async (t) => {
+  await withServer(async (slot) => {
+    const target = (): { port: number; share: string } => ({ port: slot.get().port, share: SHARE });
+    let ok: boolean = await t.step("-m SMB2_02 (dialect 2.0.2, allowed by server min protocol = SMB2_02)", async () => {
+      const r = slot.watch(
+        await smbclient(target(), ["put /etc/hostname h202.txt", "ls h202.txt", "del h202.txt"], {
+          user: TEST_USER,
+          pass: TEST_PASS,
+          protocol: "SMB2_02",
+        }),
+      );
+      assertOk(r, "SMB 2.0.2 put/ls/del");
+      assertMatch(r.stdout, /h202\.txt/, describeRun(r));
+    });
+    ok = await t.step("client min protocol = NT1: SMB1 NEGOTIATE upgraded to SMB2 (SMB 2.???)", async () => {
+      const r = slot.watch(
+        await smbclient(target(), ["ls"], {
+          user: TEST_USER,
+          pass: TEST_PASS,
+          extraOptions: { "client min protocol": "NT1", "client max protocol": "SMB3" },
+          extraArgs: ["-d", "3"],
+        }),
+      );
+      assertOk(r, "ls after the multi-protocol negotiate");
+    }) && ok;
+    return ok;
+  }, { "server min protocol": "SMB2_02" });
+  await withServer(async (slot) => {
+    return await t.step("default server min protocol (SMB2_10) refuses -m SMB2_02", async () => {
+      const r = slot.watch(
+        await smbclient({ port: slot.get().port, share: SHARE }, "ls", {
+          user: TEST_USER,
+          pass: TEST_PASS,
+          protocol: "SMB2_02",
+        }),
+      );
+      assertNotEquals(r.code, 0, describeRun(r));
+      assertMatch(r.stdout + r.stderr, /NT_STATUS_NOT_SUPPORTED|NT_STATUS_CONNECTION/, describeRun(r));
+    });
   });
 });
 
