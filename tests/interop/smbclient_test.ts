@@ -274,30 +274,34 @@ const CRYPTO_CASES: CryptoCase[] = [
   { name: "signed, SMB 2.1 (HMAC-SHA256)", opts: { protocol: "SMB2_10", sign: true } },
 ];
 
-Deno.test("smbclient: encryption and signing algorithms", async (t) => {
+Deno.test("smbclient: encryption and signing algorithms, each crypto backend", async (t) => {
   const local = await Deno.makeTempDir({ prefix: "ksmbd-crypto-" });
+  const size = 64 * 1024 * 1024 + 7;
   try {
-    const sha = await writeRandomFile(`${local}/src.bin`, 3 * 1024 * 1024 + 7);
-    await withServer(async (slot) => {
-      let ok = true;
-      for (const [i, c] of CRYPTO_CASES.entries()) {
-        ok = await t.step(`${c.name}: put, get byte-identical, ls`, async () => {
-          const server = slot.get();
-          const r = slot.watch(
-            await smbclient({ port: server.port, share: SHARE }, [
-              `put src.bin crypto${i}.bin`,
-              `get crypto${i}.bin back${i}.bin`,
-              "ls",
-            ], { user: TEST_USER, pass: TEST_PASS, cwd: local, ...c.opts }),
-          );
-          assertOk(r, c.name);
-          assertEquals(sha256File(`${server.shareDirs[SHARE]}/crypto${i}.bin`), sha, "uploaded file differs");
-          assertEquals(sha256File(`${local}/back${i}.bin`), sha, "downloaded file differs");
-          assertMatch(r.stdout, new RegExp(`^\\s+crypto${i}\\.bin\\s+[A-Z]*\\s+3145735\\s`, "m"));
-        }) && ok;
-      }
-      return ok;
-    });
+    const sha = await writeRandomFile(`${local}/src.bin`, size);
+    for (const backend of ["webcrypto", "openssl"] as const) {
+      await withServer(async (slot) => {
+        let ok = true;
+        for (const [i, c] of CRYPTO_CASES.entries()) {
+          ok = await t.step(`${backend}: ${c.name}: 64 MiB put, get byte-identical, ls`, async () => {
+            const server = slot.get();
+            const name = `crypto-${backend}-${i}.bin`;
+            const r = slot.watch(
+              await smbclient({ port: server.port, share: SHARE }, [
+                `put src.bin ${name}`,
+                `get ${name} back.bin`,
+                "ls",
+                `del ${name}`,
+              ], { user: TEST_USER, pass: TEST_PASS, cwd: local, timeoutMs: 180_000, ...c.opts }),
+            );
+            assertOk(r, c.name);
+            assertEquals(sha256File(`${local}/back.bin`), sha, "downloaded file differs");
+            assertMatch(r.stdout, new RegExp(`^\\s+${name.replaceAll(".", "\\.")}\\s+[A-Z]*\\s+${size}\\s`, "m"));
+          }) && ok;
+        }
+        return ok;
+      }, { "crypto backend": backend });
+    }
   } finally {
     await Deno.remove(local, { recursive: true });
   }
