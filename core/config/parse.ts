@@ -378,17 +378,10 @@ function buildGlobal(
   return g;
 }
 
-/** Builds one share from its merged entries (share's own first, then `[global]` defaults). */
-function buildShare(
-  source: string,
-  sec: MergedSection,
-  defaults: Map<string, IniEntry>,
-  rootDirectory: string,
-  isPipe: boolean,
-  warn: Warn,
-): ShareConfig {
-  const s: ShareConfig = {
-    name: sec.name,
+/** A share with every key at its ksmbd-tools default (ksmbd-reference §3); IPC$ when `isPipe`. */
+export function defaultShare(name: string, isPipe: boolean): ShareConfig {
+  return {
+    name,
     comment: isPipe ? "IPC share" : "",
     path: "",
     guestOk: false,
@@ -420,6 +413,18 @@ function buildShare(
     smbEncrypt: "auto",
     isPipe,
   };
+}
+
+/** Builds one share from its merged entries (share's own first, then `[global]` defaults). */
+function buildShare(
+  source: string,
+  sec: MergedSection,
+  defaults: Map<string, IniEntry>,
+  rootDirectory: string,
+  isPipe: boolean,
+  warn: Warn,
+): ShareConfig {
+  const s = defaultShare(sec.name, isPipe);
   const merged = new Map<string, IniEntry>(defaults);
   for (const [k, e] of sec.entries) merged.set(k, e);
   if (isPipe && !sec.entries.has("comment")) merged.delete("comment");

@@ -3,6 +3,7 @@
  * (node:crypto's MD4/HMAC-MD5 as the oracle), and building the wasm when it is missing.
  */
 
+import { defaultShare } from "../../core/config/parse.ts";
 import { createHash, createHmac } from "node:crypto";
 import type { GlobalConfig, ShareConfig } from "../../core/config/types.ts";
 import type { UnixAccount } from "../../core/ipc/bridge.ts";
@@ -146,40 +147,7 @@ export function globalConfig(over: Partial<GlobalConfig> = {}): GlobalConfig {
 }
 
 export function share(name: string, over: Partial<ShareConfig> = {}): ShareConfig {
-  return {
-    name,
-    comment: "",
-    path: `/srv/${name.toLowerCase()}`,
-    guestOk: false,
-    guestAccount: "",
-    readOnly: true,
-    browseable: true,
-    storeDosAttributes: true,
-    oplocks: true,
-    createMask: 0o744,
-    directoryMask: 0o755,
-    forceCreateMode: 0,
-    forceDirectoryMode: 0,
-    forceGroup: "",
-    forceUser: "",
-    hideDotFiles: true,
-    validUsers: [],
-    invalidUsers: [],
-    readList: [],
-    writeList: [],
-    adminUsers: [],
-    hostsAllow: [],
-    hostsDeny: [],
-    maxConnections: 128,
-    vetoFiles: [],
-    inheritOwner: false,
-    followSymlinks: false,
-    vfsObjects: [],
-    crossmnt: true,
-    smbEncrypt: "auto",
-    isPipe: false,
-    ...over,
-  };
+  return { ...defaultShare(name, false), path: `/srv/${name.toLowerCase()}`, ...over };
 }
 
 export function ipcShare(): ShareConfig {
