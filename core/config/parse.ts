@@ -166,14 +166,9 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Builds the global parameters from `[global]` entries (keys already known to be global). */
-function buildGlobal(
-  source: string,
-  entries: Map<string, IniEntry>,
-  opts: ParseOptions,
-  warn: Warn,
-): GlobalConfig {
-  const g: GlobalConfig = {
+/** `[global]` with every key at its ksmbd-tools default (ksmbd-reference §3). */
+export function defaultGlobal(): GlobalConfig {
+  return {
     bindInterfacesOnly: false,
     deadtime: 0,
     durableHandles: false,
@@ -209,6 +204,17 @@ function buildGlobal(
     stateDirectory: "/var/lib/ksmbd-deno",
     cryptoBackend: "webcrypto",
   };
+}
+
+/** Builds the global parameters from `[global]` entries (keys already known to be global). */
+function buildGlobal(
+  source: string,
+  entries: Map<string, IniEntry>,
+  opts: ParseOptions,
+  warn: Warn,
+): GlobalConfig {
+  const g = defaultGlobal();
+
   for (const [key, e] of entries) {
     const v = e.value;
     switch (key) {

@@ -2,6 +2,7 @@ import { Reader } from "./reader.ts";
 import { Status, WireError } from "./status.ts";
 import type { Writer } from "./writer.ts";
 import type { FileId } from "./body.ts";
+import { POSIX_NEGOTIATE_CONTEXT_DATA } from "./negotiate_contexts.ts";
 
 /** Create context names (MS-SMB2 2.2.13.2): 4-character tags, or 16-byte GUIDs for newer ones. */
 export const CreateContextName = {
@@ -20,25 +21,11 @@ export const CreateContextName = {
   AAPL: "AAPL",
 } as const;
 
-/** SMB3 POSIX extensions create context tag 93AD25509CB411E7B42383DE968BCD7C (as raw bytes). */
-export const POSIX_CREATE_CONTEXT_NAME: Uint8Array = new Uint8Array([
-  0x93,
-  0xad,
-  0x25,
-  0x50,
-  0x9c,
-  0xb4,
-  0x11,
-  0xe7,
-  0xb4,
-  0x23,
-  0x83,
-  0xde,
-  0x96,
-  0x8b,
-  0xcd,
-  0x7c,
-]);
+/**
+ * SMB3 POSIX extensions create context tag 93AD25509CB411E7B42383DE968BCD7C: the same 16 bytes as the
+ * POSIX negotiate context's data, so it is that constant (never written to).
+ */
+export const POSIX_CREATE_CONTEXT_NAME: Uint8Array = POSIX_NEGOTIATE_CONTEXT_DATA;
 /** SMB2_CREATE_APP_INSTANCE_ID (MS-SMB2 2.2.13.2.13) tag 45BCA66AEFA7F74A9008FA462E144D74. */
 export const APP_INSTANCE_ID_NAME: Uint8Array = new Uint8Array([
   0x45,

@@ -3,7 +3,7 @@
  * (node:crypto's MD4/HMAC-MD5 as the oracle), and building the wasm when it is missing.
  */
 
-import { defaultShare } from "../../core/config/parse.ts";
+import { defaultGlobal, defaultShare } from "../../core/config/parse.ts";
 import { createHash, createHmac } from "node:crypto";
 import type { GlobalConfig, ShareConfig } from "../../core/config/types.ts";
 import type { UnixAccount } from "../../core/ipc/bridge.ts";
@@ -107,43 +107,8 @@ export function ntlmv2Client(
 }
 
 export function globalConfig(over: Partial<GlobalConfig> = {}): GlobalConfig {
-  return {
-    bindInterfacesOnly: false,
-    deadtime: 0,
-    durableHandles: false,
-    guestAccount: "nobody",
-    interfaces: [],
-    ipcTimeout: 0,
-    kerberosKeytabFile: "",
-    kerberosServiceName: "",
-    kerberosSupport: false,
-    mapToGuest: "never",
-    maxActiveSessions: 1024,
-    maxConnections: 256,
-    maxIpConnections: 32,
-    maxOpenFiles: 10000,
-    netbiosName: "KSMBD SERVER",
-    restrictAnonymous: 0,
-    rootDirectory: "",
-    serverMaxProtocol: "SMB3_11",
-    serverMinProtocol: "SMB2_10",
-    serverMultiChannelSupport: false,
-    serverSigning: "auto",
-    serverString: "SMB SERVER",
-    fakeFscaps: 64,
-    smb2Leases: false,
-    smb2MaxCredits: 8192,
-    smb2MaxRead: 4 << 20,
-    smb2MaxTrans: 1 << 20,
-    smb2MaxWrite: 4 << 20,
-    smb3Encryption: "auto",
-    smbdMaxIoSize: 8 << 20,
-    tcpPort: 445,
-    workgroup: "WORKGROUP",
-    stateDirectory: "", // no state dir: Bridge.configure then keeps random SID sub-authorities in memory
-    cryptoBackend: "webcrypto",
-    ...over,
-  };
+  // No state dir: Bridge.configure then keeps random SID sub-authorities in memory.
+  return { ...defaultGlobal(), stateDirectory: "", ...over };
 }
 
 export function share(name: string, over: Partial<ShareConfig> = {}): ShareConfig {
