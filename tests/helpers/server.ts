@@ -50,6 +50,8 @@ export interface ServerHandle {
   pid: number;
   /** Stops the server; throws if it had exited on its own before (a crash), with its output. */
   stop(): Promise<void>;
+  /** Waits up to `timeoutMs` for the server to exit on its own; its exit status, or null if still running. */
+  waitExit(timeoutMs: number): Promise<Deno.CommandStatus | null>;
   /** Everything the server has printed so far (tail, plus Samba's log file). */
   logs(): string;
   /** ksmbd-deno only: its ksmbd.conf, ksmbdpwd.db and state directory. */
@@ -192,6 +194,17 @@ function spawnCollected(cmd: string, args: string[], cwd?: string, env?: Record<
   return { child, output, exited: () => status, statusPromise };
 }
 
+/** Waits up to `timeoutMs` for a spawned process to exit; its status, or null if it is still running. */
+async function waitSpawnedExit(sp: Spawned, timeoutMs: number): Promise<Deno.CommandStatus | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const st = await Promise.race([
+    sp.statusPromise,
+    new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), timeoutMs)),
+  ]);
+  clearTimeout(timer);
+  return st;
+}
+
 function describeStatus(s: Deno.CommandStatus): string {
   return s.signal ? `signal ${s.signal}` : `exit code ${s.code}`;
 }
@@ -257,13 +270,7 @@ async function stopSpawned(
     } catch {
       // raced with exit
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = await Promise.race([
-      sp.statusPromise.then(() => true),
-      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), 5000)),
-    ]);
-    clearTimeout(timer);
-    if (!done) {
+    if (!(await waitSpawnedExit(sp, 5000))) {
       try {
         sp.child.kill("SIGKILL");
       } catch {
@@ -407,6 +414,7 @@ export async function startKsmbd(opts: ServerOptions): Promise<ServerHandle> {
         pwdDbPath: pwdPath,
         stateDir,
         logs: () => sp.output.text,
+        waitExit: (ms) => waitSpawnedExit(sp, ms),
         stop: async () => {
           try {
             await stopSpawned("ksmbd-deno", sp, () => "");
@@ -544,6 +552,7 @@ export async function startSamba(opts: ServerOptions): Promise<ServerHandle> {
         shareDirs,
         pid: sp.child.pid,
         logs: () => sp.output.text + sambaLogs(),
+        waitExit: (ms) => waitSpawnedExit(sp, ms),
         stop: async () => {
           try {
             await stopSpawned("smbd", sp, sambaLogs, confPath);
