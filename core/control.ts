@@ -10,6 +10,7 @@
  * configuration needed (core/permissions.ts), so a new or changed share it may not read (or write,
  * when writable) is not applied either, and the answer says so.
  */
+import { loadKerberos } from "./auth/kerberos.ts";
 import {
   type ControlRequest,
   type ControlResponse,
@@ -258,6 +259,12 @@ export async function startControl(
           error: `cannot read ${opts.pwdDbPath}: ${(e as Error).message} (nothing reloaded)`,
         };}
     }
+    let kerberos;
+    try {
+      kerberos = loadKerberos(config.global); // keys may have been rotated: re-read the keytab
+    } catch (e) {
+      return { ok: false, error: `${(e as Error).message} (nothing reloaded)` };
+    }
     const plan = planReload(config, next, hasPermission, realPath);
     // Global keys need a restart (as in ksmbd): the module keeps the start-up globals.
     let result;
@@ -267,11 +274,13 @@ export async function startControl(
         shares: plan.shares,
         pwdDb,
         unixAccounts: readUnixAccounts(),
+        kerberos,
       });
     } catch (e) {
       return { ok: false, error: `the accounts module refused the configuration: ${(e as Error).message}` };
     }
     config = { ...next, global: config.global, shares: plan.shares };
+    server.context.setShareEncryption(plan.shares);
     const lines = [`reloaded: ${result.shares} shares, ${result.users} users`];
     if (plan.added.length) lines.push(`shares added: ${plan.added.join(", ")}`);
     if (plan.changed.length) lines.push(`shares changed: ${plan.changed.join(", ")}`);

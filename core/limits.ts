@@ -29,6 +29,8 @@ export const Limits = {
   maxActiveSessions: 1024,
   /** Session setup must finish within this many ms, or the half-built session is dropped. */
   sessionSetupTimeoutMs: 60_000,
+  /** After a CANCEL, later replies wait at most this long for the cancelled request's final response. */
+  cancelOrderWaitMs: 2_000,
   /** SPNEGO / NTLMSSP token size. */
   maxSecurityBuffer: 64 * 1024,
   /** Path length in UTF-16 code units (Windows MAX_PATH-ish for a component chain). */

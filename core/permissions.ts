@@ -21,6 +21,7 @@
  * @module
  */
 
+import { keytabPath } from "./auth/kerberos.ts";
 import type { ServerConfig, ShareConfig } from "./config/types.ts";
 import { controlSocketPath } from "./config/control_protocol.ts";
 
@@ -209,6 +210,9 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
     b.addPath("read", inputs.configPath, "configuration file (re-read on reload)");
   }
   b.addPath("read", inputs.pwdDbPath, "user database (read at start and on reload)");
+  if (g.kerberosSupport) {
+    b.addPath("read", keytabPath(g), "kerberos keytab file (service keys, handed to the accounts module)");
+  }
   b.addPath("read", g.stateDirectory, "state directory: metadata databases, control socket");
   b.addPath("write", g.stateDirectory, "state directory: metadata databases, control socket");
   for (const f of ACCOUNT_FILES) b.addPath("read", f, "unix accounts: uid/gid and @group lists");

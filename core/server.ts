@@ -2,6 +2,7 @@
  * Starting and stopping the SMB server: the bridge to rpc-wasm, the listener, and the connection
  * limits (ksmbd `max connections`, `max ip connections`).
  */
+import { keytabPath, loadKerberos } from "./auth/kerberos.ts";
 import { Bridge, type UnixAccount } from "./ipc/bridge.ts";
 import type { ServerConfig } from "./config/types.ts";
 import { ServerContext } from "./smb2/server_context.ts";
@@ -56,7 +57,15 @@ export function readUnixAccounts(): UnixAccount[] {
     const gid = Number(f[3]);
     if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
     const groups = [gid, ...(groupsOf.get(f[0]) ?? [])];
-    out.push({ name: f[0], uid, gid, groups, groupNames: groups.map((g) => groupNames.get(g) ?? String(g)) } as UnixAccount);
+    out.push(
+      {
+        name: f[0],
+        uid,
+        gid,
+        groups,
+        groupNames: groups.map((g) => groupNames.get(g) ?? String(g)),
+      } as UnixAccount,
+    );
   }
   return out;
 }
@@ -149,18 +158,49 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     listener = Deno.listen({ port, hostname: opts.hostname ?? "0.0.0.0", transport: "tcp" });
   } catch (e) {
     if (e instanceof Deno.errors.AddrInUse) {
-      throw new StartError(`port ${port} is already in use; stop the other server or choose another port with -p`);
-    }
-    if (e instanceof Deno.errors.PermissionDenied || (e instanceof Error && /permission|EACCES/i.test(e.message))) {
       throw new StartError(
-        `no permission to listen on port ${port}` + (port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE); use -p with a port >= 1024" : ""),
+        `port ${port} is already in use; stop the other server or choose another port with -p`,
+      );
+    }
+    if (
+      e instanceof Deno.errors.PermissionDenied ||
+      (e instanceof Error && /permission|EACCES/i.test(e.message))
+    ) {
+      throw new StartError(
+        `no permission to listen on port ${port}` +
+          (port < 1024
+            ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE); use -p with a port >= 1024"
+            : ""),
       );
     }
     throw new StartError(`cannot listen on port ${port}: ${(e as Error).message}`);
   }
+  let kerberos;
+  try {
+    kerberos = loadKerberos(g);
+  } catch (e) {
+    listener.close();
+    throw new StartError((e as Error).message);
+  }
   const bridge = await Bridge.start({ timeoutMs: g.ipcTimeout > 0 ? g.ipcTimeout * 1000 : undefined });
-  await bridge.configure({ global: g, shares: config.shares, pwdDb, unixAccounts: readUnixAccounts() });
+  const configured = await bridge.configure({
+    global: g,
+    shares: config.shares,
+    pwdDb,
+    unixAccounts: readUnixAccounts(),
+    kerberos,
+  });
+  if (kerberos.enabled && (!configured.keytabValid || configured.keytabEntries === 0)) {
+    listener.close();
+    bridge.close();
+    throw new StartError(
+      `kerberos keytab file ${keytabPath(g)}: ${
+        configured.keytabValid ? "holds no keys" : "is not a keytab"
+      }`,
+    );
+  }
   const ctx = new ServerContext(g, bridge, g.stateDirectory);
+  ctx.setShareEncryption(config.shares);
   const live = new Set<Connection>();
   const perIp = new Map<string, number>();
   const maxConns = g.maxConnections === 0 ? 65536 : g.maxConnections;
@@ -209,7 +249,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     deadtimer = setInterval(() => {
       const now = Date.now();
       for (const c of live) {
-        if (c.opens.size === 0 && c.inFlight === 0 && c.pending.size === 0 && now - c.lastActivity >= limitMs) {
+        if (
+          c.opens.size === 0 && c.inFlight === 0 && c.pending.size === 0 && now - c.lastActivity >= limitMs
+        ) {
           log("conn", `closing idle connection from ${c.peer} (deadtime)`);
           c.close();
         }
@@ -231,7 +273,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         const graceMs = opts.graceMs ?? 5000;
         await Promise.all([...live].map((c) => quiesceConnection(c, graceMs)));
         if (deadtimer !== undefined) clearInterval(deadtimer);
-        for (const fs of new Set([...[...ctx.shareFs.values()].map((c) => c.fs), ...ctx.shareFsRefs.keys()])) {
+        for (
+          const fs of new Set([...[...ctx.shareFs.values()].map((c) => c.fs), ...ctx.shareFsRefs.keys()])
+        ) {
           try {
             fs.close();
           } catch { /* best effort */ }

@@ -2,7 +2,7 @@
 # The whole test suite of ksmbd-deno (`deno task test`).
 #
 #  1. installs the real SMB peers from apt when missing (smbclient, smbtorture, rpcclient, smbd,
-#     impacket for /usr/bin/python3);
+#     impacket for /usr/bin/python3, and MIT Kerberos: krb5-kdc, krb5-admin-server, krb5-user);
 #  2. finds deno (or installs deno@2.9.6 from npm into .tools/);
 #  3. builds the WASM module (deno task build:wasm) and type-checks the project (deno task check);
 #  4. runs the unit tests (every *_test.ts under tests/ except tests/interop/, and rpc-wasm/tests/),
@@ -50,6 +50,11 @@ ensure_peers() {
   command -v smbd >/dev/null 2>&1 || [ -x /usr/sbin/smbd ] || missing+=(samba)
   /usr/bin/python3 -c "import impacket.smbconnection" >/dev/null 2>&1 || missing+=(python3-impacket)
   command -v useradd >/dev/null 2>&1 || [ -x /usr/sbin/useradd ] || missing+=(passwd)
+  # Kerberos (tests/helpers/kdc.ts): a private MIT KDC, kadmin.local (krb5-admin-server; kadmind is
+  # never started) and kinit/klist/kvno.
+  { command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ]; } || missing+=(krb5-kdc)
+  { command -v kadmin.local >/dev/null 2>&1 || [ -x /usr/sbin/kadmin.local ]; } || missing+=(krb5-admin-server)
+  { command -v kinit >/dev/null 2>&1 && command -v kvno >/dev/null 2>&1; } || missing+=(krb5-user)
   if [ "${#missing[@]}" -eq 0 ]; then
     echo "SMB peers present"
     return 0

@@ -29,6 +29,8 @@ import {
   encodeNegTokenResp,
   isRawNtlmssp,
   NegState,
+  OID_KRB5,
+  OID_MS_KRB5,
   OID_NTLMSSP,
 } from "./spnego.ts";
 
@@ -55,7 +57,20 @@ export interface NtlmVerifyResult {
   uid: number;
   gid: number;
   userFlags: number;
+  /** Kerberos: when the ticket ends (ms since the epoch); the session expires then (MS-SMB2 3.3.5.2.9). */
+  expiresAtMs?: number;
 }
+
+/** The accounts module's answer to a Kerberos AP-REQ. */
+export interface KerberosVerifyResult extends NtlmVerifyResult {
+  /** The GSS AP-REP token for mutual authentication (empty when the client did not ask for it). */
+  reply: Uint8Array;
+  /** Why it was refused, for the log. */
+  reason: string;
+}
+
+/** Checks a Kerberos GSS InitialContextToken (the SPNEGO mechToken). */
+export type KerberosVerifier = (token: Uint8Array) => Promise<KerberosVerifyResult>;
 
 export type NtlmVerifier = (input: NtlmVerifyInput) => Promise<NtlmVerifyResult>;
 
@@ -79,15 +94,20 @@ export interface SpnegoAcceptorOptions {
   dnsDomain?: string;
   dnsName?: string;
   verify: NtlmVerifier;
+  /** Present when `kerberos support = yes`: Kerberos is offered and accepted through it. */
+  kerberos?: KerberosVerifier;
   /** Current time as a FILETIME (100 ns since 1601), for MsvAvTimestamp. */
   now?: () => bigint;
   /** Source of the 8-byte server challenge (tests pin it); defaults to crypto.getRandomValues. */
   challenge?: () => Uint8Array;
 }
 
-/** The SecurityBuffer of the NEGOTIATE response: NegTokenInit2 offering NTLMSSP (MS-SPNG 3.2.5.2). */
-export function initialNegotiateToken(): Uint8Array {
-  return encodeNegTokenInit2([OID_NTLMSSP]);
+/**
+ * The SecurityBuffer of the NEGOTIATE response: NegTokenInit2 (MS-SPNG 3.2.5.2) offering NTLMSSP, and
+ * Kerberos first (both OIDs, in Windows' order) when it is enabled.
+ */
+export function initialNegotiateToken(kerberos = false): Uint8Array {
+  return encodeNegTokenInit2(kerberos ? [OID_MS_KRB5, OID_KRB5, OID_NTLMSSP] : [OID_NTLMSSP]);
 }
 
 const FILETIME_UNIX_EPOCH = 116444736000000000n;
@@ -106,8 +126,9 @@ const EMPTY = new Uint8Array(0);
 
 /** One authentication exchange (one SESSION_SETUP sequence on one session). */
 export class SpnegoAcceptor {
-  private readonly opts: Required<Omit<SpnegoAcceptorOptions, "challenge">> & {
+  private readonly opts: Required<Omit<SpnegoAcceptorOptions, "challenge" | "kerberos">> & {
     challenge?: () => Uint8Array;
+    kerberos?: KerberosVerifier;
   };
   private state: State = "initial";
   /** null until the first token decides; then every later token must use the same framing. */
@@ -151,7 +172,7 @@ export class SpnegoAcceptor {
   private async dispatch(token: Uint8Array): Promise<StepResult> {
     if (this.state === "initial" && token.byteLength === 0) {
       // A client may start with an empty buffer to get the server's mechanism list.
-      return { status: "more", outToken: initialNegotiateToken() };
+      return { status: "more", outToken: initialNegotiateToken(this.opts.kerberos !== undefined) };
     }
     const raw = isRawNtlmssp(token);
     if (this.spnego === null) this.spnego = !raw;
@@ -163,6 +184,12 @@ export class SpnegoAcceptor {
     if (t.kind === "init") {
       if (this.state !== "initial") return this.fail(Status.INVALID_PARAMETER, "NegTokenInit out of order");
       const { mechTypes, mechTypesDer, mechToken } = t.init;
+      const first = mechTypes[0];
+      if (this.opts.kerberos && mechToken && (first === OID_KRB5 || first === OID_MS_KRB5)) {
+        // The client's first choice with its optimistic token: no downgrade is possible, so no
+        // mechListMIC is needed (RFC 4178 5).
+        return await this.kerberos(this.opts.kerberos, mechToken, first);
+      }
       if (!mechTypes.includes(OID_NTLMSSP)) return this.fail(Status.LOGON_FAILURE, "no common mechanism");
       this.mechTypesDer = mechTypesDer;
       if (mechTypes[0] !== OID_NTLMSSP || !mechToken) {
@@ -311,6 +338,25 @@ export class SpnegoAcceptor {
 
     this.state = "done";
     const outToken = encodeNegTokenResp({ negState: NegState.ACCEPT_COMPLETED, mechListMIC: serverMic });
+    return { status: "done", outToken, result };
+  }
+
+  /** One-leg Kerberos (RFC 4121): the module checks the AP-REQ and builds the AP-REP. */
+  private async kerberos(verify: KerberosVerifier, token: Uint8Array, mech: string): Promise<StepResult> {
+    this.state = "wait-authenticate"; // busy: a concurrent token for this exchange is out of order
+    let result: KerberosVerifyResult;
+    try {
+      result = await verify(token);
+    } catch {
+      return this.fail(Status.LOGON_FAILURE, "Kerberos verifier failed");
+    }
+    if (!result.ok) return this.fail(Status.LOGON_FAILURE, `Kerberos: ${result.reason}`, result);
+    this.state = "done";
+    const outToken = encodeNegTokenResp({
+      negState: NegState.ACCEPT_COMPLETED,
+      supportedMech: mech,
+      responseToken: result.reply.byteLength > 0 ? result.reply : undefined,
+    });
     return { status: "done", outToken, result };
   }
 

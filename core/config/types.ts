@@ -84,7 +84,7 @@ export interface ShareConfig {
   followSymlinks: boolean;
   vfsObjects: string[];
   crossmnt: boolean;
-  /** ksmbd-deno / Samba `smb encrypt` per share: require encryption on this share. */
+  /** ksmbd-deno / Samba `smb encrypt` per share (enforced at tree connect: core/smb2/tree_connect.ts). */
   smbEncrypt: TriState;
   /** True for the IPC$ pipe share. */
   isPipe: boolean;

@@ -23,6 +23,7 @@ import {
   decodeLoginResponse,
   decodeRpcResponse,
   decodeShareConfigResponse,
+  decodeSpnegoAuthenResponse,
   decodeTreeConnectResponse,
   encodeConfigure,
   encodeDebug,
@@ -32,6 +33,7 @@ import {
   encodeRpcOpen,
   encodeRpcRequest,
   encodeShareConfigRequest,
+  encodeSpnegoAuthen,
   encodeTreeConnect,
   encodeTreeDisconnect,
   EventType,
@@ -44,6 +46,8 @@ import {
   RpcFlag,
   type RpcReply,
   type ShareConfigResponse,
+  type SpnegoAuthenRequest,
+  type SpnegoAuthenResponse,
   type TreeConnectRequest,
   type TreeConnectResponse,
   TreeConnStatus,
@@ -59,6 +63,8 @@ export type {
   LoginResponse,
   RpcReply,
   ShareConfigResponse,
+  SpnegoAuthenRequest,
+  SpnegoAuthenResponse,
   TreeConnectRequest,
   TreeConnectResponse,
   UnixAccount,
@@ -265,6 +271,11 @@ export class Bridge {
         new Uint8Array(0),
       ),
     );
+  }
+
+  /** Kerberos: the module checks the AP-REQ against the service keytab (ksmbd SPNEGO_AUTHEN). */
+  spnegoAuthen(req: SpnegoAuthenRequest): Promise<SpnegoAuthenResponse> {
+    return this.#call(EventType.SPNEGO_AUTHEN_REQUEST, encodeSpnegoAuthen(req), decodeSpnegoAuthenResponse);
   }
 
   login(req: LoginRequest): Promise<LoginResponse> {

@@ -59,7 +59,16 @@
  * ksmbd caps RPC payloads at 4 KiB (KSMBD_IPC_MAX_PAYLOAD); we cap both directions at 8 KiB, which
  * holds any fragment our bind_ack allows (max_xmit_frag = max_recv_frag = 4280) with room to spare.
  *
- * ## SPNEGO_AUTHEN (14/15): reserved; the module answers ERROR_RESPONSE(NOT_IMPLEMENTED).
+ * ## SPNEGO_AUTHEN_REQUEST (14) → SPNEGO_AUTHEN_RESPONSE (15)   (ksmbd's Kerberos path)
+ * ksmbd sends the whole SPNEGO blob; here the core unwraps SPNEGO (it already does for NTLMSSP) and
+ * sends only the Kerberos mechanism token, plus what the module lacks: a clock and randomness.
+ * request: 0 u64 now (seconds since the Unix epoch) | 8 u32 token_len | 12 u32 entropy_len (32) |
+ *   16 token (the GSS InitialContextToken: [APPLICATION 0] krb5 OID, TOK_ID 01 00, AP-REQ), entropy.
+ * response: 0 u32 status (user flags; 0 = refused) | 4 u32 uid | 8 u32 gid | 12 u16 account_len |
+ *   14 u16 session_key_len (0, 16 or 32) | 16 u16 ngroups | 18 u16 reason (KerberosReason) |
+ *   20 u32 reply_len | 24 u64 end_time (the ticket's, seconds; 0 when refused) |
+ *   32 account (UTF-8), session_key, ngroups × u32 gid, reply (GSS AP-REP token; empty without mutual
+ *   authentication or when refused).
  *
  * ## CONFIGURE_REQUEST (0x100) → CONFIGURE_RESPONSE (0x101)   (ksmbd-deno; replaces reading files)
  * request: u32 version (2) | u32 map_to_guest (0 never, 1 bad user, 2 bad password, 3 bad uid) |
@@ -72,9 +81,12 @@
  *     list hosts_deny | list veto_files |
  *   u32 account_count, per account: str name | u32 uid | u32 gid | u16 ngroups, ngroups × (u32 gid, str name) |
  *   u32 pwd_db_len | pwd_db bytes (ksmbdpwd.db verbatim; parsed only inside the module) |
- *   u32 subauth[3] (version 2: the local domain SID S-1-5-21-a-b-c, ksmbd's `ksmbd.subauth`).
+ *   u32 subauth[3] (version 2: the local domain SID S-1-5-21-a-b-c, ksmbd's `ksmbd.subauth`) |
+ *   u32 kerberos_flags (version 3: bit0 `kerberos support`) | str kerberos_service_name |
+ *   u32 keytab_len | keytab bytes (the keytab file verbatim; parsed only inside the module).
  * response: u32 status (0) | u32 users | u32 shares | u32 bad_lines | u16 listed | u16 reserved |
- *   listed × u32 line number (first 32 malformed lines of the user DB).
+ *   listed × u32 line number (first 32 malformed lines of the user DB) | u32 keytab_valid (1 when the
+ *   keytab parsed or was empty) | u32 keytab_entries.
  *
  * ## TREE_RESTORE_REQUEST (0x102), no reply   (ksmbd-deno)
  * Same layout as TREE_DISCONNECT. Re-binds a tree connect the previous module instance granted, without
@@ -235,7 +247,7 @@ const RPC_MAX_ACCOUNT = 255;
 export const NTLMSSP_NEGOTIATE_KEY_EXCH = 0x40000000;
 /** force_uid / force_gid value meaning "not set". */
 export const ID_UNSET = 0xffffffff;
-export const CONFIG_VERSION = 2;
+export const CONFIG_VERSION = 3;
 
 // ---------------------------------------------------------------------------------------------
 // Public shapes (re-exported by bridge.ts).
@@ -310,6 +322,8 @@ export interface ConfigureInput {
   /** The local domain SID's three sub-authorities (S-1-5-21-a-b-c). Bridge.configure fills it in
    *  from the state directory (subauth.ts) when absent; encodeConfigure writes zeros then. */
   subauth?: readonly [number, number, number];
+  /** Kerberos acceptor settings; the keytab file's bytes go to the module, never parsed here. */
+  kerberos?: { enabled: boolean; serviceName: string; keytab: Uint8Array };
 }
 
 /** RPC_RESPONSE, decoded and checked. */
@@ -327,6 +341,49 @@ export interface ConfigureResult {
   badLines: number;
   /** 1-based line numbers of the first malformed lines (at most 32). */
   badLineNumbers: number[];
+  /** False when the keytab bytes were not an MIT keytab (none of it is used then). */
+  keytabValid: boolean;
+  keytabEntries: number;
+}
+
+/** Why the module refused a Kerberos AP-REQ (SPNEGO_AUTHEN_RESPONSE.reason; for logs). */
+export const KerberosReason = {
+  OK: 0,
+  MALFORMED: 1,
+  DISABLED: 2,
+  NO_KEY: 3,
+  TICKET_UNDECRYPTABLE: 4,
+  TICKET_TIME: 5,
+  BAD_AUTHENTICATOR: 6,
+  CLOCK_SKEW: 7,
+  REPLAY: 8,
+  UNKNOWN_USER: 9,
+  WRONG_SERVICE: 10,
+} as const;
+
+/** Bytes of randomness the module needs per AP-REQ (a confounder and a sequence number). */
+export const SPNEGO_ENTROPY_BYTES = 32;
+
+export interface SpnegoAuthenRequest {
+  /** Seconds since the Unix epoch. */
+  now: number;
+  token: Uint8Array;
+  entropy: Uint8Array;
+}
+
+export interface SpnegoAuthenResponse {
+  status: number;
+  uid: number;
+  gid: number;
+  account: string;
+  /** The Kerberos session key (the initiator's subkey, else the ticket's): 16 or 32 bytes, or empty. */
+  sessionKey: Uint8Array;
+  groups: number[];
+  reason: number;
+  /** GSS AP-REP token for mutual authentication (empty when not requested or refused). */
+  reply: Uint8Array;
+  /** The ticket's end time, seconds since the epoch (0 when refused). */
+  endTime: number;
 }
 
 export interface HeartbeatResult {
@@ -572,6 +629,10 @@ export function encodeConfigure(cfg: ConfigureInput): Uint8Array {
   w.u32(cfg.pwdDb.length).bytes(cfg.pwdDb);
   const sa = cfg.subauth ?? [0, 0, 0];
   w.u32(sa[0] >>> 0).u32(sa[1] >>> 0).u32(sa[2] >>> 0);
+  const k = cfg.kerberos;
+  w.u32(k?.enabled ? 1 : 0).str(k?.serviceName ?? "");
+  const kt = k?.keytab ?? new Uint8Array(0);
+  w.u32(kt.length).bytes(kt);
   return w.finish();
 }
 
@@ -608,6 +669,12 @@ export function encodeLogin(req: LoginRequest): Uint8Array {
   w.bytes(account).bytes(domain).bytes(ws).bytes(req.ntResponse).bytes(req.lmResponse)
     .bytes(req.encryptedRandomSessionKey);
   return w.finish();
+}
+
+export function encodeSpnegoAuthen(req: SpnegoAuthenRequest): Uint8Array {
+  if (req.entropy.length !== SPNEGO_ENTROPY_BYTES) throw new RangeError("entropy must be 32 bytes");
+  return new ByteWriter().u64(BigInt(Math.max(0, Math.floor(req.now)))).u32(req.token.length)
+    .u32(req.entropy.length).bytes(req.token).bytes(req.entropy).finish();
 }
 
 export function encodeShareConfigRequest(name: string): Uint8Array {
@@ -666,9 +733,45 @@ export function decodeConfigureResponse(p: Uint8Array): ConfigureResult {
   }
   const badLineNumbers: number[] = [];
   for (let i = 0; i < listed; i++) badLineNumbers.push(r.u32());
+  const keytabValid = r.u32() === 1;
+  const keytabEntries = r.u32();
   r.end("CONFIGURE_RESPONSE");
   if (status !== 0) throw new MessageError(`CONFIGURE_RESPONSE status ${status}`);
-  return { users, shares, badLines, badLineNumbers };
+  return { users, shares, badLines, badLineNumbers, keytabValid, keytabEntries };
+}
+
+/** Largest AP-REP token accepted back from the module. */
+const MAX_REPLY_TOKEN = 16 * 1024;
+
+export function decodeSpnegoAuthenResponse(p: Uint8Array): SpnegoAuthenResponse {
+  const r = new ByteReader(p);
+  const status = r.u32();
+  const uid = r.u32();
+  const gid = r.u32();
+  const accountLen = r.u16();
+  const keyLen = r.u16();
+  const ngroups = r.u16();
+  const reason = r.u16();
+  const replyLen = r.u32();
+  const endTime = r.u64();
+  if (accountLen > MAX_REPLY_ACCOUNT) throw new MessageError(`SPNEGO_AUTHEN_RESPONSE account_len ${accountLen}`);
+  if (keyLen !== 0 && keyLen !== 16 && keyLen !== 32) {
+    throw new MessageError(`SPNEGO_AUTHEN_RESPONSE session_key_len ${keyLen}`);
+  }
+  if (ngroups > MAX_REPLY_GROUPS) throw new MessageError(`SPNEGO_AUTHEN_RESPONSE ngroups ${ngroups}`);
+  if (replyLen > MAX_REPLY_TOKEN) throw new MessageError(`SPNEGO_AUTHEN_RESPONSE reply_len ${replyLen}`);
+  const account = r.utf8(accountLen, "account");
+  const sessionKey = r.bytes(keyLen, "session key");
+  const groups: number[] = [];
+  for (let i = 0; i < ngroups; i++) groups.push(r.u32());
+  const reply = r.bytes(replyLen, "reply token");
+  r.end("SPNEGO_AUTHEN_RESPONSE");
+  const ok = (status & UserFlag.OK) !== 0;
+  if (ok !== (reason === KerberosReason.OK) || (!ok && (keyLen !== 0 || replyLen !== 0 || endTime !== 0n))) {
+    throw new MessageError("SPNEGO_AUTHEN_RESPONSE is inconsistent (status, reason, key, reply)");
+  }
+  if (ok && keyLen === 0) throw new MessageError("SPNEGO_AUTHEN_RESPONSE accepted without a session key");
+  return { status, uid, gid, account, sessionKey, groups, reason, reply, endTime: Number(endTime) };
 }
 
 /** Largest account name accepted back from the module (bytes). */

@@ -26,6 +26,30 @@ export const Prim = {
   NTOWFV2: 11,
   /** output: u32 users, u32 bad, u16 n, n × u32 line, u16 k, k × (u16 len, name) */
   PWD_DB: 12,
+  /** input: u32 key_len (16/24/32), key, 16-byte block; output: 16 bytes (FIPS-197) */
+  AES_ENCRYPT_BLOCK: 13,
+  /** input: u32 key_len (16/24/32), key, 16-byte block; output: 16 bytes */
+  AES_DECRYPT_BLOCK: 14,
+  /** input: u32 key_len, key, data (>= 16 bytes); AES-CBC with ciphertext stealing (RFC 3962), zero IV */
+  AES_CTS_ENCRYPT: 15,
+  /** input: u32 key_len, key, data (>= 16 bytes); inverse of AES_CTS_ENCRYPT */
+  AES_CTS_DECRYPT: 16,
+  /** output: 20 bytes */
+  SHA1: 17,
+  /** input: u32 key_len, key, data; output: 20 bytes */
+  HMAC_SHA1: 18,
+  /** input: u32 iterations (1..100000), u32 out_len (1..1024), u32 password_len, password, salt */
+  PBKDF2_HMAC_SHA1: 19,
+  /** input: u32 out_bytes (1..1024), input (1..1024 bytes); RFC 3961 §5.1 n-fold */
+  NFOLD: 20,
+  /** input: u32 etype (17/18), u32 key_len, key, constant (>= 1 byte); output: DK(key, constant) */
+  KRB5_DERIVE_KEY: 21,
+  /** input: u32 etype (17/18), u32 iterations (1..100000), u32 password_len, password, salt (RFC 3962 §4) */
+  KRB5_STRING_TO_KEY: 22,
+  /** input: u32 etype, u32 usage, u32 key_len, key, u32 conf_len, confounder (16 AES, 8 RC4), plaintext */
+  KRB5_ENCRYPT: 23,
+  /** input: u32 etype, u32 usage, u32 key_len, key, ciphertext; output: plaintext without confounder */
+  KRB5_DECRYPT: 24,
 } as const;
 
 export interface ModuleExports {

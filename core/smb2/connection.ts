@@ -38,7 +38,15 @@ export class Connection {
   readonly sessions = new Map<bigint, Session>();
   readonly opens = new Map<bigint, Open>();
   /** Requests that went asynchronous, by AsyncId (MS-SMB2 3.3.1.7 Connection.AsyncCommandList). */
-  readonly pending = new Map<bigint, { messageId: bigint; sessionId: bigint; controller: AbortController }>();
+  readonly pending = new Map<
+    bigint,
+    { messageId: bigint; sessionId: bigint; controller: AbortController; finished?: Promise<void> }
+  >();
+  /**
+   * Set by a CANCEL that aborted a pending request: responses to later requests wait for the
+   * cancelled request's final response, so the client sees them in the order it sent the requests.
+   */
+  responseBarrier: Promise<void> | null = null;
   private nextAsyncId = 1n;
 
   /** MessageIds cancelled before their request went async (bounded). */

@@ -26,20 +26,22 @@ interface Rule {
   fileIdOffset?: number;
   /** Signing is not enforced on these (MS-SMB2 3.3.5.2.4). */
   unsigned?: boolean;
+  /** Still processed on a session whose Kerberos ticket has ended (MS-SMB2 3.3.5.2.9). */
+  whenExpired?: boolean;
 }
 
 const RULES: Record<number, Rule> = {
   [Command.NEGOTIATE]: { session: false, tree: false, unsigned: true },
   [Command.SESSION_SETUP]: { session: false, tree: false, unsigned: true },
-  [Command.LOGOFF]: { session: true, tree: false },
+  [Command.LOGOFF]: { session: true, tree: false, whenExpired: true },
   [Command.TREE_CONNECT]: { session: true, tree: false },
   [Command.TREE_DISCONNECT]: { session: true, tree: true },
   [Command.CREATE]: { session: true, tree: true },
-  [Command.CLOSE]: { session: true, tree: true, fileIdOffset: 8 },
+  [Command.CLOSE]: { session: true, tree: true, fileIdOffset: 8, whenExpired: true },
   [Command.FLUSH]: { session: true, tree: true, fileIdOffset: 8 },
   [Command.READ]: { session: true, tree: true, fileIdOffset: 16 },
   [Command.WRITE]: { session: true, tree: true, fileIdOffset: 16 },
-  [Command.LOCK]: { session: true, tree: true, fileIdOffset: 8 },
+  [Command.LOCK]: { session: true, tree: true, fileIdOffset: 8, whenExpired: true },
   // IOCTL: FSCTLs such as VALIDATE_NEGOTIATE_INFO carry an all-ones FileId; the handler resolves it.
   [Command.IOCTL]: { session: true, tree: true, fileIdOffset: 8, fileOptional: true },
   [Command.CANCEL]: { session: false, tree: false, unsigned: true },
@@ -259,7 +261,8 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     // it, never for guest/anonymous sessions, never before keys exist.
     const sess = ctx.session ?? conn.sessions.get(reply.sessionId ?? lookupSession) ?? null;
     if (encryptedFor === null && sess && sess.signingKey &&
-      (verifiedSigned || sess.signingRequired || reply.forceSign) && hdr.command !== Command.CANCEL) {
+      (verifiedSigned || ctx.signatureVerified || sess.signingRequired || reply.forceSign) &&
+      hdr.command !== Command.CANCEL) {
       flags |= HeaderFlags.SIGNED;
       out.setU32(start + 16, flags);
       signQueue.push({ start, key: sess.signingKey, alg: sess.signingAlg });
@@ -297,6 +300,15 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     const end = nextOff === 0 ? all.byteLength : s.start + nextOff;
     signMessage(s.alg, s.key, all.subarray(s.start, end));
   }
+  const barrier = conn.responseBarrier;
+  if (barrier) {
+    // A CANCEL before this request aborted another one: its final response goes out first (bounded,
+    // so an operation slow to honour its abort cannot hold the connection's other replies).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([barrier, new Promise<void>((r) => timer = setTimeout(r, Limits.cancelOrderWaitMs))]);
+    clearTimeout(timer);
+    if (conn.responseBarrier === barrier) conn.responseBarrier = null;
+  }
   if (encryptedFor !== null) {
     // MS-SMB2 3.3.4.1.4: the response to an encrypted request is encrypted for the same session.
     const sess = conn.sessions.get(encryptedFor);
@@ -308,7 +320,11 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
   } else {
     await conn.sendFramed(all);
   }
-  for (const job of asyncJobs) void finishAsync(conn, job, encryptedFor);
+  for (const job of asyncJobs) {
+    const finished = finishAsync(conn, job, encryptedFor).catch((e) => log("error", `async reply: ${e}`));
+    const p = conn.pending.get(job.asyncId);
+    if (p) p.finished = finished;
+  }
   if (disconnect) {
     await conn.writer.drain();
     conn.close();
@@ -351,15 +367,23 @@ function resolve(
         throw new SmbError(Status.ACCESS_DENIED);
       }
       signed = true;
+      ctx.signatureVerified = true;
     } else if (session.signingRequired && !rule.unsigned) {
       throw new SmbError(Status.ACCESS_DENIED);
     }
+  }
+  if (rule.session && session!.isExpired() && !rule.whenExpired) {
+    // MS-SMB2 3.3.5.2.9: the Kerberos ticket behind the session has ended; the client reauthenticates.
+    throw new SmbError(Status.NETWORK_SESSION_EXPIRED);
   }
   ctx.session = session;
   if (rule.tree) {
     const tree = session!.trees.get(treeId);
     if (!tree) throw new SmbError(Status.NETWORK_NAME_DELETED);
     ctx.tree = tree;
+    // MS-SMB2 3.3.5.2.11: a tree on a share that requires encryption (`smb encrypt = mandatory`)
+    // refuses requests that arrived unencrypted.
+    if (tree.requireEncryption && encryptedFor === null) throw new SmbError(Status.ACCESS_DENIED);
   }
   if (rule.fileIdOffset !== undefined) {
     const at = SMB2_HEADER_SIZE + rule.fileIdOffset;

@@ -16,6 +16,8 @@ export interface RequestCtx {
   session: Session | null;
   tree: Tree | null;
   open: Open | null;
+  /** Set once the request's signature verified, even if a later precondition fails (its error is signed). */
+  signatureVerified?: boolean;
 }
 
 /** A handler's answer. Without `body`, an error status produces an ERROR response (MS-SMB2 2.2.2). */

@@ -12,6 +12,9 @@ export function handleLock(ctx: RequestCtx): Reply {
   if (open.pipe !== null || open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
   const table = ctx.server.byteLocks;
   const unlocking = (req.locks[0].flags & L.UNLOCK) !== 0;
+  // MS-SMB2 3.3.5.2.9 lets LOCK through on an expired session so that locks can be released; new
+  // locks are refused until the client reauthenticates (as Windows and Samba do).
+  if (!unlocking && ctx.session!.isExpired()) throw new SmbError(Status.NETWORK_SESSION_EXPIRED);
   // Validate every element before changing anything (MS-SMB2 3.3.5.14.1/2).
   for (const e of req.locks) {
     const f = e.flags;

@@ -27,6 +27,11 @@ export function handleCancel(ctx: RequestCtx): Reply {
     const byMid = (hdr.flags & 0x2) === 0 && p.messageId === hdr.messageId;
     if ((byAsync || byMid) && p.sessionId === hdr.sessionId) {
       p.controller.abort();
+      if (p.finished) {
+        const prior = conn.responseBarrier;
+        const finished = p.finished;
+        conn.responseBarrier = prior ? Promise.all([prior, finished]).then(() => {}) : finished;
+      }
       found = true;
       break;
     }

@@ -112,7 +112,7 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
     maxTrans: io.trans,
   };
   conn.wildcardPending = false;
-  const token = initialNegotiateToken();
+  const token = initialNegotiateToken(ctx.server.global.kerberosSupport);
   const is311 = dialect === Dialect.SMB3_1_1;
   const request = ctx.pdu;
   return {
@@ -188,7 +188,7 @@ export function handleSmb1Negotiate(conn: Connection, frame: Uint8Array): Uint8A
     maxWriteSize: io.write,
     systemTime: unixMsToFiletime(Date.now()),
     serverStartTime: 0n,
-    securityBuffer: initialNegotiateToken(),
+    securityBuffer: initialNegotiateToken(conn.server.global.kerberosSupport),
   });
   if (dialect === Dialect.WILDCARD) {
     conn.wildcardPending = true;

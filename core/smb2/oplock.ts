@@ -46,8 +46,8 @@ export async function sendOplockBreak(conn: Connection, open: Open, level: numbe
   const msg = w.finish();
   const session = conn.sessions.get(open.sessionId);
   log("oplock", `break open ${open.id} to ${level}`);
-  if (session?.encryptData && session.encryptor) {
-    // An encrypted session's notifications are encrypted too (MS-SMB2 3.3.4.1.4).
+  if (session?.encryptor && (session.encryptData || session.trees.get(open.treeId)?.encryptData)) {
+    // An encrypted session's or share's notifications are encrypted too (MS-SMB2 3.3.4.1.4).
     await conn.sendFramed(await session.encryptor.encryptFramed(session.id, msg.subarray(4)));
   } else {
     await conn.sendFramed(msg.slice());
@@ -67,7 +67,9 @@ export async function breakExclusiveHolders(
   const waits: Promise<void>[] = [];
   for (const o of state.opens) {
     if (o.closed) continue;
-    if (only === "batch" ? o.oplockLevel !== OplockLevel.BATCH : o.oplockLevel !== OplockLevel.EXCLUSIVE) continue;
+    if (only === "batch" ? o.oplockLevel !== OplockLevel.BATCH : o.oplockLevel !== OplockLevel.EXCLUSIVE) {
+      continue;
+    }
     waits.push(requestBreak(o, toLevel));
   }
   await Promise.all(waits);
@@ -138,7 +140,9 @@ export function grantLevel(state: FileShareState, open: Open, requested: number,
   if (!allowed || open.isDirectory || requested === OplockLevel.NONE || requested === OplockLevel.LEASE) {
     return OplockLevel.NONE;
   }
-  if (requested !== OplockLevel.II && requested !== OplockLevel.EXCLUSIVE && requested !== OplockLevel.BATCH) {
+  if (
+    requested !== OplockLevel.II && requested !== OplockLevel.EXCLUSIVE && requested !== OplockLevel.BATCH
+  ) {
     return OplockLevel.NONE;
   }
   let others = 0;

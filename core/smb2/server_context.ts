@@ -1,5 +1,6 @@
 import type { Bridge } from "../ipc/bridge.ts";
-import type { GlobalConfig } from "../config/types.ts";
+import type { GlobalConfig, ShareConfig, TriState } from "../config/types.ts";
+import { sectionKey } from "../config/ini.ts";
 import { ShareModeTable } from "../state/share_mode.ts";
 import { ByteLockTable } from "../state/byte_locks.ts";
 import { NotifyHub } from "./notify.ts";
@@ -45,7 +46,27 @@ export class ServerContext {
   private nextOpenId = 1n;
   readonly connections = new Set<{ close(): void }>();
   /** Every session of every connection by id (PreviousSessionId reconnects look here). */
-  readonly sessions = new Map<bigint, { conn: import("./connection.ts").Connection; session: import("../state/session.ts").Session }>();
+  readonly sessions = new Map<
+    bigint,
+    { conn: import("./connection.ts").Connection; session: import("../state/session.ts").Session }
+  >();
+  /**
+   * Each share's `smb encrypt` by lower-case name (the accounts module does not carry this ksmbd-deno /
+   * Samba key); set at start-up and on reload, read at tree connect.
+   */
+  readonly shareEncrypt = new Map<string, TriState>();
+
+  /** Records the `smb encrypt` setting of the configured shares (replacing the previous set). */
+  setShareEncryption(shares: readonly ShareConfig[]): void {
+    this.shareEncrypt.clear();
+    for (const s of shares) this.shareEncrypt.set(sectionKey(s.name), s.smbEncrypt);
+  }
+
+  /** The `smb encrypt` setting of share `name` ("auto" for a share not configured here). */
+  shareEncryption(name: string): TriState {
+    return this.shareEncrypt.get(sectionKey(name)) ?? "auto";
+  }
+
   /** Hook for IPC$ pipe closes (DCE/RPC pipes live in rpc-wasm). */
   onPipeClose?: (open: import("../state/open.ts").Open) => void;
 

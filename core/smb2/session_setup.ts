@@ -16,8 +16,17 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { forgetSession, logoffSession } from "./teardown.ts";
 import { Limits } from "../limits.ts";
 import { log } from "../log.ts";
+import { KerberosReason, SPNEGO_ENTROPY_BYTES } from "../ipc/messages.ts";
 
 const USER_FLAG = { OK: 1, BAD_PASSWORD: 2, BAD_UID: 4, BAD_USER: 8, GUEST: 16, DELAY: 32 } as const;
+
+/** A log line's words for the module's KerberosReason code. */
+function kerberosReasonText(reason: number): string {
+  for (const [name, v] of Object.entries(KerberosReason)) {
+    if (v === reason) return name.toLowerCase().replaceAll("_", " ");
+  }
+  return `reason ${reason}`;
+}
 
 /** SMB2 SESSION_SETUP handler. */
 export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
@@ -69,6 +78,26 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
         gid: r.gid,
         userFlags: r.status,
       })),
+      kerberos: server.global.kerberosSupport
+        ? (token) =>
+          server.bridge.spnegoAuthen({
+            now: Date.now() / 1000,
+            token,
+            entropy: crypto.getRandomValues(new Uint8Array(SPNEGO_ENTROPY_BYTES)),
+          }).then((r) => ({
+            ok: (r.status & USER_FLAG.OK) !== 0,
+            guest: false,
+            anonymous: false,
+            account: r.account,
+            sessionKey: r.sessionKey,
+            uid: r.uid,
+            gid: r.gid,
+            userFlags: r.status,
+            expiresAtMs: r.endTime * 1000,
+            reply: r.reply,
+            reason: kerberosReasonText(r.reason),
+          }))
+        : undefined,
     });
   }
   if (session.preauthHash) session.preauthHash = preauthUpdate(session.preauthHash, ctx.pdu);
@@ -99,7 +128,7 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
       // ksmbd: after repeated bad passwords, delay this account's setups by 5 s.
       await new Promise((r) => setTimeout(r, 5000));
     }
-    log("auth", `logon failure from ${conn.peer}`);
+    log("auth", `logon failure from ${conn.peer}${step.reason ? `: ${step.reason}` : ""}`);
     if (result?.account) server.bridge.logout(result.account, result.userFlags);
     // A failed reauthentication ends the session (its opens are closed), as Windows and Samba do.
     if (wasValid) logoffSession(conn, session);
@@ -114,6 +143,8 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   session.userFlags = result.userFlags;
   session.guest = result.guest;
   session.anonymous = result.anonymous;
+  // A Kerberos session lives as long as its ticket; a reauthentication renews it (MS-SMB2 3.3.5.5.3).
+  session.expiresAtMs = result.expiresAtMs ?? null;
   let sessionFlags = 0;
   if (result.anonymous) sessionFlags |= SessionFlags.IS_NULL;
   else if (result.guest) sessionFlags |= SessionFlags.IS_GUEST;
@@ -125,7 +156,9 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
     const sk = result.sessionKey.slice(0, 16);
     session.sessionKey = sk;
     if (neg.dialect >= Dialect.SMB3_0) {
-      const keys = smb3Keys(neg.dialect, sk, session.preauthHash ?? undefined, neg.cipher);
+      // The full key (32 bytes from an AES-256 Kerberos subkey) feeds the 256-bit cipher keys
+      // (MS-SMB2 3.3.5.5.3, Session.FullSessionKey); smb3Keys takes the first 16 bytes elsewhere.
+      const keys = smb3Keys(neg.dialect, result.sessionKey, session.preauthHash ?? undefined, neg.cipher);
       session.signingKey = keys.signingKey;
       session.encryptionKey = keys.encryptionKey;
       session.decryptionKey = keys.decryptionKey;

@@ -3,7 +3,12 @@
  * share's configuration come from the rpc-wasm accounts module (ksmbd's TREE_CONNECT and
  * SHARE_CONFIG events); the core opens the share's file system on first use.
  */
-import { decodeTreeConnectRequest, encodeTreeConnectResponse, ShareType } from "../wire/tree_connect.ts";
+import {
+  decodeTreeConnectRequest,
+  encodeTreeConnectResponse,
+  ShareFlags,
+  ShareType,
+} from "../wire/tree_connect.ts";
 import { decodeTreeDisconnectRequest, encodeTreeDisconnectResponse } from "../wire/tree_disconnect.ts";
 import { Dialect } from "../wire/negotiate.ts";
 import { Status } from "../wire/status.ts";
@@ -12,13 +17,21 @@ import { ShareFs } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { disconnectTree } from "./teardown.ts";
 import { log } from "../log.ts";
+import type { TriState } from "../config/types.ts";
 
 /** ksmbd tree-connect statuses (ksmbd-reference §2). */
 const TC = { OK: 0, NOMEM: 1, NO_SHARE: 2 } as const;
 /** ksmbd tree-connect response flags. */
 const TCF = { GUEST: 1, READ_ONLY: 2, WRITABLE: 4, ADMIN: 8, UPDATE: 16 } as const;
 /** ksmbd share flags. */
-const SF = { WRITEABLE: 1 << 2, READONLY: 1 << 3, STORE_DOS_ATTRS: 1 << 6, PIPE: 1 << 8, HIDE_DOT_FILES: 1 << 9, FOLLOW_SYMLINKS: 1 << 12 } as const;
+const SF = {
+  WRITEABLE: 1 << 2,
+  READONLY: 1 << 3,
+  STORE_DOS_ATTRS: 1 << 6,
+  PIPE: 1 << 8,
+  HIDE_DOT_FILES: 1 << 9,
+  FOLLOW_SYMLINKS: 1 << 12,
+} as const;
 
 /** FILE_ALL_ACCESS and the read/execute subset (MS-SMB2 2.2.13.1). */
 export const ACCESS_ALL = 0x001f01ff;
@@ -31,6 +44,49 @@ export function shareNameOf(path: string): string | null {
   const name = m[1];
   if (name.length === 0 || name.length > 80) return null;
   return name;
+}
+
+/** What a share's `smb encrypt` makes of one tree connect. */
+export interface TreeEncryption {
+  /** Refuse the tree connect with STATUS_ACCESS_DENIED. */
+  refuse: boolean;
+  /** Set SMB2_SHAREFLAG_ENCRYPT_DATA in ShareFlags (Share.EncryptData as the client learns it). */
+  encryptData: boolean;
+  /** Fail every request on the tree that arrives unencrypted (MS-SMB2 3.3.5.2.11). */
+  requireEncryption: boolean;
+}
+
+/**
+ * Decides a tree connect's encryption from the share's `smb encrypt` and whether this session can
+ * encrypt: a 3.x dialect, a cipher negotiated, and a session with keys (not guest or anonymous:
+ * MS-SMB2 3.2.4.1.8, a guest client does not encrypt).
+ *
+ * - `mandatory` (Samba `required`): Share.EncryptData with RejectUnencryptedAccess TRUE. A client that
+ *   cannot encrypt is refused (MS-SMB2 3.3.5.7: 2.x dialect, or no SMB2_GLOBAL_CAP_ENCRYPTION / cipher;
+ *   a guest or anonymous session has no keys); otherwise the flag is set and unencrypted requests on
+ *   the tree fail with STATUS_ACCESS_DENIED (3.3.5.2.11).
+ * - `enabled` (Samba `desired`): the flag is set when the client can encrypt, so a client following
+ *   MS-SMB2 3.2.4.1.8 (smbclient does) encrypts everything on the tree, but nothing is refused. This is
+ *   Samba's documented "desired" (offer, do not enforce) and MS-SMB2's RejectUnencryptedAccess FALSE
+ *   for 3.0/3.0.2; it departs from 3.3.5.2.11's 3.1.1 rule, which would reject an unencrypted request
+ *   on any tree whose share has EncryptData, so only `mandatory` enforces. Responses follow their
+ *   request (dispatch.ts): an unencrypted request on such a tree is answered in clear, where 3.3.4.1.4
+ *   (and Samba) would encrypt the answer; oplock breaks for opens on the tree are encrypted (oplock.ts).
+ * - `auto` / `disabled`: nothing per share. A session that `smb3 encryption = mandatory` made encrypt
+ *   (Session.EncryptData, checked in 3.3.5.2.9) still encrypts on every tree: the share key does not
+ *   lift it.
+ */
+export function treeEncryption(setting: TriState, canEncrypt: boolean): TreeEncryption {
+  switch (setting) {
+    case "mandatory":
+      return canEncrypt
+        ? { refuse: false, encryptData: true, requireEncryption: true }
+        : { refuse: true, encryptData: false, requireEncryption: false };
+    case "enabled":
+      return { refuse: false, encryptData: canEncrypt, requireEncryption: false };
+    default:
+      return { refuse: false, encryptData: false, requireEncryption: false };
+  }
 }
 
 /** SMB2 TREE_CONNECT handler. */
@@ -53,7 +109,13 @@ export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
   });
   if (tc.status !== TC.OK) {
     log("smb", `tree connect to ${share} refused (${tc.status}) for ${session.account}`);
-    throw new SmbError(tc.status === TC.NO_SHARE ? Status.BAD_NETWORK_NAME : tc.status === TC.NOMEM ? Status.NO_MEMORY : Status.ACCESS_DENIED);
+    throw new SmbError(
+      tc.status === TC.NO_SHARE
+        ? Status.BAD_NETWORK_NAME
+        : tc.status === TC.NOMEM
+        ? Status.NO_MEMORY
+        : Status.ACCESS_DENIED,
+    );
   }
   const cfg = await server.bridge.shareConfig(share);
   // Across the awaits the session may have gone (LOGOFF racing TREE_CONNECT).
@@ -65,8 +127,19 @@ export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
     server.bridge.treeDisconnect(sessionId, treeId, share);
     throw new SmbError(Status.BAD_NETWORK_NAME);
   }
+  const neg = conn.negotiated!;
+  const canEncrypt = neg.dialect >= Dialect.SMB3_0 && neg.cipher !== 0 && session.encryptor !== null &&
+    !session.guest && !session.anonymous;
+  const enc = treeEncryption(server.shareEncryption(cfg.name), canEncrypt);
+  if (enc.refuse) {
+    const who = session.account || "anonymous";
+    log("smb", `tree connect to ${cfg.name} refused for ${who}: the share requires encryption`);
+    server.bridge.treeDisconnect(sessionId, treeId, share);
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
   const isPipe = (cfg.flags & SF.PIPE) !== 0;
-  const writable = !isPipe && (tc.connectionFlags & TCF.WRITABLE) !== 0 && (tc.connectionFlags & TCF.READ_ONLY) === 0;
+  const writable = !isPipe && (tc.connectionFlags & TCF.WRITABLE) !== 0 &&
+    (tc.connectionFlags & TCF.READ_ONLY) === 0;
   let fs: ShareFs | null = null;
   if (!isPipe) {
     // One ShareFs per share and settings: a reload that left the share unchanged (ksmbd marks every
@@ -106,14 +179,18 @@ export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
   }
   const maximalAccess = isPipe ? ACCESS_ALL : writable ? ACCESS_ALL : ACCESS_READ;
   const tree = new Tree(treeId, sessionId, cfg.name, cfg, fs, writable, maximalAccess, tc.connectionFlags);
+  tree.encryptData = enc.encryptData;
+  tree.requireEncryption = enc.requireEncryption;
   session.trees.set(treeId, tree);
+  // The response itself goes out as any other: encrypted only when the request was (MS-SMB2
+  // 3.3.4.1.4 leaves TREE_CONNECT out of share-level encryption), so the client learns the flag first.
   return {
     status: Status.SUCCESS,
     treeId,
     body: (w, h) =>
       encodeTreeConnectResponse(w, h, {
         shareType: isPipe ? ShareType.PIPE : ShareType.DISK,
-        shareFlags: 0,
+        shareFlags: enc.encryptData ? ShareFlags.ENCRYPT_DATA : 0,
         capabilities: 0,
         maximalAccess,
       }),

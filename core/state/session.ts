@@ -33,11 +33,18 @@ export class Session {
   userFlags = 0;
   guest = false;
   anonymous = false;
+  /** Kerberos sessions: when the ticket ends (ms since the epoch); null = never (NTLM). */
+  expiresAtMs: number | null = null;
   readonly trees = new Map<number, Tree>();
   private nextTreeId = 1;
   readonly createdAt = Date.now();
 
   constructor(readonly id: bigint) {}
+
+  /** True once a Kerberos session's ticket has ended (MS-SMB2 3.3.5.2.9 Session.State Expired). */
+  isExpired(now = Date.now()): boolean {
+    return this.expiresAtMs !== null && now >= this.expiresAtMs;
+  }
 
   allocTreeId(): number {
     // Tree ids are small and per session; skip ids in use and 0 / 0xFFFFFFFF.

@@ -16,6 +16,11 @@ export class Tree {
     readonly connectionFlags: number,
   ) {}
 
+  /** SMB2_SHAREFLAG_ENCRYPT_DATA was set in the TREE_CONNECT response (`smb encrypt` enabled/mandatory). */
+  encryptData = false;
+  /** Requests on this tree must arrive encrypted (`smb encrypt = mandatory`, MS-SMB2 3.3.5.2.11). */
+  requireEncryption = false;
+
   get isPipe(): boolean {
     return this.fs === null;
   }

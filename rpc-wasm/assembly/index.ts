@@ -22,8 +22,12 @@ import {
   utf8Encode,
 } from "./lib/text";
 import { hmacMd5, md4, md5, rc4 } from "./lib/crypto";
+import { Aes, aesCtsDecrypt, aesCtsEncrypt, aesDecryptBlock, aesEncryptBlock } from "./lib/aes";
+import { hmacSha1, pbkdf2HmacSha1, sha1 } from "./lib/sha1";
+import { aesStringToKey, deriveKey, krb5Decrypt, krb5Encrypt, nfold } from "./lib/krb5_crypto";
 import { ntHash, ntowfv2 } from "./accounts/ntlmv2";
 import { handleRpcEvent } from "./dcerpc/pipe";
+import { handleSpnegoAuthen } from "./krb5/accept";
 
 /** Largest request accepted (CONFIGURE carries the whole user DB). */
 const MAX_INPUT: i32 = 64 * 1024 * 1024;
@@ -71,6 +75,8 @@ function configure(r: Reader): Writer | null {
   w.u32(0).u32(<u32> pwd.count).u32(<u32> c.shares.length).u32(<u32> pwd.badLines);
   w.u16(<u32> pwd.badLineNumbers.length).u16(0);
   for (let i = 0; i < pwd.badLineNumbers.length; i++) w.u32(<u32> pwd.badLineNumbers[i]);
+  const kt = c.kerberos.keytab;
+  w.u32(kt.valid ? 1 : 0).u32(<u32> kt.entries.length);
   return w;
 }
 
@@ -155,8 +161,12 @@ export function dispatch(len: i32): i32 {
       const w = o.reply;
       return w == null ? 0 : envelope(handle, type + 1, w);
     }
-    case ev.EV_SPNEGO_AUTHEN_REQUEST:
-      return refuse(handle, ev.ERR_NOT_IMPLEMENTED);
+    case ev.EV_SPNEGO_AUTHEN_REQUEST: {
+      const cfg = current;
+      if (cfg == null) return refuse(handle, ev.ERR_NOT_CONFIGURED);
+      const w = handleSpnegoAuthen(r, cfg.kerberos, cfg);
+      return w == null ? refuse(handle, ev.ERR_MALFORMED) : envelope(handle, type + 1, w);
+    }
     default:
       break;
   }
@@ -190,6 +200,26 @@ export const PRIM_UPPER: i32 = 9; // UTF-8 in, UTF-8 out
 export const PRIM_NT_HASH_B64: i32 = 10; // UTF-8 password in, ASCII base64 out
 export const PRIM_NTOWFV2: i32 = 11; // 16-byte NT hash, u16 user_len, user, u16 domain_len, domain
 export const PRIM_PWD_DB: i32 = 12; // db bytes in; u32 users, u32 bad, u16 n, n*u32 lines, u16 k, k*str
+// Kerberos crypto (lib/aes.ts, lib/sha1.ts, lib/krb5_crypto.ts). Any layout or size error answers -1.
+export const PRIM_AES_ENCRYPT_BLOCK: i32 = 13; // u32 key_len (16/24/32), key, 16-byte block -> 16 bytes
+export const PRIM_AES_DECRYPT_BLOCK: i32 = 14; // u32 key_len (16/24/32), key, 16-byte block -> 16 bytes
+export const PRIM_AES_CTS_ENCRYPT: i32 = 15; // u32 key_len, key, data (>= 16 bytes); RFC 3962 CBC-CTS, IV 0
+export const PRIM_AES_CTS_DECRYPT: i32 = 16; // u32 key_len, key, data (>= 16 bytes); RFC 3962 CBC-CTS, IV 0
+export const PRIM_SHA1: i32 = 17; // data -> 20 bytes
+export const PRIM_HMAC_SHA1: i32 = 18; // u32 key_len, key, data -> 20 bytes
+export const PRIM_PBKDF2_HMAC_SHA1: i32 = 19; // u32 iterations (1..PRIM_MAX_ITERATIONS), u32 out_len
+//   (1..PRIM_MAX_OUT), u32 password_len, password, salt -> out_len bytes
+export const PRIM_NFOLD: i32 = 20; // u32 out_bytes (1..PRIM_MAX_OUT), input (1..PRIM_MAX_OUT bytes)
+export const PRIM_KRB5_DERIVE_KEY: i32 = 21; // u32 etype (17/18), u32 key_len, key, constant (>= 1 byte)
+export const PRIM_KRB5_STRING_TO_KEY: i32 = 22; // u32 etype (17/18), u32 iterations (1..PRIM_MAX_ITERATIONS),
+//   u32 password_len, password, salt -> key
+export const PRIM_KRB5_ENCRYPT: i32 = 23; // u32 etype, u32 usage, u32 key_len, key, u32 conf_len,
+//   confounder (16 for AES, 8 for RC4), plaintext -> ciphertext
+export const PRIM_KRB5_DECRYPT: i32 = 24; // u32 etype, u32 usage, u32 key_len, key, ciphertext -> plaintext
+
+/** Bounds of the PBKDF2/NFOLD prim ops (tests only; keeps garbage input from running for minutes). */
+const PRIM_MAX_ITERATIONS: u32 = 100000;
+const PRIM_MAX_OUT: i32 = 1024;
 
 function keyed(len: i32): Array<Uint8Array> | null {
   const r = new Reader(input, 0, len);
@@ -198,6 +228,61 @@ function keyed(len: i32): Array<Uint8Array> | null {
   if (!r.ok) return null;
   const data = input.slice(r.pos, len);
   return [key, data];
+}
+
+/** The Kerberos crypto ops (13-24); null on any layout or size error. */
+function primKrb5(op: i32, len: i32): Uint8Array | null {
+  const r = new Reader(input, 0, len);
+  if (op == PRIM_SHA1) return sha1(input.slice(0, len));
+  if (op == PRIM_HMAC_SHA1) {
+    const kd = keyed(len);
+    return kd == null ? null : hmacSha1(kd[0], kd[1]);
+  }
+  if (op >= PRIM_AES_ENCRYPT_BLOCK && op <= PRIM_AES_CTS_DECRYPT) {
+    const kd = keyed(len);
+    if (kd == null) return null;
+    if (op == PRIM_AES_ENCRYPT_BLOCK) return aesEncryptBlock(kd[0], kd[1]);
+    if (op == PRIM_AES_DECRYPT_BLOCK) return aesDecryptBlock(kd[0], kd[1]);
+    const aes = Aes.create(kd[0]);
+    if (aes == null) return null;
+    const iv = new Uint8Array(16);
+    return op == PRIM_AES_CTS_ENCRYPT ? aesCtsEncrypt(aes, iv, kd[1]) : aesCtsDecrypt(aes, iv, kd[1]);
+  }
+  if (op == PRIM_PBKDF2_HMAC_SHA1 || op == PRIM_KRB5_STRING_TO_KEY) {
+    const etype = op == PRIM_KRB5_STRING_TO_KEY ? <i32> r.u32() : 0;
+    const iterations = r.u32();
+    const outLen = op == PRIM_PBKDF2_HMAC_SHA1 ? r.u32() : 0;
+    const password = r.bytes(<i32> r.u32());
+    if (!r.ok || iterations == 0 || iterations > PRIM_MAX_ITERATIONS) return null;
+    const salt = input.slice(r.pos, len);
+    if (op == PRIM_KRB5_STRING_TO_KEY) return aesStringToKey(etype, password, salt, iterations);
+    if (outLen == 0 || outLen > <u32> PRIM_MAX_OUT) return null;
+    return pbkdf2HmacSha1(password, salt, iterations, <i32> outLen);
+  }
+  if (op == PRIM_NFOLD) {
+    const outBytes = r.u32();
+    if (!r.ok || outBytes == 0 || outBytes > <u32> PRIM_MAX_OUT) return null;
+    if (len - r.pos > PRIM_MAX_OUT) return null;
+    return nfold(input.slice(r.pos, len), <i32> outBytes);
+  }
+  if (op == PRIM_KRB5_DERIVE_KEY) {
+    const etype = <i32> r.u32();
+    const key = r.bytes(<i32> r.u32());
+    if (!r.ok) return null;
+    return deriveKey(etype, key, input.slice(r.pos, len));
+  }
+  if (op == PRIM_KRB5_ENCRYPT || op == PRIM_KRB5_DECRYPT) {
+    const etype = <i32> r.u32();
+    const usage = <i32> r.u32();
+    const key = r.bytes(<i32> r.u32());
+    const conf = op == PRIM_KRB5_ENCRYPT ? r.bytes(<i32> r.u32()) : new Uint8Array(0);
+    if (!r.ok) return null;
+    const data = input.slice(r.pos, len);
+    return op == PRIM_KRB5_ENCRYPT
+      ? krb5Encrypt(etype, key, usage, data, conf)
+      : krb5Decrypt(etype, key, usage, data);
+  }
+  return null;
 }
 
 export function prim(op: i32, len: i32): i32 {
@@ -241,6 +326,10 @@ export function prim(op: i32, len: i32): i32 {
       w.u16(<u32> b.length).bytes(b);
     }
     out = w.finish();
+  } else if (op >= PRIM_AES_ENCRYPT_BLOCK && op <= PRIM_KRB5_DECRYPT) {
+    out = primKrb5(op, len);
+    // The library functions signal failure with an empty array where a result is never empty.
+    if (out != null && out.length == 0 && op != PRIM_KRB5_ENCRYPT && op != PRIM_KRB5_DECRYPT) out = null;
   }
   if (out == null) return -1;
   output = out;

@@ -1,5 +1,10 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { initialNegotiateToken, SpnegoAcceptor, type StepResult } from "../../core/auth/acceptor.ts";
+import {
+  initialNegotiateToken,
+  type KerberosVerifyResult,
+  SpnegoAcceptor,
+  type StepResult,
+} from "../../core/auth/acceptor.ts";
 import { NtlmFlags, NtlmSessionSecurity } from "../../core/auth/ntlmssp.ts";
 import {
   decodeSpnego,
@@ -9,6 +14,7 @@ import {
   NegState,
   type NegTokenResp,
   OID_KRB5,
+  OID_MS_KRB5,
   OID_NTLMSSP,
 } from "../../core/auth/spnego.ts";
 import { Status } from "../../core/wire/status.ts";
@@ -309,4 +315,92 @@ Deno.test("SpnegoAcceptor.step turns a throwing verifier into LOGON_FAILURE", as
   });
   const r2 = await acc.step(msg);
   assertEquals(r2.failStatus, Status.LOGON_FAILURE);
+});
+
+/** A Kerberos verifier that accepts exactly `good` and records what it saw. */
+function kerberosVerifier(good: Uint8Array, seen: Uint8Array[]) {
+  return (token: Uint8Array): Promise<KerberosVerifyResult> => {
+    seen.push(token);
+    const ok = token.length === good.length && token.every((b, i) => b === good[i]);
+    return Promise.resolve({
+      ok,
+      guest: false,
+      anonymous: false,
+      account: ok ? "alice" : "",
+      sessionKey: ok ? new Uint8Array(32).fill(1) : new Uint8Array(0),
+      uid: 1000,
+      gid: 1000,
+      userFlags: ok ? 1 : 0,
+      expiresAtMs: ok ? 1_700_000_000_000 : undefined,
+      reply: ok ? new Uint8Array([0x60, 0x02, 0x02, 0x00]) : new Uint8Array(0),
+      reason: ok ? "ok" : "ticket undecryptable",
+    });
+  };
+}
+
+function kerberosAcceptor(seen: Uint8Array[], good = new Uint8Array([0x60, 1, 2, 3])): SpnegoAcceptor {
+  return new SpnegoAcceptor({
+    netbiosName: "KSMBD",
+    domain: DOMAIN,
+    verify: testVerifier(USERS),
+    kerberos: kerberosVerifier(good, seen),
+  });
+}
+
+Deno.test("initialNegotiateToken(true) offers MS-KRB5, KRB5 then NTLMSSP", () => {
+  const t = decodeSpnego(initialNegotiateToken(true));
+  assert(t.kind === "init");
+  assertEquals(t.init.mechTypes, [OID_MS_KRB5, OID_KRB5, OID_NTLMSSP]);
+});
+
+Deno.test("SpnegoAcceptor.step accepts a Kerberos first choice in one leg, naming the client's OID", async () => {
+  for (const oid of [OID_KRB5, OID_MS_KRB5]) {
+    const seen: Uint8Array[] = [];
+    const acc = kerberosAcceptor(seen);
+    const r = await acc.step(
+      encodeNegTokenInit({ mechTypes: [oid, OID_NTLMSSP], mechToken: new Uint8Array([0x60, 1, 2, 3]) }),
+    );
+    assertEquals(r.status, "done", r.reason);
+    assertEquals(seen.length, 1);
+    const rr = resp(r);
+    assertEquals(rr.negState, NegState.ACCEPT_COMPLETED);
+    assertEquals(rr.supportedMech, oid);
+    assertEquals(rr.responseToken, new Uint8Array([0x60, 0x02, 0x02, 0x00]));
+    assertEquals(r.result?.expiresAtMs, 1_700_000_000_000);
+    assertEquals(r.result?.sessionKey.length, 32);
+  }
+});
+
+Deno.test("SpnegoAcceptor.step fails a refused Kerberos ticket with LOGON_FAILURE and a reason", async () => {
+  const seen: Uint8Array[] = [];
+  const acc = kerberosAcceptor(seen);
+  const r = await acc.step(
+    encodeNegTokenInit({ mechTypes: [OID_KRB5, OID_NTLMSSP], mechToken: new Uint8Array([0x60, 9]) }),
+  );
+  assertEquals(r.status, "failed");
+  assertEquals(r.failStatus, Status.LOGON_FAILURE);
+  assert(r.reason?.includes("ticket undecryptable"), r.reason);
+  assertEquals(resp(r).negState, NegState.REJECT);
+  // the exchange is over
+  assertEquals((await acc.step(encodeNegTokenResp({ responseToken: new Uint8Array([1]) }))).status, "failed");
+});
+
+Deno.test("SpnegoAcceptor.step without Kerberos configured negotiates NTLMSSP instead of calling a verifier", async () => {
+  const acc = acceptor();
+  const r = await acc.step(
+    encodeNegTokenInit({ mechTypes: [OID_MS_KRB5, OID_NTLMSSP], mechToken: new Uint8Array([0x60, 1]) }),
+  );
+  assertEquals(r.status, "more");
+  assertEquals(resp(r).supportedMech, OID_NTLMSSP);
+});
+
+Deno.test("SpnegoAcceptor.step with Kerberos on still runs NTLMSSP when the client prefers it", async () => {
+  const seen: Uint8Array[] = [];
+  const acc = kerberosAcceptor(seen);
+  const r = await acc.step(
+    encodeNegTokenInit({ mechTypes: [OID_NTLMSSP, OID_KRB5], mechToken: buildNegotiate() }),
+  );
+  assertEquals(r.status, "more");
+  assertEquals(seen.length, 0);
+  assertEquals(resp(r).supportedMech, OID_NTLMSSP);
 });

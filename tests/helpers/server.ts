@@ -163,7 +163,8 @@ class OutputCollector {
   }
 }
 
-async function portAccepts(port: number): Promise<boolean> {
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export async function portAccepts(port: number): Promise<boolean> {
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.close();

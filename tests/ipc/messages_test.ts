@@ -6,13 +6,16 @@ import {
   decodeEnvelope,
   decodeRpcResponse,
   decodeShareConfigResponse,
+  decodeSpnegoAuthenResponse,
   decodeTreeConnectResponse,
   encodeEnvelope,
   encodeLogin,
   encodeRpcOpen,
   encodeRpcRequest,
+  encodeSpnegoAuthen,
   encodeTreeConnect,
   EventType,
+  KerberosReason,
   MessageError,
   RPC_MAX_REQUEST_PAYLOAD,
   RpcFlag,
@@ -136,4 +139,96 @@ Deno.test("decodeRpcResponse: sizes, pipe id and status are checked", () => {
   throws(() => decodeRpcResponse(mk(5, 8, 1, 1), 5), MessageError);
   throws(() => decodeRpcResponse(mk(5, 0, 9000, 9000), 5), MessageError);
   throws(() => decodeRpcResponse(new Uint8Array(11), 5), MessageError);
+});
+
+/** SPNEGO_AUTHEN_RESPONSE bytes (layout in core/ipc/messages.ts). */
+function spnegoReply(o: {
+  status: number;
+  reason: number;
+  account?: string;
+  key?: Uint8Array;
+  groups?: number[];
+  reply?: Uint8Array;
+  endTime?: bigint;
+}): Uint8Array {
+  const acct = new TextEncoder().encode(o.account ?? "");
+  const key = o.key ?? new Uint8Array(0);
+  const groups = o.groups ?? [];
+  const rep = o.reply ?? new Uint8Array(0);
+  const b = new Uint8Array(32 + acct.length + key.length + 4 * groups.length + rep.length);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, o.status, true);
+  dv.setUint32(4, 1000, true);
+  dv.setUint32(8, 1001, true);
+  dv.setUint16(12, acct.length, true);
+  dv.setUint16(14, key.length, true);
+  dv.setUint16(16, groups.length, true);
+  dv.setUint16(18, o.reason, true);
+  dv.setUint32(20, rep.length, true);
+  dv.setBigUint64(24, o.endTime ?? 0n, true);
+  let p = 32;
+  b.set(acct, p);
+  p += acct.length;
+  b.set(key, p);
+  p += key.length;
+  for (const g of groups) {
+    dv.setUint32(p, g, true);
+    p += 4;
+  }
+  b.set(rep, p);
+  return b;
+}
+
+Deno.test("encodeSpnegoAuthen: now, token and 32 bytes of entropy; other entropy sizes refused", () => {
+  const token = new Uint8Array([0x60, 1, 2]);
+  const b = encodeSpnegoAuthen({ now: 1700000000.7, token, entropy: new Uint8Array(32).fill(9) });
+  const dv = new DataView(b.buffer);
+  assertEquals(dv.getBigUint64(0, true), 1700000000n);
+  assertEquals(dv.getUint32(8, true), 3);
+  assertEquals(dv.getUint32(12, true), 32);
+  assertEquals(b.length, 16 + 3 + 32);
+  throws(() => encodeSpnegoAuthen({ now: 1, token, entropy: new Uint8Array(16) }), RangeError);
+});
+
+Deno.test("decodeSpnegoAuthenResponse: an accepted ticket gives account, key, groups, AP-REP, end time", () => {
+  const key = new Uint8Array(32).fill(7);
+  const r = decodeSpnegoAuthenResponse(spnegoReply({
+    status: 1,
+    reason: KerberosReason.OK,
+    account: "alice",
+    key,
+    groups: [5, 6],
+    reply: new Uint8Array([0x60, 0]),
+    endTime: 1700000004n,
+  }));
+  assertEquals(r.account, "alice");
+  assertEquals(r.sessionKey, key);
+  assertEquals(r.groups, [5, 6]);
+  assertEquals(r.reply, new Uint8Array([0x60, 0]));
+  assertEquals(r.endTime, 1700000004);
+});
+
+Deno.test("decodeSpnegoAuthenResponse: inconsistent or oversized replies are MessageError", () => {
+  // refused but carrying a key
+  throws(
+    () => decodeSpnegoAuthenResponse(spnegoReply({ status: 0, reason: 3, key: new Uint8Array(16) })),
+    MessageError,
+  );
+  // accepted without a key
+  throws(() => decodeSpnegoAuthenResponse(spnegoReply({ status: 1, reason: 0 })), MessageError);
+  // OK status with a failure reason
+  throws(
+    () => decodeSpnegoAuthenResponse(spnegoReply({ status: 1, reason: 4, key: new Uint8Array(16) })),
+    MessageError,
+  );
+  // a 20-byte key
+  throws(
+    () => decodeSpnegoAuthenResponse(spnegoReply({ status: 1, reason: 0, key: new Uint8Array(20) })),
+    MessageError,
+  );
+  // truncated
+  const ok = spnegoReply({ status: 1, reason: 0, key: new Uint8Array(16), account: "a" });
+  throws(() => decodeSpnegoAuthenResponse(ok.subarray(0, ok.length - 1)), MessageError);
+  // refused replies decode (status 8 = BAD_USER)
+  assertEquals(decodeSpnegoAuthenResponse(spnegoReply({ status: 8, reason: 9, account: "bob" })).reason, 9);
 });

@@ -5,6 +5,7 @@
 import { Reader } from "../lib/bytes";
 import { upperSimple } from "../lib/text";
 import { PwdDb } from "./pwd_db";
+import { KerberosCfg, parseKeytab } from "../krb5/keytab";
 
 export const MAP_TO_GUEST_NEVER: u32 = 0;
 export const MAP_TO_GUEST_BAD_USER: u32 = 1;
@@ -85,6 +86,8 @@ export class Config {
   pwd: PwdDb = new PwdDb();
   /** The local domain SID's sub-authorities: S-1-5-21-a-b-c (ksmbd's ksmbd.subauth). */
   subauth: Array<u32> = [0, 0, 0];
+  /** Kerberos acceptor settings and the service keytab (version 3). */
+  kerberos: KerberosCfg = new KerberosCfg();
 
   share(name: string): ShareCfg | null {
     const k = upperSimple(name);
@@ -100,7 +103,7 @@ export class Config {
   }
 }
 
-export const CONFIG_VERSION: u32 = 2;
+export const CONFIG_VERSION: u32 = 3;
 
 /** Decodes the CONFIGURE payload; null when any declared size disagrees with the bytes. */
 export function parseConfig(r: Reader): Config | null {
@@ -167,7 +170,17 @@ export function parseConfig(r: Reader): Config | null {
   const pwdStart = r.pos;
   r.pos += pwdLen;
   c.subauth = [r.u32(), r.u32(), r.u32()];
+  const krbFlags = r.u32();
+  c.kerberos.enabled = (krbFlags & 1) != 0;
+  c.kerberos.serviceName = r.str();
+  const ktLen = <i32> r.u32();
+  if (!r.need(ktLen)) return null;
+  const ktStart = r.pos;
+  r.pos += ktLen;
   if (!r.done()) return null;
+  c.kerberos.keytab = parseKeytab(r.buf.subarray(ktStart, ktStart + ktLen));
+  // A keytab that does not parse is reported in CONFIGURE_RESPONSE and none of it is used.
+  if (!c.kerberos.keytab.valid) c.kerberos.keytab.entries = [];
   c.pwd = PwdDb.parse(r.buf.subarray(pwdStart, pwdStart + pwdLen));
   return c;
 }
