@@ -3,21 +3,31 @@
  * (FIPS-197 Appendix C), SHA-1 (FIPS 180-2), HMAC-SHA1 (RFC 2202 §3), PBKDF2 and AES string-to-key
  * (RFC 3962 Appendix B), n-fold (RFC 3961 Appendix A.1), AES-CBC-CTS (RFC 3962 Appendix B), and the
  * etype 17/18/23 encrypt/decrypt (RFC 3961 §5.3 + RFC 3962, RFC 4757) cross-checked byte for byte against
- * a TypeScript implementation written here on top of node:crypto (RC4 is not in node:crypto, so RC4-HMAC
- * uses a local RC4). Runs the real rpc.wasm in-process through its prim() export.
+ * the independent TypeScript implementation on node:crypto in _krb5.ts (RC4 is not in node:crypto, so
+ * RC4-HMAC uses a local RC4). Runs the real rpc.wasm in-process through its prim() export.
  */
 
 import { deepStrictEqual as assertEquals, notDeepStrictEqual as assertNotEquals } from "node:assert/strict";
 import { compileModule, ModuleInstance, Prim } from "../../core/ipc/wasm_module.ts";
 import { ensureWasm, hex, toHex } from "../ipc/_fixtures.ts";
+import { createHash, pbkdf2Sync } from "node:crypto";
 import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createHmac,
-  pbkdf2Sync,
-  randomBytes,
-} from "node:crypto";
+  aesEcb,
+  cat,
+  confSize,
+  ctsDecryptRef,
+  ctsEncryptRef,
+  decryptRef,
+  dkRef,
+  encryptRef,
+  ETYPES,
+  hmac,
+  keySize,
+  nfoldRef,
+  rand,
+  rc4Ref,
+  usageConstant,
+} from "./_krb5.ts";
 
 await ensureWasm();
 const mod = await ModuleInstance.create(await compileModule());
@@ -33,20 +43,6 @@ function u32(n: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n >>> 0, true);
   return b;
-}
-
-function cat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-function rand(n: number): Uint8Array {
-  return new Uint8Array(randomBytes(n));
 }
 
 const keyed = (key: Uint8Array, data: Uint8Array) => cat(u32(key.length), key, data);
@@ -79,181 +75,6 @@ function encryptInput(etype: number, key: Uint8Array, usage: number, plain: Uint
 
 function decryptInput(etype: number, key: Uint8Array, usage: number, cipher: Uint8Array) {
   return cat(u32(etype), u32(usage), u32(key.length), key, cipher);
-}
-
-// ---- an independent implementation on node:crypto ----------------------------------------------
-
-function aesEcb(key: Uint8Array, data: Uint8Array, decrypt = false): Uint8Array {
-  const alg = `aes-${key.length * 8}-ecb`;
-  const c = decrypt ? createDecipheriv(alg, key, null) : createCipheriv(alg, key, null);
-  c.setAutoPadding(false);
-  return new Uint8Array(Buffer.concat([c.update(data), c.final()]));
-}
-
-function aesCbc(key: Uint8Array, data: Uint8Array, decrypt = false): Uint8Array {
-  if (key.length === 24) return aesCbcOverEcb(key, data, decrypt);
-  const alg = `aes-${key.length * 8}-cbc`;
-  const iv = new Uint8Array(16);
-  const c = decrypt ? createDecipheriv(alg, key, iv) : createCipheriv(alg, key, iv);
-  c.setAutoPadding(false);
-  return new Uint8Array(Buffer.concat([c.update(data), c.final()]));
-}
-
-/** CBC (zero IV) chained by hand over single ECB blocks: Deno's node:crypto has aes-192-ecb but no
- *  aes-192-cbc. */
-function aesCbcOverEcb(key: Uint8Array, data: Uint8Array, decrypt: boolean): Uint8Array {
-  const out = new Uint8Array(data.length);
-  let prev: Uint8Array = new Uint8Array(16);
-  for (let off = 0; off < data.length; off += 16) {
-    const block = data.slice(off, off + 16);
-    if (decrypt) {
-      const p = aesEcb(key, block, true);
-      for (let i = 0; i < 16; i++) out[off + i] = p[i] ^ prev[i];
-      prev = block;
-    } else {
-      for (let i = 0; i < 16; i++) block[i] ^= prev[i];
-      prev = aesEcb(key, block);
-      out.set(prev, off);
-    }
-  }
-  return out;
-}
-
-/** RFC 3962 §5: CBC over the zero-padded message, last two blocks swapped, cut to the message length. */
-function ctsEncryptRef(key: Uint8Array, data: Uint8Array): Uint8Array {
-  const n = data.length;
-  const padded = new Uint8Array(Math.ceil(n / 16) * 16);
-  padded.set(data);
-  const c = aesCbc(key, padded);
-  if (n === 16) return c;
-  const m = c.length;
-  return cat(c.subarray(0, m - 32), c.subarray(m - 16), c.subarray(m - 32, m - 16)).subarray(0, n);
-}
-
-/** Rebuilds the plain CBC ciphertext (the stolen tail of C[n-1] is the tail of D(C[n])) and decrypts it. */
-function ctsDecryptRef(key: Uint8Array, data: Uint8Array): Uint8Array {
-  const n = data.length;
-  if (n === 16) return aesCbc(key, data, true);
-  const last = Math.ceil(n / 16) * 16 - 16;
-  const r = n - last;
-  const cn = data.subarray(last - 16, last);
-  const z = aesEcb(key, cn, true);
-  const cn1 = cat(data.subarray(last, n), z.subarray(r));
-  return aesCbc(key, cat(data.subarray(0, last - 16), cn1, cn), true).subarray(0, n);
-}
-
-/** n-fold with BigInts: build the lcm-length string of rotated copies, then add with end-around carry. */
-function nfoldRef(input: Uint8Array, outBytes: number): Uint8Array {
-  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-  const copies = outBytes / gcd(input.length, outBytes);
-  const inBits = BigInt(input.length * 8);
-  const inMask = (1n << inBits) - 1n;
-  const rot = 13n % inBits;
-  let cur = BigInt("0x" + toHex(input));
-  let big = 0n;
-  for (let i = 0; i < copies; i++) {
-    big = (big << inBits) | cur;
-    cur = ((cur >> rot) | (cur << (inBits - rot))) & inMask;
-  }
-  const outBits = BigInt(outBytes * 8);
-  const outMask = (1n << outBits) - 1n;
-  let sum = 0n;
-  for (let v = big; v !== 0n; v >>= outBits) sum += v & outMask;
-  while (sum >> outBits) sum = (sum & outMask) + (sum >> outBits);
-  return hex(sum.toString(16).padStart(outBytes * 2, "0"));
-}
-
-function dkRef(key: Uint8Array, constant: Uint8Array): Uint8Array {
-  let block = nfoldRef(constant, 16);
-  const out: Uint8Array[] = [];
-  for (let n = 0; n < key.length; n += 16) {
-    block = aesEcb(key, block);
-    out.push(block);
-  }
-  return cat(...out).subarray(0, key.length);
-}
-
-function usageConstant(usage: number, kind: number): Uint8Array {
-  const c = new Uint8Array(5);
-  new DataView(c.buffer).setUint32(0, usage >>> 0, false);
-  c[4] = kind;
-  return c;
-}
-
-function hmac(alg: "sha1" | "md5", key: Uint8Array, data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac(alg, key).update(data).digest());
-}
-
-function aesKrbEncryptRef(key: Uint8Array, usage: number, plain: Uint8Array, conf: Uint8Array): Uint8Array {
-  const ke = dkRef(key, usageConstant(usage, 0xaa));
-  const ki = dkRef(key, usageConstant(usage, 0x55));
-  const p = cat(conf, plain);
-  return cat(ctsEncryptRef(ke, p), hmac("sha1", ki, p).subarray(0, 12));
-}
-
-function aesKrbDecryptRef(key: Uint8Array, usage: number, cipher: Uint8Array): Uint8Array | null {
-  const ke = dkRef(key, usageConstant(usage, 0xaa));
-  const ki = dkRef(key, usageConstant(usage, 0x55));
-  const p = ctsDecryptRef(ke, cipher.subarray(0, cipher.length - 12));
-  const mac = hmac("sha1", ki, p).subarray(0, 12);
-  return toHex(mac) === toHex(cipher.subarray(cipher.length - 12)) ? p.subarray(16) : null;
-}
-
-function rc4Ref(key: Uint8Array, data: Uint8Array): Uint8Array {
-  const s = Array.from({ length: 256 }, (_, i) => i);
-  for (let i = 0, j = 0; i < 256; i++) {
-    j = (j + s[i] + key[i % key.length]) & 255;
-    [s[i], s[j]] = [s[j], s[i]];
-  }
-  const out = new Uint8Array(data.length);
-  for (let n = 0, i = 0, j = 0; n < data.length; n++) {
-    i = (i + 1) & 255;
-    j = (j + s[i]) & 255;
-    [s[i], s[j]] = [s[j], s[i]];
-    out[n] = data[n] ^ s[(s[i] + s[j]) & 255];
-  }
-  return out;
-}
-
-/** RFC 4757 §3: message types 3 and 9 become 8. */
-const rc4T = (usage: number) => (usage === 3 || usage === 9 ? 8 : usage);
-
-/** RFC 4757 §4 ENCRYPT, non-export branch, step by step. */
-function rc4HmacEncryptRef(k: Uint8Array, usage: number, data: Uint8Array, conf: Uint8Array): Uint8Array {
-  const t = new Uint8Array(4);
-  new DataView(t.buffer).setUint32(0, rc4T(usage), true);
-  const k1 = hmac("md5", k, t); // HMAC (K, &T, 4, K1)
-  const k2 = k1.slice(); // memcpy (K2, K1, 16)
-  const confPlusData = cat(conf, data);
-  const checksum = hmac("md5", k2, confPlusData); // HMAC (K2, conf_plus_data, 8 + data_len, checksum)
-  const k3 = hmac("md5", k1, checksum); // HMAC (K1, checksum, 16, K3)
-  return cat(checksum, rc4Ref(k3, confPlusData)); // memcpy (edata, checksum, 16); RC4 into edata + 16
-}
-
-/** RFC 4757 §4 DECRYPT, non-export branch. */
-function rc4HmacDecryptRef(k: Uint8Array, usage: number, edata: Uint8Array): Uint8Array | null {
-  const t = new Uint8Array(4);
-  new DataView(t.buffer).setUint32(0, rc4T(usage), true);
-  const k1 = hmac("md5", k, t);
-  const k2 = k1.slice();
-  const k3 = hmac("md5", k1, edata.subarray(0, 16)); // HMAC (K1, edata, 16, K3)
-  const plain = rc4Ref(k3, edata.subarray(16)); // RC4(K3, edata + 16, edata_len - 16, edata + 16)
-  const checksum = hmac("md5", k2, plain); // HMAC (K2, edata + 16, edata_len - 16, checksum)
-  return toHex(checksum) === toHex(edata.subarray(0, 16)) ? plain.subarray(8) : null;
-}
-
-const ETYPES = [17, 18, 23] as const;
-const keySize = (etype: number) => (etype === 18 ? 32 : 16);
-const confSize = (etype: number) => (etype === 23 ? 8 : 16);
-
-function encryptRef(etype: number, key: Uint8Array, usage: number, plain: Uint8Array, conf: Uint8Array) {
-  return etype === 23
-    ? rc4HmacEncryptRef(key, usage, plain, conf)
-    : aesKrbEncryptRef(key, usage, plain, conf);
-}
-
-function decryptRef(etype: number, key: Uint8Array, usage: number, cipher: Uint8Array) {
-  return etype === 23 ? rc4HmacDecryptRef(key, usage, cipher) : aesKrbDecryptRef(key, usage, cipher);
 }
 
 // ---- vectors ------------------------------------------------------------------------------------

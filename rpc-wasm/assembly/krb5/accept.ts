@@ -9,7 +9,18 @@
 import { Reader, utf8Capped, Writer } from "../lib/bytes";
 import { Config } from "../accounts/config";
 import { ID_NO_UNIX_ACCOUNT, USER_FLAG_BAD_USER, USER_FLAG_EXTENSION, USER_FLAG_OK } from "../events";
-import { CLASS_APPLICATION, CONSTRUCTED, ctxTag, Der, derInteger, derKerberosTime, derOctetString, derSequence, TAG_OID, tlv } from "./der";
+import {
+  CLASS_APPLICATION,
+  CONSTRUCTED,
+  ctxTag,
+  Der,
+  derInteger,
+  derKerberosTime,
+  derOctetString,
+  derSequence,
+  TAG_OID,
+  tlv,
+} from "./der";
 import { KerberosCfg, KeytabEntry } from "./keytab";
 import { krb5Decrypt, krb5Encrypt } from "../lib/krb5_crypto";
 import { upperSimple } from "../lib/text";
@@ -119,7 +130,11 @@ function sameComponents(e: KeytabEntry, p: Principal): bool {
   if (e.realm != p.realm || e.components.length != p.components.length) return false;
   // Host names are case-insensitive (RFC 4120 §6.2.1 leaves it to the host); the service part is not.
   for (let i = 0; i < e.components.length; i++) {
-    if (i == 0 ? e.components[i] != p.components[i] : upperSimple(e.components[i]) != upperSimple(p.components[i])) {
+    if (
+      i == 0
+        ? e.components[i] != p.components[i]
+        : upperSimple(e.components[i]) != upperSimple(p.components[i])
+    ) {
       return false;
     }
   }
@@ -153,12 +168,12 @@ function accept(k: KerberosCfg, cfg: Config, token: Uint8Array, now: i64, entrop
   g.pos += 2;
 
   // AP-REQ ::= [APPLICATION 14] SEQUENCE { pvno[0], msg-type[1], ap-options[2], ticket[3], authenticator[4] }
-  const apOuter = g.enter(CLASS_APPLICATION | CONSTRUCTED | 14);
+  const apOuter = g.app(14);
   if (!g.ok || !g.atEnd()) return out;
   const ap = apOuter.enter(0x30);
   if (ap.ctx(0).integer() != 5 || ap.ctx(1).integer() != 14) return out;
   const apOptions = ap.ctx(2).bitString32();
-  const tkt = ap.ctx(3).enter(CLASS_APPLICATION | CONSTRUCTED | 1).enter(0x30);
+  const tkt = ap.ctx(3).app(1).enter(0x30);
   if (tkt.ctx(0).integer() != 5) return out;
   const srealm = tkt.ctx(1).generalString();
   const sname = principalName(tkt.ctx(2), srealm);
@@ -195,7 +210,7 @@ function accept(k: KerberosCfg, cfg: Config, token: Uint8Array, now: i64, entrop
   // EncTicketPart ::= [APPLICATION 3] SEQUENCE { flags[0], key[1], crealm[2], cname[3], transited[4],
   //   authtime[5], starttime[6] OPT, endtime[7], renew-till[8] OPT, caddr[9] OPT, authorization-data[10] OPT }
   const tp = new Der(ticketPlain, 0, ticketPlain.length);
-  const et = tp.enter(CLASS_APPLICATION | CONSTRUCTED | 3).enter(0x30);
+  const et = tp.app(3).enter(0x30);
   const flags = et.ctx(0).bitString32();
   const keySeq = et.ctx(1).enter(0x30);
   const sessEtype = <i32> keySeq.ctx(0).integer();
@@ -219,7 +234,7 @@ function accept(k: KerberosCfg, cfg: Config, token: Uint8Array, now: i64, entrop
   const authPlain = krb5Decrypt(sessEtype, sessKey, USAGE_AP_REQ_AUTHENTICATOR, authEnc.cipher);
   if (authPlain == null) return out;
   const ad = new Der(authPlain, 0, authPlain.length);
-  const au = ad.enter(CLASS_APPLICATION | CONSTRUCTED | 2).enter(0x30);
+  const au = ad.app(2).enter(0x30);
   if (au.ctx(0).integer() != 5) return out;
   const acrealm = au.ctx(1).generalString();
   const acname = principalName(au.ctx(2), acrealm);
@@ -232,7 +247,8 @@ function accept(k: KerberosCfg, cfg: Config, token: Uint8Array, now: i64, entrop
     // RFC 4121 §4.1.1: Lgth(4) Bnd(16) Flags(4), little-endian.
     if (ckType == GSS_CHECKSUM_TYPE) {
       if (ckBytes.length < 24) return out;
-      gssFlags = <u32> ckBytes[20] | (<u32> ckBytes[21] << 8) | (<u32> ckBytes[22] << 16) | (<u32> ckBytes[23] << 24);
+      gssFlags = <u32> ckBytes[20] | (<u32> ckBytes[21] << 8) | (<u32> ckBytes[22] << 16) |
+        (<u32> ckBytes[23] << 24);
     }
   }
   const cusec = au.ctx(4).integer();
@@ -242,7 +258,8 @@ function accept(k: KerberosCfg, cfg: Config, token: Uint8Array, now: i64, entrop
     const sk = au.ctx(6).enter(0x30);
     sk.ctx(0).integer();
     subkey = sk.ctx(1).octetString();
-    if (!sk.ok || subkey.length < 16) return out;
+    // Only 16- and 32-byte keys fit SPNEGO_AUTHEN_RESPONSE.session_key (and every etype we know).
+    if (!sk.ok || (subkey.length != 16 && subkey.length != 32)) return out;
   }
   if (!au.ok || cusec < 0 || cusec > 999999) return out;
   if (acname.text() != cname.text()) return out;
@@ -273,13 +290,24 @@ function accept(k: KerberosCfg, cfg: Config, token: Uint8Array, now: i64, entrop
   out.endTime = endtime;
   if ((apOptions & AP_OPTION_MUTUAL_REQUIRED) != 0 || (gssFlags & GSS_C_MUTUAL_FLAG) != 0) {
     // EncAPRepPart ::= [APPLICATION 27] SEQUENCE { ctime[0], cusec[1], subkey[2] OPT, seq-number[3] OPT }
-    const seq = (<u32> entropy[16] | (<u32> entropy[17] << 8) | (<u32> entropy[18] << 16) | (<u32> entropy[19] << 24)) &
+    const seq =
+      (<u32> entropy[16] | (<u32> entropy[17] << 8) | (<u32> entropy[18] << 16) | (<u32> entropy[19] << 24)) &
       0x3fffffff;
     const encPart = tlv(
       CLASS_APPLICATION | CONSTRUCTED | 27,
-      derSequence([ctxTag(0, derKerberosTime(ctime)), ctxTag(1, derInteger(cusec)), ctxTag(3, derInteger(<i64> seq))]),
+      derSequence([
+        ctxTag(0, derKerberosTime(ctime)),
+        ctxTag(1, derInteger(cusec)),
+        ctxTag(3, derInteger(<i64> seq)),
+      ]),
     );
-    const cipher = krb5Encrypt(sessEtype, sessKey, USAGE_AP_REP_ENCPART, encPart, entropy.subarray(0, sessEtype == 23 ? 8 : 16));
+    const cipher = krb5Encrypt(
+      sessEtype,
+      sessKey,
+      USAGE_AP_REP_ENCPART,
+      encPart,
+      entropy.subarray(0, sessEtype == 23 ? 8 : 16),
+    );
     if (cipher == null) {
       out.reason = KRB_BAD_AUTHENTICATOR;
       return out;

@@ -29,6 +29,8 @@ export class Der {
   depth: i32;
   /** The enclosing element's reader: a failure anywhere inside fails every reader around it. */
   parent: Der | null;
+  /** Contents of an EXPLICIT tag (ctx(), app()): exactly one element, nothing after it. */
+  single: bool = false;
 
   constructor(buf: Uint8Array, pos: i32, end: i32, depth: i32 = 0, parent: Der | null = null) {
     this.buf = buf;
@@ -71,12 +73,25 @@ export class Der {
     if (!this.ok) return new Der(this.buf, 0, 0, MAX_DEPTH + 1);
     const start = this.pos;
     this.pos += len;
+    if (this.single && this.pos != this.end) {
+      this.fail(); // trailing bytes after the one element an explicit tag holds
+      return new Der(this.buf, 0, 0, MAX_DEPTH + 1);
+    }
     return new Der(this.buf, start, start + len, this.depth + 1, this);
   }
 
   /** Enters `[n] EXPLICIT` (context class, constructed). */
   ctx(n: u32): Der {
-    return this.enter(CLASS_CONTEXT | CONSTRUCTED | n);
+    const d = this.enter(CLASS_CONTEXT | CONSTRUCTED | n);
+    d.single = true;
+    return d;
+  }
+
+  /** Enters `[APPLICATION n] EXPLICIT` (Kerberos messages: RFC 4120 §5 uses EXPLICIT TAGS). */
+  app(n: u32): Der {
+    const d = this.enter(CLASS_APPLICATION | CONSTRUCTED | n);
+    d.single = true;
+    return d;
   }
 
   /** True when the next element is `[n]` (for OPTIONAL fields). */
@@ -312,7 +327,8 @@ export function derKerberosTime(unix: i64): Uint8Array {
   const days = unix >= 0 ? unix / 86400 : (unix - 86399) / 86400;
   const secs = <i32> (unix - days * 86400);
   const ymd = civilFromDays(days);
-  const s = pad(ymd[0], 4) + pad(ymd[1], 2) + pad(ymd[2], 2) + pad(secs / 3600, 2) + pad((secs / 60) % 60, 2) +
+  const s = pad(ymd[0], 4) + pad(ymd[1], 2) + pad(ymd[2], 2) + pad(secs / 3600, 2) +
+    pad((secs / 60) % 60, 2) +
     pad(secs % 60, 2) + "Z";
   const b = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) b[i] = <u8> s.charCodeAt(i);

@@ -1,9 +1,10 @@
 // The MIT keytab file format (what `kadmin ktadd` and `ktutil` write; the core reads the file and hands
 // its bytes over in CONFIGURE, so the long-term service keys live only inside this module).
 //
-// Layout (big-endian): u8 0x05, u8 version (1 or 2), then records: i32 size (negative = a deleted
-// slot of |size| bytes to skip), record = u16 component count (version 1 counts the realm too),
-// counted string realm, counted strings components, u32 name type (version 2 only), u32 timestamp,
+// Layout (big-endian): u8 0x05, u8 version 2, then records (version 1, obsolete since krb5 1.0, used the
+// writing host's byte order and is refused rather than guessed at): i32 size (negative = a deleted
+// slot of |size| bytes to skip), record = u16 component count,
+// counted string realm, counted strings components, u32 name type, u32 timestamp,
 // u8 kvno, u16 enctype, counted octets key, and optionally a u32 kvno that supersedes the 8-bit one
 // when the record still has room for it and it is non-zero. Counted = u16 length + bytes.
 
@@ -91,7 +92,7 @@ export function parseKeytab(data: Uint8Array): Keytab {
   const r = new Be(data, 0, data.length);
   const magic = r.u8();
   const version = r.u8();
-  if (!r.ok || magic != 5 || (version != 1 && version != 2)) {
+  if (!r.ok || magic != 5 || version != 2) {
     kt.valid = false;
     return kt;
   }
@@ -111,12 +112,11 @@ export function parseKeytab(data: Uint8Array): Keytab {
     }
     const e = new Be(data, r.pos, recEnd);
     r.pos = recEnd;
-    let n = <i32> e.u16();
-    if (version == 1) n--;
+    const n = <i32> e.u16();
     const entry = new KeytabEntry();
     entry.realm = e.ascii();
     for (let i = 0; i < n && e.ok; i++) entry.components.push(e.ascii());
-    if (version == 2) e.u32(); // name type
+    e.u32(); // name type
     e.u32(); // timestamp
     entry.kvno = e.u8();
     entry.etype = <i32> e.u16();
