@@ -17,6 +17,7 @@ import { type Kdc, type KdcLogEntry, KERBEROS_SERVICE_HOST, startKdc } from "../
 import { describeRun, runCommand, type RunResult } from "../helpers/run_command.ts";
 import { REPO_ROOT, type ServerHandle, startKsmbd } from "../helpers/server.ts";
 import { sha256File, writeRandomFile } from "../helpers/fixtures.ts";
+import { Cmd, der, RawConn, sessionSetupBody, St, statusName } from "./raw_client.ts";
 
 // =====================================================================================================
 // Helpers for SMB clients with Kerberos (exported for the SMB-level steps to come)
@@ -408,6 +409,46 @@ Deno.test("kerberos: ksmbd-deno accepts Kerberos (smbclient, smbtorture session 
         });
         assert(r.code !== 0, `stranger got in: ${describeRun(r)}`);
         assertMatch(r.stdout + r.stderr, /NT_STATUS_LOGON_FAILURE/);
+      },
+    );
+
+    await step(
+      "raw socket: garbage Kerberos tokens get LOGON_FAILURE and the server keeps serving",
+      async () => {
+        const { h } = need();
+        // NegTokenInit naming KRB5 first, with a mechToken that is not a valid AP-REQ.
+        const krb5Oid = new Uint8Array([0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02]);
+        const spnegoOid = new Uint8Array([0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02]);
+        const init = (mechToken: Uint8Array): Uint8Array =>
+          der(
+            0x60,
+            spnegoOid,
+            der(0xa0, der(0x30, der(0xa0, der(0x30, krb5Oid)), der(0xa2, der(0x04, mechToken)))),
+          );
+        const gssApReq = (apReq: Uint8Array): Uint8Array => der(0x60, krb5Oid, new Uint8Array([1, 0]), apReq);
+        const tokens: [string, Uint8Array][] = [
+          ["empty mechToken", new Uint8Array(0)],
+          ["random bytes", crypto.getRandomValues(new Uint8Array(300))],
+          ["GSS framing around garbage", gssApReq(crypto.getRandomValues(new Uint8Array(200)))],
+          ["AP-REQ with pvno 4", gssApReq(der(0x6e, der(0x30, der(0xa0, der(0x02, new Uint8Array([4]))))))],
+          ["length beyond the token", gssApReq(new Uint8Array([0x6e, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x30]))],
+        ];
+        for (const [what, mech] of tokens) {
+          const c = await RawConn.connect(h.port);
+          try {
+            await c.negotiate();
+            const r = await c.call(Cmd.SESSION_SETUP, sessionSetupBody(init(mech)), { sign: false });
+            assert(r.status === St.LOGON_FAILURE, `${what}: ${statusName(r.status)}`);
+            const echo = await c.call(Cmd.ECHO, new Uint8Array([4, 0, 0, 0]), { sign: false });
+            assertEquals(statusName(echo.status), statusName(St.SUCCESS), `${what}: the connection lives`);
+          } finally {
+            c.close();
+          }
+        }
+        smbOk(
+          await kerberosSmbclient(need().kdc, { port: h.port, share: "data" }, "ls", auth),
+          "still serving",
+        );
       },
     );
 
