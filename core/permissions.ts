@@ -234,9 +234,6 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
     b.addPath("read", root, "shares may be added here at run time (--allow-shares-under)");
     b.addPath("write", root, "shares may be added here at run time (--allow-shares-under)");
   }
-  if (g.kerberosSupport && g.kerberosKeytabFile !== "") {
-    b.addPath("read", g.kerberosKeytabFile, "kerberos keytab file (kerberos support = yes)");
-  }
   for (const s of SYS_NEEDED) b.add("sys", s, "free space of a share (node:fs statfs)");
   if (g.cryptoBackend === "openssl") {
     const lib = LIBCRYPTO_CANDIDATES.find(fileExists);
