@@ -754,16 +754,15 @@ export function decodeSpnegoAuthenResponse(p: Uint8Array): SpnegoAuthenResponse 
   const reason = r.u16();
   const replyLen = r.u32();
   const endTime = r.u64();
-  if (accountLen > MAX_REPLY_ACCOUNT) throw new MessageError(`SPNEGO_AUTHEN_RESPONSE account_len ${accountLen}`);
-  if (keyLen !== 0 && keyLen !== 16 && keyLen !== 32) {
-    throw new MessageError(`SPNEGO_AUTHEN_RESPONSE session_key_len ${keyLen}`);
-  }
-  if (ngroups > MAX_REPLY_GROUPS) throw new MessageError(`SPNEGO_AUTHEN_RESPONSE ngroups ${ngroups}`);
   if (replyLen > MAX_REPLY_TOKEN) throw new MessageError(`SPNEGO_AUTHEN_RESPONSE reply_len ${replyLen}`);
-  const account = r.utf8(accountLen, "account");
-  const sessionKey = r.bytes(keyLen, "session key");
-  const groups: number[] = [];
-  for (let i = 0; i < ngroups; i++) groups.push(r.u32());
+  const { account, sessionKey, groups } = readAccountPart(
+    r,
+    "SPNEGO_AUTHEN_RESPONSE",
+    accountLen,
+    keyLen,
+    KERBEROS_KEY_LENGTHS,
+    ngroups,
+  );
   const reply = r.bytes(replyLen, "reply token");
   r.end("SPNEGO_AUTHEN_RESPONSE");
   const ok = (status & UserFlag.OK) !== 0;
@@ -779,6 +778,32 @@ const MAX_REPLY_ACCOUNT = 255;
 /** ksmbd rejects more than NGROUPS_MAX supplementary groups. */
 const MAX_REPLY_GROUPS = 65536;
 
+/** Session key sizes a reply may carry: none, NTLM's 16 bytes, or a Kerberos AES-256 key's 32. */
+const NTLM_KEY_LENGTHS: readonly number[] = [0, 16];
+const KERBEROS_KEY_LENGTHS: readonly number[] = [0, 16, 32];
+
+/**
+ * The account name, session key and supplementary groups that LOGIN_RESPONSE and
+ * SPNEGO_AUTHEN_RESPONSE both carry after their fixed fields; every length checked before use.
+ */
+function readAccountPart(
+  r: ByteReader,
+  what: string,
+  accountLen: number,
+  keyLen: number,
+  keyLens: readonly number[],
+  ngroups: number,
+): { account: string; sessionKey: Uint8Array; groups: number[] } {
+  if (accountLen > MAX_REPLY_ACCOUNT) throw new MessageError(`${what} account_len ${accountLen}`);
+  if (!keyLens.includes(keyLen)) throw new MessageError(`${what} session_key_len ${keyLen}`);
+  if (ngroups > MAX_REPLY_GROUPS) throw new MessageError(`${what} ngroups ${ngroups}`);
+  const account = r.utf8(accountLen, "account");
+  const sessionKey = r.bytes(keyLen, "session key");
+  const groups: number[] = [];
+  for (let i = 0; i < ngroups; i++) groups.push(r.u32());
+  return { account, sessionKey, groups };
+}
+
 export function decodeLoginResponse(p: Uint8Array): LoginResponse {
   const r = new ByteReader(p);
   const status = r.u32();
@@ -788,13 +813,14 @@ export function decodeLoginResponse(p: Uint8Array): LoginResponse {
   const keyLen = r.u16();
   const ngroups = r.u16();
   r.u16();
-  if (accountLen > MAX_REPLY_ACCOUNT) throw new MessageError(`LOGIN_RESPONSE account_len ${accountLen}`);
-  if (keyLen !== 0 && keyLen !== 16) throw new MessageError(`LOGIN_RESPONSE session_key_len ${keyLen}`);
-  if (ngroups > MAX_REPLY_GROUPS) throw new MessageError(`LOGIN_RESPONSE ngroups ${ngroups}`);
-  const account = r.utf8(accountLen, "account");
-  const sessionKey = r.bytes(keyLen, "session key");
-  const groups: number[] = [];
-  for (let i = 0; i < ngroups; i++) groups.push(r.u32());
+  const { account, sessionKey, groups } = readAccountPart(
+    r,
+    "LOGIN_RESPONSE",
+    accountLen,
+    keyLen,
+    [0, 16],
+    ngroups,
+  );
   r.end("LOGIN_RESPONSE");
   if ((status & UserFlag.OK) === 0 && keyLen !== 0) {
     throw new MessageError("LOGIN_RESPONSE carries a session key for a failed login");

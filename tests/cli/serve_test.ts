@@ -8,6 +8,7 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../help
 import { describeRun, runCommand, type RunResult } from "../helpers/run_command.ts";
 import { freePort, ntHashBase64, REPO_ROOT, serveTaskFlags } from "../helpers/server.ts";
 import { descendantPids, isAlive } from "../helpers/proc_stat.ts";
+import { existsPath } from "../helpers/fixtures.ts";
 import { parseServerArgs } from "../../core/main.ts";
 import { absolutize, planLaunch, signalExitCode } from "../../cli/serve.ts";
 import { CORE_MAIN_PATH } from "../../core/permissions.ts";
@@ -270,12 +271,3 @@ Deno.test("serve: when the launcher is killed, the server notices and stops by i
     }
   });
 });
-
-function existsPath(p: string): boolean {
-  try {
-    Deno.lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { runCommand, type RunResult } from "./run_command.ts";
+import { assert, assertStringIncludes } from "./assert.ts";
+import { describeRun, runCommand, type RunResult } from "./run_command.ts";
 
 /** Where a client connects. */
 export interface SmbTarget {
@@ -207,4 +208,98 @@ export async function rpcclient(
   args.push(...optionArgs(opts.extraOptions), ...(opts.extraArgs ?? []));
   args.push("-c", Array.isArray(cmds) ? cmds.join("; ") : cmds);
   return await runCommand("rpcclient", args, { timeoutMs: opts.timeoutMs ?? 60_000 });
+}
+
+/** smbclient succeeded: exit 0, not timed out, and no NT_STATUS error in its output. */
+export function smbOk(r: RunResult, what: string): void {
+  const out = r.stdout + r.stderr;
+  assert(
+    r.code === 0 && !r.timedOut && !/NT_STATUS_(?!OK)\w+/.test(out),
+    `${what}: expected success: ${describeRun(r)}`,
+  );
+}
+
+/** smbclient failed with `status` (e.g. "NT_STATUS_ACCESS_DENIED") somewhere in its output. */
+export function smbFails(r: RunResult, status: string, what: string): void {
+  assert(
+    r.code !== 0 || (r.stdout + r.stderr).includes(status),
+    `${what}: expected failure: ${describeRun(r)}`,
+  );
+  assertStringIncludes(r.stdout + r.stderr, status, what);
+}
+
+/**
+ * An smbclient session kept open: commands are written to its stdin and its output is read as it
+ * comes (smbclient block-buffers into a pipe, so it runs under `stdbuf` to be line-buffered).
+ */
+export class HeldSession {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #out = "";
+  #done: Promise<void>;
+
+  constructor(
+    port: number,
+    share: string,
+    cred: { user: string; pass: string },
+    opts: { protocol?: string; cwd?: string } = {},
+  ) {
+    this.#child = new Deno.Command("stdbuf", {
+      args: [
+        "-oL",
+        "-eL",
+        "smbclient",
+        `//127.0.0.1/${share}`,
+        "-p",
+        String(port),
+        "-U",
+        `${cred.user}%${cred.pass}`,
+        ...(opts.protocol ? ["-m", opts.protocol] : []),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      cwd: opts.cwd,
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    const read = async (s: ReadableStream<Uint8Array>): Promise<void> => {
+      const d = new TextDecoder();
+      for await (const c of s) this.#out += d.decode(c, { stream: true });
+    };
+    this.#done = Promise.all([read(this.#child.stdout), read(this.#child.stderr)]).then(() => {});
+  }
+
+  /** Everything smbclient has printed so far. */
+  get output(): string {
+    return this.#out;
+  }
+
+  /** Sends a command and waits until the output after it matches `until` (or 15 s pass). */
+  async run(cmd: string, until: RegExp): Promise<string> {
+    const start = this.#out.length;
+    await this.#writer.write(new TextEncoder().encode(cmd + "\n"));
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const tail = this.#out.slice(start);
+      if (until.test(tail)) return tail;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`smbclient did not answer "${cmd}" with ${until}: ${this.#out.slice(start)}`);
+  }
+
+  /** Quits smbclient (killed after 10 s if it does not exit) and waits for its output to end. */
+  async close(): Promise<void> {
+    try {
+      await this.#writer.write(new TextEncoder().encode("quit\n"));
+      await this.#writer.close();
+    } catch { /* gone */ }
+    const timer = setTimeout(() => {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 10_000);
+    await this.#child.status;
+    clearTimeout(timer);
+    await this.#done;
+  }
 }

@@ -85,3 +85,13 @@ export function makeOpenDir(dir: string): void {
   Deno.mkdirSync(dir, { recursive: true });
   Deno.chmodSync(dir, 0o777);
 }
+
+/** True when something (file, directory, dangling symlink) exists at `p`. */
+export function existsPath(p: string): boolean {
+  try {
+    Deno.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

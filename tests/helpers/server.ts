@@ -18,7 +18,7 @@
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { descendantPids, isAlive } from "./proc_stat.ts";
-import { runCommand } from "./run_command.ts";
+import { runCommand, type RunResult } from "./run_command.ts";
 
 /** What to serve. Share params are ksmbd.conf keys; a share without `path` gets a fresh directory. */
 export interface ServerOptions {
@@ -58,6 +58,27 @@ export interface ServerHandle {
   confPath?: string;
   pwdDbPath?: string;
   stateDir?: string;
+}
+
+/** The flags of deno.json's "cli" task (between `deno run` and the script), so tests run what users run. */
+export function cliTaskFlags(): string[] {
+  const json = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
+  const words = String(json.tasks?.cli ?? "").split(/\s+/).filter((w) => w !== "");
+  const script = words.findIndex((w) => w.endsWith("main.ts"));
+  if (words[0] !== "deno" || words[1] !== "run" || script < 0) {
+    throw new Error(`deno.json "cli" task is not "deno run <flags> cli/main.ts": ${json.tasks?.cli}`);
+  }
+  return words.slice(2, script);
+}
+
+/** `deno task cli ARGS` as users run it (the task's permission flags), from the repository root. */
+export function runKsmbdCli(args: string[], stdin?: string): Promise<RunResult> {
+  return runCommand(Deno.execPath(), ["run", ...cliTaskFlags(), `${REPO_ROOT}/cli/main.ts`, ...args], {
+    timeoutMs: 60_000,
+    stdin,
+    cwd: REPO_ROOT,
+    env: { NO_COLOR: "1" },
+  });
 }
 
 /** The flags of deno.json's "serve" task (between `deno run` and the script), so tests run what users run. */

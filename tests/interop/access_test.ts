@@ -10,7 +10,8 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
-import { smbclient, type SmbclientOptions } from "../helpers/clients.ts";
+import { HeldSession, smbclient, type SmbclientOptions, smbFails, smbOk } from "../helpers/clients.ts";
+import { existsPath } from "../helpers/fixtures.ts";
 import { describeRun, runCommand, type RunResult } from "../helpers/run_command.ts";
 import { type ServerHandle, startKsmbd } from "../helpers/server.ts";
 
@@ -20,78 +21,6 @@ const BOB = { user: "bob", pass: "Bob-pw-22" };
 const DAEMON = { user: "daemon", pass: "Daemon-pw3" };
 /** Not in the user DB: with `map to guest = bad user` it becomes the guest. */
 const STRANGER = { user: "stranger", pass: "whatever" };
-
-function smbOk(r: RunResult, what: string): void {
-  const out = r.stdout + r.stderr;
-  assert(r.code === 0 && !/NT_STATUS_(?!OK)\w+/.test(out), `${what}: expected success: ${describeRun(r)}`);
-}
-
-function smbDenied(r: RunResult, status: string, what: string): void {
-  assert(
-    r.code !== 0 || (r.stdout + r.stderr).includes("NT_STATUS_"),
-    `${what}: expected failure: ${describeRun(r)}`,
-  );
-  assertStringIncludes(r.stdout + r.stderr, status, what);
-}
-
-/** An smbclient session kept open (line-buffered through stdbuf; commands written to its stdin). */
-class HeldSession {
-  #child: Deno.ChildProcess;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #out = "";
-  #done: Promise<void>;
-
-  constructor(port: number, share: string, cred: { user: string; pass: string }) {
-    this.#child = new Deno.Command("stdbuf", {
-      args: [
-        "-oL",
-        "-eL",
-        "smbclient",
-        `//127.0.0.1/${share}`,
-        "-p",
-        String(port),
-        "-U",
-        `${cred.user}%${cred.pass}`,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#writer = this.#child.stdin.getWriter();
-    const read = async (s: ReadableStream<Uint8Array>): Promise<void> => {
-      const d = new TextDecoder();
-      for await (const c of s) this.#out += d.decode(c, { stream: true });
-    };
-    this.#done = Promise.all([read(this.#child.stdout), read(this.#child.stderr)]).then(() => {});
-  }
-
-  async run(cmd: string, until: RegExp): Promise<string> {
-    const start = this.#out.length;
-    await this.#writer.write(new TextEncoder().encode(cmd + "\n"));
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      const tail = this.#out.slice(start);
-      if (until.test(tail)) return tail;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`smbclient did not answer "${cmd}" with ${until}: ${this.#out}`);
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.#writer.write(new TextEncoder().encode("quit\n"));
-      await this.#writer.close();
-    } catch { /* gone */ }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 10_000);
-    await this.#child.status;
-    clearTimeout(timer);
-    await this.#done;
-  }
-}
 
 const SHARES: Record<string, Record<string, string>> = {
   // hosts allow / hosts deny
@@ -179,20 +108,20 @@ Deno.test("access: hosts allow / hosts deny, user lists, guest, max connections,
       await t.step(
         `hosts: 127.0.0.1 is refused by [${share}] (${JSON.stringify(SHARES[share])})`,
         async () => {
-          smbDenied(await run(share, ["ls"], A), "NT_STATUS_ACCESS_DENIED", share);
+          smbFails(await run(share, ["ls"], A), "NT_STATUS_ACCESS_DENIED", share);
         },
       );
     }
     await t.step("valid users = alice: alice in, bob out", async () => {
       smbOk(await run("valid_alice", ["put up.txt a.txt"], A), "alice");
-      smbDenied(await run("valid_alice", ["ls"], B), "NT_STATUS_ACCESS_DENIED", "bob");
+      smbFails(await run("valid_alice", ["ls"], B), "NT_STATUS_ACCESS_DENIED", "bob");
     });
     await t.step("valid users = @daemon: a member of the unix group in, others out", async () => {
       smbOk(await run("valid_group", ["ls"], D), "daemon");
-      smbDenied(await run("valid_group", ["ls"], A), "NT_STATUS_ACCESS_DENIED", "alice");
+      smbFails(await run("valid_group", ["ls"], A), "NT_STATUS_ACCESS_DENIED", "alice");
     });
     await t.step("invalid users = bob: bob out, alice in", async () => {
-      smbDenied(await run("invalid_bob", ["ls"], B), "NT_STATUS_ACCESS_DENIED", "bob");
+      smbFails(await run("invalid_bob", ["ls"], B), "NT_STATUS_ACCESS_DENIED", "bob");
       smbOk(await run("invalid_bob", ["ls"], A), "alice");
     });
     await t.step(
@@ -200,7 +129,7 @@ Deno.test("access: hosts allow / hosts deny, user lists, guest, max connections,
       async () => {
         smbOk(await run("read_list", ["put up.txt by_alice.txt"], A), "alice writes");
         smbOk(await run("read_list", ["get by_alice.txt got_by_bob.txt"], B), "bob reads");
-        smbDenied(
+        smbFails(
           await run("read_list", ["put up.txt by_bob.txt"], B),
           "NT_STATUS_ACCESS_DENIED",
           "bob writes",
@@ -212,7 +141,7 @@ Deno.test("access: hosts allow / hosts deny, user lists, guest, max connections,
       smbOk(await run("write_list", ["put up.txt by_alice.txt"], A), "alice writes");
       smbOk(await run("write_list", ["put up.txt by_daemon.txt"], D), "daemon (group) writes");
       smbOk(await run("write_list", ["ls"], B), "bob reads");
-      smbDenied(
+      smbFails(
         await run("write_list", ["put up.txt by_bob.txt"], B),
         "NT_STATUS_ACCESS_DENIED",
         "bob writes",
@@ -223,8 +152,8 @@ Deno.test("access: hosts allow / hosts deny, user lists, guest, max connections,
       "guest ok + map to guest = bad user: an unknown user is the guest on [guest] only",
       async () => {
         smbOk(await run("guest", ["ls"], STRANGER), "stranger on guest share");
-        smbDenied(await run("allow_lo", ["ls"], STRANGER), "NT_STATUS_ACCESS_DENIED", "stranger elsewhere");
-        smbDenied(
+        smbFails(await run("allow_lo", ["ls"], STRANGER), "NT_STATUS_ACCESS_DENIED", "stranger elsewhere");
+        smbFails(
           await run("guest", ["ls"], { ...ALICE, pass: "wrong" }),
           "NT_STATUS_LOGON_FAILURE",
           "a known user with a wrong password is not mapped to guest",
@@ -237,7 +166,7 @@ Deno.test("access: hosts allow / hosts deny, user lists, guest, max connections,
         const held = new HeldSession(h.port, "one_conn", ALICE);
         try {
           await held.run("ls", /blocks available/);
-          smbDenied(await run("one_conn", ["ls"], B), "NT_STATUS_ACCESS_DENIED", "second connection");
+          smbFails(await run("one_conn", ["ls"], B), "NT_STATUS_ACCESS_DENIED", "second connection");
         } finally {
           await held.close();
         }
@@ -251,8 +180,8 @@ Deno.test("access: hosts allow / hosts deny, user lists, guest, max connections,
       smbOk(ls, "ls");
       assertStringIncludes(ls.stdout, "visible.txt");
       assert(!ls.stdout.includes("secret-plan.txt"), `vetoed file listed: ${ls.stdout}`);
-      smbDenied(await run("veto", ["get secret-plan.txt x"], A), "NT_STATUS_", "get vetoed");
-      smbDenied(await run("veto", ["put up.txt scratch.tmp"], A), "NT_STATUS_", "create vetoed");
+      smbFails(await run("veto", ["get secret-plan.txt x"], A), "NT_STATUS_", "get vetoed");
+      smbFails(await run("veto", ["put up.txt scratch.tmp"], A), "NT_STATUS_", "create vetoed");
       assert(!existsPath(`${h.shareDirs.veto}/scratch.tmp`), "vetoed file must not be created");
       smbOk(await run("veto", ["put up.txt fine.txt"], A), "other names work");
     });
@@ -322,23 +251,14 @@ Deno.test("access: global max open files and max ip connections hold; restrict a
       "restrict anonymous = 1: guests may not use IPC$ nor non-guest shares, but may use guest ok ones",
       async () => {
         smbOk(await run("pub", ["ls"], STRANGER), "guest on guest ok share");
-        smbDenied(await run("data", ["ls"], STRANGER), "NT_STATUS_ACCESS_DENIED", "guest on data");
+        smbFails(await run("data", ["ls"], STRANGER), "NT_STATUS_ACCESS_DENIED", "guest on data");
         const ipc = await runCommand(
           "smbclient",
           ["//127.0.0.1/IPC$", "-p", String(h.port), "-U", `${STRANGER.user}%${STRANGER.pass}`, "-c", "ls"],
           { timeoutMs: 30_000 },
         );
-        smbDenied(ipc, "NT_STATUS_ACCESS_DENIED", "guest on IPC$");
+        smbFails(ipc, "NT_STATUS_ACCESS_DENIED", "guest on IPC$");
       },
     );
   });
 });
-
-function existsPath(p: string): boolean {
-  try {
-    Deno.lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -11,117 +11,17 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
-import { smbclient } from "../helpers/clients.ts";
-import { sha256File, writeRandomFile } from "../helpers/fixtures.ts";
-import { describeRun, runCommand, type RunResult } from "../helpers/run_command.ts";
-import { REPO_ROOT, type ServerHandle, startKsmbd } from "../helpers/server.ts";
+import { HeldSession, smbclient, smbFails, smbOk } from "../helpers/clients.ts";
+import { existsPath, sha256File, writeRandomFile } from "../helpers/fixtures.ts";
+import { describeRun, type RunResult } from "../helpers/run_command.ts";
+import { runKsmbdCli as cli, type ServerHandle, startKsmbd } from "../helpers/server.ts";
 import { KSMBD_DENO_VERSION } from "../../core/config/version.ts";
 
 const ALICE = { user: "alice", pass: "Alice-pw1" };
 
-/** The flags of deno.json's "cli" task, so the test runs what users run. */
-function cliTaskFlags(): string[] {
-  const json = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
-  const words = String(json.tasks.cli).split(/\s+/).filter((w) => w !== "");
-  return words.slice(2, words.findIndex((w) => w.endsWith("main.ts")));
-}
-
-/** `deno task cli ARGS` (with the task's permissions). */
-function cli(args: string[], stdin?: string): Promise<RunResult> {
-  return runCommand(Deno.execPath(), ["run", ...cliTaskFlags(), `${REPO_ROOT}/cli/main.ts`, ...args], {
-    timeoutMs: 60_000,
-    stdin,
-    cwd: REPO_ROOT,
-    env: { NO_COLOR: "1" },
-  });
-}
-
 function ok(r: RunResult, what: string): RunResult {
   assert(r.code === 0 && !r.timedOut, `${what}: ${describeRun(r)}`);
   return r;
-}
-
-/** smbclient succeeded: exit 0 and no NT_STATUS error. */
-function smbOk(r: RunResult, what: string): void {
-  const out = r.stdout + r.stderr;
-  assert(r.code === 0 && !/NT_STATUS_(?!OK)\w+/.test(out), `${what}: ${describeRun(r)}`);
-}
-
-/** smbclient failed with `status` somewhere in its output. */
-function smbFails(r: RunResult, status: string, what: string): void {
-  assert(
-    r.code !== 0 || (r.stdout + r.stderr).includes(status),
-    `${what}: expected failure: ${describeRun(r)}`,
-  );
-  assertStringIncludes(r.stdout + r.stderr, status, what);
-}
-
-/** An smbclient session kept open: commands are written to its stdin one at a time. */
-class HeldSession {
-  #child: Deno.ChildProcess;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #out = "";
-  #done: Promise<void>;
-
-  constructor(port: number, share: string, cred: { user: string; pass: string }, cwd: string) {
-    // smbclient block-buffers its output into a pipe: stdbuf makes it line-buffered.
-    this.#child = new Deno.Command("stdbuf", {
-      args: [
-        "-oL",
-        "-eL",
-        "smbclient",
-        `//127.0.0.1/${share}`,
-        "-p",
-        String(port),
-        "-U",
-        `${cred.user}%${cred.pass}`,
-        "-m",
-        "SMB3",
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      cwd,
-    }).spawn();
-    this.#writer = this.#child.stdin.getWriter();
-    const read = async (s: ReadableStream<Uint8Array>): Promise<void> => {
-      const d = new TextDecoder();
-      for await (const c of s) this.#out += d.decode(c, { stream: true });
-    };
-    this.#done = Promise.all([read(this.#child.stdout), read(this.#child.stderr)]).then(() => {});
-  }
-
-  get output(): string {
-    return this.#out;
-  }
-
-  /** Sends a command and waits until the output grows past `until` (or 15 s pass). */
-  async run(cmd: string, until: RegExp): Promise<string> {
-    const start = this.#out.length;
-    await this.#writer.write(new TextEncoder().encode(cmd + "\n"));
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      const tail = this.#out.slice(start);
-      if (until.test(tail)) return tail;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`smbclient did not answer "${cmd}" with ${until}: ${this.#out.slice(start)}`);
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.#writer.write(new TextEncoder().encode("quit\n"));
-      await this.#writer.close();
-    } catch { /* gone */ }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 10_000);
-    await this.#child.status;
-    clearTimeout(timer);
-    await this.#done;
-  }
 }
 
 async function withKsmbd(
@@ -166,7 +66,7 @@ Deno.test("control: list, status, debug, version and reload against the running 
           await smbclient({ port: h.port, share: "data" }, ["put f.txt f.txt"], { ...ALICE, cwd: local }),
           "put",
         );
-        const held = new HeldSession(h.port, "data", ALICE, local);
+        const held = new HeldSession(h.port, "data", ALICE, { protocol: "SMB3", cwd: local });
         try {
           await held.run("open f.txt", /open file .*fnum \d+/);
           const r = ok(await cli(["control", ...C, "--status"]), "--status");
@@ -308,7 +208,7 @@ Deno.test("control: adduser and addshare while the server runs take effect witho
     await t.step(
       "existing tree connects keep their configuration; new ones get the changed share",
       async () => {
-        const held = new HeldSession(h.port, "data", ALICE, local);
+        const held = new HeldSession(h.port, "data", ALICE, { protocol: "SMB3", cwd: local });
         try {
           await held.run("ls", /blocks available/);
           ok(await cli(["addshare", ...C, "-u", "data", "-o", "read only = yes"]), "data read-only");
@@ -422,12 +322,3 @@ Deno.test("control --shutdown during a large put: the file is complete or the cl
     await Deno.remove(src, { recursive: true });
   }
 });
-
-function existsPath(p: string): boolean {
-  try {
-    Deno.lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

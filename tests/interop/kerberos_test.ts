@@ -12,10 +12,10 @@
  */
 
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
-import { parseSubunit, type SmbTarget, type TortureRun } from "../helpers/clients.ts";
+import { parseSubunit, smbOk, type SmbTarget, type TortureRun } from "../helpers/clients.ts";
 import { type Kdc, type KdcLogEntry, KERBEROS_SERVICE_HOST, startKdc } from "../helpers/kdc.ts";
 import { describeRun, runCommand, type RunResult } from "../helpers/run_command.ts";
-import { REPO_ROOT, type ServerHandle, startKsmbd } from "../helpers/server.ts";
+import { runKsmbdCli, type ServerHandle, startKsmbd } from "../helpers/server.ts";
 import { sha256File, writeRandomFile } from "../helpers/fixtures.ts";
 import { Cmd, der, RawConn, sessionSetupBody, St, statusName } from "./raw_client.ts";
 
@@ -305,30 +305,11 @@ Deno.test("kerberos: private MIT KDC on a loopback port (self-test)", async (t) 
 // ksmbd-deno accepting Kerberos
 // =====================================================================================================
 
-/** `deno task cli ARGS` with the task's own permission flags. */
-function cliTask(args: string[]): Promise<RunResult> {
-  const json = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
-  const words = String(json.tasks.cli).split(/\s+/).filter((w) => w !== "");
-  const flags = words.slice(2, words.findIndex((w) => w.endsWith("main.ts")));
-  return runCommand(Deno.execPath(), ["run", ...flags, `${REPO_ROOT}/cli/main.ts`, ...args], {
-    timeoutMs: 60_000,
-    cwd: REPO_ROOT,
-    env: { NO_COLOR: "1" },
-  });
-}
-
 const KUSER = "kerbalice";
 const KPASS = "Kerb-Alice-pw 7";
 /** In the KDC but not in ksmbdpwd.db: ksmbd requires Kerberos users to exist there too. */
 const KSTRANGER = "kerbstranger";
 const KSTRANGER_PASS = "Stranger-pw 9";
-
-function smbOk(r: RunResult, what: string): void {
-  assert(
-    r.code === 0 && !r.timedOut && !/NT_STATUS_(?!OK)\w+/.test(r.stdout + r.stderr),
-    `${what}: ${describeRun(r)}`,
-  );
-}
 
 Deno.test("kerberos: ksmbd-deno accepts Kerberos (smbclient, smbtorture session expiry)", async (t) => {
   let kdc: Kdc | undefined;
@@ -489,7 +470,7 @@ Deno.test("kerberos: ksmbd-deno accepts Kerberos (smbclient, smbtorture session 
         assertMatch(refused.stdout + refused.stderr, /NT_STATUS_LOGON_FAILURE/);
         // The keytab file gains the new key (kvno 2); a reload re-reads it (key rotation, no restart).
         await kdc.kadmin(`ktadd -k ${kdc.keytab} -norandkey ${principal}`);
-        const reload = await cliTask(["control", "-C", h.confPath!, "-r"]);
+        const reload = await runKsmbdCli(["control", "-C", h.confPath!, "-r"]);
         assert(reload.code === 0, `reload: ${describeRun(reload)}`);
         smbOk(await kerberosSmbclient(kdc, { port: h.port, share: "data" }, "ls", auth), "ls after reload");
       },

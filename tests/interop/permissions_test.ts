@@ -11,6 +11,7 @@
 
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { smbclient } from "../helpers/clients.ts";
+import { existsPath } from "../helpers/fixtures.ts";
 import { descendantPids } from "../helpers/proc_stat.ts";
 import { describeRun, runCommand } from "../helpers/run_command.ts";
 import { type ServerHandle, serveTaskFlags, startKsmbd } from "../helpers/server.ts";
@@ -205,12 +206,3 @@ Deno.test("permissions: the running server holds exactly the computed set, and D
     await Deno.remove(probeDir, { recursive: true });
   }
 });
-
-function existsPath(p: string): boolean {
-  try {
-    Deno.lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -21,8 +21,8 @@
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { smbclient, type SmbclientOptions } from "../helpers/clients.ts";
 import { sha256File, TEST_PASS, TEST_USER, TEST_USERS, writeRandomFile } from "../helpers/fixtures.ts";
-import { describeRun, runCommand, type RunResult } from "../helpers/run_command.ts";
-import { REPO_ROOT, type ServerSlot, startServerSlot, testTarget } from "../helpers/server.ts";
+import { describeRun, type RunResult } from "../helpers/run_command.ts";
+import { runKsmbdCli, type ServerSlot, startServerSlot, testTarget } from "../helpers/server.ts";
 import {
   Cmd,
   Dialects,
@@ -259,13 +259,6 @@ function expectStatus(m: Smb2Msg, status: number, what: string): void {
 
 function shareFlagsOf(m: Smb2Msg): number {
   return get32(m.body, 4);
-}
-
-/** The flags of deno.json's "cli" task (between `deno run` and the script). */
-function cliTaskFlags(): string[] {
-  const json = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
-  const words = String(json.tasks.cli).split(/\s+/).filter((w) => w !== "");
-  return words.slice(2, words.findIndex((w) => w.endsWith("main.ts")));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,11 +539,7 @@ Deno.test("smb encrypt per share: smbclient and raw clients", async (t) => {
         const text = Deno.readTextFileSync(conf);
         assert(text.includes("[plain]\n"), "ksmbd.conf has a [plain] section");
         Deno.writeTextFileSync(conf, text.replace("[plain]\n", "[plain]\n\tsmb encrypt = required\n"));
-        const r = await runCommand(
-          Deno.execPath(),
-          ["run", ...cliTaskFlags(), `${REPO_ROOT}/cli/main.ts`, "control", "-C", conf, "-r"],
-          { timeoutMs: 60_000, cwd: REPO_ROOT, env: { NO_COLOR: "1" } },
-        );
+        const r = await runKsmbdCli(["control", "-C", conf, "-r"]);
         assert(r.code === 0 && /shares changed: plain/.test(r.stdout), `reload: ${describeRun(r)}`);
         // The existing tree keeps its configuration; a new tree connect gets the new one.
         const kept = await plainCreate(c, "raw-plain-kept.txt");

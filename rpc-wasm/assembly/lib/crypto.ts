@@ -139,18 +139,25 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return r;
 }
 
-/** HMAC-MD5 (RFC 2104 with B = 64; keys longer than 64 bytes are hashed first). */
-export function hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array {
-  let k = key;
-  if (k.length > 64) k = md5(k);
+/**
+ * RFC 2104 key blocks for a 64-byte-block hash: [K ^ ipad, K ^ opad], `key` already hashed by the
+ * caller when it is longer than 64 bytes.
+ */
+export function hmacPads(key: Uint8Array): Array<Uint8Array> {
   const ipad = new Uint8Array(64);
   const opad = new Uint8Array(64);
   for (let i = 0; i < 64; i++) {
-    const kb: u8 = i < k.length ? k[i] : 0;
+    const kb: u8 = i < key.length ? key[i] : 0;
     ipad[i] = kb ^ 0x36;
     opad[i] = kb ^ 0x5c;
   }
-  return md5(concat(opad, md5(concat(ipad, data))));
+  return [ipad, opad];
+}
+
+/** HMAC-MD5 (RFC 2104 with B = 64; keys longer than 64 bytes are hashed first). */
+export function hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array {
+  const pads = hmacPads(key.length > 64 ? md5(key) : key);
+  return md5(concat(pads[1], md5(concat(pads[0], data))));
 }
 
 /** RC4 keystream XOR (MS-NLMP §6 RC4K; used to unwrap EncryptedRandomSessionKey, §3.2.5.1.2). */

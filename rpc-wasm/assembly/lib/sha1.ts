@@ -1,6 +1,8 @@
 // SHA-1 (FIPS 180-2 §6.1), HMAC-SHA1 (RFC 2104) and PBKDF2-HMAC-SHA1 (RFC 2898 §5.2), for the Kerberos
 // AES etypes (RFC 3962: integrity HMAC-SHA1-96 and the PBKDF2 string-to-key).
 
+import { hmacPads } from "./crypto";
+
 /** Incremental SHA-1. digest() finishes it; clone() forks a partially fed state (HMAC reuses the
  *  keyed inner and outer states this way). */
 export class Sha1 {
@@ -118,17 +120,9 @@ export class HmacSha1 {
   private outer: Sha1;
 
   constructor(key: Uint8Array) {
-    let k = key;
-    if (k.length > 64) k = sha1(k);
-    const ipad = new Uint8Array(64);
-    const opad = new Uint8Array(64);
-    for (let i = 0; i < 64; i++) {
-      const kb: u8 = i < k.length ? k[i] : 0;
-      ipad[i] = kb ^ 0x36;
-      opad[i] = kb ^ 0x5c;
-    }
-    this.inner = new Sha1().update(ipad);
-    this.outer = new Sha1().update(opad);
+    const pads = hmacPads(key.length > 64 ? sha1(key) : key);
+    this.inner = new Sha1().update(pads[0]);
+    this.outer = new Sha1().update(pads[1]);
   }
 
   mac(data: Uint8Array): Uint8Array {
