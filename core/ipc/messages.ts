@@ -818,7 +818,7 @@ export function decodeLoginResponse(p: Uint8Array): LoginResponse {
     "LOGIN_RESPONSE",
     accountLen,
     keyLen,
-    [0, 16],
+    NTLM_KEY_LENGTHS,
     ngroups,
   );
   r.end("LOGIN_RESPONSE");

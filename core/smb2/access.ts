@@ -7,7 +7,8 @@ const GENERIC_WRITE_MAP = 0x00120116;
 const GENERIC_EXECUTE_MAP = 0x001200a0;
 
 /** Rights that modify a file or its metadata: refused on a read-only tree. */
-export const WRITE_RIGHTS = A.FILE_WRITE_DATA | A.FILE_APPEND_DATA | A.FILE_WRITE_EA | A.FILE_WRITE_ATTRIBUTES |
+export const WRITE_RIGHTS = A.FILE_WRITE_DATA | A.FILE_APPEND_DATA | A.FILE_WRITE_EA |
+  A.FILE_WRITE_ATTRIBUTES |
   A.DELETE | A.WRITE_DAC | A.WRITE_OWNER | A.FILE_DELETE_CHILD;
 
 /** Expands generic rights and MAXIMUM_ALLOWED into specific rights, given what may be granted. */

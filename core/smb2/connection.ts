@@ -109,7 +109,7 @@ export class Connection {
           })
           .finally(() => {
             this.inFlight--;
-            if (this.inFlight === 0) for (const f of this.idle.splice(0)) f();
+            if (this.inFlight === 0) { for (const f of this.idle.splice(0)) f(); }
           });
       },
     });

@@ -1,15 +1,34 @@
 /**
  * CREATE (MS-SMB2 3.3.5.9): opens or creates a file, directory or (on IPC$) a named pipe.
  */
-import { AccessMask as A, CreateOptions, decodeCreateRequest, encodeCreateResponse, ImpersonationLevel, OplockLevel, ShareAccess } from "../wire/create.ts";
-import { type CreateContextOut, maximalAccessResponse, queryOnDiskIdResponse } from "../wire/create_contexts.ts";
+import {
+  AccessMask as A,
+  CreateOptions,
+  decodeCreateRequest,
+  encodeCreateResponse,
+  ImpersonationLevel,
+  OplockLevel,
+  ShareAccess,
+} from "../wire/create.ts";
+import {
+  type CreateContextOut,
+  maximalAccessResponse,
+  queryOnDiskIdResponse,
+} from "../wire/create_contexts.ts";
 import { Status } from "../wire/status.ts";
 import { CreateDisposition, FileAttr, VfsError, type VfsHandle } from "../vfs/mod.ts";
 import { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { mapAccess, WRITE_RIGHTS } from "./access.ts";
 import { openPipe } from "./pipe.ts";
-import { breakExclusiveHolders, breakLevelIIOnWrite, breaksOplocks, grantLevel, hasHolder, sendOplockBreak } from "./oplock.ts";
+import {
+  breakExclusiveHolders,
+  breakLevelIIOnWrite,
+  breaksOplocks,
+  grantLevel,
+  hasHolder,
+  sendOplockBreak,
+} from "./oplock.ts";
 import { vfsSync } from "./vfs_call.ts";
 import { decodeFullEaList } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
@@ -35,13 +54,20 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   const conn = ctx.conn;
 
   // MS-SMB2 3.3.5.9: parameter validation before anything touches the disk.
-  if (req.impersonationLevel > ImpersonationLevel.DELEGATE) throw new SmbError(Status.BAD_IMPERSONATION_LEVEL);
+  if (req.impersonationLevel > ImpersonationLevel.DELEGATE) {
+    throw new SmbError(Status.BAD_IMPERSONATION_LEVEL);
+  }
   if (req.createDisposition > CreateDisposition.OVERWRITE_IF) throw new SmbError(Status.INVALID_PARAMETER);
   if ((req.createOptions & ~VALID_OPTIONS) !== 0) throw new SmbError(Status.INVALID_PARAMETER);
-  if (req.shareAccess & ~(ShareAccess.READ | ShareAccess.WRITE | ShareAccess.DELETE)) throw new SmbError(Status.INVALID_PARAMETER);
+  if (req.shareAccess & ~(ShareAccess.READ | ShareAccess.WRITE | ShareAccess.DELETE)) {
+    throw new SmbError(Status.INVALID_PARAMETER);
+  }
   if (req.fileAttributes & ~VALID_ATTRS) throw new SmbError(Status.INVALID_PARAMETER);
   if (req.desiredAccess & 0x0ce0fe00) throw new SmbError(Status.ACCESS_DENIED); // reserved bits
-  if ((req.createOptions & CreateOptions.DIRECTORY_FILE) && (req.createOptions & CreateOptions.NON_DIRECTORY_FILE)) {
+  if (
+    (req.createOptions & CreateOptions.DIRECTORY_FILE) &&
+    (req.createOptions & CreateOptions.NON_DIRECTORY_FILE)
+  ) {
     throw new SmbError(Status.INVALID_PARAMETER);
   }
   if (conn.opens.size >= conn.server.global.maxOpenFiles) throw new SmbError(Status.TOO_MANY_OPENED_FILES);
@@ -57,7 +83,11 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   if (colon >= 0) {
     const stream = name.slice(colon).toUpperCase();
     if (stream !== "::$DATA") {
-      throw new SmbError(req.createDisposition === CreateDisposition.OPEN ? Status.OBJECT_NAME_NOT_FOUND : Status.OBJECT_NAME_INVALID);
+      throw new SmbError(
+        req.createDisposition === CreateDisposition.OPEN
+          ? Status.OBJECT_NAME_NOT_FOUND
+          : Status.OBJECT_NAME_INVALID,
+      );
     }
     name = name.slice(0, colon);
   }
@@ -74,7 +104,9 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   const creates = req.createDisposition !== CreateDisposition.OPEN;
   if (!tree.writable) {
     if (access & WRITE_RIGHTS) throw new SmbError(Status.ACCESS_DENIED);
-    if (req.createDisposition !== CreateDisposition.OPEN && req.createDisposition !== CreateDisposition.OPEN_IF) {
+    if (
+      req.createDisposition !== CreateDisposition.OPEN && req.createDisposition !== CreateDisposition.OPEN_IF
+    ) {
       throw new SmbError(Status.ACCESS_DENIED);
     }
   }
@@ -85,7 +117,8 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   // someone opened without FILE_SHARE_WRITE). resolve + create are synchronous: nothing interleaves.
   let pre = vfsSync(() => fs.resolve(name));
   const overwrite = req.createDisposition === CreateDisposition.SUPERSEDE ||
-    req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF;
+    req.createDisposition === CreateDisposition.OVERWRITE ||
+    req.createDisposition === CreateDisposition.OVERWRITE_IF;
   const breakTo = overwrite ? OplockLevel.NONE : OplockLevel.II;
   /** Breaks holders of one kind and looks the file up again afterwards (things change meanwhile). */
   const breakAndRelook = async (only: "batch" | "exclusive"): Promise<void> => {
@@ -98,7 +131,10 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   const breaks = breaksOplocks(access);
   // MS-FSA 2.1.5.1.2: a BATCH holder is broken before the sharing check (it may close its handle in
   // response); an EXCLUSIVE holder only after the check passed.
-  if (pre.exists && breaks && hasHolder(conn.server.shareModes.state(fileKey(tree, pre.fileId)), OplockLevel.BATCH)) {
+  if (
+    pre.exists && breaks &&
+    hasHolder(conn.server.shareModes.state(fileKey(tree, pre.fileId)), OplockLevel.BATCH)
+  ) {
     await breakAndRelook("batch");
   }
   const shareCheck = (): void => {
@@ -113,7 +149,10 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
     }
   };
   shareCheck();
-  if (pre.exists && breaks && hasHolder(conn.server.shareModes.state(fileKey(tree, pre.fileId)), OplockLevel.EXCLUSIVE)) {
+  if (
+    pre.exists && breaks &&
+    hasHolder(conn.server.shareModes.state(fileKey(tree, pre.fileId)), OplockLevel.EXCLUSIVE)
+  ) {
     await breakAndRelook("exclusive");
     shareCheck();
   }
@@ -126,7 +165,11 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
       createOptions: req.createOptions,
       fileAttributes: req.fileAttributes,
       allocationSize: req.contexts.allocationSize,
-      writeAccess: !tree.writable ? false : (req.desiredAccess & A.MAXIMUM_ALLOWED) && !wantsWrite ? "ifPossible" : wantsWrite,
+      writeAccess: !tree.writable
+        ? false
+        : (req.desiredAccess & A.MAXIMUM_ALLOWED) && !wantsWrite
+        ? "ifPossible"
+        : wantsWrite,
     });
   } catch (e) {
     if (e instanceof VfsError) throw new SmbError(e.status, e.message);
@@ -143,18 +186,40 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   if (!tree.writable) granted &= ~WRITE_RIGHTS;
   if (meta.attributes & FileAttr.READONLY) granted &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
   const id = conn.server.allocOpenId();
-  const open = new Open(id, session.id, tree.id, h, res.relPath, meta.isDirectory, granted, req.shareAccess, req.createOptions, fileKey(tree, h.fileId));
+  const open = new Open(
+    id,
+    session.id,
+    tree.id,
+    h,
+    res.relPath,
+    meta.isDirectory,
+    granted,
+    req.shareAccess,
+    req.createOptions,
+    fileKey(tree, h.fileId),
+  );
   open.deleteOnClose = deleteOnClose;
   conn.opens.set(id, open);
   const fileState = conn.server.shareModes.add(open);
-  const overwrote = res.createAction === CreateAction.OVERWRITTEN || res.createAction === CreateAction.SUPERSEDED;
+  const overwrote = res.createAction === CreateAction.OVERWRITTEN ||
+    res.createAction === CreateAction.SUPERSEDED;
   if (overwrote) breakLevelIIOnWrite(fileState, open);
   if (res.createAction === CreateAction.CREATED) {
     conn.server.notify.emit(tree.share.path, res.relPath, NotifyAction.ADDED, nameFilter(meta.isDirectory));
   } else if (overwrote) {
-    conn.server.notify.emit(tree.share.path, res.relPath, NotifyAction.MODIFIED, NotifyFilter.SIZE | NotifyFilter.LAST_WRITE);
+    conn.server.notify.emit(
+      tree.share.path,
+      res.relPath,
+      NotifyAction.MODIFIED,
+      NotifyFilter.SIZE | NotifyFilter.LAST_WRITE,
+    );
   }
-  open.oplockLevel = grantLevel(fileState, open, req.requestedOplockLevel, (tree.share.flags & SHARE_FLAG_OPLOCKS) !== 0);
+  open.oplockLevel = grantLevel(
+    fileState,
+    open,
+    req.requestedOplockLevel,
+    (tree.share.flags & SHARE_FLAG_OPLOCKS) !== 0,
+  );
   open.notifyBreak = (level) => void sendOplockBreak(conn, open, level).catch(() => {});
 
   const out: CreateContextOut[] = [];

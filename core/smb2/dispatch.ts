@@ -3,7 +3,14 @@
  * check the MessageId window, resolve session / tree / open through one table, verify signatures,
  * run the handler, and build, sign and send the response chain.
  */
-import { Command, decodeHeader, encodeHeader, HeaderFlags, SMB2_HEADER_SIZE, type Smb2Header } from "../wire/header.ts";
+import {
+  Command,
+  decodeHeader,
+  encodeHeader,
+  HeaderFlags,
+  SMB2_HEADER_SIZE,
+  type Smb2Header,
+} from "../wire/header.ts";
 import { Status, WireError } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
 import { encodeErrorResponse } from "../wire/error.ts";
@@ -99,14 +106,19 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
       return conn.close();
     }
     const session = conn.sessions.get(h.sessionId);
-    if (!session || !session.decryptor || !conn.negotiated || conn.negotiated.cipher === 0) return conn.close();
+    if (!session || !session.decryptor || !conn.negotiated || conn.negotiated.cipher === 0) {
+      return conn.close();
+    }
     let plain: Uint8Array;
     try {
       plain = await session.decryptor.decrypt(h);
     } catch {
       return conn.close();
     }
-    if (plain.byteLength < SMB2_HEADER_SIZE || new DataView(plain.buffer, plain.byteOffset, 4).getUint32(0, true) !== 0x424d53fe) {
+    if (
+      plain.byteLength < SMB2_HEADER_SIZE ||
+      new DataView(plain.buffer, plain.byteOffset, 4).getUint32(0, true) !== 0x424d53fe
+    ) {
       return conn.close();
     }
     return processSmb2(conn, plain, session.id);
@@ -121,7 +133,6 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
  * decrypted it (null when it came in clear); the response is then encrypted for that session.
  */
 async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bigint | null): Promise<void> {
-
   // Split the chain first so a malformed NextCommand drops the frame before anything runs.
   const elements: Uint8Array[] = [];
   let off = 0;
@@ -187,7 +198,9 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       // MS-SMB2 3.3.5.2.7.2: the first element cannot be related, and a related element cannot
       // follow one whose session did not resolve.
       if (related && (i === 0 || !prev || !prev.sessionOk)) throw new SmbError(Status.INVALID_PARAMETER);
-      if (related && prev && !prev.treeOk && RULES[hdr.command]?.tree) throw new SmbError(Status.INVALID_PARAMETER);
+      if (related && prev && !prev.treeOk && RULES[hdr.command]?.tree) {
+        throw new SmbError(Status.INVALID_PARAMETER);
+      }
       // MS-SMB2 3.3.5.2.6: an unknown command ends the connection without a reply.
       if (hdr.command > Command.OPLOCK_BREAK) throw new DropConnection();
       if (!conn.negotiated && hdr.command !== Command.NEGOTIATE) throw new SmbError(Status.INVALID_PARAMETER);
@@ -228,7 +241,8 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     }
     const start = out.pos;
     lastStart = start;
-    let flags = HeaderFlags.SERVER_TO_REDIR | (hdr.flags & HeaderFlags.RELATED_OPERATIONS) | (hdr.flags & HeaderFlags.PRIORITY_MASK);
+    let flags = HeaderFlags.SERVER_TO_REDIR | (hdr.flags & HeaderFlags.RELATED_OPERATIONS) |
+      (hdr.flags & HeaderFlags.PRIORITY_MASK);
     let asyncId = 0n;
     if (reply.goAsync) {
       // MS-SMB2 3.3.4.2: an interim STATUS_PENDING response with an AsyncId; the final response
@@ -238,7 +252,15 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       const controller = new AbortController();
       conn.pending.set(asyncId, { messageId: hdr.messageId, sessionId: hdr.sessionId, controller });
       if (conn.takeCancel(hdr.messageId)) controller.abort();
-      asyncJobs.push({ asyncId, hdr, treeId: treeIdOut, sessionId: sessionIdOut, run: reply.goAsync, controller, signed: verifiedSigned });
+      asyncJobs.push({
+        asyncId,
+        hdr,
+        treeId: treeIdOut,
+        sessionId: sessionIdOut,
+        run: reply.goAsync,
+        controller,
+        signed: verifiedSigned,
+      });
       reply = { status: Status.PENDING };
     }
     encodeHeader(out, {
@@ -260,9 +282,11 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     // Signing decision (MS-SMB2 3.3.4.1.1): sign when the request was signed or the session requires
     // it, never for guest/anonymous sessions, never before keys exist.
     const sess = ctx.session ?? conn.sessions.get(reply.sessionId ?? lookupSession) ?? null;
-    if (encryptedFor === null && sess && sess.signingKey &&
+    if (
+      encryptedFor === null && sess && sess.signingKey &&
       (verifiedSigned || ctx.signatureVerified || sess.signingRequired || reply.forceSign) &&
-      hdr.command !== Command.CANCEL) {
+      hdr.command !== Command.CANCEL
+    ) {
       flags |= HeaderFlags.SIGNED;
       out.setU32(start + 16, flags);
       signQueue.push({ start, key: sess.signingKey, alg: sess.signingAlg });
@@ -296,7 +320,8 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
   const all = out.finish();
   for (let k = 0; k < signQueue.length; k++) {
     const s = signQueue[k];
-    const nextOff = all[s.start + 20] | (all[s.start + 21] << 8) | (all[s.start + 22] << 16) | (all[s.start + 23] << 24);
+    const nextOff = all[s.start + 20] | (all[s.start + 21] << 8) | (all[s.start + 22] << 16) |
+      (all[s.start + 23] << 24);
     const end = nextOff === 0 ? all.byteLength : s.start + nextOff;
     signMessage(s.alg, s.key, all.subarray(s.start, end));
   }
@@ -400,7 +425,10 @@ function resolve(
       volatile = prev.openId;
     }
     const open = conn.opens.get(volatile);
-    if (!open || open.closed || open.id !== persistent || open.sessionId !== ctx.session!.id || open.treeId !== ctx.tree!.id) {
+    if (
+      !open || open.closed || open.id !== persistent || open.sessionId !== ctx.session!.id ||
+      open.treeId !== ctx.tree!.id
+    ) {
       throw new SmbError(Status.FILE_CLOSED);
     }
     ctx.open = open;

@@ -10,7 +10,9 @@ export async function handleFlush(ctx: RequestCtx): Promise<Reply> {
   decodeFlushRequest(ctx.pdu);
   const open = ctx.open!;
   // MS-SMB2 3.3.5.11: flushing needs write or append access.
-  if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) throw new SmbError(Status.ACCESS_DENIED);
+  if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) {
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
   if (open.pipe === null) await vfsCall(() => ctx.tree!.fs!.flush(open.handle as VfsHandle));
   return { status: Status.SUCCESS, body: (w, h) => encodeFlushResponse(w, h) };
 }

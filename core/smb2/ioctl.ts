@@ -1,6 +1,10 @@
 /** IOCTL (MS-SMB2 3.3.5.15): the FSCTLs this server answers. */
 import { decodeIoctlRequest, encodeIoctlResponse, FsctlCode, IoctlFlags } from "../wire/ioctl.ts";
-import { decodeValidateNegotiateRequest, encodeValidateNegotiateResponse, VALIDATE_NEGOTIATE_RESPONSE_SIZE } from "../wire/fsctl/validate_negotiate.ts";
+import {
+  decodeValidateNegotiateRequest,
+  encodeValidateNegotiateResponse,
+  VALIDATE_NEGOTIATE_RESPONSE_SIZE,
+} from "../wire/fsctl/validate_negotiate.ts";
 import { Dialect } from "../wire/negotiate.ts";
 import { Status } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
@@ -20,18 +24,28 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
   const neg = ctx.conn.negotiated!;
   // MS-SMB2 3.3.5.15: only FSCTLs are served; sizes beyond MaxTransactSize are invalid.
   if (!(req.flags & IoctlFlags.IS_FSCTL)) throw new SmbError(Status.NOT_SUPPORTED);
-  if (req.input.byteLength > neg.maxTrans || req.maxOutputResponse > neg.maxTrans || req.maxInputResponse > neg.maxTrans) {
+  if (
+    req.input.byteLength > neg.maxTrans || req.maxOutputResponse > neg.maxTrans ||
+    req.maxInputResponse > neg.maxTrans
+  ) {
     throw new SmbError(Status.INVALID_PARAMETER);
   }
   switch (req.ctlCode) {
     case FsctlCode.VALIDATE_NEGOTIATE_INFO: {
       // MS-SMB2 3.3.5.15.12: secure dialect negotiation for 3.0 / 3.0.2.
-      if (req.fileId.persistent !== ALL_ONES || req.fileId.volatile !== ALL_ONES) throw new SmbError(Status.INVALID_PARAMETER);
+      if (req.fileId.persistent !== ALL_ONES || req.fileId.volatile !== ALL_ONES) {
+        throw new SmbError(Status.INVALID_PARAMETER);
+      }
       // MS-SMB2 3.3.5.15.12: not used with 3.1.1 (preauth integrity protects it); ends the connection.
-      if (neg.dialect === Dialect.SMB3_1_1) return { status: Status.INVALID_PARAMETER, disconnect: true, noResponse: true };
+      if (neg.dialect === Dialect.SMB3_1_1) {
+        return { status: Status.INVALID_PARAMETER, disconnect: true, noResponse: true };
+      }
       const v = decodeValidateNegotiateRequest(req.input);
-      if (req.maxOutputResponse < VALIDATE_NEGOTIATE_RESPONSE_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
-      const sameDialects = v.dialects.length === neg.clientDialects.length && v.dialects.every((d, i) => d === neg.clientDialects[i]);
+      if (req.maxOutputResponse < VALIDATE_NEGOTIATE_RESPONSE_SIZE) {
+        throw new SmbError(Status.INVALID_PARAMETER);
+      }
+      const sameDialects = v.dialects.length === neg.clientDialects.length &&
+        v.dialects.every((d, i) => d === neg.clientDialects[i]);
       if (
         !sameDialects || !bytesEqual(v.guid, neg.clientGuid) || v.securityMode !== neg.clientSecurityMode ||
         v.capabilities !== neg.clientCapabilities

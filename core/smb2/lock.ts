@@ -23,7 +23,9 @@ export function handleLock(ctx: RequestCtx): Reply {
     } else {
       const kind = f & (L.SHARED_LOCK | L.EXCLUSIVE_LOCK | L.UNLOCK);
       if (kind !== L.SHARED_LOCK && kind !== L.EXCLUSIVE_LOCK) throw new SmbError(Status.INVALID_PARAMETER);
-      if ((f & ~(L.SHARED_LOCK | L.EXCLUSIVE_LOCK | L.FAIL_IMMEDIATELY)) !== 0) throw new SmbError(Status.INVALID_PARAMETER);
+      if ((f & ~(L.SHARED_LOCK | L.EXCLUSIVE_LOCK | L.FAIL_IMMEDIATELY)) !== 0) {
+        throw new SmbError(Status.INVALID_PARAMETER);
+      }
       if (req.locks.length > 1 && !(f & L.FAIL_IMMEDIATELY)) throw new SmbError(Status.INVALID_PARAMETER);
     }
     if (e.length > 0n && e.offset + e.length - 1n > MAX_END) throw new SmbError(INVALID_LOCK_RANGE);

@@ -42,7 +42,6 @@ export function handleCancel(ctx: RequestCtx): Reply {
   return { status: Status.SUCCESS, noResponse: true };
 }
 
-
 /** OPLOCK_BREAK acknowledgment (MS-SMB2 3.3.5.22.1). Leases are never granted, so lease acks are invalid. */
 export function handleOplockBreak(ctx: RequestCtx): Reply {
   const ack = decodeOplockBreakAck(ctx.pdu);
@@ -58,7 +57,10 @@ export function handleOplockBreak(ctx: RequestCtx): Reply {
   const b = open.breaking;
   // Only a pending break can be acknowledged, and only to NONE or LEVEL_II at or below its target.
   if (!b) throw new SmbError(INVALID_OPLOCK_PROTOCOL);
-  if ((ack.oplockLevel !== OplockLevel.NONE && ack.oplockLevel !== OplockLevel.II) || ack.oplockLevel > b.toLevel) {
+  if (
+    (ack.oplockLevel !== OplockLevel.NONE && ack.oplockLevel !== OplockLevel.II) ||
+    ack.oplockLevel > b.toLevel
+  ) {
     open.oplockLevel = OplockLevel.NONE;
     settleBreak(open);
     throw new SmbError(INVALID_OPLOCK_PROTOCOL);

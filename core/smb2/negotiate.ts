@@ -1,8 +1,24 @@
 /**
  * NEGOTIATE (MS-SMB2 3.3.5.4) and the SMB1 multi-protocol upgrade (MS-SMB2 3.3.5.3.1).
  */
-import { Capabilities, decodeNegotiateRequest, decodeSmb1Negotiate, Dialect, encodeNegotiateResponse, SecurityMode } from "../wire/negotiate.ts";
-import { Cipher, encryptionContext, HashAlgorithm, type NegotiateContext, posixContext, preauthContext, signingContext, SigningAlgorithm } from "../wire/negotiate_contexts.ts";
+import {
+  Capabilities,
+  decodeNegotiateRequest,
+  decodeSmb1Negotiate,
+  Dialect,
+  encodeNegotiateResponse,
+  SecurityMode,
+} from "../wire/negotiate.ts";
+import {
+  Cipher,
+  encryptionContext,
+  HashAlgorithm,
+  type NegotiateContext,
+  posixContext,
+  preauthContext,
+  SigningAlgorithm,
+  signingContext,
+} from "../wire/negotiate_contexts.ts";
 import { Command, encodeHeader, HeaderFlags } from "../wire/header.ts";
 import { Status } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
@@ -50,7 +66,9 @@ function ioSizes(conn: Connection, dialect: number): { read: number; write: numb
 export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
   const { conn } = ctx;
   // MS-SMB2 3.3.5.4: a second NEGOTIATE on a negotiated connection ends it (CVE-2022-47941 class).
-  if (conn.negotiated && !conn.wildcardPending) return { status: Status.INVALID_PARAMETER, disconnect: true, noResponse: true };
+  if (conn.negotiated && !conn.wildcardPending) {
+    return { status: Status.INVALID_PARAMETER, disconnect: true, noResponse: true };
+  }
   await conn.waitIdle(1);
   const req = decodeNegotiateRequest(ctx.pdu);
   if (req.dialects.length === 0) throw new SmbError(Status.INVALID_PARAMETER);
@@ -81,7 +99,12 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
     }
     if (c.encryption && g.smb3Encryption !== "disabled") {
       // ksmbd picks the first cipher in the client's order that it supports.
-      const supported: number[] = [Cipher.AES_128_GCM, Cipher.AES_128_CCM, Cipher.AES_256_GCM, Cipher.AES_256_CCM];
+      const supported: number[] = [
+        Cipher.AES_128_GCM,
+        Cipher.AES_128_CCM,
+        Cipher.AES_256_GCM,
+        Cipher.AES_256_CCM,
+      ];
       cipher = c.encryption.ciphers.find((x) => supported.includes(x)) ?? 0;
       contexts.push(encryptionContext(cipher));
     }
@@ -91,8 +114,10 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
   let caps = 0;
   if (dialect >= Dialect.SMB2_1) caps |= Capabilities.LARGE_MTU;
   // 3.0 / 3.0.2 signal encryption by capability, with AES-128-CCM (MS-SMB2 3.3.5.4).
-  if ((dialect === Dialect.SMB3_0 || dialect === Dialect.SMB3_0_2) && g.smb3Encryption !== "disabled" &&
-    (req.capabilities & Capabilities.ENCRYPTION)) {
+  if (
+    (dialect === Dialect.SMB3_0 || dialect === Dialect.SMB3_0_2) && g.smb3Encryption !== "disabled" &&
+    (req.capabilities & Capabilities.ENCRYPTION)
+  ) {
     caps |= Capabilities.ENCRYPTION;
     cipher = Cipher.AES_128_CCM;
   }

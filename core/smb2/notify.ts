@@ -5,7 +5,15 @@
  * a CANCEL (STATUS_CANCELLED), or the directory's close (STATUS_NOTIFY_CLEANUP). Changes made on
  * the disk by other programs are not seen.
  */
-import { ChangeNotifyFlags, CompletionFilter as CF, decodeChangeNotifyRequest, encodeChangeNotifyResponse, encodeFileNotifyInformation, NotifyAction, type NotifyEntry } from "../wire/change_notify.ts";
+import {
+  ChangeNotifyFlags,
+  CompletionFilter as CF,
+  decodeChangeNotifyRequest,
+  encodeChangeNotifyResponse,
+  encodeFileNotifyInformation,
+  NotifyAction,
+  type NotifyEntry,
+} from "../wire/change_notify.ts";
 import { Status } from "../wire/status.ts";
 import { AccessMask as A } from "../wire/create.ts";
 import type { Open } from "../state/open.ts";
@@ -76,8 +84,9 @@ export class NotifyHub {
         if (!(w.filter & c.filterBits)) continue;
         const cut = c.path.lastIndexOf("\\");
         const parent = cut < 0 ? "" : c.path.slice(0, cut);
-        if (parent === w.dir) entries.push({ action: c.action, name: cut < 0 ? c.path : c.path.slice(cut + 1) });
-        else if (w.recursive && (w.dir === "" || parent.startsWith(w.dir + "\\"))) {
+        if (parent === w.dir) {
+          entries.push({ action: c.action, name: cut < 0 ? c.path : c.path.slice(cut + 1) });
+        } else if (w.recursive && (w.dir === "" || parent.startsWith(w.dir + "\\"))) {
           entries.push({ action: c.action, name: w.dir === "" ? c.path : c.path.slice(w.dir.length + 1) });
         }
       }
@@ -100,13 +109,23 @@ export function nameFilter(isDirectory: boolean): number {
   return isDirectory ? CF.DIR_NAME : CF.FILE_NAME;
 }
 
-export { NotifyAction, CF as NotifyFilter };
+export { CF as NotifyFilter, NotifyAction };
 
-function complete(entries: NotifyEntry[] | null, status: number, maxLength: number, overflow: boolean): Reply {
+function complete(
+  entries: NotifyEntry[] | null,
+  status: number,
+  maxLength: number,
+  overflow: boolean,
+): Reply {
   if (status !== Status.SUCCESS || entries === null) return { status };
   const data = overflow ? null : encodeFileNotifyInformation(entries, maxLength);
   // Too many changes for the buffer: the client must re-enumerate (MS-SMB2 3.3.5.19).
-  if (data === null) return { status: Status.NOTIFY_ENUM_DIR, body: (w, h) => encodeChangeNotifyResponse(w, h, new Uint8Array(0)) };
+  if (data === null) {
+    return {
+      status: Status.NOTIFY_ENUM_DIR,
+      body: (w, h) => encodeChangeNotifyResponse(w, h, new Uint8Array(0)),
+    };
+  }
   return { status: Status.SUCCESS, body: (w, h) => encodeChangeNotifyResponse(w, h, data) };
 }
 

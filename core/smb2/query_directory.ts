@@ -1,5 +1,9 @@
 /** QUERY_DIRECTORY (MS-SMB2 3.3.5.18). */
-import { decodeQueryDirectoryRequest, encodeQueryDirectoryResponse, QueryDirectoryFlags as F } from "../wire/query_directory.ts";
+import {
+  decodeQueryDirectoryRequest,
+  encodeQueryDirectoryResponse,
+  QueryDirectoryFlags as F,
+} from "../wire/query_directory.ts";
 import { dirEntrySize, isDirInfoClass, packDirEntries } from "../wire/fscc/dir_entry.ts";
 import { Status } from "../wire/status.ts";
 import { AccessMask as A } from "../wire/create.ts";
@@ -16,7 +20,9 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
   if (!(open.grantedAccess & A.FILE_LIST_DIRECTORY)) throw new SmbError(Status.ACCESS_DENIED);
   if (req.outputBufferLength > neg.maxTrans) throw new SmbError(Status.INVALID_PARAMETER);
   // MS-SMB2 3.3.5.18: a buffer that cannot hold one entry header is INFO_LENGTH_MISMATCH.
-  if (req.outputBufferLength < dirEntrySize(req.fileInformationClass, 0)) throw new SmbError(Status.INFO_LENGTH_MISMATCH);
+  if (req.outputBufferLength < dirEntrySize(req.fileInformationClass, 0)) {
+    throw new SmbError(Status.INFO_LENGTH_MISMATCH);
+  }
 
   const restart = (req.flags & (F.RESTART_SCANS | F.REOPEN)) !== 0;
   let first = false;

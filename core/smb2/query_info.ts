@@ -14,7 +14,8 @@ import { shortNameOf } from "./short_name.ts";
 /** Classes that need FILE_READ_ATTRIBUTES (MS-SMB2 3.3.5.20.1). */
 const NEEDS_READ_ATTRS = new Set<number>([C.BASIC, C.ALL, C.NETWORK_OPEN, C.ATTRIBUTE_TAG]);
 /** FileModeInformation bits taken from the open's CreateOptions (MS-FSCC 2.4.26). */
-const MODE_BITS = CreateOptions.WRITE_THROUGH | CreateOptions.SEQUENTIAL_ONLY | CreateOptions.NO_INTERMEDIATE_BUFFERING |
+const MODE_BITS = CreateOptions.WRITE_THROUGH | CreateOptions.SEQUENTIAL_ONLY |
+  CreateOptions.NO_INTERMEDIATE_BUFFERING |
   CreateOptions.SYNCHRONOUS_IO_ALERT | CreateOptions.SYNCHRONOUS_IO_NONALERT | CreateOptions.DELETE_ON_CLOSE;
 
 export function handleQueryInfo(ctx: RequestCtx): Reply {
@@ -58,7 +59,10 @@ export function handleQueryInfo(ctx: RequestCtx): Reply {
       const sd = encodeSecurityDescriptor(ctx.session!, tree, meta, req.additionalInformation);
       if (sd.byteLength > req.outputBufferLength) {
         // MS-SMB2 3.3.5.20.3: too small for the descriptor: BUFFER_TOO_SMALL with the size needed.
-        return { status: Status.BUFFER_TOO_SMALL, body: (w, hs) => encodeBufferTooSmall(w, hs, sd.byteLength) };
+        return {
+          status: Status.BUFFER_TOO_SMALL,
+          body: (w, hs) => encodeBufferTooSmall(w, hs, sd.byteLength),
+        };
       }
       out = { data: sd, status: Status.SUCCESS };
       break;

@@ -57,15 +57,24 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
   checkCharge(ctx, req.data.byteLength);
   if (open.pipe !== null) return pipeWrite(ctx, open, req.data);
   if (open.isDirectory) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
-  if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) throw new SmbError(Status.ACCESS_DENIED);
-  if (ctx.server.byteLocks.ioConflict(open.fileKey, open, BigInt(req.offset), BigInt(req.data.byteLength), true)) {
+  if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) {
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
+  if (
+    ctx.server.byteLocks.ioConflict(open.fileKey, open, BigInt(req.offset), BigInt(req.data.byteLength), true)
+  ) {
     throw new SmbError(FILE_LOCK_CONFLICT);
   }
   const n = await vfsCall(() => ctx.tree!.fs!.write(open.handle as VfsHandle, req.data, req.offset));
   open.written = true;
   breakLevelIIOnWrite(ctx.server.shareModes.state(open.fileKey), open);
   if (ctx.server.notify.size > 0) {
-    ctx.server.notify.emit(ctx.tree!.share.path, (open.handle as VfsHandle).relPath, NotifyAction.MODIFIED, NotifyFilter.SIZE | NotifyFilter.LAST_WRITE);
+    ctx.server.notify.emit(
+      ctx.tree!.share.path,
+      (open.handle as VfsHandle).relPath,
+      NotifyAction.MODIFIED,
+      NotifyFilter.SIZE | NotifyFilter.LAST_WRITE,
+    );
   }
   open.position = BigInt(req.offset + n);
   ctx.server.stats.bytesWritten += n;

@@ -22,7 +22,12 @@ export function encodeSid(authority: number, subs: number[]): Uint8Array {
 const SE_DACL_PRESENT = 0x0004;
 const SE_SELF_RELATIVE = 0x8000;
 
-export function encodeSecurityDescriptor(session: Session, tree: Tree, meta: FileMeta, info: number): Uint8Array {
+export function encodeSecurityDescriptor(
+  session: Session,
+  tree: Tree,
+  meta: FileMeta,
+  info: number,
+): Uint8Array {
   const owner = info & SI.OWNER ? encodeSid(22, [1, session.uid]) : null;
   const group = info & SI.GROUP ? encodeSid(22, [2, session.gid]) : null;
   let dacl: Uint8Array | null = null;

@@ -3,7 +3,12 @@
  * NTLMSSP acceptor; the password check itself happens in the rpc-wasm accounts module, which returns
  * only the session key.
  */
-import { decodeSessionSetupRequest, encodeSessionSetupResponse, SessionFlags, SessionSetupFlags } from "../wire/session_setup.ts";
+import {
+  decodeSessionSetupRequest,
+  encodeSessionSetupResponse,
+  SessionFlags,
+  SessionSetupFlags,
+} from "../wire/session_setup.ts";
 import { decodeLogoffRequest, encodeLogoffResponse } from "../wire/logoff.ts";
 import { Dialect, SecurityMode } from "../wire/negotiate.ts";
 import { Status } from "../wire/status.ts";
@@ -68,16 +73,17 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
     session.acceptor = new SpnegoAcceptor({
       netbiosName: server.global.netbiosName,
       domain: server.global.workgroup,
-      verify: (input) => server.bridge.login(input).then((r) => ({
-        ok: (r.status & USER_FLAG.OK) !== 0 || (r.status & USER_FLAG.GUEST) !== 0,
-        guest: (r.status & USER_FLAG.GUEST) !== 0 && input.account !== "",
-        anonymous: input.account === "" && input.ntResponse.byteLength === 0,
-        account: r.account,
-        sessionKey: r.sessionKey,
-        uid: r.uid,
-        gid: r.gid,
-        userFlags: r.status,
-      })),
+      verify: (input) =>
+        server.bridge.login(input).then((r) => ({
+          ok: (r.status & USER_FLAG.OK) !== 0 || (r.status & USER_FLAG.GUEST) !== 0,
+          guest: (r.status & USER_FLAG.GUEST) !== 0 && input.account !== "",
+          anonymous: input.account === "" && input.ntResponse.byteLength === 0,
+          account: r.account,
+          sessionKey: r.sessionKey,
+          uid: r.uid,
+          gid: r.gid,
+          userFlags: r.status,
+        })),
       kerberos: server.global.kerberosSupport
         ? (token) =>
           server.bridge.spnegoAuthen({
@@ -192,7 +198,9 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   // (a client reconnecting after losing its connection); its opens are closed.
   if (req.previousSessionId !== 0n && req.previousSessionId !== session.id && !wasValid) {
     const old = server.sessions.get(req.previousSessionId);
-    if (old && old.session.state === "valid" && old.session.account === session.account && !session.anonymous) {
+    if (
+      old && old.session.state === "valid" && old.session.account === session.account && !session.anonymous
+    ) {
       logoffSession(old.conn, old.session);
     }
   }

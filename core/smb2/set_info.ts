@@ -40,7 +40,11 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
   const ok: Reply = { status: Status.SUCCESS, body: (w, h) => encodeSetInfoResponse(w, h) };
   if (req.infoType === InfoType.SECURITY) throw new SmbError(Status.NOT_SUPPORTED);
   if (req.infoType !== InfoType.FILE) {
-    throw new SmbError(req.infoType === InfoType.FILESYSTEM || req.infoType === InfoType.QUOTA ? Status.NOT_SUPPORTED : Status.INVALID_PARAMETER);
+    throw new SmbError(
+      req.infoType === InfoType.FILESYSTEM || req.infoType === InfoType.QUOTA
+        ? Status.NOT_SUPPORTED
+        : Status.INVALID_PARAMETER,
+    );
   }
   const fs = tree.fs!;
   const h = open.handle as VfsHandle;
@@ -50,8 +54,12 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       const b = decodeFileBasicInformation(req.buffer);
       need(open, A.FILE_WRITE_ATTRIBUTES);
       // A directory cannot take FILE_ATTRIBUTE_TEMPORARY (MS-FSA 2.1.5.14.2).
-      if (open.isDirectory && (b.fileAttributes & FileAttr.TEMPORARY)) throw new SmbError(Status.INVALID_PARAMETER);
-      if (!open.isDirectory && (b.fileAttributes & FileAttr.DIRECTORY)) throw new SmbError(Status.INVALID_PARAMETER);
+      if (open.isDirectory && (b.fileAttributes & FileAttr.TEMPORARY)) {
+        throw new SmbError(Status.INVALID_PARAMETER);
+      }
+      if (!open.isDirectory && (b.fileAttributes & FileAttr.DIRECTORY)) {
+        throw new SmbError(Status.INVALID_PARAMETER);
+      }
       vfsSync(() =>
         fs.setBasicInfo(h, {
           creationTime: b.creationTime,
@@ -61,7 +69,12 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
           attributes: b.fileAttributes,
         })
       );
-      ctx.server.notify.emit(tree.share.path, h.relPath, NotifyAction.MODIFIED, NotifyFilter.ATTRIBUTES | NotifyFilter.LAST_WRITE | NotifyFilter.CREATION);
+      ctx.server.notify.emit(
+        tree.share.path,
+        h.relPath,
+        NotifyAction.MODIFIED,
+        NotifyFilter.ATTRIBUTES | NotifyFilter.LAST_WRITE | NotifyFilter.CREATION,
+      );
       return ok;
     }
     case C.RENAME: {

@@ -19,7 +19,12 @@ export class Open {
   /** Granted oplock level (MS-SMB2 2.2.14 OplockLevel). */
   oplockLevel = 0;
   /** A break in progress: the level it goes to and who waits for it. */
-  breaking: { toLevel: number; done: Promise<void>; resolve: () => void; timer: ReturnType<typeof setTimeout> } | null = null;
+  breaking: {
+    toLevel: number;
+    done: Promise<void>;
+    resolve: () => void;
+    timer: ReturnType<typeof setTimeout>;
+  } | null = null;
   /** Sends a break notification to the holder's connection (set by CREATE). */
   notifyBreak: ((level: number) => void) | null = null;
 

@@ -25,8 +25,14 @@ export class Reader {
 
   /** Throws unless `len` bytes exist at `off`. */
   need(off: number, len: number, what = "field"): void {
-    if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 || off + len > this.buf.byteLength) {
-      throw new WireError(`${what} out of range (${off}+${len} > ${this.buf.byteLength})`, Status.INVALID_PARAMETER);
+    if (
+      !Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 ||
+      off + len > this.buf.byteLength
+    ) {
+      throw new WireError(
+        `${what} out of range (${off}+${len} > ${this.buf.byteLength})`,
+        Status.INVALID_PARAMETER,
+      );
     }
   }
 

@@ -49,7 +49,11 @@ async function withServer(
   body: (slot: ServerSlot) => Promise<boolean>,
   global?: Record<string, string>,
 ): Promise<void> {
-  const slot = await startServerSlot({ shares: { [SHARE]: { "read only": "no" } }, users: TEST_USERS, global });
+  const slot = await startServerSlot({
+    shares: { [SHARE]: { "read only": "no" } },
+    users: TEST_USERS,
+    global,
+  });
   let ok = false;
   try {
     ok = await body(slot);
@@ -183,17 +187,20 @@ Deno.test("smbclient: authentication failures", async (t) => {
 Deno.test("smbclient: SMB 2.0.2 and the SMB1 multi-protocol negotiate", async (t) => {
   await withServer(async (slot) => {
     const target = (): { port: number; share: string } => ({ port: slot.get().port, share: SHARE });
-    let ok: boolean = await t.step("-m SMB2_02 (dialect 2.0.2, allowed by server min protocol = SMB2_02)", async () => {
-      const r = slot.watch(
-        await smbclient(target(), ["put /etc/hostname h202.txt", "ls h202.txt", "del h202.txt"], {
-          user: TEST_USER,
-          pass: TEST_PASS,
-          protocol: "SMB2_02",
-        }),
-      );
-      assertOk(r, "SMB 2.0.2 put/ls/del");
-      assertMatch(r.stdout, /h202\.txt/, describeRun(r));
-    });
+    let ok: boolean = await t.step(
+      "-m SMB2_02 (dialect 2.0.2, allowed by server min protocol = SMB2_02)",
+      async () => {
+        const r = slot.watch(
+          await smbclient(target(), ["put /etc/hostname h202.txt", "ls h202.txt", "del h202.txt"], {
+            user: TEST_USER,
+            pass: TEST_PASS,
+            protocol: "SMB2_02",
+          }),
+        );
+        assertOk(r, "SMB 2.0.2 put/ls/del");
+        assertMatch(r.stdout, /h202\.txt/, describeRun(r));
+      },
+    );
     ok = await t.step("client min protocol = NT1: SMB1 NEGOTIATE upgraded to SMB2 (SMB 2.???)", async () => {
       const r = slot.watch(
         await smbclient(target(), ["ls"], {
@@ -296,7 +303,10 @@ Deno.test("smbclient: encryption and signing algorithms, each crypto backend", a
             );
             assertOk(r, c.name);
             assertEquals(sha256File(`${local}/back.bin`), sha, "downloaded file differs");
-            assertMatch(r.stdout, new RegExp(`^\\s+${name.replaceAll(".", "\\.")}\\s+[A-Z]*\\s+${size}\\s`, "m"));
+            assertMatch(
+              r.stdout,
+              new RegExp(`^\\s+${name.replaceAll(".", "\\.")}\\s+[A-Z]*\\s+${size}\\s`, "m"),
+            );
           }) && ok;
         }
         return ok;

@@ -222,7 +222,14 @@ Deno.test("Bridge.configure: reports users, shares and malformed user-DB lines",
       pwdDb: db,
       unixAccounts,
     });
-    assertEquals(r, { users: 1, shares: 2, badLines: 2, badLineNumbers: [2, 3], keytabValid: true, keytabEntries: 0 });
+    assertEquals(r, {
+      users: 1,
+      shares: 2,
+      badLines: 2,
+      badLineNumbers: [2, 3],
+      keytabValid: true,
+      keytabEntries: 0,
+    });
     // pwdDb was transferred: the caller's buffer is detached.
     assertEquals(db.byteLength, 0);
     const hb = await b.heartbeatStatus();
