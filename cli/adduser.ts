@@ -105,7 +105,7 @@ export async function runAddUser(opts: AddUserOptions): Promise<void> {
   try {
     stateDir = await resolveStateDir(opts.configPath, opts.stateDir);
   } catch (err) {
-    output.err(`note: could not notify a running server: ${(err as Error).message}`);
+    output.err(`warning: could not notify a running server: ${(err as Error).message}`);
   }
   if (stateDir !== undefined) await notifyReload(stateDir, output, opts.verbose);
 }

@@ -14,7 +14,22 @@ import {
   sendControlRequest,
 } from "../core/config/control_protocol.ts";
 import { KSMBD_DENO_VERSION } from "../core/config/version.ts";
-import { CliError, EXIT_USAGE, type Output, resolveStateDir } from "./common.ts";
+import { CliError, EXIT_USAGE, type Output, RELOAD_TIMEOUT_MS, resolveStateDir } from "./common.ts";
+
+/**
+ * The server's `status` JSON (one line) re-indented for reading; still one JSON object.
+ *
+ * @throws {CliError} when the server answered something else (a server older than `--json`).
+ */
+export function statusJsonText(text: string): string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new CliError("the server did not answer --status --json with JSON (is it an older version?)");
+  }
+  return JSON.stringify(v, null, 2);
+}
 
 /** Options of {@link runControl}. */
 export interface ControlOptions {
@@ -48,7 +63,9 @@ export async function runControl(opts: ControlOptions): Promise<void> {
   }
   let stateDir: string | undefined;
   try {
-    stateDir = await resolveStateDir(opts.configPath, opts.stateDir);
+    // A reload of a broken ksmbd.conf still reaches the server, which names file:line and keeps
+    // running with its configuration (docs/operations.md "Reload semantics").
+    stateDir = await resolveStateDir(opts.configPath, opts.stateDir, request.cmd === "reload");
   } catch (err) {
     if (request.cmd !== "version") throw err;
   }
@@ -57,10 +74,14 @@ export async function runControl(opts: ControlOptions): Promise<void> {
   const sock = controlSocketPath(stateDir);
   if (opts.verbose) output.err(`control socket: ${sock}`);
   try {
-    const res = await sendControlRequest(sock, request, { timeoutMs: opts.timeoutMs });
+    // A reload may start a new server process (core/handover.ts): give it that long.
+    const timeoutMs = opts.timeoutMs ?? (request.cmd === "reload" ? RELOAD_TIMEOUT_MS : undefined);
+    const res = await sendControlRequest(sock, request, { timeoutMs });
     if (!res.ok) throw new CliError(`server: ${res.error ?? "request failed"}`);
     if (request.cmd === "version") {
       if (res.text) output.out(`server: ${res.text}`);
+    } else if (request.cmd === "status" && request.arg === "json") {
+      output.out(statusJsonText(res.text ?? ""));
     } else if (res.text !== undefined && res.text !== "") {
       output.out(res.text.replace(/\n$/, ""));
     } else if (request.cmd === "shutdown" || request.cmd === "reload") {

@@ -121,7 +121,8 @@ export function buildProgram(): Command {
     .option("-l, --list", "list the shares")
     .option("-d, --debug <component>", `toggle debug output of ${DEBUG_COMPONENTS.join("|")}`)
     .option("-c, --version", "print the version (works without a server)")
-    .option("--status", "print the server status")
+    .option("--status", "print the server status: sessions, tree connects, open files, locks, counters")
+    .option("--json", "with --status: print the status as one JSON object (docs/operations.md)")
     .option("-C, --config <file>", "configuration file (for its state directory)", DEFAULT_CONFIG_PATH)
     .option("--state-dir <dir>", "state directory holding control.sock (overrides the config)")
     .option("-v, --verbose", "verbose output")
@@ -133,7 +134,8 @@ export function buildProgram(): Command {
       if (o.list) reqs.push({ cmd: "list" });
       if (o.debug !== undefined) reqs.push({ cmd: "debug", arg: o.debug as string });
       if (o.version) reqs.push({ cmd: "version" });
-      if (o.status) reqs.push({ cmd: "status" });
+      if (o.status) reqs.push(o.json ? { cmd: "status", arg: "json" } : { cmd: "status" });
+      if (o.json && !o.status) throw new CliError("--json goes with --status", EXIT_USAGE);
       if (reqs.length === 0) {
         throw new CliError(
           "control needs one of -s/--shutdown, -r/--reload, -l/--list, -d/--debug, -c/--version, --status",

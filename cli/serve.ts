@@ -5,16 +5,24 @@
  * It reads the configuration, computes the exact Deno permissions the server needs
  * (core/permissions.ts) and runs core/main.ts in a child `deno` with exactly those flags and nothing
  * else, forwarding SIGTERM / SIGINT / SIGQUIT / SIGHUP and returning the child's exit status. The
- * launcher itself holds read access (any config path), run access to `deno` and read access to a
- * few environment variables; it never touches the network or SMB data.
+ * launcher itself holds read access (any config path), run access to `deno`, read access to a few
+ * environment variables and the interface list (`--allow-sys=networkInterfaces`, to resolve
+ * `interfaces` to the listen addresses, core/config/interfaces.ts); it never touches the network or SMB
+ * data.
  *
  * With no -C it runs the embedded default: a writable demo share in ./demo-share, state in ./.state
- * (the working directory, which `deno task` sets to the repository) and the user demo/demo; it prints
- * the smbclient line to connect. Relative -C / -P paths are resolved against the directory `deno
- * task` was started from (INIT_CWD).
+ * (the working directory, which `deno task` sets to the repository) and the user demo with a random
+ * password made on the first run (core/config/embedded.ts); the server prints the smbclient line to
+ * connect. Relative -C / -P paths are resolved against the directory `deno task` was started from
+ * (INIT_CWD). Before starting the server it builds the rpc-wasm module once if it is missing or older
+ * than its sources (cli/first_run.ts), as in a fresh clone.
  *
  * `--show-permissions` prints the computed permissions (with the reason for each) and the command
  * line, and exits: use it to run the server directly, e.g. from a systemd unit.
+ *
+ * When a reload brings a share the running server process has no permission for, the launcher starts
+ * a new server process with the permission set of the configuration as it is then, on the same port,
+ * and the old one serves its open connections out (cli/handover.ts, core/handover.ts).
  *
  * @module
  */
@@ -22,6 +30,9 @@ import { loadConfigFile, parseConfig } from "../core/config/parse.ts";
 import { EMBEDDED_SOURCE, embeddedDefault } from "../core/config/embedded.ts";
 import { ConfigError, type ServerConfig } from "../core/config/types.ts";
 import { parseServerArgs, SERVE_USAGE, type ServerArgs } from "../core/main.ts";
+import { type ListenPlan, listenPlanFor } from "../core/config/interfaces.ts";
+import { ensureWasmModule } from "./first_run.ts";
+import { superviseServer } from "./handover.ts";
 import {
   computePermissions,
   describePermissions,
@@ -56,12 +67,21 @@ export function absolutize(path: string, cwd: string): string {
   return path.startsWith("/") ? path : `${cwd.replace(/\/+$/, "")}/${path}`;
 }
 
+/** What the launcher says when it starts the embedded default (core/config/embedded.ts). */
+export const EMBEDDED_LOOPBACK_NOTE =
+  "ksmbd-deno: the embedded default listens on loopback only (127.0.0.1 and ::1): other machines " +
+  'cannot connect. To serve the network, start with -C FILE, a ksmbd.conf of your own: "bind interfaces ' +
+  'only = no" (the ksmbd default) listens on every address, "bind interfaces only = yes" with ' +
+  '"interfaces = eth0" (names or addresses) only on those.';
+
 /** Everything the launcher decided: the child's arguments and the permission plan. */
 export interface LaunchPlan {
   plan: PermissionPlan;
   /** Arguments for `deno` (starting with "run"). */
   denoArgs: string[];
   config: ServerConfig;
+  /** Where the server listens (`interfaces` / `bind interfaces only`, resolved here) and notes on it. */
+  listen: ListenPlan;
 }
 
 /**
@@ -97,14 +117,19 @@ export async function planLaunch(
   const debug = [args.debug, debugEnv].filter((d) => d !== undefined && d !== "").join(",");
   if (debug) coreArgs.push("-d", debug);
   coreArgs.push("--parent-pipe");
+  // Interface names are looked up here (--allow-sys=networkInterfaces in the serve task), so the
+  // server process needs no sys access for them: it gets the addresses (core/config/interfaces.ts).
+  const listen = listenPlanFor(config);
+  coreArgs.push("--listen", listen.addresses.join(","));
   const plan = computePermissions({
     config,
     configPath,
     pwdDbPath,
     port,
+    listenAddresses: listen.addresses,
     extraShareRoots: args.sharesUnder.map((d) => absolutize(d, userCwd)),
   });
-  return { plan, denoArgs: serverCommandArgs(plan, coreArgs), config };
+  return { plan, denoArgs: serverCommandArgs(plan, coreArgs), config, listen };
 }
 
 /**
@@ -142,8 +167,10 @@ async function main(): Promise<number> {
       return 0;
     }
     args = parsed;
-    if (args.embedded !== undefined || args.parentPipe) {
-      throw new ConfigError("--embedded and --parent-pipe are for the server process, not for `serve`");
+    if (args.embedded !== undefined || args.parentPipe || args.handover || args.listen !== undefined) {
+      throw new ConfigError(
+        "--embedded, --parent-pipe, --handover and --listen are for the server process, not for `serve`",
+      );
     }
   } catch (e) {
     console.error(`ksmbd-deno: ${(e as Error).message}`);
@@ -160,6 +187,8 @@ async function main(): Promise<number> {
     }
     throw e;
   }
+  for (const n of launch.listen.notes) console.error(`ksmbd-deno: ${n}`);
+  if (args.config === undefined && !args.showPermissions) console.error(EMBEDDED_LOOPBACK_NOTE);
   const deno = denoCommand();
   if (args.showPermissions) {
     console.log(describePermissions(launch.plan));
@@ -167,16 +196,16 @@ async function main(): Promise<number> {
     console.log([deno, ...launch.denoArgs].map(quoteArg).join(" "));
     return 0;
   }
-  let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(deno, {
-      args: launch.denoArgs,
-      clearEnv: true,
-      env: childEnv(),
-      stdin: "piped", // never written: its end of file tells the server the launcher is gone
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
+    // A fresh clone has no rpc-wasm/build/rpc.wasm (not in git): build it once (cli/first_run.ts).
+    await ensureWasmModule({ deno, log: (line) => console.error(`ksmbd-deno: ${line}`) });
+  } catch (e) {
+    console.error(`ksmbd-deno: ${(e as Error).message}`);
+    return 1;
+  }
+  let status: Deno.CommandStatus;
+  try {
+    status = await runServerProcesses(args, deno, launch);
   } catch (e) {
     console.error(
       `ksmbd-deno: cannot start ${deno}: ${(e as Error).message}` +
@@ -185,23 +214,36 @@ async function main(): Promise<number> {
     );
     return 1;
   }
-  const forward = new Map<Deno.Signal, () => void>();
-  for (const sig of FORWARDED_SIGNALS) {
-    const fn = (): void => {
-      try {
-        child.kill(sig);
-      } catch { /* already gone */ }
-    };
-    forward.set(sig, fn);
-    Deno.addSignalListener(sig, fn);
-  }
-  const status = await child.status;
-  for (const [sig, fn] of forward) Deno.removeSignalListener(sig, fn);
-  try {
-    await child.stdin.close();
-  } catch { /* closed */ }
   if (status.signal) return signalExitCode(status.signal);
   return status.code;
+}
+
+/**
+ * Runs the server process (stdin piped: its end of file tells the server the launcher is gone; the
+ * pipes also carry hand-over messages) and the hand-overs it asks for (cli/handover.ts): each new
+ * server process gets the permission set `planLaunch` computes from the configuration as it is then,
+ * on the port the running process listens on.
+ *
+ * @throws what `Deno.Command.spawn` throws for the first process.
+ */
+async function runServerProcesses(
+  args: ServerArgs,
+  deno: string,
+  launch: LaunchPlan,
+): Promise<Deno.CommandStatus> {
+  return await superviseServer({
+    first: { deno, args: launch.denoArgs, env: childEnv() },
+    signals: FORWARDED_SIGNALS,
+    replan: async (port) => {
+      const next = await planLaunch(
+        { ...args, port },
+        Deno.cwd(),
+        Deno.env.get("KSMBD_DEBUG"),
+        Deno.env.get("INIT_CWD"),
+      );
+      return { spec: { deno, args: [...next.denoArgs, "--handover"], env: childEnv() }, config: next.config };
+    },
+  });
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -6,9 +6,11 @@
  * and removed shares take effect at the next tree connect (the accounts module flags rebuilt shares
  * UPDATE, so the next tree connect re-fetches their configuration) while existing tree connects keep
  * theirs; user changes apply at the next login; changed global keys need a restart and are named in
- * the answer. ksmbd-deno adds one rule: the server runs with the exact Deno permissions its start-up
- * configuration needed (core/permissions.ts), so a new or changed share it may not read (or write,
- * when writable) is not applied either, and the answer says so.
+ * the answer. ksmbd-deno adds two rules. The server runs with the exact Deno permissions its start-up
+ * configuration needed (core/permissions.ts): a new or changed share it may not read (or write, when
+ * writable) is handed to a new server process started by the launcher with the new permission set
+ * (core/handover.ts); without a launcher it is not applied until a restart. And a new or changed
+ * share whose path does not exist or is not a directory is refused (core/reload.ts).
  */
 import { loadKerberos } from "./auth/kerberos.ts";
 import {
@@ -25,29 +27,10 @@ import { KSMBD_DENO_VERSION } from "./config/version.ts";
 import { debugList, log, setDebug } from "./log.ts";
 import { readUnixAccounts, type RunningServer } from "./server.ts";
 import { isWritableShare } from "./permissions.ts";
-import type { Connection } from "./smb2/connection.ts";
-
-const COMMAND_NAMES = [
-  "NEGOTIATE",
-  "SESSION_SETUP",
-  "LOGOFF",
-  "TREE_CONNECT",
-  "TREE_DISCONNECT",
-  "CREATE",
-  "CLOSE",
-  "FLUSH",
-  "READ",
-  "WRITE",
-  "LOCK",
-  "IOCTL",
-  "CANCEL",
-  "ECHO",
-  "QUERY_DIRECTORY",
-  "CHANGE_NOTIFY",
-  "QUERY_INFO",
-  "SET_INFO",
-  "OPLOCK_BREAK",
-];
+import { changedListenKeys } from "./config/interfaces.ts";
+import { collectStatus, renderStatusText } from "./status.ts";
+import type { HandoverResult } from "./handover.ts";
+import { type PathKind, sharePathProblem, statPathKind } from "./reload.ts";
 
 /** Whether this process holds a file permission (default: `Deno.permissions.querySync`). */
 export type PermissionQuery = (kind: "read" | "write", path: string) => boolean;
@@ -67,6 +50,16 @@ export interface ControlOptions {
   hasPermission?: PermissionQuery;
   /** Resolves symlinks (default `Deno.realPathSync`); null when the path cannot be resolved. */
   realPath?: (path: string) => string | null;
+  /**
+   * Asks the launcher for a new server process with the permissions the named shares need
+   * (core/handover.ts). Absent when the server runs without the launcher: such shares then wait
+   * for a restart.
+   */
+  requestHandover?: (shares: string[]) => Promise<HandoverResult>;
+  /** Called when a reload starts reading the files (the file watcher records what it read). */
+  onReloadStart?: () => Promise<void>;
+  /** Start listening on the control socket only when {@link Control.takeControl} is called. */
+  deferListen?: boolean;
 }
 
 function defaultHasPermission(kind: "read" | "write", path: string): boolean {
@@ -132,18 +125,28 @@ export interface ReloadPlan {
   added: string[];
   changed: string[];
   removed: string[];
-  /** Shares left as they were (or left out when new), with the reason. */
+  /** Shares left as they were (or left out when new) because their path is unusable, with the reason. */
   refused: { name: string; reason: string }[];
+  /**
+   * Shares the running process has no Deno permission for (left as they were, or left out when
+   * new): a hand-over to a new server process applies them (core/handover.ts).
+   */
+  needPermissions: { name: string; reason: string }[];
   /** ksmbd.conf names of changed global keys (not applied until restart). */
   globalKeys: string[];
 }
 
-/** Decides which shares of `next` a reload applies on top of `current` (pure apart from the queries). */
+/**
+ * Decides which shares of `next` a reload applies on top of `current` (pure apart from the queries):
+ * a new or changed share needs the process's permissions for its path (else `needPermissions`) and
+ * a path that is an existing directory (else `refused`).
+ */
 export function planReload(
   current: ServerConfig,
   next: ServerConfig,
   hasPermission: PermissionQuery = defaultHasPermission,
   realPath: (p: string) => string | null = defaultRealPath,
+  pathKind: (p: string) => PathKind = statPathKind,
 ): ReloadPlan {
   const plan: ReloadPlan = {
     shares: [],
@@ -151,6 +154,7 @@ export function planReload(
     changed: [],
     removed: [],
     refused: [],
+    needPermissions: [],
     globalKeys: changedGlobalKeys(current.global, next.global),
   };
   for (const s of next.shares) {
@@ -161,7 +165,13 @@ export function planReload(
     }
     const problem = sharePermissionProblem(s, hasPermission, realPath);
     if (problem !== null) {
-      plan.refused.push({ name: s.name, reason: problem });
+      plan.needPermissions.push({ name: s.name, reason: problem });
+      if (old) plan.shares.push(old);
+      continue;
+    }
+    const bad = sharePathProblem(s, pathKind);
+    if (bad !== null) {
+      plan.refused.push({ name: s.name, reason: bad });
       if (old) plan.shares.push(old);
       continue;
     }
@@ -174,47 +184,14 @@ export function planReload(
   return plan;
 }
 
-function formatDuration(ms: number): string {
-  let s = Math.floor(ms / 1000);
-  const d = Math.floor(s / 86400);
-  s -= d * 86400;
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  return `${d > 0 ? `${d}d ` : ""}${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}:${
-    String(s).padStart(2, "0")
-  }`;
+/** The `control --status` text (core/status.ts). */
+export function statusText(server: RunningServer): string {
+  return renderStatusText(collectStatus(server.context, server.port));
 }
 
-/** The `control --status` text. */
-export function statusText(server: RunningServer): string {
-  const ctx = server.context;
-  const conns = [...ctx.connections] as Connection[];
-  let sessions = 0;
-  let trees = 0;
-  let opens = 0;
-  for (const c of conns) {
-    sessions += c.sessions.size;
-    for (const s of c.sessions.values()) trees += s.trees.size;
-    opens += c.opens.size;
-  }
-  const lines = [
-    `ksmbd-deno ${KSMBD_DENO_VERSION}, pid ${Deno.pid}, port ${server.port}, up ${
-      formatDuration(Date.now() - ctx.startTime)
-    }`,
-    `connections: ${conns.length} (total accepted ${ctx.stats.connections})`,
-    `sessions: ${sessions}`,
-    `tree connects: ${trees}`,
-    `open files: ${opens}`,
-    `bytes read: ${ctx.stats.bytesRead}`,
-    `bytes written: ${ctx.stats.bytesWritten}`,
-    "commands:",
-  ];
-  ctx.stats.commands.forEach((n, i) => {
-    if (n > 0) lines.push(`  ${COMMAND_NAMES[i] ?? `0x${i.toString(16)}`}: ${n}`);
-  });
-  return lines.join("\n");
+/** The `control --status --json` object, as one line of JSON (field names in docs/operations.md). */
+export function statusJson(server: RunningServer): string {
+  return JSON.stringify(collectStatus(server.context, server.port));
 }
 
 /** A running control socket plus the reload entry point (also used for SIGHUP). */
@@ -223,6 +200,12 @@ export interface Control extends ControlServer {
   reload(): Promise<ControlResponse>;
   /** The configuration currently applied (global keys from start-up). */
   readonly config: ServerConfig;
+  /** True once a reload handed this process's work to a new server process (core/handover.ts). */
+  readonly handedOver: boolean;
+  /** Hand-over: stop listening on the control socket, keep answering accepted requests. */
+  release(): Promise<void>;
+  /** Hand-over: listen on the control socket (again, or for the first time with `deferListen`). */
+  takeControl(): Promise<void>;
 }
 
 /** Starts the control socket for a running server. */
@@ -236,8 +219,21 @@ export async function startControl(
   const realPath = opts.realPath ?? defaultRealPath;
   let reloading: Promise<ControlResponse> | null = null;
   let shuttingDown = false;
+  let handedOver = false;
+  let successor = 0;
 
   const doReload = async (): Promise<ControlResponse> => {
+    if (handedOver) {
+      // A request that reached this process just before the hand-over: the new process read the
+      // files when it started, and takes every later reload.
+      return {
+        ok: true,
+        text:
+          `this server process handed over to a new one (pid ${successor}), which read the configuration ` +
+          "when it started; connections open here stay until they end",
+      };
+    }
+    await opts.onReloadStart?.();
     let next = config;
     const notes: string[] = [];
     if (opts.configPath) {
@@ -246,7 +242,10 @@ export async function startControl(
         next = r.config;
         notes.push(...r.warnings.map((w) => `warning: ${w}`));
       } catch (e) {
-        return { ok: false, error: `${(e as Error).message} (nothing reloaded)` };
+        // The message names file:line (core/config/parse.ts); the running configuration stays.
+        const error = `${(e as Error).message} (nothing reloaded; the running configuration stays)`;
+        log("error", `reload refused: ${error}`);
+        return { ok: false, error };
       }
     }
     let pwdDb: Uint8Array;
@@ -281,6 +280,25 @@ export async function startControl(
     }
     config = { ...next, global: config.global, shares: plan.shares };
     server.context.setShareEncryption(plan.shares);
+    let handover: HandoverResult | null = null;
+    // Changed listen addresses (interfaces / bind interfaces only) need a new process too: the launcher
+    // resolves them, grants net for exactly them, and reports a missing interface (core/config/interfaces.ts).
+    const listenKeys = changedListenKeys(config.global, next.global);
+    if ((plan.needPermissions.length > 0 || listenKeys.length > 0) && opts.requestHandover) {
+      const names = plan.needPermissions.map((n) => n.name);
+      log(
+        "conn",
+        names.length > 0
+          ? `reload: share(s) ${names.join(", ")} need permissions this process lacks; handing over`
+          : `reload: ${listenKeys.join(", ")} changed; handing over to listen there`,
+      );
+      handover = await opts.requestHandover(names);
+      if (handover.ok) {
+        handedOver = true;
+        successor = handover.pid;
+        for (const n of names) (findShare(config, n) ? plan.changed : plan.added).push(n);
+      }
+    }
     const lines = [`reloaded: ${result.shares} shares, ${result.users} users`];
     if (plan.added.length) lines.push(`shares added: ${plan.added.join(", ")}`);
     if (plan.changed.length) lines.push(`shares changed: ${plan.changed.join(", ")}`);
@@ -290,11 +308,37 @@ export async function startControl(
         "share changes apply from the next tree connect; existing tree connects keep their configuration",
       );
     }
-    for (const r of plan.refused) {
-      lines.push(`not applied until restart: share [${r.name}]: ${r.reason}`);
+    for (const r of plan.refused) lines.push(`refused: share [${r.name}]: ${r.reason}`);
+    if (handover?.ok) {
+      lines.push(
+        `handed over to a new server process (pid ${handover.pid}) started with the permissions for ` +
+          [
+            ...(plan.needPermissions.length > 0
+              ? [`share ${plan.needPermissions.map((n) => `[${n.name}]`).join(", ")}`]
+              : []),
+            ...(listenKeys.length > 0 ? [`the new ${listenKeys.join(" / ")}`] : []),
+          ].join(" and ") +
+          `: it serves new connections; ` +
+          `connections open now stay on this process (pid ${Deno.pid}) until they end`,
+      );
+    } else {
+      for (const r of plan.needPermissions) {
+        lines.push(
+          handover && !handover.ok
+            ? `not applied: share [${r.name}]: ${r.reason}; no new server process: ${handover.error}`
+            : `not applied until restart: share [${r.name}]: ${r.reason}`,
+        );
+      }
+    }
+    if (listenKeys.length > 0 && handover && !handover.ok) {
+      lines.push(`not applied: ${listenKeys.join(", ")}: no new server process: ${handover.error}`);
     }
     if (plan.globalKeys.length) {
-      lines.push(`not applied until restart (global keys): ${plan.globalKeys.join(", ")}`);
+      lines.push(
+        handover?.ok
+          ? `global keys applied by the new server process: ${plan.globalKeys.join(", ")}`
+          : `not applied until restart (global keys): ${plan.globalKeys.join(", ")}`,
+      );
     }
     if (result.badLines > 0) {
       notes.push(
@@ -331,7 +375,7 @@ export async function startControl(
           text: config.shares.map((s) => `${s.name}${s.comment ? `\t${s.comment}` : ""}`).join("\n"),
         };
       case "status":
-        return { ok: true, text: statusText(server) };
+        return { ok: true, text: req.arg === "json" ? statusJson(server) : statusText(server) };
       case "reload":
         return await reload();
       case "shutdown": {
@@ -350,13 +394,32 @@ export async function startControl(
       }
     }
   };
-  const ctl = await startControlServer(controlSocketPath(initial.global.stateDirectory), handler);
+  const socketPath = controlSocketPath(initial.global.stateDirectory);
+  // Every listener this process opened (a failed hand-over reopens the socket); close() closes all.
+  const ctls: ControlServer[] = [];
+  let listening = false;
+  const takeControl = async (): Promise<void> => {
+    if (listening) return;
+    ctls.push(await startControlServer(socketPath, handler));
+    listening = true;
+  };
+  if (!opts.deferListen) await takeControl();
   return {
-    path: ctl.path,
-    close: () => ctl.close(),
+    path: socketPath,
+    close: async () => {
+      await Promise.all(ctls.map((c) => c.close()));
+    },
     reload,
     get config(): ServerConfig {
       return config;
     },
+    get handedOver(): boolean {
+      return handedOver;
+    },
+    release: async () => {
+      listening = false;
+      await Promise.all(ctls.map((c) => c.stopListening?.()));
+    },
+    takeControl,
   };
 }

@@ -45,4 +45,55 @@ export const Limits = {
   maxNegotiateContexts: 16,
   /** Dialects at most in one NEGOTIATE. */
   maxDialects: 64,
+  /**
+   * Prometheus endpoint (core/metrics_server.ts): largest request head read (request line and
+   * headers; a larger one gets 431), time a client has to send it, and connections served at once
+   * (more are closed at once).
+   */
+  metricsMaxRequestBytes: 8 * 1024,
+  metricsRequestTimeoutMs: 5_000,
+  metricsMaxConnections: 16,
+  /**
+   * Live configuration (core/reload.ts): how often ksmbd.conf and ksmbdpwd.db are polled for changes
+   * made by other tools; a change is applied once two polls in a row saw the same file.
+   */
+  configPollMs: 500,
+  /**
+   * Hand-over to a new server process (core/handover.ts, docs/operations.md "Adding shares at run
+   * time"): how long the old process keeps serving the connections it has before closing them, how
+   * long a new process may take to start, and how long each later step may take.
+   */
+  handoverDrainMs: 10 * 60_000,
+  handoverStartMs: 60_000,
+  handoverStepMs: 10_000,
+  /**
+   * Launcher: the first run's `deno task build:wasm` (cli/first_run.ts) is stopped after this long; it
+   * fetches AssemblyScript from npm once, then compiles in seconds.
+   */
+  firstRunBuildTimeoutMs: 10 * 60_000,
+  /**
+   * Discovery (core/discovery/, docs/operations.md "Discovery"). WS-Discovery: largest SOAP message
+   * accepted (a UDP datagram, or an HTTP body on 5357), and the bounds of the minimal XML reader.
+   */
+  wsdMaxMessageBytes: 32 * 1024,
+  wsdMaxXmlElements: 256,
+  wsdMaxXmlDepth: 32,
+  wsdMaxXmlAttributes: 32,
+  wsdMaxXmlText: 4096,
+  /** WS-Discovery: random delay before a ProbeMatches / ResolveMatches (WS-Discovery APP_MAX_DELAY). */
+  wsdAppMaxDelayMs: 500,
+  /** WS-Discovery: message IDs remembered to drop a prober's repeated multicasts. */
+  wsdRecentMessageIds: 128,
+  /** WS-Discovery: answers sent per second at most (a flood of probes cannot make a flood of replies). */
+  wsdMaxRepliesPerSecond: 64,
+  /** WS-Discovery metadata HTTP server: request head size, simultaneous connections, whole-exchange time. */
+  wsdHttpMaxHeaderBytes: 8 * 1024,
+  wsdHttpMaxConnections: 16,
+  wsdHttpTimeoutMs: 5_000,
+  /** mDNS: largest packet (RFC 6762 §17: 9000 bytes), questions+records per packet, answers per second. */
+  mdnsMaxPacket: 9000,
+  mdnsMaxRecords: 128,
+  mdnsMaxRepliesPerSecond: 64,
+  /** mDNS: how many times the names are changed after conflicts before giving up (RFC 6762 §9). */
+  mdnsMaxRenames: 8,
 } as const;

@@ -4,26 +4,39 @@
  * flags (`deno task serve --show-permissions` prints the command line).
  *
  * ```
- * deno run --no-prompt --unstable-worker-options --allow-net=... --allow-read=... \
+ * deno run --no-prompt --unstable-worker-options --unstable-net --allow-net=... --allow-read=... \
  *   --allow-write=... --allow-sys=statfs core/main.ts (-C /abs/ksmbd.conf | --embedded /abs/dir)
- *   [-P /abs/ksmbdpwd.db] [-p PORT] [-d COMPONENTS] [--parent-pipe]
+ *   [-P /abs/ksmbdpwd.db] [-p PORT] [-d COMPONENTS] [--listen ADDR,...] [--parent-pipe [--handover]]
  * ```
  *
  * It needs no environment access: paths arrive absolute, and the debug components (KSMBD_DEBUG)
  * come as `-d`. Signals as ksmbd.mountd: SIGTERM / SIGINT / SIGQUIT stop cleanly, SIGHUP reloads.
- * With `--parent-pipe`, end of file on stdin (the launcher died) also stops the server.
+ * With `--parent-pipe`, end of file on stdin (the launcher died) also stops the server, and stdin /
+ * stdout carry the hand-over messages (core/handover.ts); `--handover` starts a process that joins
+ * the port of the launcher's previous one. ksmbd.conf and ksmbdpwd.db are watched for changes made by
+ * other tools (core/reload.ts).
  *
  * @module
  */
 import { loadConfigFile, parseConfig } from "./config/parse.ts";
-import { EMBEDDED_SOURCE, embeddedDefault } from "./config/embedded.ts";
+import {
+  EMBEDDED_SOURCE,
+  embeddedBanner,
+  embeddedDefault,
+  ensureEmbeddedAccount,
+} from "./config/embedded.ts";
 import { ConfigError, type ServerConfig } from "./config/types.ts";
 import { ntHashBase64 } from "./ipc/hash.ts";
 import { type RunningServer, StartError, startServer } from "./server.ts";
 import { selectBackend, setCurrentBackend } from "./crypto/backend.ts";
-import { enableDebug, log } from "./log.ts";
+import { configureLog, enableDebug, log, logInfo } from "./log.ts";
+import { type MetricsServer, startMetricsEndpoint } from "./metrics_server.ts";
+import { startDiscovery } from "./discovery/discovery.ts";
 import { type Control, startControl } from "./control.ts";
-import { LISTEN_HOSTNAME } from "./permissions.ts";
+import { CoreHandover, encodeHandoverMessage, readLauncherPipe, writeToLauncher } from "./handover.ts";
+import { type ConfigWatcher, type FileSignature, fileSignature, watchConfigFiles } from "./reload.ts";
+import { Limits } from "./limits.ts";
+import { listenPlanFor, parseIp } from "./config/interfaces.ts";
 
 /** Options of the server process (ksmbd.mountd's letters where they exist). */
 export interface ServerArgs {
@@ -37,8 +50,20 @@ export interface ServerArgs {
   debug?: string;
   /** `--embedded DIR`: serve the embedded default rooted at DIR (the launcher's cwd). */
   embedded?: string;
-  /** `--parent-pipe`: stop when stdin reaches end of file. */
+  /** `--parent-pipe`: stop when stdin reaches end of file; hand-over messages on stdin/stdout. */
   parentPipe?: boolean;
+  /**
+   * `--handover` (launcher only, core/handover.ts): join the port of the launcher's previous server
+   * process and open the control socket when the launcher says so.
+   */
+  handover?: boolean;
+  /**
+   * `--listen ADDR[,ADDR...]` (from the launcher): the addresses to listen on, which the launcher
+   * resolved from `interfaces` / `bind interfaces only` (core/config/interfaces.ts) and granted net
+   * access to; without it the server resolves them itself (interface names then need
+   * `--allow-sys=networkInterfaces`).
+   */
+  listen?: string[];
   /** Launcher only: `--show-permissions`. */
   showPermissions?: boolean;
   /** Launcher only: `--allow-shares-under DIR` (repeatable). */
@@ -103,6 +128,20 @@ export function parseServerArgs(argv: readonly string[]): ServerArgs | "help" {
         flag();
         out.parentPipe = true;
         break;
+      case "--handover":
+        flag();
+        out.handover = true;
+        break;
+      case "--listen": {
+        const v = value();
+        out.listen = v.split(",");
+        for (const a of out.listen) {
+          if (a.includes("[") || parseIp(a) === null) {
+            throw new ConfigError(`option ${name}: "${a}" is not an IP address (IPv6 without brackets)`);
+          }
+        }
+        break;
+      }
       case "--show-permissions":
         flag();
         out.showPermissions = true;
@@ -129,12 +168,6 @@ export function parseServerArgs(argv: readonly string[]): ServerArgs | "help" {
   return out;
 }
 
-/** The embedded default's demo user database line, written when no -P is given. */
-async function writeDemoPwdDb(path: string, user: string, password: string): Promise<void> {
-  const hash = await ntHashBase64(password);
-  await Deno.writeTextFile(path, `${user}:${hash}\n`, { mode: 0o600 });
-}
-
 /** Loads the configuration (and prepares the embedded default's directories). */
 async function loadConfig(
   args: ServerArgs,
@@ -154,15 +187,8 @@ async function loadConfig(
   const { config } = parseConfig(d.confText, EMBEDDED_SOURCE);
   Deno.mkdirSync(d.shareDir, { recursive: true });
   const pwdDbPath = args.pwddb ?? `${d.stateDir}/ksmbdpwd.db`;
-  const port = args.port ?? config.global.tcpPort;
-  return {
-    config,
-    pwdDbPath,
-    banner:
-      `embedded default: share "demo" at ${d.shareDir}, user "${d.demoUser}" password "${d.demoPassword}"\n` +
-      `connect with: smbclient //127.0.0.1/demo -U ${d.demoUser}%${d.demoPassword}` +
-      (port !== 445 ? ` -p ${port}` : ""),
-  };
+  // The banner is made once the state directory exists (the account lives there).
+  return { config, pwdDbPath, banner: "" };
 }
 
 /** Creates the state directory (0700: it holds the control socket and the metadata databases). */
@@ -195,6 +221,10 @@ export async function runServer(argv: readonly string[]): Promise<number> {
   let config: ServerConfig;
   let pwdDbPath: string;
   let banner: string;
+  // Versions of the files as they are before being read: the watcher compares against these, so a
+  // change made while the server starts is reloaded (core/reload.ts).
+  const readSigs = new Map<string, FileSignature>();
+  if (args.config !== undefined) readSigs.set(args.config, await fileSignature(args.config));
   try {
     ({ config, pwdDbPath, banner } = await loadConfig(args));
   } catch (e) {
@@ -205,11 +235,17 @@ export async function runServer(argv: readonly string[]): Promise<number> {
     console.error(`ksmbd-deno: ${(e as Error).message}`);
     return 1;
   }
+  // `log format` / `log level` (core/log.ts), read once at start.
+  configureLog({ format: config.global.logFormat, level: config.global.logLevel });
   try {
     ensureStateDir(config.global.stateDirectory);
-    if (args.embedded !== undefined && args.pwddb === undefined) {
+    if (args.embedded !== undefined) {
+      // A random password made on the first run, never a fixed one (core/config/embedded.ts).
       const d = embeddedDefault(args.embedded);
-      await writeDemoPwdDb(pwdDbPath, d.demoUser, d.demoPassword);
+      const account = args.pwddb === undefined
+        ? await ensureEmbeddedAccount(d, pwdDbPath, ntHashBase64)
+        : null;
+      banner = embeddedBanner(d, account, pwdDbPath, args.port ?? config.global.tcpPort);
     }
   } catch (e) {
     console.error(
@@ -222,25 +258,79 @@ export async function runServer(argv: readonly string[]): Promise<number> {
     // `crypto backend` is read once at start; a reload does not switch it.
     const backend = await selectBackend(config.global.cryptoBackend);
     setCurrentBackend(backend);
-    console.error(`ksmbd-deno: crypto backend ${backend.name}: ${backend.description}`);
+    logInfo("server", `crypto backend ${backend.name}: ${backend.description}`);
   } catch (e) {
     console.error(`ksmbd-deno: ${(e as Error).message}`);
     return 1;
   }
+  // Where to listen: from the launcher (--listen), or resolved here from the configuration.
+  let listenAddresses: readonly string[];
   try {
-    server = await startServer({ config, pwdDbPath, port: args.port, hostname: LISTEN_HOSTNAME });
+    if (args.listen !== undefined) listenAddresses = args.listen;
+    else {
+      const plan = listenPlanFor(config);
+      for (const n of plan.notes) console.error(`ksmbd-deno: ${n}`);
+      listenAddresses = plan.addresses;
+    }
+  } catch (e) {
+    console.error(`ksmbd-deno: ${(e as Error).message}`);
+    return 2;
+  }
+  readSigs.set(pwdDbPath, await fileSignature(pwdDbPath)); // startServer reads it
+  try {
+    // Under the launcher the port is bound with SO_REUSEPORT, so that a hand-over's new process can
+    // join it (core/handover.ts); the launcher passes --unstable-net (core/permissions.ts).
+    server = await startServer({
+      config,
+      pwdDbPath,
+      port: args.port,
+      addresses: listenAddresses,
+      reusePort: args.parentPipe === true,
+      joinPort: args.handover === true,
+    });
   } catch (e) {
     console.error(`ksmbd-deno: ${e instanceof StartError ? e.message : (e as Error).message}`);
     return 1;
   }
+  // The Prometheus endpoint (`metrics address`; off when empty), bound like the SMB port.
+  let metrics: MetricsServer | null = null;
+  try {
+    metrics = startMetricsEndpoint(server, config.global, args.parentPipe === true, args.handover === true);
+  } catch (e) {
+    console.error(`ksmbd-deno: ${(e as Error).message}`);
+    await server.stop();
+    return 1;
+  }
+  // Discovery (`wsd`, `mdns`; core/discovery/discovery.ts): off unless enabled; a failure is logged and
+  // SMB goes on. A hand-over's new process retries TCP 5357 until the previous process let it go.
+  const discovery = startDiscovery({
+    global: config.global,
+    smbPort: server.port,
+    retryBusyMs: args.handover ? 15_000 : 0,
+  });
 
   let exitCode = 0;
   let stopped: Promise<void> | null = null;
   let control: Control | null = null;
+  let watcher: ConfigWatcher | null = null;
+  // Set when a hand-over completed: this process stops accepting and serves its connections out.
+  let handedOver = false;
+  const handover = args.parentPipe
+    ? new CoreHandover({
+      write: writeToLauncher,
+      releaseControl: () => control!.release(),
+      resumeControl: () => control!.takeControl(),
+      takeControl: () => control!.takeControl(),
+    })
+    : null;
   const stopAll = (why: string): Promise<void> => {
     stopped ??= (async () => {
-      log("conn", `stopping: ${why}`);
+      logInfo("server", `stopping: ${why}`);
+      // Bye / goodbye go out while the SMB connections finish (bounded: core/discovery/discovery.ts).
+      const byes = discovery.then((d) => d?.stop(handedOver));
       await server.stop();
+      await metrics?.close();
+      await byes;
       // A control client that connected and never spoke must not keep the process alive.
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -257,6 +347,22 @@ export async function runServer(argv: readonly string[]): Promise<number> {
       pwdDbPath,
       stopServer: () => server.stop(),
       onStopped: () => stopAll("control --shutdown"),
+      onReloadStart: () => watcher?.markSeen() ?? Promise.resolve(),
+      deferListen: args.handover === true,
+      requestHandover: handover
+        ? async (shares) => {
+          const r = await handover.request(server.port, shares);
+          if (r.ok) {
+            handedOver = true;
+            watcher?.stop();
+            server.stopAccepting();
+            void metrics?.close(); // the new process answers on the same address
+            void discovery.then((d) => d?.stop(true)); // ... and announces the server from now on
+            log("conn", `handed over to pid ${r.pid}; serving the open connections until they end`);
+          }
+          return r;
+        }
+        : undefined,
     });
   } catch (e) {
     console.error(`ksmbd-deno: cannot start the control socket: ${(e as Error).message}`);
@@ -274,19 +380,52 @@ export async function runServer(argv: readonly string[]): Promise<number> {
   });
   if (args.parentPipe) {
     (async () => {
-      const buf = new Uint8Array(64);
-      try {
-        while ((await Deno.stdin.read(buf)) !== null) { /* the launcher never writes */ }
-      } catch { /* closed */ }
+      // Hand-over messages from the launcher (core/handover.ts); end of file: the launcher is gone.
+      await readLauncherPipe(
+        (m) => handover!.handle(m),
+        (why) => log("error", `launcher pipe: ${why}`),
+      );
       await stopAll("launcher went away");
     })();
   }
-  console.log(`ksmbd-deno listening on ${LISTEN_HOSTNAME}:${server.port}`);
-  if (banner) console.log(banner);
+  // ksmbd.conf and ksmbdpwd.db edited by other tools (ksmbd-tools, an editor) reload as SIGHUP does.
+  const watched = [...(args.config !== undefined ? [args.config] : []), pwdDbPath];
+  watcher = watchConfigFiles(
+    watched,
+    async (changed) => {
+      if (handedOver || stopped) return;
+      const r = await control!.reload();
+      const what = changed.join(", ");
+      if (r.ok) {
+        console.error(`ksmbd-deno: ${what} changed: ${(r.text ?? "reloaded").replaceAll("\n", "; ")}`);
+      } else console.error(`ksmbd-deno: ${what} changed: reload failed: ${r.error}`);
+    },
+    Limits.configPollMs,
+    readSigs,
+  );
+  console.log(
+    `ksmbd-deno listening on ${server.listening.join(", ")}` +
+      (args.handover ? " (taking over from the previous server process)" : ""),
+  );
+  if (banner && !args.handover) console.log(banner);
+  if (args.handover) await writeToLauncher(encodeHandoverMessage({ t: "ready", pid: Deno.pid }));
 
-  // The listener ends when a stop begins (signal, control socket, launcher gone) or fails.
+  // The listener ends when a stop begins (signal, control socket, launcher gone), fails, or a
+  // hand-over completed: then the open connections are served until they end, at most
+  // Limits.handoverDrainMs (docs/operations.md, "Adding shares at run time").
   await server.done;
-  stopAll("listener ended");
+  watcher.stop();
+  if (handedOver && !stopped) {
+    const all = await server.drain(Limits.handoverDrainMs);
+    log("conn", all ? "hand-over: the last connection ended" : "hand-over: drain time is up");
+    if (!all) {
+      console.error(
+        `ksmbd-deno: hand-over: closing ${server.context.connections.size} connection(s) still open after ` +
+          `${Limits.handoverDrainMs / 1000} s`,
+      );
+    }
+  }
+  stopAll(handedOver ? "handed over" : "listener ended");
   try {
     await stopped;
   } catch (e) {

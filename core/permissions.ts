@@ -4,7 +4,8 @@
  * precisely these flags; nothing else (no env, run, ffi, blanket read/write) is granted.
  *
  * What Deno 2.9 checks, measured on this machine (and why each entry exists):
- * - `Deno.listen({hostname: "0.0.0.0", port})` needs `--allow-net=0.0.0.0:PORT`;
+ * - `Deno.listen({hostname: "0.0.0.0", port})` needs `--allow-net=0.0.0.0:PORT`, and an IPv6 address
+ *   its bracketed form (`--allow-net=[::]:PORT`, `[::1]:PORT`; an unbracketed `::1` is a flag error);
  * - a unix socket (the control channel) needs `--allow-net=unix:PATH` **and** read and write on
  *   PATH (covered by the state directory);
  * - `new Worker(url)` needs read on the worker's module file (the Worker itself then runs with
@@ -24,9 +25,14 @@
 import { keytabPath } from "./auth/kerberos.ts";
 import type { ServerConfig, ShareConfig } from "./config/types.ts";
 import { controlSocketPath } from "./config/control_protocol.ts";
-
-/** The address the server listens on (core/server.ts binds every IPv4 interface). */
-export const LISTEN_HOSTNAME = "0.0.0.0";
+import {
+  ALL_ADDRESSES,
+  hostPort,
+  type InterfaceAddress,
+  listenPlanFor,
+  systemInterfaces,
+} from "./config/interfaces.ts";
+import { discoveryEnabled, discoveryGrants, selectDiscoveryInterfaces } from "./discovery/interfaces.ts";
 
 /** Where the rpc-wasm Worker glue and module live (the same URLs core/ipc/bridge.ts loads). */
 export const WORKER_MODULE_PATH: string = new URL("../rpc-wasm/worker.ts", import.meta.url).pathname;
@@ -80,6 +86,13 @@ export interface PermissionInputs {
   pwdDbPath: string;
   /** TCP port the server listens on (after `-p`). */
   port: number;
+  /**
+   * Addresses the server listens on (core/config/interfaces.ts, as the launcher passes them with
+   * `--listen`). Default: resolved from the configuration with `networkInterfaces`.
+   */
+  listenAddresses?: readonly string[];
+  /** This machine's interface addresses, when the configuration names interfaces (tests pass a fake). */
+  networkInterfaces?: () => readonly InterfaceAddress[];
   /**
    * Directories under which shares may be added at run time (`serve --allow-shares-under DIR`):
    * read and write are granted on each, so a reload can serve a new share there without a restart.
@@ -185,7 +198,10 @@ class Builder {
 
 /**
  * Computes the permission set for `inputs`:
- * - net: `0.0.0.0:PORT` (SMB listener) and `unix:<state dir>/control.sock` (control channel);
+ * - net: `ADDRESS:PORT` for each listen address (`[::]:PORT` and `0.0.0.0:PORT` when listening on
+ *   all addresses; the resolved `interfaces` with `bind interfaces only = yes`) and
+ *   `unix:<state dir>/control.sock` (control channel),
+ *   plus the `metrics address` (`IP:PORT`) when the Prometheus endpoint is configured;
  * - read: config file, user DB, state dir, every share path, /etc/passwd and /etc/group, the
  *   rpc-wasm Worker module and .wasm, the Kerberos keytab when `kerberos support = yes`;
  * - write: state dir (metadata databases, control socket) and writable shares only (`read only =
@@ -200,11 +216,34 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
   const b = new Builder(inputs.realPath ?? defaultRealPath);
   const fileExists = inputs.fileExists ?? defaultFileExists;
 
-  b.add("net", `${LISTEN_HOSTNAME}:${inputs.port}`, "SMB listener (tcp port / -p)");
+  const listen = inputs.listenAddresses ?? listenPlanFor(config, inputs.networkInterfaces).addresses;
+  const allAddresses = listen.length === ALL_ADDRESSES.length &&
+    ALL_ADDRESSES.every((a) => listen.includes(a));
+  for (const a of listen) {
+    b.add(
+      "net",
+      hostPort(a, inputs.port),
+      allAddresses
+        ? `SMB listener on all addresses, ${a.includes(":") ? "IPv6 (and IPv4 where dual-stack)" : "IPv4"} ` +
+          `(tcp port / -p; bind interfaces only = no)`
+        : "SMB listener (tcp port / -p; interfaces, bind interfaces only = yes)",
+    );
+  }
   const sock = controlSocketPath(normalizeAbsolute(g.stateDirectory));
   b.add("net", `unix:${sock}`, "control socket (ksmbd-cli control)");
   const realSock = resolveThroughExisting(sock, inputs.realPath ?? defaultRealPath);
   if (realSock !== sock) b.add("net", `unix:${realSock}`, "control socket (symlinks resolved)");
+  // Observability (docs/operations.md): the Prometheus endpoint's one address, only when configured.
+  if (g.metricsAddress !== "") b.add("net", g.metricsAddress, "metrics address (Prometheus endpoint)");
+  // Discovery (core/discovery/interfaces.ts): only with `wsd = yes` / `mdns = yes`, for the announced
+  // IPv4 interfaces: UDP port, multicast group, HTTP 5357 (wsd), and their subnets for unicast replies.
+  if (discoveryEnabled(g)) {
+    const where = `${config.source}: "discovery interfaces"`;
+    const table = inputs.networkInterfaces ?? (() => systemInterfaces(where));
+    for (const d of discoveryGrants(g, selectDiscoveryInterfaces(g, table(), where))) {
+      b.add(d.kind, d.value, d.why);
+    }
+  }
 
   if (inputs.configPath !== undefined) {
     b.addPath("read", inputs.configPath, "configuration file (re-read on reload)");
@@ -247,7 +286,7 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
   return b.plan;
 }
 
-/** The Deno flags for a plan, e.g. `--allow-net=0.0.0.0:445,unix:/var/lib/ksmbd-deno/control.sock`. */
+/** The Deno flags for a plan, e.g. `--allow-net=[::]:445,0.0.0.0:445,unix:/var/lib/ksmbd-deno/control.sock`. */
 export function permissionFlags(plan: PermissionPlan): string[] {
   const out: string[] = [];
   if (plan.net.length) out.push(`--allow-net=${plan.net.join(",")}`);
@@ -258,8 +297,16 @@ export function permissionFlags(plan: PermissionPlan): string[] {
   return out;
 }
 
-/** Flags every server run gets besides the permissions: no prompts, and Worker permission options. */
-export const BASE_RUN_FLAGS: readonly string[] = ["--no-prompt", "--unstable-worker-options"];
+/**
+ * Flags every server run gets besides the permissions: no prompts, Worker permission options, and
+ * `--unstable-net` for SO_REUSEPORT on the listener (a hand-over's new process joins the port,
+ * core/handover.ts). Neither grants access to anything.
+ */
+export const BASE_RUN_FLAGS: readonly string[] = [
+  "--no-prompt",
+  "--unstable-worker-options",
+  "--unstable-net",
+];
 
 /** The full `deno` argument list that runs core/main.ts with `plan` and `coreArgs`. */
 export function serverCommandArgs(plan: PermissionPlan, coreArgs: readonly string[]): string[] {

@@ -8,10 +8,15 @@ import type { ServerConfig } from "./config/types.ts";
 import { ServerContext } from "./smb2/server_context.ts";
 import { Connection } from "./smb2/connection.ts";
 import { teardownConnection } from "./smb2/teardown.ts";
-import { log } from "./log.ts";
+import { log, logWarn } from "./log.ts";
+import { ALL_ADDRESSES, hostPort } from "./config/interfaces.ts";
+import { ListenError, type OpenedListeners, openListeners } from "./transport/listen.ts";
+import { peerAddressText } from "./transport/tcp.ts";
 
 export interface RunningServer {
   readonly port: number;
+  /** `host:port` of every listener (IPv6 in brackets), e.g. `127.0.0.1:445`, `[::1]:445`. */
+  readonly listening: readonly string[];
   readonly context: ServerContext;
   /**
    * Stops cleanly: stops accepting, lets every connection's requests in flight finish and their
@@ -21,8 +26,18 @@ export interface RunningServer {
    * end, or after a further `graceMs / 2`. Idempotent: later calls return the first call's promise.
    */
   stop(opts?: StopOptions): Promise<void>;
-  /** Resolves when the listener ends. */
+  /** Resolves when every listener has ended. */
   readonly done: Promise<void>;
+  /**
+   * Hand-over (core/handover.ts): stops accepting new connections (the listener closes, `done`
+   * resolves) while the connections already open keep being served.
+   */
+  stopAccepting(): void;
+  /**
+   * Waits until every open connection has ended or `timeoutMs` passed; true when none is left. The
+   * caller then calls {@link RunningServer.stop}, which closes what is left.
+   */
+  drain(timeoutMs: number): Promise<boolean>;
 }
 
 /** Reads /etc/passwd and /etc/group for uid/gid/supplementary groups (ksmbd uses getpwnam). */
@@ -119,7 +134,19 @@ export interface StartOptions {
   /** Path of ksmbdpwd.db; read as bytes and handed to the accounts module unparsed. */
   pwdDbPath: string;
   port?: number;
-  hostname?: string;
+  /**
+   * Addresses to listen on, canonical text without brackets (core/config/interfaces.ts resolves them
+   * from `interfaces` / `bind interfaces only`). Default: every address (`::`, then `0.0.0.0`).
+   */
+  addresses?: readonly string[];
+  /**
+   * Listen with SO_REUSEPORT (needs `--unstable-net`), so that a new server process can listen on
+   * the same port during a hand-over (core/handover.ts). The port is first bound without it to make
+   * sure no other server uses it.
+   */
+  reusePort?: boolean;
+  /** Hand-over: join the port the previous server process of this launcher listens on (SO_REUSEPORT). */
+  joinPort?: boolean;
 }
 
 /** A startup failure with a message meant for the person running the server. */
@@ -153,33 +180,31 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     if (e instanceof Deno.errors.NotFound) pwdDb = new Uint8Array(0);
     else throw new StartError(`cannot read user database ${opts.pwdDbPath}: ${(e as Error).message}`);
   }
-  let listener: Deno.TcpListener;
+  let opened: OpenedListeners;
   try {
-    listener = Deno.listen({ port, hostname: opts.hostname ?? "0.0.0.0", transport: "tcp" });
+    opened = openListeners(opts.addresses ?? ALL_ADDRESSES, {
+      port,
+      reusePort: opts.reusePort === true,
+      join: opts.joinPort === true,
+    });
   } catch (e) {
-    if (e instanceof Deno.errors.AddrInUse) {
-      throw new StartError(
-        `port ${port} is already in use; stop the other server or choose another port with -p`,
-      );
-    }
-    if (
-      e instanceof Deno.errors.PermissionDenied ||
-      (e instanceof Error && /permission|EACCES/i.test(e.message))
-    ) {
-      throw new StartError(
-        `no permission to listen on port ${port}` +
-          (port < 1024
-            ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE); use -p with a port >= 1024"
-            : ""),
-      );
-    }
-    throw new StartError(`cannot listen on port ${port}: ${(e as Error).message}`);
+    throw new StartError(e instanceof ListenError ? e.message : `cannot listen on port ${port}: ${e}`);
   }
+  for (const w of opened.warnings) logWarn("conn", w);
+  for (const note of opened.notes) log("conn", note);
+  const listeners = opened.listeners;
+  const closeListeners = (): void => {
+    for (const l of listeners) {
+      try {
+        l.close();
+      } catch { /* closed */ }
+    }
+  };
   let kerberos;
   try {
     kerberos = loadKerberos(g);
   } catch (e) {
-    listener.close();
+    closeListeners();
     throw new StartError((e as Error).message);
   }
   const bridge = await Bridge.start({ timeoutMs: g.ipcTimeout > 0 ? g.ipcTimeout * 1000 : undefined });
@@ -191,7 +216,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     kerberos,
   });
   if (kerberos.enabled && (!configured.keytabValid || configured.keytabEntries === 0)) {
-    listener.close();
+    closeListeners();
     bridge.close();
     throw new StartError(
       `kerberos keytab file ${keytabPath(g)}: ${
@@ -208,9 +233,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   let stopping = false;
   let stopPromise: Promise<void> | null = null;
 
-  const done = (async () => {
+  const acceptLoop = async (listener: Deno.TcpListener): Promise<void> => {
     for await (const c of listener) {
-      const ip = (c.remoteAddr as Deno.NetAddr).hostname;
+      const ip = peerAddressText((c.remoteAddr as Deno.NetAddr).hostname);
       const n = perIp.get(ip) ?? 0;
       if (stopping || live.size >= maxConns || n >= maxIp) {
         // KSMBDrain: reject over-limit connections at once and close the socket.
@@ -237,9 +262,17 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         else perIp.set(ip, m);
       });
     }
-  })().catch((e) => {
-    if (!stopping) log("error", `listener failed: ${e}`);
-  });
+  };
+  // One accept loop per listener (core/transport/listen.ts); `done` resolves when all have ended.
+  const done = Promise.all(
+    listeners.map((l) =>
+      acceptLoop(l).catch((e) => {
+        if (!stopping) {
+          log("error", `listener ${hostPort((l.addr as Deno.NetAddr).hostname, opened.port)} failed: ${e}`);
+        }
+      })
+    ),
+  ).then(() => {});
 
   // `deadtime` (minutes): a connection with nothing open and nothing in flight for that long is
   // closed (ksmbd semantics: open files keep a connection alive).
@@ -261,15 +294,25 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   }
 
   return {
-    port: (listener.addr as Deno.NetAddr).port,
+    port: opened.port,
+    listening: opened.bound,
     context: ctx,
     done,
+    stopAccepting(): void {
+      stopping = true;
+      closeListeners();
+    },
+    async drain(timeoutMs: number): Promise<boolean> {
+      const deadline = Date.now() + timeoutMs;
+      while (live.size > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - Date.now()))));
+      }
+      return live.size === 0;
+    },
     stop(opts: StopOptions = {}): Promise<void> {
       stopPromise ??= (async () => {
         stopping = true;
-        try {
-          listener.close();
-        } catch { /* closed */ }
+        closeListeners();
         const graceMs = opts.graceMs ?? 5000;
         await Promise.all([...live].map((c) => quiesceConnection(c, graceMs)));
         if (deadtimer !== undefined) clearInterval(deadtimer);

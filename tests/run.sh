@@ -4,13 +4,14 @@
 #  1. installs the real SMB peers from apt when missing (smbclient, smbtorture, rpcclient, smbd,
 #     impacket for /usr/bin/python3, and MIT Kerberos: krb5-kdc, krb5-admin-server, krb5-user);
 #  2. finds deno (or installs deno@2.9.6 from npm into .tools/);
-#  3. builds the WASM module (deno task build:wasm) and type-checks the project (deno task check);
+#  3. builds the WASM module (deno task build:wasm), type-checks the project (deno task check), and runs
+#     `deno lint` and `deno fmt --check` (the project's rules: DEVELOPERS.md);
 #  4. runs the unit tests (every *_test.ts under tests/ except tests/interop/, and rpc-wasm/tests/),
 #     one `deno test` per file so that a file that fails to load cannot hide the others;
 #  5. runs the interop tests (tests/interop/*_test.ts: real clients against cli/serve.ts).
 #
-# Every test case is counted once per leaf (a test with steps counts its leaf steps); the build and the
-# type check count as one case each. Failures are listed at the end; the LAST line is exactly
+# Every test case is counted once per leaf (a test with steps counts its leaf steps); the build, the
+# type check, the lint and the format check count as one case each. Failures are listed at the end; the LAST line is exactly
 # "N passed, N failed". Exit status is non-zero when anything failed.
 #
 # Environment: KSMBD_TEST_TARGET=samba runs the interop tests against a private Samba smbd instead;
@@ -102,7 +103,7 @@ export PATH="$(dirname "$DENO"):$PATH"
 
 has_task() { grep -q "\"$1\"[[:space:]]*:" "$ROOT/deno.json" 2>/dev/null; }
 
-# --- 3. build and type check -----------------------------------------------------------------------
+# --- 3. build, type check, lint and format --------------------------------------------------------
 if has_task "build:wasm"; then
   log "deno task build:wasm"
   if "$DENO" task build:wasm; then record_pass; else record_fail "deno task build:wasm"; fi
@@ -114,6 +115,12 @@ if has_task "check"; then
   if "$DENO" task check; then record_pass; else record_fail "deno task check (type errors)"; fi
   checked=1
 fi
+# Lint and format: one case each, so that the test command fails when either does (issue 15).
+log "deno lint"
+if "$DENO" lint; then record_pass; else record_fail "deno lint (lint errors)"; fi
+log "deno fmt --check"
+if "$DENO" fmt --check; then record_pass; else record_fail "deno fmt --check (unformatted files)"; fi
+
 # Types were checked above (and counted): the test runs skip re-checking, so that a type error in one
 # module does not stop every test file importing it from running.
 CHECK_FLAG=()

@@ -27,7 +27,10 @@ export const CONTROL_COMMANDS: readonly ControlCommand[] = [
 /** Debug components `control -d` accepts (`all` toggles every one). */
 export const DEBUG_COMPONENTS: readonly string[] = ["all", "smb", "auth", "vfs", "oplock", "ipc", "conn"];
 
-/** A request line. `arg` is the component name for `debug`. */
+/**
+ * A request line. `arg` is the component name for `debug`, and `"json"` for `status` to get the
+ * status as one JSON object (core/status.ts StatusReport, docs/operations.md) instead of text.
+ */
 export interface ControlRequest {
   cmd: ControlCommand;
   arg?: string;
@@ -47,6 +50,12 @@ export const CONTROL_SOCKET_NAME = "control.sock";
 
 /** Longest request or response line accepted, in bytes. */
 export const CONTROL_MAX_LINE = 1024 * 1024;
+
+/**
+ * Longest response line the client accepts, in bytes: `status --json` lists every open file and lock
+ * (a few hundred bytes each), which can pass {@link CONTROL_MAX_LINE} on a busy server.
+ */
+export const CONTROL_MAX_RESPONSE = 64 * 1024 * 1024;
 
 /** Largest unix socket path (sun_path is 108 bytes including the NUL). */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -105,7 +114,7 @@ function parseObject(line: string, what: string): Record<string, unknown> {
  * Decodes and validates a request line.
  *
  * @throws {ControlProtocolError} for bad JSON, an unknown `cmd`, a non-string `arg`, or `debug`
- * without an argument.
+ * without an argument, or `status` with an argument other than "json".
  */
 export function decodeRequest(line: string): ControlRequest {
   const o = parseObject(line, "request");
@@ -117,6 +126,9 @@ export function decodeRequest(line: string): ControlRequest {
     throw new ControlProtocolError(`"arg" must be a string`);
   }
   if (cmd === "debug" && o.arg === undefined) throw new ControlProtocolError(`"debug" needs a component`);
+  if (cmd === "status" && o.arg !== undefined && o.arg !== "json") {
+    throw new ControlProtocolError(`"status" takes no argument or "json"`);
+  }
   const req: ControlRequest = { cmd: cmd as ControlCommand };
   if (o.arg !== undefined) req.arg = o.arg as string;
   return req;
@@ -143,7 +155,7 @@ export function decodeResponse(line: string): ControlResponse {
 }
 
 /** Reads bytes until the first newline (excluded) or end of stream. */
-async function readLine(conn: Deno.Conn, deadline: number): Promise<string> {
+async function readLine(conn: Deno.Conn, deadline: number, max = CONTROL_MAX_LINE): Promise<string> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   const buf = new Uint8Array(64 * 1024);
@@ -160,7 +172,7 @@ async function readLine(conn: Deno.Conn, deadline: number): Promise<string> {
     }
     chunks.push(part.slice());
     total += n;
-    if (total > CONTROL_MAX_LINE) throw new ControlProtocolError("control line too long");
+    if (total > max) throw new ControlProtocolError("control line too long");
   }
   const all = new Uint8Array(total);
   let off = 0;
@@ -210,7 +222,7 @@ export async function sendControlRequest(
   }, timeoutMs);
   try {
     await writeAll(conn, encodeRequest(req));
-    const line = await readLine(conn, Date.now() + timeoutMs);
+    const line = await readLine(conn, Date.now() + timeoutMs, CONTROL_MAX_RESPONSE);
     if (line === "") {
       throw new ControlProtocolError("the server closed the control connection without answering");
     }
@@ -242,6 +254,12 @@ export interface ControlServer {
   readonly path: string;
   /** Stops listening, waits for open connections to finish and removes the socket file. */
   close(): Promise<void>;
+  /**
+   * Stops listening but keeps answering the connections already accepted, and leaves the socket
+   * file to the next server process, which replaces it (a hand-over, core/handover.ts). A later
+   * {@link ControlServer.close} then does not remove the file.
+   */
+  stopListening?(): Promise<void>;
 }
 
 /**
@@ -308,6 +326,7 @@ export async function startControlServer(
     }
   })();
   let closed = false;
+  let handedOn = false;
   return {
     path: socketPath,
     async close(): Promise<void> {
@@ -320,7 +339,16 @@ export async function startControlServer(
       }
       await loop;
       await Promise.allSettled([...pending]);
-      await Deno.remove(socketPath).catch(() => {});
+      if (!handedOn) await Deno.remove(socketPath).catch(() => {});
+    },
+    async stopListening(): Promise<void> {
+      handedOn = true;
+      try {
+        listener.close();
+      } catch {
+        // already closed
+      }
+      await loop;
     },
   };
 }

@@ -6,6 +6,7 @@
  */
 
 import type { ProtocolName, TriState } from "./types.ts";
+import { parseLogFormat, parseLogLevel, parseMetricsAddress } from "./observability_keys.ts";
 
 /** How a value is interpreted. */
 export type ValueKind =
@@ -19,7 +20,10 @@ export type ValueKind =
   | "protocol"
   | "map_to_guest"
   | "smb_encrypt"
-  | "crypto_backend";
+  | "crypto_backend"
+  | "metrics_address"
+  | "log_format"
+  | "log_level";
 
 /** One known key. */
 export interface KeySpec {
@@ -45,7 +49,10 @@ export const DEFAULT_PWDDB_PATH = "/etc/ksmbd/ksmbdpwd.db";
 /** Upper bound ksmbd applies to `max connections`, `max open files`, `max active sessions`. */
 export const CONF_MAX_COUNT = 65536;
 
-/** The 32 global keys of ksmbd plus ksmbd-deno's `state directory` and `crypto backend`. */
+/**
+ * The 32 global keys of ksmbd plus ksmbd-deno's `state directory`, `crypto backend`, `metrics address`,
+ * `log format` and `log level`.
+ */
 export const GLOBAL_KEYS: ReadonlyMap<string, KeySpec> = new Map(
   [
     spec("bind interfaces only", "bool", "no"),
@@ -82,6 +89,14 @@ export const GLOBAL_KEYS: ReadonlyMap<string, KeySpec> = new Map(
     spec("workgroup", "string", "WORKGROUP"),
     spec("state directory", "string", DEFAULT_STATE_DIRECTORY),
     spec("crypto backend", "crypto_backend", "webcrypto"),
+    // Observability (docs/operations.md): Prometheus endpoint (off when empty), log line format and level.
+    spec("metrics address", "metrics_address", ""),
+    spec("log format", "log_format", "text"),
+    spec("log level", "log_level", "info"),
+    // Discovery (docs/operations.md "Discovery", core/discovery/): each off unless enabled.
+    spec("wsd", "bool", "no"),
+    spec("mdns", "bool", "no"),
+    spec("discovery interfaces", "list", ""),
   ].map((s) => [s.key, s]),
 );
 
@@ -299,6 +314,14 @@ export function validateValue(kind: ValueKind, value: string): string | null {
       return parseSmbEncrypt(value) ? null : `"${value}" is not one of disabled/auto/enabled/mandatory`;
     case "crypto_backend":
       return parseCryptoBackend(value) ? null : `"${value}" is not one of webcrypto/openssl`;
+    case "metrics_address":
+      return value.trim() === "" || parseMetricsAddress(value)
+        ? null
+        : `"${value}" is not PORT, IPv4:PORT or [IPv6]:PORT`;
+    case "log_format":
+      return parseLogFormat(value) ? null : `"${value}" is not one of text/json`;
+    case "log_level":
+      return parseLogLevel(value) ? null : `"${value}" is not one of error/warn/info/debug`;
     case "string":
     case "list":
     case "veto":

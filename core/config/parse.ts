@@ -28,6 +28,14 @@ import {
   type TriState,
 } from "./types.ts";
 import { type IniEntry, parseIni, sectionKey } from "./ini.ts";
+import { parseInterfaceList } from "./interfaces.ts";
+import { recordGlobalKeyLocations } from "./locations.ts";
+import {
+  formatMetricsAddress,
+  parseLogFormat,
+  parseLogLevel,
+  parseMetricsAddress,
+} from "./observability_keys.ts";
 import {
   CONF_MAX_COUNT,
   GLOBAL_KEYS,
@@ -203,6 +211,12 @@ export function defaultGlobal(): GlobalConfig {
     workgroup: "WORKGROUP",
     stateDirectory: "/var/lib/ksmbd-deno",
     cryptoBackend: "webcrypto",
+    metricsAddress: "",
+    logFormat: "text",
+    logLevel: "info",
+    wsd: false,
+    mdns: false,
+    discoveryInterfaces: [],
   };
 }
 
@@ -230,9 +244,14 @@ function buildGlobal(
       case "guest account":
         g.guestAccount = v;
         break;
-      case "interfaces":
+      case "interfaces": {
         g.interfaces = parseList(v);
+        // Syntax only here; whether the interfaces exist is checked against this machine when the
+        // listen addresses are resolved (core/config/interfaces.ts).
+        const bad = parseInterfaceList(g.interfaces);
+        if (typeof bad === "string") throw new ConfigError(`${where(source, e)}: "${e.rawKey}": ${bad}`);
         break;
+      }
       case "ipc timeout":
         g.ipcTimeout = num(source, e);
         break;
@@ -359,6 +378,49 @@ function buildGlobal(
         g.cryptoBackend = b;
         break;
       }
+      case "metrics address": {
+        if (v.trim() === "") {
+          g.metricsAddress = "";
+          break;
+        }
+        const a = parseMetricsAddress(v);
+        if (!a) {
+          throw new ConfigError(
+            `${where(source, e)}: "metrics address" must be PORT, IPv4:PORT or [IPv6]:PORT, got "${v}"`,
+          );
+        }
+        g.metricsAddress = formatMetricsAddress(a);
+        break;
+      }
+      case "log format": {
+        const f = parseLogFormat(v);
+        if (!f) throw new ConfigError(`${where(source, e)}: "log format" must be text or json, got "${v}"`);
+        g.logFormat = f;
+        break;
+      }
+      case "log level": {
+        const l = parseLogLevel(v);
+        if (!l) {
+          throw new ConfigError(
+            `${where(source, e)}: "log level" must be error, warn, info or debug, got "${v}"`,
+          );
+        }
+        g.logLevel = l;
+        break;
+      }
+      case "wsd":
+        g.wsd = bool(source, e, warn);
+        break;
+      case "mdns":
+        g.mdns = bool(source, e, warn);
+        break;
+      case "discovery interfaces": {
+        g.discoveryInterfaces = parseList(v);
+        // Syntax here; whether they exist is checked when discovery starts (core/discovery/interfaces.ts).
+        const bad = parseInterfaceList(g.discoveryInterfaces);
+        if (typeof bad === "string") throw new ConfigError(`${where(source, e)}: "${e.rawKey}": ${bad}`);
+        break;
+      }
     }
   }
   const minE = entries.get("server min protocol");
@@ -381,6 +443,7 @@ function buildGlobal(
     g.stateDirectory = `${opts.baseDir ?? dirOf(source)}/${g.stateDirectory}`;
   }
   g.stateDirectory = cleanPath(g.stateDirectory);
+  recordGlobalKeyLocations(g, new Map([...entries].map(([k, e]) => [k, where(source, e)])));
   return g;
 }
 

@@ -49,6 +49,21 @@ export interface GlobalConfig {
   stateDirectory: string;
   /** ksmbd-deno: "webcrypto" (default, sandboxed) or "openssl" (FFI to libcrypto.so.3). */
   cryptoBackend: "webcrypto" | "openssl";
+  /**
+   * ksmbd-deno: where the Prometheus endpoint listens, canonical `IP:PORT` / `[IPv6]:PORT`; "" = off
+   * (core/metrics_server.ts).
+   */
+  metricsAddress: string;
+  /** ksmbd-deno: log lines as text or one JSON object per line (core/log.ts). */
+  logFormat: "text" | "json";
+  /** ksmbd-deno: least severe of error/warn/info printed; debug switches every component on. */
+  logLevel: "error" | "warn" | "info" | "debug";
+  /** ksmbd-deno: WS-Discovery responder, so Windows lists the server under Network (core/discovery/wsd.ts). */
+  wsd: boolean;
+  /** ksmbd-deno: mDNS/DNS-SD `_smb._tcp` announcer for macOS Finder (core/discovery/mdns.ts). */
+  mdns: boolean;
+  /** ksmbd-deno: where discovery announces (names, IPv4 addresses or networks); empty = the listen addresses. */
+  discoveryInterfaces: string[];
 }
 
 export interface ShareConfig {

@@ -1,4 +1,4 @@
-import { FrameWriter, putFrameHeader, readFrames } from "../transport/tcp.ts";
+import { FrameWriter, peerAddressText, putFrameHeader, readFrames } from "../transport/tcp.ts";
 import { Limits } from "../limits.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { Session } from "../state/session.ts";
@@ -81,8 +81,9 @@ export class Connection {
     this.writer = new FrameWriter(conn);
     this.credits = new CreditWindow(server.global.smb2MaxCredits || Limits.maxCredits);
     const addr = conn.remoteAddr as Deno.NetAddr;
-    this.peer = addr.hostname;
-    this.ipv6 = addr.hostname.includes(":");
+    // An IPv4 client of the dual-stack listener arrives as ::ffff:a.b.c.d: shown and checked as IPv4.
+    this.peer = peerAddressText(addr.hostname);
+    this.ipv6 = this.peer.includes(":");
   }
 
   /** Largest frame accepted now: small until a session is valid (ksmbd's pdu-length-by-state rule). */
@@ -97,6 +98,7 @@ export class Connection {
 
   /** Runs the connection until the peer goes away or framing breaks. */
   async serve(): Promise<void> {
+    log("conn", `connection from ${this.peer}`);
     const reason = await readFrames(this.conn, {
       maxFrame: () => this.maxFrame(),
       onFrame: (frame) => {
@@ -114,6 +116,7 @@ export class Connection {
       },
     });
     if (reason !== "eof" && reason !== "closed") log("conn", `dropping ${this.peer}: ${reason}`);
+    else log("conn", `connection from ${this.peer} ended (${reason})`);
     this.close();
   }
 

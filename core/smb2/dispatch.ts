@@ -22,7 +22,8 @@ import { type Handler, type Reply, type RequestCtx, SmbError } from "./handler.t
 import { HANDLERS } from "./handlers.ts";
 import { handleCancel } from "./misc.ts";
 import { handleSmb1Negotiate } from "./negotiate.ts";
-import { log } from "../log.ts";
+import { debugEnabled, log } from "../log.ts";
+import { commandName, statusName } from "../metrics.ts";
 
 /** Preconditions per command (MS-SMB2 3.3.5.2.x); fileIdOffset is from the body start. */
 interface Rule {
@@ -115,6 +116,7 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     } catch {
       return conn.close();
     }
+    session.encryptedSeen = true;
     if (
       plain.byteLength < SMB2_HEADER_SIZE ||
       new DataView(plain.buffer, plain.byteOffset, 4).getUint32(0, true) !== 0x424d53fe
@@ -174,6 +176,7 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     // CANCEL consumes no MessageId and gets no response (MS-SMB2 3.3.5.16).
     if (hdr.command === Command.CANCEL) {
       handleCancel({ server: conn.server, conn, hdr, pdu, session: null, tree: null, open: null });
+      conn.server.stats.request(Command.CANCEL, Status.SUCCESS, pdu.byteLength, 0, 0);
       continue;
     }
 
@@ -194,6 +197,8 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     const lookupSession = related && prev ? prev.sessionId : hdr.sessionId;
     const lookupTree = related && prev ? prev.treeId : hdr.treeId;
     let verifiedSigned = false;
+    // Metrics (core/metrics.ts): latency runs from here to the response being built.
+    const t0 = performance.now();
     try {
       // MS-SMB2 3.3.5.2.7.2: the first element cannot be related, and a related element cannot
       // follow one whose session did not resolve.
@@ -207,7 +212,6 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       const rule = RULES[hdr.command];
       verifiedSigned = resolve(ctx, rule, related ? prev : null, lookupSession, lookupTree, encryptedFor);
       const handler: Handler = HANDLERS[hdr.command];
-      conn.server.stats.commands[hdr.command]++;
       reply = await handler(ctx);
     } catch (e) {
       if (e instanceof DropConnection) return conn.close();
@@ -219,13 +223,12 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       }
     }
     if (reply.noResponse) {
+      const seconds = (performance.now() - t0) / 1000;
+      conn.server.stats.request(hdr.command, reply.status, pdu.byteLength, 0, seconds);
       if (reply.disconnect) return conn.close();
       continue;
     }
     if (reply.disconnect) disconnect = true;
-    if (reply.status !== Status.SUCCESS) {
-      log("smb", `command ${hdr.command} mid ${hdr.messageId} -> 0x${reply.status.toString(16)}`);
-    }
     const sessionOk = ctx.session !== null && ctx.session.state === "valid";
     if (reply.sessionId !== undefined) sessionIdOut = reply.sessionId;
     if (reply.treeId !== undefined) treeIdOut = reply.treeId;
@@ -299,6 +302,22 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       else tail = reply.tail;
     }
     if (reply.afterEncode) await reply.afterEncode(out.buf.subarray(start, out.pos));
+    // Counters (core/metrics.ts) of every answered request: the only place requests are counted,
+    // with CANCEL and unanswered ones above and async completions in finishAsync. `tail` is this
+    // element's READ payload when it is sent without a copy.
+    const seconds = (performance.now() - t0) / 1000;
+    const bytesOut = out.pos - start + (tail?.byteLength ?? 0);
+    conn.server.stats.request(hdr.command, reply.status, pdu.byteLength, bytesOut, seconds);
+    if (hdr.command === Command.SESSION_SETUP && reply.status === Status.SUCCESS) {
+      conn.server.stats.sessionEstablished(conn.sessions.get(reply.sessionId ?? hdr.sessionId));
+    }
+    if (debugEnabled("smb")) {
+      log(
+        "smb",
+        `${commandName(hdr.command)} mid ${hdr.messageId} sid 0x${sessionIdOut.toString(16)} ` +
+          `tid ${treeIdOut} -> ${statusName(reply.status)} (${(seconds * 1000).toFixed(3)} ms)`,
+      );
+    }
 
     const inherited = related && prev ? prev.openId : null;
     prev = {
@@ -393,6 +412,7 @@ function resolve(
       }
       signed = true;
       ctx.signatureVerified = true;
+      session.signedSeen = true;
     } else if (session.signingRequired && !rule.unsigned) {
       throw new SmbError(Status.ACCESS_DENIED);
     }
@@ -458,6 +478,12 @@ async function finishAsync(conn: Connection, job: AsyncJob, encryptedFor: bigint
   } finally {
     conn.pending.delete(job.asyncId);
   }
+  if (debugEnabled("smb")) {
+    log(
+      "smb",
+      `${commandName(job.hdr.command)} mid ${job.hdr.messageId} async -> ${statusName(reply.status)}`,
+    );
+  }
   if (conn.isClosing) return;
   const out = new Writer(512);
   out.zeros(4);
@@ -478,6 +504,7 @@ async function finishAsync(conn: Connection, job: AsyncJob, encryptedFor: bigint
   if (reply.body) reply.body(out, 4);
   else encodeErrorResponse(out, 4, {});
   const all = out.finish();
+  conn.server.stats.asyncCompleted(job.hdr.command, reply.status, all.byteLength - 4);
   const sess = conn.sessions.get(job.sessionId);
   if (encryptedFor !== null) {
     const enc = sess?.encryptor;

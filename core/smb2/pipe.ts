@@ -180,6 +180,7 @@ export async function openPipe(ctx: RequestCtx, req: CreateRequest): Promise<Rep
   }
   const id = server.allocOpenId();
   const name = req.name.startsWith("\\") ? req.name.slice(1) : req.name;
+  log("ipc", `pipe ${name} opened (rpc pipe ${pipeId}) by ${session.account || "(anonymous)"}`);
   const open = new Open(
     id,
     session.id,

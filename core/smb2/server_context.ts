@@ -4,15 +4,8 @@ import { sectionKey } from "../config/ini.ts";
 import { ShareModeTable } from "../state/share_mode.ts";
 import { ByteLockTable } from "../state/byte_locks.ts";
 import { NotifyHub } from "./notify.ts";
+import { Metrics } from "../metrics.ts";
 import type { ShareFs } from "../vfs/mod.ts";
-
-/** Per-command counters for `control --status`. */
-export interface Stats {
-  connections: number;
-  bytesRead: number;
-  bytesWritten: number;
-  commands: number[];
-}
 
 /** Server-wide state shared by all connections. */
 export class ServerContext {
@@ -39,7 +32,8 @@ export class ServerContext {
       fs.close();
     } catch { /* already closed */ }
   }
-  readonly stats: Stats = { connections: 0, bytesRead: 0, bytesWritten: 0, commands: new Array(19).fill(0) };
+  /** Counters for `control --status` and the Prometheus endpoint (core/metrics.ts). */
+  readonly stats: Metrics = new Metrics();
   /** Session ids are unique server-wide so PreviousSessionId can find an old session. */
   private nextSessionId = BigInt(Date.now()) << 16n;
   /** Open ids are unique server-wide. */

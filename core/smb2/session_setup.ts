@@ -20,7 +20,7 @@ import { Session } from "../state/session.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { forgetSession, logoffSession } from "./teardown.ts";
 import { Limits } from "../limits.ts";
-import { log } from "../log.ts";
+import { debugEnabled, log } from "../log.ts";
 import { KerberosReason, SPNEGO_ENTROPY_BYTES } from "../ipc/messages.ts";
 
 const USER_FLAG = { OK: 1, BAD_PASSWORD: 2, BAD_UID: 4, BAD_USER: 8, GUEST: 16, DELAY: 32 } as const;
@@ -194,6 +194,17 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
     sessionFlags |= SessionFlags.ENCRYPT_DATA;
   }
   session.state = "valid";
+  if (debugEnabled("auth")) {
+    const who = result.anonymous ? "(anonymous)" : result.account + (result.guest ? " (guest)" : "");
+    const how = (result.expiresAtMs ? "kerberos, " : "") +
+      `signing ${session.signingRequired ? "required" : "not required"}` +
+      (session.encryptData ? ", encryption required" : "");
+    log(
+      "auth",
+      `${wasValid ? "reauthenticated" : "authenticated"} session 0x${session.id.toString(16)} user ${who} ` +
+        `from ${conn.peer} (${how})`,
+    );
+  }
   // MS-SMB2 3.3.5.5.3: a setup naming a PreviousSessionId of the same user replaces that session
   // (a client reconnecting after losing its connection); its opens are closed.
   if (req.previousSessionId !== 0n && req.previousSessionId !== session.id && !wasValid) {

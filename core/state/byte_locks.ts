@@ -59,6 +59,11 @@ export class ByteLockTable {
     else this.files.delete(key);
   }
 
+  /** Every lock held now, file by file (for `control --status`). */
+  *all(): Generator<ByteLock> {
+    for (const l of this.files.values()) yield* l;
+  }
+
   /** MS-FSA 2.1.5.2/2.1.5.3: I/O by `open` collides with another open's lock. */
   ioConflict(key: string, open: Open, offset: bigint, length: bigint, write: boolean): boolean {
     const l = this.files.get(key);

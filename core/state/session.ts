@@ -23,6 +23,10 @@ export class Session {
   /** Every request must be signed (server or client required it, and not guest/anonymous). */
   signingRequired = false;
   encryptData = false;
+  /** A request of this session arrived with a valid signature (for `control --status`). */
+  signedSeen = false;
+  /** A request of this session arrived encrypted (for `control --status`). */
+  encryptedSeen = false;
   /** Encrypts responses (ServerOut key) and decrypts requests (ServerIn key); null without a cipher. */
   encryptor: TransformCipher | null = null;
   decryptor: TransformCipher | null = null;

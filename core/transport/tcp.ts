@@ -123,3 +123,16 @@ export function putFrameHeader(out: Uint8Array, len: number): void {
   out[2] = (len >> 8) & 0xff;
   out[3] = len & 0xff;
 }
+
+/**
+ * The client's address as the rest of the server shows and checks it (logs, `max ip connections`,
+ * `hosts allow` / `hosts deny` in the accounts module): an IPv4 client of a dual-stack `::` listener
+ * arrives as `::ffff:a.b.c.d` (RFC 4291 §2.5.5.2) and is rendered as `a.b.c.d`, as if it had reached
+ * an IPv4 listener (core/transport/listen.ts); IPv6 text is lower-cased.
+ */
+export function peerAddressText(hostname: string): string {
+  const h = hostname.toLowerCase();
+  const m = /^(?:0{0,4}:){0,5}:?ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(h);
+  if (m && (h.startsWith("::ffff:") || /^(0{1,4}:){5}ffff:/.test(h))) return m[1];
+  return h;
+}

@@ -123,7 +123,7 @@ Deno.test("adduser and addshare notify a running server to reload; a failed noti
     answer = false;
     r = await cli(["addshare", "-C", sb.conf, "-d", "music"]);
     assertEquals(r.code, 0, describeRun(r));
-    assertStringIncludes(r.stderr, "note:");
+    assertStringIncludes(r.stderr, "warning: the running server did not reload: nope");
   } finally {
     await server.close();
     await sb.cleanup();

@@ -141,16 +141,27 @@ Deno.test("planLaunch resolves relative paths against the user's directory and p
       dir,
     );
     const args = l.denoArgs.slice(l.denoArgs.indexOf(CORE_MAIN_PATH) + 1);
-    assertEquals(args, ["-C", `${dir}/ksmbd.conf`, "-P", `${dir}/pwd.db`, "-d", "smb,auth", "--parent-pipe"]);
-    assert(l.plan.net.includes("0.0.0.0:4999"), "port from tcp port");
-    const e = await planLaunch({ sharesUnder: [], port: 4455 }, dir);
-    assertEquals(e.denoArgs.slice(e.denoArgs.indexOf(CORE_MAIN_PATH) + 1), [
-      "--embedded",
-      dir,
-      "-p",
-      "4455",
+    assertEquals(args, [
+      "-C",
+      `${dir}/ksmbd.conf`,
+      "-P",
+      `${dir}/pwd.db`,
+      "-d",
+      "smb,auth",
       "--parent-pipe",
+      "--listen",
+      "::,0.0.0.0",
     ]);
+    assert(l.plan.net.includes("[::]:4999") && l.plan.net.includes("0.0.0.0:4999"), "port from tcp port");
+    const e = await planLaunch({ sharesUnder: [], port: 4455 }, dir);
+    const eArgs = e.denoArgs.slice(e.denoArgs.indexOf(CORE_MAIN_PATH) + 1);
+    assertEquals(eArgs.slice(0, -1), ["--embedded", dir, "-p", "4455", "--parent-pipe", "--listen"]);
+    // The embedded default listens on loopback only (::1 is left out where IPv6 is disabled).
+    assert(["127.0.0.1,::1", "127.0.0.1"].includes(eArgs[eArgs.length - 1]), eArgs.join(" "));
+    assertEquals(
+      e.plan.net.filter((n) => !n.startsWith("unix:")),
+      eArgs[eArgs.length - 1].split(",").map((a) => a.includes(":") ? `[${a}]:4455` : `${a}:4455`),
+    );
     assert(e.plan.write.includes(`${dir}/demo-share`) && e.plan.write.includes(`${dir}/.state`));
   });
   assertEquals(absolutize("a/b", "/x/"), "/x/a/b");
@@ -192,11 +203,18 @@ Deno.test("serve --show-permissions prints each grant with its reason and the ex
     const conf = await writeConf(dir, 4998);
     const r = await serve(["-C", conf, "-P", `${dir}/pwd.db`, "--show-permissions"], dir);
     assertEquals(r.code, 0, describeRun(r));
+    assertMatch(r.stdout, /^net \[::\]:4998 +SMB listener/m);
     assertMatch(r.stdout, /^net 0\.0\.0\.0:4998 +SMB listener/m);
     assertMatch(r.stdout, new RegExp(`^write ${dir}/share +share \\[data\\] is writable`, "m"));
     assertMatch(r.stdout, /^sys statfs +free space/m);
-    assertMatch(r.stdout, /deno run --no-prompt --unstable-worker-options --allow-net=0\.0\.0\.0:4998,unix:/);
-    assertStringIncludes(r.stdout, `${CORE_MAIN_PATH} -C ${conf} -P ${dir}/pwd.db --parent-pipe`);
+    assertMatch(
+      r.stdout,
+      /deno run --no-prompt --unstable-worker-options --unstable-net '--allow-net=\[::\]:4998,0\.0\.0\.0:4998,unix:\//,
+    );
+    assertStringIncludes(
+      r.stdout,
+      `${CORE_MAIN_PATH} -C ${conf} -P ${dir}/pwd.db --parent-pipe --listen ::,0.0.0.0`,
+    );
     assert(!existsPath(`${dir}/state/control.sock`), "nothing started");
   });
 });
@@ -207,18 +225,24 @@ Deno.test("serve with no -C runs the embedded default from an empty directory; S
     const s = new Running(["-p", String(port)], dir);
     try {
       await s.waitFor(/listening/);
-      assertStringIncludes(s.out, `ksmbd-deno listening on 0.0.0.0:${port}`);
-      assertStringIncludes(s.out, `connect with: smbclient //127.0.0.1/demo -U demo%demo -p ${port}`);
+      assertStringIncludes(s.out, `ksmbd-deno listening on 127.0.0.1:${port}`);
+      assertStringIncludes(s.out, "the embedded default listens on loopback only");
+      // A random password, generated on this first run and printed (core/config/embedded.ts).
+      await s.waitFor(/connect with: .*\n/);
+      const pass = (await Deno.readTextFile(`${dir}/.state/demo-password`)).trim();
+      assertMatch(pass, /^[a-km-np-z2-9]{20}$/);
+      assertStringIncludes(s.out, `connect with: smbclient //127.0.0.1/demo -U demo%${pass} -p ${port}`);
       await Deno.writeTextFile(`${dir}/hello.txt`, "hi\n");
       const r = await runCommand(
         "smbclient",
-        ["//127.0.0.1/demo", "-p", String(port), "-U", "demo%demo", "-c", "put hello.txt; ls"],
+        ["//127.0.0.1/demo", "-p", String(port), "-U", `demo%${pass}`, "-c", "put hello.txt; ls"],
         { timeoutMs: 30_000, cwd: dir },
       );
       assert(r.code === 0 && !/NT_STATUS_(?!OK)/.test(r.stdout + r.stderr), describeRun(r));
       assertEquals(await Deno.readTextFile(`${dir}/demo-share/hello.txt`), "hi\n");
       assertEquals(Deno.statSync(`${dir}/.state`).mode! & 0o777, 0o700);
       assertEquals(Deno.statSync(`${dir}/.state/ksmbdpwd.db`).mode! & 0o777, 0o600);
+      assertEquals(Deno.statSync(`${dir}/.state/demo-password`).mode! & 0o777, 0o600);
       s.child.kill("SIGHUP");
       await s.waitFor(/SIGHUP: reloaded: 2 shares, 1 users/);
       s.child.kill("SIGTERM");

@@ -8,6 +8,7 @@ import {
   planReload,
   sharePermissionProblem,
 } from "../../core/control.ts";
+import type { PathKind } from "../../core/reload.ts";
 
 const BASE = `
 [global]
@@ -27,6 +28,8 @@ const query: PermissionQuery = (kind, path) => {
   return under("/srv/keep") || under("/srv/change") || under("/st");
 };
 const noSymlinks = (p: string): string => p;
+/** Every path is an existing directory. */
+const allDirs = (): PathKind => "dir";
 
 Deno.test("globalKeyName maps every GlobalConfig field to its ksmbd.conf key", () => {
   const { config } = parseConfig("", "/c");
@@ -53,17 +56,18 @@ Deno.test("planReload: added, changed, removed and unchanged shares; globals rep
       .replace("[global]", "[global]\n  workgroup = OTHER"),
     "/c",
   ).config;
-  const plan = planReload(cur, next, query, noSymlinks);
+  const plan = planReload(cur, next, query, noSymlinks, allDirs);
   assertEquals(plan.added, ["new"]);
   assertEquals(plan.changed, ["change"]);
   assertEquals(plan.removed, ["gone"]);
   assertEquals(plan.refused, []);
+  assertEquals(plan.needPermissions, []);
   assertEquals(plan.globalKeys, ["workgroup"]);
   assertEquals(plan.shares.map((s) => s.name), ["keep", "change", "new", "IPC$"]);
   assertEquals(plan.shares[1].comment, "now with a comment");
 });
 
-Deno.test("planReload refuses shares the process may not serve and keeps the old version of a changed one", () => {
+Deno.test("planReload lists shares needing permissions the process lacks and keeps the old version of a changed one", () => {
   const cur = parseConfig(BASE, "/c").config;
   const next = parseConfig(
     BASE.replace("path = /srv/change", "path = /elsewhere/change")
@@ -73,8 +77,9 @@ Deno.test("planReload refuses shares the process may not serve and keeps the old
       ),
     "/c",
   ).config;
-  const plan = planReload(cur, next, query, noSymlinks);
-  assertEquals(plan.refused, [
+  const plan = planReload(cur, next, query, noSymlinks, allDirs);
+  assertEquals(plan.refused, []);
+  assertEquals(plan.needPermissions, [
     { name: "change", reason: "the server was not started with read access to /elsewhere/change" },
     {
       name: "gone",
@@ -102,4 +107,26 @@ Deno.test("sharePermissionProblem checks the realpath too, and nothing for IPC$"
   );
   assertEquals(sharePermissionProblem(s, () => true, toOutside), null);
   assertEquals(sharePermissionProblem(ipc, () => false, noSymlinks), null);
+});
+
+Deno.test("planReload refuses a new or changed share whose path does not exist or is a file", () => {
+  const cur = parseConfig(BASE, "/c").config;
+  const next = parseConfig(
+    BASE.replace("path = /srv/change", "path = /srv/change-file")
+      .replace("[gone]\n  path = /srv/gone\n", "[gone]\n  path = /srv/gone\n[new]\n  path = /srv/missing\n"),
+    "/c",
+  ).config;
+  const kinds: Record<string, PathKind> = { "/srv/change-file": "file", "/srv/missing": "missing" };
+  const plan = planReload(cur, next, query, noSymlinks, (p) => kinds[p] ?? "dir");
+  assertEquals(plan.refused, [
+    { name: "change", reason: "path /srv/change-file is not a directory" },
+    { name: "new", reason: "path /srv/missing does not exist" },
+  ]);
+  assertEquals(plan.needPermissions, []);
+  assertEquals(plan.added, []);
+  assertEquals(plan.changed, []);
+  // The running version of the changed share stays; the new one is left out.
+  const byName = new Map(plan.shares.map((s) => [s.name, s]));
+  assertEquals(byName.get("change")?.path, "/srv/change");
+  assert(!byName.has("new"));
 });

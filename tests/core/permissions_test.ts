@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
 import { parseConfig } from "../../core/config/parse.ts";
+import { ConfigError } from "../../core/config/types.ts";
 import {
   computePermissions,
   CORE_MAIN_PATH,
@@ -49,7 +50,8 @@ Deno.test("computePermissions grants exactly net, read, write and sys for the co
     port: 4450,
     realPath: fakeRealPath(["/srv", "/srv/ro", "/srv/rw", "/srv/wl", "/etc", "/var", "/var/lib"]),
   });
-  assertEquals(plan.net, ["0.0.0.0:4450", "unix:/var/lib/kd/control.sock"]);
+  // bind interfaces only = no (default): every address, IPv6 ([::], dual-stack) and IPv4.
+  assertEquals(plan.net, ["[::]:4450", "0.0.0.0:4450", "unix:/var/lib/kd/control.sock"]);
   assertEquals(plan.read, [
     "/etc/ksmbd/ksmbd.conf",
     "/etc/ksmbd/ksmbdpwd.db",
@@ -67,7 +69,7 @@ Deno.test("computePermissions grants exactly net, read, write and sys for the co
   assertEquals(plan.sys, ["statfs"]);
   assertEquals(plan.ffi, []);
   assertEquals(permissionFlags(plan), [
-    "--allow-net=0.0.0.0:4450,unix:/var/lib/kd/control.sock",
+    "--allow-net=[::]:4450,0.0.0.0:4450,unix:/var/lib/kd/control.sock",
     `--allow-read=${plan.read.join(",")}`,
     "--allow-write=/var/lib/kd,/srv/rw,/srv/wl",
     "--allow-sys=statfs",
@@ -196,4 +198,92 @@ Deno.test("serverCommandArgs runs core/main.ts with no prompts and the worker op
   assertEquals([...parsed.keys()].sort(), ["--allow-net", "--allow-read", "--allow-sys", "--allow-write"]);
   assertEquals(parsePermissionFlags(["deno", "run", "-A", "x.ts"]).get("--allow-all"), true);
   assertEquals(parsePermissionFlags(["deno", "run", "--allow-read", "x.ts"]).get("--allow-read"), true);
+});
+
+Deno.test("computePermissions: metrics address adds exactly its net address; none when unset", () => {
+  const perms = (extra: string): string[] => {
+    const { config } = parseConfig(`[global]\nstate directory = /var/lib/kd\n${extra}`, "/c.conf");
+    return computePermissions({
+      config,
+      configPath: "/c.conf",
+      pwdDbPath: "/c.db",
+      port: 445,
+      realPath: fakeRealPath(["/c.conf", "/var", "/var/lib"]),
+    }).net;
+  };
+  const base = perms("");
+  assert(!base.some((n) => n.includes("9445")), `no metrics grant by default: ${base}`);
+  assertEquals(perms("metrics address = 9445\n"), [...base, "127.0.0.1:9445"]);
+  assertEquals(perms("metrics address = 10.1.2.3:9100\n"), [...base, "10.1.2.3:9100"]);
+  assertEquals(perms("metrics address = [::1]:9445\n"), [...base, "[::1]:9445"]);
+});
+
+Deno.test("computePermissions: bind interfaces only = yes grants net for exactly the resolved interface addresses", () => {
+  const machine = [
+    { name: "lo", family: "IPv4" as const, address: "127.0.0.1", cidr: "127.0.0.1/8" },
+    { name: "eth0", family: "IPv4" as const, address: "192.0.2.2", cidr: "192.0.2.2/24" },
+    { name: "lo", family: "IPv6" as const, address: "::1", cidr: "::1/128" },
+    { name: "eth0", family: "IPv6" as const, address: "fd00::2", cidr: "fd00::2/64" },
+  ];
+  const net = (globals: string, listenAddresses?: string[]): string[] => {
+    const { config } = parseConfig(`[global]\nstate directory = /var/lib/kd\n${globals}`, "/c.conf");
+    return computePermissions({
+      config,
+      configPath: "/c.conf",
+      pwdDbPath: "/c.db",
+      port: 4455,
+      listenAddresses,
+      networkInterfaces: () => machine,
+      realPath: fakeRealPath(["/c.conf", "/var", "/var/lib"]),
+    }).net.filter((n) => !n.startsWith("unix:"));
+  };
+  assertEquals(net("bind interfaces only = yes\ninterfaces = eth0\n"), ["192.0.2.2:4455", "[fd00::2]:4455"]);
+  assertEquals(net("bind interfaces only = yes\ninterfaces = 127.0.0.2, ::1\n"), [
+    "127.0.0.2:4455",
+    "[::1]:4455",
+  ]);
+  // interfaces without bind interfaces only is ignored (ksmbd): all addresses.
+  assertEquals(net("interfaces = eth0\n"), ["[::]:4455", "0.0.0.0:4455"]);
+  // What the launcher resolved and passes with --listen is used as is.
+  assertEquals(net("bind interfaces only = yes\ninterfaces = eth0\n", ["192.0.2.2"]), ["192.0.2.2:4455"]);
+  assertThrows(
+    () => net("bind interfaces only = yes\ninterfaces = eth9\n"),
+    ConfigError,
+    `/c.conf:4: "interfaces": no network interface "eth9"`,
+  );
+});
+
+Deno.test("computePermissions: wsd / mdns grant exactly their UDP ports, groups, HTTP 5357 and subnets; nothing when off", () => {
+  const machine = [
+    { name: "lo", family: "IPv4" as const, address: "127.0.0.1", cidr: "127.0.0.1/8" },
+    { name: "eth0", family: "IPv4" as const, address: "192.0.2.2", cidr: "192.0.2.2/24" },
+    { name: "eth0", family: "IPv6" as const, address: "fd00::2", cidr: "fd00::2/64" },
+  ];
+  const plan = (globals: string) => {
+    const { config } = parseConfig(`[global]\nstate directory = /var/lib/kd\n${globals}`, "/c.conf");
+    return computePermissions({
+      config,
+      configPath: "/c.conf",
+      pwdDbPath: "/c.db",
+      port: 445,
+      networkInterfaces: () => machine,
+      realPath: fakeRealPath(["/c.conf", "/var", "/var/lib"]),
+    });
+  };
+  const base = plan("");
+  const extra = (p: ReturnType<typeof plan>): string[] => p.net.filter((n) => !base.net.includes(n));
+  assertEquals(extra(base), []);
+  assertEquals(base.sys, ["statfs"]);
+  const wsd = plan("wsd = yes\n");
+  assertEquals(extra(wsd), ["0.0.0.0:3702", "239.255.255.250:3702", "192.0.2.2:5357", "192.0.2.0/24"]);
+  assertEquals(wsd.sys, ["networkInterfaces", "statfs"]);
+  const mdns = plan("mdns = yes\n");
+  assertEquals(extra(mdns), ["0.0.0.0:5353", "224.0.0.251:5353", "192.0.2.0/24"]);
+  assert(!mdns.net.some((n) => n.endsWith(":5357")), "no TCP 5357 without wsd");
+  // Discovery adds no flag beyond the permissions (node:dgram needs no --unstable-net of its own).
+  assertEquals(
+    serverCommandArgs(mdns, []).filter((a) => a.startsWith("--unstable")),
+    serverCommandArgs(base, []).filter((a) => a.startsWith("--unstable")),
+  );
+  assertThrows(() => plan("wsd = yes\ndiscovery interfaces = eth7\n"), ConfigError, `"discovery interfaces"`);
 });

@@ -36,6 +36,11 @@ export interface ServerOptions {
   startTimeoutMs?: number;
   /** ksmbd-deno only: extra arguments for `serve` (e.g. `["--allow-shares-under", dir]`). */
   serveArgs?: string[];
+  /**
+   * ksmbd-deno only: the address polled until the server accepts (default 127.0.0.1), for a server
+   * that listens elsewhere (`interfaces` with `bind interfaces only = yes`).
+   */
+  readyHost?: string;
 }
 
 /** A running server. */
@@ -184,10 +189,10 @@ class OutputCollector {
   }
 }
 
-/** True when something accepts TCP connections on 127.0.0.1:port. */
-export async function portAccepts(port: number): Promise<boolean> {
+/** True when something accepts TCP connections on hostname:port (default 127.0.0.1). */
+export async function portAccepts(port: number, hostname = "127.0.0.1"): Promise<boolean> {
   try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = await Deno.connect({ hostname, port });
     conn.close();
     return true;
   } catch {
@@ -238,6 +243,7 @@ async function waitReady(
   port: number,
   timeoutMs: number,
   extraLogs: () => string,
+  host = "127.0.0.1",
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -250,7 +256,7 @@ async function waitReady(
         }${extraLogs()}`,
       );
     }
-    if (await portAccepts(port)) return;
+    if (await portAccepts(port, host)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(
@@ -418,7 +424,14 @@ export async function startKsmbd(opts: ServerOptions): Promise<ServerHandle> {
         { NO_COLOR: "1" },
       );
       try {
-        await waitReady("ksmbd-deno", sp, port, opts.startTimeoutMs ?? defaultStartTimeoutMs(), () => "");
+        await waitReady(
+          "ksmbd-deno",
+          sp,
+          port,
+          opts.startTimeoutMs ?? defaultStartTimeoutMs(),
+          () => "",
+          opts.readyHost,
+        );
       } catch (e) {
         lastError = e;
         await stopSpawned("ksmbd-deno", sp, () => "").catch(() => {});

@@ -122,7 +122,11 @@ Deno.test("permissions: the running server holds exactly the computed set, and D
       const launcher = cmdline(h.pid);
       const own = launcher.slice(0, launcher.findIndex((a) => a.endsWith("cli/serve.ts")));
       assertEquals(own.slice(2), serveTaskFlags());
-      for (const a of own) assert(!/^--allow-(write|net|ffi|all|sys)|^-A$/.test(a), `launcher flag ${a}`);
+      for (const a of own) assert(!/^--allow-(write|net|ffi|all)|^-A$/.test(a), `launcher flag ${a}`);
+      // sys: only the interface list, to resolve `interfaces` (core/config/interfaces.ts).
+      for (const a of own.filter((x) => x.startsWith("--allow-sys"))) {
+        assertEquals(a, "--allow-sys=networkInterfaces", `launcher flag ${a}`);
+      }
     });
     await t.step("the server still serves under these permissions", async () => {
       await Deno.writeTextFile(`${probeDir}/up.txt`, "up\n");

@@ -1,0 +1,267 @@
+/**
+ * The mDNS/DNS-SD announcer (`mdns = yes`, docs/operations.md "Discovery"): macOS Finder lists the
+ * server under Locations/Network through it. Records and answers: core/discovery/mdns_records.ts.
+ *
+ * Behaviour (RFC 6762):
+ * - UDP 5353 on 224.0.0.251, joined on every announced interface; multicast sends with IP TTL 255 (§11);
+ * - probing (§8.1): three probes 250 ms apart for the unique names (instance, device-info, host); a
+ *   conflicting answer or probe from another host (§8.2, §9) is logged and the names are changed
+ *   (`NAME (2)`, `host-2`, ...) and probed again, at most {@link Limits.mdnsMaxRenames} times;
+ * - announcing (§8.3): two unsolicited responses one second apart; goodbye (TTL 0, §10.1) at stop;
+ * - answering: queries from hosts on an announced subnet only (§11 source check); a query from a port
+ *   other than 5353 is a legacy unicast query (§6.7) answered to its source; otherwise the answer is
+ *   multicast on the interface the query came from (unicast when every question has the QU bit), after
+ *   20-120 ms when it holds shared records (§6), and a record is multicast at most once a second (§6);
+ *   known answers are suppressed (§7.1);
+ * - malformed packets (truncated, pointer loops, too many records) are dropped and counted; answers are
+ *   rate limited ({@link Limits.mdnsMaxRepliesPerSecond}).
+ *
+ * @module
+ */
+
+import { Limits } from "../limits.ts";
+import { log, logError, logInfo, logWarn } from "../log.ts";
+import { decodeMessage, type DnsMessage, type DnsRecord, encodeMessage, nameKey } from "./dns.ts";
+import { type DiscoveryInterface, interfaceFor, MDNS_GROUP_V4, MDNS_PORT } from "./interfaces.ts";
+import {
+  announcement,
+  conflictIn,
+  hostName,
+  instanceName,
+  type MdnsIdentity,
+  ownRecords,
+  planResponse,
+  probeConflictIn,
+  probeQuery,
+  truncateUtf8,
+  uniqueNames,
+} from "./mdns_records.ts";
+import { type MulticastSocket, openMulticastSocket, randomBetween, sleep } from "./udp.ts";
+
+/** Options of {@link startMdns}. */
+export interface MdnsOptions {
+  identity: MdnsIdentity;
+  interfaces: readonly DiscoveryInterface[];
+  /** Tests of the responder itself may use another port; the server always uses 5353. */
+  port?: number;
+}
+
+/** Counters. */
+export interface MdnsStats {
+  queries: number;
+  answered: number;
+  malformed: number;
+  offLink: number;
+  rateLimited: number;
+  conflicts: number;
+}
+
+/** A running announcer. */
+export interface MdnsResponder {
+  readonly stats: MdnsStats;
+  /** The names in use now (they change after a conflict). */
+  identity(): MdnsIdentity;
+  /** Resolves when probing finished (true) or gave up (false). */
+  readonly ready: Promise<boolean>;
+  /** Sends goodbye packets (unless `silent`: a hand-over's new process takes over) and closes the socket. */
+  stop(silent?: boolean): Promise<void>;
+}
+
+/** The next names after a conflict: `NAME (n)` and `host-n` (RFC 6762 §9 suggests such renaming). */
+export function renamed(base: MdnsIdentity, n: number): MdnsIdentity {
+  const suffix = ` (${n})`;
+  return {
+    ...base,
+    instance: truncateUtf8(base.instance, 63 - suffix.length) + suffix,
+    host: `${base.host.slice(0, 63 - `-${n}`.length)}-${n}`,
+  };
+}
+
+/** Starts the announcer; probing and announcing continue in the background. */
+export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
+  const port = o.port ?? MDNS_PORT;
+  const stats: MdnsStats = {
+    queries: 0,
+    answered: 0,
+    malformed: 0,
+    offLink: 0,
+    rateLimited: 0,
+    conflicts: 0,
+  };
+  const stopping = new AbortController();
+  let identity = o.identity;
+  let phase: "probing" | "announced" | "failed" = "probing";
+  let conflict: string | null = null;
+  const ownAddresses = new Set(o.interfaces.map((i) => i.address));
+  const recordsFor = (i: DiscoveryInterface): DnsRecord[] => ownRecords(identity, i.address);
+  const lastMulticast = new Map<string, number>();
+  let windowStart = 0;
+  let windowCount = 0;
+  const pending = new Set<Promise<void>>();
+  const track = (p: Promise<void>): void => {
+    pending.add(p);
+    p.finally(() => pending.delete(p));
+  };
+  let sock: MulticastSocket | null = null;
+
+  const send = async (m: DnsMessage, address: string, p: number, via?: DiscoveryInterface): Promise<void> => {
+    try {
+      await sock!.send(encodeMessage(m), address, p, via);
+    } catch (e) {
+      log("conn", `mdns: send to ${address}:${p} failed: ${(e as Error).message}`);
+    }
+  };
+
+  const answer = async (
+    query: DnsMessage,
+    i: DiscoveryInterface,
+    from: string,
+    fromPort: number,
+  ): Promise<void> => {
+    const legacy = fromPort !== port;
+    const plan = planResponse(query, recordsFor(i), legacy);
+    if (!plan) return;
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      windowStart = now;
+      windowCount = 0;
+    }
+    if (++windowCount > Limits.mdnsMaxRepliesPerSecond) {
+      stats.rateLimited++;
+      return;
+    }
+    const unicast = legacy || (query.questions.length > 0 && query.questions.every((q) => q.unicastResponse));
+    if (unicast) {
+      stats.answered++;
+      await send(plan.message, from, fromPort);
+      return;
+    }
+    // RFC 6762 §6: a record is multicast at most once per second on a link.
+    const fresh = (r: DnsRecord): boolean => {
+      const k = `${i.address}|${nameKey(r.name)}|${r.type}`;
+      const t = lastMulticast.get(k) ?? 0;
+      return now - t >= 1000;
+    };
+    const answers = plan.message.answers.filter(fresh);
+    if (answers.length === 0) return;
+    for (const r of answers) lastMulticast.set(`${i.address}|${nameKey(r.name)}|${r.type}`, now);
+    if (lastMulticast.size > 1024) lastMulticast.clear();
+    if (!plan.allUnique) await sleep(randomBetween(20, 120), stopping.signal);
+    if (stopping.signal.aborted) return;
+    stats.answered++;
+    await send({ ...plan.message, answers }, MDNS_GROUP_V4, port, i);
+  };
+
+  const onMessage = (d: { data: Uint8Array; address: string; port: number }): void => {
+    if (ownAddresses.has(d.address)) return; // our own multicast, looped back
+    const i = interfaceFor(o.interfaces, d.address);
+    if (!i) {
+      stats.offLink++;
+      return;
+    }
+    let msg: DnsMessage;
+    try {
+      msg = decodeMessage(d.data);
+    } catch (e) {
+      stats.malformed++;
+      log("conn", `mdns: dropped a malformed packet from ${d.address}: ${(e as Error).message}`);
+      return;
+    }
+    const own = recordsFor(i);
+    const clash = conflictIn(msg, own) ??
+      (phase === "probing" ? probeConflictIn(msg, own, uniqueNames(identity)) : null);
+    if (clash !== null) {
+      stats.conflicts++;
+      conflict ??= clash;
+      logWarn("server", `mdns: name conflict: ${d.address} also claims "${clash}"`);
+      return;
+    }
+    if (phase !== "announced") return;
+    stats.queries++;
+    track(answer(msg, i, d.address, d.port));
+  };
+
+  sock = await openMulticastSocket({
+    port,
+    group: MDNS_GROUP_V4,
+    interfaces: o.interfaces,
+    ttl: 255,
+    maxDatagram: Limits.mdnsMaxPacket,
+    onMessage,
+    onError: (e) => logWarn("server", `mdns: socket error: ${e.message}`),
+  });
+
+  const announceAll = async (goodbye: boolean): Promise<void> => {
+    await Promise.all(
+      o.interfaces.map((i) => send(announcement(recordsFor(i), goodbye), MDNS_GROUP_V4, port, i)),
+    );
+  };
+
+  /** Probes the current names; true when no conflict was seen. */
+  const probeOnce = async (): Promise<boolean> => {
+    conflict = null;
+    await sleep(randomBetween(0, 250), stopping.signal);
+    for (let n = 0; n < 3 && !stopping.signal.aborted; n++) {
+      await Promise.all(
+        o.interfaces.map((i) =>
+          send(probeQuery(uniqueNames(identity), recordsFor(i)), MDNS_GROUP_V4, port, i)
+        ),
+      );
+      await sleep(250, stopping.signal);
+      if (conflict !== null) return false;
+    }
+    return conflict === null;
+  };
+
+  const ready = (async (): Promise<boolean> => {
+    const base = o.identity;
+    for (let attempt = 1; attempt <= Limits.mdnsMaxRenames + 1; attempt++) {
+      if (await probeOnce()) {
+        if (stopping.signal.aborted) return false;
+        phase = "announced";
+        logInfo(
+          "server",
+          `mdns: announcing "${instanceName(identity)}" (host ${
+            hostName(identity)
+          }, port ${identity.port}) on ` +
+            o.interfaces.map((i) => `${i.name} ${i.address}`).join(", "),
+        );
+        await announceAll(false);
+        await sleep(1000, stopping.signal);
+        if (!stopping.signal.aborted) await announceAll(false);
+        // A conflict seen after announcing (RFC 6762 §9) is logged above; the names are kept, and
+        // the operator is told to change `netbios name`.
+        return true;
+      }
+      if (stopping.signal.aborted) return false;
+      identity = renamed(base, attempt + 1);
+      logWarn("server", `mdns: trying the names "${identity.instance}" / ${hostName(identity)} instead`);
+    }
+    phase = "failed";
+    logError("server", `mdns: giving up after ${Limits.mdnsMaxRenames} renames; change "netbios name"`);
+    return false;
+  })();
+
+  let stopped: Promise<void> | null = null;
+  return {
+    stats,
+    identity: () => identity,
+    ready,
+    stop(silent = false): Promise<void> {
+      stopped ??= (async () => {
+        stopping.abort();
+        await ready;
+        await Promise.allSettled([...pending]);
+        if (phase === "announced" && !silent) await announceAll(true);
+        await sock!.close();
+        log(
+          "conn",
+          `mdns: stopped (queries ${stats.queries}, answered ${stats.answered}, malformed ${stats.malformed}, ` +
+            `off-link ${stats.offLink}, rate-limited ${stats.rateLimited}, conflicts ${stats.conflicts}, ` +
+            `oversized ${sock!.oversized})`,
+        );
+      })();
+      return stopped;
+    },
+  };
+}
