@@ -206,6 +206,9 @@ class Builder {
  *   rpc-wasm Worker module and .wasm, the Kerberos keytab when `kerberos support = yes`;
  * - write: state dir (metadata databases, control socket) and writable shares only (`read only =
  *   no` or a non-empty `write list`);
+ * - discovery, only with `wsd = yes` / `mdns = yes` (core/discovery/interfaces.ts): net for the UDP
+ *   port on 0.0.0.0, the multicast group, TCP 5357 on each announced address (wsd), the announced
+ *   IPv4 subnets (unicast replies on the link only), and sys `networkInterfaces`;
  * - sys: statfs; ffi: libcrypto.so.3 only with `crypto backend = openssl`.
  *
  * @throws {PermissionPlanError} for a relative path or a path containing a comma.
@@ -238,9 +241,8 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
   // Discovery (core/discovery/interfaces.ts): only with `wsd = yes` / `mdns = yes`, for the announced
   // IPv4 interfaces: UDP port, multicast group, HTTP 5357 (wsd), and their subnets for unicast replies.
   if (discoveryEnabled(g)) {
-    const where = `${config.source}: "discovery interfaces"`;
-    const table = inputs.networkInterfaces ?? (() => systemInterfaces(where));
-    for (const d of discoveryGrants(g, selectDiscoveryInterfaces(g, table(), where))) {
+    const table = inputs.networkInterfaces ?? (() => systemInterfaces(`${config.source}: wsd / mdns`));
+    for (const d of discoveryGrants(g, selectDiscoveryInterfaces(g, table(), config.source))) {
       b.add(d.kind, d.value, d.why);
     }
   }

@@ -14,7 +14,6 @@
  */
 
 import type { InterfaceAddress } from "../config/interfaces.ts";
-import { globalKeyLocation } from "../config/locations.ts";
 import type { GlobalConfig } from "../config/types.ts";
 import { logError } from "../log.ts";
 import { discoveryEnabled, type DiscoveryInterface, selectDiscoveryInterfaces } from "./interfaces.ts";
@@ -112,8 +111,7 @@ export async function startDiscovery(o: DiscoveryOptions): Promise<Discovery | n
   if (!discoveryEnabled(g)) return null;
   let ifaces: DiscoveryInterface[];
   try {
-    const where = `${globalKeyLocation(g, "discovery interfaces") ?? "ksmbd.conf"}: "discovery interfaces"`;
-    ifaces = selectDiscoveryInterfaces(g, (o.interfaces ?? (() => Deno.networkInterfaces()))(), where);
+    ifaces = selectDiscoveryInterfaces(g, (o.interfaces ?? (() => Deno.networkInterfaces()))());
   } catch (e) {
     logError("server", `discovery not started: ${(e as Error).message}`);
     return null;

@@ -9,9 +9,12 @@
  * from outside those subnets are dropped (RFC 6762 §11 asks the same of mDNS responders), so the
  * process never needs to send anywhere else.
  *
- * IPv6 (ff02::c, ff02::fb) is not announced: an IPv6 prober's reply goes to its link-local address, and
- * Deno 2.9 accepts no IPv6 prefix in `--allow-net` (`[fe80::/10]` is refused), so it would need a
- * blanket network permission.
+ * IPv6: mDNS also runs on ff02::fb for the announced interfaces that have IPv6 addresses, answering by
+ * multicast only (`[::]:5353` and `[ff02::fb]:5353` are exact grants). Unicast answers over IPv6 (legacy
+ * unicast mDNS queries, and every WS-Discovery ProbeMatches, which is unicast by definition) would go to
+ * a link-local address, and Deno 2.9 accepts no IPv6 prefix in `--allow-net` (`[fe80::/10]` is refused):
+ * that would need a blanket network permission, so WS-Discovery is IPv4 only and IPv6 legacy unicast
+ * mDNS queries are not answered.
  *
  * @module
  */
@@ -21,8 +24,10 @@ import {
   matchInterfaceName,
   parseInterfaceList,
   parseIPv4,
+  parseIPv6,
   samePrefix,
 } from "../config/interfaces.ts";
+import { globalKeyLocation } from "../config/locations.ts";
 import { ConfigError, type GlobalConfig } from "../config/types.ts";
 
 /** One IPv4 address discovery runs on. */
@@ -35,6 +40,8 @@ export interface DiscoveryInterface {
   prefix: number;
   /** The subnet as `network/prefix` (host bits zero), e.g. `10.1.2.0/24`. */
   network: string;
+  /** The interface's IPv6 addresses (link-local first; at most four), for mDNS over IPv6 and AAAA. */
+  addresses6: Array<{ address: string; prefix: number }>;
 }
 
 /** WS-Discovery: UDP port and IPv4 multicast group (WS-Discovery §2.4, SOAP-over-UDP). */
@@ -45,6 +52,7 @@ export const WSD_HTTP_PORT = 5357;
 /** mDNS: UDP port and IPv4 group (RFC 6762 §3). */
 export const MDNS_PORT = 5353;
 export const MDNS_GROUP_V4 = "224.0.0.251";
+export const MDNS_GROUP_V6 = "ff02::fb";
 
 /** The settings that decide discovery (a subset of GlobalConfig). */
 export type DiscoverySettings = Pick<
@@ -78,6 +86,24 @@ export function interfaceFor(list: readonly DiscoveryInterface[], ip: string): D
   return list.find((i) => onLink(i, ip)) ?? null;
 }
 
+/**
+ * The announced interfaces an IPv6 packet from `ip` may have come from: for a link-local source every
+ * interface with IPv6 (node:dgram does not report the arrival interface), else those with a prefix
+ * holding it. Empty: not from an announced link.
+ */
+export function interfacesFor6(list: readonly DiscoveryInterface[], ip: string): DiscoveryInterface[] {
+  const a = parseIPv6(ip.split("%")[0]);
+  if (a === null) return [];
+  const linkLocal = a[0] === 0xfe && (a[1] & 0xc0) === 0x80;
+  return list.filter((i) =>
+    i.addresses6.length > 0 &&
+    (linkLocal || i.addresses6.some((x) => {
+      const b = parseIPv6(x.address);
+      return b !== null && samePrefix(a, b, x.prefix);
+    }))
+  );
+}
+
 function usableV4(table: readonly InterfaceAddress[]): Array<InterfaceAddress & { ip: Uint8Array }> {
   const out: Array<InterfaceAddress & { ip: Uint8Array }> = [];
   for (const i of table) {
@@ -96,17 +122,23 @@ function usableV4(table: readonly InterfaceAddress[]): Array<InterfaceAddress & 
  * - otherwise the SMB listen addresses: with `bind interfaces only = yes` and `interfaces`, the IPv4
  *   addresses those entries name; else every non-loopback IPv4 address.
  *
- * @throws {ConfigError} naming `where` when an entry names nothing here or nothing is left.
+ * Errors name the key with the `file:line` it was set on when known (core/config/locations.ts),
+ * else `source` (the configuration file).
+ *
+ * @throws {ConfigError} when an entry names nothing here or nothing is left.
  */
 export function selectDiscoveryInterfaces(
   g: DiscoverySettings,
   table: readonly InterfaceAddress[],
-  where = `"discovery interfaces"`,
+  source = "ksmbd.conf",
 ): DiscoveryInterface[] {
   const v4 = usableV4(table);
   const own = g.discoveryInterfaces.length > 0;
   const list = own ? g.discoveryInterfaces : (g.bindInterfacesOnly ? g.interfaces : []);
-  const label = own ? where : `"interfaces" (discovery follows the listen addresses)`;
+  const at = (key: string): string => globalKeyLocation(g as GlobalConfig, key) ?? source;
+  const label = own
+    ? `${at("discovery interfaces")}: "discovery interfaces"`
+    : `${at("interfaces")}: "interfaces" (discovery follows the listen addresses)`;
   let picked: typeof v4;
   if (list.length === 0) {
     picked = v4;
@@ -130,15 +162,23 @@ export function selectDiscoveryInterfaces(
     }
   }
   if (picked.length === 0) {
+    const key = g.wsd ? "wsd" : "mdns";
     throw new ConfigError(
-      `${g.wsd ? "wsd" : "mdns"} = yes: no non-loopback IPv4 address to announce on (${label}); ` +
-        `discovery needs a multicast-capable IPv4 interface`,
+      `${at(key)}: ${key} = yes: no non-loopback IPv4 address to announce on (${label}); ` +
+        `discovery needs a multicast-capable IPv4 interface (set "discovery interfaces")`,
     );
   }
   return picked.map((i) => {
     const prefix = Number(i.cidr.split("/")[1]);
     const p = Number.isInteger(prefix) && prefix >= 0 && prefix <= 32 ? prefix : 32;
-    return { name: i.name, address: i.address, prefix: p, network: networkOf(i.ip, p) };
+    const v6 = table.filter((t) => t.family === "IPv6" && t.name === i.name && parseIPv6(t.address) !== null)
+      .map((t) => {
+        const n = Number(t.cidr.split("/")[1]);
+        return { address: t.address, prefix: Number.isInteger(n) && n >= 0 && n <= 128 ? n : 128 };
+      })
+      .sort((x, y) => Number(!x.address.startsWith("fe80:")) - Number(!y.address.startsWith("fe80:")))
+      .slice(0, 4);
+    return { name: i.name, address: i.address, prefix: p, network: networkOf(i.ip, p), addresses6: v6 };
   });
 }
 
@@ -181,6 +221,14 @@ export function discoveryGrants(
       value: `${MDNS_GROUP_V4}:${MDNS_PORT}`,
       why: "mdns = yes: answers and announcements to the mDNS multicast group",
     });
+    if (ifaces.some((i) => i.addresses6.length > 0)) {
+      out.push({ kind: "net", value: `[::]:${MDNS_PORT}`, why: "mdns = yes: mDNS over IPv6 (UDP socket)" });
+      out.push({
+        kind: "net",
+        value: `[${MDNS_GROUP_V6}]:${MDNS_PORT}`,
+        why: "mdns = yes: IPv6 answers and announcements (multicast only)",
+      });
+    }
   }
   if (g.wsd || g.mdns) {
     for (const i of ifaces) {

@@ -25,6 +25,8 @@ export interface Datagram {
 
 /** Options of {@link openMulticastSocket}. */
 export interface MulticastOptions {
+  /** IPv4 (bind 0.0.0.0, join on each interface's address) or IPv6 (bind ::, join on `::%name`). */
+  family?: 4 | 6;
   port: number;
   group: string;
   interfaces: readonly DiscoveryInterface[];
@@ -45,10 +47,18 @@ export interface MulticastSocket {
   readonly oversized: number;
 }
 
-/** Binds `0.0.0.0:port`, joins `group` on every interface. */
+/** How node:dgram names an interface for IPv6 multicast: `::%eth0`. */
+function v6Interface(i: DiscoveryInterface): string {
+  return `::%${i.name}`;
+}
+
+/** Binds `0.0.0.0:port` (or `[::]:port`, IPv6 only), joins `group` on every interface. */
 export function openMulticastSocket(o: MulticastOptions): Promise<MulticastSocket> {
+  const v6 = o.family === 6;
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket({ type: "udp4", reuseAddr: true });
+    const sock = v6
+      ? dgram.createSocket({ type: "udp6", reuseAddr: true, ipv6Only: true })
+      : dgram.createSocket({ type: "udp4", reuseAddr: true });
     let oversized = 0;
     let queue: Promise<void> = Promise.resolve();
     let closed = false;
@@ -68,10 +78,10 @@ export function openMulticastSocket(o: MulticastOptions): Promise<MulticastSocke
         o.onError(e as Error);
       }
     });
-    sock.bind(o.port, "0.0.0.0", () => {
+    sock.bind(o.port, v6 ? "::" : "0.0.0.0", () => {
       bound = true;
       try {
-        for (const i of o.interfaces) sock.addMembership(o.group, i.address);
+        for (const i of o.interfaces) sock.addMembership(o.group, v6 ? v6Interface(i) : i.address);
         sock.setMulticastTTL(o.ttl);
         sock.setMulticastLoopback(true);
       } catch (e) {
@@ -88,7 +98,7 @@ export function openMulticastSocket(o: MulticastOptions): Promise<MulticastSocke
         new Promise<void>((res, rej) => {
           if (closed) return res();
           try {
-            if (via) sock.setMulticastInterface(via.address);
+            if (via) sock.setMulticastInterface(v6 ? v6Interface(via) : via.address);
             sock.send(data, port, address, (err: Error | null) => (err ? rej(err) : res()));
           } catch (e) {
             rej(e);

@@ -5,7 +5,7 @@
  * container engine on the test machine; cli/packaging/README.md says so).
  */
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { REPO_ROOT } from "../helpers/server.ts";
+import { REPO_ROOT, serveTaskFlags } from "../helpers/server.ts";
 import { runCommand } from "../helpers/run_command.ts";
 import { parseServerArgs, type ServerArgs } from "../../core/main.ts";
 import { defaultGlobal } from "../../core/config/parse.ts";
@@ -23,7 +23,8 @@ function tasks(): Record<string, string> {
 function parseUnit(text: string): Map<string, Map<string, string[]>> {
   const out = new Map<string, Map<string, string[]>>();
   let section: Map<string, string[]> | undefined;
-  for (const raw of text.split("\n")) {
+  // A trailing backslash continues a line (systemd.syntax(7)).
+  for (const raw of text.replace(/\\\n\s*/g, " ").split("\n")) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
     const head = line.match(/^\[(.+)\]$/);
@@ -65,7 +66,7 @@ function inCheckout(path: string, what: string): string {
   return local;
 }
 
-Deno.test("ksmbd-deno.service: ExecStart is `deno task serve -C /etc/ksmbd/ksmbd.conf` from the checkout, state directory and hardening set", () => {
+Deno.test("ksmbd-deno.service: ExecStart runs cli/serve.ts with the serve task's flags and -C /etc/ksmbd/ksmbd.conf, state directory and hardening set", () => {
   const unit = parseUnit(Deno.readTextFileSync(UNIT_PATH));
   const service = unit.get("Service")!;
   const one = (key: string): string => {
@@ -73,7 +74,15 @@ Deno.test("ksmbd-deno.service: ExecStart is `deno task serve -C /etc/ksmbd/ksmbd
     assert(v !== undefined && v.length === 1, `[Service] ${key}= once: ${v}`);
     return v[0];
   };
-  checkServeOptions(serveArgs(one("ExecStart").split(/\s+/), "ExecStart"), "ExecStart");
+  // `deno run <the serve task's flags> /opt/ksmbd-deno/cli/serve.ts ARGS`: what `deno task serve` runs.
+  const words = one("ExecStart").split(/\s+/);
+  const script = words.findIndex((w) => w.endsWith("/cli/serve.ts"));
+  assertEquals(words.slice(0, 2), ["deno", "run"], "ExecStart runs deno");
+  assertEquals(words.slice(2, script), serveTaskFlags(), "ExecStart's flags are the serve task's");
+  assertEquals(inCheckout(words[script], "ExecStart"), `${REPO_ROOT}/cli/serve.ts`);
+  const parsed = parseServerArgs(words.slice(script + 1));
+  assert(parsed !== "help", "ExecStart: --help");
+  checkServeOptions(parsed, "ExecStart");
   assertEquals(one("WorkingDirectory"), INSTALL_DIR);
   for (const doc of unit.get("Unit")!.get("Documentation")![0].split(/\s+/)) {
     inCheckout(doc.replace(/^file:\/\//, ""), "Documentation");

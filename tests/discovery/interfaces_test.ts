@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import type { InterfaceAddress } from "../../core/config/interfaces.ts";
 import { ConfigError } from "../../core/config/types.ts";
+import { parseConfig } from "../../core/config/parse.ts";
 import {
   discoveryGrants,
   type DiscoverySettings,
@@ -54,9 +55,9 @@ Deno.test("selectDiscoveryInterfaces: `discovery interfaces` by name, wildcard, 
 
 Deno.test("selectDiscoveryInterfaces: an entry matching nothing, or loopback only, is a ConfigError", () => {
   assertThrows(
-    () => selectDiscoveryInterfaces({ ...BASE, discoveryInterfaces: ["wlan9"] }, TABLE, "/c:4: x"),
+    () => selectDiscoveryInterfaces({ ...BASE, discoveryInterfaces: ["wlan9"] }, TABLE, "/c"),
     ConfigError,
-    "/c:4: x",
+    `/c: "discovery interfaces": "wlan9" matches no`,
   );
   assertThrows(
     () => selectDiscoveryInterfaces({ ...BASE, discoveryInterfaces: ["lo"] }, TABLE),
@@ -91,4 +92,22 @@ Deno.test("discoveryGrants: mdns = UDP 5353 and its group, no TCP; nothing when 
   assertEquals(values, ["0.0.0.0:5353", "224.0.0.251:5353", "192.168.1.0/24", "networkInterfaces"]);
   assert(!values.some((v) => v.endsWith(":5357") || v.endsWith(":3702")));
   assertEquals(discoveryGrants({ wsd: false, mdns: false }, list), []);
+});
+
+Deno.test("selectDiscoveryInterfaces: errors name the file:line of the key (loopback-only listen addresses)", () => {
+  const { config } = parseConfig(
+    "[global]\nbind interfaces only = yes\ninterfaces = 127.0.0.1\nwsd = yes\n",
+    "/etc/ksmbd/ksmbd.conf",
+  );
+  assertThrows(
+    () => selectDiscoveryInterfaces(config.global, TABLE, "/etc/ksmbd/ksmbd.conf"),
+    ConfigError,
+    `/etc/ksmbd/ksmbd.conf:4: wsd = yes: no non-loopback IPv4 address`,
+  );
+  const own = parseConfig("[global]\nmdns = yes\ndiscovery interfaces = eth9\n", "/k.conf").config.global;
+  assertThrows(
+    () => selectDiscoveryInterfaces(own, TABLE, "/k.conf"),
+    ConfigError,
+    `/k.conf:3: "discovery interfaces"`,
+  );
 });
