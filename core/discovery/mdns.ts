@@ -3,7 +3,9 @@
  * server under Locations/Network through it. Records and answers: core/discovery/mdns_records.ts.
  *
  * Behaviour (RFC 6762):
- * - UDP 5353 on 224.0.0.251, joined on every announced interface; multicast sends with IP TTL 255 (§11);
+ * - UDP 5353 on 224.0.0.251, joined on every announced interface, and on ff02::fb on those with IPv6
+ *   addresses (answers over IPv6 are multicast only: core/discovery/interfaces.ts); multicast sends
+ *   with IP TTL / hop limit 255 (§11);
  * - probing (§8.1): three probes 250 ms apart for the unique names (instance, device-info, host); a
  *   conflicting answer or probe from another host (§8.2, §9) is logged and the names are changed
  *   (`NAME (2)`, `host-2`, ...) and probed again, at most {@link Limits.mdnsMaxRenames} times;
@@ -22,7 +24,14 @@
 import { Limits } from "../limits.ts";
 import { log, logError, logInfo, logWarn } from "../log.ts";
 import { decodeMessage, type DnsMessage, type DnsRecord, encodeMessage, nameKey } from "./dns.ts";
-import { type DiscoveryInterface, interfaceFor, MDNS_GROUP_V4, MDNS_PORT } from "./interfaces.ts";
+import {
+  type DiscoveryInterface,
+  interfaceFor,
+  interfacesFor6,
+  MDNS_GROUP_V4,
+  MDNS_GROUP_V6,
+  MDNS_PORT,
+} from "./interfaces.ts";
 import {
   announcement,
   conflictIn,
@@ -92,8 +101,12 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
   let identity = o.identity;
   let phase: "probing" | "announced" | "failed" = "probing";
   let conflict: string | null = null;
-  const ownAddresses = new Set(o.interfaces.map((i) => i.address));
-  const recordsFor = (i: DiscoveryInterface): DnsRecord[] => ownRecords(identity, i.address);
+  const ownAddresses = new Set(
+    o.interfaces.flatMap((i) => [i.address, ...i.addresses6.map((a) => a.address)]),
+  );
+  const recordsFor = (i: DiscoveryInterface): DnsRecord[] =>
+    ownRecords(identity, i.address, i.addresses6.map((a) => a.address));
+  const v6Interfaces = o.interfaces.filter((i) => i.addresses6.length > 0);
   const lastMulticast = new Map<string, number>();
   let windowStart = 0;
   let windowCount = 0;
@@ -103,13 +116,18 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
     p.finally(() => pending.delete(p));
   };
   let sock: MulticastSocket | null = null;
+  let sock6: MulticastSocket | null = null;
 
   const send = async (m: DnsMessage, address: string, p: number, via?: DiscoveryInterface): Promise<void> => {
     try {
-      await sock!.send(encodeMessage(m), address, p, via);
+      await (address.includes(":") ? sock6 : sock)?.send(encodeMessage(m), address, p, via);
     } catch (e) {
       log("conn", `mdns: send to ${address}:${p} failed: ${(e as Error).message}`);
     }
+  };
+  /** Multicast on `i` over IPv4, and over IPv6 when `i` has IPv6 and the socket is open. */
+  const multicast = async (m: DnsMessage, i: DiscoveryInterface, v6: boolean): Promise<void> => {
+    await send(m, v6 ? MDNS_GROUP_V6 : MDNS_GROUP_V4, port, i);
   };
 
   const answer = async (
@@ -117,8 +135,12 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
     i: DiscoveryInterface,
     from: string,
     fromPort: number,
+    v6: boolean,
   ): Promise<void> => {
     const legacy = fromPort !== port;
+    // Over IPv6 only multicast answers can be sent (core/discovery/interfaces.ts): a legacy unicast
+    // query is not answered, a QU question is answered by multicast.
+    if (v6 && legacy) return;
     const plan = planResponse(query, recordsFor(i), legacy);
     if (!plan) return;
     const now = Date.now();
@@ -130,31 +152,34 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
       stats.rateLimited++;
       return;
     }
-    const unicast = legacy || (query.questions.length > 0 && query.questions.every((q) => q.unicastResponse));
+    const unicast = !v6 &&
+      (legacy || (query.questions.length > 0 && query.questions.every((q) => q.unicastResponse)));
     if (unicast) {
       stats.answered++;
       await send(plan.message, from, fromPort);
       return;
     }
     // RFC 6762 §6: a record is multicast at most once per second on a link.
+    const linkKey = `${v6 ? "6" : "4"}|${i.name}`;
     const fresh = (r: DnsRecord): boolean => {
-      const k = `${i.address}|${nameKey(r.name)}|${r.type}`;
+      const k = `${linkKey}|${nameKey(r.name)}|${r.type}`;
       const t = lastMulticast.get(k) ?? 0;
       return now - t >= 1000;
     };
     const answers = plan.message.answers.filter(fresh);
     if (answers.length === 0) return;
-    for (const r of answers) lastMulticast.set(`${i.address}|${nameKey(r.name)}|${r.type}`, now);
+    for (const r of answers) lastMulticast.set(`${linkKey}|${nameKey(r.name)}|${r.type}`, now);
     if (lastMulticast.size > 1024) lastMulticast.clear();
     if (!plan.allUnique) await sleep(randomBetween(20, 120), stopping.signal);
     if (stopping.signal.aborted) return;
     stats.answered++;
-    await send({ ...plan.message, answers }, MDNS_GROUP_V4, port, i);
+    await multicast({ ...plan.message, answers }, i, v6);
   };
 
-  const onMessage = (d: { data: Uint8Array; address: string; port: number }): void => {
-    if (ownAddresses.has(d.address)) return; // our own multicast, looped back
-    const i = interfaceFor(o.interfaces, d.address);
+  const onMessage = (d: { data: Uint8Array; address: string; port: number }, v6: boolean): void => {
+    if (ownAddresses.has(d.address.split("%")[0])) return; // our own multicast, looped back
+    const links = v6 ? interfacesFor6(v6Interfaces, d.address) : [interfaceFor(o.interfaces, d.address)];
+    const i = links[0];
     if (!i) {
       stats.offLink++;
       return;
@@ -178,7 +203,8 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
     }
     if (phase !== "announced") return;
     stats.queries++;
-    track(answer(msg, i, d.address, d.port));
+    // A link-local IPv6 source may be on any IPv6 link (node:dgram does not say): answer on each.
+    for (const l of links) if (l) track(answer(msg, l, d.address, d.port, v6));
   };
 
   sock = await openMulticastSocket({
@@ -187,26 +213,42 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
     interfaces: o.interfaces,
     ttl: 255,
     maxDatagram: Limits.mdnsMaxPacket,
-    onMessage,
+    onMessage: (d) => onMessage(d, false),
     onError: (e) => logWarn("server", `mdns: socket error: ${e.message}`),
   });
+  if (v6Interfaces.length > 0) {
+    try {
+      sock6 = await openMulticastSocket({
+        family: 6,
+        port,
+        group: MDNS_GROUP_V6,
+        interfaces: v6Interfaces,
+        ttl: 255,
+        maxDatagram: Limits.mdnsMaxPacket,
+        onMessage: (d) => onMessage(d, true),
+        onError: (e) => logWarn("server", `mdns: IPv6 socket error: ${e.message}`),
+      });
+    } catch (e) {
+      logWarn("server", `mdns: IPv6 not announced: ${(e as Error).message}`);
+    }
+  }
 
-  const announceAll = async (goodbye: boolean): Promise<void> => {
-    await Promise.all(
-      o.interfaces.map((i) => send(announcement(recordsFor(i), goodbye), MDNS_GROUP_V4, port, i)),
-    );
+  /** Sends `make(i)` on every interface, over IPv4 and (where open) IPv6. */
+  const everyLink = async (make: (i: DiscoveryInterface) => DnsMessage): Promise<void> => {
+    await Promise.all([
+      ...o.interfaces.map((i) => multicast(make(i), i, false)),
+      ...(sock6 ? v6Interfaces.map((i) => multicast(make(i), i, true)) : []),
+    ]);
   };
+  const announceAll = (goodbye: boolean): Promise<void> =>
+    everyLink((i) => announcement(recordsFor(i), goodbye));
 
   /** Probes the current names; true when no conflict was seen. */
   const probeOnce = async (): Promise<boolean> => {
     conflict = null;
     await sleep(randomBetween(0, 250), stopping.signal);
     for (let n = 0; n < 3 && !stopping.signal.aborted; n++) {
-      await Promise.all(
-        o.interfaces.map((i) =>
-          send(probeQuery(uniqueNames(identity), recordsFor(i)), MDNS_GROUP_V4, port, i)
-        ),
-      );
+      await everyLink((i) => probeQuery(uniqueNames(identity), recordsFor(i)));
       await sleep(250, stopping.signal);
       if (conflict !== null) return false;
     }
@@ -224,7 +266,8 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
           `mdns: announcing "${instanceName(identity)}" (host ${
             hostName(identity)
           }, port ${identity.port}) on ` +
-            o.interfaces.map((i) => `${i.name} ${i.address}`).join(", "),
+            o.interfaces.map((i) => `${i.name} ${i.address}`).join(", ") +
+            (sock6 ? ` and IPv6 on ${v6Interfaces.map((i) => i.name).join(", ")}` : ""),
         );
         await announceAll(false);
         await sleep(1000, stopping.signal);
@@ -254,11 +297,12 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
         await Promise.allSettled([...pending]);
         if (phase === "announced" && !silent) await announceAll(true);
         await sock!.close();
+        await sock6?.close();
         log(
           "conn",
           `mdns: stopped (queries ${stats.queries}, answered ${stats.answered}, malformed ${stats.malformed}, ` +
             `off-link ${stats.offLink}, rate-limited ${stats.rateLimited}, conflicts ${stats.conflicts}, ` +
-            `oversized ${sock!.oversized})`,
+            `oversized ${sock!.oversized + (sock6?.oversized ?? 0)})`,
         );
       })();
       return stopped;

@@ -8,7 +8,8 @@
  * - `_smb._tcp.local` PTR `<Instance>._smb._tcp.local` (shared);
  * - `<Instance>._smb._tcp.local` SRV 0 0 <tcp port> `<host>.local` and an empty TXT (unique);
  * - `<Instance>._device-info._tcp.local` TXT `model=...` (unique; the icon Finder shows);
- * - `<host>.local` A <address on the link the query came from> (unique).
+ * - `<host>.local` A <address on the link the query came from> and AAAA <the interface's IPv6
+ *   addresses> (unique).
  *
  * Nothing else is published: the names are those `smbclient -L` shows (the NetBIOS name) and the port.
  *
@@ -27,6 +28,7 @@ import {
   RR,
   sameRData,
 } from "./dns.ts";
+import { parseIPv6 } from "../config/interfaces.ts";
 
 /** DNS-SD names. */
 export const SERVICES_NAME = "_services._dns-sd._udp.local";
@@ -102,8 +104,17 @@ function rec(name: string, ttl: number, unique: boolean, data: DnsRecord["data"]
   return { name, type, cls: CLASS_IN, cacheFlush: unique, ttl, data };
 }
 
-/** Every record published for `id` with `address` as the host's address on this link. */
-export function ownRecords(id: MdnsIdentity, address: string): DnsRecord[] {
+/**
+ * Every record published for `id` with `address` (IPv4) and `addresses6` as the host's addresses on
+ * this link.
+ */
+export function ownRecords(
+  id: MdnsIdentity,
+  address: string,
+  addresses6: readonly string[] = [],
+): DnsRecord[] {
+  const aaaa = addresses6.map((a) => parseIPv6(a)).filter((b): b is Uint8Array => b !== null)
+    .map((bytes) => rec(hostName(id), HOST_TTL, true, { type: "AAAA", bytes }, RR.AAAA));
   return [
     rec(SERVICES_NAME, OTHER_TTL, false, { type: "PTR", name: SMB_SERVICE }, RR.PTR),
     rec(SMB_SERVICE, OTHER_TTL, false, { type: "PTR", name: instanceName(id) }, RR.PTR),
@@ -123,6 +134,7 @@ export function ownRecords(id: MdnsIdentity, address: string): DnsRecord[] {
       RR.TXT,
     ),
     rec(hostName(id), HOST_TTL, true, { type: "A", address }, RR.A),
+    ...aaaa,
   ];
 }
 
@@ -185,14 +197,18 @@ export function planResponse(
   const additionals: DnsRecord[] = [];
   const byName = (name: string, type: number): DnsRecord[] =>
     records.filter((r) => r.type === type && nameKey(r.name) === nameKey(name));
+  const addresses = (host: string): DnsRecord[] => [...byName(host, RR.A), ...byName(host, RR.AAAA)];
   for (const a of [...answers]) {
     if (a.data.type === "PTR") {
       for (const r of [...byName(a.data.name, RR.SRV), ...byName(a.data.name, RR.TXT)]) add(additionals, r);
       for (const srv of byName(a.data.name, RR.SRV)) {
-        if (srv.data.type === "SRV") { for (const r of byName(srv.data.target, RR.A)) add(additionals, r); }
+        if (srv.data.type === "SRV") { for (const r of addresses(srv.data.target)) add(additionals, r); }
       }
     } else if (a.data.type === "SRV") {
-      for (const r of byName(a.data.target, RR.A)) add(additionals, r);
+      for (const r of addresses(a.data.target)) add(additionals, r);
+    } else if (a.data.type === "A" || a.data.type === "AAAA") {
+      // RFC 6762 §6.2: the host's other addresses go along as additional records.
+      for (const r of addresses(a.name)) if (!answers.includes(r)) add(additionals, r);
     }
   }
   const fix = (r: DnsRecord): DnsRecord =>

@@ -67,9 +67,9 @@ export interface AppSequence {
 }
 
 /**
- * The text of pub:Computer: `NAME/Workgroup:WORKGROUP` as Windows hosts publish it. (MS-PBSD §2.2
- * writes a backslash for the workgroup form and a slash for `/Domain:`; Windows machines observed on
- * networks, and the brief of issue 15, use the slash; Windows Explorer accepts it.)
+ * The text of pub:Computer: `NAME/Workgroup:WORKGROUP`. MS-PBSD §2.2 writes the workgroup form with a
+ * backslash (`NAME\Workgroup:WG`) and the domain form with a slash; the slash form is sent, as issue 15
+ * asks (docs/operations.md "Discovery": not yet checked against a real Windows client).
  */
 export function computerText(d: WsdDevice): string {
   return `${d.computerName}/Workgroup:${d.workgroup}`;

@@ -11,6 +11,7 @@ import {
   discoveryGrants,
   type DiscoverySettings,
   interfaceFor,
+  interfacesFor6,
   selectDiscoveryInterfaces,
 } from "../../core/discovery/interfaces.ts";
 
@@ -30,10 +31,16 @@ const BASE: DiscoverySettings = {
   bindInterfacesOnly: false,
 };
 
-Deno.test("selectDiscoveryInterfaces: default = every non-loopback IPv4 address, with its subnet", () => {
+Deno.test("selectDiscoveryInterfaces: default = every non-loopback IPv4 address, with its subnet and IPv6", () => {
   assertEquals(selectDiscoveryInterfaces(BASE, TABLE), [
-    { name: "eth0", address: "192.168.1.10", prefix: 24, network: "192.168.1.0/24" },
-    { name: "eth1", address: "10.20.30.40", prefix: 16, network: "10.20.0.0/16" },
+    {
+      name: "eth0",
+      address: "192.168.1.10",
+      prefix: 24,
+      network: "192.168.1.0/24",
+      addresses6: [{ address: "fe80::1", prefix: 64 }],
+    },
+    { name: "eth1", address: "10.20.30.40", prefix: 16, network: "10.20.0.0/16", addresses6: [] },
   ]);
 });
 
@@ -67,6 +74,14 @@ Deno.test("selectDiscoveryInterfaces: an entry matching nothing, or loopback onl
   assertThrows(() => selectDiscoveryInterfaces(BASE, TABLE.slice(0, 2)), ConfigError, "no non-loopback IPv4");
 });
 
+Deno.test("interfacesFor6: link-local sources map to every IPv6 interface; others by prefix", () => {
+  const list = selectDiscoveryInterfaces(BASE, TABLE);
+  assertEquals(interfacesFor6(list, "fe80::99").map((i) => i.name), ["eth0"]);
+  assertEquals(interfacesFor6(list, "fe80::99%eth0").map((i) => i.name), ["eth0"]);
+  assertEquals(interfacesFor6(list, "2001:db8::1"), []);
+  assertEquals(interfacesFor6(list, "10.0.0.1"), []);
+});
+
 Deno.test("interfaceFor: on-link sources only (IPv4-mapped accepted)", () => {
   const list = selectDiscoveryInterfaces(BASE, TABLE);
   assertEquals(interfaceFor(list, "192.168.1.77")?.name, "eth0");
@@ -86,10 +101,25 @@ Deno.test("discoveryGrants: wsd = UDP 3702, group, HTTP 5357 per address, subnet
   ]);
 });
 
-Deno.test("discoveryGrants: mdns = UDP 5353 and its group, no TCP; nothing when both are off", () => {
+Deno.test("discoveryGrants: mdns = UDP 5353 and its groups, no TCP; nothing when both are off", () => {
+  const v4only = selectDiscoveryInterfaces({ ...BASE, discoveryInterfaces: ["eth1"] }, TABLE);
+  assertEquals(discoveryGrants({ wsd: false, mdns: true }, v4only).map((g) => g.value), [
+    "0.0.0.0:5353",
+    "224.0.0.251:5353",
+    "10.20.0.0/16",
+    "networkInterfaces",
+  ]);
+  // eth0 has IPv6: the IPv6 socket and group, multicast only (no IPv6 prefix is granted).
   const list = selectDiscoveryInterfaces({ ...BASE, discoveryInterfaces: ["eth0"] }, TABLE);
   const values = discoveryGrants({ wsd: false, mdns: true }, list).map((g) => g.value);
-  assertEquals(values, ["0.0.0.0:5353", "224.0.0.251:5353", "192.168.1.0/24", "networkInterfaces"]);
+  assertEquals(values, [
+    "0.0.0.0:5353",
+    "224.0.0.251:5353",
+    "[::]:5353",
+    "[ff02::fb]:5353",
+    "192.168.1.0/24",
+    "networkInterfaces",
+  ]);
   assert(!values.some((v) => v.endsWith(":5357") || v.endsWith(":3702")));
   assertEquals(discoveryGrants({ wsd: false, mdns: false }, list), []);
 });

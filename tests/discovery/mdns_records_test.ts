@@ -20,7 +20,7 @@ import {
 import { renamed } from "../../core/discovery/mdns.ts";
 
 const ID: MdnsIdentity = { instance: "FILER", host: "filer", port: 445, model: "RackMac" };
-const OWN = ownRecords(ID, "10.0.0.5");
+const OWN = ownRecords(ID, "10.0.0.5", ["fe80::5"]);
 
 function query(name: string, type: number, known: DnsRecord[] = [], id = 0): DnsMessage {
   return {
@@ -61,7 +61,7 @@ Deno.test("planResponse: PTR query gets the PTR with SRV, TXT and A as additiona
   assertEquals(p.message.flags, 0x8400);
   assertEquals(p.message.questions.length, 0);
   assertEquals(p.message.answers.map((r) => r.type), [RR.PTR]);
-  assertEquals(p.message.additionals.map((r) => r.type).sort(), [RR.A, RR.TXT, RR.SRV].sort());
+  assertEquals(p.message.additionals.map((r) => r.type).sort(), [RR.A, RR.TXT, RR.AAAA, RR.SRV].sort());
   assert(!p.allUnique, "a shared PTR answer is delayed 20-120 ms");
 });
 
@@ -75,9 +75,11 @@ Deno.test("planResponse: legacy unicast echoes ID and question, caps TTL at 10 s
 
 Deno.test("planResponse: ANY, SRV -> A additional, unknown names, responses and other opcodes", () => {
   const any = planResponse(query("filer.local", RR.ANY), OWN, false);
-  assertEquals(any?.message.answers.map((r) => r.type), [RR.A]);
+  assertEquals(any?.message.answers.map((r) => r.type), [RR.A, RR.AAAA]);
+  const a = planResponse(query("filer.local", RR.A), OWN, false);
+  assertEquals(a?.message.additionals.map((r) => r.type), [RR.AAAA], "RFC 6762 §6.2: the other address");
   const srv = planResponse(query("FILER._smb._tcp.local", RR.SRV), OWN, false);
-  assertEquals(srv?.message.additionals.map((r) => r.type), [RR.A]);
+  assertEquals(srv?.message.additionals.map((r) => r.type), [RR.A, RR.AAAA]);
   assert(srv?.allUnique);
   assertEquals(planResponse(query("other.local", RR.A), OWN, false), null);
   assertEquals(planResponse({ ...query("filer.local", RR.A), flags: FLAG_RESPONSE }, OWN, false), null);
@@ -105,7 +107,7 @@ Deno.test("probeQuery asks ANY with QU for the unique names and carries our reco
     "filer.local",
   ]);
   assert(q.questions.every((x) => x.type === RR.ANY && x.unicastResponse));
-  assertEquals(q.authorities.length, 4); // SRV, TXT, device-info TXT, A
+  assertEquals(q.authorities.length, 5); // SRV, TXT, device-info TXT, A, AAAA
 });
 
 Deno.test("conflictIn: another host's A for our host name with another address is a conflict", () => {

@@ -25,8 +25,10 @@ interface UdpStep {
   /** Local address to send from. */
   from: string;
   bindPort?: number;
-  /** Join this IPv4 group (to receive multicast answers). */
+  /** Join this group (to receive multicast answers). */
   join?: string;
+  /** IPv6: the interface to join and send on (`from` is then unused for binding). */
+  iface6?: string;
 }
 
 interface TcpStep {
@@ -46,6 +48,7 @@ interface Received {
 }
 
 function udpStep(s: UdpStep): Promise<{ replies: Received[] }> {
+  if (s.iface6 !== undefined) return udp6Step(s);
   return new Promise((resolve, reject) => {
     const sock = dgram.createSocket({ type: "udp4", reuseAddr: true });
     const replies: Received[] = [];
@@ -59,6 +62,28 @@ function udpStep(s: UdpStep): Promise<{ replies: Received[] }> {
         sock.addMembership(s.join, s.from);
         sock.setMulticastInterface(s.from);
       }
+      sock.send(Buffer.from(s.data, "base64"), s.port, s.host, (e: Error | null) => {
+        if (e) reject(e);
+      });
+      setTimeout(() => {
+        sock.close();
+        resolve({ replies });
+      }, s.waitMs);
+    });
+  });
+}
+
+function udp6Step(s: UdpStep): Promise<{ replies: Received[] }> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket({ type: "udp6", reuseAddr: true, ipv6Only: true });
+    const replies: Received[] = [];
+    sock.on("error", reject);
+    sock.on("message", (m: Uint8Array, r: { address: string; port: number }) => {
+      replies.push({ from: r.address, port: r.port, data: Buffer.from(m).toString("base64") });
+    });
+    sock.bind(s.bindPort ?? 0, "::", () => {
+      if (s.join) sock.addMembership(s.join, `::%${s.iface6}`);
+      sock.setMulticastInterface(`::%${s.iface6}`);
       sock.send(Buffer.from(s.data, "base64"), s.port, s.host, (e: Error | null) => {
         if (e) reject(e);
       });

@@ -23,6 +23,7 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { runCommand } from "../helpers/run_command.ts";
 import { freePort, ntHashBase64, REPO_ROOT, serveTaskFlags } from "../helpers/server.ts";
 import { decodeMessage, type DnsMessage, type DnsRecord, RR } from "../../core/discovery/dns.ts";
+import { formatIp } from "../../core/config/interfaces.ts";
 import { Buffer } from "node:buffer";
 
 const TAG = `kd${Deno.pid % 100000}`;
@@ -61,11 +62,36 @@ async function setupNamespaces(): Promise<void> {
   await ip("link", "set", `${TAG}a`, "netns", NS_SERVER);
   await ip("link", "set", `${TAG}b`, "netns", NS_CLIENT);
   for (const [ns, dev, addr] of [[NS_SERVER, `${TAG}a`, SERVER_IP], [NS_CLIENT, `${TAG}b`, CLIENT_IP]]) {
+    // No duplicate address detection: the IPv6 link-local address is usable at once.
+    const r = await runCommand("ip", [
+      "netns",
+      "exec",
+      ns,
+      "sysctl",
+      "-qw",
+      `net.ipv6.conf.${dev}.accept_dad=0`,
+    ], {
+      timeoutMs: 10_000,
+    });
+    if (r.code !== 0) throw new Error(`sysctl accept_dad in ${ns}: ${r.stderr}`);
     await ip("-n", ns, "addr", "add", `${addr}/24`, "dev", dev);
     await ip("-n", ns, "link", "set", dev, "up");
     await ip("-n", ns, "link", "set", "lo", "up");
     await ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", dev);
   }
+}
+
+/** The IPv6 link-local address of `dev` in `ns` (waits for it, bounded). */
+async function linkLocal(ns: string, dev: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const r = await runCommand("ip", ["-n", ns, "-6", "-o", "addr", "show", "dev", dev, "scope", "link"], {
+      timeoutMs: 10_000,
+    });
+    const m = /inet6 (fe80::[0-9a-f:]+)\/64/.exec(r.stdout);
+    if (m && !r.stdout.includes("tentative")) return m[1];
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`no IPv6 link-local address on ${dev} in ${ns}`);
 }
 
 async function teardownNamespaces(): Promise<void> {
@@ -202,6 +228,8 @@ Deno.test({
     const heard = { text: "" };
     try {
       await setupNamespaces();
+      const serverLinkLocal = await linkLocal(NS_SERVER, `${TAG}a`);
+      await linkLocal(NS_CLIENT, `${TAG}b`);
       const port = freePort();
       await Deno.mkdir(`${dir}/state`);
       await Deno.mkdir(`${dir}/share`);
@@ -415,6 +443,47 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "mDNS over IPv6: a query to ff02::fb is answered by multicast with A and AAAA",
+        async () => {
+          const q = (data: Uint8Array, bindPort?: number): unknown => ({
+            op: "udp",
+            host: "ff02::fb",
+            port: 5353,
+            from: "",
+            iface6: `${TAG}b`,
+            bindPort,
+            join: bindPort === 5353 ? "ff02::fb" : undefined,
+            data: b64(data),
+            waitMs: 1500,
+          });
+          const [mc, legacy] = await peer([
+            q(dnsQuery(0, "_smb._tcp.local", RR.PTR), 5353),
+            q(dnsQuery(7, "_smb._tcp.local", RR.PTR)),
+          ]);
+          const got = (mc.replies ?? []).filter((x) => x.from.split("%")[0] === serverLinkLocal);
+          assert(
+            got.length >= 1,
+            `no IPv6 multicast answer:\n${JSON.stringify(mc)}\n${out.text.slice(-3000)}`,
+          );
+          const m = decodeMessage(Buffer.from(got[0].data, "base64"));
+          const ptr = find(m, "_smb._tcp.local", RR.PTR);
+          assert(
+            ptr && ptr.data.type === "PTR" && ptr.data.name === `${NAME}._smb._tcp.local`,
+            "PTR over IPv6",
+          );
+          const aaaa = find(m, `${NAME.toLowerCase()}.local`, RR.AAAA);
+          assert(aaaa && aaaa.data.type === "AAAA", "AAAA additional record");
+          assertEquals(formatIp({ family: 6, bytes: aaaa.data.bytes }), serverLinkLocal);
+          const a = find(m, `${NAME.toLowerCase()}.local`, RR.A);
+          assert(a && a.data.type === "A" && a.data.address === SERVER_IP, "A additional record");
+          // A legacy unicast query over IPv6 would need a unicast answer to a link-local address, which
+          // the server's permissions do not allow (docs/operations.md, Discovery): it is not answered.
+          // (That step's socket is on an ephemeral port and joined no group: anything it got was unicast.)
+          assertEquals((legacy.replies ?? []).length, 0);
+        },
+      );
+
       await t.step("malformed datagrams and HTTP requests; valid requests still answered", async () => {
         const garbage = crypto.getRandomValues(new Uint8Array(1200));
         const huge = "<a>" + "x".repeat(60_000) + "</a>";
@@ -518,6 +587,34 @@ Deno.test({
         checkMetadata(h, hid);
         checkSmbAnswer(m, 0x5151);
         assert(!exited, `server exited:\n${out.text}`);
+      });
+
+      await t.step("mDNS: another host claiming the server's host name is detected and logged", async () => {
+        // An unsolicited response (RFC 6762 §8.3) for `<host>.local A <another address>`, cache-flush set,
+        // written byte by byte.
+        const other = `${SUBNET}.99`;
+        const bytes: number[] = [0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        for (const label of [NAME.toLowerCase(), "local"]) {
+          bytes.push(label.length, ...new TextEncoder().encode(label));
+        }
+        bytes.push(0, 0, 1, 0x80, 1, 0, 0, 0, 120, 0, 4, ...other.split(".").map(Number));
+        await peer([{
+          op: "udp",
+          host: "224.0.0.251",
+          port: 5353,
+          from: CLIENT_IP,
+          bindPort: 5353,
+          join: "224.0.0.251",
+          data: b64(new Uint8Array(bytes)),
+          waitMs: 300,
+        }]);
+        await waitFor(
+          "the conflict to be logged",
+          () =>
+            out.text.includes(`mdns: name conflict: ${CLIENT_IP} also claims "${NAME.toLowerCase()}.local"`),
+          5000,
+          () => out.text,
+        );
       });
 
       await t.step("stop: Bye and mDNS goodbye; Hello and announcement were heard at start", async () => {
