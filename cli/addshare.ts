@@ -1,5 +1,5 @@
 /**
- * `ksmbd-cli addshare`: add, update or delete a share section of ksmbd.conf (ksmbd-reference §3,
+ * `ksmbd-cli addshare`: add, update or delete a share section of ksmbd.conf (docs/ksmbd_compat.md §3,
  * `ksmbd.addshare`). Options are validated against the known share parameters before anything is
  * written, and the resulting file must parse.
  *

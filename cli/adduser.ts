@@ -1,5 +1,5 @@
 /**
- * `ksmbd-cli adduser`: add, update or delete a user of ksmbdpwd.db (ksmbd-reference §3,
+ * `ksmbd-cli adduser`: add, update or delete a user of ksmbdpwd.db (docs/ksmbd_compat.md §3,
  * `ksmbd.adduser`).
  *
  * @module

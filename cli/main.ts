@@ -10,7 +10,7 @@
 // The lead may move this to deno.json "imports" (commander: npm:commander@12.1.0).
 // deno-lint-ignore no-import-prefix
 import { Command, CommanderError } from "npm:commander@12.1.0";
-import { DEFAULT_CONFIG_PATH, DEFAULT_PWDDB_PATH } from "../core/config/keys.ts";
+import { DEFAULT_CONFIG_PATH, DEFAULT_PWDDB_PATH, shareKeyHelp } from "../core/config/keys.ts";
 import type { ControlRequest } from "../core/config/control_protocol.ts";
 import { DEBUG_COMPONENTS } from "../core/config/control_protocol.ts";
 import { KSMBD_DENO_VERSION } from "../core/config/version.ts";
@@ -94,6 +94,7 @@ export function buildProgram(): Command {
     )
     .option("--state-dir <dir>", "state directory of a running server to notify (default: from the config)")
     .option("-v, --verbose", "verbose output")
+    .addHelpText("after", shareKeyHelp())
     .allowExcessArguments(false)
     .action(
       async (

@@ -2,7 +2,7 @@
  * The server side of the control socket (`ksmbd-cli control`): shutdown, reload, list, debug,
  * version and status, over `<state dir>/control.sock` (mode 0600, owner only).
  *
- * Reload follows ksmbd (ksmbd-reference §3): ksmbd.conf and ksmbdpwd.db are re-read; new, changed
+ * Reload follows ksmbd (docs/ksmbd_compat.md §3): ksmbd.conf and ksmbdpwd.db are re-read; new, changed
  * and removed shares take effect at the next tree connect (the accounts module flags rebuilt shares
  * UPDATE, so the next tree connect re-fetches their configuration) while existing tree connects keep
  * theirs; user changes apply at the next login; changed global keys need a restart and are named in
@@ -21,13 +21,12 @@ import {
   startControlServer,
 } from "./config/control_protocol.ts";
 import { findShare, loadConfigFile } from "./config/parse.ts";
-import { GLOBAL_KEYS } from "./config/keys.ts";
+import { changedGlobalKeyNames, globalKeyOfField } from "./config/keys.ts";
 import type { GlobalConfig, ServerConfig, ShareConfig } from "./config/types.ts";
 import { KSMBD_DENO_VERSION } from "./config/version.ts";
 import { debugList, log, setDebug } from "./log.ts";
 import { readUnixAccounts, type RunningServer } from "./server.ts";
 import { isWritableShare } from "./permissions.ts";
-import { changedListenKeys } from "./config/interfaces.ts";
 import { collectStatus, renderStatusText } from "./status.ts";
 import type { HandoverResult } from "./handover.ts";
 import { type PathKind, sharePathProblem, statPathKind } from "./reload.ts";
@@ -74,24 +73,17 @@ function defaultRealPath(path: string): string | null {
   }
 }
 
-/** ksmbd.conf name of a GlobalConfig field ("smb2MaxRead" -> "smb2 max read"). */
+/** ksmbd.conf name of a GlobalConfig field ("smb2MaxRead" -> "smb2 max read"), from the key table. */
 export function globalKeyName(field: string): string {
-  for (const key of GLOBAL_KEYS.keys()) {
-    const camel = key.replace(/^share:/, "").split(/[ _]+/).map((w, i) =>
-      i === 0 ? w : w.charAt(0).toUpperCase() + w.slice(1)
-    ).join("");
-    if (camel === field) return key;
-  }
-  return field;
+  return globalKeyOfField(field) ?? field;
 }
 
-/** ksmbd.conf names of the global keys whose values differ between two configs (they need a restart). */
+/**
+ * ksmbd.conf names of the global keys whose values differ between two configs (they need a restart,
+ * or the new server process of a hand-over; core/config/keys.ts classifies each key).
+ */
 export function changedGlobalKeys(a: GlobalConfig, b: GlobalConfig): string[] {
-  const out: string[] = [];
-  for (const k of Object.keys(a) as (keyof GlobalConfig)[]) {
-    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out.push(globalKeyName(k));
-  }
-  return out;
+  return changedGlobalKeyNames(a, b);
 }
 
 /**
@@ -283,7 +275,7 @@ export async function startControl(
     let handover: HandoverResult | null = null;
     // Changed listen addresses (interfaces / bind interfaces only) need a new process too: the launcher
     // resolves them, grants net for exactly them, and reports a missing interface (core/config/interfaces.ts).
-    const listenKeys = changedListenKeys(config.global, next.global);
+    const listenKeys = changedGlobalKeyNames(config.global, next.global, "new process");
     if ((plan.needPermissions.length > 0 || listenKeys.length > 0) && opts.requestHandover) {
       const names = plan.needPermissions.map((n) => n.name);
       log(

@@ -5,7 +5,7 @@
  * (cli/serve.ts, cli/handover.ts) for a new server process started with the new configuration's
  * permission set; the new process joins the listening port (SO_REUSEPORT), takes the control socket,
  * and the old one stops accepting, keeps serving the connections it has until they end (at most
- * `Limits.handoverDrainMs`) and exits.
+ * `handover drain timeout` seconds, default 600) and exits.
  *
  * The messages travel over the pipes the launcher already has to its child: the child's stdout
  * (child to launcher; a protocol line starts with {@link HANDOVER_PREFIX}, every other line is

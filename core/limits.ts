@@ -1,6 +1,6 @@
 /**
  * Every size and count limit of the server, in one place. Values marked "config" are defaults that
- * ksmbd.conf may override (ksmbd-reference §3).
+ * ksmbd.conf may override (docs/ksmbd_compat.md §3).
  */
 export const Limits = {
   /** Direct TCP frame before a session is authenticated (ksmbd: 16 KiB before negotiate/auth). */
@@ -60,10 +60,12 @@ export const Limits = {
   configPollMs: 500,
   /**
    * Hand-over to a new server process (core/handover.ts, docs/operations.md "Adding shares at run
-   * time"): how long the old process keeps serving the connections it has before closing them, how
-   * long a new process may take to start, and how long each later step may take.
+   * time"): how long the old process keeps serving the connections it has before closing them
+   * (config: `handover drain timeout`, this default and at most the maximum), how long a new process
+   * may take to start, and how long each later step may take.
    */
   handoverDrainMs: 10 * 60_000,
+  handoverDrainMaxMs: 24 * 60 * 60_000,
   handoverStartMs: 60_000,
   handoverStepMs: 10_000,
   /**

@@ -412,16 +412,18 @@ export async function runServer(argv: readonly string[]): Promise<number> {
 
   // The listener ends when a stop begins (signal, control socket, launcher gone), fails, or a
   // hand-over completed: then the open connections are served until they end, at most
-  // Limits.handoverDrainMs (docs/operations.md, "Adding shares at run time").
+  // `handover drain timeout` seconds of the start-up configuration (docs/operations.md, "Adding
+  // shares at run time").
   await server.done;
   watcher.stop();
   if (handedOver && !stopped) {
-    const all = await server.drain(Limits.handoverDrainMs);
+    const drainS = config.global.handoverDrainTimeout;
+    const all = await server.drain(drainS * 1000);
     log("conn", all ? "hand-over: the last connection ended" : "hand-over: drain time is up");
     if (!all) {
       console.error(
         `ksmbd-deno: hand-over: closing ${server.context.connections.size} connection(s) still open after ` +
-          `${Limits.handoverDrainMs / 1000} s`,
+          `${drainS} s (handover drain timeout)`,
       );
     }
   }

@@ -67,7 +67,7 @@ const STATUS_NAMES = new Map<number, string>(
   Object.entries(Status).map(([name, code]) => [code, `STATUS_${name}`]),
 );
 
-/** `STATUS_ACCESS_DENIED` for 0xC0000022; `0xC0000999` for a code the server has no name for. */
+/** `STATUS_ACCESS_DENIED` for Status.ACCESS_DENIED; the code in 8-digit hex (`0x...`) when it has no name. */
 export function statusName(code: number): string {
   return STATUS_NAMES.get(code) ?? `0x${(code >>> 0).toString(16).toUpperCase().padStart(8, "0")}`;
 }

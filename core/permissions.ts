@@ -1,5 +1,5 @@
 /**
- * Least privilege (design.md §3): the exact Deno permission set the server process needs for a
+ * Least privilege (docs/design.md §3): the exact Deno permission set the server process needs for a
  * given configuration. `deno task serve` (cli/serve.ts) computes it and starts core/main.ts with
  * precisely these flags; nothing else (no env, run, ffi, blanket read/write) is granted.
  *

@@ -7,6 +7,7 @@ import { Bridge, type UnixAccount } from "./ipc/bridge.ts";
 import type { ServerConfig } from "./config/types.ts";
 import { ServerContext } from "./smb2/server_context.ts";
 import { Connection } from "./smb2/connection.ts";
+import { processFrame } from "./smb2/dispatch.ts";
 import { teardownConnection } from "./smb2/teardown.ts";
 import { log, logWarn } from "./log.ts";
 import { ALL_ADDRESSES, hostPort } from "./config/interfaces.ts";
@@ -248,7 +249,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       try {
         c.setNoDelay(true);
       } catch { /* not fatal */ }
-      const conn = new Connection(ctx, c);
+      const conn = new Connection(ctx, c, processFrame);
       live.add(conn);
       ctx.connections.add(conn);
       perIp.set(ip, n + 1);

@@ -8,14 +8,16 @@
 #     `deno lint` and `deno fmt --check` (the project's rules: DEVELOPERS.md);
 #  4. runs the unit tests (every *_test.ts under tests/ except tests/interop/, and rpc-wasm/tests/),
 #     one `deno test` per file so that a file that fails to load cannot hide the others;
-#  5. runs the interop tests (tests/interop/*_test.ts: real clients against cli/serve.ts).
+#  5. runs the interop tests (every *_test.ts under tests/interop/, subdirectories such as
+#     tests/interop/malformed/ included: real clients against cli/serve.ts), one `deno test` per file.
 #
 # Every test case is counted once per leaf (a test with steps counts its leaf steps); the build, the
 # type check, the lint and the format check count as one case each. Failures are listed at the end; the LAST line is exactly
 # "N passed, N failed". Exit status is non-zero when anything failed.
 #
 # Environment: KSMBD_TEST_TARGET=samba runs the interop tests against a private Samba smbd instead;
-# KSMBD_TEST_ONLY=unit|interop runs one group; KSMBD_TEST_FILTER=<regex> keeps matching test files.
+# KSMBD_TEST_ONLY=unit|interop runs one group; KSMBD_TEST_FILTER=<regex> keeps the test files whose path
+# (e.g. tests/interop/malformed/negotiate_test.ts) matches.
 
 set -uo pipefail
 # Not `set -e`: every stage runs and is counted even when an earlier one failed.

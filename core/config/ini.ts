@@ -1,5 +1,5 @@
 /**
- * Line-level reader for ksmbd.conf (ksmbd-reference §3): sections, `key = value` entries and
+ * Line-level reader for ksmbd.conf (docs/ksmbd_compat.md §3): sections, `key = value` entries and
  * comments, with line numbers kept so later stages can name `file:line` in messages. Shared by the
  * typed parser ({@link ./parse.ts}) and the rewriter used by `addshare` ({@link ./write.ts}).
  *

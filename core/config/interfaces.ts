@@ -1,5 +1,5 @@
 /**
- * `interfaces` and `bind interfaces only` (ksmbd.conf(5), ksmbd-reference §3): which addresses the SMB
+ * `interfaces` and `bind interfaces only` (ksmbd.conf(5), docs/ksmbd_compat.md §3): which addresses the SMB
  * listener binds.
  *
  * ksmbd binds every network interface unless `bind interfaces only = yes`, and then only the
@@ -451,16 +451,4 @@ export function listenPlanFor(
 
 function mayListInterfaces(): boolean {
   return Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" }).state === "granted";
-}
-
-/**
- * ksmbd.conf names of the listen settings that differ between `a` and `b` (`bind interfaces only`,
- * `interfaces`): applying them needs a new server process (different addresses, different net
- * permissions), which the launcher starts on reload (core/control.ts, core/handover.ts).
- */
-export function changedListenKeys(a: ListenSettings, b: ListenSettings): string[] {
-  const out: string[] = [];
-  if (a.bindInterfacesOnly !== b.bindInterfacesOnly) out.push("bind interfaces only");
-  if (a.interfaces.join(" ") !== b.interfaces.join(" ")) out.push("interfaces");
-  return out;
 }

@@ -1,44 +1,65 @@
 /**
- * The catalogue of ksmbd.conf parameters (ksmbd-reference §3): every global and share key, its value
- * kind and default, plus the value converters shared by the parser and by `addshare`'s validation.
+ * The one table of ksmbd.conf keys. Each key is declared once, in {@link KEY_TABLE}: its name and
+ * aliases, scope, value type, default, parser (which also validates, naming `file:line`), the config
+ * field it fills, what a reload does with a change, and a one-line description. Everything else is
+ * derived from it:
+ *
+ * - the typed configuration (`GlobalConfig` / `ShareConfig` in core/config/types.ts),
+ * - the defaults (`defaultGlobal()` / `defaultShare()` in core/config/parse.ts parse each default text),
+ * - the parser's key lookup and value conversion (core/config/parse.ts),
+ * - reload's classification of changes ({@link changedGlobalKeyNames}, used by core/control.ts),
+ * - `ksmbd-cli addshare --help` ({@link shareKeyHelp}) and `addshare`'s validation,
+ * - docs/config_keys.md (`deno task docs:keys`, core/config/key_docs.ts; a test fails when it is stale).
+ *
+ * Adding a key = one entry here plus the code that uses its field.
  *
  * @module
  */
 
-import type { ProtocolName, TriState } from "./types.ts";
-import { parseLogFormat, parseLogLevel, parseMetricsAddress } from "./observability_keys.ts";
+import { ConfigError, type GlobalConfig, type ProtocolName, type TriState } from "./types.ts";
+import { Limits } from "../limits.ts";
+import { parseInterfaceList } from "./interfaces.ts";
+import {
+  formatMetricsAddress,
+  parseLogFormat,
+  parseLogLevel,
+  parseMetricsAddress,
+} from "./observability_keys.ts";
+import {
+  isBoolWord,
+  isTriStateWord,
+  parseBool,
+  parseCryptoBackend,
+  parseList,
+  parseMapToGuest,
+  parseMask,
+  parseProtocol,
+  parseSize,
+  parseSmbEncrypt,
+  parseTriState,
+  parseVeto,
+  type ValueKind,
+} from "./values.ts";
 
-/** How a value is interpreted. */
-export type ValueKind =
-  | "string"
-  | "bool"
-  | "tristate"
-  | "number"
-  | "mask"
-  | "list"
-  | "veto"
-  | "protocol"
-  | "map_to_guest"
-  | "smb_encrypt"
-  | "crypto_backend"
-  | "metrics_address"
-  | "log_format"
-  | "log_level";
-
-/** One known key. */
-export interface KeySpec {
-  /** Canonical (normalized) key name. */
-  key: string;
-  kind: ValueKind;
-  /** Default as ksmbd.conf text; "" = empty / unset. */
-  def: string;
-  /** Extra note for users (shown by `addshare` errors). */
-  note?: string;
-}
-
-function spec(key: string, kind: ValueKind, def = ""): KeySpec {
-  return { key, kind, def };
-}
+// The value converters used to live here; importers of this module keep finding them.
+export {
+  isBoolWord,
+  isTriStateWord,
+  parseBool,
+  parseCryptoBackend,
+  parseList,
+  parseMapToGuest,
+  parseMask,
+  parseProtocol,
+  parseSize,
+  parseSmbEncrypt,
+  parseTriState,
+  parseVeto,
+  PROTOCOL_ORDER,
+  type ProtocolParse,
+  validateValue,
+  type ValueKind,
+} from "./values.ts";
 
 /** Default state directory of ksmbd-deno (`state directory`). */
 export const DEFAULT_STATE_DIRECTORY = "/var/lib/ksmbd-deno";
@@ -49,282 +70,953 @@ export const DEFAULT_PWDDB_PATH = "/etc/ksmbd/ksmbdpwd.db";
 /** Upper bound ksmbd applies to `max connections`, `max open files`, `max active sessions`. */
 export const CONF_MAX_COUNT = 65536;
 
-/**
- * The 32 global keys of ksmbd plus ksmbd-deno's `state directory`, `crypto backend`, `metrics address`,
- * `log format` and `log level`.
- */
-export const GLOBAL_KEYS: ReadonlyMap<string, KeySpec> = new Map(
-  [
-    spec("bind interfaces only", "bool", "no"),
-    spec("deadtime", "number", "0"),
-    spec("durable handles", "bool", "no"),
-    spec("guest account", "string", "nobody"),
-    spec("interfaces", "list", ""),
-    spec("ipc timeout", "number", "0"),
-    spec("kerberos keytab file", "string", ""),
-    spec("kerberos service name", "string", ""),
-    spec("kerberos support", "bool", "no"),
-    spec("map to guest", "map_to_guest", "never"),
-    spec("max active sessions", "number", "1024"),
-    spec("max connections", "number", "256"),
-    spec("max ip connections", "number", "32"),
-    spec("max open files", "number", "10000"),
-    spec("netbios name", "string", "KSMBD SERVER"),
-    spec("restrict anonymous", "number", "0"),
-    spec("root directory", "string", ""),
-    spec("server max protocol", "protocol", "SMB3_11"),
-    spec("server min protocol", "protocol", "SMB2_10"),
-    spec("server multi channel support", "bool", "no"),
-    spec("server signing", "tristate", "auto"),
-    spec("server string", "string", "SMB SERVER"),
-    spec("share:fake_fscaps", "number", "64"),
-    spec("smb2 leases", "bool", "no"),
-    spec("smb2 max credits", "number", "8192"),
-    spec("smb2 max read", "number", "4M"),
-    spec("smb2 max trans", "number", "1M"),
-    spec("smb2 max write", "number", "4M"),
-    spec("smb3 encryption", "tristate", "auto"),
-    spec("smbd max io size", "number", "8M"),
-    spec("tcp port", "number", "445"),
-    spec("workgroup", "string", "WORKGROUP"),
-    spec("state directory", "string", DEFAULT_STATE_DIRECTORY),
-    spec("crypto backend", "crypto_backend", "webcrypto"),
-    // Observability (docs/operations.md): Prometheus endpoint (off when empty), log line format and level.
-    spec("metrics address", "metrics_address", ""),
-    spec("log format", "log_format", "text"),
-    spec("log level", "log_level", "info"),
-    // Discovery (docs/operations.md "Discovery", core/discovery/): each off unless enabled.
-    spec("wsd", "bool", "no"),
-    spec("mdns", "bool", "no"),
-    spec("discovery interfaces", "list", ""),
-  ].map((s) => [s.key, s]),
-);
-
-/** The 31 share keys of ksmbd plus ksmbd-deno's `smb encrypt`. */
-export const SHARE_KEYS: ReadonlyMap<string, KeySpec> = new Map(
-  [
-    spec("comment", "string", ""),
-    spec("path", "string", ""),
-    spec("guest ok", "bool", "no"),
-    spec("guest account", "string", ""),
-    spec("read only", "bool", ""),
-    spec("browseable", "bool", "yes"),
-    spec("write ok", "bool", ""),
-    spec("writeable", "bool", ""),
-    spec("writable", "bool", ""),
-    spec("store dos attributes", "bool", "yes"),
-    spec("oplocks", "bool", "yes"),
-    spec("create mask", "mask", "0744"),
-    spec("directory mask", "mask", "0755"),
-    spec("force create mode", "mask", "0000"),
-    spec("force directory mode", "mask", "0000"),
-    spec("force group", "string", ""),
-    spec("force user", "string", ""),
-    spec("hide dot files", "bool", "yes"),
-    spec("valid users", "list", ""),
-    spec("invalid users", "list", ""),
-    spec("read list", "list", ""),
-    spec("write list", "list", ""),
-    spec("admin users", "list", ""),
-    spec("hosts allow", "list", ""),
-    spec("hosts deny", "list", ""),
-    spec("max connections", "number", "128"),
-    spec("veto files", "veto", ""),
-    spec("inherit owner", "bool", "no"),
-    spec("follow symlinks", "bool", "no"),
-    spec("vfs objects", "list", ""),
-    spec("crossmnt", "bool", "yes"),
-    spec("smb encrypt", "smb_encrypt", "auto"),
-  ].map((s) => [s.key, s]),
-);
-
-/** Alternative spellings accepted for share keys (Samba's). */
-export const SHARE_KEY_ALIASES: ReadonlyMap<string, string> = new Map([["browsable", "browseable"]]);
-
-/**
- * Share keys that, written in `[global]`, set the global parameter of the same name instead of a
- * default for every share (ksmbd-tools treats them as global there).
- */
-export const GLOBAL_SCOPE_SHARE_KEYS: ReadonlySet<string> = new Set(["guest account", "max connections"]);
-
-/** The write-permission aliases in precedence order: read only > writable > writeable > write ok. */
-export const READ_ONLY_KEYS: readonly string[] = ["read only", "writable", "writeable", "write ok"];
-
 /** `vfs objects` values ksmbd knows. */
 export const KNOWN_VFS_OBJECTS: ReadonlySet<string> = new Set(["acl_xattr", "streams_xattr"]);
 
+/** `[global]` only, or per share (a share key written in `[global]` is a default for every share). */
+export type KeyScope = "global" | "share";
+
+/**
+ * What a reload (`control --reload`, SIGHUP, a changed file) does with a changed value
+ * (docs/operations.md, "Reload"): global keys keep their start-up value until a restart (as in ksmbd)
+ * or until a hand-over starts a new server process; listen keys make the reload hand over to a new
+ * process (it needs other addresses and net permissions); share keys apply from the next tree connect.
+ */
+export type ReloadEffect = "restart" | "new process" | "next tree connect";
+
+/** One `key = value` as the parser hands it to a key's parser. */
+export interface KeyValue {
+  /** Canonical key name (aliases resolved). */
+  key: string;
+  /** The key as written. */
+  rawKey: string;
+  /** The value, trimmed, never empty when parsing a file (empty values are not stored). */
+  value: string;
+  /** `file:line` for messages. */
+  at: string;
+  /** Records a non-fatal problem (the message must start with `at`). */
+  warn: (message: string) => void;
+}
+
+/** Converts and validates one value; throws {@link ConfigError} naming `v.at` when it cannot be used. */
+export type KeyParser<T> = (v: KeyValue) => T;
+
+/** One ksmbd.conf key. */
+export interface KeyDef<F extends string = string, T = unknown, S extends KeyScope = KeyScope> {
+  /** Canonical name: lower case, single blanks. */
+  name: string;
+  /** Other spellings that mean the same key. */
+  aliases?: readonly string[];
+  scope: S;
+  /** The GlobalConfig (scope global) or ShareConfig (scope share) field this key fills. */
+  field: F;
+  /** Value type (validation by `addshare`, the docs table). */
+  type: ValueKind;
+  /**
+   * Default as ksmbd.conf text, parsed by {@link parse} to give the field's default; "" = empty. When
+   * several keys fill one field, the first in the table gives the default and the others have "".
+   */
+  default: string;
+  parse: KeyParser<T>;
+  reload: ReloadEffect;
+  /** One line for docs/config_keys.md and `--help`. */
+  doc: string;
+  /** "ksmbd-deno" for keys ksmbd-tools does not have. */
+  origin: "ksmbd" | "ksmbd-deno";
+}
+
+// ---- parsers: the messages are part of the behaviour (tests/config/parse_test.ts) ----
+
+const text: KeyParser<string> = (v) => v.value;
+
+const bool: KeyParser<boolean> = (v) => {
+  // ksmbd: yes/1/true/enable are true, anything else false; we warn about words that are neither.
+  if (!isBoolWord(v.value)) v.warn(`${v.at}: "${v.rawKey} = ${v.value}" is not a boolean; treated as no`);
+  return parseBool(v.value);
+};
+
+/** A key whose `yes` means the field is false (`writable = yes` is `read only = no`). */
+const notBool: KeyParser<boolean> = (v) => !bool(v);
+
+const tri: KeyParser<TriState> = (v) => {
+  if (!isTriStateWord(v.value)) {
+    v.warn(`${v.at}: "${v.rawKey} = ${v.value}" is not enabled/auto/mandatory; treated as disabled`);
+  }
+  return parseTriState(v.value);
+};
+
+const size: KeyParser<number> = (v) => {
+  const n = parseSize(v.value);
+  if (n === null) {
+    throw new ConfigError(
+      `${v.at}: "${v.rawKey}" needs a number (optionally with K/M/G/T/P/E), got "${v.value}"`,
+    );
+  }
+  return n;
+};
+
+/** ksmbd's counts: 0 and anything above {@link CONF_MAX_COUNT} mean CONF_MAX_COUNT. */
+const count: KeyParser<number> = (v) => {
+  const n = size(v);
+  return n === 0 || n > CONF_MAX_COUNT ? CONF_MAX_COUNT : n;
+};
+
+const mask: KeyParser<number> = (v) => {
+  const n = parseMask(v.value);
+  if (n === null) throw new ConfigError(`${v.at}: "${v.rawKey}" needs an octal mask, got "${v.value}"`);
+  return n;
+};
+
+const list: KeyParser<string[]> = (v) => parseList(v.value);
+
+/** A list of interfaces, addresses or networks: syntax here, existence when it is used (interfaces.ts). */
+const interfaceList: KeyParser<string[]> = (v) => {
+  const items = parseList(v.value);
+  const bad = parseInterfaceList(items);
+  if (typeof bad === "string") throw new ConfigError(`${v.at}: "${v.rawKey}": ${bad}`);
+  return items;
+};
+
+/** One of a fixed set of words: `convert` returns null for anything else, an error naming `expected`. */
+function oneOf<T>(convert: (value: string) => T | null, expected: string): KeyParser<T> {
+  return (v) => {
+    const r = convert(v.value);
+    if (r === null) throw new ConfigError(`${v.at}: "${v.key}" must be ${expected}, got "${v.value}"`);
+    return r;
+  };
+}
+
+function protocol(which: "min" | "max"): KeyParser<ProtocolName> {
+  return (v) => {
+    const p = parseProtocol(v.value, which);
+    if (!p) {
+      throw new ConfigError(
+        `${v.at}: "${v.rawKey}" must be one of SMB2_02, SMB2_10, SMB3_00, SMB3_02, SMB3_11, got "${v.value}"`,
+      );
+    }
+    if (p.warning) v.warn(`${v.at}: ${p.warning}`);
+    return p.name;
+  };
+}
+
+const mapToGuest: KeyParser<"never" | "bad user" | "bad password" | "bad uid"> = (v) => {
+  const m = parseMapToGuest(v.value);
+  if (!m) {
+    v.warn(`${v.at}: "map to guest = ${v.value}" is not never/bad user/bad password/bad uid; using never`);
+  }
+  return m ?? "never";
+};
+
+const netbiosName: KeyParser<string> = (v) => {
+  if (new TextEncoder().encode(v.value).length > 15) {
+    v.warn(`${v.at}: "netbios name" longer than 15 bytes will be truncated by clients`);
+  }
+  return v.value;
+};
+
+const restrictAnonymous: KeyParser<number> = (v) => {
+  const n = size(v);
+  if (n !== 0 && n !== 1 && n !== 2) v.warn(`${v.at}: "restrict anonymous" must be 0, 1 or 2; using 0`);
+  return n === 1 || n === 2 ? n : 0;
+};
+
+const tcpPort: KeyParser<number> = (v) => {
+  const n = size(v);
+  if (n < 1 || n > 65535) throw new ConfigError(`${v.at}: "tcp port" must be 1..65535, got "${v.value}"`);
+  return n;
+};
+
+const metricsAddress: KeyParser<string> = (v) => {
+  if (v.value.trim() === "") return "";
+  const a = parseMetricsAddress(v.value);
+  if (!a) {
+    throw new ConfigError(
+      `${v.at}: "metrics address" must be PORT, IPv4:PORT or [IPv6]:PORT, got "${v.value}"`,
+    );
+  }
+  return formatMetricsAddress(a);
+};
+
+/** Seconds, at most `maxMs` / 1000. */
+function seconds(maxMs: number): KeyParser<number> {
+  return (v) => {
+    const n = size(v);
+    if (n > maxMs / 1000) {
+      throw new ConfigError(`${v.at}: "${v.key}" must be at most ${maxMs / 1000} seconds, got "${v.value}"`);
+    }
+    return n;
+  };
+}
+
+const vfsObjects: KeyParser<string[]> = (v) => {
+  const objects = parseList(v.value);
+  for (const o of objects) {
+    if (!KNOWN_VFS_OBJECTS.has(o)) v.warn(`${v.at}: unknown vfs object "${o}" ignored`);
+  }
+  return objects;
+};
+
+// ---- the table ----
+
+/** A table entry as written: scope from the helper, reload and origin defaulted. */
+interface Entry<F extends string, T> {
+  name: string;
+  aliases?: readonly string[];
+  field: F;
+  type: ValueKind;
+  default: string;
+  parse: KeyParser<T>;
+  reload?: ReloadEffect;
+  doc: string;
+  origin?: "ksmbd" | "ksmbd-deno";
+}
+
+/** A `[global]` key (reload: restart unless given). */
+function g<const F extends string, T>(e: Entry<F, T>): KeyDef<F, T, "global"> {
+  return { ...e, scope: "global", reload: e.reload ?? "restart", origin: e.origin ?? "ksmbd" };
+}
+
+/** A share key (reload: next tree connect). */
+function s<const F extends string, T>(e: Entry<F, T>): KeyDef<F, T, "share"> {
+  return { ...e, scope: "share", reload: e.reload ?? "next tree connect", origin: e.origin ?? "ksmbd" };
+}
+
+/**
+ * Every key: ksmbd's 32 global and 31 share keys (docs/config_keys.md) and ksmbd-deno's additions.
+ * Order matters twice: it is the field order of the typed config (so reload names changed keys in
+ * this order), and where several keys fill one field (`read only`, `writable`, `writeable`,
+ * `write ok`), the first one set wins.
+ */
+export const KEY_TABLE = [
+  // ---- [global] ----
+  g({
+    name: "bind interfaces only",
+    field: "bindInterfacesOnly",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    reload: "new process",
+    doc: "yes: listen only on the addresses of `interfaces`; no: on every IPv4 and IPv6 address",
+  }),
+  g({
+    name: "deadtime",
+    field: "deadtime",
+    type: "number",
+    default: "0",
+    parse: size,
+    doc: "minutes a connection with nothing open may stay idle before it is closed; 0 = never",
+  }),
+  g({
+    name: "durable handles",
+    field: "durableHandles",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    doc: "offer durable handles (not implemented by ksmbd-deno yet: accepted and ignored)",
+  }),
+  g({
+    name: "guest account",
+    field: "guestAccount",
+    type: "string",
+    default: "nobody",
+    parse: text,
+    doc: "account that guest and anonymous sessions run as",
+  }),
+  g({
+    name: "interfaces",
+    field: "interfaces",
+    type: "list",
+    default: "",
+    parse: interfaceList,
+    reload: "new process",
+    doc: "interface names (`eth*`), addresses or networks to listen on with `bind interfaces only = yes`",
+  }),
+  g({
+    name: "ipc timeout",
+    field: "ipcTimeout",
+    type: "number",
+    default: "0",
+    parse: size,
+    doc: "seconds to wait for an answer of the accounts module; 0 = no limit",
+  }),
+  g({
+    name: "kerberos keytab file",
+    field: "kerberosKeytabFile",
+    type: "string",
+    default: "",
+    parse: text,
+    doc: "keytab holding the service keys (empty: /etc/krb5.keytab; a `FILE:` prefix is accepted)",
+  }),
+  g({
+    name: "kerberos service name",
+    field: "kerberosServiceName",
+    type: "string",
+    default: "",
+    parse: text,
+    doc: "service principal tickets must be for, `service/host[@REALM]` (empty: any key of the keytab)",
+  }),
+  g({
+    name: "kerberos support",
+    field: "kerberosSupport",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    doc: "accept Kerberos tickets in SPNEGO besides NTLMSSP",
+  }),
+  g({
+    name: "map to guest",
+    field: "mapToGuest",
+    type: "map_to_guest",
+    default: "never",
+    parse: mapToGuest,
+    doc: "`bad user`: a login with an unknown user name becomes a guest session; `never`: it fails",
+  }),
+  g({
+    name: "max active sessions",
+    field: "maxActiveSessions",
+    type: "number",
+    default: "1024",
+    parse: count,
+    doc: "sessions the server holds at once (0 or above 65536 = 65536)",
+  }),
+  g({
+    name: "max connections",
+    field: "maxConnections",
+    type: "number",
+    default: "256",
+    parse: count,
+    doc: "TCP connections at once (0 or above 65536 = 65536); per share in a share section",
+  }),
+  g({
+    name: "max ip connections",
+    field: "maxIpConnections",
+    type: "number",
+    default: "32",
+    parse: count,
+    doc: "TCP connections at once from one client address",
+  }),
+  g({
+    name: "max open files",
+    field: "maxOpenFiles",
+    type: "number",
+    default: "10000",
+    parse: count,
+    doc: "open files per connection (0 or above 65536 = 65536)",
+  }),
+  g({
+    name: "netbios name",
+    field: "netbiosName",
+    type: "string",
+    default: "KSMBD SERVER",
+    parse: netbiosName,
+    doc: "server name announced to clients (at most 15 bytes are used)",
+  }),
+  g({
+    name: "restrict anonymous",
+    field: "restrictAnonymous",
+    type: "number",
+    default: "0",
+    parse: restrictAnonymous,
+    doc: "1 or 2: anonymous sessions may not use IPC$ or shares that are not guest ok; 0: no restriction",
+  }),
+  g({
+    name: "root directory",
+    field: "rootDirectory",
+    type: "string",
+    default: "",
+    parse: text,
+    doc: "absolute directory prepended to every share path",
+  }),
+  g({
+    name: "server max protocol",
+    field: "serverMaxProtocol",
+    type: "protocol",
+    default: "SMB3_11",
+    parse: protocol("max"),
+    doc: "highest dialect: SMB2_02, SMB2_10, SMB3_00, SMB3_02, SMB3_11 (or SMB2, SMB3, SMB2_22)",
+  }),
+  g({
+    name: "server min protocol",
+    field: "serverMinProtocol",
+    type: "protocol",
+    default: "SMB2_10",
+    parse: protocol("min"),
+    doc: "lowest dialect, as `server max protocol`; NT1 (SMB1) is raised to SMB2_02 with a warning",
+  }),
+  g({
+    name: "server multi channel support",
+    field: "serverMultiChannelSupport",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    doc: "multichannel (not implemented by ksmbd-deno yet: accepted and ignored)",
+  }),
+  g({
+    name: "server signing",
+    field: "serverSigning",
+    type: "tristate",
+    default: "auto",
+    parse: tri,
+    doc: "`mandatory`: every session signs; `auto`/`enabled`: when the client asks; `disabled`",
+  }),
+  g({
+    name: "server string",
+    field: "serverString",
+    type: "string",
+    default: "SMB SERVER",
+    parse: text,
+    doc: "server description shown by `smbclient -L` and `net view`",
+  }),
+  g({
+    name: "share:fake_fscaps",
+    field: "fakeFscaps",
+    type: "number",
+    default: "64",
+    parse: size,
+    doc: "file system capability bits of ksmbd (accepted; not used by ksmbd-deno)",
+  }),
+  g({
+    name: "smb2 leases",
+    field: "smb2Leases",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    doc: "offer leases (not implemented by ksmbd-deno yet: accepted and ignored)",
+  }),
+  g({
+    name: "smb2 max credits",
+    field: "smb2MaxCredits",
+    type: "number",
+    default: "8192",
+    parse: size,
+    doc: "largest credit window granted to a connection",
+  }),
+  g({
+    name: "smb2 max read",
+    field: "smb2MaxRead",
+    type: "number",
+    default: "4M",
+    parse: size,
+    doc: "largest READ offered in NEGOTIATE",
+  }),
+  g({
+    name: "smb2 max trans",
+    field: "smb2MaxTrans",
+    type: "number",
+    default: "1M",
+    parse: size,
+    doc: "largest QUERY_INFO / IOCTL / QUERY_DIRECTORY buffer offered in NEGOTIATE",
+  }),
+  g({
+    name: "smb2 max write",
+    field: "smb2MaxWrite",
+    type: "number",
+    default: "4M",
+    parse: size,
+    doc: "largest WRITE offered in NEGOTIATE",
+  }),
+  g({
+    name: "smb3 encryption",
+    field: "smb3Encryption",
+    type: "tristate",
+    default: "auto",
+    parse: tri,
+    doc: "`mandatory`: every SMB3 session is encrypted and guests are refused; `disabled`: never",
+  }),
+  g({
+    name: "smbd max io size",
+    field: "smbdMaxIoSize",
+    type: "number",
+    default: "8M",
+    parse: size,
+    doc: "upper bound of `smb2 max read` / `smb2 max write`",
+  }),
+  g({
+    name: "tcp port",
+    field: "tcpPort",
+    type: "number",
+    default: "445",
+    parse: tcpPort,
+    doc: "TCP port to listen on (1..65535; `--port` overrides it)",
+  }),
+  g({
+    name: "workgroup",
+    field: "workgroup",
+    type: "string",
+    default: "WORKGROUP",
+    parse: text,
+    doc: "workgroup / domain name announced to clients",
+  }),
+  g({
+    name: "state directory",
+    field: "stateDirectory",
+    type: "string",
+    default: DEFAULT_STATE_DIRECTORY,
+    parse: text,
+    origin: "ksmbd-deno",
+    doc: "sidecar metadata, control socket and domain SID; relative = from the configuration's folder",
+  }),
+  g({
+    name: "crypto backend",
+    field: "cryptoBackend",
+    type: "crypto_backend",
+    default: "webcrypto",
+    parse: oneOf(parseCryptoBackend, "webcrypto or openssl"),
+    origin: "ksmbd-deno",
+    doc: "`webcrypto` (inside Deno's sandbox) or `openssl` (libcrypto.so.3 through FFI)",
+  }),
+  // Observability (docs/operations.md "Observability").
+  g({
+    name: "metrics address",
+    field: "metricsAddress",
+    type: "metrics_address",
+    default: "",
+    parse: metricsAddress,
+    origin: "ksmbd-deno",
+    doc: "Prometheus endpoint `GET /metrics`: `PORT` (127.0.0.1), `IP:PORT` or `[IPv6]:PORT`; empty = off",
+  }),
+  g({
+    name: "log format",
+    field: "logFormat",
+    type: "log_format",
+    default: "text",
+    parse: oneOf(parseLogFormat, "text or json"),
+    origin: "ksmbd-deno",
+    doc: "`text`, or `json`: one JSON object per line",
+  }),
+  g({
+    name: "log level",
+    field: "logLevel",
+    type: "log_level",
+    default: "info",
+    parse: oneOf(parseLogLevel, "error, warn, info or debug"),
+    origin: "ksmbd-deno",
+    doc: "`error`, `warn`, `info` or `debug` (every debug component on)",
+  }),
+  // Discovery (docs/operations.md "Discovery", core/discovery/): each off unless enabled.
+  g({
+    name: "wsd",
+    field: "wsd",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    origin: "ksmbd-deno",
+    doc: "WS-Discovery responder, so Windows lists the server under Network",
+  }),
+  g({
+    name: "mdns",
+    field: "mdns",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    origin: "ksmbd-deno",
+    doc: "mDNS/DNS-SD `_smb._tcp` announcer, so macOS Finder lists the server",
+  }),
+  g({
+    name: "discovery interfaces",
+    field: "discoveryInterfaces",
+    type: "list",
+    default: "",
+    parse: interfaceList,
+    origin: "ksmbd-deno",
+    doc:
+      "where `wsd` / `mdns` announce: interface names, IPv4 addresses or networks; empty = listen addresses",
+  }),
+  // Live configuration (docs/operations.md "Adding shares at run time").
+  g({
+    name: "handover drain timeout",
+    field: "handoverDrainTimeout",
+    type: "number",
+    default: String(Limits.handoverDrainMs / 1000),
+    parse: seconds(Limits.handoverDrainMaxMs),
+    origin: "ksmbd-deno",
+    doc: "seconds a process that handed over keeps serving its open connections (0: closes them at once)",
+  }),
+
+  // ---- shares ----
+  s({
+    name: "comment",
+    field: "comment",
+    type: "string",
+    default: "",
+    parse: text,
+    doc: "share description",
+  }),
+  s({
+    name: "path",
+    field: "path",
+    type: "string",
+    default: "",
+    parse: text,
+    doc: "directory served (absolute, or relative to `root directory`); required",
+  }),
+  s({
+    name: "guest ok",
+    field: "guestOk",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    doc: "guests may connect without a password",
+  }),
+  s({
+    name: "guest account",
+    field: "guestAccount",
+    type: "string",
+    default: "",
+    parse: text,
+    doc: "account guests of this share run as (empty: the global `guest account`)",
+  }),
+  s({
+    name: "read only",
+    field: "readOnly",
+    type: "bool",
+    default: "yes",
+    parse: bool,
+    doc: "no write access (wins over `writable`, `writeable` and `write ok`)",
+  }),
+  s({
+    name: "writable",
+    field: "readOnly",
+    type: "bool",
+    default: "",
+    parse: notBool,
+    doc: "yes = `read only = no` (wins over `writeable` and `write ok`)",
+  }),
+  s({
+    name: "writeable",
+    field: "readOnly",
+    type: "bool",
+    default: "",
+    parse: notBool,
+    doc: "yes = `read only = no` (wins over `write ok`)",
+  }),
+  s({
+    name: "write ok",
+    field: "readOnly",
+    type: "bool",
+    default: "",
+    parse: notBool,
+    doc: "yes = `read only = no`",
+  }),
+  s({
+    name: "browseable",
+    aliases: ["browsable"],
+    field: "browseable",
+    type: "bool",
+    default: "yes",
+    parse: bool,
+    doc: "listed by share enumeration (`smbclient -L`)",
+  }),
+  s({
+    name: "store dos attributes",
+    field: "storeDosAttributes",
+    type: "bool",
+    default: "yes",
+    parse: bool,
+    doc: "keep DOS attributes and creation times in the sidecar store",
+  }),
+  s({
+    name: "oplocks",
+    field: "oplocks",
+    type: "bool",
+    default: "yes",
+    parse: bool,
+    doc: "grant oplocks",
+  }),
+  s({
+    name: "create mask",
+    field: "createMask",
+    type: "mask",
+    default: "0744",
+    parse: mask,
+    doc: "permission bits a new file may keep",
+  }),
+  s({
+    name: "directory mask",
+    field: "directoryMask",
+    type: "mask",
+    default: "0755",
+    parse: mask,
+    doc: "permission bits a new directory may keep",
+  }),
+  s({
+    name: "force create mode",
+    field: "forceCreateMode",
+    type: "mask",
+    default: "0000",
+    parse: mask,
+    doc: "permission bits always set on a new file",
+  }),
+  s({
+    name: "force directory mode",
+    field: "forceDirectoryMode",
+    type: "mask",
+    default: "0000",
+    parse: mask,
+    doc: "permission bits always set on a new directory",
+  }),
+  s({
+    name: "force group",
+    field: "forceGroup",
+    type: "string",
+    default: "",
+    parse: text,
+    doc: "group every access of this share runs as",
+  }),
+  s({
+    name: "force user",
+    field: "forceUser",
+    type: "string",
+    default: "",
+    parse: text,
+    doc: "account every access of this share runs as",
+  }),
+  s({
+    name: "hide dot files",
+    field: "hideDotFiles",
+    type: "bool",
+    default: "yes",
+    parse: bool,
+    doc: "names starting with `.` get the hidden attribute",
+  }),
+  s({
+    name: "valid users",
+    field: "validUsers",
+    type: "list",
+    default: "",
+    parse: list,
+    doc: "only these users (`@group` for a group) may connect; empty = everyone",
+  }),
+  s({
+    name: "invalid users",
+    field: "invalidUsers",
+    type: "list",
+    default: "",
+    parse: list,
+    doc: "these users (`@group`) may not connect",
+  }),
+  s({
+    name: "read list",
+    field: "readList",
+    type: "list",
+    default: "",
+    parse: list,
+    doc: "these users (`@group`) get read-only access",
+  }),
+  s({
+    name: "write list",
+    field: "writeList",
+    type: "list",
+    default: "",
+    parse: list,
+    doc: "these users (`@group`) get write access even on a read-only share",
+  }),
+  s({
+    name: "admin users",
+    field: "adminUsers",
+    type: "list",
+    default: "",
+    parse: list,
+    doc: "these users (`@group`) act as root on this share",
+  }),
+  s({
+    name: "hosts allow",
+    field: "hostsAllow",
+    type: "list",
+    default: "",
+    parse: list,
+    doc: "client addresses or networks allowed (`EXCEPT` exceptions); empty = all",
+  }),
+  s({
+    name: "hosts deny",
+    field: "hostsDeny",
+    type: "list",
+    default: "",
+    parse: list,
+    doc: "client addresses or networks refused",
+  }),
+  s({
+    name: "max connections",
+    field: "maxConnections",
+    type: "number",
+    default: "128",
+    parse: count,
+    doc: "tree connects to this share at once (0 or above 65536 = 65536); global in `[global]`",
+  }),
+  s({
+    name: "veto files",
+    field: "vetoFiles",
+    type: "veto",
+    default: "",
+    parse: (v) => parseVeto(v.value),
+    doc: "`/pattern/pattern/` (`*`, `?`): names hidden and refused",
+  }),
+  s({
+    name: "inherit owner",
+    field: "inheritOwner",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    doc: "new files and directories get the owner of their parent directory",
+  }),
+  s({
+    name: "follow symlinks",
+    field: "followSymlinks",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    doc: "follow symbolic links that stay inside the share",
+  }),
+  s({
+    name: "vfs objects",
+    field: "vfsObjects",
+    type: "list",
+    default: "",
+    parse: vfsObjects,
+    doc: "`acl_xattr`, `streams_xattr` (others are warned about)",
+  }),
+  s({
+    name: "crossmnt",
+    field: "crossmnt",
+    type: "bool",
+    default: "yes",
+    parse: bool,
+    doc: "allow crossing mount points below the share",
+  }),
+  s({
+    name: "smb encrypt",
+    field: "smbEncrypt",
+    type: "smb_encrypt",
+    default: "auto",
+    parse: oneOf(parseSmbEncrypt, "disabled, auto, enabled or mandatory"),
+    origin: "ksmbd-deno",
+    doc:
+      "`required`: refuse unencrypted access; `desired`: encrypt for clients that can; `auto`/`disabled`: nothing added",
+  }),
+] as const;
+
+/** Every key definition (the table, typed loosely). */
+export type AnyKeyDef = (typeof KEY_TABLE)[number];
+
+type FieldsOf<E extends KeyDef<string, unknown>> = {
+  [D in E as D["field"]]: ReturnType<D["parse"]>;
+};
+
+/** The fields the `[global]` keys fill (GlobalConfig, core/config/types.ts). */
+export type GlobalKeyFields = FieldsOf<Extract<AnyKeyDef, { scope: "global" }>>;
+/** The fields the share keys fill (ShareConfig minus `name` and `isPipe`, core/config/types.ts). */
+export type ShareKeyFields = FieldsOf<Extract<AnyKeyDef, { scope: "share" }>>;
+
+// ---- lookups derived from the table ----
+
+const BY_SCOPE = (scope: KeyScope): ReadonlyMap<string, KeyDef> =>
+  new Map(KEY_TABLE.filter((k) => k.scope === scope).map((k) => [k.name, k as KeyDef]));
+
+/** `[global]` keys by canonical name. */
+export const GLOBAL_KEY_DEFS: ReadonlyMap<string, KeyDef> = BY_SCOPE("global");
+/** Share keys by canonical name. */
+export const SHARE_KEY_DEFS: ReadonlyMap<string, KeyDef> = BY_SCOPE("share");
+
+/** Alias -> canonical name (`browsable` -> `browseable`). */
+export const KEY_ALIASES: ReadonlyMap<string, string> = new Map(
+  KEY_TABLE.flatMap((k: KeyDef) => (k.aliases ?? []).map((a): [string, string] => [a, k.name])),
+);
+
+/** One key in the shape older code reads (name, value type, default text). */
+export interface KeySpec {
+  /** Canonical (normalized) key name. */
+  key: string;
+  kind: ValueKind;
+  /** Default as ksmbd.conf text; "" = empty / unset. */
+  def: string;
+}
+
+const specs = (m: ReadonlyMap<string, KeyDef>): ReadonlyMap<string, KeySpec> =>
+  new Map([...m.values()].map((k) => [k.name, { key: k.name, kind: k.type, def: k.default }]));
+
+/** Every `[global]` key (ksmbd's 32 plus ksmbd-deno's), in table order. */
+export const GLOBAL_KEYS: ReadonlyMap<string, KeySpec> = specs(GLOBAL_KEY_DEFS);
+/** Every share key, in table order. */
+export const SHARE_KEYS: ReadonlyMap<string, KeySpec> = specs(SHARE_KEY_DEFS);
+/** Alternative spellings accepted for share keys. */
+export const SHARE_KEY_ALIASES: ReadonlyMap<string, string> = KEY_ALIASES;
+
+/**
+ * Share keys that, written in `[global]`, set the global parameter of the same name instead of a
+ * default for every share: the names declared in both scopes.
+ */
+export const GLOBAL_SCOPE_SHARE_KEYS: ReadonlySet<string> = new Set(
+  [...SHARE_KEY_DEFS.keys()].filter((k) => GLOBAL_KEY_DEFS.has(k)),
+);
+
+/** The share keys that fill one field together, in precedence order (table order). */
+function keysOfField(defs: ReadonlyMap<string, KeyDef>, field: string): string[] {
+  return [...defs.values()].filter((k) => k.field === field).map((k) => k.name);
+}
+
+/** The write-permission keys in precedence order: read only > writable > writeable > write ok. */
+export const READ_ONLY_KEYS: readonly string[] = keysOfField(SHARE_KEY_DEFS, "readOnly");
+
+/** Share fields filled by more than one key, each with its keys in precedence order. */
+export const SHARED_SHARE_FIELDS: ReadonlyMap<string, readonly string[]> = new Map(
+  [...new Set([...SHARE_KEY_DEFS.values()].map((k) => k.field))]
+    .map((f): [string, string[]] => [f, keysOfField(SHARE_KEY_DEFS, f)])
+    .filter(([, keys]) => keys.length > 1),
+);
+
 /** Returns the share key spec for `key` (normalized), following aliases. */
 export function shareKeySpec(key: string): KeySpec | undefined {
-  return SHARE_KEYS.get(SHARE_KEY_ALIASES.get(key) ?? key);
-}
-
-const TRUE_WORDS = new Set(["yes", "1", "true", "enable"]);
-const FALSE_WORDS = new Set(["no", "0", "false", "disable"]);
-
-/** ksmbd boolean: yes/1/true/enable (any case) = true, anything else false. */
-export function parseBool(value: string): boolean {
-  return TRUE_WORDS.has(value.trim().toLowerCase());
-}
-
-/** True when `value` is one of the recognized boolean words (yes/no/1/0/true/false/enable/disable). */
-export function isBoolWord(value: string): boolean {
-  const v = value.trim().toLowerCase();
-  return TRUE_WORDS.has(v) || FALSE_WORDS.has(v);
-}
-
-/** ksmbd tri-state: enabled/auto/mandatory (any case), anything else disabled. */
-export function parseTriState(value: string): TriState {
-  const v = value.trim().toLowerCase();
-  if (v === "enabled" || v === "auto" || v === "mandatory") return v;
-  return "disabled";
-}
-
-/** True when `value` is one of enabled/auto/mandatory/disabled. */
-export function isTriStateWord(value: string): boolean {
-  return ["enabled", "auto", "mandatory", "disabled"].includes(value.trim().toLowerCase());
-}
-
-const SIZE_RE = /^(0x[0-9a-f]+|[0-9]+)\s*([kmgtpe])?(?:i?b)?$/i;
-const SHIFT: Record<string, number> = { k: 1, m: 2, g: 3, t: 4, p: 5, e: 6 };
-
-/**
- * Parses a number with an optional K/M/G/T/P/E suffix (powers of 1024; a trailing `B`/`iB` is
- * allowed, `0x` hex accepted). Returns null when the text is not such a number or exceeds 2^53-1.
- */
-export function parseSize(value: string): number | null {
-  const m = SIZE_RE.exec(value.trim());
-  if (!m) return null;
-  let n = BigInt(m[1]);
-  if (m[2]) n <<= BigInt(10 * SHIFT[m[2].toLowerCase()]);
-  if (n > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  return Number(n);
-}
-
-/** Parses an octal permission mask (e.g. `0744`); null unless 1..5 octal digits and <= 07777. */
-export function parseMask(value: string): number | null {
-  const v = value.trim();
-  if (!/^[0-7]{1,5}$/.test(v)) return null;
-  const n = parseInt(v, 8);
-  return n <= 0o7777 ? n : null;
-}
-
-/** Splits a list value on commas, tabs and spaces, dropping empty items. */
-export function parseList(value: string): string[] {
-  return value.split(/[,\t ]+/).filter((s) => s !== "");
-}
-
-/** Splits a `veto files` value (`/a/b*`/) on '/', dropping empty items. */
-export function parseVeto(value: string): string[] {
-  return value.split("/").filter((s) => s !== "");
-}
-
-/** Result of parsing a protocol name: the dialect and an optional warning. */
-export interface ProtocolParse {
-  name: ProtocolName;
-  warning?: string;
+  return SHARE_KEYS.get(KEY_ALIASES.get(key) ?? key);
 }
 
 /**
- * Parses `server min protocol` / `server max protocol`. `SMB2_22` (the SMB 2.x wildcard) sits
- * between 2.1 and 3.0, so as a minimum it means SMB3_00 and as a maximum SMB2_10. `NT1` (SMB1) is
- * not supported: as a minimum it is raised to SMB2_02 with a warning. Returns null when unknown.
+ * The value a field has when no key sets it: its first key's default text, parsed. A default that
+ * does not parse cleanly is a bug of the table (tests/config/keys_test.ts checks each).
  */
-export function parseProtocol(value: string, which: "min" | "max"): ProtocolParse | null {
-  const v = value.trim().toUpperCase();
-  switch (v) {
-    case "SMB2_02":
-    case "SMB2_10":
-    case "SMB3_00":
-    case "SMB3_02":
-    case "SMB3_11":
-      return { name: v };
-    case "SMB2":
-      return { name: "SMB2_10" };
-    case "SMB3":
-      return { name: "SMB3_11" };
-    case "SMB2_22":
-      return { name: which === "min" ? "SMB3_00" : "SMB2_10" };
-    case "NT1":
-    case "SMB1":
-      if (which === "min") return { name: "SMB2_02", warning: "SMB1 is not supported; using SMB2_02" };
-      return null;
-    default:
-      return null;
+export function defaultFields(scope: KeyScope): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of (scope === "global" ? GLOBAL_KEY_DEFS : SHARE_KEY_DEFS).values()) {
+    if (k.field in out) continue;
+    out[k.field] = k.parse({
+      key: k.name,
+      rawKey: k.name,
+      value: k.default,
+      at: `default of "${k.name}"`,
+      warn: (m) => {
+        throw new Error(`core/config/keys.ts: ${m}`);
+      },
+    });
   }
+  return out;
 }
 
-/** Order of dialects, for min/max comparison. */
-export const PROTOCOL_ORDER: readonly ProtocolName[] = [
-  "SMB2_02",
-  "SMB2_10",
-  "SMB3_00",
-  "SMB3_02",
-  "SMB3_11",
-];
-
-/** Parses `map to guest`; null when not one of never / bad user / bad password / bad uid. */
-export function parseMapToGuest(value: string): "never" | "bad user" | "bad password" | "bad uid" | null {
-  const v = value.trim().replace(/[ \t]+/g, " ").toLowerCase();
-  if (v === "never" || v === "bad user" || v === "bad password" || v === "bad uid") return v;
-  return null;
+/** ksmbd.conf name of a GlobalConfig field (`smb2MaxRead` -> `smb2 max read`), if it has one. */
+export function globalKeyOfField(field: string): string | undefined {
+  for (const k of GLOBAL_KEY_DEFS.values()) if (k.field === field) return k.name;
+  return undefined;
 }
 
 /**
- * Parses the per-share `smb encrypt` (Samba spellings accepted): off/disabled/no/false -> disabled,
- * auto/default/if_required -> auto (follow `smb3 encryption`), desired/enabled/yes/true -> enabled,
- * required/mandatory/forced -> mandatory. Null when unknown.
+ * ksmbd.conf names of the `[global]` keys whose values differ between `a` and `b`, in table order;
+ * only those with reload effect `effect` when given.
  */
-export function parseSmbEncrypt(value: string): TriState | null {
-  const v = value.trim().toLowerCase();
-  if (["off", "disabled", "no", "false", "0"].includes(v)) return "disabled";
-  if (["auto", "default", "if_required"].includes(v)) return "auto";
-  if (["desired", "enabled", "yes", "true", "1"].includes(v)) return "enabled";
-  if (["required", "mandatory", "forced"].includes(v)) return "mandatory";
-  return null;
-}
-
-/** Parses `crypto backend`; null unless webcrypto or openssl. */
-export function parseCryptoBackend(value: string): "webcrypto" | "openssl" | null {
-  const v = value.trim().toLowerCase();
-  return v === "webcrypto" || v === "openssl" ? v : null;
-}
-
-/**
- * Strict validation of a value for `kind`, as `addshare` applies it before writing: returns an error
- * message, or null when acceptable. (The parser is more lenient with booleans and tri-states, as
- * ksmbd is, and only warns.)
- */
-export function validateValue(kind: ValueKind, value: string): string | null {
-  switch (kind) {
-    case "bool":
-      return isBoolWord(value) ? null : `"${value}" is not a boolean (yes/no/true/false/1/0)`;
-    case "tristate":
-      return isTriStateWord(value) ? null : `"${value}" is not one of enabled/auto/mandatory/disabled`;
-    case "number":
-      return parseSize(value) !== null ? null : `"${value}" is not a number (optionally with K/M/G/T/P/E)`;
-    case "mask":
-      return parseMask(value) !== null ? null : `"${value}" is not an octal mask (e.g. 0744)`;
-    case "protocol":
-      return parseProtocol(value, "max") || parseProtocol(value, "min")
-        ? null
-        : `"${value}" is not a protocol name`;
-    case "map_to_guest":
-      return parseMapToGuest(value) ? null : `"${value}" is not one of never/bad user/bad password/bad uid`;
-    case "smb_encrypt":
-      return parseSmbEncrypt(value) ? null : `"${value}" is not one of disabled/auto/enabled/mandatory`;
-    case "crypto_backend":
-      return parseCryptoBackend(value) ? null : `"${value}" is not one of webcrypto/openssl`;
-    case "metrics_address":
-      return value.trim() === "" || parseMetricsAddress(value)
-        ? null
-        : `"${value}" is not PORT, IPv4:PORT or [IPv6]:PORT`;
-    case "log_format":
-      return parseLogFormat(value) ? null : `"${value}" is not one of text/json`;
-    case "log_level":
-      return parseLogLevel(value) ? null : `"${value}" is not one of error/warn/info/debug`;
-    case "string":
-    case "list":
-    case "veto":
-      return null;
+export function changedGlobalKeyNames(a: GlobalConfig, b: GlobalConfig, effect?: ReloadEffect): string[] {
+  const ra = a as unknown as Record<string, unknown>;
+  const rb = b as unknown as Record<string, unknown>;
+  const out: string[] = [];
+  for (const k of GLOBAL_KEY_DEFS.values()) {
+    if (effect !== undefined && k.reload !== effect) continue;
+    if (JSON.stringify(ra[k.field]) !== JSON.stringify(rb[k.field])) out.push(k.name);
   }
+  return out;
+}
+
+/** The share keys as `ksmbd-cli addshare --help` lists them (name, type, default, one line each). */
+export function shareKeyHelp(): string {
+  const rows = [...SHARE_KEY_DEFS.values()].map((k) => {
+    const names = [k.name, ...(k.aliases ?? [])].join(" / ");
+    const def = k.default === "" ? "" : ` (default ${k.default})`;
+    return `  ${names.padEnd(24)} ${k.doc.replaceAll("`", '"')}${def}`;
+  });
+  return ["", "Share parameters for -o (docs/config_keys.md):", ...rows].join("\n");
 }

@@ -1,5 +1,7 @@
 /**
- * ksmbd.conf -> frozen {@link ServerConfig} (ksmbd-reference §3).
+ * ksmbd.conf -> frozen {@link ServerConfig} (docs/config_keys.md). Each key's conversion, validation
+ * and default come from the key table (core/config/keys.ts); this module applies the rules of the
+ * file as a whole.
  *
  * Rules implemented:
  * - `[global]` plus one section per share; section names are case-insensitive and a repeated section
@@ -20,43 +22,18 @@
  * @module
  */
 
-import {
-  ConfigError,
-  type GlobalConfig,
-  type ServerConfig,
-  type ShareConfig,
-  type TriState,
-} from "./types.ts";
+import { ConfigError, type GlobalConfig, type ServerConfig, type ShareConfig } from "./types.ts";
 import { type IniEntry, parseIni, sectionKey } from "./ini.ts";
-import { parseInterfaceList } from "./interfaces.ts";
 import { recordGlobalKeyLocations } from "./locations.ts";
 import {
-  formatMetricsAddress,
-  parseLogFormat,
-  parseLogLevel,
-  parseMetricsAddress,
-} from "./observability_keys.ts";
-import {
-  CONF_MAX_COUNT,
-  GLOBAL_KEYS,
-  GLOBAL_SCOPE_SHARE_KEYS,
-  isBoolWord,
-  isTriStateWord,
-  KNOWN_VFS_OBJECTS,
-  parseBool,
-  parseCryptoBackend,
-  parseList,
-  parseMapToGuest,
-  parseMask,
-  parseProtocol,
-  parseSize,
-  parseSmbEncrypt,
-  parseTriState,
-  parseVeto,
+  defaultFields,
+  GLOBAL_KEY_DEFS,
+  KEY_ALIASES,
+  type KeyDef,
+  type KeyValue,
   PROTOCOL_ORDER,
-  READ_ONLY_KEYS,
-  SHARE_KEY_ALIASES,
-  SHARE_KEYS,
+  SHARE_KEY_DEFS,
+  SHARED_SHARE_FIELDS,
 } from "./keys.ts";
 
 /** Options of {@link parseConfig}. */
@@ -111,42 +88,9 @@ function where(source: string, e: { line: number }): string {
   return `${source}:${e.line}`;
 }
 
-function num(source: string, e: IniEntry): number {
-  const n = parseSize(e.value);
-  if (n === null) {
-    throw new ConfigError(
-      `${where(source, e)}: "${e.rawKey}" needs a number (optionally with K/M/G/T/P/E), got "${e.value}"`,
-    );
-  }
-  return n;
-}
-
-function mask(source: string, e: IniEntry): number {
-  const n = parseMask(e.value);
-  if (n === null) {
-    throw new ConfigError(`${where(source, e)}: "${e.rawKey}" needs an octal mask, got "${e.value}"`);
-  }
-  return n;
-}
-
-function bool(source: string, e: IniEntry, warn: Warn): boolean {
-  if (!isBoolWord(e.value)) {
-    warn(`${where(source, e)}: "${e.rawKey} = ${e.value}" is not a boolean; treated as no`);
-  }
-  return parseBool(e.value);
-}
-
-function tri(source: string, e: IniEntry, warn: Warn): TriState {
-  if (!isTriStateWord(e.value)) {
-    warn(
-      `${where(source, e)}: "${e.rawKey} = ${e.value}" is not enabled/auto/mandatory; treated as disabled`,
-    );
-  }
-  return parseTriState(e.value);
-}
-
-function countCap(n: number): number {
-  return n === 0 || n > CONF_MAX_COUNT ? CONF_MAX_COUNT : n;
+/** The parser's view of one entry (core/config/keys.ts, {@link KeyValue}). */
+function keyValue(source: string, e: IniEntry, warn: Warn): KeyValue {
+  return { key: e.key, rawKey: e.rawKey, value: e.value, at: where(source, e), warn };
 }
 
 function joinRoot(root: string, path: string): string {
@@ -174,50 +118,9 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** `[global]` with every key at its ksmbd-tools default (ksmbd-reference §3). */
+/** `[global]` with every key at its default (the key table, core/config/keys.ts). */
 export function defaultGlobal(): GlobalConfig {
-  return {
-    bindInterfacesOnly: false,
-    deadtime: 0,
-    durableHandles: false,
-    guestAccount: "nobody",
-    interfaces: [],
-    ipcTimeout: 0,
-    kerberosKeytabFile: "",
-    kerberosServiceName: "",
-    kerberosSupport: false,
-    mapToGuest: "never",
-    maxActiveSessions: 1024,
-    maxConnections: 256,
-    maxIpConnections: 32,
-    maxOpenFiles: 10000,
-    netbiosName: "KSMBD SERVER",
-    restrictAnonymous: 0,
-    rootDirectory: "",
-    serverMaxProtocol: "SMB3_11",
-    serverMinProtocol: "SMB2_10",
-    serverMultiChannelSupport: false,
-    serverSigning: "auto",
-    serverString: "SMB SERVER",
-    fakeFscaps: 64,
-    smb2Leases: false,
-    smb2MaxCredits: 8192,
-    smb2MaxRead: 4 * 1024 * 1024,
-    smb2MaxTrans: 1024 * 1024,
-    smb2MaxWrite: 4 * 1024 * 1024,
-    smb3Encryption: "auto",
-    smbdMaxIoSize: 8 * 1024 * 1024,
-    tcpPort: 445,
-    workgroup: "WORKGROUP",
-    stateDirectory: "/var/lib/ksmbd-deno",
-    cryptoBackend: "webcrypto",
-    metricsAddress: "",
-    logFormat: "text",
-    logLevel: "info",
-    wsd: false,
-    mdns: false,
-    discoveryInterfaces: [],
-  };
+  return defaultFields("global") as GlobalConfig;
 }
 
 /** Builds the global parameters from `[global]` entries (keys already known to be global). */
@@ -228,201 +131,12 @@ function buildGlobal(
   warn: Warn,
 ): GlobalConfig {
   const g = defaultGlobal();
-
+  const fields = g as unknown as Record<string, unknown>;
   for (const [key, e] of entries) {
-    const v = e.value;
-    switch (key) {
-      case "bind interfaces only":
-        g.bindInterfacesOnly = bool(source, e, warn);
-        break;
-      case "deadtime":
-        g.deadtime = num(source, e);
-        break;
-      case "durable handles":
-        g.durableHandles = bool(source, e, warn);
-        break;
-      case "guest account":
-        g.guestAccount = v;
-        break;
-      case "interfaces": {
-        g.interfaces = parseList(v);
-        // Syntax only here; whether the interfaces exist is checked against this machine when the
-        // listen addresses are resolved (core/config/interfaces.ts).
-        const bad = parseInterfaceList(g.interfaces);
-        if (typeof bad === "string") throw new ConfigError(`${where(source, e)}: "${e.rawKey}": ${bad}`);
-        break;
-      }
-      case "ipc timeout":
-        g.ipcTimeout = num(source, e);
-        break;
-      case "kerberos keytab file":
-        g.kerberosKeytabFile = v;
-        break;
-      case "kerberos service name":
-        g.kerberosServiceName = v;
-        break;
-      case "kerberos support":
-        g.kerberosSupport = bool(source, e, warn);
-        break;
-      case "map to guest": {
-        const m = parseMapToGuest(v);
-        if (!m) {
-          warn(
-            `${
-              where(source, e)
-            }: "map to guest = ${v}" is not never/bad user/bad password/bad uid; using never`,
-          );
-        }
-        g.mapToGuest = m ?? "never";
-        break;
-      }
-      case "max active sessions":
-        g.maxActiveSessions = countCap(num(source, e));
-        break;
-      case "max connections":
-        g.maxConnections = countCap(num(source, e));
-        break;
-      case "max ip connections":
-        g.maxIpConnections = countCap(num(source, e));
-        break;
-      case "max open files":
-        g.maxOpenFiles = countCap(num(source, e));
-        break;
-      case "netbios name":
-        if (new TextEncoder().encode(v).length > 15) {
-          warn(`${where(source, e)}: "netbios name" longer than 15 bytes will be truncated by clients`);
-        }
-        g.netbiosName = v;
-        break;
-      case "restrict anonymous": {
-        const n = num(source, e);
-        if (n !== 0 && n !== 1 && n !== 2) {
-          warn(`${where(source, e)}: "restrict anonymous" must be 0, 1 or 2; using 0`);
-        }
-        g.restrictAnonymous = n === 1 || n === 2 ? n : 0;
-        break;
-      }
-      case "root directory":
-        g.rootDirectory = v;
-        break;
-      case "server max protocol":
-      case "server min protocol": {
-        const which = key === "server max protocol" ? "max" : "min";
-        const p = parseProtocol(v, which);
-        if (!p) {
-          throw new ConfigError(
-            `${
-              where(source, e)
-            }: "${e.rawKey}" must be one of SMB2_02, SMB2_10, SMB3_00, SMB3_02, SMB3_11, got "${v}"`,
-          );
-        }
-        if (p.warning) warn(`${where(source, e)}: ${p.warning}`);
-        if (which === "max") g.serverMaxProtocol = p.name;
-        else g.serverMinProtocol = p.name;
-        break;
-      }
-      case "server multi channel support":
-        g.serverMultiChannelSupport = bool(source, e, warn);
-        break;
-      case "server signing":
-        g.serverSigning = tri(source, e, warn);
-        break;
-      case "server string":
-        g.serverString = v;
-        break;
-      case "share:fake_fscaps":
-        g.fakeFscaps = num(source, e);
-        break;
-      case "smb2 leases":
-        g.smb2Leases = bool(source, e, warn);
-        break;
-      case "smb2 max credits":
-        g.smb2MaxCredits = num(source, e);
-        break;
-      case "smb2 max read":
-        g.smb2MaxRead = num(source, e);
-        break;
-      case "smb2 max trans":
-        g.smb2MaxTrans = num(source, e);
-        break;
-      case "smb2 max write":
-        g.smb2MaxWrite = num(source, e);
-        break;
-      case "smb3 encryption":
-        g.smb3Encryption = tri(source, e, warn);
-        break;
-      case "smbd max io size":
-        g.smbdMaxIoSize = num(source, e);
-        break;
-      case "tcp port": {
-        const n = num(source, e);
-        if (n < 1 || n > 65535) {
-          throw new ConfigError(`${where(source, e)}: "tcp port" must be 1..65535, got "${v}"`);
-        }
-        g.tcpPort = n;
-        break;
-      }
-      case "workgroup":
-        g.workgroup = v;
-        break;
-      case "state directory":
-        g.stateDirectory = v;
-        break;
-      case "crypto backend": {
-        const b = parseCryptoBackend(v);
-        if (!b) {
-          throw new ConfigError(
-            `${where(source, e)}: "crypto backend" must be webcrypto or openssl, got "${v}"`,
-          );
-        }
-        g.cryptoBackend = b;
-        break;
-      }
-      case "metrics address": {
-        if (v.trim() === "") {
-          g.metricsAddress = "";
-          break;
-        }
-        const a = parseMetricsAddress(v);
-        if (!a) {
-          throw new ConfigError(
-            `${where(source, e)}: "metrics address" must be PORT, IPv4:PORT or [IPv6]:PORT, got "${v}"`,
-          );
-        }
-        g.metricsAddress = formatMetricsAddress(a);
-        break;
-      }
-      case "log format": {
-        const f = parseLogFormat(v);
-        if (!f) throw new ConfigError(`${where(source, e)}: "log format" must be text or json, got "${v}"`);
-        g.logFormat = f;
-        break;
-      }
-      case "log level": {
-        const l = parseLogLevel(v);
-        if (!l) {
-          throw new ConfigError(
-            `${where(source, e)}: "log level" must be error, warn, info or debug, got "${v}"`,
-          );
-        }
-        g.logLevel = l;
-        break;
-      }
-      case "wsd":
-        g.wsd = bool(source, e, warn);
-        break;
-      case "mdns":
-        g.mdns = bool(source, e, warn);
-        break;
-      case "discovery interfaces": {
-        g.discoveryInterfaces = parseList(v);
-        // Syntax here; whether they exist is checked when discovery starts (core/discovery/interfaces.ts).
-        const bad = parseInterfaceList(g.discoveryInterfaces);
-        if (typeof bad === "string") throw new ConfigError(`${where(source, e)}: "${e.rawKey}": ${bad}`);
-        break;
-      }
-    }
+    const def = GLOBAL_KEY_DEFS.get(key) as KeyDef;
+    fields[def.field] = def.parse(keyValue(source, e, warn));
   }
+  // Rules across keys.
   const minE = entries.get("server min protocol");
   const maxE = entries.get("server max protocol");
   if (PROTOCOL_ORDER.indexOf(g.serverMinProtocol) > PROTOCOL_ORDER.indexOf(g.serverMaxProtocol)) {
@@ -447,41 +161,11 @@ function buildGlobal(
   return g;
 }
 
-/** A share with every key at its ksmbd-tools default (ksmbd-reference §3); IPC$ when `isPipe`. */
+/** A share with every key at its default (the key table, core/config/keys.ts); IPC$ when `isPipe`. */
 export function defaultShare(name: string, isPipe: boolean): ShareConfig {
-  return {
-    name,
-    comment: isPipe ? "IPC share" : "",
-    path: "",
-    guestOk: false,
-    guestAccount: "",
-    readOnly: true,
-    browseable: true,
-    storeDosAttributes: true,
-    oplocks: true,
-    createMask: 0o744,
-    directoryMask: 0o755,
-    forceCreateMode: 0,
-    forceDirectoryMode: 0,
-    forceGroup: "",
-    forceUser: "",
-    hideDotFiles: true,
-    validUsers: [],
-    invalidUsers: [],
-    readList: [],
-    writeList: [],
-    adminUsers: [],
-    hostsAllow: [],
-    hostsDeny: [],
-    maxConnections: 128,
-    vetoFiles: [],
-    inheritOwner: false,
-    followSymlinks: false,
-    vfsObjects: [],
-    crossmnt: true,
-    smbEncrypt: "auto",
-    isPipe,
-  };
+  const s = { name, ...defaultFields("share"), isPipe } as ShareConfig;
+  if (isPipe) s.comment = "IPC share";
+  return s;
 }
 
 /** Builds one share from its merged entries (share's own first, then `[global]` defaults). */
@@ -494,124 +178,30 @@ function buildShare(
   warn: Warn,
 ): ShareConfig {
   const s = defaultShare(sec.name, isPipe);
+  const fields = s as unknown as Record<string, unknown>;
   const merged = new Map<string, IniEntry>(defaults);
   for (const [k, e] of sec.entries) merged.set(k, e);
   if (isPipe && !sec.entries.has("comment")) merged.delete("comment");
   for (const [key, e] of merged) {
-    const v = e.value;
-    switch (key) {
-      case "comment":
-        s.comment = v;
-        break;
-      case "path":
-        s.path = v;
-        break;
-      case "guest ok":
-        s.guestOk = bool(source, e, warn);
-        break;
-      case "guest account":
-        s.guestAccount = v;
-        break;
-      case "browseable":
-        s.browseable = bool(source, e, warn);
-        break;
-      case "store dos attributes":
-        s.storeDosAttributes = bool(source, e, warn);
-        break;
-      case "oplocks":
-        s.oplocks = bool(source, e, warn);
-        break;
-      case "create mask":
-        s.createMask = mask(source, e);
-        break;
-      case "directory mask":
-        s.directoryMask = mask(source, e);
-        break;
-      case "force create mode":
-        s.forceCreateMode = mask(source, e);
-        break;
-      case "force directory mode":
-        s.forceDirectoryMode = mask(source, e);
-        break;
-      case "force group":
-        s.forceGroup = v;
-        break;
-      case "force user":
-        s.forceUser = v;
-        break;
-      case "hide dot files":
-        s.hideDotFiles = bool(source, e, warn);
-        break;
-      case "valid users":
-        s.validUsers = parseList(v);
-        break;
-      case "invalid users":
-        s.invalidUsers = parseList(v);
-        break;
-      case "read list":
-        s.readList = parseList(v);
-        break;
-      case "write list":
-        s.writeList = parseList(v);
-        break;
-      case "admin users":
-        s.adminUsers = parseList(v);
-        break;
-      case "hosts allow":
-        s.hostsAllow = parseList(v);
-        break;
-      case "hosts deny":
-        s.hostsDeny = parseList(v);
-        break;
-      case "max connections":
-        s.maxConnections = countCap(num(source, e));
-        break;
-      case "veto files":
-        s.vetoFiles = parseVeto(v);
-        break;
-      case "inherit owner":
-        s.inheritOwner = bool(source, e, warn);
-        break;
-      case "follow symlinks":
-        s.followSymlinks = bool(source, e, warn);
-        break;
-      case "vfs objects":
-        s.vfsObjects = parseList(v);
-        for (const o of s.vfsObjects) {
-          if (!KNOWN_VFS_OBJECTS.has(o)) warn(`${where(source, e)}: unknown vfs object "${o}" ignored`);
-        }
-        break;
-      case "crossmnt":
-        s.crossmnt = bool(source, e, warn);
-        break;
-      case "smb encrypt": {
-        const t = parseSmbEncrypt(v);
-        if (!t) {
-          throw new ConfigError(
-            `${where(source, e)}: "smb encrypt" must be disabled, auto, enabled or mandatory, got "${v}"`,
-          );
-        }
-        s.smbEncrypt = t;
+    const def = SHARE_KEY_DEFS.get(key) as KeyDef;
+    if (SHARED_SHARE_FIELDS.has(def.field)) continue; // resolved by precedence below
+    fields[def.field] = def.parse(keyValue(source, e, warn));
+  }
+  // A field several keys fill (write permission: read only > writable > writeable > write ok): the
+  // first of them the share sets, else the first [global] sets, else the default.
+  for (const [field, keys] of SHARED_SHARE_FIELDS) {
+    let found = false;
+    for (const scope of [sec.entries, defaults]) {
+      for (const k of keys) {
+        const e = scope.get(k);
+        if (!e) continue;
+        fields[field] = (SHARE_KEY_DEFS.get(k) as KeyDef).parse(keyValue(source, e, warn));
+        found = true;
         break;
       }
-      default:
-        // read only / writable / writeable / write ok: handled below.
-        break;
+      if (found) break;
     }
   }
-  // Write permission: the share's own setting first, then [global]'s, then read-only.
-  let ro: boolean | undefined;
-  for (const scope of [sec.entries, defaults]) {
-    for (const k of READ_ONLY_KEYS) {
-      const e = scope.get(k);
-      if (!e) continue;
-      const b = bool(source, e, warn);
-      ro = k === "read only" ? b : !b;
-      break;
-    }
-    if (ro !== undefined) break;
-  }
-  s.readOnly = ro ?? true;
 
   if (isPipe) {
     s.path = "";
@@ -671,10 +261,10 @@ export function parseConfig(text: string, source: string, opts: ParseOptions = {
     const isGlobal = k === "global";
     for (const e0 of occ.entries) {
       let e = e0;
-      const alias = SHARE_KEY_ALIASES.get(e.key);
+      const alias = KEY_ALIASES.get(e.key);
       if (alias) e = { ...e, key: alias };
-      const isShareKey = SHARE_KEYS.has(e.key);
-      const isGlobalKey = GLOBAL_KEYS.has(e.key);
+      const isShareKey = SHARE_KEY_DEFS.has(e.key);
+      const isGlobalKey = GLOBAL_KEY_DEFS.has(e.key);
       if (!isShareKey && !isGlobalKey) {
         warn(`${where(source, e)}: unknown parameter "${e.rawKey}" in [${occ.name}] ignored`);
         continue;
@@ -698,9 +288,9 @@ export function parseConfig(text: string, source: string, opts: ParseOptions = {
   const shareDefaults = new Map<string, IniEntry>();
   if (globalSec) {
     for (const [k, e] of globalSec.entries) {
-      if (GLOBAL_KEYS.has(k) && (!SHARE_KEYS.has(k) || GLOBAL_SCOPE_SHARE_KEYS.has(k))) {
-        globalEntries.set(k, e);
-      } else shareDefaults.set(k, e);
+      // A key declared for both scopes (guest account, max connections) is global here.
+      if (GLOBAL_KEY_DEFS.has(k)) globalEntries.set(k, e);
+      else shareDefaults.set(k, e);
     }
   }
   const global = buildGlobal(source, globalEntries, opts, warn);

@@ -1,5 +1,5 @@
 /**
- * ksmbdpwd.db for the CLI only (`adduser`): one `name:base64(NT hash)` per line (ksmbd-reference §3).
+ * ksmbdpwd.db for the CLI only (`adduser`): one `name:base64(NT hash)` per line (docs/ksmbd_compat.md §3).
  * The server never reads this file here; the rpc-wasm accounts module parses it inside the sandbox.
  *
  * @module

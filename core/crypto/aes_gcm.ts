@@ -1,5 +1,5 @@
 /**
- * AES-GCM through WebCrypto, which design.md §4 measured 2-4x faster than Deno's node:crypto GCM.
+ * AES-GCM through WebCrypto, which docs/design.md §4 measured 2-4x faster than Deno's node:crypto GCM.
  * WebCrypto is asynchronous and returns ciphertext || tag in one buffer; these helpers split it.
  */
 

@@ -25,7 +25,7 @@ import {
   isGcmCipher,
   libcryptoCandidates,
   opensslFfiFlag,
-} from "./backend.ts";
+} from "./backend_common.ts";
 
 const PARAM = { struct: ["pointer", "u32", "pointer", "usize", "usize"] } as const;
 

@@ -24,7 +24,7 @@ import {
   checkAeadParams,
   type CryptoBackend,
   isGcmCipher,
-} from "./backend.ts";
+} from "./backend_common.ts";
 
 const ZERO_IV = new Uint8Array(16);
 

@@ -1,7 +1,7 @@
 /**
  * The core's only way into the rpc-wasm module (accounts, share config, tree-connect authorization,
  * DCE/RPC pipes). The module runs in a Worker with no permissions; messages are binary and mirror
- * ksmbd's netlink events (messages.ts, ksmbd-reference §2):
+ * ksmbd's netlink events (messages.ts, docs/ksmbd_compat.md §2):
  * - every request carries a fresh 32-bit handle; the reply must echo it with type = request + 1;
  * - each call has a timeout (Limits.ipcTimeoutMs by default); a reply arriving after its call expired
  *   is dropped;
@@ -16,7 +16,6 @@ import {
   type ConfigureInput,
   type ConfigureResult,
   decodeConfigureResponse,
-  decodeDebugResponse,
   decodeEnvelope,
   decodeErrorResponse,
   decodeHeartbeatResponse,
@@ -26,7 +25,6 @@ import {
   decodeSpnegoAuthenResponse,
   decodeTreeConnectResponse,
   encodeConfigure,
-  encodeDebug,
   encodeEnvelope,
   encodeLogin,
   encodeLogout,
@@ -140,7 +138,6 @@ interface ControlMessage {
   kind: string;
   handle?: number;
   message?: string;
-  results?: Record<string, string>;
 }
 
 export class Bridge {
@@ -164,7 +161,6 @@ export class Bridge {
    *  replacement module so per-share connection counts and the session cap stay exact. */
   #trees = new Map<string, { sessionId: bigint; treeId: number; share: string }>();
   #onWorkerReady: ((err?: Error) => void) | null = null;
-  #probeWaiters: ((r: Record<string, string>) => void)[] = [];
   /** Last CONFIGURE payload, kept to re-configure a replacement module (see README: trade-off). */
   #configPayload: Uint8Array | null = null;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -173,16 +169,25 @@ export class Bridge {
   /** Domain SID sub-authorities sent in the last CONFIGURE (kept across reloads). */
   #subauth: Subauth | null = null;
 
-  private constructor(module: WebAssembly.Module, opts: BridgeOptions) {
+  /** Use {@link Bridge.start}; subclasses construct through {@link Bridge.launch}. */
+  protected constructor(module: WebAssembly.Module, opts: BridgeOptions) {
     this.#module = module;
     this.#timeoutMs = opts.timeoutMs ?? Limits.ipcTimeoutMs;
     this.#heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   }
 
   /** Compiles the module (in the parent), starts the sandbox Worker and waits until it runs. */
-  static async start(opts: BridgeOptions = {}): Promise<Bridge> {
+  static start(opts: BridgeOptions = {}): Promise<Bridge> {
+    return Bridge.launch((module) => new Bridge(module, opts), opts);
+  }
+
+  /** {@link start} for a subclass: compiles the module, builds the bridge with `make` and starts it. */
+  protected static async launch<B extends Bridge>(
+    make: (module: WebAssembly.Module) => B,
+    opts: BridgeOptions,
+  ): Promise<B> {
     const module = await compileModule(opts.wasmPath ?? DEFAULT_WASM_URL);
-    const b = new Bridge(module, opts);
+    const b = make(module);
     b.#ready = b.#spawn();
     try {
       await b.#ready;
@@ -216,7 +221,7 @@ export class Bridge {
       );
     }
     detachIfWhole(cfg.pwdDb);
-    const result = await this.#call(EventType.CONFIGURE_REQUEST, payload, decodeConfigureResponse, {
+    const result = await this.call(EventType.CONFIGURE_REQUEST, payload, decodeConfigureResponse, {
       maxBytes: MAX_CONFIGURE_BYTES,
     });
     this.#configPayload = payload;
@@ -244,7 +249,7 @@ export class Bridge {
       );
     }
     const id = pipeId >>> 0;
-    return this.#call(
+    return this.call(
       EventType.RPC_REQUEST,
       encodeRpcRequest(id, flags, data),
       (p) => decodeRpcResponse(p, id),
@@ -254,7 +259,7 @@ export class Bridge {
   /** RPC OPEN for a new pipe id; `flags` = the service bit (+ RESTRICTED_CONTEXT). */
   rpcOpen(pipeId: number, flags: number, account: string): Promise<RpcReply> {
     const id = pipeId >>> 0;
-    return this.#call(
+    return this.call(
       EventType.RPC_REQUEST,
       encodeRpcOpen(id, flags, account),
       (p) => decodeRpcResponse(p, id),
@@ -275,15 +280,15 @@ export class Bridge {
 
   /** Kerberos: the module checks the AP-REQ against the service keytab (ksmbd SPNEGO_AUTHEN). */
   spnegoAuthen(req: SpnegoAuthenRequest): Promise<SpnegoAuthenResponse> {
-    return this.#call(EventType.SPNEGO_AUTHEN_REQUEST, encodeSpnegoAuthen(req), decodeSpnegoAuthenResponse);
+    return this.call(EventType.SPNEGO_AUTHEN_REQUEST, encodeSpnegoAuthen(req), decodeSpnegoAuthenResponse);
   }
 
   login(req: LoginRequest): Promise<LoginResponse> {
-    return this.#call(EventType.LOGIN_REQUEST, encodeLogin(req), decodeLoginResponse);
+    return this.call(EventType.LOGIN_REQUEST, encodeLogin(req), decodeLoginResponse);
   }
 
   shareConfig(name: string): Promise<ShareConfigResponse | null> {
-    return this.#call(
+    return this.call(
       EventType.SHARE_CONFIG_REQUEST,
       encodeShareConfigRequest(name),
       decodeShareConfigResponse,
@@ -291,7 +296,7 @@ export class Bridge {
   }
 
   async treeConnect(req: TreeConnectRequest): Promise<TreeConnectResponse> {
-    const r = await this.#call(
+    const r = await this.call(
       EventType.TREE_CONNECT_REQUEST,
       encodeTreeConnect(req),
       decodeTreeConnectResponse,
@@ -323,7 +328,7 @@ export class Bridge {
   }
 
   heartbeatStatus(): Promise<HeartbeatResult> {
-    return this.#call(EventType.HEARTBEAT_REQUEST, new Uint8Array(0), decodeHeartbeatResponse);
+    return this.call(EventType.HEARTBEAT_REQUEST, new Uint8Array(0), decodeHeartbeatResponse);
   }
 
   close(): void {
@@ -341,61 +346,53 @@ export class Bridge {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Test hooks (underscore: not for the server's use).
+  // Extension points (protected). The server uses them as they are; tests/ipc/_fixtures.ts
+  // (TestBridge) overrides createWorker to watch and feed the Worker, and sends its own events
+  // through call().
 
-  /** DEBUG_REQUEST: op 1 traps the module, 2 gets no reply, 3 echoes, 4 hangs the module, 5 makes
-   *  the next RPC event trap. */
-  _debug(op: number, timeoutMs?: number): Promise<number> {
-    return this.#call(EventType.DEBUG_REQUEST, encodeDebug(op), decodeDebugResponse, { timeoutMs });
+  /** Starts the sandbox Worker running the module glue. */
+  protected createWorker(url: URL, options: WorkerOptions): Worker {
+    return new Worker(url, options);
   }
 
-  /** Kills the Worker as if its process died: calls in flight fail, a fresh module replaces it. */
-  _killWorker(): void {
-    this.#worker?.terminate();
-    this.#replace("killed by a test");
-  }
-
-  /** Feeds raw bytes into the reply-validation path, as if the Worker had posted them. */
-  _injectReply(buf: ArrayBuffer): void {
-    this.#onReply(buf);
-  }
-
-  /** Issues a request whose reply a test will inject; resolves once it is sent, with its handle and
-   *  the call's promise (which settles like a real call's). */
-  async _expectReply(type: number, pipeId = 1): Promise<{ handle: number; reply: Promise<unknown> }> {
-    const decoders: Record<number, (p: Uint8Array) => unknown> = {
-      [EventType.LOGIN_REQUEST]: decodeLoginResponse,
-      [EventType.SHARE_CONFIG_REQUEST]: decodeShareConfigResponse,
-      [EventType.TREE_CONNECT_REQUEST]: decodeTreeConnectResponse,
-      [EventType.HEARTBEAT_REQUEST]: decodeHeartbeatResponse,
-      [EventType.RPC_REQUEST]: (p) => decodeRpcResponse(p, pipeId),
-    };
-    const decode = decoders[type];
-    if (!decode) throw new RangeError(`No decoder for event ${type}`);
-    let sent!: (h: number) => void;
-    const handle = new Promise<number>((r) => (sent = r));
-    // Sent as DEBUG op 2 (the module stays silent), registered under the requested type.
-    const reply = this.#call(type, encodeDebug(2), decode, {
-      wireType: EventType.DEBUG_REQUEST,
-      onHandle: sent,
-    });
-    reply.catch(() => {});
-    return { handle: await Promise.race([handle, reply.then(() => 0, () => 0)]), reply };
-  }
-
-  /** Asks the Worker glue to try file, env, network and process access; returns each outcome. */
-  async _probeSandbox(): Promise<Record<string, string>> {
-    await this.#whenReady();
+  /**
+   * One request/reply exchange with the module: a fresh handle, the per-call timeout (a timeout
+   * triggers a heartbeat check), and the reply validated as {@link Bridge} describes before `decode`
+   * sees its payload. Every public call goes through here.
+   */
+  protected async call<T>(
+    type: number,
+    payload: Uint8Array,
+    decode: (p: Uint8Array) => T,
+    opts: { timeoutMs?: number; maxBytes?: number; skipReady?: boolean } = {},
+  ): Promise<T> {
+    const maxBytes = opts.maxBytes ?? Limits.ipcMaxPayload;
+    if (payload.length + HEADER_SIZE > maxBytes) {
+      throw new BridgeError(`Request of ${payload.length} bytes exceeds ${maxBytes}`, "too-large");
+    }
+    if (!opts.skipReady && !this.#running) await this.#whenReady();
     const w = this.#worker;
-    if (w === null) throw new BridgeError("No module running", "closed");
-    return await new Promise((resolve) => {
-      this.#probeWaiters.push(resolve);
-      w.postMessage({ kind: "probe" });
+    if (w === null || this.#closed) throw new BridgeError("No module running", "closed");
+    const handle = this.#allocHandle();
+    const buf = encodeEnvelope(handle, type, payload);
+    const ms = opts.timeoutMs ?? this.#timeoutMs;
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#pending.get(handle)?.timer !== timer) return;
+        this.#pending.delete(handle);
+        this.stats.timeouts++;
+        reject(new BridgeError(`No reply to event ${type} within ${ms} ms`, "timeout"));
+        this.#checkHealth();
+      }, ms);
+      this.#pending.set(handle, {
+        type,
+        decode,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        timer,
+      });
+      w.postMessage(buf, [buf]);
     });
-  }
-
-  get generation(): number {
-    return this.#generation;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -403,7 +400,7 @@ export class Bridge {
 
   #spawn(): Promise<void> {
     const gen = ++this.#generation;
-    const w = new Worker(WORKER_URL, WORKER_OPTIONS);
+    const w = this.createWorker(WORKER_URL, WORKER_OPTIONS);
     this.#worker = w;
     w.onmessage = (e: MessageEvent) => {
       if (gen === this.#generation) this.#onMessage(e.data);
@@ -457,9 +454,6 @@ export class Bridge {
         p?.reject(new BridgeError(`Module refused the request: ${m.message}`, "refused"));
         break;
       }
-      case "probe-result":
-        this.#probeWaiters.shift()?.(m.results ?? {});
-        break;
     }
   }
 
@@ -525,48 +519,6 @@ export class Bridge {
     if (this.#closed) throw new BridgeError("Bridge closed", "closed");
   }
 
-  async #call<T>(
-    type: number,
-    payload: Uint8Array,
-    decode: (p: Uint8Array) => T,
-    opts: {
-      timeoutMs?: number;
-      maxBytes?: number;
-      skipReady?: boolean;
-      wireType?: number;
-      onHandle?: (h: number) => void;
-    } = {},
-  ): Promise<T> {
-    const maxBytes = opts.maxBytes ?? Limits.ipcMaxPayload;
-    if (payload.length + HEADER_SIZE > maxBytes) {
-      throw new BridgeError(`Request of ${payload.length} bytes exceeds ${maxBytes}`, "too-large");
-    }
-    if (!opts.skipReady && !this.#running) await this.#whenReady();
-    const w = this.#worker;
-    if (w === null || this.#closed) throw new BridgeError("No module running", "closed");
-    const handle = this.#allocHandle();
-    const buf = encodeEnvelope(handle, opts.wireType ?? type, payload);
-    const ms = opts.timeoutMs ?? this.#timeoutMs;
-    return await new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.#pending.get(handle)?.timer !== timer) return;
-        this.#pending.delete(handle);
-        this.stats.timeouts++;
-        reject(new BridgeError(`No reply to event ${type} within ${ms} ms`, "timeout"));
-        this.#checkHealth();
-      }, ms);
-      this.#pending.set(handle, {
-        type,
-        decode,
-        resolve: resolve as (v: unknown) => void,
-        reject,
-        timer,
-      });
-      opts.onHandle?.(handle);
-      w.postMessage(buf, [buf]);
-    });
-  }
-
   #send(type: number, payload: Uint8Array): void {
     if (this.#closed || payload.length + HEADER_SIZE > Limits.ipcMaxPayload) return;
     const buf = encodeEnvelope(this.#allocHandle(), type, payload);
@@ -587,7 +539,7 @@ export class Bridge {
   #checkHealth(): void {
     if (this.#closed || this.#healthCheck !== null) return;
     const gen = this.#generation;
-    this.#healthCheck = this.#call(EventType.HEARTBEAT_REQUEST, new Uint8Array(0), decodeHeartbeatResponse)
+    this.#healthCheck = this.call(EventType.HEARTBEAT_REQUEST, new Uint8Array(0), decodeHeartbeatResponse)
       .then(() => {}, (err: Error) => {
         if (gen === this.#generation && !(err instanceof BridgeError && err.code === "closed")) {
           this.#replace(`heartbeat failed: ${err.message}`);
@@ -618,7 +570,7 @@ export class Bridge {
       await this.#spawn();
       const cfg = this.#configPayload;
       if (cfg !== null) {
-        await this.#call(EventType.CONFIGURE_REQUEST, cfg, decodeConfigureResponse, {
+        await this.call(EventType.CONFIGURE_REQUEST, cfg, decodeConfigureResponse, {
           maxBytes: MAX_CONFIGURE_BYTES,
           skipReady: true,
         });

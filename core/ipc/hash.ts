@@ -1,6 +1,6 @@
 /**
  * Password hashing for the CLI (ksmbd.adduser): base64(MD4(UTF-16LE(password))), the ksmbdpwd.db
- * format (ksmbd-reference §3). Computed by the rpc-wasm module itself, so the CLI and the server share
+ * format (docs/ksmbd_compat.md §3). Computed by the rpc-wasm module itself, so the CLI and the server share
  * one implementation; the module imports nothing, so running it in-process grants it no access.
  */
 

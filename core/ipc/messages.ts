@@ -1,6 +1,6 @@
 /**
  * Binary messages between the core and the rpc-wasm module (the bridge's ABI). They mirror ksmbd's
- * netlink events (ksmbd-reference §2): one fixed little-endian layout per event, a 32-bit handle as
+ * netlink events (docs/ksmbd_compat.md §2): one fixed little-endian layout per event, a 32-bit handle as
  * the first field of every message, reply type = request type + 1, and every declared size checked
  * against the bytes actually received before anything is used.
  *

@@ -1,7 +1,6 @@
 /** CLOSE (MS-SMB2 3.3.5.10). */
 import { CloseFlags, decodeCloseRequest, EMPTY_CLOSE_RESPONSE, encodeCloseResponse } from "../wire/close.ts";
 import { Status } from "../wire/status.ts";
-import type { VfsHandle } from "../vfs/mod.ts";
 import type { Reply, RequestCtx } from "./handler.ts";
 import { closeOpen } from "./teardown.ts";
 
@@ -10,9 +9,9 @@ export function handleClose(ctx: RequestCtx): Reply {
   const open = ctx.open!;
   let resp = EMPTY_CLOSE_RESPONSE;
   // MS-SMB2 3.3.5.10: with POSTQUERY_ATTRIB the response carries the file's attributes at close.
-  if ((req.flags & CloseFlags.POSTQUERY_ATTRIB) && ctx.tree!.fs && open.handle) {
+  if ((req.flags & CloseFlags.POSTQUERY_ATTRIB) && ctx.tree!.fs && open.handle !== null) {
     try {
-      const m = ctx.tree!.fs.statHandle(open.handle as VfsHandle);
+      const m = ctx.tree!.fs.statHandle(open.handle);
       resp = {
         flags: CloseFlags.POSTQUERY_ATTRIB,
         creationTime: m.creationTime,

@@ -4,7 +4,6 @@ import type { ServerContext } from "./server_context.ts";
 import type { Session } from "../state/session.ts";
 import type { Open } from "../state/open.ts";
 import { CreditWindow } from "./credits.ts";
-import { processFrame } from "./dispatch.ts";
 import { log } from "../log.ts";
 
 /** Negotiated connection state (MS-SMB2 3.3.1.7). */
@@ -25,6 +24,13 @@ export interface Negotiated {
   maxWrite: number;
   maxTrans: number;
 }
+
+/**
+ * What runs each frame a connection receives: core/smb2/dispatch.ts `processFrame`, handed in by
+ * whoever creates the connection (core/server.ts). The connection does not import dispatch itself, so
+ * the modules below dispatch (handlers, state) can name the Connection type without an import circle.
+ */
+export type FrameProcessor = (conn: Connection, frame: Uint8Array) => Promise<void>;
 
 /** One client TCP connection and everything owned by it. */
 export class Connection {
@@ -77,6 +83,7 @@ export class Connection {
   constructor(
     readonly server: ServerContext,
     readonly conn: Deno.TcpConn,
+    private readonly processFrame: FrameProcessor,
   ) {
     this.writer = new FrameWriter(conn);
     this.credits = new CreditWindow(server.global.smb2MaxCredits || Limits.maxCredits);
@@ -104,7 +111,7 @@ export class Connection {
       onFrame: (frame) => {
         this.lastActivity = Date.now();
         this.inFlight++;
-        processFrame(this, frame)
+        this.processFrame(this, frame)
           .catch((e) => {
             log("conn", `internal error on ${this.peer}: ${e instanceof Error ? e.stack : e}`);
             this.close();
@@ -132,15 +139,10 @@ export class Connection {
     });
   }
 
-  /** Sends one reply frame: `payload` is the SMB2 message(s) without the 4-byte transport header. */
-  async send(payload: Uint8Array): Promise<void> {
-    const out = new Uint8Array(payload.byteLength + 4);
-    putFrameHeader(out, payload.byteLength);
-    out.set(payload, 4);
-    await this.writer.send(out);
-  }
-
-  /** Sends an already framed buffer (first 4 bytes reserved for the transport header). */
+  /**
+   * Queues an already framed buffer (first 4 bytes reserved for the transport header, MS-SMB2 2.1),
+   * optionally followed by `tail` without a copy. Only the reply path (core/smb2/reply.ts) calls it.
+   */
   async sendFramed(framed: Uint8Array, tail?: Uint8Array): Promise<void> {
     putFrameHeader(framed, framed.byteLength - 4 + (tail ? tail.byteLength : 0));
     if (tail) await this.writer.sendv([framed, tail]);

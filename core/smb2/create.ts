@@ -3,6 +3,8 @@
  */
 import {
   AccessMask as A,
+  CreateAction,
+  CreateDisposition,
   CreateOptions,
   decodeCreateRequest,
   encodeCreateResponse,
@@ -16,7 +18,13 @@ import {
   queryOnDiskIdResponse,
 } from "../wire/create_contexts.ts";
 import { Status } from "../wire/status.ts";
-import { CreateDisposition, FileAttr, VfsError, type VfsHandle } from "../vfs/mod.ts";
+import {
+  CreateAction as VfsAction,
+  CreateDisposition as VfsDisposition,
+  CreateOptions as VfsOptions,
+  FileAttr,
+  type VfsHandle,
+} from "../vfs/mod.ts";
 import { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { mapAccess, WRITE_RIGHTS } from "./access.ts";
@@ -29,10 +37,8 @@ import {
   hasHolder,
   sendOplockBreak,
 } from "./oplock.ts";
-import { vfsSync } from "./vfs_call.ts";
 import { decodeFullEaList } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
-import { CreateAction } from "../wire/create.ts";
 
 /** ksmbd share flag OPLOCKS (ksmbd-reference §2). */
 const SHARE_FLAG_OPLOCKS = 1 << 7;
@@ -44,6 +50,30 @@ export function fileKey(tree: Tree, fileId: bigint): string {
 }
 
 const VALID_OPTIONS = 0x00ffffff;
+
+/** Wire CreateDisposition (MS-SMB2 2.2.13) -> the vfs's disposition (core/vfs/share_fs.ts). */
+const TO_VFS_DISPOSITION: Readonly<Record<number, VfsDisposition>> = {
+  [CreateDisposition.SUPERSEDE]: VfsDisposition.SUPERSEDE,
+  [CreateDisposition.OPEN]: VfsDisposition.OPEN,
+  [CreateDisposition.CREATE]: VfsDisposition.CREATE,
+  [CreateDisposition.OPEN_IF]: VfsDisposition.OPEN_IF,
+  [CreateDisposition.OVERWRITE]: VfsDisposition.OVERWRITE,
+  [CreateDisposition.OVERWRITE_IF]: VfsDisposition.OVERWRITE_IF,
+};
+
+/** What the vfs did -> wire CreateAction (MS-SMB2 2.2.14). */
+const FROM_VFS_ACTION: Readonly<Record<VfsAction, number>> = {
+  [VfsAction.SUPERSEDED]: CreateAction.SUPERSEDED,
+  [VfsAction.OPENED]: CreateAction.OPENED,
+  [VfsAction.CREATED]: CreateAction.CREATED,
+  [VfsAction.OVERWRITTEN]: CreateAction.OVERWRITTEN,
+};
+
+/** The CreateOptions bits the vfs acts on, as the vfs's own bits. */
+function toVfsOptions(options: number): number {
+  return ((options & CreateOptions.DIRECTORY_FILE) ? VfsOptions.DIRECTORY_FILE : 0) |
+    ((options & CreateOptions.NON_DIRECTORY_FILE) ? VfsOptions.NON_DIRECTORY_FILE : 0);
+}
 const VALID_ATTRS = 0x00007fb7;
 
 /** SMB2 CREATE handler. */
@@ -115,7 +145,7 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
 
   // Share modes are checked before the disposition runs (an OVERWRITE must not truncate a file
   // someone opened without FILE_SHARE_WRITE). resolve + create are synchronous: nothing interleaves.
-  let pre = vfsSync(() => fs.resolve(name));
+  let pre = fs.resolve(name);
   const overwrite = req.createDisposition === CreateDisposition.SUPERSEDE ||
     req.createDisposition === CreateDisposition.OVERWRITE ||
     req.createDisposition === CreateDisposition.OVERWRITE_IF;
@@ -126,7 +156,7 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
     if (conn.sessions.get(session.id) !== session || session.trees.get(tree.id) !== tree || conn.isClosing) {
       throw new SmbError(Status.USER_SESSION_DELETED);
     }
-    pre = vfsSync(() => fs.resolve(name));
+    pre = fs.resolve(name);
   };
   const breaks = breaksOplocks(access);
   // MS-FSA 2.1.5.1.2: a BATCH holder is broken before the sharing check (it may close its handle in
@@ -158,23 +188,18 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   }
 
   const wantsWrite = (access & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)) !== 0;
-  let res;
-  try {
-    res = fs.create(name, {
-      disposition: req.createDisposition,
-      createOptions: req.createOptions,
-      fileAttributes: req.fileAttributes,
-      allocationSize: req.contexts.allocationSize,
-      writeAccess: !tree.writable
-        ? false
-        : (req.desiredAccess & A.MAXIMUM_ALLOWED) && !wantsWrite
-        ? "ifPossible"
-        : wantsWrite,
-    });
-  } catch (e) {
-    if (e instanceof VfsError) throw new SmbError(e.status, e.message);
-    throw e;
-  }
+  const res = fs.create(name, {
+    // decodeCreateRequest refused dispositions past OVERWRITE_IF, so the lookup always hits.
+    disposition: TO_VFS_DISPOSITION[req.createDisposition],
+    createOptions: toVfsOptions(req.createOptions),
+    fileAttributes: req.fileAttributes,
+    allocationSize: req.contexts.allocationSize,
+    writeAccess: !tree.writable
+      ? false
+      : (req.desiredAccess & A.MAXIMUM_ALLOWED) && !wantsWrite
+      ? "ifPossible"
+      : wantsWrite,
+  });
   const h: VfsHandle = res.handle;
   const meta = res.meta;
   // MS-FSA 2.1.5.1.2.1: a READONLY file cannot be opened for delete-on-close.
@@ -201,10 +226,10 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   open.deleteOnClose = deleteOnClose;
   conn.opens.set(id, open);
   const fileState = conn.server.shareModes.add(open);
-  const overwrote = res.createAction === CreateAction.OVERWRITTEN ||
-    res.createAction === CreateAction.SUPERSEDED;
+  const overwrote = res.createAction === VfsAction.OVERWRITTEN ||
+    res.createAction === VfsAction.SUPERSEDED;
   if (overwrote) breakLevelIIOnWrite(fileState, open);
-  if (res.createAction === CreateAction.CREATED) {
+  if (res.createAction === VfsAction.CREATED) {
     conn.server.notify.emit(tree.share.path, res.relPath, NotifyAction.ADDED, nameFilter(meta.isDirectory));
   } else if (overwrote) {
     conn.server.notify.emit(
@@ -236,7 +261,7 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
       encodeCreateResponse(w, hs, {
         oplockLevel: open.oplockLevel,
         flags: 0,
-        createAction: res.createAction,
+        createAction: FROM_VFS_ACTION[res.createAction],
         creationTime: meta.creationTime,
         lastAccessTime: meta.lastAccessTime,
         lastWriteTime: meta.lastWriteTime,

@@ -1,91 +1,46 @@
 /**
- * The request pipeline of one frame (design.md §1): split the compound chain, validate each header,
- * check the MessageId window, resolve session / tree / open through one table, verify signatures,
- * run the handler, and build, sign and send the response chain.
+ * The request pipeline of one transport frame, in the order MS-SMB2 3.3.5.2 describes it. Each step
+ * is one function below (spec sections on the right):
+ *
+ *   processFrame        frame: SMB1 upgrade, encrypted (transform) or plain SMB2  3.3.5.3.1, 3.3.5.2.1.1
+ *   processSmb2         chain: splitChain (core/smb2/chain.ts), then per element   3.3.5.2.7
+ *     runCancel         CANCEL: consumes no MessageId, gets no response            3.3.5.16
+ *     checkMessageId    the MessageId window (core/smb2/credits.ts)                3.3.5.2.3
+ *     runRequest        per-request checks (core/smb2/preconditions.ts), the       3.3.5.2.6 - 3.3.5.2.11
+ *                       handler, and thrown errors -> status (errorReply)
+ *     addResponse       credits, interim response, header, body, signing facts    3.3.1.2, 3.3.4.2, 3.3.4.1.1
+ *                       (then the handler's afterEncode hook on the element)
+ *     countRequest      metrics (core/metrics.ts) and the `smb` debug line
+ *     nextChainState    what the next related element inherits (chain.ts)         3.3.5.2.7.2
+ *   sendResponses       CANCEL ordering, the frame out, async jobs, disconnect      3.3.4.1.3, 3.3.5.16
+ *   finishAsync         an async request's final response                          3.3.4.2
+ *
+ * Every message leaves through core/smb2/reply.ts, which alone frames, signs and encrypts.
  */
-import {
-  Command,
-  decodeHeader,
-  encodeHeader,
-  HeaderFlags,
-  SMB2_HEADER_SIZE,
-  type Smb2Header,
-} from "../wire/header.ts";
-import { Status, WireError } from "../wire/status.ts";
-import { Writer } from "../wire/writer.ts";
-import { encodeErrorResponse } from "../wire/error.ts";
-import { signMessage, verifyMessage } from "../crypto/signing.ts";
+import { Command, decodeHeader, HeaderFlags, SMB2_HEADER_SIZE, type Smb2Header } from "../wire/header.ts";
+import { Status } from "../wire/status.ts";
 import { parseTransformHeader, TRANSFORM_PROTOCOL_ID } from "../crypto/encryption.ts";
 import { Limits } from "../limits.ts";
 import type { Connection } from "./connection.ts";
-import { type Handler, type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import type { Reply, RequestCtx } from "./handler.ts";
 import { HANDLERS } from "./handlers.ts";
 import { handleCancel } from "./misc.ts";
 import { handleSmb1Negotiate } from "./negotiate.ts";
+import { type ChainState, nextChainState, splitChain } from "./chain.ts";
+import { checkRequest, DropConnection, RULES } from "./preconditions.ts";
+import { ReplyFrame, type ReplyRoute, sendMessage } from "./reply.ts";
+import { isProtocolError, statusOf } from "./status_map.ts";
 import { debugEnabled, log } from "../log.ts";
 import { commandName, statusName } from "../metrics.ts";
 
-/** Preconditions per command (MS-SMB2 3.3.5.2.x); fileIdOffset is from the body start. */
-interface Rule {
-  /** The FileId may be all ones with nothing to inherit (IOCTL FSCTLs that name no file). */
-  fileOptional?: boolean;
-  session: boolean;
-  tree: boolean;
-  fileIdOffset?: number;
-  /** Signing is not enforced on these (MS-SMB2 3.3.5.2.4). */
-  unsigned?: boolean;
-  /** Still processed on a session whose Kerberos ticket has ended (MS-SMB2 3.3.5.2.9). */
-  whenExpired?: boolean;
-}
-
-const RULES: Record<number, Rule> = {
-  [Command.NEGOTIATE]: { session: false, tree: false, unsigned: true },
-  [Command.SESSION_SETUP]: { session: false, tree: false, unsigned: true },
-  [Command.LOGOFF]: { session: true, tree: false, whenExpired: true },
-  [Command.TREE_CONNECT]: { session: true, tree: false },
-  [Command.TREE_DISCONNECT]: { session: true, tree: true },
-  [Command.CREATE]: { session: true, tree: true },
-  [Command.CLOSE]: { session: true, tree: true, fileIdOffset: 8, whenExpired: true },
-  [Command.FLUSH]: { session: true, tree: true, fileIdOffset: 8 },
-  [Command.READ]: { session: true, tree: true, fileIdOffset: 16 },
-  [Command.WRITE]: { session: true, tree: true, fileIdOffset: 16 },
-  [Command.LOCK]: { session: true, tree: true, fileIdOffset: 8, whenExpired: true },
-  // IOCTL: FSCTLs such as VALIDATE_NEGOTIATE_INFO carry an all-ones FileId; the handler resolves it.
-  [Command.IOCTL]: { session: true, tree: true, fileIdOffset: 8, fileOptional: true },
-  [Command.CANCEL]: { session: false, tree: false, unsigned: true },
-  [Command.ECHO]: { session: false, tree: false, unsigned: true },
-  [Command.QUERY_DIRECTORY]: { session: true, tree: true, fileIdOffset: 8 },
-  [Command.CHANGE_NOTIFY]: { session: true, tree: true, fileIdOffset: 8 },
-  [Command.QUERY_INFO]: { session: true, tree: true, fileIdOffset: 24 },
-  [Command.SET_INFO]: { session: true, tree: true, fileIdOffset: 16 },
-  // OPLOCK_BREAK: the body is an oplock ack (FileId at 8) or a lease ack (LeaseKey there): the
-  // handler tells them apart by StructureSize and resolves the open itself.
-  [Command.OPLOCK_BREAK]: { session: true, tree: true },
-};
-
-const ALL_ONES = 0xffffffffffffffffn;
-
-/** Thrown where the protocol says to drop the connection without answering. */
-class DropConnection extends Error {}
-
-/** What a related element inherits from the one before it (MS-SMB2 3.3.5.2.7.2). */
-interface Prev {
-  /** Ids the element looked its session and tree up by (a related element reuses them). */
-  sessionId: bigint;
-  treeId: number;
-  /** Whether its session was found and valid: a related element after one whose wasn't is invalid. */
-  sessionOk: boolean;
-  /** false when it failed to produce a tree (a failed TREE_CONNECT, an unknown TreeId). */
-  treeOk: boolean;
-  /** The open it used or created, inherited by a related element's all-ones FileId. */
-  openId: bigint | null;
-  /** Status of a failed CREATE earlier in the related chain: what its dependents fail with. */
-  createErr: number | null;
-  status: number;
-}
 const SMB1_MAGIC = 0x424d53ff;
+const SMB2_MAGIC = 0x424d53fe;
 
-/** Processes one frame from the transport. */
+/**
+ * Processes one frame from the transport (MS-SMB2 3.3.5.2.1): an SMB1 negotiate (the multi-protocol
+ * upgrade, 3.3.5.3.1), an encrypted message (3.3.5.2.1.1) or a plain SMB2 message. Anything else,
+ * and any transform that fails to decrypt, drops the connection.
+ */
 export async function processFrame(conn: Connection, frame: Uint8Array): Promise<void> {
   if (frame.byteLength < 4) return conn.close();
   const magic = new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0, true);
@@ -94,7 +49,8 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     if (conn.negotiated || conn.wildcardPending) return conn.close();
     const out = handleSmb1Negotiate(conn, frame);
     if (!out) return conn.close();
-    return conn.send(out);
+    await sendMessage(conn, { kind: "upgrade", session: null }, out.header, out.body);
+    return;
   }
   if (magic === TRANSFORM_PROTOCOL_ID) {
     // MS-SMB2 3.3.5.2.1.1: decrypt with the session named in the transform header. A malformed
@@ -119,50 +75,42 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     session.encryptedSeen = true;
     if (
       plain.byteLength < SMB2_HEADER_SIZE ||
-      new DataView(plain.buffer, plain.byteOffset, 4).getUint32(0, true) !== 0x424d53fe
+      new DataView(plain.buffer, plain.byteOffset, 4).getUint32(0, true) !== SMB2_MAGIC
     ) {
       return conn.close();
     }
     return processSmb2(conn, plain, session.id);
   }
   if (frame.byteLength < SMB2_HEADER_SIZE) return conn.close();
-  if (magic !== 0x424d53fe) return conn.close();
+  if (magic !== SMB2_MAGIC) return conn.close();
   return processSmb2(conn, frame, null);
 }
 
+/** What one frame's responses collect while its elements run. */
+interface Batch {
+  frame: ReplyFrame;
+  /** Requests that went asynchronous: started once their interim responses are sent. */
+  asyncJobs: AsyncJob[];
+  /** A handler asked to drop the connection after its response (MS-SMB2 3.3.5.6 LOGOFF and others). */
+  disconnect: boolean;
+}
+
 /**
- * Processes a plain SMB2 message or compound chain. `encryptedFor` is the session whose key
- * decrypted it (null when it came in clear); the response is then encrypted for that session.
+ * Processes a plain SMB2 message or compound chain (MS-SMB2 3.3.5.2.7). `encryptedFor` is the
+ * session whose key decrypted it (null when it came in clear); the response is then encrypted for
+ * that session.
  */
 async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bigint | null): Promise<void> {
   // Split the chain first so a malformed NextCommand drops the frame before anything runs.
-  const elements: Uint8Array[] = [];
-  let off = 0;
-  for (;;) {
-    if (elements.length >= Limits.maxCompoundElements) return conn.close();
-    if (frame.byteLength - off < SMB2_HEADER_SIZE) return conn.close();
-    const next = new DataView(frame.buffer, frame.byteOffset + off + 20, 4).getUint32(0, true);
-    if (next === 0) {
-      elements.push(frame.subarray(off));
-      break;
-    }
-    // MS-SMB2 3.3.5.2.7: NextCommand must be 8-byte aligned and point inside the frame.
-    if (next % 8 !== 0 || next < SMB2_HEADER_SIZE || off + next >= frame.byteLength) return conn.close();
-    elements.push(frame.subarray(off, off + next));
-    off += next;
-  }
-
-  const out = new Writer(4096);
-  out.zeros(4); // transport header, patched by sendFramed
-  let prev = null as Prev | null;
-  let lastStart = -1;
-  const signQueue: { start: number; key: Uint8Array; alg: 0 | 1 | 2 }[] = [];
-  let disconnect = false;
-  let tail: Uint8Array | null = null;
-  const asyncJobs: AsyncJob[] = [];
-  // LOGOFF removes the session while its own response still has to be encrypted.
-  const lastEncryptor = encryptedFor !== null ? conn.sessions.get(encryptedFor)?.encryptor ?? null : null;
-
+  const elements = splitChain(frame);
+  if (!elements) return conn.close();
+  const encryptingSession = encryptedFor !== null ? conn.sessions.get(encryptedFor) ?? null : null;
+  const batch: Batch = {
+    frame: ReplyFrame.open(conn, { kind: "response", session: encryptingSession, encryptedFor }),
+    asyncJobs: [],
+    disconnect: false,
+  };
+  let prev: ChainState | null = null;
   for (let i = 0; i < elements.length; i++) {
     const pdu = elements[i];
     let hdr: Smb2Header;
@@ -171,310 +119,295 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     } catch {
       return conn.close();
     }
-    const related = (hdr.flags & HeaderFlags.RELATED_OPERATIONS) !== 0;
-
-    // CANCEL consumes no MessageId and gets no response (MS-SMB2 3.3.5.16).
     if (hdr.command === Command.CANCEL) {
-      handleCancel({ server: conn.server, conn, hdr, pdu, session: null, tree: null, open: null });
-      conn.server.stats.request(Command.CANCEL, Status.SUCCESS, pdu.byteLength, 0, 0);
+      runCancel(conn, hdr, pdu);
       continue;
     }
-
-    // MS-SMB2 3.3.5.2.3: the MessageId must lie in the window and be unused; otherwise the
-    // connection is terminated. A charge of 0 counts as 1 (2.0.2 and single-credit requests).
-    const charge = conn.negotiated && conn.negotiated.dialect > 0x0202 ? hdr.creditCharge : 1;
-    if (charge > Limits.maxCreditCharge || !conn.credits.consume(hdr.messageId, charge)) {
-      log("smb", `bad message id ${hdr.messageId} charge ${charge} from ${conn.peer}`);
-      return conn.close();
-    }
-
-    const ctx: RequestCtx = { server: conn.server, conn, hdr, pdu, session: null, tree: null, open: null };
-    let reply: Reply;
-    // The response echoes the request's SessionId and TreeId (a related element may carry
-    // placeholders there); lookups of a related element use the ids of the one before it.
-    let sessionIdOut = hdr.sessionId;
-    let treeIdOut = hdr.treeId;
-    const lookupSession = related && prev ? prev.sessionId : hdr.sessionId;
-    const lookupTree = related && prev ? prev.treeId : hdr.treeId;
-    let verifiedSigned = false;
+    if (!checkMessageId(conn, hdr)) return conn.close();
     // Metrics (core/metrics.ts): latency runs from here to the response being built.
     const t0 = performance.now();
-    try {
-      // MS-SMB2 3.3.5.2.7.2: the first element cannot be related, and a related element cannot
-      // follow one whose session did not resolve.
-      if (related && (i === 0 || !prev || !prev.sessionOk)) throw new SmbError(Status.INVALID_PARAMETER);
-      if (related && prev && !prev.treeOk && RULES[hdr.command]?.tree) {
-        throw new SmbError(Status.INVALID_PARAMETER);
-      }
-      // MS-SMB2 3.3.5.2.6: an unknown command ends the connection without a reply.
-      if (hdr.command > Command.OPLOCK_BREAK) throw new DropConnection();
-      if (!conn.negotiated && hdr.command !== Command.NEGOTIATE) throw new SmbError(Status.INVALID_PARAMETER);
-      const rule = RULES[hdr.command];
-      verifiedSigned = resolve(ctx, rule, related ? prev : null, lookupSession, lookupTree, encryptedFor);
-      const handler: Handler = HANDLERS[hdr.command];
-      reply = await handler(ctx);
-    } catch (e) {
-      if (e instanceof DropConnection) return conn.close();
-      if (e instanceof SmbError || e instanceof WireError) {
-        reply = { status: e.status };
-      } else {
-        log("error", `command ${hdr.command} failed: ${e instanceof Error ? e.stack : e}`);
-        reply = { status: Status.INTERNAL_ERROR };
-      }
-    }
-    if (reply.noResponse) {
-      const seconds = (performance.now() - t0) / 1000;
-      conn.server.stats.request(hdr.command, reply.status, pdu.byteLength, 0, seconds);
-      if (reply.disconnect) return conn.close();
+    const done = await runRequest(conn, hdr, pdu, i === 0, prev, encryptedFor);
+    if (done === null) return conn.close();
+    if (done.reply.noResponse) {
+      countRequest(conn, hdr, done.reply.status, pdu.byteLength, 0, t0, null);
+      if (done.reply.disconnect) return conn.close();
       continue;
     }
-    if (reply.disconnect) disconnect = true;
-    const sessionOk = ctx.session !== null && ctx.session.state === "valid";
-    if (reply.sessionId !== undefined) sessionIdOut = reply.sessionId;
-    if (reply.treeId !== undefined) treeIdOut = reply.treeId;
-
-    // Credits (MS-SMB2 3.3.1.2): grant what was asked, at least 1 when the client would otherwise
-    // have none left.
-    const granted = conn.credits.grant(hdr.credits);
-
-    // Pad the previous element to 8 bytes and link it to this one.
-    if (lastStart >= 0) {
-      out.align(8);
-      out.setU32(lastStart + 20, out.pos - lastStart);
+    const sent = addResponse(conn, batch, done, i === elements.length - 1, encryptedFor);
+    // The handler sees its encoded element before signing (preauth hash, LOGOFF teardown).
+    if (sent.afterEncode) await sent.afterEncode(sent.bytes);
+    countRequest(conn, hdr, sent.status, pdu.byteLength, sent.size, t0, sent);
+    if (hdr.command === Command.SESSION_SETUP && sent.status === Status.SUCCESS) {
+      conn.server.stats.sessionEstablished(conn.sessions.get(done.reply.sessionId ?? hdr.sessionId));
     }
-    const start = out.pos;
-    lastStart = start;
-    let flags = HeaderFlags.SERVER_TO_REDIR | (hdr.flags & HeaderFlags.RELATED_OPERATIONS) |
-      (hdr.flags & HeaderFlags.PRIORITY_MASK);
-    let asyncId = 0n;
-    if (reply.goAsync) {
-      // MS-SMB2 3.3.4.2: an interim STATUS_PENDING response with an AsyncId; the final response
-      // follows when the operation completes (or is cancelled).
-      asyncId = conn.allocAsyncId();
-      flags |= HeaderFlags.ASYNC_COMMAND;
-      const controller = new AbortController();
-      conn.pending.set(asyncId, { messageId: hdr.messageId, sessionId: hdr.sessionId, controller });
-      if (conn.takeCancel(hdr.messageId)) controller.abort();
-      asyncJobs.push({
-        asyncId,
-        hdr,
-        treeId: treeIdOut,
-        sessionId: sessionIdOut,
-        run: reply.goAsync,
-        controller,
-        signed: verifiedSigned,
-      });
-      reply = { status: Status.PENDING };
-    }
-    encodeHeader(out, {
-      creditCharge: hdr.creditCharge,
-      status: reply.status,
+    prev = nextChainState(prev, {
       command: hdr.command,
-      credits: granted,
-      flags,
-      nextCommand: 0,
-      messageId: hdr.messageId,
-      treeId: treeIdOut,
-      asyncId,
-      sessionId: sessionIdOut,
-      signature: new Uint8Array(16),
+      related: done.related,
+      status: sent.status,
+      lookupSessionId: done.lookupSessionId,
+      lookupTreeId: done.lookupTreeId,
+      replySessionId: done.reply.sessionId,
+      replyTreeId: done.reply.treeId,
+      sessionOk: done.sessionOk,
+      needsTree: RULES[hdr.command]?.tree ?? false,
+      treeResolved: done.ctx.tree !== null,
+      openId: done.reply.openId ?? done.ctx.open?.id ?? null,
     });
-    if (reply.body) reply.body(out, start);
-    else encodeErrorResponse(out, start, {});
+  }
+  await sendResponses(conn, batch);
+}
 
-    // Signing decision (MS-SMB2 3.3.4.1.1): sign when the request was signed or the session requires
-    // it, never for guest/anonymous sessions, never before keys exist.
-    const sess = ctx.session ?? conn.sessions.get(reply.sessionId ?? lookupSession) ?? null;
-    if (
-      encryptedFor === null && sess && sess.signingKey &&
-      (verifiedSigned || ctx.signatureVerified || sess.signingRequired || reply.forceSign) &&
-      hdr.command !== Command.CANCEL
-    ) {
-      flags |= HeaderFlags.SIGNED;
-      out.setU32(start + 16, flags);
-      signQueue.push({ start, key: sess.signingKey, alg: sess.signingAlg });
-    }
-    if (reply.tail) {
-      // The READ payload: appended here when it must be signed or is followed by another element,
-      // otherwise written after the reply buffer without a copy.
-      const signedHere = signQueue.length > 0 && signQueue[signQueue.length - 1].start === start;
-      if (signedHere || encryptedFor !== null || i < elements.length - 1) out.bytes(reply.tail);
-      else tail = reply.tail;
-    }
-    if (reply.afterEncode) await reply.afterEncode(out.buf.subarray(start, out.pos));
-    // Counters (core/metrics.ts) of every answered request: the only place requests are counted,
-    // with CANCEL and unanswered ones above and async completions in finishAsync. `tail` is this
-    // element's READ payload when it is sent without a copy.
-    const seconds = (performance.now() - t0) / 1000;
-    const bytesOut = out.pos - start + (tail?.byteLength ?? 0);
-    conn.server.stats.request(hdr.command, reply.status, pdu.byteLength, bytesOut, seconds);
-    if (hdr.command === Command.SESSION_SETUP && reply.status === Status.SUCCESS) {
-      conn.server.stats.sessionEstablished(conn.sessions.get(reply.sessionId ?? hdr.sessionId));
-    }
-    if (debugEnabled("smb")) {
-      log(
-        "smb",
-        `${commandName(hdr.command)} mid ${hdr.messageId} sid 0x${sessionIdOut.toString(16)} ` +
-          `tid ${treeIdOut} -> ${statusName(reply.status)} (${(seconds * 1000).toFixed(3)} ms)`,
-      );
-    }
+/**
+ * CANCEL (MS-SMB2 3.3.5.16): consumes no MessageId, needs no session and gets no response; it is
+ * counted like any other request.
+ */
+function runCancel(conn: Connection, hdr: Smb2Header, pdu: Uint8Array): void {
+  handleCancel({ server: conn.server, conn, hdr, pdu, session: null, tree: null, open: null });
+  countRequest(conn, hdr, Status.SUCCESS, pdu.byteLength, 0, null, null);
+}
 
-    const inherited = related && prev ? prev.openId : null;
-    prev = {
-      sessionId: reply.sessionId ?? lookupSession,
-      treeId: reply.treeId ?? lookupTree,
-      sessionOk: sessionOk || (hdr.command === Command.SESSION_SETUP && reply.status === Status.SUCCESS),
-      treeOk: hdr.command === Command.TREE_CONNECT
-        ? reply.status === Status.SUCCESS
-        : (RULES[hdr.command]?.tree ? ctx.tree !== null : (related && prev ? prev.treeOk : true)),
-      openId: reply.openId ?? ctx.open?.id ?? inherited,
-      createErr: hdr.command === Command.CREATE
-        ? (reply.status === Status.SUCCESS ? null : reply.status)
-        : (related && prev ? prev.createErr : null),
+/**
+ * MS-SMB2 3.3.5.2.3: the MessageId must lie in the window and be unused (core/smb2/credits.ts);
+ * otherwise the connection is terminated. A charge of 0 counts as 1 (2.0.2 and single-credit
+ * requests).
+ */
+function checkMessageId(conn: Connection, hdr: Smb2Header): boolean {
+  const charge = conn.negotiated && conn.negotiated.dialect > 0x0202 ? hdr.creditCharge : 1;
+  if (charge > Limits.maxCreditCharge || !conn.credits.consume(hdr.messageId, charge)) {
+    log("smb", `bad message id ${hdr.messageId} charge ${charge} from ${conn.peer}`);
+    return false;
+  }
+  return true;
+}
+
+/** One request after its checks and handler ran. */
+interface Handled {
+  ctx: RequestCtx;
+  reply: Reply;
+  related: boolean;
+  /** The ids its session and tree were looked up by (a related element's come from the one before). */
+  lookupSessionId: bigint;
+  lookupTreeId: number;
+  /** Its session resolved and was valid when the handler returned (before a LOGOFF tears it down). */
+  sessionOk: boolean;
+}
+
+/**
+ * Runs the per-request checks (core/smb2/preconditions.ts, MS-SMB2 3.3.5.2.6-11) and the command's
+ * handler. A thrown error becomes an error reply (errorReply); null means drop the connection
+ * without answering (an unknown command, MS-SMB2 3.3.5.2.6).
+ */
+async function runRequest(
+  conn: Connection,
+  hdr: Smb2Header,
+  pdu: Uint8Array,
+  first: boolean,
+  prev: ChainState | null,
+  encryptedFor: bigint | null,
+): Promise<Handled | null> {
+  const related = (hdr.flags & HeaderFlags.RELATED_OPERATIONS) !== 0;
+  // Lookups of a related element use the ids of the one before it (its own may be placeholders).
+  const lookupSessionId = related && prev ? prev.sessionId : hdr.sessionId;
+  const lookupTreeId = related && prev ? prev.treeId : hdr.treeId;
+  const ctx: RequestCtx = { server: conn.server, conn, hdr, pdu, session: null, tree: null, open: null };
+  let reply: Reply;
+  try {
+    checkRequest(ctx, {
+      first,
+      related,
+      prev,
+      sessionId: lookupSessionId,
+      treeId: lookupTreeId,
+      encryptedFor,
+    });
+    reply = await HANDLERS[hdr.command](ctx);
+  } catch (e) {
+    if (e instanceof DropConnection) return null;
+    reply = errorReply(e, hdr.command);
+  }
+  const sessionOk = ctx.session !== null && ctx.session.state === "valid";
+  return { ctx, reply, related, lookupSessionId, lookupTreeId, sessionOk };
+}
+
+/**
+ * The one point where a thrown error becomes a response status (core/smb2/status_map.ts): for a
+ * handler, a precondition, or an async operation. An error the server did not raise on purpose is
+ * a bug: it is logged and answered STATUS_INTERNAL_ERROR.
+ */
+function errorReply(e: unknown, command: number): Reply {
+  if (!isProtocolError(e)) log("error", `command ${command} failed: ${e instanceof Error ? e.stack : e}`);
+  return { status: statusOf(e) };
+}
+
+/** What {@link addResponse} put in the frame. */
+interface Added {
+  status: number;
+  /** The encoded element (valid until the next element is added) and its size on the wire. */
+  bytes: Uint8Array;
+  size: number;
+  sessionId: bigint;
+  treeId: number;
+  /** The handler's hook to run on `bytes` (not for an interim response). */
+  afterEncode?: Reply["afterEncode"];
+}
+
+/**
+ * Appends a request's response to the frame: grants credits (MS-SMB2 3.3.1.2: what was asked, at
+ * least 1 when the client would otherwise have none left), turns a request that goes asynchronous
+ * into an interim STATUS_PENDING response with an AsyncId (3.3.4.2), and hands header, body and the
+ * signing facts to the reply path (core/smb2/reply.ts).
+ */
+function addResponse(
+  conn: Connection,
+  batch: Batch,
+  done: Handled,
+  last: boolean,
+  encryptedFor: bigint | null,
+): Added {
+  const ctx = done.ctx;
+  const hdr = ctx.hdr;
+  let reply = done.reply;
+  if (reply.disconnect) batch.disconnect = true;
+  // The response echoes the request's SessionId and TreeId (a related element may carry
+  // placeholders there) unless the handler set them (SESSION_SETUP, TREE_CONNECT).
+  const sessionId = reply.sessionId ?? hdr.sessionId;
+  const treeId = reply.treeId ?? hdr.treeId;
+  const credits = conn.credits.grant(hdr.credits);
+  let flags = (hdr.flags & HeaderFlags.RELATED_OPERATIONS) | (hdr.flags & HeaderFlags.PRIORITY_MASK);
+  let asyncId = 0n;
+  const requestSigned = ctx.signatureVerified === true;
+  if (reply.goAsync) {
+    asyncId = conn.allocAsyncId();
+    flags |= HeaderFlags.ASYNC_COMMAND;
+    const controller = new AbortController();
+    conn.pending.set(asyncId, { messageId: hdr.messageId, sessionId: hdr.sessionId, controller });
+    if (conn.takeCancel(hdr.messageId)) controller.abort();
+    batch.asyncJobs.push({
+      asyncId,
+      hdr,
+      treeId,
+      sessionId,
+      keySessionId: ctx.session?.id ?? sessionId,
+      run: reply.goAsync,
+      controller,
+      signed: requestSigned,
+      encryptedFor,
+    });
+    reply = { status: Status.PENDING };
+  }
+  const route: ReplyRoute = {
+    kind: "response",
+    session: ctx.session ?? conn.sessions.get(reply.sessionId ?? done.lookupSessionId) ?? null,
+    encryptedFor,
+    requestSigned,
+    forceSign: reply.forceSign,
+  };
+  const added = batch.frame.add(
+    {
+      command: hdr.command,
       status: reply.status,
-    };
+      messageId: hdr.messageId,
+      creditCharge: hdr.creditCharge,
+      credits,
+      flags,
+      treeId,
+      asyncId,
+      sessionId,
+    },
+    reply.body,
+    route,
+    { tail: reply.tail, last },
+  );
+  return {
+    status: reply.status,
+    bytes: added.bytes,
+    size: added.size,
+    sessionId,
+    treeId,
+    afterEncode: reply.afterEncode,
+  };
+}
+
+/**
+ * Counts one request (core/metrics.ts; the only call of `stats.request`) and writes its `smb` debug
+ * line when it was answered. `t0` is when its processing started (null: counted as instant, CANCEL).
+ */
+function countRequest(
+  conn: Connection,
+  hdr: Smb2Header,
+  status: number,
+  bytesIn: number,
+  bytesOut: number,
+  t0: number | null,
+  answered: { sessionId: bigint; treeId: number } | null,
+): void {
+  const seconds = t0 === null ? 0 : (performance.now() - t0) / 1000;
+  conn.server.stats.request(hdr.command, status, bytesIn, bytesOut, seconds);
+  if (answered && debugEnabled("smb")) {
+    log(
+      "smb",
+      `${commandName(hdr.command)} mid ${hdr.messageId} sid 0x${answered.sessionId.toString(16)} ` +
+        `tid ${answered.treeId} -> ${statusName(status)} (${(seconds * 1000).toFixed(3)} ms)`,
+    );
   }
-  if (lastStart < 0) return; // only CANCELs
-  // Sign each element over its own bytes (including its padding), last element to the end.
-  const all = out.finish();
-  for (let k = 0; k < signQueue.length; k++) {
-    const s = signQueue[k];
-    const nextOff = all[s.start + 20] | (all[s.start + 21] << 8) | (all[s.start + 22] << 16) |
-      (all[s.start + 23] << 24);
-    const end = nextOff === 0 ? all.byteLength : s.start + nextOff;
-    signMessage(s.alg, s.key, all.subarray(s.start, end));
-  }
+}
+
+/**
+ * Sends the frame's responses (MS-SMB2 3.3.4.1.3), then starts the async operations whose interim
+ * responses it carried, then drops the connection if a handler asked to. A CANCEL that aborted an
+ * earlier request holds this frame until that request's final response is out (MS-SMB2 3.3.5.16:
+ * the client sees the responses in the order it sent the requests), bounded by
+ * `Limits.cancelOrderWaitMs` so an operation slow to honour its abort cannot hold the connection.
+ */
+async function sendResponses(conn: Connection, batch: Batch): Promise<void> {
+  if (batch.frame.empty) return; // only CANCELs
   const barrier = conn.responseBarrier;
   if (barrier) {
-    // A CANCEL before this request aborted another one: its final response goes out first (bounded,
-    // so an operation slow to honour its abort cannot hold the connection's other replies).
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([barrier, new Promise<void>((r) => timer = setTimeout(r, Limits.cancelOrderWaitMs))]);
     clearTimeout(timer);
     if (conn.responseBarrier === barrier) conn.responseBarrier = null;
   }
-  if (encryptedFor !== null) {
-    // MS-SMB2 3.3.4.1.4: the response to an encrypted request is encrypted for the same session.
-    const sess = conn.sessions.get(encryptedFor);
-    const encryptor = sess?.encryptor ?? lastEncryptor;
-    if (!encryptor) return conn.close();
-    await conn.sendFramed(await encryptor.encryptFramed(encryptedFor, all.subarray(4)));
-  } else if (tail) {
-    await conn.sendFramed(all, tail);
-  } else {
-    await conn.sendFramed(all);
-  }
-  for (const job of asyncJobs) {
-    const finished = finishAsync(conn, job, encryptedFor).catch((e) => log("error", `async reply: ${e}`));
+  // An encrypted frame whose session has no cipher left cannot be answered.
+  if (!await batch.frame.send()) return conn.close();
+  for (const job of batch.asyncJobs) {
+    const finished = finishAsync(conn, job).catch((e) => log("error", `async reply: ${e}`));
     const p = conn.pending.get(job.asyncId);
     if (p) p.finished = finished;
   }
-  if (disconnect) {
+  if (batch.disconnect) {
     await conn.writer.drain();
     conn.close();
   }
-}
-
-/**
- * Resolves the session, tree and open the command needs (MS-SMB2 3.3.5.2.9-11), verifying the
- * signature before any of them is used. Returns whether the request carried a valid signature.
- */
-function resolve(
-  ctx: RequestCtx,
-  rule: Rule,
-  prev: Prev | null,
-  sessionId: bigint,
-  treeId: number,
-  encryptedFor: bigint | null,
-): boolean {
-  const { conn, hdr } = ctx;
-  let signed = false;
-  const session = sessionId !== 0n ? conn.sessions.get(sessionId) ?? null : null;
-  if (rule.session) {
-    if (!session) throw new SmbError(Status.USER_SESSION_DELETED);
-    if (session.state === "expired") throw new SmbError(Status.NETWORK_SESSION_EXPIRED);
-    if (session.state !== "valid") throw new SmbError(Status.USER_SESSION_DELETED);
-  }
-  if (session && encryptedFor === null && session.encryptData && !rule.unsigned) {
-    // MS-SMB2 3.3.5.2.9: a session that requires encryption refuses unencrypted requests.
-    throw new SmbError(Status.ACCESS_DENIED);
-  }
-  if (session && encryptedFor !== null && session.id !== encryptedFor && session.state === "valid") {
-    // A message decrypted with one session's key may not act on another session.
-    throw new SmbError(Status.ACCESS_DENIED);
-  }
-  if (session && session.signingKey && session.state === "valid" && encryptedFor === null) {
-    if (hdr.flags & HeaderFlags.SIGNED) {
-      // MS-SMB2 3.3.5.2.4: verify before any state changes; a bad signature is ACCESS_DENIED.
-      if (!verifyMessage(session.signingAlg, session.signingKey, ctx.pdu)) {
-        log("smb", `bad signature on command ${hdr.command} from ${conn.peer}`);
-        throw new SmbError(Status.ACCESS_DENIED);
-      }
-      signed = true;
-      ctx.signatureVerified = true;
-      session.signedSeen = true;
-    } else if (session.signingRequired && !rule.unsigned) {
-      throw new SmbError(Status.ACCESS_DENIED);
-    }
-  }
-  if (rule.session && session!.isExpired() && !rule.whenExpired) {
-    // MS-SMB2 3.3.5.2.9: the Kerberos ticket behind the session has ended; the client reauthenticates.
-    throw new SmbError(Status.NETWORK_SESSION_EXPIRED);
-  }
-  ctx.session = session;
-  if (rule.tree) {
-    const tree = session!.trees.get(treeId);
-    if (!tree) throw new SmbError(Status.NETWORK_NAME_DELETED);
-    ctx.tree = tree;
-    // MS-SMB2 3.3.5.2.11: a tree on a share that requires encryption (`smb encrypt = mandatory`)
-    // refuses requests that arrived unencrypted.
-    if (tree.requireEncryption && encryptedFor === null) throw new SmbError(Status.ACCESS_DENIED);
-  }
-  if (rule.fileIdOffset !== undefined) {
-    const at = SMB2_HEADER_SIZE + rule.fileIdOffset;
-    if (ctx.pdu.byteLength < at + 16) throw new SmbError(Status.INVALID_PARAMETER);
-    const dv = new DataView(ctx.pdu.buffer, ctx.pdu.byteOffset + at, 16);
-    let persistent = dv.getBigUint64(0, true);
-    let volatile = dv.getBigUint64(8, true);
-    if (persistent === ALL_ONES && volatile === ALL_ONES && !prev && rule.fileOptional) return signed;
-    if (persistent === ALL_ONES && volatile === ALL_ONES && prev) {
-      // MS-SMB2 3.3.5.2.7.2: the FileId of the previous related operation; when a CREATE before
-      // it failed, dependents fail with that CREATE's status.
-      if (prev.openId === null) throw new SmbError(prev.createErr ?? Status.FILE_CLOSED);
-      persistent = prev.openId;
-      volatile = prev.openId;
-    }
-    const open = conn.opens.get(volatile);
-    if (
-      !open || open.closed || open.id !== persistent || open.sessionId !== ctx.session!.id ||
-      open.treeId !== ctx.tree!.id
-    ) {
-      throw new SmbError(Status.FILE_CLOSED);
-    }
-    ctx.open = open;
-  }
-  return signed;
 }
 
 /** A request that went asynchronous, completed after its interim response was sent. */
 interface AsyncJob {
   asyncId: bigint;
   hdr: Smb2Header;
+  /** The TreeId and SessionId its responses carry. */
   treeId: number;
   sessionId: bigint;
+  /** The session whose keys protect its final response (looked up again when it completes). */
+  keySessionId: bigint;
   run: (signal: AbortSignal) => Promise<Reply>;
   controller: AbortController;
   /** The request carried a valid signature. */
   signed: boolean;
+  /** The request arrived encrypted for this session. */
+  encryptedFor: bigint | null;
 }
 
-/** Runs an async operation and sends its final response (credits were granted in the interim). */
-async function finishAsync(conn: Connection, job: AsyncJob, encryptedFor: bigint | null): Promise<void> {
+/**
+ * Runs an async operation and sends its final response (MS-SMB2 3.3.4.2; credits were granted in
+ * the interim response) through the reply path, protected by the same rules as the interim one.
+ */
+async function finishAsync(conn: Connection, job: AsyncJob): Promise<void> {
   let reply: Reply;
   try {
     reply = await job.run(job.controller.signal);
   } catch (e) {
-    reply = { status: e instanceof SmbError || e instanceof WireError ? e.status : Status.INTERNAL_ERROR };
+    reply = errorReply(e, job.hdr.command);
   } finally {
     conn.pending.delete(job.asyncId);
   }
@@ -485,37 +418,29 @@ async function finishAsync(conn: Connection, job: AsyncJob, encryptedFor: bigint
     );
   }
   if (conn.isClosing) return;
-  const out = new Writer(512);
-  out.zeros(4);
-  let flags = HeaderFlags.SERVER_TO_REDIR | HeaderFlags.ASYNC_COMMAND;
-  encodeHeader(out, {
-    creditCharge: job.hdr.creditCharge,
-    status: reply.status,
-    command: job.hdr.command,
-    credits: 0,
-    flags,
-    nextCommand: 0,
-    messageId: job.hdr.messageId,
-    treeId: job.treeId,
-    asyncId: job.asyncId,
-    sessionId: job.sessionId,
-    signature: new Uint8Array(16),
-  });
-  if (reply.body) reply.body(out, 4);
-  else encodeErrorResponse(out, 4, {});
-  const all = out.finish();
-  conn.server.stats.asyncCompleted(job.hdr.command, reply.status, all.byteLength - 4);
-  const sess = conn.sessions.get(job.sessionId);
-  if (encryptedFor !== null) {
-    const enc = sess?.encryptor;
-    if (!enc) return;
-    await conn.sendFramed(await enc.encryptFramed(encryptedFor, all.subarray(4)));
-    return;
-  }
-  if (sess && sess.signingKey && (job.signed || sess.signingRequired)) {
-    flags |= HeaderFlags.SIGNED;
-    new DataView(all.buffer, all.byteOffset).setUint32(4 + 16, flags, true);
-    signMessage(sess.signingAlg, sess.signingKey, all.subarray(4));
-  }
-  await conn.sendFramed(all);
+  const route: ReplyRoute = {
+    kind: "async",
+    session: conn.sessions.get(job.keySessionId) ?? null,
+    encryptedFor: job.encryptedFor,
+    requestSigned: job.signed,
+  };
+  const frame = ReplyFrame.open(conn, route, 512);
+  const added = frame.add(
+    {
+      command: job.hdr.command,
+      status: reply.status,
+      messageId: job.hdr.messageId,
+      creditCharge: job.hdr.creditCharge,
+      credits: 0,
+      flags: HeaderFlags.ASYNC_COMMAND,
+      treeId: job.treeId,
+      asyncId: job.asyncId,
+      sessionId: job.sessionId,
+    },
+    reply.body,
+    route,
+    { tail: reply.tail, last: true },
+  );
+  conn.server.stats.asyncCompleted(job.hdr.command, reply.status, added.size);
+  await frame.send();
 }

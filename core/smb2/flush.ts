@@ -1,10 +1,8 @@
 /** FLUSH (MS-SMB2 3.3.5.11). */
 import { decodeFlushRequest, encodeFlushResponse } from "../wire/flush.ts";
 import { Status } from "../wire/status.ts";
-import type { VfsHandle } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { AccessMask as A } from "../wire/create.ts";
-import { vfsCall } from "./vfs_call.ts";
 
 export async function handleFlush(ctx: RequestCtx): Promise<Reply> {
   decodeFlushRequest(ctx.pdu);
@@ -13,6 +11,6 @@ export async function handleFlush(ctx: RequestCtx): Promise<Reply> {
   if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) {
     throw new SmbError(Status.ACCESS_DENIED);
   }
-  if (open.pipe === null) await vfsCall(() => ctx.tree!.fs!.flush(open.handle as VfsHandle));
+  if (open.pipe === null) await ctx.tree!.fs!.flush(open.file);
   return { status: Status.SUCCESS, body: (w, h) => encodeFlushResponse(w, h) };
 }

@@ -3,7 +3,6 @@ import { decodeLockRequest, encodeLockResponse, LockFlags as L } from "../wire/l
 import { Status } from "../wire/status.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 
-const INVALID_LOCK_RANGE = 0xc00001a1;
 const MAX_END = 0xffffffffffffffffn;
 
 export function handleLock(ctx: RequestCtx): Reply {
@@ -28,7 +27,7 @@ export function handleLock(ctx: RequestCtx): Reply {
       }
       if (req.locks.length > 1 && !(f & L.FAIL_IMMEDIATELY)) throw new SmbError(Status.INVALID_PARAMETER);
     }
-    if (e.length > 0n && e.offset + e.length - 1n > MAX_END) throw new SmbError(INVALID_LOCK_RANGE);
+    if (e.length > 0n && e.offset + e.length - 1n > MAX_END) throw new SmbError(Status.INVALID_LOCK_RANGE);
   }
   if (unlocking) {
     for (const e of req.locks) {

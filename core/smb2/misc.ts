@@ -7,8 +7,6 @@ import { OplockLevel } from "../wire/create.ts";
 import { settleBreak } from "./oplock.ts";
 import { log } from "../log.ts";
 
-const INVALID_OPLOCK_PROTOCOL = 0xc00000e3;
-
 export function handleEcho(ctx: RequestCtx): Reply {
   decodeEchoRequest(ctx.pdu);
   return { status: Status.SUCCESS, body: (w, h) => encodeEchoResponse(w, h) };
@@ -56,14 +54,14 @@ export function handleOplockBreak(ctx: RequestCtx): Reply {
   }
   const b = open.breaking;
   // Only a pending break can be acknowledged, and only to NONE or LEVEL_II at or below its target.
-  if (!b) throw new SmbError(INVALID_OPLOCK_PROTOCOL);
+  if (!b) throw new SmbError(Status.INVALID_OPLOCK_PROTOCOL);
   if (
     (ack.oplockLevel !== OplockLevel.NONE && ack.oplockLevel !== OplockLevel.II) ||
     ack.oplockLevel > b.toLevel
   ) {
     open.oplockLevel = OplockLevel.NONE;
     settleBreak(open);
-    throw new SmbError(INVALID_OPLOCK_PROTOCOL);
+    throw new SmbError(Status.INVALID_OPLOCK_PROTOCOL);
   }
   open.oplockLevel = ack.oplockLevel;
   settleBreak(open);

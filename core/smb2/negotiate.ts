@@ -19,14 +19,14 @@ import {
   SigningAlgorithm,
   signingContext,
 } from "../wire/negotiate_contexts.ts";
-import { Command, encodeHeader, HeaderFlags } from "../wire/header.ts";
+import { Command } from "../wire/header.ts";
 import { Status } from "../wire/status.ts";
-import { Writer } from "../wire/writer.ts";
 import { preauthUpdate } from "../crypto/preauth.ts";
 import { initialNegotiateToken } from "../auth/acceptor.ts";
 import { unixMsToFiletime } from "../vfs/types.ts";
 import type { Connection } from "./connection.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import type { BodyEncoder, ReplyHeader } from "./reply.ts";
 import type { ProtocolName } from "../config/types.ts";
 import { Limits } from "../limits.ts";
 
@@ -169,9 +169,13 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
 
 /**
  * SMB1 NEGOTIATE carrying "SMB 2.???" or "SMB 2.002" (MS-SMB2 3.3.5.3.1): answered with an SMB2
- * NEGOTIATE response. Returns the response bytes, or null to drop the connection.
+ * NEGOTIATE response. Returns the response for dispatch to send through the reply path
+ * (core/smb2/reply.ts, kind `upgrade`), or null to drop the connection.
  */
-export function handleSmb1Negotiate(conn: Connection, frame: Uint8Array): Uint8Array | null {
+export function handleSmb1Negotiate(
+  conn: Connection,
+  frame: Uint8Array,
+): { header: ReplyHeader; body: BodyEncoder } | null {
   let req;
   try {
     req = decodeSmb1Negotiate(frame);
@@ -188,22 +192,19 @@ export function handleSmb1Negotiate(conn: Connection, frame: Uint8Array): Uint8A
   if (!conn.credits.consume(0n, 1)) return null;
   const granted = conn.credits.grant(1);
   const io = ioSizes(conn, dialect === Dialect.WILDCARD ? Dialect.SMB2_1 : dialect);
-  const w = new Writer(512);
-  encodeHeader(w, {
-    creditCharge: 0,
-    status: Status.SUCCESS,
+  const header: ReplyHeader = {
     command: Command.NEGOTIATE,
-    credits: granted,
-    flags: HeaderFlags.SERVER_TO_REDIR,
-    nextCommand: 0,
+    status: Status.SUCCESS,
     messageId: 0n,
+    creditCharge: 0,
+    credits: granted,
+    flags: 0,
     treeId: 0,
     asyncId: 0n,
     sessionId: 0n,
-    signature: new Uint8Array(16),
-  });
+  };
   const caps = dialect === Dialect.WILDCARD ? Capabilities.LARGE_MTU : 0;
-  encodeNegotiateResponse(w, 0, {
+  const response = {
     securityMode: securityMode(conn),
     dialectRevision: dialect,
     serverGuid: conn.server.serverGuid,
@@ -214,7 +215,7 @@ export function handleSmb1Negotiate(conn: Connection, frame: Uint8Array): Uint8A
     systemTime: unixMsToFiletime(Date.now()),
     serverStartTime: 0n,
     securityBuffer: initialNegotiateToken(conn.server.global.kerberosSupport),
-  });
+  };
   if (dialect === Dialect.WILDCARD) {
     conn.wildcardPending = true;
     conn.negotiated = null;
@@ -234,7 +235,7 @@ export function handleSmb1Negotiate(conn: Connection, frame: Uint8Array): Uint8A
       maxTrans: io.trans,
     };
   }
-  return w.finish().slice();
+  return { header, body: (w, h) => encodeNegotiateResponse(w, h, response) };
 }
 
 export { Cipher };

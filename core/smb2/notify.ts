@@ -17,10 +17,8 @@ import {
 import { Status } from "../wire/status.ts";
 import { AccessMask as A } from "../wire/create.ts";
 import type { Open } from "../state/open.ts";
-import type { VfsHandle } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 
-export const NOTIFY_CLEANUP = 0x0000010b;
 const MAX_QUEUED = 256;
 
 /** One directory being watched through one open. */
@@ -62,7 +60,7 @@ export class NotifyHub {
     const w = this.watches.get(open);
     if (!w) return;
     this.watches.delete(open);
-    w.waiter?.(null, NOTIFY_CLEANUP);
+    w.waiter?.(null, Status.NOTIFY_CLEANUP);
     w.waiter = null;
   }
 
@@ -142,7 +140,7 @@ export function handleChangeNotify(ctx: RequestCtx): Reply {
     w = {
       open,
       root: ctx.tree!.share.path,
-      dir: (open.handle as VfsHandle).relPath,
+      dir: open.file.relPath,
       recursive: (req.flags & ChangeNotifyFlags.WATCH_TREE) !== 0,
       filter: req.completionFilter,
       queued: [],
@@ -179,7 +177,7 @@ export function handleChangeNotify(ctx: RequestCtx): Reply {
           return;
         }
         if (!hub.watch(watch.open)) {
-          resolve({ status: NOTIFY_CLEANUP });
+          resolve({ status: Status.NOTIFY_CLEANUP });
           return;
         }
         watch.waiter = (entries, status) => resolve(complete(entries, status, watch.maxLength, false));

@@ -5,14 +5,14 @@
  * ksmbd's 35 s); LEVEL_II holders are told to drop to NONE when someone writes, without an ack.
  * Leases are not offered: a lease request gets no oplock.
  */
-import { Command, encodeHeader, HeaderFlags } from "../wire/header.ts";
+import { Command } from "../wire/header.ts";
 import { OplockLevel } from "../wire/create.ts";
 import { encodeOplockBreak } from "../wire/oplock_break.ts";
 import { Status } from "../wire/status.ts";
-import { Writer } from "../wire/writer.ts";
 import type { Open } from "../state/open.ts";
 import type { FileShareState } from "../state/open.ts";
 import type { Connection } from "./connection.ts";
+import { sendMessage } from "./reply.ts";
 import { log } from "../log.ts";
 
 /** How long a breaking holder has to acknowledge (ksmbd: 35 s). */
@@ -24,34 +24,31 @@ function isExclusive(level: number): boolean {
   return level === OplockLevel.EXCLUSIVE || level === OplockLevel.BATCH;
 }
 
-/** Sends an oplock break notification for `open` on its connection (unsigned, SessionId 0). */
+/**
+ * Sends an oplock break notification for `open` on its connection (MS-SMB2 3.3.4.6: SessionId 0,
+ * MessageId all ones, never signed; encrypted when its session or share requires it). The reply path
+ * (core/smb2/reply.ts, kind `break`) decides and applies the protection.
+ */
 export async function sendOplockBreak(conn: Connection, open: Open, level: number): Promise<void> {
   if (conn.isClosing) return;
-  const w = new Writer(128);
-  w.zeros(4);
-  encodeHeader(w, {
-    creditCharge: 0,
-    status: Status.SUCCESS,
-    command: Command.OPLOCK_BREAK,
-    credits: 0,
-    flags: HeaderFlags.SERVER_TO_REDIR,
-    nextCommand: 0,
-    messageId: ALL_ONES,
-    treeId: 0,
-    asyncId: 0n,
-    sessionId: 0n,
-    signature: new Uint8Array(16),
-  });
-  encodeOplockBreak(w, 4, level, { persistent: open.id, volatile: open.id });
-  const msg = w.finish();
-  const session = conn.sessions.get(open.sessionId);
+  const session = conn.sessions.get(open.sessionId) ?? null;
   log("oplock", `break open ${open.id} to ${level}`);
-  if (session?.encryptor && (session.encryptData || session.trees.get(open.treeId)?.encryptData)) {
-    // An encrypted session's or share's notifications are encrypted too (MS-SMB2 3.3.4.1.4).
-    await conn.sendFramed(await session.encryptor.encryptFramed(session.id, msg.subarray(4)));
-  } else {
-    await conn.sendFramed(msg.slice());
-  }
+  await sendMessage(
+    conn,
+    { kind: "break", session, tree: session?.trees.get(open.treeId) ?? null },
+    {
+      command: Command.OPLOCK_BREAK,
+      status: Status.SUCCESS,
+      messageId: ALL_ONES,
+      creditCharge: 0,
+      credits: 0,
+      flags: 0,
+      treeId: 0,
+      asyncId: 0n,
+      sessionId: 0n,
+    },
+    (w, h) => encodeOplockBreak(w, h, level, { persistent: open.id, volatile: open.id }),
+  );
 }
 
 /**

@@ -34,8 +34,6 @@ import { BridgeError, type RpcReply } from "../ipc/bridge.ts";
 import { RPC_MAX_REQUEST_PAYLOAD, RpcFlag, RpcStatus } from "../ipc/messages.ts";
 import { log } from "../log.ts";
 
-/** The pipe holds unread data (FSCTL_PIPE_TRANSCEIVE reply, MS-FSCC 2.3.48). */
-const STATUS_PIPE_BUSY = 0xc00000ae;
 /** FILE_ATTRIBUTE_NORMAL: what Windows and Samba report for a pipe. */
 const FILE_ATTRIBUTE_NORMAL = 0x80;
 
@@ -303,7 +301,7 @@ export async function pipeTransceive(ctx: RequestCtx, req: IoctlRequest): Promis
   const input = req.input.slice();
   const { status, data } = await serialized(st, async () => {
     stillOpen(open);
-    if (st.rest !== null) throw new SmbError(STATUS_PIPE_BUSY);
+    if (st.rest !== null) throw new SmbError(Status.PIPE_BUSY);
     const last = await writeChunks(ctx, open, st, input, true);
     const r = await rpcCall(ctx, st, RpcFlag.IOCTL, last);
     stillOpen(open);

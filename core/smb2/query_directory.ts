@@ -7,9 +7,7 @@ import {
 import { dirEntrySize, isDirInfoClass, packDirEntries } from "../wire/fscc/dir_entry.ts";
 import { Status } from "../wire/status.ts";
 import { AccessMask as A } from "../wire/create.ts";
-import type { VfsHandle } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { vfsSync } from "./vfs_call.ts";
 
 export function handleQueryDirectory(ctx: RequestCtx): Reply {
   const req = decodeQueryDirectoryRequest(ctx.pdu);
@@ -28,7 +26,7 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
   let first = false;
   if (!open.dirEnum || restart) {
     const pattern = req.fileName === "" ? (open.dirEnum?.pattern ?? "*") : req.fileName;
-    const entries = vfsSync(() => ctx.tree!.fs!.listDir(open.handle as VfsHandle, { pattern }));
+    const entries = ctx.tree!.fs!.listDir(open.file, { pattern });
     open.dirEnum = { pattern, entries, next: 0 };
     first = true;
   }
@@ -43,7 +41,7 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
     // The listing is a snapshot taken at the first query; entries removed since then are not
     // returned (smb2.dir.fixed: deleting through another handle mid-enumeration).
     const fs = ctx.tree!.fs!;
-    const dir = (open.handle as VfsHandle).relPath;
+    const dir = open.file.relPath;
     const kept = batch.filter((m) =>
       m.name === "." || m.name === ".." || fs.resolve(dir === "" ? m.name : `${dir}\\${m.name}`).exists
     );

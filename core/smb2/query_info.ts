@@ -5,9 +5,7 @@ import { encodeFsInfo } from "../wire/fscc/fs_info.ts";
 import { FileInfoClass as C } from "../wire/fscc/info_classes.ts";
 import { Status } from "../wire/status.ts";
 import { AccessMask as A, CreateOptions } from "../wire/create.ts";
-import type { VfsHandle } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { vfsSync } from "./vfs_call.ts";
 import { encodeSecurityDescriptor } from "./security.ts";
 import { shortNameOf } from "./short_name.ts";
 
@@ -26,14 +24,14 @@ export function handleQueryInfo(ctx: RequestCtx): Reply {
   if (req.outputBufferLength > neg.maxTrans) throw new SmbError(Status.INVALID_PARAMETER);
   if (open.pipe !== null) throw new SmbError(Status.NOT_SUPPORTED);
   const fs = tree.fs!;
-  const h = open.handle as VfsHandle;
+  const h = open.file;
   let out: { data: Uint8Array; status: number };
   switch (req.infoType) {
     case InfoType.FILE: {
       if (NEEDS_READ_ATTRS.has(req.fileInfoClass) && !(open.grantedAccess & A.FILE_READ_ATTRIBUTES)) {
         throw new SmbError(Status.ACCESS_DENIED);
       }
-      const meta = vfsSync(() => fs.statHandle(h));
+      const meta = fs.statHandle(h);
       const st = ctx.server.shareModes.state(open.fileKey);
       out = encodeFileInfo(req.fileInfoClass, {
         meta,
@@ -47,7 +45,7 @@ export function handleQueryInfo(ctx: RequestCtx): Reply {
       break;
     }
     case InfoType.FILESYSTEM: {
-      const fsm = vfsSync(() => fs.statfs());
+      const fsm = fs.statfs();
       out = encodeFsInfo(req.fileInfoClass, fsm, req.outputBufferLength, {
         attributes: ctx.server.global.fakeFscaps !== 0 ? undefined : undefined,
       });
@@ -55,7 +53,7 @@ export function handleQueryInfo(ctx: RequestCtx): Reply {
     }
     case InfoType.SECURITY: {
       if (!(open.grantedAccess & A.READ_CONTROL)) throw new SmbError(Status.ACCESS_DENIED);
-      const meta = vfsSync(() => fs.statHandle(h));
+      const meta = fs.statHandle(h);
       const sd = encodeSecurityDescriptor(ctx.session!, tree, meta, req.additionalInformation);
       if (sd.byteLength > req.outputBufferLength) {
         // MS-SMB2 3.3.5.20.3: too small for the descriptor: BUFFER_TOO_SMALL with the size needed.

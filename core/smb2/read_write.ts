@@ -3,16 +3,13 @@ import { decodeReadRequest, encodeReadResponseHeader } from "../wire/read.ts";
 import { decodeWriteRequest, encodeWriteResponse } from "../wire/write.ts";
 import { Status } from "../wire/status.ts";
 import { Dialect } from "../wire/negotiate.ts";
-import type { VfsHandle } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { AccessMask as A } from "../wire/create.ts";
-import { vfsCall } from "./vfs_call.ts";
 import { pipeRead, pipeWrite } from "./pipe.ts";
 import { breakLevelIIOnWrite } from "./oplock.ts";
 import { NotifyAction, NotifyFilter } from "./notify.ts";
 
 const CREDIT_UNIT = 65536;
-const FILE_LOCK_CONFLICT = 0xc0000054;
 
 /** MS-SMB2 3.3.5.2.5: a multi-credit request must be charged for its payload size. */
 function checkCharge(ctx: RequestCtx, len: number): void {
@@ -32,10 +29,10 @@ export async function handleRead(ctx: RequestCtx): Promise<Reply> {
   if (open.isDirectory) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
   if (!(open.grantedAccess & (A.FILE_READ_DATA | A.FILE_EXECUTE))) throw new SmbError(Status.ACCESS_DENIED);
   if (ctx.server.byteLocks.ioConflict(open.fileKey, open, BigInt(req.offset), BigInt(req.length), false)) {
-    throw new SmbError(FILE_LOCK_CONFLICT);
+    throw new SmbError(Status.FILE_LOCK_CONFLICT);
   }
   const buf = new Uint8Array(new ArrayBuffer(req.length + 64), 64, req.length);
-  const n = await vfsCall(() => ctx.tree!.fs!.read(open.handle as VfsHandle, buf, req.offset));
+  const n = await ctx.tree!.fs!.read(open.file, buf, req.offset);
   // MS-SMB2 3.3.5.12: fewer bytes than MinimumCount (or none at all) is STATUS_END_OF_FILE.
   if ((n === 0 && req.length > 0) || n < req.minimumCount) throw new SmbError(Status.END_OF_FILE);
   ctx.server.stats.bytesRead += n;
@@ -63,15 +60,15 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
   if (
     ctx.server.byteLocks.ioConflict(open.fileKey, open, BigInt(req.offset), BigInt(req.data.byteLength), true)
   ) {
-    throw new SmbError(FILE_LOCK_CONFLICT);
+    throw new SmbError(Status.FILE_LOCK_CONFLICT);
   }
-  const n = await vfsCall(() => ctx.tree!.fs!.write(open.handle as VfsHandle, req.data, req.offset));
+  const n = await ctx.tree!.fs!.write(open.file, req.data, req.offset);
   open.written = true;
   breakLevelIIOnWrite(ctx.server.shareModes.state(open.fileKey), open);
   if (ctx.server.notify.size > 0) {
     ctx.server.notify.emit(
       ctx.tree!.share.path,
-      (open.handle as VfsHandle).relPath,
+      open.file.relPath,
       NotifyAction.MODIFIED,
       NotifyFilter.SIZE | NotifyFilter.LAST_WRITE,
     );

@@ -14,10 +14,9 @@ import {
 import { FileInfoClass as C } from "../wire/fscc/info_classes.ts";
 import { Status } from "../wire/status.ts";
 import { AccessMask as A } from "../wire/create.ts";
-import { FileAttr, type VfsHandle } from "../vfs/mod.ts";
+import { FileAttributes } from "../wire/fscc/types.ts";
 import type { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { vfsSync } from "./vfs_call.ts";
 import { fileKey } from "./create.ts";
 import { breakLevelIIOnWrite } from "./oplock.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
@@ -47,28 +46,26 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
     );
   }
   const fs = tree.fs!;
-  const h = open.handle as VfsHandle;
+  const h = open.file;
   const shareModes = ctx.server.shareModes;
   switch (req.fileInfoClass) {
     case C.BASIC: {
       const b = decodeFileBasicInformation(req.buffer);
       need(open, A.FILE_WRITE_ATTRIBUTES);
       // A directory cannot take FILE_ATTRIBUTE_TEMPORARY (MS-FSA 2.1.5.14.2).
-      if (open.isDirectory && (b.fileAttributes & FileAttr.TEMPORARY)) {
+      if (open.isDirectory && (b.fileAttributes & FileAttributes.TEMPORARY)) {
         throw new SmbError(Status.INVALID_PARAMETER);
       }
-      if (!open.isDirectory && (b.fileAttributes & FileAttr.DIRECTORY)) {
+      if (!open.isDirectory && (b.fileAttributes & FileAttributes.DIRECTORY)) {
         throw new SmbError(Status.INVALID_PARAMETER);
       }
-      vfsSync(() =>
-        fs.setBasicInfo(h, {
-          creationTime: b.creationTime,
-          lastAccessTime: b.lastAccessTime,
-          lastWriteTime: b.lastWriteTime,
-          changeTime: b.changeTime,
-          attributes: b.fileAttributes,
-        })
-      );
+      fs.setBasicInfo(h, {
+        creationTime: b.creationTime,
+        lastAccessTime: b.lastAccessTime,
+        lastWriteTime: b.lastWriteTime,
+        changeTime: b.changeTime,
+        attributes: b.fileAttributes,
+      });
       ctx.server.notify.emit(
         tree.share.path,
         h.relPath,
@@ -87,19 +84,19 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
         // Windows refuses to rename a directory while something below it is open.
         const prefix = h.relPath + "\\";
         for (const o of ctx.conn.opens.values()) {
-          const oh = o.handle as VfsHandle | null;
+          const oh = o.handle;
           if (oh && o !== open && o.treeId === open.treeId && oh.relPath.startsWith(prefix)) {
             throw new SmbError(Status.ACCESS_DENIED);
           }
         }
       }
-      const dest = vfsSync(() => fs.resolve(target));
+      const dest = fs.resolve(target);
       if (dest.exists && r.replaceIfExists) {
         const key = fileKey(tree, dest.fileId);
         if (key !== open.fileKey && shareModes.state(key)) throw new SmbError(Status.ACCESS_DENIED);
       }
       const oldPath = h.relPath;
-      vfsSync(() => fs.rename(h, target, r.replaceIfExists));
+      fs.rename(h, target, r.replaceIfExists);
       const nf = nameFilter(open.isDirectory);
       ctx.server.notify.emitAll(tree.share.path, [
         { path: oldPath, action: NotifyAction.RENAMED_OLD_NAME, filterBits: nf },
@@ -110,7 +107,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       const st = shareModes.state(open.fileKey);
       if (st) {
         for (const o of st.opens) {
-          const oh = o.handle as VfsHandle | null;
+          const oh = o.handle;
           if (oh && oh !== h) oh.relPath = h.relPath;
           o.relPath = h.relPath;
         }
@@ -122,7 +119,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       if (r.rootDirectory !== 0n) throw new SmbError(Status.INVALID_PARAMETER);
       const target = targetName(r.fileName);
       if (target === "") throw new SmbError(Status.INVALID_PARAMETER);
-      vfsSync(() => fs.link(h, target, r.replaceIfExists));
+      fs.link(h, target, r.replaceIfExists);
       ctx.server.notify.emit(tree.share.path, target, NotifyAction.ADDED, NotifyFilter.FILE_NAME);
       return ok;
     }
@@ -132,7 +129,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       const st = shareModes.state(open.fileKey);
       if (d.deletePending) {
         // MS-FSA 2.1.5.14.3: read-only files cannot be deleted; directories must be empty.
-        vfsSync(() => fs.canDelete(h));
+        fs.canDelete(h);
       }
       if (st) st.deletePending = d.deletePending;
       if (!d.deletePending) open.deleteOnClose = false;
@@ -151,7 +148,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       const e = decodeFileEndOfFileInformation(req.buffer);
       need(open, A.FILE_WRITE_DATA);
       if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
-      vfsSync(() => fs.setEndOfFile(h, e.endOfFile));
+      fs.setEndOfFile(h, e.endOfFile);
       breakLevelIIOnWrite(shareModes.state(open.fileKey), open);
       return ok;
     }
@@ -159,7 +156,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       const a = decodeFileAllocationInformation(req.buffer);
       need(open, A.FILE_WRITE_DATA);
       if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
-      vfsSync(() => fs.setAllocationSize(h, a.allocationSize));
+      fs.setAllocationSize(h, a.allocationSize);
       return ok;
     }
     case C.FULL_EA:

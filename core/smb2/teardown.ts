@@ -7,7 +7,6 @@ import type { Open } from "../state/open.ts";
 import type { Session } from "../state/session.ts";
 import type { Tree } from "../state/tree.ts";
 import { log } from "../log.ts";
-import type { VfsHandle } from "../vfs/mod.ts";
 import { settleBreak } from "./oplock.ts";
 import { nameFilter, NotifyAction } from "./notify.ts";
 
@@ -27,7 +26,7 @@ export function closeOpen(conn: Connection, open: Open): void {
   const session = conn.sessions.get(open.sessionId);
   const tree = session?.trees.get(open.treeId);
   const fs = tree?.fs ?? null;
-  const handle = open.handle as VfsHandle | null;
+  const handle = open.handle;
   if (fs && handle !== null) {
     try {
       fs.closeHandle(handle);

@@ -1,4 +1,4 @@
-import type { FileMeta } from "../vfs/types.ts";
+import type { FileMeta, VfsHandle } from "../vfs/mod.ts";
 
 /** Directory enumeration state kept on an open directory (MS-SMB2 3.3.1.10 Open.EnumerationLocation). */
 export interface DirEnum {
@@ -28,13 +28,22 @@ export class Open {
   /** Sends a break notification to the holder's connection (set by CREATE). */
   notifyBreak: ((level: number) => void) | null = null;
 
+  /**
+   * The vfs handle of a file or directory open. Handlers check `pipe` first; reaching a file
+   * operation with a pipe open is a server bug, answered with STATUS_INTERNAL_ERROR by dispatch.
+   */
+  get file(): VfsHandle {
+    if (this.handle === null) throw new Error(`open ${this.id} is a pipe: it has no vfs handle`);
+    return this.handle;
+  }
+
   constructor(
     /** Volatile and persistent parts are the same 64-bit id here. */
     readonly id: bigint,
     readonly sessionId: bigint,
     readonly treeId: number,
-    /** Opaque handle from the vfs (file descriptor owner); null for pipes. */
-    readonly handle: unknown,
+    /** The vfs handle (file descriptor owner); null for pipes (see {@link Open.file}). */
+    readonly handle: VfsHandle | null,
     /** Path relative to the share root as stored on disk, with '/' separators ("" = root). */
     public relPath: string,
     readonly isDirectory: boolean,

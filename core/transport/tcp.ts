@@ -24,7 +24,7 @@ export type CloseReason = "eof" | "oversize" | "bad-framing" | "error" | "closed
  */
 export async function readFrames(conn: Deno.Conn, sink: FrameSink): Promise<CloseReason> {
   // Carve the receive buffer at an offset into a larger ArrayBuffer so it does not start at
-  // page+16 (design.md §4: kernel copies into such buffers are several times slower here).
+  // page+16 (docs/design.md §4: kernel copies into such buffers are several times slower here).
   const backing = new ArrayBuffer(RECV_BUFFER + 4096);
   const buf = new Uint8Array(backing, 64, RECV_BUFFER);
   let start = 0;
@@ -75,7 +75,7 @@ export async function readFrames(conn: Deno.Conn, sink: FrameSink): Promise<Clos
   }
 }
 
-/** A frame buffer placed 64 bytes into its backing store (see design.md §4 on buffer placement). */
+/** A frame buffer placed 64 bytes into its backing store (see docs/design.md §4 on buffer placement). */
 export function allocFrame(len: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(len + 64), 64, len);
 }

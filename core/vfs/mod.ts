@@ -1,5 +1,6 @@
 /**
- * core/vfs: the share-rooted file system the SMB2 handlers use (the only path to the disk).
+ * core/vfs: the share-rooted file system the SMB2 handlers use (the only path to the disk). It
+ * imports nothing from core/wire or core/smb2 (docs/structure.md).
  *
  * @example
  * ```ts
@@ -10,8 +11,8 @@
  * ```
  */
 export * from "./types.ts";
-export { errnoToStatus, toVfsError, VfsError, VfsStatus } from "./errors.ts";
-export { componentError, DOT_COMPONENT_STATUS, parseSmbPath, type SmbPath } from "./path.ts";
+export { errnoKind, toVfsError, VfsError, type VfsErrorKind } from "./errors.ts";
+export { componentError, DOT_COMPONENT_KIND, parseSmbPath, type SmbPath } from "./path.ts";
 export { compileVeto, compileWildcard, foldName, hasWildcards, matchWildcard } from "./wildcard.ts";
 export { emptyMeta, type MetaRecord, MetaStore } from "./metadata.ts";
 export {

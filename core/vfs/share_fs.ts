@@ -1,7 +1,8 @@
 /**
  * ShareFs: the only path from the SMB2 handlers to the disk. One instance per share, rooted at the
  * share path; Windows semantics (case-insensitive names, DOS attributes, 100 ns times, create
- * dispositions, NTSTATUS errors) on top of POSIX.
+ * dispositions) on top of POSIX. Failures are VfsErrors with a kind (core/vfs/errors.ts); the SMB2
+ * layer turns kinds into NTSTATUS in one table (core/smb2/status_map.ts, docs/structure.md).
  *
  * Confinement (ksmbd-reference §5, path traversal):
  * - names are checked by parseSmbPath (no `.`/`..`, no absolute paths, no invalid characters);
@@ -19,7 +20,6 @@
  * does not stall other connections (design.md §4). Directory scans use readdirSync + lstatSync.
  */
 import * as fs from "node:fs";
-import { Status } from "../wire/status.ts";
 import { FileAttr, type FileMeta, type FsMeta, SETTABLE_ATTRS } from "./types.ts";
 import { toVfsError, VfsError } from "./errors.ts";
 import { emptyMeta, type MetaRecord, MetaStore, type StoredRow } from "./metadata.ts";
@@ -28,29 +28,50 @@ import { compileVeto, compileWildcard, foldName } from "./wildcard.ts";
 
 const C = fs.constants;
 
-/** SMB2 CREATE CreateDisposition (MS-SMB2 2.2.13). */
+/**
+ * What {@link ShareFs.create} does when the name exists or not (the Windows create semantics of
+ * MS-FSA 2.1.5.1). The vfs's own values, not wire numbers: the SMB2 CREATE handler maps the
+ * request's CreateDisposition (core/wire/create.ts) to these (core/smb2/create.ts).
+ */
 export const CreateDisposition = {
-  SUPERSEDE: 0,
-  OPEN: 1,
-  CREATE: 2,
-  OPEN_IF: 3,
-  OVERWRITE: 4,
-  OVERWRITE_IF: 5,
+  /** Replace an existing file, or create it. */
+  SUPERSEDE: "supersede",
+  /** Open an existing object; fail when missing. */
+  OPEN: "open",
+  /** Create a new object; fail when it exists. */
+  CREATE: "create",
+  /** Open, or create when missing. */
+  OPEN_IF: "open_if",
+  /** Truncate an existing file; fail when missing. */
+  OVERWRITE: "overwrite",
+  /** Truncate an existing file, or create it. */
+  OVERWRITE_IF: "overwrite_if",
 } as const;
+/** One of {@link CreateDisposition}'s values. */
+export type CreateDisposition = (typeof CreateDisposition)[keyof typeof CreateDisposition];
 
-/** SMB2 CREATE response CreateAction (MS-SMB2 2.2.14). */
+/** What {@link ShareFs.create} did (the SMB2 handler maps it to the wire CreateAction). */
 export const CreateAction = {
-  SUPERSEDED: 0,
-  OPENED: 1,
-  CREATED: 2,
-  OVERWRITTEN: 3,
+  SUPERSEDED: "superseded",
+  OPENED: "opened",
+  CREATED: "created",
+  OVERWRITTEN: "overwritten",
+} as const;
+/** One of {@link CreateAction}'s values. */
+export type CreateAction = (typeof CreateAction)[keyof typeof CreateAction];
+
+/**
+ * The create options the vfs acts on, as its own bit set (deliberately NOT the wire CreateOptions
+ * values: the SMB2 handler maps the request's bits, core/smb2/create.ts).
+ */
+export const CreateOptions = {
+  /** The object must be a directory. */
+  DIRECTORY_FILE: 0x1,
+  /** The object must not be a directory. */
+  NON_DIRECTORY_FILE: 0x2,
 } as const;
 
-/** The CreateOptions bits the vfs acts on (MS-SMB2 2.2.13). */
-export const CreateOptions = {
-  DIRECTORY_FILE: 0x1,
-  NON_DIRECTORY_FILE: 0x40,
-} as const;
+const DISPOSITIONS: ReadonlySet<string> = new Set(Object.values(CreateDisposition));
 
 /** Share settings the vfs needs (a subset of ShareConfig plus where to keep metadata). */
 export interface ShareFsOptions {
@@ -77,9 +98,9 @@ export interface ShareFsOptions {
 
 /** What SMB2 CREATE asks of the file system. */
 export interface CreateRequest {
-  /** CreateDisposition (see {@link CreateDisposition}). */
-  disposition: number;
-  /** CreateOptions; only DIRECTORY_FILE / NON_DIRECTORY_FILE are interpreted here. */
+  /** See {@link CreateDisposition}. */
+  disposition: CreateDisposition;
+  /** Bits of {@link CreateOptions} (the vfs's own, not the wire's). */
   createOptions?: number;
   /** FileAttributes from the request, applied to new or overwritten files. */
   fileAttributes?: number;
@@ -99,7 +120,7 @@ export interface CreateRequest {
 export interface CreateResult {
   handle: VfsHandle;
   /** See {@link CreateAction}. */
-  createAction: number;
+  createAction: CreateAction;
   meta: FileMeta;
   /** Resolved on-disk path relative to the share root, backslash separated ("" for the root). */
   relPath: string;
@@ -166,7 +187,7 @@ export class VfsHandle {
 
   /** @internal marks an async operation in flight; the fd is not closed under it. */
   begin(): void {
-    if (this.#closeRequested) throw new VfsError(Status.FILE_CLOSED, "handle is closed");
+    if (this.#closeRequested) throw new VfsError("closed", "handle is closed");
     this.#pending++;
   }
 
@@ -221,7 +242,7 @@ function timeArg(v: bigint | undefined, what: string): bigint | null {
   if (v === undefined) return null;
   const s = BigInt.asIntN(64, v);
   if (s === 0n || s === -1n || s === -2n) return null;
-  if (s < 0n) throw new VfsError(Status.INVALID_PARAMETER, `${what}: negative time`);
+  if (s < 0n) throw new VfsError("invalid_argument", `${what}: negative time`);
   return s;
 }
 
@@ -230,11 +251,11 @@ const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
 
 function position(pos: number | bigint, len: number): number {
   if (typeof pos === "number" && !Number.isSafeInteger(pos)) {
-    throw new VfsError(Status.INVALID_PARAMETER, "file offset out of range");
+    throw new VfsError("invalid_argument", "file offset out of range");
   }
   const p = typeof pos === "bigint" ? pos : BigInt(pos);
   if (p < 0n || p + BigInt(len) > MAX_OFFSET) {
-    throw new VfsError(Status.INVALID_PARAMETER, "file offset out of range");
+    throw new VfsError("invalid_argument", "file offset out of range");
   }
   return Number(p);
 }
@@ -346,16 +367,16 @@ export class ShareFs {
       root = fs.realpathSync(opts.root);
       st = fs.statSync(root, { bigint: true });
     } catch (e) {
-      throw toVfsError(e, `share root ${opts.root}`, { ENOENT: Status.BAD_NETWORK_NAME });
+      throw toVfsError(e, `share root ${opts.root}`, { ENOENT: "no_share_root" });
     }
     if (!st.isDirectory()) {
-      throw new VfsError(Status.BAD_NETWORK_NAME, `share root ${root} is not a directory`);
+      throw new VfsError("no_share_root", `share root ${root} is not a directory`);
     }
     fs.mkdirSync(opts.stateDir, { recursive: true });
     // The metadata database must not be reachable (readable or writable) by the share's clients.
     const stateReal = fs.realpathSync(opts.stateDir);
     if (stateReal === root || stateReal.startsWith(root === "/" ? "/" : root + "/")) {
-      throw new VfsError(Status.INVALID_PARAMETER, `state directory ${stateReal} is inside share ${root}`);
+      throw new VfsError("invalid_argument", `state directory ${stateReal} is inside share ${root}`);
     }
     const safe = opts.label.replace(/[^A-Za-z0-9_.-]/g, "_") || "share";
     const store = MetaStore.open(`${opts.stateDir}/${safe}.vfsmeta.sqlite`);
@@ -456,17 +477,17 @@ export class ShareFs {
   #checkLink(abs: string, st: fs.BigIntStats): { st: fs.BigIntStats; openAbs: string } {
     if (!st.isSymbolicLink()) return { st, openAbs: abs };
     if (!this.options.followSymlinks) {
-      throw new VfsError(Status.ACCESS_DENIED, "symbolic links are not followed on this share", "ELOOP");
+      throw new VfsError("access_denied", "symbolic links are not followed on this share", "ELOOP");
     }
     let real: string;
     try {
       real = fs.realpathSync(abs);
     } catch (e) {
       // Dangling link or loop: nothing a client may reach.
-      throw toVfsError(e, "symlink", { ENOENT: Status.OBJECT_NAME_NOT_FOUND, ELOOP: Status.ACCESS_DENIED });
+      throw toVfsError(e, "symlink", { ENOENT: "not_found", ELOOP: "access_denied" });
     }
     if (!this.#underRoot(real)) {
-      throw new VfsError(Status.ACCESS_DENIED, "symbolic link leads outside the share", "ELOOP");
+      throw new VfsError("access_denied", "symbolic link leads outside the share", "ELOOP");
     }
     return { st: fs.statSync(real, { bigint: true }), openAbs: real };
   }
@@ -498,7 +519,7 @@ export class ShareFs {
         const found = this.#veto(comp) ? undefined : this.#findChild(dirAbs, comp);
         if (!found || this.#veto(found.name)) {
           throw new VfsError(
-            Status.OBJECT_PATH_NOT_FOUND,
+            "path_not_found",
             `path component ${JSON.stringify(comp)} not found`,
           );
         }
@@ -506,7 +527,7 @@ export class ShareFs {
         const { st } = this.#checkLink(abs, found.st);
         if (!st.isDirectory()) {
           throw new VfsError(
-            Status.OBJECT_PATH_NOT_FOUND,
+            "path_not_found",
             `path component ${JSON.stringify(comp)} is not a directory`,
           );
         }
@@ -516,10 +537,10 @@ export class ShareFs {
       const comp = comps[comps.length - 1];
       const found = this.#veto(comp) ? undefined : this.#findChild(dirAbs, comp);
       if (found && this.#veto(found.name)) {
-        throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, `${JSON.stringify(comp)} is not accessible`);
+        throw new VfsError("not_found", `${JSON.stringify(comp)} is not accessible`);
       }
       if (this.#veto(comp)) {
-        throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, `${JSON.stringify(comp)} is not accessible`);
+        throw new VfsError("not_found", `${JSON.stringify(comp)} is not accessible`);
       }
       const name = found ? found.name : comp;
       const abs = `${dirAbs}/${name}`;
@@ -539,8 +560,8 @@ export class ShareFs {
       };
     } catch (e) {
       throw toVfsError(e, "lookup", {
-        ENOENT: Status.OBJECT_PATH_NOT_FOUND,
-        ENOTDIR: Status.OBJECT_PATH_NOT_FOUND,
+        ENOENT: "path_not_found",
+        ENOTDIR: "path_not_found",
       });
     }
   }
@@ -560,12 +581,12 @@ export class ShareFs {
       const st = fs.fstatSync(fd, { bigint: true });
       if (expect && (st.dev !== expect.dev || st.ino !== expect.ino)) {
         // Replaced between the walk and the open: the caller walks again.
-        throw new VfsError(Status.ACCESS_DENIED, "file changed while opening", "ESTALE");
+        throw new VfsError("access_denied", "file changed while opening", "ESTALE");
       }
       if (this.#procCheck) {
         const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
         if (!this.#underRoot(real)) {
-          throw new VfsError(Status.ACCESS_DENIED, "opened object is outside the share");
+          throw new VfsError("access_denied", "opened object is outside the share");
         }
       }
       return fd;
@@ -679,25 +700,25 @@ export class ShareFs {
 
   /**
    * Opens or creates a file or directory following SMB2 CREATE semantics (MS-SMB2 3.3.5.9,
-   * MS-FSA 2.1.5.1). Throws VfsError with the NTSTATUS to return.
+   * MS-FSA 2.1.5.1). Throws VfsError.
    */
   create(path: string, req: CreateRequest): CreateResult {
     const disp = req.disposition;
     const opts = req.createOptions ?? 0;
     const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0;
     const wantFile = (opts & CreateOptions.NON_DIRECTORY_FILE) !== 0;
-    if (!Number.isInteger(disp) || disp < 0 || disp > 5) {
-      throw new VfsError(Status.INVALID_PARAMETER, "bad create disposition");
+    if (!DISPOSITIONS.has(disp)) {
+      throw new VfsError("invalid_argument", "bad create disposition");
     }
     if (wantDir && wantFile) {
-      throw new VfsError(Status.INVALID_PARAMETER, "both DIRECTORY_FILE and NON_DIRECTORY_FILE");
+      throw new VfsError("invalid_argument", "both DIRECTORY_FILE and NON_DIRECTORY_FILE");
     }
     // MS-FSA 2.1.5.1 phase 1: a directory can only be opened or created, never overwritten.
     if (
       wantDir && disp !== CreateDisposition.CREATE && disp !== CreateDisposition.OPEN &&
       disp !== CreateDisposition.OPEN_IF
     ) {
-      throw new VfsError(Status.INVALID_PARAMETER, "directory with an overwriting disposition");
+      throw new VfsError("invalid_argument", "directory with an overwriting disposition");
     }
     for (let attempt = 0;; attempt++) {
       const lk = this.#lookup(path);
@@ -718,13 +739,13 @@ export class ShareFs {
     const st = lk.st!;
     const disp = req.disposition;
     const isDir = st.isDirectory();
-    if (!isDir && !st.isFile()) throw new VfsError(Status.ACCESS_DENIED, "not a regular file or directory");
-    if (disp === CreateDisposition.CREATE) throw new VfsError(Status.OBJECT_NAME_COLLISION, "file exists");
+    if (!isDir && !st.isFile()) throw new VfsError("access_denied", "not a regular file or directory");
+    if (disp === CreateDisposition.CREATE) throw new VfsError("name_collision", "file exists");
     if (isDir) {
-      if (wantFile) throw new VfsError(Status.FILE_IS_A_DIRECTORY, "is a directory");
+      if (wantFile) throw new VfsError("is_a_directory", "is a directory");
       // MS-FSA 2.1.5.1.2: a directory stream only supports FILE_OPEN / FILE_OPEN_IF.
       if (disp !== CreateDisposition.OPEN && disp !== CreateDisposition.OPEN_IF) {
-        throw new VfsError(Status.OBJECT_NAME_COLLISION, "cannot overwrite a directory");
+        throw new VfsError("name_collision", "cannot overwrite a directory");
       }
       const fd = this.#openChecked(lk.openAbs, C.O_RDONLY | C.O_DIRECTORY, undefined, st);
       const h = new VfsHandle(fd, true, false, st.dev, st.ino, toSmb(lk.rel));
@@ -735,18 +756,18 @@ export class ShareFs {
         relPath: h.relPath,
       };
     }
-    if (wantDir) throw new VfsError(Status.NOT_A_DIRECTORY, "not a directory");
+    if (wantDir) throw new VfsError("not_a_directory", "not a directory");
     if (lk.path.trailingSlash) {
-      throw new VfsError(Status.OBJECT_NAME_INVALID, "file name with a trailing backslash");
+      throw new VfsError("invalid_name", "file name with a trailing backslash");
     }
     const overwrite = disp === CreateDisposition.SUPERSEDE || disp === CreateDisposition.OVERWRITE ||
       disp === CreateDisposition.OVERWRITE_IF;
     const ro = this.options.readOnly;
     const attrs = this.#attrs(st, lk.name, this.#store.get(st.dev, st.ino, st.birthtimeNs));
     let write = overwrite || req.writeAccess === true;
-    if (write && ro) throw new VfsError(Status.ACCESS_DENIED, "share is read-only");
+    if (write && ro) throw new VfsError("access_denied", "share is read-only");
     // MS-FSA 2.1.5.1.2.1: write access to a READONLY file is refused.
-    if (write && (attrs & FileAttr.READONLY)) throw new VfsError(Status.ACCESS_DENIED, "file is read-only");
+    if (write && (attrs & FileAttr.READONLY)) throw new VfsError("access_denied", "file is read-only");
     if (overwrite) {
       // MS-FSA 2.1.5.1.2: overwriting a HIDDEN/SYSTEM file must keep those attributes.
       const reqA = req.fileAttributes ?? 0;
@@ -754,7 +775,7 @@ export class ShareFs {
         ((attrs & FileAttr.HIDDEN) && !(reqA & FileAttr.HIDDEN) && !this.#derivedHidden(lk.name)) ||
         ((attrs & FileAttr.SYSTEM) && !(reqA & FileAttr.SYSTEM))
       ) {
-        throw new VfsError(Status.ACCESS_DENIED, "overwrite would drop HIDDEN/SYSTEM");
+        throw new VfsError("access_denied", "overwrite would drop HIDDEN/SYSTEM");
       }
     }
     if (!write && req.writeAccess === "ifPossible" && !ro && !(attrs & FileAttr.READONLY)) write = true;
@@ -769,7 +790,7 @@ export class ShareFs {
       write = false;
       fd = this.#openChecked(lk.openAbs, C.O_RDONLY, undefined, st);
     }
-    let action: number = CreateAction.OPENED;
+    let action: CreateAction = CreateAction.OPENED;
     if (overwrite) {
       try {
         fs.ftruncateSync(fd, 0);
@@ -793,11 +814,11 @@ export class ShareFs {
   #createNew(lk: Lookup, req: CreateRequest, wantDir: boolean): CreateResult {
     const disp = req.disposition;
     if (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE) {
-      throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, "file not found");
+      throw new VfsError("not_found", "file not found");
     }
-    if (this.options.readOnly) throw new VfsError(Status.ACCESS_DENIED, "share is read-only");
+    if (this.options.readOnly) throw new VfsError("access_denied", "share is read-only");
     if (lk.path.trailingSlash && !wantDir) {
-      throw new VfsError(Status.OBJECT_NAME_INVALID, "file name with a trailing backslash");
+      throw new VfsError("invalid_name", "file name with a trailing backslash");
     }
     let fd: number;
     if (wantDir) {
@@ -834,7 +855,7 @@ export class ShareFs {
   // ---------------------------------------------------------------- data path
 
   #live(h: VfsHandle): void {
-    if (h.closed) throw new VfsError(Status.FILE_CLOSED, "handle is closed");
+    if (h.closed) throw new VfsError("closed", "handle is closed");
   }
 
   /**
@@ -843,7 +864,7 @@ export class ShareFs {
    */
   async read(h: VfsHandle, dst: Uint8Array, pos: number | bigint): Promise<number> {
     this.#live(h);
-    if (h.isDirectory) throw new VfsError(Status.INVALID_DEVICE_REQUEST, "read on a directory");
+    if (h.isDirectory) throw new VfsError("data_on_directory", "read on a directory");
     const start = position(pos, dst.length);
     if (dst.length === 0) return 0;
     h.begin();
@@ -868,9 +889,9 @@ export class ShareFs {
    */
   async write(h: VfsHandle, src: Uint8Array, pos: number | bigint): Promise<number> {
     this.#live(h);
-    if (h.isDirectory) throw new VfsError(Status.INVALID_DEVICE_REQUEST, "write on a directory");
-    if (this.options.readOnly) throw new VfsError(Status.ACCESS_DENIED, "share is read-only");
-    if (!h.writable) throw new VfsError(Status.ACCESS_DENIED, "handle not opened for writing");
+    if (h.isDirectory) throw new VfsError("data_on_directory", "write on a directory");
+    if (this.options.readOnly) throw new VfsError("access_denied", "share is read-only");
+    if (!h.writable) throw new VfsError("access_denied", "handle not opened for writing");
     const start = position(pos, src.length);
     if (src.length === 0) return 0;
     h.begin();
@@ -878,7 +899,7 @@ export class ShareFs {
       let done = 0;
       while (done < src.length) {
         const n = await pwrite(h.fd, src, done, src.length - done, start + done);
-        if (n <= 0) throw new VfsError(Status.DISK_FULL, "write made no progress", "ENOSPC");
+        if (n <= 0) throw new VfsError("disk_full", "write made no progress", "ENOSPC");
         done += n;
       }
       return done;
@@ -922,7 +943,7 @@ export class ShareFs {
   /** FileMeta of a path (case-insensitive lookup); OBJECT_NAME_NOT_FOUND when absent. */
   statPath(path: string): FileMeta {
     const lk = this.#lookup(path);
-    if (!lk.st) throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, "file not found");
+    if (!lk.st) throw new VfsError("not_found", "file not found");
     return this.#meta(lk.st, lk.name);
   }
 
@@ -977,14 +998,14 @@ export class ShareFs {
     let dirSt: fs.BigIntStats;
     if (typeof target === "string") {
       const lk = this.#lookup(target);
-      if (!lk.st) throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, "directory not found");
-      if (!lk.st.isDirectory()) throw new VfsError(Status.NOT_A_DIRECTORY, "not a directory");
+      if (!lk.st) throw new VfsError("not_found", "directory not found");
+      if (!lk.st.isDirectory()) throw new VfsError("not_a_directory", "not a directory");
       rel = lk.rel;
       dirSt = lk.st;
     } else {
       this.#live(target);
       // MS-SMB2 3.3.5.18: QUERY_DIRECTORY on a non-directory open is INVALID_PARAMETER.
-      if (!target.isDirectory) throw new VfsError(Status.INVALID_PARAMETER, "not a directory handle");
+      if (!target.isDirectory) throw new VfsError("invalid_argument", "not a directory handle");
       rel = target.relPath.replaceAll("\\", "/");
       dirSt = this.#handleCheck(target, rel);
     }
@@ -1047,7 +1068,7 @@ export class ShareFs {
       if (real.st.ino === h.fileId && real.st.dev === h.dev) return real.st;
     }
     if (!st || st.ino !== h.fileId || st.dev !== h.dev) {
-      throw new VfsError(Status.OBJECT_PATH_NOT_FOUND, "the open's path no longer names it");
+      throw new VfsError("path_not_found", "the open's path no longer names it");
     }
     return st;
   }
@@ -1055,7 +1076,7 @@ export class ShareFs {
   // ---------------------------------------------------------------- SET_INFO
 
   #writableShare(): void {
-    if (this.options.readOnly) throw new VfsError(Status.ACCESS_DENIED, "share is read-only");
+    if (this.options.readOnly) throw new VfsError("access_denied", "share is read-only");
   }
 
   /**
@@ -1074,10 +1095,10 @@ export class ShareFs {
     if (attrsIn !== 0) {
       // MS-FSA 2.1.5.14.2: DIRECTORY on a file, or TEMPORARY on a directory, is invalid.
       if ((attrsIn & FileAttr.DIRECTORY) && !h.isDirectory) {
-        throw new VfsError(Status.INVALID_PARAMETER, "DIRECTORY attribute on a file");
+        throw new VfsError("invalid_argument", "DIRECTORY attribute on a file");
       }
       if ((attrsIn & FileAttr.TEMPORARY) && h.isDirectory) {
-        throw new VfsError(Status.INVALID_PARAMETER, "TEMPORARY attribute on a directory");
+        throw new VfsError("invalid_argument", "TEMPORARY attribute on a directory");
       }
       newAttrs = attrsIn & SETTABLE_ATTRS;
     }
@@ -1153,16 +1174,16 @@ export class ShareFs {
     this.#live(h);
     this.#writableShare();
     if (h.isDirectory) {
-      throw new VfsError(Status.INVALID_PARAMETER, "operation needs a file, not a directory");
+      throw new VfsError("invalid_argument", "operation needs a file, not a directory");
     }
-    if (!h.writable) throw new VfsError(Status.ACCESS_DENIED, "handle not opened for writing");
+    if (!h.writable) throw new VfsError("access_denied", "handle not opened for writing");
   }
 
   /** FileEndOfFileInformation (MS-FSCC 2.4.14): truncate or extend (sparse) to `size`. */
   setEndOfFile(h: VfsHandle, size: bigint): void {
     this.#fileForWrite(h);
     if (size < 0n || size > MAX_OFFSET) {
-      throw new VfsError(Status.INVALID_PARAMETER, "end of file out of range");
+      throw new VfsError("invalid_argument", "end of file out of range");
     }
     try {
       fs.ftruncateSync(h.fd, Number(size));
@@ -1185,7 +1206,7 @@ export class ShareFs {
   setAllocationSize(h: VfsHandle, size: bigint): void {
     this.#fileForWrite(h);
     if (size < 0n || size > MAX_OFFSET) {
-      throw new VfsError(Status.INVALID_PARAMETER, "allocation size out of range");
+      throw new VfsError("invalid_argument", "allocation size out of range");
     }
     try {
       let st = fs.fstatSync(h.fd, { bigint: true });
@@ -1204,9 +1225,9 @@ export class ShareFs {
   /** Resolves the target of a rename or link; returns the walk and the final on-disk path. */
   #target(newPath: string): Lookup {
     const lk = this.#lookup(newPath);
-    if (lk.isRoot) throw new VfsError(Status.ACCESS_DENIED, "cannot use the share root as a target");
+    if (lk.isRoot) throw new VfsError("access_denied", "cannot use the share root as a target");
     if (lk.path.trailingSlash) {
-      throw new VfsError(Status.OBJECT_NAME_INVALID, "target with a trailing backslash");
+      throw new VfsError("invalid_name", "target with a trailing backslash");
     }
     return lk;
   }
@@ -1230,7 +1251,7 @@ export class ShareFs {
     this.#live(h);
     this.#writableShare();
     const srcRel = h.relPath.replaceAll("\\", "/");
-    if (srcRel === "") throw new VfsError(Status.ACCESS_DENIED, "cannot rename the share root");
+    if (srcRel === "") throw new VfsError("access_denied", "cannot rename the share root");
     try {
       const srcSt = this.#handleCheck(h, srcRel);
       const srcAbs = this.#abs(srcRel);
@@ -1250,12 +1271,12 @@ export class ShareFs {
           h.relPath = toSmb(destRel);
           return;
         }
-        if (!replaceIfExists) throw new VfsError(Status.OBJECT_NAME_COLLISION, "target exists");
+        if (!replaceIfExists) throw new VfsError("name_collision", "target exists");
         // MS-FSA 2.1.5.14.11: a directory is never replaced by a rename.
-        if (lk.st.isDirectory()) throw new VfsError(Status.ACCESS_DENIED, "target is a directory");
+        if (lk.st.isDirectory()) throw new VfsError("access_denied", "target is a directory");
         const tAttrs = this.#attrs(lk.st, lk.name, this.#store.get(lk.st.dev, lk.st.ino, lk.st.birthtimeNs));
-        if (tAttrs & FileAttr.READONLY) throw new VfsError(Status.ACCESS_DENIED, "target is read-only");
-        if (h.isDirectory) throw new VfsError(Status.ACCESS_DENIED, "cannot replace a file with a directory");
+        if (tAttrs & FileAttr.READONLY) throw new VfsError("access_denied", "target is read-only");
+        if (h.isDirectory) throw new VfsError("access_denied", "cannot replace a file with a directory");
         if (same) {
           // Another hard link to the same file: rename(2) would do nothing; drop the source name.
           fs.unlinkSync(srcAbs);
@@ -1276,8 +1297,8 @@ export class ShareFs {
       h.relPath = toSmb(destRel);
     } catch (e) {
       throw toVfsError(e, "rename", {
-        ENOENT: Status.OBJECT_PATH_NOT_FOUND,
-        EINVAL: Status.INVALID_PARAMETER,
+        ENOENT: "path_not_found",
+        EINVAL: "invalid_argument",
       });
     }
   }
@@ -1286,15 +1307,15 @@ export class ShareFs {
   link(h: VfsHandle, newPath: string, replaceIfExists: boolean): void {
     this.#live(h);
     this.#writableShare();
-    if (h.isDirectory) throw new VfsError(Status.FILE_IS_A_DIRECTORY, "cannot hard-link a directory");
+    if (h.isDirectory) throw new VfsError("is_a_directory", "cannot hard-link a directory");
     const srcRel = h.relPath.replaceAll("\\", "/");
     try {
       const srcSt = this.#handleCheck(h, srcRel);
       const lk = this.#target(newPath);
       const clientName = this.#clientName(lk);
       if (lk.st) {
-        if (!replaceIfExists) throw new VfsError(Status.OBJECT_NAME_COLLISION, "target exists");
-        if (lk.st.isDirectory()) throw new VfsError(Status.ACCESS_DENIED, "target is a directory");
+        if (!replaceIfExists) throw new VfsError("name_collision", "target exists");
+        if (lk.st.isDirectory()) throw new VfsError("access_denied", "target is a directory");
         if (lk.st.dev === srcSt.dev && lk.st.ino === srcSt.ino) return; // already a link to this file
         this.#forget(lk.st);
         fs.unlinkSync(lk.abs);
@@ -1303,7 +1324,7 @@ export class ShareFs {
       fs.linkSync(this.#abs(srcRel), `${lk.parentAbs}/${clientName}`);
       this.#noteEntry(lk.parentAbs, clientName, true);
     } catch (e) {
-      throw toVfsError(e, "link", { ENOENT: Status.OBJECT_PATH_NOT_FOUND });
+      throw toVfsError(e, "link", { ENOENT: "path_not_found" });
     }
   }
 
@@ -1311,14 +1332,14 @@ export class ShareFs {
   #deleteTarget(target: VfsHandle | string): { abs: string; st: fs.BigIntStats; name: string } {
     if (typeof target === "string") {
       const lk = this.#lookup(target);
-      if (lk.isRoot) throw new VfsError(Status.ACCESS_DENIED, "cannot delete the share root");
-      if (!lk.st) throw new VfsError(Status.OBJECT_NAME_NOT_FOUND, "file not found");
+      if (lk.isRoot) throw new VfsError("access_denied", "cannot delete the share root");
+      if (!lk.st) throw new VfsError("not_found", "file not found");
       // Deleting removes the name, not what a followed symlink points to.
       const st = fs.lstatSync(lk.abs, { bigint: true });
       return { abs: lk.abs, st: st.isSymbolicLink() ? st : lk.st, name: lk.name };
     }
     const rel = target.relPath.replaceAll("\\", "/");
-    if (rel === "") throw new VfsError(Status.ACCESS_DENIED, "cannot delete the share root");
+    if (rel === "") throw new VfsError("access_denied", "cannot delete the share root");
     const st = this.#handleCheck(target, rel);
     return { abs: this.#abs(rel), st, name: lastName(rel) };
   }
@@ -1335,11 +1356,11 @@ export class ShareFs {
       const { abs, st, name } = this.#deleteTarget(target);
       if (st.isSymbolicLink()) return;
       const attrs = this.#attrs(st, name, this.#store.get(st.dev, st.ino, st.birthtimeNs));
-      if (attrs & FileAttr.READONLY) throw new VfsError(Status.CANNOT_DELETE, "file is read-only");
+      if (attrs & FileAttr.READONLY) throw new VfsError("cannot_delete", "file is read-only");
       if (st.isDirectory()) {
         const d = fs.opendirSync(abs);
         try {
-          if (d.readSync() !== null) throw new VfsError(Status.DIRECTORY_NOT_EMPTY, "directory not empty");
+          if (d.readSync() !== null) throw new VfsError("directory_not_empty", "directory not empty");
         } finally {
           d.closeSync();
         }

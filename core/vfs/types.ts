@@ -1,6 +1,7 @@
 /**
- * File metadata as SMB sees it: the shape shared by core/vfs (which produces it) and the FSCC
- * encoders in core/wire/fscc (which serialize it). Times are Windows FILETIMEs (100 ns since 1601).
+ * File metadata as the vfs reports it, in Windows terms (the vfs implements Windows file semantics on
+ * POSIX). Times are Windows FILETIMEs (100 ns since 1601). core/wire/fscc/types.ts declares the same
+ * shape for its encoders; neither layer imports the other (docs/structure.md).
  */
 export interface FileMeta {
   creationTime: bigint;
@@ -23,7 +24,13 @@ export interface FileMeta {
   eaSize: number;
 }
 
-/** FILE_ATTRIBUTE_* (MS-FSCC 2.6). */
+/**
+ * The DOS attribute bits the vfs stores and enforces (READONLY refuses writes, HIDDEN/SYSTEM guard
+ * overwrites...). The values are the Windows FILE_ATTRIBUTE_* bits (MS-FSCC 2.6) on purpose: they
+ * are persisted in each share's metadata database (core/vfs/metadata.ts), so they can never be
+ * renumbered, and the SMB2 layer passes them through unchanged. tests/smb2/vfs_boundary_test.ts checks
+ * they equal core/wire/fscc/types.ts FileAttributes.
+ */
 export const FileAttr = {
   READONLY: 0x1,
   HIDDEN: 0x2,

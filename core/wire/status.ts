@@ -1,4 +1,7 @@
-/** NTSTATUS values used by the server (MS-ERREF 2.3.1). */
+/**
+ * NTSTATUS values used by the server (MS-ERREF 2.3.1): the ONLY place in core/ where status numbers
+ * are written (docs/structure.md). Everything else names them through {@link Status}.
+ */
 export const Status = {
   SUCCESS: 0x00000000,
   PENDING: 0x00000103,
@@ -68,6 +71,26 @@ export const Status = {
   PIPE_BROKEN: 0xc000014b,
   PIPE_EMPTY: 0xc00000d9,
   USER_MAPPED_FILE: 0xc0000243,
+  /** Rename or link across file systems (EXDEV). */
+  NOT_SAME_DEVICE: 0xc00000d4,
+  /** Too many hard links (EMLINK). */
+  TOO_MANY_LINKS: 0xc0000265,
+  /** The disk reported an I/O error (EIO). */
+  IO_DEVICE_ERROR: 0xc0000185,
+  /** File too large for the file system (EFBIG). */
+  FILE_TOO_LARGE: 0xc0000904,
+  /** Disk quota exceeded (EDQUOT). */
+  QUOTA_EXCEEDED: 0xc0000044,
+  /** A READ or WRITE range conflicts with a byte-range lock (MS-SMB2 3.3.5.12, 3.3.5.13). */
+  FILE_LOCK_CONFLICT: 0xc0000054,
+  /** LOCK with an offset + length that wraps past 2^64 (MS-SMB2 3.3.5.14). */
+  INVALID_LOCK_RANGE: 0xc00001a1,
+  /** OPLOCK_BREAK acknowledgment with a bad level or no break in progress (MS-SMB2 3.3.5.22.1). */
+  INVALID_OPLOCK_PROTOCOL: 0xc00000e3,
+  /** A pending CHANGE_NOTIFY ended because its handle or session went away (MS-SMB2 3.3.5.19). */
+  NOTIFY_CLEANUP: 0x0000010b,
+  /** FSCTL_PIPE_TRANSCEIVE on a pipe that still holds unread data (MS-FSCC 2.3.48). */
+  PIPE_BUSY: 0xc00000ae,
 } as const;
 
 /** An NTSTATUS code. */

@@ -1,5 +1,5 @@
 // Event ids and flag values shared with core/ipc/messages.ts. Ids 1..17 keep ksmbd's netlink
-// numbering (ksmbd-reference §2); ids >= 0x100 are ksmbd-deno additions. Reply = request + 1.
+// numbering (docs/ksmbd_compat.md §2); ids >= 0x100 are ksmbd-deno additions. Reply = request + 1.
 
 export const EV_HEARTBEAT_REQUEST: u32 = 1;
 export const EV_LOGIN_REQUEST: u32 = 4;
@@ -80,5 +80,5 @@ export const NTLMSSP_NEGOTIATE_KEY_EXCH: u32 = 0x40000000;
 
 /** Unset force uid/gid in SHARE_CONFIG_RESPONSE (ksmbd uses 0xFFFF in a u16). */
 export const ID_UNSET: u32 = 0xffffffff;
-/** uid/gid reported for an account without a unix account (ksmbd-reference §3). */
+/** uid/gid reported for an account without a unix account (docs/ksmbd_compat.md §3). */
 export const ID_NO_UNIX_ACCOUNT: u32 = 65535;

@@ -1,6 +1,6 @@
 /**
  * smbtorture (Samba 4.17) against the server: a first subset of the tests ksmbd's CI runs
- * (ksmbd-reference.md §4), one Deno test step per smbtorture test, each under a time limit.
+ * (docs/ksmbd_compat.md §4), one Deno test step per smbtorture test, each under a time limit.
  * The share is emptied between tests, as ksmbd's CI does.
  */
 

@@ -3,12 +3,12 @@
 import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
 import { Bridge, BridgeError, WORKER_OPTIONS, WORKER_URL } from "../../core/ipc/bridge.ts";
 import { encodeEnvelope, EventType, TreeConnStatus, UserFlag } from "../../core/ipc/messages.ts";
-import { ensureWasm, globalConfig, ipcShare, pwdDb, share, unixAccounts } from "./_fixtures.ts";
+import { ensureWasm, globalConfig, ipcShare, pwdDb, share, TestBridge, unixAccounts } from "./_fixtures.ts";
 
 await ensureWasm();
 
-async function started(opts: { timeoutMs?: number; heartbeatMs?: number } = {}): Promise<Bridge> {
-  const b = await Bridge.start({ heartbeatMs: 0, ...opts });
+async function started(opts: { timeoutMs?: number; heartbeatMs?: number } = {}): Promise<TestBridge> {
+  const b = await TestBridge.start({ heartbeatMs: 0, ...opts });
   await b.configure({
     global: globalConfig(),
     shares: [ipcShare(), share("data", { maxConnections: 1 })],
@@ -25,7 +25,7 @@ function isBridgeError(code: string): (e: unknown) => boolean {
 Deno.test("Bridge sandbox: the module's Worker cannot read files, env, network or spawn processes", async () => {
   const b = await started();
   try {
-    const r = await b._probeSandbox();
+    const r = await b.probeSandbox();
     assertEquals(r, {
       read: "NotCapable",
       env: "NotCapable",
@@ -74,7 +74,7 @@ Deno.test("Bridge: a trap fails the call in flight; the next call runs on a fres
       });
     assertEquals((await tc(1)).status, TreeConnStatus.OK);
     // A second call queued behind the trap also fails cleanly.
-    const trap = b._debug(1);
+    const trap = b.debug(1);
     const behind = b.heartbeatStatus();
     await rejects(trap, isBridgeError("trap"));
     await rejects(
@@ -99,10 +99,10 @@ Deno.test("Bridge: a trap fails the call in flight; the next call runs on a fres
 Deno.test("Bridge: a reply whose payload_size disagrees with its length is rejected", async () => {
   const b = await started();
   try {
-    const { handle, reply: call } = await b._expectReply(EventType.TREE_CONNECT_REQUEST);
+    const { handle, reply: call } = await b.expectReply(EventType.TREE_CONNECT_REQUEST);
     const buf = encodeEnvelope(handle, EventType.TREE_CONNECT_RESPONSE, new Uint8Array(8));
     new DataView(buf).setUint32(8, 100, true); // declares 100 payload bytes, carries 8
-    b._injectReply(buf);
+    b.injectReply(buf);
     await rejects(call, isBridgeError("bad-reply"));
     assertEquals(b.stats.badReplies, 1);
   } finally {
@@ -113,44 +113,44 @@ Deno.test("Bridge: a reply whose payload_size disagrees with its length is rejec
 Deno.test("Bridge: inner declared sizes are checked (LOGIN_RESPONSE account_len beyond the payload)", async () => {
   const b = await started();
   try {
-    let { handle, reply: call }: { handle: number; reply: Promise<unknown> } = await b._expectReply(
+    let { handle, reply: call }: { handle: number; reply: Promise<unknown> } = await b.expectReply(
       EventType.LOGIN_REQUEST,
     );
     const p = new Uint8Array(20 + 5);
     const v = new DataView(p.buffer);
     v.setUint32(0, UserFlag.OK, true);
     v.setUint16(12, 200, true); // account_len 200, only 5 bytes follow
-    b._injectReply(encodeEnvelope(handle, EventType.LOGIN_RESPONSE, p));
+    b.injectReply(encodeEnvelope(handle, EventType.LOGIN_RESPONSE, p));
     await rejects(call, isBridgeError("bad-reply"));
 
     // Trailing bytes beyond the declared sizes are rejected too.
     let call2: Promise<unknown>;
-    ({ handle, reply: call2 } = await b._expectReply(EventType.TREE_CONNECT_REQUEST));
-    b._injectReply(encodeEnvelope(handle, EventType.TREE_CONNECT_RESPONSE, new Uint8Array(12)));
+    ({ handle, reply: call2 } = await b.expectReply(EventType.TREE_CONNECT_REQUEST));
+    b.injectReply(encodeEnvelope(handle, EventType.TREE_CONNECT_RESPONSE, new Uint8Array(12)));
     await rejects(call2, isBridgeError("bad-reply"));
 
     // A reply of the wrong type (not request + 1) is rejected.
     let call3: Promise<unknown>;
-    ({ handle, reply: call3 } = await b._expectReply(EventType.TREE_CONNECT_REQUEST));
-    b._injectReply(encodeEnvelope(handle, EventType.LOGIN_RESPONSE, new Uint8Array(8)));
+    ({ handle, reply: call3 } = await b.expectReply(EventType.TREE_CONNECT_REQUEST));
+    b.injectReply(encodeEnvelope(handle, EventType.LOGIN_RESPONSE, new Uint8Array(8)));
     await rejects(call3, isBridgeError("bad-reply"));
 
     // A session key on a failed login is rejected.
     let call4: Promise<unknown>;
-    ({ handle, reply: call4 } = await b._expectReply(EventType.LOGIN_REQUEST));
+    ({ handle, reply: call4 } = await b.expectReply(EventType.LOGIN_REQUEST));
     const q = new Uint8Array(20 + 16);
     new DataView(q.buffer).setUint32(0, UserFlag.BAD_PASSWORD, true);
     new DataView(q.buffer).setUint16(14, 16, true);
-    b._injectReply(encodeEnvelope(handle, EventType.LOGIN_RESPONSE, q));
+    b.injectReply(encodeEnvelope(handle, EventType.LOGIN_RESPONSE, q));
     await rejects(call4, isBridgeError("bad-reply"));
     assertEquals(b.stats.badReplies, 4);
 
     // A well-formed injected reply is accepted, proving the path is the real one.
     let call5: Promise<unknown>;
-    ({ handle, reply: call5 } = await b._expectReply(EventType.TREE_CONNECT_REQUEST));
+    ({ handle, reply: call5 } = await b.expectReply(EventType.TREE_CONNECT_REQUEST));
     const ok8 = new Uint8Array(8);
     new DataView(ok8.buffer).setUint32(4, 4, true);
-    b._injectReply(encodeEnvelope(handle, EventType.TREE_CONNECT_RESPONSE, ok8));
+    b.injectReply(encodeEnvelope(handle, EventType.TREE_CONNECT_RESPONSE, ok8));
     assertEquals(await call5, { status: 0, connectionFlags: 4 });
   } finally {
     b.close();
@@ -160,13 +160,13 @@ Deno.test("Bridge: inner declared sizes are checked (LOGIN_RESPONSE account_len 
 Deno.test("Bridge: short, unknown-handle and late replies are dropped without effect", async () => {
   const b = await started({ timeoutMs: 100 });
   try {
-    b._injectReply(new ArrayBuffer(2));
+    b.injectReply(new ArrayBuffer(2));
     assertEquals(b.stats.badReplies, 1);
-    b._injectReply(encodeEnvelope(0xdeadbeef, EventType.LOGIN_RESPONSE, new Uint8Array(0)));
+    b.injectReply(encodeEnvelope(0xdeadbeef, EventType.LOGIN_RESPONSE, new Uint8Array(0)));
     assertEquals(b.stats.lateReplies, 1);
-    const { handle, reply: call } = await b._expectReply(EventType.TREE_CONNECT_REQUEST);
+    const { handle, reply: call } = await b.expectReply(EventType.TREE_CONNECT_REQUEST);
     await rejects(call, isBridgeError("timeout"));
-    b._injectReply(encodeEnvelope(handle, EventType.TREE_CONNECT_RESPONSE, new Uint8Array(8)));
+    b.injectReply(encodeEnvelope(handle, EventType.TREE_CONNECT_RESPONSE, new Uint8Array(8)));
     assertEquals(b.stats.lateReplies, 2);
     assertEquals((await b.heartbeatStatus()).configured, true);
   } finally {
@@ -178,11 +178,11 @@ Deno.test("Bridge: a call with no reply times out with BridgeError and the bridg
   const b = await started({ timeoutMs: 150 });
   try {
     const t0 = performance.now();
-    await rejects(b._debug(2), isBridgeError("timeout"));
+    await rejects(b.debug(2), isBridgeError("timeout"));
     const dt = performance.now() - t0;
     ok(dt >= 140 && dt < 1500, `timed out after ${dt} ms`);
     assertEquals(b.stats.timeouts, 1);
-    assertEquals(await b._debug(3), 3);
+    assertEquals(await b.debug(3), 3);
     assertEquals(b.stats.restarts, 0); // the heartbeat after the timeout found the module alive
   } finally {
     b.close();
@@ -215,7 +215,7 @@ Deno.test("Bridge.start: a missing wasm file fails with a hint to build it", asy
 Deno.test("Bridge: a hung module is detected by the heartbeat after a timeout and replaced", async () => {
   const b = await started({ timeoutMs: 150 });
   try {
-    await rejects(b._debug(4), isBridgeError("timeout"));
+    await rejects(b.debug(4), isBridgeError("timeout"));
     // The follow-up heartbeat also times out -> the Worker is terminated and a new one configured.
     const t0 = performance.now();
     let hb;

@@ -14,7 +14,7 @@ import {
   RpcStatus,
 } from "../../core/ipc/messages.ts";
 import { SUBAUTH_FILE } from "../../core/ipc/subauth.ts";
-import { ensureWasm, globalConfig } from "./_fixtures.ts";
+import { ensureWasm, globalConfig, TestBridge } from "./_fixtures.ts";
 import {
   bindPdu,
   NdrR,
@@ -29,8 +29,8 @@ import {
 
 await ensureWasm();
 
-async function started(opts: { timeoutMs?: number } = {}): Promise<Bridge> {
-  const b = await Bridge.start({ heartbeatMs: 0, ...opts });
+async function started(opts: { timeoutMs?: number } = {}): Promise<TestBridge> {
+  const b = await TestBridge.start({ heartbeatMs: 0, ...opts });
   await b.configure(testConfig());
   return b;
 }
@@ -124,20 +124,20 @@ Deno.test("Bridge RPC: replies whose declared sizes, pipe id or status do not ma
       ["a header cut short", new Uint8Array(10)],
     ];
     for (const [what, payload] of bad) {
-      const { handle, reply: call } = await b._expectReply(EventType.RPC_REQUEST, 7);
-      b._injectReply(encodeEnvelope(handle, EventType.RPC_RESPONSE, payload));
+      const { handle, reply: call } = await b.expectReply(EventType.RPC_REQUEST, 7);
+      b.injectReply(encodeEnvelope(handle, EventType.RPC_RESPONSE, payload));
       await rejects(call, isBridgeError("bad-reply"), what);
     }
     assertEquals(b.stats.badReplies, bad.length);
     // The envelope's own payload_size is checked before anything else.
-    const { handle, reply: call } = await b._expectReply(EventType.RPC_REQUEST, 7);
+    const { handle, reply: call } = await b.expectReply(EventType.RPC_REQUEST, 7);
     const env = encodeEnvelope(handle, EventType.RPC_RESPONSE, reply(7, 0, 0, new Uint8Array(0)));
     new DataView(env).setUint32(8, 999, true);
-    b._injectReply(env);
+    b.injectReply(env);
     await rejects(call, isBridgeError("bad-reply"));
     // A well-formed injected reply is accepted (the validation path is the real one).
-    const ok1 = await b._expectReply(EventType.RPC_REQUEST, 7);
-    b._injectReply(
+    const ok1 = await b.expectReply(EventType.RPC_REQUEST, 7);
+    b.injectReply(
       encodeEnvelope(ok1.handle, EventType.RPC_RESPONSE, reply(7, 0, 3, new Uint8Array([1, 2, 3]))),
     );
     assertEquals(await ok1.reply, { status: 0, payload: new Uint8Array([1, 2, 3]) });
@@ -150,7 +150,7 @@ Deno.test("Bridge RPC: a module trapping in the middle of an RPC call is replace
   const b = await started();
   try {
     await openBound(b, 1);
-    assertEquals(await b._debug(5), 5); // the next RPC event traps
+    assertEquals(await b.debug(5), 5); // the next RPC event traps
     const [req] = requestPdus(9, 0, 21, new NdrW().uwstr(null).u32(101).done());
     await rejects(b.rpc(1, RpcFlag.IOCTL | SRVSVC, req), isBridgeError("trap"));
     assertEquals(b.stats.traps, 1);
@@ -168,10 +168,10 @@ Deno.test("Bridge RPC: killing the Worker with an RPC call in flight fails that 
   const b = await started({ timeoutMs: 5000 });
   try {
     await openBound(b, 1);
-    const hung = b._debug(4); // the module spins: the RPC call below waits behind it
+    const hung = b.debug(4); // the module spins: the RPC call below waits behind it
     const [req] = requestPdus(9, 0, 21, new NdrW().uwstr(null).u32(101).done());
     const inFlight = b.rpc(1, RpcFlag.IOCTL | SRVSVC, req);
-    b._killWorker();
+    b.killWorker();
     await rejects(hung, isBridgeError("restarted"));
     await rejects(inFlight, isBridgeError("restarted"));
     await openBound(b, 2);

@@ -1,4 +1,4 @@
-/** ksmbdpwd.db parsing inside the module (ksmbd-reference §3), incl. malformed lines. */
+/** ksmbdpwd.db parsing inside the module (docs/ksmbd_compat.md §3), incl. malformed lines. */
 
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { compileModule, ModuleInstance, Prim } from "../../core/ipc/wasm_module.ts";

@@ -1,7 +1,7 @@
 /** Shared test fixture: a temporary share root, a sibling "outside" directory and a state dir. */
 import * as fs from "node:fs";
 import assert from "node:assert/strict";
-import { ShareFs, type ShareFsOptions, VfsError } from "../../core/vfs/mod.ts";
+import { ShareFs, type ShareFsOptions, VfsError, type VfsErrorKind } from "../../core/vfs/mod.ts";
 
 export interface Fixture {
   share: ShareFs;
@@ -47,32 +47,31 @@ export function makeShare(over: Partial<ShareFsOptions> = {}): Fixture {
   };
 }
 
-/** Asserts that fn throws a VfsError with the given NTSTATUS. */
-export function assertStatus(fn: () => unknown, status: number, msg?: string): void {
+/**
+ * Asserts that fn throws a VfsError of the given kind (the status each kind becomes is checked once,
+ * in tests/smb2/status_map_test.ts).
+ */
+export function assertKind(fn: () => unknown, kind: VfsErrorKind, msg?: string): void {
   try {
     fn();
   } catch (e) {
     assert.ok(e instanceof VfsError, `expected VfsError, got ${e}`);
-    assert.equal(
-      (e as VfsError).status.toString(16),
-      status.toString(16),
-      `${msg ?? ""} wrong status: ${(e as Error).message}`,
-    );
+    assert.equal((e as VfsError).kind, kind, `${msg ?? ""} wrong kind: ${(e as Error).message}`);
     return;
   }
-  assert.fail(`${msg ?? "call"} did not throw (expected 0x${status.toString(16)})`);
+  assert.fail(`${msg ?? "call"} did not throw (expected ${kind})`);
 }
 
-/** Async variant of assertStatus. */
-export async function assertStatusAsync(fn: () => Promise<unknown>, status: number): Promise<void> {
+/** Async variant of assertKind. */
+export async function assertKindAsync(fn: () => Promise<unknown>, kind: VfsErrorKind): Promise<void> {
   try {
     await fn();
   } catch (e) {
     assert.ok(e instanceof VfsError, `expected VfsError, got ${e}`);
-    assert.equal((e as VfsError).status.toString(16), status.toString(16), (e as Error).message);
+    assert.equal((e as VfsError).kind, kind, (e as Error).message);
     return;
   }
-  assert.fail(`did not throw (expected 0x${status.toString(16)})`);
+  assert.fail(`did not throw (expected ${kind})`);
 }
 
 /** Snapshot of a directory tree (names, sizes, mtimes) to prove nothing outside changed. */

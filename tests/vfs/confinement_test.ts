@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { CreateDisposition as D, CreateOptions as O } from "../../core/vfs/mod.ts";
-import { Status } from "../../core/wire/status.ts";
-import { assertStatus, makeShare, snapshot } from "./_fixture.ts";
+import { assertKind, makeShare, snapshot } from "./_fixture.ts";
 
 Deno.test("ShareFs.create refuses traversal paths and touches nothing outside the root", () => {
   const f = makeShare();
@@ -42,12 +41,12 @@ Deno.test("ShareFs.create refuses traversal paths and touches nothing outside th
     }
     assert.equal(snapshot(f.base + "/outside"), before);
     assert.equal(fs.readFileSync(`${f.outside}/secret.txt`, "utf8"), "secret");
-    assertStatus(
+    assertKind(
       () => f.share.create("..\\outside\\secret.txt", { disposition: D.OPEN }),
-      Status.OBJECT_NAME_INVALID,
+      "invalid_name",
     );
-    assertStatus(() => f.share.create("\\etc\\passwd", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
-    assertStatus(() => f.share.create("C:\\x", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
+    assertKind(() => f.share.create("\\etc\\passwd", { disposition: D.OPEN }), "invalid_name");
+    assertKind(() => f.share.create("C:\\x", { disposition: D.OPEN }), "invalid_name");
   } finally {
     f.cleanup();
   }
@@ -63,20 +62,20 @@ Deno.test("ShareFs refuses symlinks when followSymlinks is off (file, dir compon
     fs.symlinkSync(`${f.root}/real`, `${f.root}/insidelink`);
     fs.symlinkSync(`${f.outside}/nothere.txt`, `${f.root}/dangling.txt`);
     const before = snapshot(f.outside);
-    assertStatus(() => f.share.create("link.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.create("LINK.TXT", { disposition: D.OPEN }), Status.ACCESS_DENIED);
-    assertStatus(
+    assertKind(() => f.share.create("link.txt", { disposition: D.OPEN }), "access_denied");
+    assertKind(() => f.share.create("LINK.TXT", { disposition: D.OPEN }), "access_denied");
+    assertKind(
       () => f.share.create("link.txt", { disposition: D.OVERWRITE_IF, writeAccess: true }),
-      Status.ACCESS_DENIED,
+      "access_denied",
     );
-    assertStatus(() => f.share.create("linkdir\\secret.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.create("linkdir\\new.txt", { disposition: D.CREATE }), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.create("linkdir", { disposition: D.OPEN }), Status.ACCESS_DENIED);
+    assertKind(() => f.share.create("linkdir\\secret.txt", { disposition: D.OPEN }), "access_denied");
+    assertKind(() => f.share.create("linkdir\\new.txt", { disposition: D.CREATE }), "access_denied");
+    assertKind(() => f.share.create("linkdir", { disposition: D.OPEN }), "access_denied");
     // Even a link that stays inside the share is refused without followSymlinks.
-    assertStatus(() => f.share.create("insidelink\\in.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.create("dangling.txt", { disposition: D.OPEN_IF }), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.statPath("linkdir\\secret.txt"), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.listDir("linkdir"), Status.ACCESS_DENIED);
+    assertKind(() => f.share.create("insidelink\\in.txt", { disposition: D.OPEN }), "access_denied");
+    assertKind(() => f.share.create("dangling.txt", { disposition: D.OPEN_IF }), "access_denied");
+    assertKind(() => f.share.statPath("linkdir\\secret.txt"), "access_denied");
+    assertKind(() => f.share.listDir("linkdir"), "access_denied");
     // Listings hide symlinks entirely.
     const names = f.share.listDir("", { includeDots: false }).map((m) => m.name).sort();
     assert.deepEqual(names, ["real"]);
@@ -102,8 +101,8 @@ Deno.test("ShareFs with followSymlinks follows links inside the root only", () =
     const r2 = f.share.create("rel.txt", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE });
     assert.equal(r2.meta.endOfFile, 2n);
     f.share.closeHandle(r2.handle);
-    assertStatus(() => f.share.create("linkdir\\secret.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.create("up.txt", { disposition: D.OPEN }), Status.ACCESS_DENIED);
+    assertKind(() => f.share.create("linkdir\\secret.txt", { disposition: D.OPEN }), "access_denied");
+    assertKind(() => f.share.create("up.txt", { disposition: D.OPEN }), "access_denied");
     const names = f.share.listDir("", { includeDots: false }).map((m) => m.name).sort();
     assert.deepEqual(names, ["insidelink", "real", "rel.txt"]);
   } finally {
@@ -117,10 +116,10 @@ Deno.test("ShareFs.rename and link refuse targets outside the root", () => {
     const before = snapshot(f.outside);
     fs.symlinkSync(f.outside, `${f.root}/linkdir`);
     const r = f.share.create("a.txt", { disposition: D.CREATE });
-    assertStatus(() => f.share.rename(r.handle, "..\\outside\\a.txt", true), Status.OBJECT_NAME_INVALID);
-    assertStatus(() => f.share.rename(r.handle, "linkdir\\a.txt", true), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.link(r.handle, "linkdir\\b.txt", true), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.remove("linkdir\\secret.txt"), Status.ACCESS_DENIED);
+    assertKind(() => f.share.rename(r.handle, "..\\outside\\a.txt", true), "invalid_name");
+    assertKind(() => f.share.rename(r.handle, "linkdir\\a.txt", true), "access_denied");
+    assertKind(() => f.share.link(r.handle, "linkdir\\b.txt", true), "access_denied");
+    assertKind(() => f.share.remove("linkdir\\secret.txt"), "access_denied");
     f.share.closeHandle(r.handle);
     assert.equal(snapshot(f.outside), before);
   } finally {

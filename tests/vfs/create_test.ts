@@ -6,14 +6,13 @@ import {
   CreateOptions as O,
   FileAttr,
 } from "../../core/vfs/mod.ts";
-import { Status } from "../../core/wire/status.ts";
-import { assertStatus, makeShare } from "./_fixture.ts";
+import { assertKind, makeShare } from "./_fixture.ts";
 
 Deno.test("ShareFs.create dispositions on a missing file", () => {
   const f = makeShare();
   try {
-    assertStatus(() => f.share.create("m.txt", { disposition: D.OPEN }), Status.OBJECT_NAME_NOT_FOUND);
-    assertStatus(() => f.share.create("m.txt", { disposition: D.OVERWRITE }), Status.OBJECT_NAME_NOT_FOUND);
+    assertKind(() => f.share.create("m.txt", { disposition: D.OPEN }), "not_found");
+    assertKind(() => f.share.create("m.txt", { disposition: D.OVERWRITE }), "not_found");
     for (const [i, d] of [D.SUPERSEDE, D.CREATE, D.OPEN_IF, D.OVERWRITE_IF].entries()) {
       const r = f.share.create(`new${i}.txt`, { disposition: d });
       assert.equal(r.createAction, A.CREATED);
@@ -32,7 +31,7 @@ Deno.test("ShareFs.create dispositions on an existing file", () => {
   try {
     const put = () => fs.writeFileSync(`${f.root}/e.txt`, "hello");
     put();
-    assertStatus(() => f.share.create("e.txt", { disposition: D.CREATE }), Status.OBJECT_NAME_COLLISION);
+    assertKind(() => f.share.create("e.txt", { disposition: D.CREATE }), "name_collision");
     let r = f.share.create("e.txt", { disposition: D.OPEN });
     assert.equal(r.createAction, A.OPENED);
     assert.equal(r.meta.endOfFile, 5n);
@@ -76,45 +75,46 @@ Deno.test("ShareFs.create directories: create, open, and the directory/non-direc
     f.share.closeHandle(r2.handle);
     // Opening a directory without options works.
     f.share.closeHandle(f.share.create("Dir", { disposition: D.OPEN }).handle);
-    assertStatus(
+    assertKind(
       () => f.share.create("Dir", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }),
-      Status.OBJECT_NAME_COLLISION,
+      "name_collision",
     );
-    assertStatus(
+    assertKind(
       () => f.share.create("Dir", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE }),
-      Status.FILE_IS_A_DIRECTORY,
+      "is_a_directory",
     );
-    assertStatus(() => f.share.create("Dir", { disposition: D.OVERWRITE_IF }), Status.OBJECT_NAME_COLLISION);
-    assertStatus(() => f.share.create("Dir", { disposition: D.SUPERSEDE }), Status.OBJECT_NAME_COLLISION);
+    assertKind(() => f.share.create("Dir", { disposition: D.OVERWRITE_IF }), "name_collision");
+    assertKind(() => f.share.create("Dir", { disposition: D.SUPERSEDE }), "name_collision");
     fs.writeFileSync(`${f.root}/file.txt`, "x");
-    assertStatus(
+    assertKind(
       () => f.share.create("file.txt", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE }),
-      Status.NOT_A_DIRECTORY,
+      "not_a_directory",
     );
-    assertStatus(() => f.share.create("file.txt\\", { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
-    assertStatus(
+    assertKind(() => f.share.create("file.txt\\", { disposition: D.OPEN }), "invalid_name");
+    assertKind(
       () => f.share.create("x", { disposition: D.OVERWRITE_IF, createOptions: O.DIRECTORY_FILE }),
-      Status.INVALID_PARAMETER,
+      "invalid_argument",
     );
-    assertStatus(
+    assertKind(
       () =>
         f.share.create("x", { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE | O.NON_DIRECTORY_FILE }),
-      Status.INVALID_PARAMETER,
+      "invalid_argument",
     );
-    assertStatus(() => f.share.create("x", { disposition: 6 }), Status.INVALID_PARAMETER);
+    // A disposition outside CreateDisposition (the old wire value 6), as a caller bypassing the types.
+    assertKind(() => f.share.create("x", { disposition: 6 as unknown as D }), "invalid_argument");
     // Missing parent vs missing leaf; a file used as a directory component.
-    assertStatus(() => f.share.create("nodir\\a.txt", { disposition: D.OPEN }), Status.OBJECT_PATH_NOT_FOUND);
-    assertStatus(
+    assertKind(() => f.share.create("nodir\\a.txt", { disposition: D.OPEN }), "path_not_found");
+    assertKind(
       () => f.share.create("nodir\\a.txt", { disposition: D.CREATE }),
-      Status.OBJECT_PATH_NOT_FOUND,
+      "path_not_found",
     );
-    assertStatus(
+    assertKind(
       () => f.share.create("file.txt\\a.txt", { disposition: D.OPEN_IF }),
-      Status.OBJECT_PATH_NOT_FOUND,
+      "path_not_found",
     );
-    assertStatus(
+    assertKind(
       () => f.share.create("Dir\\missing.txt", { disposition: D.OPEN }),
-      Status.OBJECT_NAME_NOT_FOUND,
+      "not_found",
     );
     // A new directory under a case-insensitively resolved parent keeps the client's case.
     const r3 = f.share.create("DIR\\SubDir", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
@@ -135,10 +135,10 @@ Deno.test("ShareFs.create opens the share root with an empty path", () => {
     assert.equal(r.meta.name, "");
     assert.equal(r.handle.fileId, BigInt(fs.statSync(f.root).ino));
     f.share.closeHandle(r.handle);
-    assertStatus(() => f.share.create("", { disposition: D.CREATE }), Status.OBJECT_NAME_COLLISION);
-    assertStatus(
+    assertKind(() => f.share.create("", { disposition: D.CREATE }), "name_collision");
+    assertKind(
       () => f.share.create("", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE }),
-      Status.FILE_IS_A_DIRECTORY,
+      "is_a_directory",
     );
   } finally {
     f.cleanup();
@@ -163,7 +163,7 @@ Deno.test("ShareFs.create resolves names case-insensitively and keeps the client
     f.share.closeHandle(r3.handle);
     assert.ok(fs.existsSync(`${f.root}/Sub/NewFile.Doc`));
     // CREATE of a different case of an existing name collides.
-    assertStatus(() => f.share.create("Foo.Txt", { disposition: D.CREATE }), Status.OBJECT_NAME_COLLISION);
+    assertKind(() => f.share.create("Foo.Txt", { disposition: D.CREATE }), "name_collision");
     // When two names differ only by case, the exact one wins.
     fs.writeFileSync(`${f.root}/FOO.TXT`, "upper!");
     const r4 = f.share.create("FOO.TXT", { disposition: D.OPEN });
@@ -215,7 +215,7 @@ Deno.test("ShareFs.create applies requested attributes and allocation size", () 
     assert.equal(r.meta.endOfFile, 0n);
     f.share.closeHandle(r.handle);
     // Overwriting a HIDDEN/SYSTEM file without those attributes is refused (MS-FSA 2.1.5.1.2).
-    assertStatus(() => f.share.create("h.txt", { disposition: D.OVERWRITE_IF }), Status.ACCESS_DENIED);
+    assertKind(() => f.share.create("h.txt", { disposition: D.OVERWRITE_IF }), "access_denied");
     const r2 = f.share.create("h.txt", {
       disposition: D.OVERWRITE_IF,
       fileAttributes: FileAttr.HIDDEN | FileAttr.SYSTEM | FileAttr.READONLY,
@@ -227,9 +227,9 @@ Deno.test("ShareFs.create applies requested attributes and allocation size", () 
     );
     f.share.closeHandle(r2.handle);
     // A READONLY file refuses write access and overwrite.
-    assertStatus(
+    assertKind(
       () => f.share.create("h.txt", { disposition: D.OPEN, writeAccess: true }),
-      Status.ACCESS_DENIED,
+      "access_denied",
     );
     const r3 = f.share.create("h.txt", { disposition: D.OPEN, writeAccess: "ifPossible" });
     assert.equal(r3.handle.writable, false);
@@ -244,10 +244,10 @@ Deno.test("ShareFs case index follows the server's own creates and later externa
   try {
     for (let i = 0; i < 50; i++) fs.writeFileSync(`${f.root}/pre${i}.txt`, "");
     // Warm the index with a miss, then create through the share: visible at once in any case.
-    assertStatus(() => f.share.create("NEW.TXT", { disposition: D.OPEN }), Status.OBJECT_NAME_NOT_FOUND);
+    assertKind(() => f.share.create("NEW.TXT", { disposition: D.OPEN }), "not_found");
     f.share.closeHandle(f.share.create("New.txt", { disposition: D.CREATE }).handle);
     assert.equal(f.share.resolve("NEW.TXT").relPath, "New.txt");
-    assertStatus(() => f.share.create("new.TXT", { disposition: D.CREATE }), Status.OBJECT_NAME_COLLISION);
+    assertKind(() => f.share.create("new.TXT", { disposition: D.CREATE }), "name_collision");
     // Removed through the share: gone for case-insensitive lookups too.
     f.share.remove("NEW.txt");
     assert.equal(f.share.resolve("NEW.TXT").exists, false);
@@ -275,8 +275,8 @@ Deno.test("ShareFs.create refuses names too long for the disk with OBJECT_NAME_I
   try {
     // 100 CJK characters: 100 UTF-16 units (fine for Windows) but 300 UTF-8 bytes (> NAME_MAX).
     const name = "漢".repeat(100);
-    assertStatus(() => f.share.create(name, { disposition: D.CREATE }), Status.OBJECT_NAME_INVALID);
-    assertStatus(() => f.share.create(`${name}\\x`, { disposition: D.OPEN }), Status.OBJECT_NAME_INVALID);
+    assertKind(() => f.share.create(name, { disposition: D.CREATE }), "invalid_name");
+    assertKind(() => f.share.create(`${name}\\x`, { disposition: D.OPEN }), "invalid_name");
     f.share.closeHandle(f.share.create("漢".repeat(80), { disposition: D.CREATE }).handle);
   } finally {
     f.cleanup();

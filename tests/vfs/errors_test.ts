@@ -1,39 +1,36 @@
 import assert from "node:assert/strict";
-import { errnoToStatus, toVfsError, VfsError, VfsStatus } from "../../core/vfs/mod.ts";
-import { Status } from "../../core/wire/status.ts";
+import { errnoKind, toVfsError, VfsError, type VfsErrorKind } from "../../core/vfs/mod.ts";
 
-Deno.test("errnoToStatus maps POSIX errors to NTSTATUS", () => {
-  const table: [string, number][] = [
-    ["ENOENT", Status.OBJECT_NAME_NOT_FOUND],
-    ["ENOTDIR", Status.OBJECT_PATH_NOT_FOUND],
-    ["EEXIST", Status.OBJECT_NAME_COLLISION],
-    ["EACCES", Status.ACCESS_DENIED],
-    ["EPERM", Status.ACCESS_DENIED],
-    ["ENOTEMPTY", Status.DIRECTORY_NOT_EMPTY],
-    ["ENOSPC", Status.DISK_FULL],
-    ["EISDIR", Status.FILE_IS_A_DIRECTORY],
-    ["EROFS", Status.MEDIA_WRITE_PROTECTED],
-    ["ELOOP", Status.ACCESS_DENIED],
-    ["ENAMETOOLONG", Status.OBJECT_NAME_INVALID],
-    ["EBADF", Status.INVALID_HANDLE],
-    ["EMFILE", Status.TOO_MANY_OPENED_FILES],
-    ["EXDEV", VfsStatus.NOT_SAME_DEVICE],
-    ["EFBIG", VfsStatus.FILE_TOO_LARGE],
+Deno.test("errnoKind maps POSIX errors to vfs error kinds", () => {
+  const table: [string, VfsErrorKind][] = [
+    ["ENOENT", "not_found"],
+    ["ENOTDIR", "path_not_found"],
+    ["EEXIST", "name_collision"],
+    ["EACCES", "access_denied"],
+    ["EPERM", "access_denied"],
+    ["ENOTEMPTY", "directory_not_empty"],
+    ["ENOSPC", "disk_full"],
+    ["EISDIR", "is_a_directory"],
+    ["EROFS", "read_only_fs"],
+    ["ELOOP", "access_denied"],
+    ["ENAMETOOLONG", "invalid_name"],
+    ["EBADF", "bad_handle"],
+    ["EMFILE", "too_many_open_files"],
+    ["EXDEV", "cross_device"],
+    ["EFBIG", "file_too_large"],
   ];
-  for (const [code, st] of table) assert.equal(errnoToStatus(code), st, code);
-  assert.equal(errnoToStatus("constructor"), Status.UNSUCCESSFUL);
-  assert.equal(errnoToStatus(undefined), Status.UNSUCCESSFUL);
+  for (const [code, kind] of table) assert.equal(errnoKind(code), kind, code);
+  assert.equal(errnoKind("constructor"), "unknown");
+  assert.equal(errnoKind(undefined), "unknown");
 });
 
 Deno.test("toVfsError keeps VfsErrors, applies overrides and maps permission errors", () => {
-  const v = new VfsError(Status.CANNOT_DELETE, "x");
+  const v = new VfsError("cannot_delete", "x");
   assert.equal(toVfsError(v, "op"), v);
   const enoent = Object.assign(new Error("gone"), { code: "ENOENT" });
-  assert.equal(toVfsError(enoent, "op").status, Status.OBJECT_NAME_NOT_FOUND);
-  assert.equal(
-    toVfsError(enoent, "op", { ENOENT: Status.OBJECT_PATH_NOT_FOUND }).status,
-    Status.OBJECT_PATH_NOT_FOUND,
-  );
-  assert.equal(toVfsError(new Deno.errors.NotCapable("no"), "op").status, Status.ACCESS_DENIED);
-  assert.equal(toVfsError("weird", "op").status, Status.UNSUCCESSFUL);
+  assert.equal(toVfsError(enoent, "op").kind, "not_found");
+  assert.equal(toVfsError(enoent, "op").code, "ENOENT");
+  assert.equal(toVfsError(enoent, "op", { ENOENT: "path_not_found" }).kind, "path_not_found");
+  assert.equal(toVfsError(new Deno.errors.NotCapable("no"), "op").kind, "access_denied");
+  assert.equal(toVfsError("weird", "op").kind, "unknown");
 });

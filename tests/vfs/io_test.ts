@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { CreateDisposition as D, CreateOptions as O } from "../../core/vfs/mod.ts";
+import { CreateDisposition as D, CreateOptions as O, VfsError } from "../../core/vfs/mod.ts";
 import { Status } from "../../core/wire/status.ts";
-import { assertStatusAsync, makeShare } from "./_fixture.ts";
+import { vfsStatus } from "../../core/smb2/status_map.ts";
+import { assertKindAsync, makeShare } from "./_fixture.ts";
 
 const enc = new TextEncoder();
 
@@ -48,16 +49,16 @@ Deno.test("ShareFs read/write reject bad offsets, directories, read-only handles
     fs.writeFileSync(`${f.root}/r.txt`, "abc");
     const { handle: ro } = f.share.create("r.txt", { disposition: D.OPEN });
     assert.equal(ro.writable, false);
-    await assertStatusAsync(() => f.share.write(ro, enc.encode("x"), 0), Status.ACCESS_DENIED);
-    await assertStatusAsync(() => f.share.read(ro, new Uint8Array(1), -1), Status.INVALID_PARAMETER);
-    await assertStatusAsync(() => f.share.read(ro, new Uint8Array(1), 2 ** 60), Status.INVALID_PARAMETER);
-    await assertStatusAsync(() => f.share.read(ro, new Uint8Array(1), 1.5), Status.INVALID_PARAMETER);
+    await assertKindAsync(() => f.share.write(ro, enc.encode("x"), 0), "access_denied");
+    await assertKindAsync(() => f.share.read(ro, new Uint8Array(1), -1), "invalid_argument");
+    await assertKindAsync(() => f.share.read(ro, new Uint8Array(1), 2 ** 60), "invalid_argument");
+    await assertKindAsync(() => f.share.read(ro, new Uint8Array(1), 1.5), "invalid_argument");
     f.share.closeHandle(ro);
     f.share.closeHandle(ro); // idempotent
-    await assertStatusAsync(() => f.share.read(ro, new Uint8Array(1), 0), Status.FILE_CLOSED);
+    await assertKindAsync(() => f.share.read(ro, new Uint8Array(1), 0), "closed");
     const { handle: d } = f.share.create("d", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
-    await assertStatusAsync(() => f.share.read(d, new Uint8Array(1), 0), Status.INVALID_DEVICE_REQUEST);
-    await assertStatusAsync(() => f.share.write(d, new Uint8Array(1), 0), Status.INVALID_DEVICE_REQUEST);
+    await assertKindAsync(() => f.share.read(d, new Uint8Array(1), 0), "data_on_directory");
+    await assertKindAsync(() => f.share.write(d, new Uint8Array(1), 0), "data_on_directory");
     await f.share.flush(d);
     f.share.closeHandle(d);
   } finally {
@@ -90,7 +91,8 @@ Deno.test("ShareFs.write fails with an error, never a short count, when the disk
       await f.share.write(h, enc.encode("x"), 2 ** 50);
     } catch (e) {
       failed = true;
-      assert.notEqual((e as { status: number }).status, Status.SUCCESS);
+      assert.ok(e instanceof VfsError, `expected VfsError, got ${e}`);
+      assert.notEqual(vfsStatus(e.kind), Status.SUCCESS);
     }
     assert.ok(failed, "write beyond the maximum file size must fail");
     f.share.closeHandle(h);

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { CreateDisposition as D, CreateOptions as O, FileAttr } from "../../core/vfs/mod.ts";
-import { Status } from "../../core/wire/status.ts";
-import { assertStatus, makeShare } from "./_fixture.ts";
+import { assertKind, makeShare } from "./_fixture.ts";
 
 Deno.test("ShareFs.listDir returns . and .. first with the directory's and parent's metadata", () => {
   const f = makeShare();
@@ -43,15 +42,15 @@ Deno.test("ShareFs.listDir errors: file handle, missing dir, stale handle path",
   try {
     fs.writeFileSync(`${f.root}/f.txt`, "");
     const { handle: fh } = f.share.create("f.txt", { disposition: D.OPEN });
-    assertStatus(() => f.share.listDir(fh), Status.INVALID_PARAMETER);
+    assertKind(() => f.share.listDir(fh), "invalid_argument");
     f.share.closeHandle(fh);
-    assertStatus(() => f.share.listDir("f.txt"), Status.NOT_A_DIRECTORY);
-    assertStatus(() => f.share.listDir("nothere"), Status.OBJECT_NAME_NOT_FOUND);
+    assertKind(() => f.share.listDir("f.txt"), "not_a_directory");
+    assertKind(() => f.share.listDir("nothere"), "not_found");
     fs.mkdirSync(`${f.root}/d`);
     const { handle: d } = f.share.create("d", { disposition: D.OPEN });
     fs.renameSync(`${f.root}/d`, `${f.root}/e`); // behind the server's back
     fs.mkdirSync(`${f.root}/d`);
-    assertStatus(() => f.share.listDir(d), Status.OBJECT_PATH_NOT_FOUND);
+    assertKind(() => f.share.listDir(d), "path_not_found");
     f.share.closeHandle(d);
   } finally {
     f.cleanup();
@@ -80,17 +79,17 @@ Deno.test("ShareFs veto files are invisible and cannot be opened or created", ()
     fs.mkdirSync(`${f.root}/secret1`);
     fs.writeFileSync(`${f.root}/secret1/in.txt`, "");
     assert.deepEqual(f.share.listDir("", { includeDots: false }).map((m) => m.name), ["keep.txt"]);
-    assertStatus(() => f.share.create("x.tmp", { disposition: D.OPEN }), Status.OBJECT_NAME_NOT_FOUND);
-    assertStatus(() => f.share.create("X.TMP", { disposition: D.OPEN }), Status.OBJECT_NAME_NOT_FOUND);
-    assertStatus(() => f.share.create(".ds_store", { disposition: D.OPEN_IF }), Status.OBJECT_NAME_NOT_FOUND);
-    assertStatus(() => f.share.create("new.tmp", { disposition: D.CREATE }), Status.OBJECT_NAME_NOT_FOUND);
-    assertStatus(
+    assertKind(() => f.share.create("x.tmp", { disposition: D.OPEN }), "not_found");
+    assertKind(() => f.share.create("X.TMP", { disposition: D.OPEN }), "not_found");
+    assertKind(() => f.share.create(".ds_store", { disposition: D.OPEN_IF }), "not_found");
+    assertKind(() => f.share.create("new.tmp", { disposition: D.CREATE }), "not_found");
+    assertKind(
       () => f.share.create("secret1\\in.txt", { disposition: D.OPEN }),
-      Status.OBJECT_PATH_NOT_FOUND,
+      "path_not_found",
     );
-    assertStatus(() => f.share.statPath("x.tmp"), Status.OBJECT_NAME_NOT_FOUND);
+    assertKind(() => f.share.statPath("x.tmp"), "not_found");
     const { handle: h } = f.share.create("keep.txt", { disposition: D.OPEN });
-    assertStatus(() => f.share.rename(h, "keep.tmp", false), Status.OBJECT_NAME_NOT_FOUND);
+    assertKind(() => f.share.rename(h, "keep.tmp", false), "not_found");
     f.share.closeHandle(h);
     assert.ok(!fs.existsSync(`${f.root}/new.tmp`));
   } finally {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { DOT_COMPONENT_STATUS, parseSmbPath } from "../../core/vfs/mod.ts";
+import { DOT_COMPONENT_KIND, parseSmbPath } from "../../core/vfs/mod.ts";
+import { vfsStatus } from "../../core/smb2/status_map.ts";
 import { Status } from "../../core/wire/status.ts";
-import { assertStatus } from "./_fixture.ts";
+import { assertKind } from "./_fixture.ts";
 
 Deno.test("parseSmbPath splits valid paths on backslashes", () => {
   assert.deepEqual(parseSmbPath(""), { components: [], trailingSlash: false });
@@ -16,9 +17,10 @@ Deno.test("parseSmbPath splits valid paths on backslashes", () => {
 });
 
 Deno.test("parseSmbPath rejects dot components with OBJECT_NAME_INVALID", () => {
-  assert.equal(DOT_COMPONENT_STATUS, Status.OBJECT_NAME_INVALID);
+  assert.equal(DOT_COMPONENT_KIND, "invalid_name");
+  assert.equal(vfsStatus(DOT_COMPONENT_KIND), Status.OBJECT_NAME_INVALID);
   for (const p of ["..", "a\\..", "..\\x", "a\\..\\..\\etc", ".", "a\\.\\b"]) {
-    assertStatus(() => parseSmbPath(p), Status.OBJECT_NAME_INVALID, p);
+    assertKind(() => parseSmbPath(p), "invalid_name", p);
   }
 });
 
@@ -45,7 +47,7 @@ Deno.test("parseSmbPath rejects absolute paths, empty components and invalid cha
     "x".repeat(256),
     "bad\ud800surrogate",
   ];
-  for (const p of bad) assertStatus(() => parseSmbPath(p), Status.OBJECT_NAME_INVALID, JSON.stringify(p));
+  for (const p of bad) assertKind(() => parseSmbPath(p), "invalid_name", JSON.stringify(p));
 });
 
 Deno.test("parseSmbPath accepts 255-unit components and unicode", () => {

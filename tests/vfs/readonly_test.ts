@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { CreateDisposition as D, CreateOptions as O } from "../../core/vfs/mod.ts";
-import { Status } from "../../core/wire/status.ts";
-import { assertStatus, assertStatusAsync, makeShare, snapshot } from "./_fixture.ts";
+import { assertKind, assertKindAsync, makeShare, snapshot } from "./_fixture.ts";
 
 Deno.test("ShareFs on a read-only share refuses create, write, set-info, rename, link and delete", async () => {
   const f = makeShare({ readOnly: true });
@@ -11,37 +10,37 @@ Deno.test("ShareFs on a read-only share refuses create, write, set-info, rename,
     fs.mkdirSync(`${f.root}/d`);
     const before = snapshot(f.root);
     for (const d of [D.CREATE, D.OPEN_IF, D.OVERWRITE_IF, D.SUPERSEDE]) {
-      assertStatus(
+      assertKind(
         () => f.share.create("new.txt", { disposition: d }),
-        Status.ACCESS_DENIED,
+        "access_denied",
         `disposition ${d}`,
       );
     }
-    assertStatus(
+    assertKind(
       () => f.share.create("nd", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE }),
-      Status.ACCESS_DENIED,
+      "access_denied",
     );
     for (const d of [D.OVERWRITE, D.OVERWRITE_IF, D.SUPERSEDE]) {
-      assertStatus(() => f.share.create("f.txt", { disposition: d }), Status.ACCESS_DENIED);
+      assertKind(() => f.share.create("f.txt", { disposition: d }), "access_denied");
     }
-    assertStatus(
+    assertKind(
       () => f.share.create("f.txt", { disposition: D.OPEN, writeAccess: true }),
-      Status.ACCESS_DENIED,
+      "access_denied",
     );
     // Reading works.
     const { handle: h } = f.share.create("F.TXT", { disposition: D.OPEN, writeAccess: "ifPossible" });
     assert.equal(h.writable, false);
     const buf = new Uint8Array(4);
     assert.equal(await f.share.read(h, buf, 0), 4);
-    await assertStatusAsync(() => f.share.write(h, buf, 0), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.setBasicInfo(h, { lastWriteTime: 132594543671234567n }), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.setEndOfFile(h, 0n), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.setAllocationSize(h, 0n), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.rename(h, "g.txt", false), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.link(h, "g.txt", false), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.canDelete(h), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.remove("f.txt"), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.remove("d"), Status.ACCESS_DENIED);
+    await assertKindAsync(() => f.share.write(h, buf, 0), "access_denied");
+    assertKind(() => f.share.setBasicInfo(h, { lastWriteTime: 132594543671234567n }), "access_denied");
+    assertKind(() => f.share.setEndOfFile(h, 0n), "access_denied");
+    assertKind(() => f.share.setAllocationSize(h, 0n), "access_denied");
+    assertKind(() => f.share.rename(h, "g.txt", false), "access_denied");
+    assertKind(() => f.share.link(h, "g.txt", false), "access_denied");
+    assertKind(() => f.share.canDelete(h), "access_denied");
+    assertKind(() => f.share.remove("f.txt"), "access_denied");
+    assertKind(() => f.share.remove("d"), "access_denied");
     f.share.closeHandle(h);
     assert.equal(f.share.listDir("", { includeDots: false }).length, 2);
     assert.equal(snapshot(f.root), before);
@@ -71,13 +70,13 @@ Deno.test("ShareFs.open refuses a state directory inside the share", async () =>
   const { ShareFs } = await import("../../core/vfs/mod.ts");
   const f = makeShare();
   try {
-    assertStatus(
+    assertKind(
       () => ShareFs.open({ ...f.share.options, vetoFiles: [], stateDir: `${f.root}/.state` }),
-      Status.INVALID_PARAMETER,
+      "invalid_argument",
     );
-    assertStatus(
+    assertKind(
       () => ShareFs.open({ ...f.share.options, vetoFiles: [], root: `${f.root}/missing` }),
-      Status.BAD_NETWORK_NAME,
+      "no_share_root",
     );
   } finally {
     f.cleanup();

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { CreateDisposition as D, CreateOptions as O, FileAttr } from "../../core/vfs/mod.ts";
-import { Status } from "../../core/wire/status.ts";
-import { assertStatus, makeShare } from "./_fixture.ts";
+import { assertKind, makeShare } from "./_fixture.ts";
 
 Deno.test("ShareFs.rename: case-insensitive target, replaceIfExists, case-only rename", () => {
   const f = makeShare();
@@ -22,13 +21,13 @@ Deno.test("ShareFs.rename: case-insensitive target, replaceIfExists, case-only r
     // Same name again is a no-op.
     f.share.rename(h, "Dest\\MOVED.TXT", false);
     // Existing target (found case-insensitively): collision without replace, replaced with it.
-    assertStatus(() => f.share.rename(h, "dest\\EXISTS.TXT", false), Status.OBJECT_NAME_COLLISION);
+    assertKind(() => f.share.rename(h, "dest\\EXISTS.TXT", false), "name_collision");
     f.share.rename(h, "dest\\EXISTS.TXT", true);
     assert.deepEqual(fs.readdirSync(`${f.root}/Dest`).sort(), ["EXISTS.TXT"]);
     assert.equal(h.relPath, "Dest\\EXISTS.TXT");
     // Missing target parent.
-    assertStatus(() => f.share.rename(h, "nowhere\\x.txt", false), Status.OBJECT_PATH_NOT_FOUND);
-    assertStatus(() => f.share.rename(h, "bad:name", false), Status.OBJECT_NAME_INVALID);
+    assertKind(() => f.share.rename(h, "nowhere\\x.txt", false), "path_not_found");
+    assertKind(() => f.share.rename(h, "bad:name", false), "invalid_name");
     f.share.closeHandle(h);
   } finally {
     f.cleanup();
@@ -46,16 +45,16 @@ Deno.test("ShareFs.rename of directories; refuses replacing a directory and movi
     f.share.rename(d, "B", false);
     assert.equal(d.relPath, "B");
     assert.ok(fs.existsSync(`${f.root}/B/inner.txt`));
-    assertStatus(() => f.share.rename(d, "other", true), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.rename(d, "other", false), Status.OBJECT_NAME_COLLISION);
-    assertStatus(() => f.share.rename(d, "file.txt", true), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.rename(d, "B\\sub", false), Status.INVALID_PARAMETER);
+    assertKind(() => f.share.rename(d, "other", true), "access_denied");
+    assertKind(() => f.share.rename(d, "other", false), "name_collision");
+    assertKind(() => f.share.rename(d, "file.txt", true), "access_denied");
+    assertKind(() => f.share.rename(d, "B\\sub", false), "invalid_argument");
     f.share.closeHandle(d);
     const { handle: fh } = f.share.create("file.txt", { disposition: D.OPEN });
-    assertStatus(() => f.share.rename(fh, "Other", true), Status.ACCESS_DENIED);
+    assertKind(() => f.share.rename(fh, "Other", true), "access_denied");
     f.share.closeHandle(fh);
     const { handle: root } = f.share.create("", { disposition: D.OPEN });
-    assertStatus(() => f.share.rename(root, "x", false), Status.ACCESS_DENIED);
+    assertKind(() => f.share.rename(root, "x", false), "access_denied");
     f.share.closeHandle(root);
   } finally {
     f.cleanup();
@@ -77,12 +76,12 @@ Deno.test("ShareFs.link adds a hard link; collisions and directories refused", (
     assert.equal(fs.statSync(`${f.root}/Link.txt`).ino, fs.statSync(`${f.root}/orig.txt`).ino);
     assert.equal(f.share.statPath("link.txt").nlink, 2);
     assert.equal(f.share.statPath("link.txt").attributes & FileAttr.HIDDEN, FileAttr.HIDDEN);
-    assertStatus(() => f.share.link(h, "OTHER.TXT", false), Status.OBJECT_NAME_COLLISION);
+    assertKind(() => f.share.link(h, "OTHER.TXT", false), "name_collision");
     f.share.link(h, "OTHER.TXT", true);
     assert.equal(fs.statSync(`${f.root}/OTHER.TXT`).ino, fs.statSync(`${f.root}/orig.txt`).ino);
     f.share.closeHandle(h);
     const { handle: d } = f.share.create("d", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
-    assertStatus(() => f.share.link(d, "d2", false), Status.FILE_IS_A_DIRECTORY);
+    assertKind(() => f.share.link(d, "d2", false), "is_a_directory");
     f.share.closeHandle(d);
   } finally {
     f.cleanup();
@@ -96,8 +95,8 @@ Deno.test("ShareFs.canDelete and remove: files, empty and non-empty directories,
     fs.writeFileSync(`${f.root}/full/x`, "");
     fs.mkdirSync(`${f.root}/Empty`);
     fs.writeFileSync(`${f.root}/f.txt`, "");
-    assertStatus(() => f.share.canDelete("full"), Status.DIRECTORY_NOT_EMPTY);
-    assertStatus(() => f.share.remove("FULL"), Status.DIRECTORY_NOT_EMPTY);
+    assertKind(() => f.share.canDelete("full"), "directory_not_empty");
+    assertKind(() => f.share.remove("FULL"), "directory_not_empty");
     f.share.canDelete("empty");
     f.share.remove("empty");
     assert.ok(!fs.existsSync(`${f.root}/Empty`));
@@ -109,17 +108,17 @@ Deno.test("ShareFs.canDelete and remove: files, empty and non-empty directories,
     f.share.remove(h);
     f.share.closeHandle(h);
     assert.ok(!fs.existsSync(`${f.root}/g.txt`));
-    assertStatus(() => f.share.remove("g.txt"), Status.OBJECT_NAME_NOT_FOUND);
-    assertStatus(() => f.share.canDelete("nodir\\g.txt"), Status.OBJECT_PATH_NOT_FOUND);
+    assertKind(() => f.share.remove("g.txt"), "not_found");
+    assertKind(() => f.share.canDelete("nodir\\g.txt"), "path_not_found");
     // READONLY attribute -> CANNOT_DELETE.
     const { handle: r } = f.share.create("ro.txt", {
       disposition: D.CREATE,
       fileAttributes: FileAttr.READONLY,
     });
-    assertStatus(() => f.share.canDelete(r), Status.CANNOT_DELETE);
+    assertKind(() => f.share.canDelete(r), "cannot_delete");
     f.share.closeHandle(r);
-    assertStatus(() => f.share.canDelete(""), Status.ACCESS_DENIED);
-    assertStatus(() => f.share.remove(""), Status.ACCESS_DENIED);
+    assertKind(() => f.share.canDelete(""), "access_denied");
+    assertKind(() => f.share.remove(""), "access_denied");
   } finally {
     f.cleanup();
   }
@@ -146,14 +145,14 @@ Deno.test("ShareFs.setEndOfFile truncates and extends; setAllocationSize never e
     f.share.setAllocationSize(h, 100n);
     m = f.share.statHandle(h);
     assert.equal(m.endOfFile, 100n);
-    assertStatus(() => f.share.setEndOfFile(h, -1n), Status.INVALID_PARAMETER);
+    assertKind(() => f.share.setEndOfFile(h, -1n), "invalid_argument");
     f.share.closeHandle(h);
     const { handle: d } = f.share.create("d", { disposition: D.CREATE, createOptions: O.DIRECTORY_FILE });
-    assertStatus(() => f.share.setEndOfFile(d, 0n), Status.INVALID_PARAMETER);
+    assertKind(() => f.share.setEndOfFile(d, 0n), "invalid_argument");
     f.share.closeHandle(d);
     fs.writeFileSync(`${f.root}/r.txt`, "abc");
     const { handle: ro } = f.share.create("r.txt", { disposition: D.OPEN });
-    assertStatus(() => f.share.setEndOfFile(ro, 0n), Status.ACCESS_DENIED);
+    assertKind(() => f.share.setEndOfFile(ro, 0n), "access_denied");
     f.share.closeHandle(ro);
   } finally {
     f.cleanup();

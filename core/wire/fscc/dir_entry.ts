@@ -1,7 +1,7 @@
 import { encodeUtf16 } from "../reader.ts";
 import { Status, WireError } from "../status.ts";
 import { Writer } from "../writer.ts";
-import { FileAttr, type FileMeta } from "../../vfs/types.ts";
+import { FileAttributes, type FileMeta } from "./types.ts";
 import { blockAlign, FileInfoClass } from "./info_classes.ts";
 
 /** One directory entry to encode for QUERY_DIRECTORY. */
@@ -48,7 +48,7 @@ export interface PackedEntries {
 }
 
 function eaOrTag(e: DirEntry): number {
-  return (e.meta.attributes & FileAttr.REPARSE_POINT) !== 0 ? (e.reparseTag ?? 0) : e.meta.eaSize;
+  return (e.meta.attributes & FileAttributes.REPARSE_POINT) !== 0 ? (e.reparseTag ?? 0) : e.meta.eaSize;
 }
 
 function writeEntry(w: Writer, cls: number, e: DirEntry, name: Uint8Array): void {

@@ -1,7 +1,7 @@
 import { encodeUtf16, Reader } from "../reader.ts";
 import { Status, WireError } from "../status.ts";
 import { Writer } from "../writer.ts";
-import type { FileMeta } from "../../vfs/types.ts";
+import type { FileMeta } from "./types.ts";
 import { blockAlign, FileInfoClass, type InfoOutput, ok } from "./info_classes.ts";
 
 /** FileModeInformation bits (MS-FSCC 2.4.31). */

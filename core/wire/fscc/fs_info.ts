@@ -1,7 +1,7 @@
 import { encodeUtf16 } from "../reader.ts";
 import { Status, WireError } from "../status.ts";
 import { Writer } from "../writer.ts";
-import type { FsMeta } from "../../vfs/types.ts";
+import type { FsMeta } from "./types.ts";
 import { blockAlign, FsInfoClass, type InfoOutput, ok } from "./info_classes.ts";
 
 /** FileSystemAttributes (MS-FSCC 2.5.1). */

@@ -1,5 +1,5 @@
 // `hosts allow` / `hosts deny` matching (ksmbd parses these but only compares exact strings; this is
-// the Samba-style list semantics, ksmbd-reference §3). Supported items: exact IPv4/IPv6 addresses,
+// the Samba-style list semantics, docs/ksmbd_compat.md §3). Supported items: exact IPv4/IPv6 addresses,
 // CIDR (`127.0.0.0/8`, `fe80::/10`), address/netmask (`10.0.0.0/255.0.0.0`), IPv4 wildcard prefixes
 // (`10.0.0.`), `ALL`, and `EXCEPT` (items before it match unless an item after it matches). Host
 // names cannot be resolved inside the sandbox: they match only the peer text, case-insensitively.

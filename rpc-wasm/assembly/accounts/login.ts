@@ -1,6 +1,6 @@
 // LOGIN_REQUEST (event 4) with ksmbd-deno semantics: instead of returning the NT hash (ksmbd's
 // LOGIN_RESPONSE.hash), the module verifies the NTLMv2 response itself and returns only the session
-// key and account facts. Account resolution follows ksmbd.mountd (ksmbd-reference §2): empty name +
+// key and account facts. Account resolution follows ksmbd.mountd (docs/ksmbd_compat.md §2): empty name +
 // empty NT response = null session -> guest; unknown user -> BAD_USER, or guest when
 // `map to guest = bad user`; >= 10 bad-password logouts -> DELAY_SESSION until a success.
 

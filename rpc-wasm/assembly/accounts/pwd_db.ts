@@ -1,4 +1,4 @@
-// ksmbdpwd.db parser (ksmbd-reference §3): one `name:base64(MD4(UTF-16LE(password)))` per line.
+// ksmbdpwd.db parser (docs/ksmbd_compat.md §3): one `name:base64(MD4(UTF-16LE(password)))` per line.
 // The core hands the file over as raw bytes; only this module ever decodes the hashes. Malformed
 // lines are skipped and reported by line number (CONFIGURE_RESPONSE), never trapped on.
 

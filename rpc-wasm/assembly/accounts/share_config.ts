@@ -1,5 +1,5 @@
 // SHARE_CONFIG_REQUEST (event 6) -> SHARE_CONFIG_RESPONSE (7): ksmbd share flags plus the values the
-// core's VFS needs. flags = 0 means "no such share" (ksmbd-reference §2). Lookup is case-insensitive.
+// core's VFS needs. flags = 0 means "no such share" (docs/ksmbd_compat.md §2). Lookup is case-insensitive.
 
 import { Reader, utf8Capped, Writer } from "../lib/bytes";
 import { utf8Encode } from "../lib/text";

@@ -1,4 +1,4 @@
-// TREE_CONNECT_REQUEST (event 8) authorization in ksmbd.mountd's decision order (ksmbd-reference §2):
+// TREE_CONNECT_REQUEST (event 8) authorization in ksmbd.mountd's decision order (docs/ksmbd_compat.md §2):
 // session cap -> map-to-guest=never + BAD_PASSWORD -> share lookup -> writable/read-only/update flags ->
 // per-share max connections -> hosts allow/deny -> restrict anonymous -> guest on a non-guest share ->
 // guest account mapping -> user must exist -> admin users -> invalid users -> read list -> write list

@@ -121,7 +121,7 @@ export const MAX_RESPONSE_STUB: i32 = 4 << 20;
 export const MAX_QUEUED_BYTES: i32 = 8 << 20;
 export const MAX_TOTAL_HELD: i32 = 32 << 20;
 export const MAX_EVENT_DATA: i32 = 128 << 10;
-/** ksmbd.mountd's default association group (ksmbd-reference §1). */
+/** ksmbd.mountd's default association group (docs/ksmbd_compat.md §1). */
 export const DEFAULT_ASSOC_GROUP: u32 = 0x53f0;
 /** Longest frag_length: the field is a u16. */
 const MAX_FRAG_LENGTH: i32 = 0xffff;

@@ -1,4 +1,4 @@
-import type { FileMeta, FsMeta } from "../../../core/vfs/types.ts";
+import type { FileMeta, FsMeta } from "../../../core/wire/fscc/types.ts";
 
 export function fileMeta(over: Partial<FileMeta> = {}): FileMeta {
   return {

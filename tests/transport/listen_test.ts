@@ -1,7 +1,7 @@
-import { assert, assertEquals, assertStringIncludes, assertThrows } from "../../helpers/assert.ts";
-import { ALL_ADDRESSES } from "../../../core/config/interfaces.ts";
-import { ListenError, type OpenedListeners, openListeners } from "../../../core/transport/listen.ts";
-import { peerAddressText } from "../../../core/transport/tcp.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
+import { ALL_ADDRESSES } from "../../core/config/interfaces.ts";
+import { ListenError, type OpenedListeners, openListeners } from "../../core/transport/listen.ts";
+import { peerAddressText } from "../../core/transport/tcp.ts";
 
 function closeAll(o: OpenedListeners): void {
   for (const l of o.listeners) l.close();
@@ -89,7 +89,7 @@ Deno.test("openListeners: an IPv4 address not on this machine and a busy port ar
 Deno.test("openListeners: reusePort refuses a port another server holds, join shares it (hand-over)", async () => {
   // SO_REUSEPORT needs --unstable-net (the launcher passes it to the server, core/permissions.ts), which
   // the test runner does not: run the check in a child deno that has it.
-  const mod = new URL("../../../core/transport/listen.ts", import.meta.url).href;
+  const mod = new URL("../../core/transport/listen.ts", import.meta.url).href;
   const script = `
     import { openListeners } from ${JSON.stringify(mod)};
     const first = openListeners(["127.0.0.1", "::1"], { port: 0, reusePort: true });

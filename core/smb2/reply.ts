@@ -1,0 +1,248 @@
+/**
+ * The one reply path. Every message the server sends — a response or a compound chain of them, an
+ * interim STATUS_PENDING response, an async completion, an oplock break notification, the answer to
+ * an SMB1 negotiate — is framed, signed or encrypted here, and nowhere else:
+ *
+ * - {@link protectionFor} is the only place that reads a session's and a tree's rules to decide
+ *   whether a message goes out plain, signed (MS-SMB2 3.3.4.1.1) or encrypted (3.3.4.1.4);
+ * - {@link ReplyFrame} lays out one transport frame (the 4-byte Direct TCP header, MS-SMB2 2.1, then
+ *   one message or a compound chain, 3.3.4.1.3), signs each element and encrypts the whole;
+ * - {@link sendMessage} sends a single message the server originates (a break notification): a new
+ *   kind of reply is one call to it, with a {@link ReplyRoute} naming its kind and session.
+ */
+import { encodeHeader, HeaderFlags } from "../wire/header.ts";
+import { Writer } from "../wire/writer.ts";
+import { encodeErrorResponse } from "../wire/error.ts";
+import { signMessage } from "../crypto/signing.ts";
+import type { TransformCipher } from "../crypto/encryption.ts";
+import type { Session, SigningAlgId } from "../state/session.ts";
+import type { Tree } from "../state/tree.ts";
+import type { Connection } from "./connection.ts";
+
+/**
+ * What a reply answers, which decides the rules that apply to it:
+ * - `response`: the response to a request (also an interim response and an error response);
+ * - `async`: the final response of a request that went asynchronous (MS-SMB2 3.3.4.2);
+ * - `break`: an oplock break notification, sent unprompted (MS-SMB2 3.3.4.6);
+ * - `upgrade`: the SMB2 NEGOTIATE answering an SMB1 negotiate (MS-SMB2 3.3.5.3.1), before any session.
+ */
+export type ReplyKind = "response" | "async" | "break" | "upgrade";
+
+/** The facts the protection rules read for one reply. */
+export interface ReplyRoute {
+  kind: ReplyKind;
+  /** The session whose keys and EncryptData apply (null: none, e.g. before SESSION_SETUP). */
+  session: Session | null;
+  /** The tree the message concerns (a share's EncryptData; read for notifications). */
+  tree?: Tree | null;
+  /** The request arrived encrypted with this session's key (MS-SMB2 3.3.5.2.1.1); null: in clear. */
+  encryptedFor?: bigint | null;
+  /** The request carried a signature that verified (MS-SMB2 3.3.5.2.4). */
+  requestSigned?: boolean;
+  /** Sign although the request was not signed (the final SESSION_SETUP response, MS-SMB2 3.3.5.5.3). */
+  forceSign?: boolean;
+}
+
+/** How one message (or, for `encrypt`, the whole frame) leaves the server. */
+export type Protection =
+  | { kind: "plain" }
+  | { kind: "sign"; key: Uint8Array; alg: SigningAlgId }
+  /** `cipher` is null when the session that must encrypt has no cipher (left): nothing can be sent. */
+  | { kind: "encrypt"; sessionId: bigint; cipher: TransformCipher | null };
+
+const PLAIN: Protection = { kind: "plain" };
+
+/** The signing and encryption rules, read once per reply from its route. */
+export function protectionFor(route: ReplyRoute): Protection {
+  const s = route.session;
+  switch (route.kind) {
+    case "upgrade":
+      // No session exists yet: nothing to sign or encrypt with.
+      return PLAIN;
+    case "break":
+      // MS-SMB2 3.3.4.6: sent with SessionId 0 and MessageId all ones, so never signed; MS-SMB2
+      // 3.3.4.1.4: encrypted when the session or the share requires encryption.
+      if (s?.encryptor && (s.encryptData || route.tree?.encryptData)) {
+        return { kind: "encrypt", sessionId: s.id, cipher: s.encryptor };
+      }
+      return PLAIN;
+    case "response":
+    case "async": {
+      // MS-SMB2 3.3.4.1.4: the response to an encrypted request is encrypted for the same session
+      // (and then not signed: the transform's authentication tag covers it).
+      const enc = route.encryptedFor ?? null;
+      if (enc !== null) return { kind: "encrypt", sessionId: enc, cipher: s?.encryptor ?? null };
+      // MS-SMB2 3.3.4.1.1: sign when the request was signed or the session requires signing, never
+      // for a session without keys (guest, anonymous, or still authenticating).
+      if (s && s.signingKey && (route.requestSigned || s.signingRequired || route.forceSign)) {
+        return { kind: "sign", key: s.signingKey, alg: s.signingAlg };
+      }
+      return PLAIN;
+    }
+  }
+}
+
+/** The response header fields a reply sets (MS-SMB2 2.2.1.2); the rest is fixed or derived. */
+export interface ReplyHeader {
+  command: number;
+  status: number;
+  messageId: bigint;
+  creditCharge: number;
+  credits: number;
+  /** Flags besides SERVER_TO_REDIR and SIGNED: ASYNC_COMMAND, RELATED_OPERATIONS, priority. */
+  flags: number;
+  treeId: number;
+  asyncId: bigint;
+  sessionId: bigint;
+}
+
+/** Writes a message body; `hdrStart` is where its header starts (SMB2 offsets are relative to it). */
+export type BodyEncoder = (w: Writer, hdrStart: number) => void;
+
+/** One message of a frame, as {@link ReplyFrame.add} encoded it. */
+export interface AddedMessage {
+  /** The message's bytes as encoded (signature not yet written); valid until the next `add`. */
+  bytes: Uint8Array;
+  /** Bytes the message takes on the wire, a payload sent without a copy included. */
+  size: number;
+  /** The rules decided to sign it. */
+  signed: boolean;
+}
+
+/**
+ * One outgoing transport frame: one message or a compound chain (MS-SMB2 3.3.4.1.3). Encryption is
+ * decided for the frame when it is opened (the transform wraps the whole chain), signing per message
+ * as it is added; {@link ReplyFrame.send} signs, encrypts and writes.
+ */
+export class ReplyFrame {
+  private readonly out: Writer;
+  private lastStart = -1;
+  private readonly signs: { start: number; key: Uint8Array; alg: SigningAlgId }[] = [];
+  /** A READ payload written after the frame's buffer without a copy (the last message only). */
+  private tail: Uint8Array | null = null;
+
+  private constructor(
+    private readonly conn: Connection,
+    private readonly envelope: Protection,
+    sizeHint: number,
+  ) {
+    this.out = new Writer(sizeHint);
+    this.out.zeros(4); // the Direct TCP header, written by Connection.sendFramed
+  }
+
+  /**
+   * Opens a frame. `route` decides the frame's encryption; it is read now, before any handler of the
+   * frame runs (a LOGOFF in the chain removes the session its response is still encrypted for).
+   * `sizeHint` is the buffer's first size (it grows as needed).
+   */
+  static open(conn: Connection, route: ReplyRoute, sizeHint = 4096): ReplyFrame {
+    const p = protectionFor(route);
+    return new ReplyFrame(conn, p.kind === "encrypt" ? p : PLAIN, sizeHint);
+  }
+
+  /** Whether the frame is encrypted as a whole. */
+  get encrypted(): boolean {
+    return this.envelope.kind === "encrypt";
+  }
+
+  /** Whether no message was added. */
+  get empty(): boolean {
+    return this.lastStart < 0;
+  }
+
+  /**
+   * Appends one message: pads the one before it to 8 bytes and links it (NextCommand, MS-SMB2
+   * 3.3.4.1.3), writes the header and the body (an ERROR body when there is none, MS-SMB2 2.2.2),
+   * and decides its signing from `route`. `tail` (a READ payload) is appended after the body; it goes
+   * out without a copy when nothing follows it and nothing signs or encrypts it.
+   */
+  add(
+    h: ReplyHeader,
+    body: BodyEncoder | undefined,
+    route: ReplyRoute,
+    opts: { tail?: Uint8Array; last?: boolean } = {},
+  ): AddedMessage {
+    const out = this.out;
+    if (this.lastStart >= 0) {
+      out.align(8);
+      out.setU32(this.lastStart + 20, out.pos - this.lastStart);
+    }
+    const start = out.pos;
+    this.lastStart = start;
+    let flags = HeaderFlags.SERVER_TO_REDIR | h.flags;
+    const p = this.envelope.kind === "encrypt" ? this.envelope : protectionFor(route);
+    if (p.kind === "sign") flags |= HeaderFlags.SIGNED;
+    encodeHeader(out, {
+      creditCharge: h.creditCharge,
+      status: h.status,
+      command: h.command,
+      credits: h.credits,
+      flags,
+      nextCommand: 0,
+      messageId: h.messageId,
+      treeId: h.treeId,
+      asyncId: h.asyncId,
+      sessionId: h.sessionId,
+      signature: new Uint8Array(16),
+    });
+    if (body) body(out, start);
+    else encodeErrorResponse(out, start, {});
+    if (p.kind === "sign") this.signs.push({ start, key: p.key, alg: p.alg });
+    let uncopied = 0;
+    if (opts.tail) {
+      if (p.kind === "plain" && opts.last) {
+        this.tail = opts.tail;
+        uncopied = opts.tail.byteLength;
+      } else {
+        out.bytes(opts.tail);
+      }
+    }
+    return {
+      bytes: out.buf.subarray(start, out.pos),
+      size: out.pos - start + uncopied,
+      signed: p.kind === "sign",
+    };
+  }
+
+  /**
+   * Signs each message over its own bytes, its padding included (MS-SMB2 3.3.4.1.1, 3.3.4.1.3),
+   * encrypts the frame when it must be (3.3.4.1.4) and queues it on the connection. Returns false
+   * when the frame has to be encrypted but its session has no cipher: nothing was sent.
+   */
+  async send(): Promise<boolean> {
+    if (this.lastStart < 0) return true;
+    const all = this.out.finish();
+    for (const s of this.signs) {
+      const next = all[s.start + 20] | (all[s.start + 21] << 8) | (all[s.start + 22] << 16) |
+        (all[s.start + 23] << 24);
+      const end = next === 0 ? all.byteLength : s.start + next;
+      signMessage(s.alg, s.key, all.subarray(s.start, end));
+    }
+    const env = this.envelope;
+    if (env.kind === "encrypt") {
+      if (!env.cipher) return false;
+      await this.conn.sendFramed(await env.cipher.encryptFramed(env.sessionId, all.subarray(4)));
+    } else if (this.tail) {
+      await this.conn.sendFramed(all, this.tail);
+    } else {
+      await this.conn.sendFramed(all);
+    }
+    return true;
+  }
+}
+
+/**
+ * Sends one message on its own (a break notification, the SMB1 upgrade's answer): framed, signed or
+ * encrypted by the rules for `route`. Returns the message's size, or null when it could not be sent
+ * (its session's cipher is gone).
+ */
+export async function sendMessage(
+  conn: Connection,
+  route: ReplyRoute,
+  h: ReplyHeader,
+  body: BodyEncoder,
+): Promise<number | null> {
+  const frame = ReplyFrame.open(conn, route, 512);
+  const { size } = frame.add(h, body, route, { last: true });
+  return (await frame.send()) ? size : null;
+}
