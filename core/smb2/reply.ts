@@ -164,7 +164,10 @@ export class ReplyFrame {
   ): AddedMessage {
     const out = this.out;
     if (this.lastStart >= 0) {
-      out.align(8);
+      // MS-SMB2 3.3.4.1.3: each message of a compound response begins on an 8-byte boundary counted
+      // from the start of the first SMB2 header (the frame's 4-byte length prefix does not count), so
+      // NextCommand is always a multiple of 8.
+      while ((out.pos - this.lastStart) % 8 !== 0) out.u8(0);
       out.setU32(this.lastStart + 20, out.pos - this.lastStart);
     }
     const start = out.pos;

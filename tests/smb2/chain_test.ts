@@ -88,6 +88,14 @@ Deno.test("processSmb2: unrelated elements are answered in one frame, each linke
   assertEquals(h.ctx.stats.requests[Command.ECHO], 3);
 });
 
+Deno.test("ReplyFrame.add: compound response elements start 8-byte aligned from the first header (NextCommand % 8 == 0)", async () => {
+  // MS-SMB2 3.3.4.1.3. An ECHO response is 68 bytes: with the frame's 4-byte length prefix counted,
+  // padding to the frame's 8-byte boundary gave NextCommand 68.
+  const h = newConnection();
+  const [f] = await exchange(h, compound([echo(1n), echo(2n), echo(3n)]));
+  assertEquals(f.msgs.map((m) => m.hdr.nextCommand), [72, 72, 0]);
+});
+
 Deno.test("processSmb2: a related first element is INVALID_PARAMETER", async () => {
   const h = newConnection();
   const [f] = await exchange(h, compound([echo(1n, RELATED), echo(2n)]));
