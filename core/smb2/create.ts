@@ -40,7 +40,7 @@ import {
 import { decodeFullEaList } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 
-/** ksmbd share flag OPLOCKS (ksmbd-reference §2). */
+/** ksmbd share flag OPLOCKS (docs/ksmbd_compat.md §2). */
 const SHARE_FLAG_OPLOCKS = 1 << 7;
 import type { Tree } from "../state/tree.ts";
 

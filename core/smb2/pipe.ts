@@ -1,7 +1,7 @@
 /**
  * Named pipes on IPC$ (MS-SMB2 3.3.5.9 CREATE, 3.3.5.12 READ, 3.3.5.13 WRITE, 3.3.5.15.3 IOCTL
  * FSCTL_PIPE_TRANSCEIVE; MS-FSCC 2.3.47-48 for the FSCTL). DCE/RPC itself lives in rpc-wasm and is
- * reached through the bridge's RPC events, as ksmbd reaches ksmbd.mountd (ksmbd-reference §2):
+ * reached through the bridge's RPC events, as ksmbd reaches ksmbd.mountd (docs/ksmbd_compat.md §2):
  * CREATE → OPEN, WRITE → WRITE, READ → READ, FSCTL_PIPE_TRANSCEIVE → IOCTL, CLOSE → CLOSE, each
  * carrying the pipe id, the method and pipe flags and, for guest / anonymous sessions, the
  * RESTRICTED_CONTEXT flag.

@@ -19,7 +19,7 @@ import { disconnectTree } from "./teardown.ts";
 import { log } from "../log.ts";
 import type { TriState } from "../config/types.ts";
 
-/** ksmbd tree-connect statuses (ksmbd-reference §2). */
+/** ksmbd tree-connect statuses (docs/ksmbd_compat.md §2). */
 const TC = { OK: 0, NOMEM: 1, NO_SHARE: 2 } as const;
 /** ksmbd tree-connect response flags. */
 const TCF = { GUEST: 1, READ_ONLY: 2, WRITABLE: 4, ADMIN: 8, UPDATE: 16 } as const;

@@ -1,5 +1,5 @@
 /**
- * The metadata sidecar (design.md §4): what POSIX cannot hold for an SMB client — DOS attributes,
+ * The metadata sidecar (docs/design.md §4): what POSIX cannot hold for an SMB client — DOS attributes,
  * creation time, and timestamps at 100 ns resolution — kept in node:sqlite (WAL), one database per
  * share, keyed by (device, inode) so renames keep their metadata for free.
  *

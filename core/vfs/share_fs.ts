@@ -4,7 +4,7 @@
  * dispositions) on top of POSIX. Failures are VfsErrors with a kind (core/vfs/errors.ts); the SMB2
  * layer turns kinds into NTSTATUS in one table (core/smb2/status_map.ts, docs/structure.md).
  *
- * Confinement (ksmbd-reference §5, path traversal):
+ * Confinement (docs/ksmbd_compat.md §5, path traversal):
  * - names are checked by parseSmbPath (no `.`/`..`, no absolute paths, no invalid characters);
  * - the path is walked one component at a time with lstat, so a symlink anywhere is seen: with
  *   followSymlinks off it is refused (ACCESS_DENIED) and hidden from listings; with it on, its
@@ -17,7 +17,7 @@
  * Sync vs async: path operations are synchronous (microseconds, and node:fs sync calls keep each
  * operation atomic with respect to other clients' requests on the event loop); READ, WRITE and
  * FLUSH are asynchronous positional I/O (node:fs read/write/fsync on the thread pool) so a slow disk
- * does not stall other connections (design.md §4). Directory scans use readdirSync + lstatSync.
+ * does not stall other connections (docs/design.md §4). Directory scans use readdirSync + lstatSync.
  */
 import * as fs from "node:fs";
 import { FileAttr, type FileMeta, type FsMeta, SETTABLE_ATTRS } from "./types.ts";

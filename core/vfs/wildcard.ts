@@ -5,7 +5,7 @@
  * bit-set of live positions per name character), so every pattern runs in O(|pattern| * |name|)
  * time whatever its shape. A backtracking matcher is exponential on patterns such as
  * `*a*a*a*a*a*a*a*a*a*b` against a long run of `a`s, and ksmbd shipped an infinite loop in this
- * very routine (ksmbd-reference §5, "QUERY_DIRECTORY with a pathological search pattern").
+ * very routine (docs/ksmbd_compat.md §5, "QUERY_DIRECTORY with a pathological search pattern").
  *
  * Semantics follow MS-FSA 2.1.4.4 (FsRtlIsNameInExpression, the rules Windows applies to SMB2
  * QUERY_DIRECTORY FileName, MS-SMB2 3.3.5.18):

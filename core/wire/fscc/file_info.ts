@@ -191,7 +191,7 @@ export function encodeFileStreamInformation(streams: StreamEntry[], maxLen: numb
 }
 
 /**
- * Dispatches a QUERY_INFO (InfoType FILE) for the classes this server answers (ksmbd-reference §1).
+ * Dispatches a QUERY_INFO (InfoType FILE) for the classes this server answers (docs/ksmbd_compat.md §1).
  * Throws WireError INVALID_INFO_CLASS for others, INFO_LENGTH_MISMATCH when `maxLen` (the request's
  * OutputBufferLength) cannot hold the class's fixed part.
  */
