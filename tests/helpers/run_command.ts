@@ -101,3 +101,9 @@ export function describeRun(r: RunResult): string {
     `${Math.round(r.durationMs)} ms\n--- stdout ---\n${r.stdout.slice(-8000)}\n--- stderr ---\n` +
     r.stderr.slice(-8000);
 }
+
+/** Asserts that a command exited 0 without timing out; the failure message describes the run. */
+export function assertRunOk(r: RunResult, what: string): RunResult {
+  if (r.code !== 0 || r.timedOut) throw new Error(`${what}: ${describeRun(r)}`);
+  return r;
+}

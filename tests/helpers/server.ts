@@ -658,3 +658,22 @@ export async function startServerSlot(opts: ServerOptions): Promise<ServerSlot> 
     },
   };
 }
+
+/**
+ * Runs `body` against a fresh ksmbd-deno started with `opts`; when `body` fails, prints the tail of the
+ * server's output before stopping it, and always stops it.
+ */
+export async function withKsmbd(
+  opts: ServerOptions,
+  body: (h: ServerHandle) => Promise<void>,
+): Promise<void> {
+  const h = await startKsmbd(opts);
+  let passed = false;
+  try {
+    await body(h);
+    passed = true;
+  } finally {
+    if (!passed) console.error(`--- server output ---\n${h.logs().slice(-8000)}`);
+    await h.stop();
+  }
+}

@@ -14,31 +14,11 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
 import { HeldSession, smbclient, smbFails, smbOk } from "../helpers/clients.ts";
 import { existsPath, sha256File, writeRandomFile } from "../helpers/fixtures.ts";
-import { describeRun, type RunResult } from "../helpers/run_command.ts";
-import { runKsmbdCli as cli, type ServerHandle, startKsmbd } from "../helpers/server.ts";
+import { assertRunOk as ok, describeRun } from "../helpers/run_command.ts";
+import { runKsmbdCli as cli, startKsmbd, withKsmbd } from "../helpers/server.ts";
 import { KSMBD_DENO_VERSION } from "../../core/config/version.ts";
 
 const ALICE = { user: "alice", pass: "Alice-pw1" };
-
-function ok(r: RunResult, what: string): RunResult {
-  assert(r.code === 0 && !r.timedOut, `${what}: ${describeRun(r)}`);
-  return r;
-}
-
-async function withKsmbd(
-  opts: Parameters<typeof startKsmbd>[0],
-  body: (h: ServerHandle) => Promise<void>,
-): Promise<void> {
-  const h = await startKsmbd(opts);
-  let passed = false;
-  try {
-    await body(h);
-    passed = true;
-  } finally {
-    if (!passed) console.error(`--- server output ---\n${h.logs().slice(-6000)}`);
-    await h.stop();
-  }
-}
 
 Deno.test("control: list, status, debug, version and reload against the running server", async (t) => {
   const local = await Deno.makeTempDir({ prefix: "ksmbd-control-" });

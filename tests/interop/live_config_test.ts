@@ -18,34 +18,14 @@
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
 import { HeldSession, smbclient, smbFails, smbOk } from "../helpers/clients.ts";
-import { describeRun, runCommand, type RunResult } from "../helpers/run_command.ts";
-import { REPO_ROOT, runKsmbdCli as cli, type ServerHandle, startKsmbd } from "../helpers/server.ts";
+import { assertRunOk as ok, describeRun, runCommand, type RunResult } from "../helpers/run_command.ts";
+import { REPO_ROOT, runKsmbdCli as cli, withKsmbd } from "../helpers/server.ts";
 import { descendantPids, isAlive } from "../helpers/proc_stat.ts";
 import { parsePermissionFlags } from "../../core/permissions.ts";
 
 const ALICE = { user: "alice", pass: "Alice-pw1" };
 const BOB = { user: "bob", pass: "Bob-pw-22" };
 const CAROL = { user: "carol", pass: "Carol-pw-3" };
-
-function ok(r: RunResult, what: string): RunResult {
-  assert(r.code === 0 && !r.timedOut, `${what}: ${describeRun(r)}`);
-  return r;
-}
-
-async function withKsmbd(
-  opts: Parameters<typeof startKsmbd>[0],
-  body: (h: ServerHandle) => Promise<void>,
-): Promise<void> {
-  const h = await startKsmbd(opts);
-  let passed = false;
-  try {
-    await body(h);
-    passed = true;
-  } finally {
-    if (!passed) console.error(`--- server output ---\n${h.logs().slice(-8000)}`);
-    await h.stop();
-  }
-}
 
 /** The server processes (core/main.ts) under the launcher `pid`. */
 function corePids(pid: number): number[] {

@@ -14,8 +14,8 @@
 
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { HeldSession, smbclient, smbFails, smbOk } from "../helpers/clients.ts";
-import { describeRun, type RunResult } from "../helpers/run_command.ts";
-import { freePort, runKsmbdCli as cli, type ServerHandle, startKsmbd } from "../helpers/server.ts";
+import { assertRunOk as ok } from "../helpers/run_command.ts";
+import { freePort, runKsmbdCli as cli, type ServerHandle, withKsmbd } from "../helpers/server.ts";
 import { descendantPids } from "../helpers/proc_stat.ts";
 import { parsePermissionFlags } from "../../core/permissions.ts";
 import type { StatusReport } from "../../core/status.ts";
@@ -33,26 +33,6 @@ import {
 } from "./raw_client.ts";
 
 const ALICE = { user: "alice", pass: "Obs-pw-7781" };
-
-function ok(r: RunResult, what: string): RunResult {
-  assert(r.code === 0 && !r.timedOut, `${what}: ${describeRun(r)}`);
-  return r;
-}
-
-async function withKsmbd(
-  opts: Parameters<typeof startKsmbd>[0],
-  body: (h: ServerHandle) => Promise<void>,
-): Promise<void> {
-  const h = await startKsmbd(opts);
-  let passed = false;
-  try {
-    await body(h);
-    passed = true;
-  } finally {
-    if (!passed) console.error(`--- server output ---\n${h.logs().slice(-6000)}`);
-    await h.stop();
-  }
-}
 
 /** One HTTP exchange over a raw socket (the request is sent as given), bounded to 10 s. */
 async function http(port: number, request: string): Promise<{ status: number; body: string; raw: string }> {

@@ -251,11 +251,13 @@ Deno.test("ShareFs case index follows the server's own creates and later externa
     // Removed through the share: gone for case-insensitive lookups too.
     f.share.remove("NEW.txt");
     assert.equal(f.share.resolve("NEW.TXT").exists, false);
-    // Changes made by another program (a later millisecond) are picked up.
-    await new Promise((r) => setTimeout(r, 5));
+    // Changes made by another program a kernel clock tick later are picked up. Directory mtimes come
+    // from a clock that advances once per tick: changes 5 ms apart had equal mtimes in 2 % of tries
+    // here (none at 8 ms or more), which made a 5 ms pause flaky; 25 ms is several ticks.
+    await new Promise((r) => setTimeout(r, 25));
     fs.writeFileSync(`${f.root}/External.Doc`, "");
     assert.equal(f.share.resolve("EXTERNAL.DOC").relPath, "External.Doc");
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 25));
     fs.unlinkSync(`${f.root}/External.Doc`);
     assert.equal(f.share.resolve("EXTERNAL.DOC").exists, false);
     // Rename keeps the index right in both directories.
