@@ -8,7 +8,8 @@
 
 import { ConfigError } from "../core/config/types.ts";
 import { normalizeKey, sectionKey } from "../core/config/ini.ts";
-import { GLOBAL_KEYS, SHARE_KEY_ALIASES, shareKeySpec, validateValue } from "../core/config/keys.ts";
+import { GLOBAL_KEYS, SHARE_KEY_ALIASES, shareKeySpec } from "../core/config/keys.ts";
+import { validateValue } from "../core/config/values.ts";
 import { parseConfig, validateShareName } from "../core/config/parse.ts";
 import { readSection, removeSection, setSection, writeFileAtomic } from "../core/config/write.ts";
 import { CliError, notifyReload, type Output } from "./common.ts";

@@ -13,6 +13,7 @@ import { Limits } from "./limits.ts";
 import { formatMetricsAddress, type MetricsAddress, metricsAddressOf } from "./config/observability_keys.ts";
 import type { GlobalConfig } from "./config/types.ts";
 import { logInfo, logWarn } from "./log.ts";
+import { writeAll } from "./transport/tcp.ts";
 import { renderPrometheus } from "./metrics.ts";
 import type { RunningServer } from "./server.ts";
 import { collectGauges } from "./status.ts";
@@ -101,11 +102,6 @@ function headEnd(buf: Uint8Array, len: number): number {
     }
   }
   return -1;
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.byteLength) off += await conn.write(data.subarray(off));
 }
 
 /** Serves one connection: reads one bounded request head and answers it. */

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { writeAll } from "../transport/tcp.ts";
 
 /** Commands a server accepts. */
 export type ControlCommand = "shutdown" | "reload" | "list" | "debug" | "version" | "status";
@@ -183,10 +184,8 @@ async function readLine(conn: Deno.Conn, deadline: number, max = CONTROL_MAX_LIN
   return new TextDecoder().decode(all);
 }
 
-async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
-  const data = new TextEncoder().encode(text);
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
+function writeText(conn: Deno.Conn, text: string): Promise<void> {
+  return writeAll(conn, new TextEncoder().encode(text));
 }
 
 function isNotRunning(err: unknown): boolean {
@@ -221,7 +220,7 @@ export async function sendControlRequest(
     }
   }, timeoutMs);
   try {
-    await writeAll(conn, encodeRequest(req));
+    await writeText(conn, encodeRequest(req));
     const line = await readLine(conn, Date.now() + timeoutMs, CONTROL_MAX_RESPONSE);
     if (line === "") {
       throw new ControlProtocolError("the server closed the control connection without answering");
@@ -303,7 +302,7 @@ export async function startControlServer(
       } catch (err) {
         res = { ok: false, error: err instanceof Error ? err.message : String(err) };
       }
-      await writeAll(conn, encodeResponse(res));
+      await writeText(conn, encodeResponse(res));
     } catch {
       // the client went away
     } finally {

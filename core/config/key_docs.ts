@@ -5,7 +5,8 @@
  * @module
  */
 
-import { KEY_TABLE, type KeyDef, type ReloadEffect, type ValueKind } from "./keys.ts";
+import { KEY_TABLE, type KeyDef, type ReloadEffect } from "./keys.ts";
+import type { ValueKind } from "./values.ts";
 
 /** Path of the generated file, relative to the repository root. */
 export const KEY_DOCS_PATH = "docs/config_keys.md";

@@ -41,26 +41,6 @@ import {
   type ValueKind,
 } from "./values.ts";
 
-// The value converters used to live here; importers of this module keep finding them.
-export {
-  isBoolWord,
-  isTriStateWord,
-  parseBool,
-  parseCryptoBackend,
-  parseList,
-  parseMapToGuest,
-  parseMask,
-  parseProtocol,
-  parseSize,
-  parseSmbEncrypt,
-  parseTriState,
-  parseVeto,
-  PROTOCOL_ORDER,
-  type ProtocolParse,
-  validateValue,
-  type ValueKind,
-} from "./values.ts";
-
 /** Default state directory of ksmbd-deno (`state directory`). */
 export const DEFAULT_STATE_DIRECTORY = "/var/lib/ksmbd-deno";
 /** Default configuration file path (ksmbd-tools' default). */

@@ -31,10 +31,10 @@ import {
   KEY_ALIASES,
   type KeyDef,
   type KeyValue,
-  PROTOCOL_ORDER,
   SHARE_KEY_DEFS,
   SHARED_SHARE_FIELDS,
 } from "./keys.ts";
+import { PROTOCOL_ORDER } from "./values.ts";
 
 /** Options of {@link parseConfig}. */
 export interface ParseOptions {

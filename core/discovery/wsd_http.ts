@@ -15,6 +15,7 @@
 
 import { Limits } from "../limits.ts";
 import { log, logWarn } from "../log.ts";
+import { writeAll } from "../transport/tcp.ts";
 import {
   buildGetResponse,
   endpointAddress,
@@ -125,8 +126,7 @@ async function writeAnswer(conn: Deno.Conn, a: HttpAnswer): Promise<void> {
   const out = new Uint8Array(head.length + body.length);
   out.set(encoder.encode(head));
   out.set(body, head.length);
-  let off = 0;
-  while (off < out.length) off += await conn.write(out.subarray(off));
+  await writeAll(conn, out);
 }
 
 /** Reads one request from `conn` within the limits and answers it. */

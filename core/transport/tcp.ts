@@ -8,6 +8,15 @@
 const SMALL_FRAME = 64 * 1024;
 const RECV_BUFFER = 256 * 1024;
 
+/** Writes all of `data` to `conn` (a socket write may take only part of it). */
+export async function writeAll(
+  conn: { write(p: Uint8Array): Promise<number> },
+  data: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < data.byteLength) off += await conn.write(data.subarray(off));
+}
+
 export interface FrameSink {
   /** Current maximum frame length accepted (depends on the connection's state). */
   maxFrame(): number;
@@ -98,10 +107,7 @@ export class FrameWriter {
     const p = this.chain.then(async () => {
       if (this.dead) return;
       try {
-        for (const data of parts) {
-          let off = 0;
-          while (off < data.byteLength) off += await this.conn.write(data.subarray(off));
-        }
+        for (const data of parts) await writeAll(this.conn, data);
       } catch {
         this.dead = true;
       }

@@ -16,8 +16,8 @@ import {
   READ_ONLY_KEYS,
   SHARE_KEY_DEFS,
   shareKeyHelp,
-  validateValue,
 } from "../../core/config/keys.ts";
+import { validateValue } from "../../core/config/values.ts";
 
 const SRC = "/etc/ksmbd/ksmbd.conf";
 const TABLE = KEY_TABLE as readonly KeyDef[];

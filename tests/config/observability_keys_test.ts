@@ -1,7 +1,8 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
 import { parseConfig } from "../../core/config/parse.ts";
 import { ConfigError } from "../../core/config/types.ts";
-import { GLOBAL_KEYS, validateValue } from "../../core/config/keys.ts";
+import { GLOBAL_KEYS } from "../../core/config/keys.ts";
+import { validateValue } from "../../core/config/values.ts";
 import {
   formatMetricsAddress,
   metricsAddressOf,

@@ -8,7 +8,7 @@ import {
 } from "../helpers/assert.ts";
 import { ConfigError } from "../../core/config/types.ts";
 import { findShare, loadConfigFile, parseConfig, validateShareName } from "../../core/config/parse.ts";
-import { parseBool, parseMask, parseProtocol, parseSize, parseTriState } from "../../core/config/keys.ts";
+import { parseBool, parseMask, parseProtocol, parseSize, parseTriState } from "../../core/config/values.ts";
 
 const SRC = "/etc/ksmbd/ksmbd.conf";
 
