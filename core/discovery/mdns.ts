@@ -45,7 +45,7 @@ import {
   truncateUtf8,
   uniqueNames,
 } from "./mdns_records.ts";
-import { type MulticastSocket, openMulticastSocket, randomBetween, sleep } from "./udp.ts";
+import { type MulticastSocket, openMulticastSocket, randomBetween, ReplyBudget, sleep } from "./udp.ts";
 
 /** Options of {@link startMdns}. */
 export interface MdnsOptions {
@@ -108,8 +108,7 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
     ownRecords(identity, i.address, i.addresses6.map((a) => a.address));
   const v6Interfaces = o.interfaces.filter((i) => i.addresses6.length > 0);
   const lastMulticast = new Map<string, number>();
-  let windowStart = 0;
-  let windowCount = 0;
+  const budget = new ReplyBudget(Limits.mdnsMaxRepliesPerSecond);
   const pending = new Set<Promise<void>>();
   const track = (p: Promise<void>): void => {
     pending.add(p);
@@ -144,11 +143,7 @@ export async function startMdns(o: MdnsOptions): Promise<MdnsResponder> {
     const plan = planResponse(query, recordsFor(i), legacy);
     if (!plan) return;
     const now = Date.now();
-    if (now - windowStart >= 1000) {
-      windowStart = now;
-      windowCount = 0;
-    }
-    if (++windowCount > Limits.mdnsMaxRepliesPerSecond) {
+    if (!budget.take(now)) {
       stats.rateLimited++;
       return;
     }

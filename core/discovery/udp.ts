@@ -148,3 +148,22 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function randomBetween(min: number, max: number): number {
   return min + Math.floor(Math.random() * (max - min + 1));
 }
+
+/**
+ * At most `max` replies in each one-second window: bounds what a flood of queries can make a
+ * responder send (the limits are in core/limits.ts).
+ */
+export class ReplyBudget {
+  #windowStart = 0;
+  #count = 0;
+  constructor(private readonly max: number) {}
+
+  /** Counts one reply at `now`; false when the window's budget is spent. */
+  take(now: number): boolean {
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now;
+      this.#count = 0;
+    }
+    return ++this.#count <= this.max;
+  }
+}

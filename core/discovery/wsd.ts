@@ -27,7 +27,7 @@ import {
   WSD_HTTP_PORT,
   WSD_PORT,
 } from "./interfaces.ts";
-import { type MulticastSocket, openMulticastSocket, randomBetween, sleep } from "./udp.ts";
+import { type MulticastSocket, openMulticastSocket, randomBetween, ReplyBudget, sleep } from "./udp.ts";
 import {
   type AppSequence,
   buildBye,
@@ -90,8 +90,7 @@ export async function startWsd(o: WsdOptions): Promise<WsdResponder> {
   const nextSeq = (): AppSequence => ({ instanceId: seq.instanceId, messageNumber: ++seq.messageNumber });
   const stopping = new AbortController();
   const recent: string[] = [];
-  let windowStart = 0;
-  let windowCount = 0;
+  const budget = new ReplyBudget(Limits.wsdMaxRepliesPerSecond);
   const pending = new Set<Promise<void>>();
   const track = (p: Promise<void>): void => {
     pending.add(p);
@@ -154,11 +153,7 @@ export async function startWsd(o: WsdOptions): Promise<WsdResponder> {
     }
     if (reply === null) return;
     const now = Date.now();
-    if (now - windowStart >= 1000) {
-      windowStart = now;
-      windowCount = 0;
-    }
-    if (++windowCount > Limits.wsdMaxRepliesPerSecond) {
+    if (!budget.take(now)) {
       stats.rateLimited++;
       return;
     }
