@@ -7,7 +7,11 @@
  *
  * usage: deno task bench [--size-mib=1024] [--reps=3] [--mode=plain|sign|encrypt] [--protocol=SMB3]
  *                        [--only=ksmbd|samba] [--backend=webcrypto|openssl] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256]
- *                        [--verify] [--json]
+ *                        [--verify] [--json] [--rows=all|transfer|open] [--open-seconds=2] [--break-reps=50]
+ *
+ * After the transfers, the same servers run the metadata rows of bench/open_lease_bench.ts: open+close
+ * per second (without and with a lease) and the lease break round trip. `--rows=open` runs only those
+ * (seconds), `--rows=transfer` only the transfers.
  *
  * Client files go to --dir (/dev/shm). The shares cannot live under /dev/shm: Deno refuses any /dev
  * path without --allow-all ("Requires all access"), and the server runs with scoped permissions. So
@@ -22,6 +26,7 @@ import { sha256File, TEST_PASS, TEST_USER, TEST_USERS, writeRandomFile } from ".
 import { descendantPids, treeCpuSeconds } from "../tests/helpers/proc_stat.ts";
 import { runCommand } from "../tests/helpers/run_command.ts";
 import { type ServerHandle, type ServerOptions, startKsmbd, startSamba } from "../tests/helpers/server.ts";
+import { measureOpenLease, openLeaseLines, type OpenLeaseResult } from "./open_lease_bench.ts";
 
 /** Benchmark options. */
 export interface BenchOptions {
@@ -39,6 +44,12 @@ export interface BenchOptions {
   json: boolean;
   /** Untimed put+get of this many MiB per server before measuring (0 = none). */
   warmupMiB: number;
+  /** Which rows: transfers, the metadata rows of open_lease_bench.ts, or both. */
+  rows: "all" | "transfer" | "open";
+  /** Seconds of each open+close loop. */
+  openSeconds: number;
+  /** Lease break round trips measured. */
+  breakReps: number;
 }
 
 /** One server's measurements. */
@@ -51,6 +62,8 @@ export interface ServerResult {
   readMBps: number[];
   writeCpuPerGiB: number[];
   readCpuPerGiB: number[];
+  /** The metadata rows (open+close, lease break round trip). */
+  openLease?: OpenLeaseResult;
 }
 
 const SHARE = "bench";
@@ -68,6 +81,9 @@ export function parseArgs(argv: string[]): BenchOptions {
     verify: false,
     json: false,
     warmupMiB: 256,
+    rows: "all",
+    openSeconds: 2,
+    breakReps: 50,
   };
   for (const a of argv) {
     const [k, v] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, ""];
@@ -106,6 +122,16 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "--verify":
         o.verify = true;
         break;
+      case "--rows":
+        if (v !== "all" && v !== "transfer" && v !== "open") throw new RangeError(`Unknown rows "${v}"`);
+        o.rows = v;
+        break;
+      case "--open-seconds":
+        o.openSeconds = Number(v);
+        break;
+      case "--break-reps":
+        o.breakReps = Number(v);
+        break;
       case "--json":
         o.json = true;
         break;
@@ -114,7 +140,7 @@ export function parseArgs(argv: string[]): BenchOptions {
         console.log(
           "usage: deno task bench [--size-mib=1024] [--reps=3] [--mode=plain|sign|encrypt] " +
             "[--protocol=SMB3] [--only=ksmbd|samba] [--backend=webcrypto|openssl] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256] " +
-            "[--verify] [--json]",
+            "[--verify] [--json] [--rows=all|transfer|open] [--open-seconds=2] [--break-reps=50]",
         );
         Deno.exit(0);
         break;
@@ -124,6 +150,9 @@ export function parseArgs(argv: string[]): BenchOptions {
   }
   if (!(o.sizeMiB > 0) || !Number.isInteger(o.reps) || o.reps < 1) {
     throw new RangeError("--size-mib must be > 0 and --reps a positive integer");
+  }
+  if (!(o.openSeconds > 0) || !Number.isInteger(o.breakReps) || o.breakReps < 1) {
+    throw new RangeError("--open-seconds must be > 0 and --break-reps a positive integer");
   }
   return o;
 }
@@ -232,9 +261,10 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
     if (!o.json) console.log(s);
     else console.error(s);
   };
+  const transfers = o.rows !== "open";
   try {
-    log(`generating ${o.sizeMiB} MiB of random data in ${local}`);
-    const srcSha = await writeRandomFile(`${local}/src.bin`, bytes);
+    if (transfers) log(`generating ${o.sizeMiB} MiB of random data in ${local}`);
+    const srcSha = transfers ? await writeRandomFile(`${local}/src.bin`, bytes) : "";
     for (const kind of kinds) {
       const result: ServerResult = {
         server: kind,
@@ -263,7 +293,7 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
       }
     }
     const copts = clientOptions(o, local);
-    if (o.warmupMiB > 0) {
+    if (transfers && o.warmupMiB > 0) {
       const warmBytes = Math.round(Math.min(o.warmupMiB, o.sizeMiB) * 1024 * 1024);
       await writeRandomFile(`${local}/warm.bin`, warmBytes);
       for (const [kind, server] of servers) {
@@ -282,7 +312,7 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
       }
       await Deno.remove(`${local}/warm.bin`).catch(() => {});
     }
-    for (let rep = 1; rep <= o.reps; rep++) {
+    for (let rep = 1; transfers && rep <= o.reps; rep++) {
       for (const [kind, server] of servers) {
         const result = results.get(kind)!;
         if (result.error) continue;
@@ -330,6 +360,14 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
         }
       }
     }
+    if (o.rows !== "transfer") {
+      for (const [kind, server] of servers) {
+        const result = results.get(kind)!;
+        log(`  ${result.label}: open+close and lease break rows`);
+        result.openLease = await measureOpenLease(server, SHARE, o);
+        if (result.openLease.error) log(`  ${result.label}: ${result.openLease.error}`);
+      }
+    }
   } finally {
     for (const [kind, s] of servers) {
       try {
@@ -362,6 +400,12 @@ export function report(o: BenchOptions, results: ServerResult[]): void {
     }));
     return;
   }
+  if (o.rows !== "open") reportTransfers(o, results);
+  if (o.rows !== "transfer") { for (const line of openLeaseLines(o, results)) console.log(line); }
+}
+
+/** The transfer table and its ratios. */
+function reportTransfers(o: BenchOptions, results: ServerResult[]): void {
   console.log(
     `\nsmbclient -m ${o.protocol} (${o.mode}), ${o.sizeMiB} MiB sequential, median of ${o.reps}, ` +
       `${navigator.hardwareConcurrency} CPUs`,
@@ -397,5 +441,7 @@ if (import.meta.main) {
   const results = await runBench(o);
   report(o, results);
   // Failing servers are reported, not fatal: exit 1 only when nothing could be measured.
-  Deno.exit(results.some((r) => r.writeMBps.length > 0) ? 0 : 1);
+  Deno.exit(
+    results.some((r) => r.writeMBps.length > 0 || Number.isFinite(r.openLease?.openClosePerSec)) ? 0 : 1,
+  );
 }

@@ -27,6 +27,16 @@ export const Limits = {
   /** config: max open files (per connection here as in ksmbd's per-conn fid table). */
   maxOpenFiles: 10000,
   maxActiveSessions: 1024,
+  /**
+   * How long a holder has to acknowledge an oplock or lease break before the server lowers it itself
+   * (MS-SMB2 3.3.2.1/3.3.2.5 Oplock/Lease Break Acknowledgment Timer; Windows and ksmbd: 35 s).
+   */
+  breakAckTimeoutMs: 35_000,
+  /**
+   * A CREATE that waits for breaks tries again after each round of acknowledgments; past this many
+   * rounds (other clients keep re-taking caching) it fails with SHARING_VIOLATION instead of waiting on.
+   */
+  maxOpenBreakRounds: 16,
   /** Session setup must finish within this many ms, or the half-built session is dropped. */
   sessionSetupTimeoutMs: 60_000,
   /** After a CANCEL, later replies wait at most this long for the cancelled request's final response. */
@@ -39,6 +49,15 @@ export const Limits = {
   /** Bridge to rpc-wasm: per-call timeout and payload cap (ksmbd: 2 s, 4 KiB; RPC replies larger). */
   ipcTimeoutMs: 2000,
   ipcMaxPayload: 64 * 1024,
+  /**
+   * Byte-range locks (core/state/byte_locks.ts): locks held on one file at once by all its opens (a
+   * LOCK beyond it gets STATUS_INSUFFICIENT_RESOURCES), and LOCK requests waiting on one file at once
+   * (one more is refused the same way). Each costs a few hundred bytes; a check is O(log n).
+   */
+  maxLocksPerFile: 100_000,
+  maxLockWaitersPerFile: 1024,
+  /** SMB2_LOCK_ELEMENTs in one LOCK request (64 KiB of elements), so a LockCount cannot make us allocate. */
+  maxLockElements: 2730,
   /** Directory entries returned per QUERY_DIRECTORY at most (buffer limits it first). */
   maxDirEntriesPerReply: 4096,
   /** Negotiate contexts at most in one NEGOTIATE. */

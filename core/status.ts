@@ -21,6 +21,7 @@ import type { Connection } from "./smb2/connection.ts";
 import type { ServerContext } from "./smb2/server_context.ts";
 import type { Session } from "./state/session.ts";
 import type { Open } from "./state/open.ts";
+import { leaseStateName } from "./state/caching.ts";
 
 /** Signing state of a session. */
 export interface SigningStatus {
@@ -92,7 +93,7 @@ export interface OpenFileStatus {
   shareAccess: number;
   /** "none", "level2", "exclusive", "batch" or "lease". */
   oplock: string;
-  /** Lease state; "none" (ksmbd-deno grants no leases yet). */
+  /** Lease state ("RWH", "RH", "R", ...; "none" without a lease), " (breaking to X)" while breaking. */
   lease: string;
 }
 
@@ -170,6 +171,17 @@ const CIPHERS: Record<number, string> = {
 };
 const OPLOCKS: Record<number, string> = { 0: "none", 1: "level2", 8: "exclusive", 9: "batch", 0xff: "lease" };
 
+/** The oplock and lease an open holds, from the state layer (core/state/file_table.ts). */
+function cachingOf(ctx: ServerContext, persistentId: bigint): { oplock: string; lease: string } {
+  const rec = ctx.files.open(persistentId);
+  if (!rec) return { oplock: "none", lease: "none" };
+  const l = rec.leaseId !== null ? ctx.files.lease(rec.leaseId) : undefined;
+  const oplock = OPLOCKS[rec.oplock] ?? String(rec.oplock);
+  if (!l) return { oplock, lease: "none" };
+  const state = l.state === 0 ? "none" : leaseStateName(l.state);
+  return { oplock, lease: l.breaking ? `${state} (breaking to ${leaseStateName(l.breakTo)})` : state };
+}
+
 /** "3.1.1" for 0x0311 (MS-SMB2 2.2.4 DialectRevision). */
 export function dialectName(d: number): string {
   return DIALECTS[d] ?? `0x${d.toString(16).padStart(4, "0")}`;
@@ -225,7 +237,10 @@ export function collectStatus(ctx: ServerContext, port: number, now = Date.now()
   const sessions: SessionStatus[] = [];
   const trees: TreeConnectStatus[] = [];
   const opens: OpenFileStatus[] = [];
-  const where = new Map<Open, { share: string; session: Session | undefined; client: string }>();
+  const where = new Map<
+    bigint,
+    { open: Open; share: string; session: Session | undefined; client: string }
+  >();
   for (const c of conns) {
     const client = clientAddress(c);
     const dialect = c.negotiated ? dialectName(c.negotiated.dialect) : "";
@@ -269,7 +284,7 @@ export function collectStatus(ctx: ServerContext, port: number, now = Date.now()
       if (o.closed) continue;
       const session = c.sessions.get(o.sessionId);
       const share = session?.trees.get(o.treeId)?.shareName ?? "";
-      where.set(o, { share, session, client });
+      where.set(o.persistentId, { open: o, share, session, client });
       opens.push({
         sessionId: hexId(o.sessionId),
         treeId: o.treeId,
@@ -281,19 +296,19 @@ export function collectStatus(ctx: ServerContext, port: number, now = Date.now()
         client,
         accessMask: o.grantedAccess >>> 0,
         shareAccess: o.shareAccess,
-        oplock: OPLOCKS[o.oplockLevel] ?? String(o.oplockLevel),
-        lease: "none",
+        ...cachingOf(ctx, o.persistentId),
       });
     }
   }
   const locks: ByteRangeLockStatus[] = [];
   for (const l of ctx.byteLocks.all()) {
-    const w = where.get(l.open);
+    // Locks name their open by persistent id (core/state/byte_locks.ts); listed by its FileId as above.
+    const w = where.get(l.openId);
     locks.push({
-      sessionId: hexId(l.open.sessionId),
-      fileId: l.open.id.toString(),
+      sessionId: w ? hexId(w.open.sessionId) : "",
+      fileId: (w?.open.id ?? l.openId).toString(),
       share: w?.share ?? "",
-      path: l.open.relPath === "" ? "." : l.open.relPath,
+      path: !w ? "" : w.open.relPath === "" ? "." : w.open.relPath,
       offset: l.offset.toString(),
       length: l.length.toString(),
       type: l.exclusive ? "exclusive" : "shared",

@@ -459,9 +459,9 @@ export const KEY_TABLE = [
     name: "smb2 leases",
     field: "smb2Leases",
     type: "bool",
-    default: "no",
+    default: "yes",
     parse: bool,
-    doc: "offer leases (not implemented by ksmbd-deno yet: accepted and ignored)",
+    doc: "offer SMB 2.1/3.x leases (file leases v1/v2; docs/state.md)",
   }),
   g({
     name: "smb2 max credits",

@@ -14,6 +14,9 @@ import {
 } from "../wire/create.ts";
 import {
   type CreateContextOut,
+  LeaseFlags,
+  type LeaseRequest,
+  leaseResponse,
   maximalAccessResponse,
   queryOnDiskIdResponse,
 } from "../wire/create_contexts.ts";
@@ -23,30 +26,28 @@ import {
   CreateDisposition as VfsDisposition,
   CreateOptions as VfsOptions,
   FileAttr,
+  splitStreamPath,
   type VfsHandle,
 } from "../vfs/mod.ts";
 import { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { mapAccess, WRITE_RIGHTS } from "./access.ts";
 import { openPipe } from "./pipe.ts";
-import {
-  breakExclusiveHolders,
-  breakLevelIIOnWrite,
-  breaksOplocks,
-  grantLevel,
-  hasHolder,
-  sendOplockBreak,
-} from "./oplock.ts";
+import { clientGuidOf, hex16, unhex16 } from "./breaks.ts";
+import type { CachingRequest, FileTable, OpenCheck } from "../state/file_table.ts";
+import { Limits } from "../limits.ts";
 import { decodeFullEaList } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 
 /** ksmbd share flag OPLOCKS (docs/ksmbd_compat.md §2). */
 const SHARE_FLAG_OPLOCKS = 1 << 7;
-import type { Tree } from "../state/tree.ts";
-
-/** The key that identifies one file across opens (share-mode table, delete pending). */
-export function fileKey(tree: Tree, fileId: bigint): string {
-  return `${tree.share.path}\0${fileId}`;
+/**
+ * The key of a file's record in the state layer: its identity, device and inode (docs/state.md). A
+ * named stream has a record of its own (MS-FSA 2.1.1.4: share access is per stream): the file's key,
+ * `:` and the stream name in lower case (stream names are case-insensitive).
+ */
+export function fileKeyOf(dev: bigint, ino: bigint, stream: string | null = null): string {
+  return stream === null ? `${dev}:${ino}` : `${dev}:${ino}:${stream.toLowerCase()}`;
 }
 
 const VALID_OPTIONS = 0x00ffffff;
@@ -77,7 +78,7 @@ function toVfsOptions(options: number): number {
 const VALID_ATTRS = 0x00007fb7;
 
 /** SMB2 CREATE handler. */
-export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
+export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   const req = decodeCreateRequest(ctx.pdu);
   const tree = ctx.tree!;
   const session = ctx.session!;
@@ -105,21 +106,19 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   if (tree.isPipe) return openPipe(ctx, req);
   const fs = tree.fs!;
 
-  let name = req.name;
+  const name = req.name;
   // MS-SMB2 3.3.5.9: a name must be relative; a leading backslash is invalid.
   if (name.startsWith("\\")) throw new SmbError(Status.INVALID_PARAMETER);
-  // Only the default data stream exists here: "file::$DATA" is the file itself.
-  const colon = name.indexOf(":");
-  if (colon >= 0) {
-    const stream = name.slice(colon).toUpperCase();
-    if (stream !== "::$DATA") {
-      throw new SmbError(
-        req.createDisposition === CreateDisposition.OPEN
-          ? Status.OBJECT_NAME_NOT_FOUND
-          : Status.OBJECT_NAME_INVALID,
-      );
+  // A stream part (`file:stream[:$DATA]`, `file::$DATA`) stays in the name: the vfs parses it
+  // (core/vfs/streams.ts) and the stream gets its own key below. Its syntax and kind are checked here,
+  // before share modes, as Windows and Samba do: a bad name is OBJECT_NAME_INVALID, a data stream is
+  // never a directory (NOT_A_DIRECTORY), and a directory has no `::$DATA` (FILE_IS_A_DIRECTORY).
+  const streamPart = splitStreamPath(name);
+  if (streamPart.stream !== null || streamPart.explicitDefault) {
+    if (req.createOptions & CreateOptions.DIRECTORY_FILE) throw new SmbError(Status.NOT_A_DIRECTORY);
+    if (streamPart.explicitDefault && fs.resolve(streamPart.path).isDirectory) {
+      throw new SmbError(Status.FILE_IS_A_DIRECTORY);
     }
-    name = name.slice(0, colon);
   }
   if (req.contexts.timewarp !== undefined) throw new SmbError(Status.OBJECT_NAME_NOT_FOUND); // no snapshots
   if (req.contexts.eaBuffer !== undefined) {
@@ -143,134 +142,209 @@ export async function handleCreate(ctx: RequestCtx): Promise<Reply> {
   const deleteOnClose = (req.createOptions & CreateOptions.DELETE_ON_CLOSE) !== 0;
   if (deleteOnClose && !(access & A.DELETE)) throw new SmbError(Status.ACCESS_DENIED);
 
-  // Share modes are checked before the disposition runs (an OVERWRITE must not truncate a file
-  // someone opened without FILE_SHARE_WRITE). resolve + create are synchronous: nothing interleaves.
-  let pre = fs.resolve(name);
+  // MS-FSA 2.1.5.1.2 through the state layer: share modes, breaks of other holders' caching, then
+  // the disposition. checkOpen and fs.create/addOpen run in one tick (nothing interleaves); when
+  // breaks are in flight the request goes asynchronous (MS-SMB2 3.3.4.2) and tries again once the
+  // holders acknowledged (or the break timed out).
   const overwrite = req.createDisposition === CreateDisposition.SUPERSEDE ||
     req.createDisposition === CreateDisposition.OVERWRITE ||
     req.createDisposition === CreateDisposition.OVERWRITE_IF;
-  const breakTo = overwrite ? OplockLevel.NONE : OplockLevel.II;
-  /** Breaks holders of one kind and looks the file up again afterwards (things change meanwhile). */
-  const breakAndRelook = async (only: "batch" | "exclusive"): Promise<void> => {
-    await breakExclusiveHolders(conn.server.shareModes.state(fileKey(tree, pre.fileId)), breakTo, only);
-    if (conn.sessions.get(session.id) !== session || session.trees.get(tree.id) !== tree || conn.isClosing) {
-      throw new SmbError(Status.USER_SESSION_DELETED);
-    }
-    pre = fs.resolve(name);
-  };
-  const breaks = breaksOplocks(access);
-  // MS-FSA 2.1.5.1.2: a BATCH holder is broken before the sharing check (it may close its handle in
-  // response); an EXCLUSIVE holder only after the check passed.
-  if (
-    pre.exists && breaks &&
-    hasHolder(conn.server.shareModes.state(fileKey(tree, pre.fileId)), OplockLevel.BATCH)
-  ) {
-    await breakAndRelook("batch");
-  }
-  const shareCheck = (): void => {
-    if (pre.exists) {
-      const key = fileKey(tree, pre.fileId);
-      const st = conn.server.shareModes.state(key);
-      if (st?.deletePending) throw new SmbError(Status.DELETE_PENDING);
-      const sv = conn.server.shareModes.check(key, access, req.shareAccess);
-      if (sv !== Status.SUCCESS) throw new SmbError(sv);
-    } else if (!tree.writable && creates) {
-      throw new SmbError(Status.ACCESS_DENIED);
-    }
-  };
-  shareCheck();
-  if (
-    pre.exists && breaks &&
-    hasHolder(conn.server.shareModes.state(fileKey(tree, pre.fileId)), OplockLevel.EXCLUSIVE)
-  ) {
-    await breakAndRelook("exclusive");
-    shareCheck();
-  }
-
-  const wantsWrite = (access & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)) !== 0;
-  const res = fs.create(name, {
-    // decodeCreateRequest refused dispositions past OVERWRITE_IF, so the lookup always hits.
-    disposition: TO_VFS_DISPOSITION[req.createDisposition],
-    createOptions: toVfsOptions(req.createOptions),
-    fileAttributes: req.fileAttributes,
-    allocationSize: req.contexts.allocationSize,
-    writeAccess: !tree.writable
-      ? false
-      : (req.desiredAccess & A.MAXIMUM_ALLOWED) && !wantsWrite
-      ? "ifPossible"
-      : wantsWrite,
-  });
-  const h: VfsHandle = res.handle;
-  const meta = res.meta;
-  // MS-FSA 2.1.5.1.2.1: a READONLY file cannot be opened for delete-on-close.
-  if (deleteOnClose && (meta.attributes & FileAttr.READONLY)) {
-    fs.closeHandle(h);
-    throw new SmbError(Status.CANNOT_DELETE);
-  }
-  let granted = access;
-  if (!tree.writable) granted &= ~WRITE_RIGHTS;
-  if (meta.attributes & FileAttr.READONLY) granted &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
-  const id = conn.server.allocOpenId();
-  const open = new Open(
-    id,
-    session.id,
-    tree.id,
-    h,
-    res.relPath,
-    meta.isDirectory,
-    granted,
-    req.shareAccess,
-    req.createOptions,
-    fileKey(tree, h.fileId),
-  );
-  open.deleteOnClose = deleteOnClose;
-  conn.opens.set(id, open);
-  const fileState = conn.server.shareModes.add(open);
-  const overwrote = res.createAction === VfsAction.OVERWRITTEN ||
-    res.createAction === VfsAction.SUPERSEDED;
-  if (overwrote) breakLevelIIOnWrite(fileState, open);
-  if (res.createAction === VfsAction.CREATED) {
-    conn.server.notify.emit(tree.share.path, res.relPath, NotifyAction.ADDED, nameFilter(meta.isDirectory));
-  } else if (overwrote) {
-    conn.server.notify.emit(
-      tree.share.path,
-      res.relPath,
-      NotifyAction.MODIFIED,
-      NotifyFilter.SIZE | NotifyFilter.LAST_WRITE,
-    );
-  }
-  open.oplockLevel = grantLevel(
-    fileState,
-    open,
-    req.requestedOplockLevel,
-    (tree.share.flags & SHARE_FLAG_OPLOCKS) !== 0,
-  );
-  open.notifyBreak = (level) => void sendOplockBreak(conn, open, level).catch(() => {});
-
-  const out: CreateContextOut[] = [];
-  if (req.contexts.maximalAccess) {
-    let max = tree.maximalAccess;
-    if (meta.attributes & FileAttr.READONLY) max &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
-    out.push(maximalAccessResponse(Status.SUCCESS, max));
-  }
-  if (req.contexts.queryOnDiskId) out.push(queryOnDiskIdResponse(h.fileId, BigInt(h.dev)));
-  return {
-    status: Status.SUCCESS,
-    openId: id,
-    body: (w, hs) =>
-      encodeCreateResponse(w, hs, {
-        oplockLevel: open.oplockLevel,
-        flags: 0,
-        createAction: FROM_VFS_ACTION[res.createAction],
-        creationTime: meta.creationTime,
-        lastAccessTime: meta.lastAccessTime,
-        lastWriteTime: meta.lastWriteTime,
-        changeTime: meta.changeTime,
-        allocationSize: meta.allocationSize,
-        endOfFile: meta.endOfFile,
-        fileAttributes: meta.attributes,
-        fileId: { persistent: id, volatile: id },
-        contexts: out,
+  const clientGuid = clientGuidOf(conn);
+  const leaseReq = leaseRequestOf(conn, req.requestedOplockLevel, req.contexts.lease);
+  const files = conn.server.files;
+  const plan = (): { key: string | null; check: OpenCheck } => {
+    const pre = fs.resolve(name);
+    if (!pre.exists && !tree.writable && creates) throw new SmbError(Status.ACCESS_DENIED);
+    const key = pre.exists ? fileKeyOf(pre.dev, pre.fileId, pre.stream) : null;
+    return {
+      key,
+      check: files.checkOpen({
+        fileKey: key,
+        access,
+        share: req.shareAccess,
+        overwrite: overwrite && pre.exists,
+        clientGuid,
+        leaseKey: leaseReq?.key ?? null,
       }),
+    };
+  };
+  const finish = (): Reply => {
+    const wantsWrite = (access & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)) !== 0;
+    const res = fs.create(name, {
+      // decodeCreateRequest refused dispositions past OVERWRITE_IF, so the lookup always hits.
+      disposition: TO_VFS_DISPOSITION[req.createDisposition],
+      createOptions: toVfsOptions(req.createOptions),
+      fileAttributes: req.fileAttributes,
+      allocationSize: req.contexts.allocationSize,
+      writeAccess: !tree.writable
+        ? false
+        : (req.desiredAccess & A.MAXIMUM_ALLOWED) && !wantsWrite
+        ? "ifPossible"
+        : wantsWrite,
+    });
+    const h: VfsHandle = res.handle;
+    const meta = res.meta;
+    // MS-FSA 2.1.5.1.2.1: a READONLY file cannot be opened for delete-on-close.
+    if (deleteOnClose && (meta.attributes & FileAttr.READONLY)) {
+      fs.closeHandle(h);
+      throw new SmbError(Status.CANNOT_DELETE);
+    }
+    let granted = access;
+    if (!tree.writable) granted &= ~WRITE_RIGHTS;
+    if (meta.attributes & FileAttr.READONLY) granted &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
+    const id = conn.server.allocOpenId();
+    const persistentId = files.allocPersistentId();
+    const key = fileKeyOf(BigInt(h.dev), h.fileId, h.stream);
+    const open = new Open(
+      id,
+      persistentId,
+      session.id,
+      tree.id,
+      h,
+      res.relPath,
+      meta.isDirectory,
+      granted,
+      req.shareAccess,
+      req.createOptions,
+      key,
+    );
+    conn.opens.set(id, open);
+    conn.server.openRoutes.set(persistentId, { conn, open });
+    const grant = files.addOpen({
+      persistentId,
+      fileKey: key,
+      clientGuid,
+      access: granted,
+      share: req.shareAccess,
+      isDirectory: meta.isDirectory,
+      deleteOnClose,
+      sharePath: tree.share.path,
+      relPath: res.relPath,
+    }, {
+      oplock: leaseReq ? OplockLevel.LEASE : req.requestedOplockLevel,
+      lease: leaseReq,
+      oplocksAllowed: (tree.share.flags & SHARE_FLAG_OPLOCKS) !== 0,
+      leasesAllowed: conn.server.global.smb2Leases,
+    });
+    const overwrote = res.createAction === VfsAction.OVERWRITTEN ||
+      res.createAction === VfsAction.SUPERSEDED;
+    if (overwrote) files.breakReadCaching(key, persistentId);
+    if (res.createAction === VfsAction.CREATED) {
+      conn.server.notify.emit(tree.share.path, res.relPath, NotifyAction.ADDED, nameFilter(meta.isDirectory));
+    } else if (overwrote) {
+      conn.server.notify.emit(
+        tree.share.path,
+        res.relPath,
+        NotifyAction.MODIFIED,
+        NotifyFilter.SIZE | NotifyFilter.LAST_WRITE,
+      );
+    }
+
+    const out: CreateContextOut[] = [];
+    if (req.contexts.maximalAccess) {
+      let max = tree.maximalAccess;
+      if (meta.attributes & FileAttr.READONLY) max &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
+      out.push(maximalAccessResponse(Status.SUCCESS, max));
+    }
+    if (req.contexts.queryOnDiskId) out.push(queryOnDiskIdResponse(h.fileId, BigInt(h.dev)));
+    if (grant.lease) {
+      const l = grant.lease;
+      out.push(leaseResponse({
+        version: l.version,
+        leaseKey: unhex16(l.key),
+        leaseState: l.state,
+        leaseFlags: (l.breaking ? LeaseFlags.BREAK_IN_PROGRESS : 0) |
+          (l.version === 2 && l.parentKey !== null ? LeaseFlags.PARENT_LEASE_KEY_SET : 0),
+        parentLeaseKey: l.parentKey !== null ? unhex16(l.parentKey) : undefined,
+        epoch: l.epoch,
+      }));
+    }
+    return {
+      status: Status.SUCCESS,
+      openId: id,
+      body: (w, hs) =>
+        encodeCreateResponse(w, hs, {
+          oplockLevel: grant.oplock,
+          flags: 0,
+          createAction: FROM_VFS_ACTION[res.createAction],
+          creationTime: meta.creationTime,
+          lastAccessTime: meta.lastAccessTime,
+          lastWriteTime: meta.lastWriteTime,
+          changeTime: meta.changeTime,
+          allocationSize: meta.allocationSize,
+          endOfFile: meta.endOfFile,
+          fileAttributes: meta.attributes,
+          fileId: { persistent: persistentId, volatile: id },
+          contexts: out,
+        }),
+    };
+  };
+
+  const first = plan();
+  if (first.check.kind === "fail") throw new SmbError(first.check.status);
+  if (first.check.kind === "ok") return finish();
+  // Breaks are in flight: answer STATUS_PENDING now and finish when the holders are done.
+  return {
+    status: Status.PENDING,
+    goAsync: async (signal: AbortSignal): Promise<Reply> => {
+      let key = first.key;
+      for (let round = 0;; round++) {
+        if (key !== null) await waitSettled(files, key, signal);
+        if (signal.aborted) return { status: Status.CANCELLED };
+        if (
+          conn.sessions.get(session.id) !== session || session.trees.get(tree.id) !== tree || conn.isClosing
+        ) {
+          return { status: Status.USER_SESSION_DELETED };
+        }
+        const next = plan();
+        if (next.check.kind === "fail") return { status: next.check.status };
+        if (next.check.kind === "ok") {
+          try {
+            return finish();
+          } catch (e) {
+            if (e instanceof SmbError) return { status: e.status };
+            throw e;
+          }
+        }
+        key = next.key;
+        if (round > Limits.maxOpenBreakRounds) return { status: Status.SHARING_VIOLATION };
+      }
+    },
+  };
+}
+
+/** Waits until the file's breaks are acknowledged (or timed out), or the request is cancelled. */
+function waitSettled(files: FileTable, key: string, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onAbort = (): void => resolve();
+    signal.addEventListener("abort", onAbort, { once: true });
+    files.settled(key).then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
+}
+
+/**
+ * The lease a CREATE asks for (MS-SMB2 3.3.5.9.8/11): only with RequestedOplockLevel LEASE, on
+ * SMB 2.1 and later; a v2 context only counts on SMB 3.x (v1 fields are used on 2.1).
+ */
+function leaseRequestOf(
+  conn: RequestCtx["conn"],
+  requested: number,
+  l: LeaseRequest | undefined,
+): CachingRequest["lease"] {
+  const dialect = conn.negotiated?.dialect ?? 0;
+  if (requested !== OplockLevel.LEASE || !l || dialect < 0x0210) return null;
+  const v2 = l.version === 2 && dialect >= 0x0300;
+  return {
+    key: hex16(l.leaseKey),
+    state: l.leaseState,
+    version: v2 ? 2 : 1,
+    parentKey: v2 && (l.leaseFlags & LeaseFlags.PARENT_LEASE_KEY_SET) && l.parentLeaseKey
+      ? hex16(l.parentLeaseKey)
+      : null,
+    epoch: v2 ? l.epoch ?? 0 : 0,
   };
 }

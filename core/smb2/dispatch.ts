@@ -8,12 +8,16 @@
  *     checkMessageId    the MessageId window (core/smb2/credits.ts)                3.3.5.2.3
  *     runRequest        per-request checks (core/smb2/preconditions.ts), the       3.3.5.2.6 - 3.3.5.2.11
  *                       handler, and thrown errors -> status (errorReply)
+ *     refuseAsyncInChain  an element other than a CREATE that would go async     3.3.5.2.7
+ *                       before the chain's end is answered INTERNAL_ERROR
  *     addResponse       credits, interim response, header, body, signing facts    3.3.1.2, 3.3.4.2, 3.3.4.1.1
  *                       (then the handler's afterEncode hook on the element)
  *     countRequest      metrics (core/metrics.ts) and the `smb` debug line
+ *     splitAtAsync      a CREATE async before the chain's end: send what is        3.3.4.2, 3.3.5.2.7
+ *                       gathered, wait for its final response, go on in a new frame
  *     nextChainState    what the next related element inherits (chain.ts)         3.3.5.2.7.2
  *   sendResponses       CANCEL ordering, the frame out, async jobs, disconnect      3.3.4.1.3, 3.3.5.16
- *   finishAsync         an async request's final response                          3.3.4.2
+ *   finishAsync         an async request's final response (runAsync, addFinal)     3.3.4.2
  *
  * Every message leaves through core/smb2/reply.ts, which alone frames, signs and encrypts.
  */
@@ -93,6 +97,10 @@ interface Batch {
   asyncJobs: AsyncJob[];
   /** A handler asked to drop the connection after its response (MS-SMB2 3.3.5.6 LOGOFF and others). */
   disconnect: boolean;
+  /** Sent without waiting for a CANCEL's ordering barrier (it carries the cancelled request's answer). */
+  ordered: boolean;
+  /** Called once the batch is sent or dropped. */
+  onSent: (() => void) | null;
 }
 
 /**
@@ -105,11 +113,8 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
   const elements = splitChain(frame);
   if (!elements) return conn.close();
   const encryptingSession = encryptedFor !== null ? conn.sessions.get(encryptedFor) ?? null : null;
-  const batch: Batch = {
-    frame: ReplyFrame.open(conn, { kind: "response", session: encryptingSession, encryptedFor }),
-    asyncJobs: [],
-    disconnect: false,
-  };
+  const route: ReplyRoute = { kind: "response", session: encryptingSession, encryptedFor };
+  let batch = newBatch(conn, route);
   let prev: ChainState | null = null;
   for (let i = 0; i < elements.length; i++) {
     const pdu = elements[i];
@@ -117,33 +122,49 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     try {
       hdr = decodeHeader(pdu);
     } catch {
-      return conn.close();
+      return finishBatch(conn, batch, false);
     }
     if (hdr.command === Command.CANCEL) {
       runCancel(conn, hdr, pdu);
       continue;
     }
-    if (!checkMessageId(conn, hdr)) return conn.close();
+    if (!checkMessageId(conn, hdr)) return finishBatch(conn, batch, false);
     // Metrics (core/metrics.ts): latency runs from here to the response being built.
     const t0 = performance.now();
     const done = await runRequest(conn, hdr, pdu, i === 0, prev, encryptedFor);
-    if (done === null) return conn.close();
+    if (done === null) return finishBatch(conn, batch, false);
     if (done.reply.noResponse) {
       countRequest(conn, hdr, done.reply.status, pdu.byteLength, 0, t0, null);
-      if (done.reply.disconnect) return conn.close();
+      if (done.reply.disconnect) return finishBatch(conn, batch, false);
       continue;
     }
-    const sent = addResponse(conn, batch, done, i === elements.length - 1, encryptedFor);
+    const last = i === elements.length - 1;
+    if (done.reply.goAsync && !last && hdr.command !== Command.CREATE) refuseAsyncInChain(done);
+    const sent = addResponse(conn, batch, done, last, encryptedFor);
     // The handler sees its encoded element before signing (preauth hash, LOGOFF teardown).
     if (sent.afterEncode) await sent.afterEncode(sent.bytes);
     countRequest(conn, hdr, sent.status, pdu.byteLength, sent.size, t0, sent);
     if (hdr.command === Command.SESSION_SETUP && sent.status === Status.SUCCESS) {
       conn.server.stats.sessionEstablished(conn.sessions.get(done.reply.sessionId ?? hdr.sessionId));
     }
+    let status = sent.status;
+    let openId = done.reply.openId ?? done.ctx.open?.id ?? null;
+    if (sent.job && last) {
+      batch.asyncJobs.push(sent.job);
+    } else if (sent.job) {
+      // A CREATE waiting (for an oplock or lease break) before the end of its chain: the responses so
+      // far and its interim response go out now; the elements after it wait for its final response,
+      // which opens the next frame of the chain's responses (splitAtAsync).
+      const split = await splitAtAsync(conn, batch, sent.job, route);
+      if (!split) return;
+      batch = split.batch;
+      status = split.reply.status;
+      openId = split.reply.openId ?? null;
+    }
     prev = nextChainState(prev, {
       command: hdr.command,
       related: done.related,
-      status: sent.status,
+      status,
       lookupSessionId: done.lookupSessionId,
       lookupTreeId: done.lookupTreeId,
       replySessionId: done.reply.sessionId,
@@ -151,10 +172,90 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
       sessionOk: done.sessionOk,
       needsTree: RULES[hdr.command]?.tree ?? false,
       treeResolved: done.ctx.tree !== null,
-      openId: done.reply.openId ?? done.ctx.open?.id ?? null,
+      openId,
     });
   }
-  await sendResponses(conn, batch);
+  await finishBatch(conn, batch, true);
+}
+
+/** A fresh batch for a frame's responses, encrypted as `route` says. */
+function newBatch(conn: Connection, route: ReplyRoute): Batch {
+  return {
+    frame: ReplyFrame.open(conn, route),
+    asyncJobs: [],
+    disconnect: false,
+    ordered: false,
+    onSent: null,
+  };
+}
+
+/**
+ * Ends a batch: sends it when `send` (else the connection is being dropped and nothing more goes out),
+ * and always settles `onSent`, which a CANCEL of the request the batch completes may be waiting on.
+ */
+async function finishBatch(conn: Connection, batch: Batch, send: boolean): Promise<void> {
+  try {
+    if (send) await sendResponses(conn, batch);
+    else conn.close();
+  } finally {
+    batch.onSent?.();
+  }
+}
+
+/**
+ * MS-SMB2 3.3.5.2.7: the server MAY fail requests of a compound chain that need asynchronous
+ * processing. As Windows does (smbtorture smb2.compound.interim2, smb2.compound_async), only a CREATE
+ * or the last element may go asynchronous; any other element that would is answered
+ * STATUS_INTERNAL_ERROR in its place in the chain, and the elements after it run as usual. Its
+ * operation is started with an aborted signal, the state of a request cancelled before it went
+ * asynchronous, so the handler releases whatever it set up.
+ */
+function refuseAsyncInChain(done: Handled): void {
+  const run = done.reply.goAsync!;
+  const aborted = new AbortController();
+  aborted.abort();
+  run(aborted.signal).catch((e) => log("error", `refused async ${done.ctx.hdr.command}: ${e}`));
+  done.reply = { status: Status.INTERNAL_ERROR };
+}
+
+/**
+ * Splits a chain's responses at a CREATE that went asynchronous before the chain's end (MS-SMB2
+ * 3.3.4.2, 3.3.5.2.7): sends the responses gathered so far with the CREATE's interim response, waits
+ * for the CREATE to complete (the client answers the break it waits on over this connection
+ * meanwhile), and opens the next batch with the CREATE's final response, so that the related elements
+ * after it inherit the open it created (3.3.5.2.7.2). Returns null when the connection went away.
+ */
+async function splitAtAsync(
+  conn: Connection,
+  batch: Batch,
+  job: AsyncJob,
+  route: ReplyRoute,
+): Promise<{ batch: Batch; reply: Reply } | null> {
+  // A CANCEL of the CREATE waits for its final response to be sent (handleCancel reads `finished`).
+  let sent!: () => void;
+  const finished = new Promise<void>((r) => sent = r);
+  const pending = conn.pending.get(job.asyncId);
+  if (pending) pending.finished = finished;
+  await finishBatch(conn, batch, true);
+  if (conn.isClosing) {
+    // Run it cancelled so the handler releases what it holds; nobody is left to answer.
+    job.controller.abort();
+    await runAsync(conn, job);
+    sent();
+    return null;
+  }
+  const reply = await runAsync(conn, job);
+  if (conn.isClosing) {
+    sent();
+    return null;
+  }
+  const next = newBatch(conn, route);
+  // It carries the CREATE's own final response, which a CANCEL of the CREATE makes later responses
+  // wait for (the ordering barrier): it must not wait for itself.
+  next.ordered = true;
+  next.onSent = sent;
+  addFinal(conn, next.frame, job, reply, false);
+  return { batch: next, reply };
 }
 
 /**
@@ -249,12 +350,15 @@ interface Added {
   treeId: number;
   /** The handler's hook to run on `bytes` (not for an interim response). */
   afterEncode?: Reply["afterEncode"];
+  /** The request went asynchronous: `bytes` is its interim response and this completes it. */
+  job?: AsyncJob;
 }
 
 /**
  * Appends a request's response to the frame: grants credits (MS-SMB2 3.3.1.2: what was asked, at
  * least 1 when the client would otherwise have none left), turns a request that goes asynchronous
- * into an interim STATUS_PENDING response with an AsyncId (3.3.4.2), and hands header, body and the
+ * into an interim STATUS_PENDING response with an AsyncId (3.3.4.2), registered in
+ * `conn.pending` and returned as a job for the caller to complete, and hands header, body and the
  * signing facts to the reply path (core/smb2/reply.ts).
  */
 function addResponse(
@@ -275,6 +379,7 @@ function addResponse(
   const credits = conn.credits.grant(hdr.credits);
   let flags = (hdr.flags & HeaderFlags.RELATED_OPERATIONS) | (hdr.flags & HeaderFlags.PRIORITY_MASK);
   let asyncId = 0n;
+  let job: AsyncJob | undefined;
   const requestSigned = ctx.signatureVerified === true;
   if (reply.goAsync) {
     asyncId = conn.allocAsyncId();
@@ -282,7 +387,7 @@ function addResponse(
     const controller = new AbortController();
     conn.pending.set(asyncId, { messageId: hdr.messageId, sessionId: hdr.sessionId, controller });
     if (conn.takeCancel(hdr.messageId)) controller.abort();
-    batch.asyncJobs.push({
+    job = {
       asyncId,
       hdr,
       treeId,
@@ -292,7 +397,7 @@ function addResponse(
       controller,
       signed: requestSigned,
       encryptedFor,
-    });
+    };
     reply = { status: Status.PENDING };
   }
   const route: ReplyRoute = {
@@ -325,6 +430,7 @@ function addResponse(
     sessionId,
     treeId,
     afterEncode: reply.afterEncode,
+    job,
   };
 }
 
@@ -362,7 +468,7 @@ function countRequest(
 async function sendResponses(conn: Connection, batch: Batch): Promise<void> {
   if (batch.frame.empty) return; // only CANCELs
   const barrier = conn.responseBarrier;
-  if (barrier) {
+  if (barrier && !batch.ordered) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([barrier, new Promise<void>((r) => timer = setTimeout(r, Limits.cancelOrderWaitMs))]);
     clearTimeout(timer);
@@ -399,10 +505,10 @@ interface AsyncJob {
 }
 
 /**
- * Runs an async operation and sends its final response (MS-SMB2 3.3.4.2; credits were granted in
- * the interim response) through the reply path, protected by the same rules as the interim one.
+ * Runs an async operation to its final reply (a thrown error becomes an error reply) and removes it
+ * from the connection's pending requests (MS-SMB2 3.3.1.7 AsyncCommandList).
  */
-async function finishAsync(conn: Connection, job: AsyncJob): Promise<void> {
+async function runAsync(conn: Connection, job: AsyncJob): Promise<Reply> {
   let reply: Reply;
   try {
     reply = await job.run(job.controller.signal);
@@ -417,14 +523,20 @@ async function finishAsync(conn: Connection, job: AsyncJob): Promise<void> {
       `${commandName(job.hdr.command)} mid ${job.hdr.messageId} async -> ${statusName(reply.status)}`,
     );
   }
-  if (conn.isClosing) return;
+  return reply;
+}
+
+/**
+ * Adds an async request's final response to `frame` (MS-SMB2 3.3.4.2: its AsyncId, no credits, as
+ * they were granted in the interim response), protected by the same rules as the interim one.
+ */
+function addFinal(conn: Connection, frame: ReplyFrame, job: AsyncJob, reply: Reply, last: boolean): void {
   const route: ReplyRoute = {
     kind: "async",
     session: conn.sessions.get(job.keySessionId) ?? null,
     encryptedFor: job.encryptedFor,
     requestSigned: job.signed,
   };
-  const frame = ReplyFrame.open(conn, route, 512);
   const added = frame.add(
     {
       command: job.hdr.command,
@@ -439,8 +551,20 @@ async function finishAsync(conn: Connection, job: AsyncJob): Promise<void> {
     },
     reply.body,
     route,
-    { tail: reply.tail, last: true },
+    { tail: reply.tail, last },
   );
   conn.server.stats.asyncCompleted(job.hdr.command, reply.status, added.size);
+}
+
+/** Runs an async operation and sends its final response on its own (MS-SMB2 3.3.4.2). */
+async function finishAsync(conn: Connection, job: AsyncJob): Promise<void> {
+  const reply = await runAsync(conn, job);
+  if (conn.isClosing) return;
+  const frame = ReplyFrame.open(conn, {
+    kind: "async",
+    session: conn.sessions.get(job.keySessionId) ?? null,
+    encryptedFor: job.encryptedFor,
+  }, 512);
+  addFinal(conn, frame, job, reply, true);
   await frame.send();
 }

@@ -10,6 +10,7 @@ import { Status } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { pipeTransceive } from "./pipe.ts";
+import { encodeFileObjectIdBuffer, FILE_OBJECTID_BUFFER_SIZE } from "../wire/fsctl/object_id.ts";
 
 const ALL_ONES = 0xffffffffffffffffn;
 
@@ -67,6 +68,8 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
     }
     case FsctlCode.PIPE_TRANSCEIVE:
       return pipeTransceive(ctx, req);
+    case FsctlCode.CREATE_OR_GET_OBJECT_ID:
+      return createOrGetObjectId(ctx, req.maxOutputResponse, req.ctlCode, req.fileId);
     case FsctlCode.DFS_GET_REFERRALS:
     case FsctlCode.DFS_GET_REFERRALS_EX:
       // No DFS here (as ksmbd): the client treats the share as a plain one.
@@ -74,4 +77,35 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
     default:
       throw new SmbError(Status.NOT_SUPPORTED);
   }
+}
+
+/**
+ * FSCTL_CREATE_OR_GET_OBJECT_ID (MS-FSA 2.1.5.10.1): the file's object id, derived from its identity
+ * on the volume (inode and device) so it is stable for the file's life and unique on the volume
+ * without being stored; the volume id is the device, and the birth ids are the current ones since an
+ * object id here never moves with a copy.
+ */
+function createOrGetObjectId(
+  ctx: RequestCtx,
+  maxOutput: number,
+  ctlCode: number,
+  fileId: { persistent: bigint; volatile: bigint },
+): Reply {
+  const open = ctx.open;
+  if (!open || open.pipe !== null) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
+  if (maxOutput < FILE_OBJECTID_BUFFER_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
+  const h = open.file;
+  const objectId = new Uint8Array(16);
+  const ov = new DataView(objectId.buffer);
+  ov.setBigUint64(0, h.fileId, true);
+  ov.setBigUint64(8, h.dev, true);
+  const volumeId = new Uint8Array(16);
+  new DataView(volumeId.buffer).setBigUint64(0, h.dev, true);
+  const w = new Writer(FILE_OBJECTID_BUFFER_SIZE);
+  encodeFileObjectIdBuffer(w, { objectId, birthVolumeId: volumeId, birthObjectId: objectId });
+  const output = w.finish();
+  return {
+    status: Status.SUCCESS,
+    body: (bw, hs) => encodeIoctlResponse(bw, hs, { ctlCode, fileId, output }),
+  };
 }

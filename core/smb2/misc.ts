@@ -2,9 +2,8 @@
 import { decodeEchoRequest, encodeEchoResponse } from "../wire/echo.ts";
 import { Status } from "../wire/status.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { decodeOplockBreakAck, encodeOplockBreak } from "../wire/oplock_break.ts";
-import { OplockLevel } from "../wire/create.ts";
-import { settleBreak } from "./oplock.ts";
+import { decodeOplockBreakAck, encodeLeaseBreakResponse, encodeOplockBreak } from "../wire/oplock_break.ts";
+import { clientGuidOf, hex16 } from "./breaks.ts";
 import { log } from "../log.ts";
 
 export function handleEcho(ctx: RequestCtx): Reply {
@@ -40,34 +39,38 @@ export function handleCancel(ctx: RequestCtx): Reply {
   return { status: Status.SUCCESS, noResponse: true };
 }
 
-/** OPLOCK_BREAK acknowledgment (MS-SMB2 3.3.5.22.1). Leases are never granted, so lease acks are invalid. */
+/**
+ * OPLOCK_BREAK acknowledgment: an oplock ack (MS-SMB2 3.3.5.22.1) by FileId, or a lease ack
+ * (3.3.5.22.2) by lease key within the client's lease table. The state layer checks the ack
+ * against the break in flight (core/state/file_table.ts).
+ */
 export function handleOplockBreak(ctx: RequestCtx): Reply {
   const ack = decodeOplockBreakAck(ctx.pdu);
-  // MS-SMB2 3.3.5.22.2: no lease is ever granted here, so no lease key is known.
-  if (ack.kind !== "oplock") throw new SmbError(Status.OBJECT_NAME_NOT_FOUND);
+  const files = ctx.server.files;
+  if (ack.kind === "lease") {
+    const guid = clientGuidOf(ctx.conn);
+    if (guid === "") throw new SmbError(Status.INVALID_PARAMETER);
+    const r = files.ackLease(guid, hex16(ack.leaseKey), ack.leaseState);
+    if (r.status !== Status.SUCCESS || !r.lease) throw new SmbError(r.status);
+    const key = ack.leaseKey;
+    const state = r.lease.state;
+    return {
+      status: Status.SUCCESS,
+      body: (w, h) => encodeLeaseBreakResponse(w, h, { flags: 0, leaseKey: key, leaseState: state }),
+    };
+  }
   const open = ctx.conn.opens.get(ack.fileId.volatile);
   if (
-    !open || open.closed || open.id !== ack.fileId.persistent || open.sessionId !== ctx.session!.id ||
-    open.treeId !== ctx.tree!.id
+    !open || open.closed || open.persistentId !== ack.fileId.persistent ||
+    open.sessionId !== ctx.session!.id || open.treeId !== ctx.tree!.id
   ) {
     throw new SmbError(Status.FILE_CLOSED);
   }
-  const b = open.breaking;
-  // Only a pending break can be acknowledged, and only to NONE or LEVEL_II at or below its target.
-  if (!b) throw new SmbError(Status.INVALID_OPLOCK_PROTOCOL);
-  if (
-    (ack.oplockLevel !== OplockLevel.NONE && ack.oplockLevel !== OplockLevel.II) ||
-    ack.oplockLevel > b.toLevel
-  ) {
-    open.oplockLevel = OplockLevel.NONE;
-    settleBreak(open);
-    throw new SmbError(Status.INVALID_OPLOCK_PROTOCOL);
-  }
-  open.oplockLevel = ack.oplockLevel;
-  settleBreak(open);
+  const status = files.ackOplock(open.persistentId, ack.oplockLevel);
+  if (status !== Status.SUCCESS) throw new SmbError(status);
   const level = ack.oplockLevel;
   return {
     status: Status.SUCCESS,
-    body: (w, h) => encodeOplockBreak(w, h, level, { persistent: open.id, volatile: open.id }),
+    body: (w, h) => encodeOplockBreak(w, h, level, { persistent: open.persistentId, volatile: open.id }),
   };
 }

@@ -181,6 +181,7 @@ export async function openPipe(ctx: RequestCtx, req: CreateRequest): Promise<Rep
   log("ipc", `pipe ${name} opened (rpc pipe ${pipeId}) by ${session.account || "(anonymous)"}`);
   const open = new Open(
     id,
+    server.files.allocPersistentId(),
     session.id,
     tree.id,
     null,
@@ -209,7 +210,7 @@ export async function openPipe(ctx: RequestCtx, req: CreateRequest): Promise<Rep
         allocationSize: 4096n,
         endOfFile: 0n,
         fileAttributes: FILE_ATTRIBUTE_NORMAL,
-        fileId: { persistent: id, volatile: id },
+        fileId: { persistent: open.persistentId, volatile: id },
         contexts: [],
       }),
   };

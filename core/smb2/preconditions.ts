@@ -7,6 +7,7 @@
  */
 import { Command, HeaderFlags, SMB2_HEADER_SIZE } from "../wire/header.ts";
 import { Status } from "../wire/status.ts";
+import { FsctlCode } from "../wire/ioctl.ts";
 import { verifyMessage } from "../crypto/signing.ts";
 import { type RequestCtx, SmbError } from "./handler.ts";
 import type { ChainState } from "./chain.ts";
@@ -14,8 +15,11 @@ import { log } from "../log.ts";
 
 /** Preconditions per command (MS-SMB2 3.3.5.2.x); fileIdOffset is from the body start. */
 export interface Rule {
-  /** The FileId may be all ones with nothing to inherit (IOCTL FSCTLs that name no file). */
-  fileOptional?: boolean;
+  /**
+   * Whether this request's FileId may be all ones with nothing to inherit (IOCTL FSCTLs that name no
+   * file); `pdu` is the request element.
+   */
+  fileOptional?: (pdu: Uint8Array) => boolean;
   session: boolean;
   tree: boolean;
   fileIdOffset?: number;
@@ -38,8 +42,8 @@ export const RULES: Readonly<Record<number, Rule>> = {
   [Command.READ]: { session: true, tree: true, fileIdOffset: 16 },
   [Command.WRITE]: { session: true, tree: true, fileIdOffset: 16 },
   [Command.LOCK]: { session: true, tree: true, fileIdOffset: 8, whenExpired: true },
-  // IOCTL: FSCTLs such as VALIDATE_NEGOTIATE_INFO carry an all-ones FileId; the handler resolves it.
-  [Command.IOCTL]: { session: true, tree: true, fileIdOffset: 8, fileOptional: true },
+  // IOCTL: FSCTLs such as VALIDATE_NEGOTIATE_INFO carry an all-ones FileId; any other names an open.
+  [Command.IOCTL]: { session: true, tree: true, fileIdOffset: 8, fileOptional: namesNoFile },
   [Command.CANCEL]: { session: false, tree: false, unsigned: true },
   [Command.ECHO]: { session: false, tree: false, unsigned: true },
   [Command.QUERY_DIRECTORY]: { session: true, tree: true, fileIdOffset: 8 },
@@ -52,6 +56,27 @@ export const RULES: Readonly<Record<number, Rule>> = {
 };
 
 const ALL_ONES = 0xffffffffffffffffn;
+
+/**
+ * The FSCTLs whose IOCTL carries an all-ones FileId because they concern the connection, the server or
+ * a pipe by name rather than an open (MS-SMB2 3.3.5.15: VALIDATE_NEGOTIATE_INFO, QUERY_NETWORK_-
+ * INTERFACE_INFO, DFS_GET_REFERRALS(_EX), PIPE_WAIT). Any other FSCTL with an all-ones FileId and no
+ * open to inherit fails FILE_CLOSED before its handler runs (smbtorture smb2.compound.related5).
+ */
+const FILELESS_FSCTLS: ReadonlySet<number> = new Set([
+  FsctlCode.VALIDATE_NEGOTIATE_INFO,
+  FsctlCode.QUERY_NETWORK_INTERFACE_INFO,
+  FsctlCode.DFS_GET_REFERRALS,
+  FsctlCode.DFS_GET_REFERRALS_EX,
+  FsctlCode.PIPE_WAIT,
+]);
+
+/** IOCTL (MS-SMB2 2.2.31): CtlCode is at offset 4 of the body. */
+function namesNoFile(pdu: Uint8Array): boolean {
+  const at = SMB2_HEADER_SIZE + 4;
+  if (pdu.byteLength < at + 4) return false;
+  return FILELESS_FSCTLS.has(new DataView(pdu.buffer, pdu.byteOffset + at, 4).getUint32(0, true));
+}
 
 /** Thrown where the protocol says to drop the connection without answering. */
 export class DropConnection extends Error {}
@@ -86,8 +111,14 @@ export function checkRequest(ctx: RequestCtx, place: RequestPlace): void {
   if (related && prev && !prev.treeOk && RULES[hdr.command]?.tree) {
     throw new SmbError(Status.INVALID_PARAMETER);
   }
-  // MS-SMB2 3.3.5.2.6: an unknown command ends the connection without a reply.
-  if (hdr.command > Command.OPLOCK_BREAK) throw new DropConnection();
+  // MS-SMB2 3.3.5.2.6: an unknown command ends the connection without a reply. Inside a compound
+  // chain, once an element before it has been processed, it is failed with INVALID_PARAMETER instead
+  // (as Samba and ksmbd answer any unknown command; smbtorture smb2.compound.invalid4), so the
+  // responses owed for the elements already carried out are not lost with the connection.
+  if (hdr.command > Command.OPLOCK_BREAK) {
+    if (place.first) throw new DropConnection();
+    throw new SmbError(Status.INVALID_PARAMETER);
+  }
   if (!conn.negotiated && hdr.command !== Command.NEGOTIATE) throw new SmbError(Status.INVALID_PARAMETER);
   resolve(ctx, RULES[hdr.command], related ? prev : null, place);
 }
@@ -145,17 +176,17 @@ function resolve(ctx: RequestCtx, rule: Rule, prev: ChainState | null, place: Re
     const dv = new DataView(ctx.pdu.buffer, ctx.pdu.byteOffset + at, 16);
     let persistent = dv.getBigUint64(0, true);
     let volatile = dv.getBigUint64(8, true);
-    if (persistent === ALL_ONES && volatile === ALL_ONES && !prev && rule.fileOptional) return;
+    if (persistent === ALL_ONES && volatile === ALL_ONES && !prev && rule.fileOptional?.(ctx.pdu)) return;
     if (persistent === ALL_ONES && volatile === ALL_ONES && prev) {
       // MS-SMB2 3.3.5.2.7.2: the FileId of the previous related operation; when a CREATE before
       // it failed, dependents fail with that CREATE's status.
       if (prev.openId === null) throw new SmbError(prev.createErr ?? Status.FILE_CLOSED);
-      persistent = prev.openId;
       volatile = prev.openId;
+      persistent = conn.opens.get(volatile)?.persistentId ?? ALL_ONES;
     }
     const open = conn.opens.get(volatile);
     if (
-      !open || open.closed || open.id !== persistent || open.sessionId !== ctx.session!.id ||
+      !open || open.closed || open.persistentId !== persistent || open.sessionId !== ctx.session!.id ||
       open.treeId !== ctx.tree!.id
     ) {
       throw new SmbError(Status.FILE_CLOSED);

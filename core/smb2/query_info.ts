@@ -1,7 +1,7 @@
 /** QUERY_INFO (MS-SMB2 3.3.5.20). */
 import { decodeQueryInfoRequest, encodeQueryInfoResponse, InfoType } from "../wire/query_info.ts";
 import { encodeFileInfo } from "../wire/fscc/file_info.ts";
-import { encodeFsInfo } from "../wire/fscc/fs_info.ts";
+import { DEFAULT_FS_ATTRIBUTES, encodeFsInfo, FsAttr } from "../wire/fscc/fs_info.ts";
 import { FileInfoClass as C } from "../wire/fscc/info_classes.ts";
 import { Status } from "../wire/status.ts";
 import { AccessMask as A, CreateOptions } from "../wire/create.ts";
@@ -32,22 +32,28 @@ export function handleQueryInfo(ctx: RequestCtx): Reply {
         throw new SmbError(Status.ACCESS_DENIED);
       }
       const meta = fs.statHandle(h);
-      const st = ctx.server.shareModes.state(open.fileKey);
+      const st = ctx.server.files.file(open.fileKey);
       out = encodeFileInfo(req.fileInfoClass, {
         meta,
         accessMask: open.grantedAccess,
-        deletePending: (st?.deletePending ?? false) || open.deleteOnClose,
+        deletePending: (st?.deletePending ?? false) ||
+          (ctx.server.files.open(open.persistentId)?.deleteOnClose ?? false),
         position: open.position,
         mode: open.createOptions & MODE_BITS,
         path: "\\" + h.relPath,
         alternateName: meta.name === "" ? undefined : shortNameOf(meta.name),
+        // MS-FSCC 2.4.44: the file's default and named streams (core/vfs/streams.ts).
+        streams: req.fileInfoClass === C.STREAM ? fs.listStreams(h) : undefined,
       }, req.outputBufferLength);
       break;
     }
     case InfoType.FILESYSTEM: {
       const fsm = fs.statfs();
       out = encodeFsInfo(req.fileInfoClass, fsm, req.outputBufferLength, {
-        attributes: ctx.server.global.fakeFscaps !== 0 ? undefined : undefined,
+        // FILE_NAMED_STREAMS (MS-FSCC 2.5.1) where the share offers named streams.
+        attributes: fs.options.namedStreams === false
+          ? undefined
+          : DEFAULT_FS_ATTRIBUTES | FsAttr.NAMED_STREAMS,
       });
       break;
     }

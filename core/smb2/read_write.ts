@@ -6,7 +6,6 @@ import { Dialect } from "../wire/negotiate.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { AccessMask as A } from "../wire/create.ts";
 import { pipeRead, pipeWrite } from "./pipe.ts";
-import { breakLevelIIOnWrite } from "./oplock.ts";
 import { NotifyAction, NotifyFilter } from "./notify.ts";
 
 const CREDIT_UNIT = 65536;
@@ -28,7 +27,15 @@ export async function handleRead(ctx: RequestCtx): Promise<Reply> {
   if (open.pipe !== null) return pipeRead(ctx, open, req.length);
   if (open.isDirectory) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
   if (!(open.grantedAccess & (A.FILE_READ_DATA | A.FILE_EXECUTE))) throw new SmbError(Status.ACCESS_DENIED);
-  if (ctx.server.byteLocks.ioConflict(open.fileKey, open, BigInt(req.offset), BigInt(req.length), false)) {
+  if (
+    ctx.server.byteLocks.ioConflict(
+      open.fileKey,
+      open.persistentId,
+      BigInt(req.offset),
+      BigInt(req.length),
+      false,
+    )
+  ) {
     throw new SmbError(Status.FILE_LOCK_CONFLICT);
   }
   const buf = new Uint8Array(new ArrayBuffer(req.length + 64), 64, req.length);
@@ -58,13 +65,19 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
     throw new SmbError(Status.ACCESS_DENIED);
   }
   if (
-    ctx.server.byteLocks.ioConflict(open.fileKey, open, BigInt(req.offset), BigInt(req.data.byteLength), true)
+    ctx.server.byteLocks.ioConflict(
+      open.fileKey,
+      open.persistentId,
+      BigInt(req.offset),
+      BigInt(req.data.byteLength),
+      true,
+    )
   ) {
     throw new SmbError(Status.FILE_LOCK_CONFLICT);
   }
   const n = await ctx.tree!.fs!.write(open.file, req.data, req.offset);
   open.written = true;
-  breakLevelIIOnWrite(ctx.server.shareModes.state(open.fileKey), open);
+  ctx.server.files.breakReadCaching(open.fileKey, open.persistentId);
   if (ctx.server.notify.size > 0) {
     ctx.server.notify.emit(
       ctx.tree!.share.path,

@@ -117,6 +117,8 @@ export interface AddedMessage {
 export class ReplyFrame {
   private readonly out: Writer;
   private lastStart = -1;
+  /** Messages added so far. */
+  private count = 0;
   private readonly signs: { start: number; key: Uint8Array; alg: SigningAlgId }[] = [];
   /** A READ payload written after the frame's buffer without a copy (the last message only). */
   private tail: Uint8Array | null = null;
@@ -172,6 +174,7 @@ export class ReplyFrame {
     }
     const start = out.pos;
     this.lastStart = start;
+    this.count++;
     let flags = HeaderFlags.SERVER_TO_REDIR | h.flags;
     const p = this.envelope.kind === "encrypt" ? this.envelope : protectionFor(route);
     if (p.kind === "sign") flags |= HeaderFlags.SIGNED;
@@ -214,6 +217,16 @@ export class ReplyFrame {
    */
   async send(): Promise<boolean> {
     if (this.lastStart < 0) return true;
+    if (this.count > 1) {
+      // MS-SMB2 3.3.4.1.3: the last response of a compound chain is padded to 8 bytes too (a single
+      // response is not; smbtorture smb2.compound.compound-padding checks both). A READ payload kept
+      // out of the buffer is copied in so the padding can follow it.
+      if (this.tail) {
+        this.out.bytes(this.tail);
+        this.tail = null;
+      }
+      while ((this.out.pos - this.lastStart) % 8 !== 0) this.out.u8(0);
+    }
     const all = this.out.finish();
     for (const s of this.signs) {
       const next = all[s.start + 20] | (all[s.start + 21] << 8) | (all[s.start + 22] << 16) |

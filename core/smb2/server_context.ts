@@ -1,7 +1,11 @@
 import type { Bridge } from "../ipc/bridge.ts";
 import type { GlobalConfig, ShareConfig, TriState } from "../config/types.ts";
 import { sectionKey } from "../config/ini.ts";
-import { ShareModeTable } from "../state/share_mode.ts";
+import { FileTable } from "../state/file_table.ts";
+import type { Open } from "../state/open.ts";
+import type { Connection } from "./connection.ts";
+import { Limits } from "../limits.ts";
+import { routeBreak } from "./breaks.ts";
 import { ByteLockTable } from "../state/byte_locks.ts";
 import { NotifyHub } from "./notify.ts";
 import { Metrics } from "../metrics.ts";
@@ -11,7 +15,10 @@ import type { ShareFs } from "../vfs/mod.ts";
 export class ServerContext {
   readonly serverGuid: Uint8Array = crypto.getRandomValues(new Uint8Array(16));
   readonly startTime = Date.now();
-  readonly shareModes = new ShareModeTable();
+  /** Per-file state: opens by persistent id, share modes, oplocks, leases (docs/state.md). */
+  readonly files: FileTable = new FileTable(Limits.breakAckTimeoutMs);
+  /** Where each open lives now (persistent id -> connection and its handle), for break delivery. */
+  readonly openRoutes = new Map<bigint, { conn: Connection; open: Open }>();
   readonly byteLocks = new ByteLockTable();
   readonly notify = new NotifyHub();
   /** One ShareFs per share name (lower case) and path, opened on first tree connect. */
@@ -36,13 +43,13 @@ export class ServerContext {
   readonly stats: Metrics = new Metrics();
   /** Session ids are unique server-wide so PreviousSessionId can find an old session. */
   private nextSessionId = BigInt(Date.now()) << 16n;
-  /** Open ids are unique server-wide. */
+  /** Volatile open ids are unique server-wide too (a client cannot guess another connection's). */
   private nextOpenId = 1n;
-  readonly connections = new Set<{ close(): void }>();
+  readonly connections = new Set<Connection>();
   /** Every session of every connection by id (PreviousSessionId reconnects look here). */
   readonly sessions = new Map<
     bigint,
-    { conn: import("./connection.ts").Connection; session: import("../state/session.ts").Session }
+    { conn: Connection; session: import("../state/session.ts").Session }
   >();
   /**
    * Each share's `smb encrypt` by lower-case name (the accounts module does not carry this ksmbd-deno /
@@ -62,13 +69,15 @@ export class ServerContext {
   }
 
   /** Hook for IPC$ pipe closes (DCE/RPC pipes live in rpc-wasm). */
-  onPipeClose?: (open: import("../state/open.ts").Open) => void;
+  onPipeClose?: (open: Open) => void;
 
   constructor(
     public global: GlobalConfig,
     readonly bridge: Bridge,
     readonly stateDir: string,
-  ) {}
+  ) {
+    this.files.onBreak = (m) => routeBreak(this, m);
+  }
 
   allocSessionId(): bigint {
     this.nextSessionId = (this.nextSessionId + 1n) & 0xffffffffffffffffn;
@@ -76,7 +85,8 @@ export class ServerContext {
     return this.nextSessionId;
   }
 
+  /** A volatile id: counts down from the top so it never equals a persistent id (docs/state.md). */
   allocOpenId(): bigint {
-    return this.nextOpenId++;
+    return 0xfffffffffffffffen - this.nextOpenId++;
   }
 }

@@ -17,8 +17,7 @@ import { AccessMask as A } from "../wire/create.ts";
 import { FileAttributes } from "../wire/fscc/types.ts";
 import type { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { fileKey } from "./create.ts";
-import { breakLevelIIOnWrite } from "./oplock.ts";
+import { fileKeyOf } from "./create.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 
 function need(open: Open, bits: number): void {
@@ -47,7 +46,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
   }
   const fs = tree.fs!;
   const h = open.file;
-  const shareModes = ctx.server.shareModes;
+  const files = ctx.server.files;
   switch (req.fileInfoClass) {
     case C.BASIC: {
       const b = decodeFileBasicInformation(req.buffer);
@@ -80,39 +79,58 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       if (r.rootDirectory !== 0n) throw new SmbError(Status.INVALID_PARAMETER);
       const target = targetName(r.fileName);
       if (target === "") throw new SmbError(Status.INVALID_PARAMETER);
-      if (open.isDirectory) {
-        // Windows refuses to rename a directory while something below it is open.
-        const prefix = h.relPath + "\\";
-        for (const o of ctx.conn.opens.values()) {
-          const oh = o.handle;
-          if (oh && o !== open && o.treeId === open.treeId && oh.relPath.startsWith(prefix)) {
-            throw new SmbError(Status.ACCESS_DENIED);
+      const rename = (): Reply => {
+        if (open.closed) return { status: Status.FILE_CLOSED };
+        if (open.isDirectory) {
+          // Windows refuses to rename a directory while something below it is open.
+          const prefix = h.relPath + "\\";
+          for (const o of ctx.conn.opens.values()) {
+            const oh = o.handle;
+            if (oh && o !== open && o.treeId === open.treeId && oh.relPath.startsWith(prefix)) {
+              throw new SmbError(Status.ACCESS_DENIED);
+            }
           }
         }
-      }
-      const dest = fs.resolve(target);
-      if (dest.exists && r.replaceIfExists) {
-        const key = fileKey(tree, dest.fileId);
-        if (key !== open.fileKey && shareModes.state(key)) throw new SmbError(Status.ACCESS_DENIED);
-      }
-      const oldPath = h.relPath;
-      fs.rename(h, target, r.replaceIfExists);
-      const nf = nameFilter(open.isDirectory);
-      ctx.server.notify.emitAll(tree.share.path, [
-        { path: oldPath, action: NotifyAction.RENAMED_OLD_NAME, filterBits: nf },
-        { path: h.relPath, action: NotifyAction.RENAMED_NEW_NAME, filterBits: nf },
-      ]);
-      // Other opens of the same file follow the rename.
-      open.relPath = h.relPath;
-      const st = shareModes.state(open.fileKey);
-      if (st) {
-        for (const o of st.opens) {
+        // A stream handle, or a target ":name[:$DATA]", renames a stream within its file (MS-FSA
+        // 2.1.5.14.11.1); the vfs checks the name and the target stream (core/vfs/streams.ts).
+        const streamRename = h.stream !== null || target.startsWith(":");
+        if (!streamRename) {
+          // Windows and Samba refuse to rename a file while one of its named streams is open.
+          for (const route of ctx.server.openRoutes.values()) {
+            const oh = route.open.handle;
+            if (oh && oh.stream !== null && oh.dev === h.dev && oh.fileId === h.fileId) {
+              throw new SmbError(Status.ACCESS_DENIED);
+            }
+          }
+          const dest = fs.resolve(target);
+          if (dest.exists && r.replaceIfExists) {
+            const key = fileKeyOf(dest.dev, dest.fileId);
+            if (key !== open.fileKey && files.file(key)) throw new SmbError(Status.ACCESS_DENIED);
+          }
+        }
+        const oldPath = h.relPath;
+        fs.rename(h, target, r.replaceIfExists);
+        const nf = nameFilter(open.isDirectory);
+        if (!streamRename) {
+          ctx.server.notify.emitAll(tree.share.path, [
+            { path: oldPath, action: NotifyAction.RENAMED_OLD_NAME, filterBits: nf },
+            { path: h.relPath, action: NotifyAction.RENAMED_NEW_NAME, filterBits: nf },
+          ]);
+        }
+        // Other opens of the same file follow the rename (the record is keyed by identity, so
+        // delete on close still names this file: docs/state.md).
+        open.relPath = h.relPath;
+        files.renamed(open.fileKey, h.relPath);
+        for (const route of ctx.server.openRoutes.values()) {
+          const o = route.open;
+          if (o.fileKey !== open.fileKey || o === open) continue;
           const oh = o.handle;
           if (oh && oh !== h) oh.relPath = h.relPath;
           o.relPath = h.relPath;
         }
-      }
-      return ok;
+        return ok;
+      };
+      return afterHandleBreaks(ctx, rename);
     }
     case C.LINK: {
       const r = decodeFileLinkInformation(req.buffer);
@@ -126,13 +144,9 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
     case C.DISPOSITION: {
       const d = decodeFileDispositionInformation(req.buffer);
       need(open, A.DELETE);
-      const st = shareModes.state(open.fileKey);
-      if (d.deletePending) {
-        // MS-FSA 2.1.5.14.3: read-only files cannot be deleted; directories must be empty.
-        fs.canDelete(h);
-      }
-      if (st) st.deletePending = d.deletePending;
-      if (!d.deletePending) open.deleteOnClose = false;
+      // MS-FSA 2.1.5.14.3: read-only files cannot be deleted; directories must be empty.
+      if (d.deletePending) fs.canDelete(h);
+      files.setDeletePending(open.persistentId, d.deletePending);
       return ok;
     }
     case C.POSITION: {
@@ -149,7 +163,7 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       need(open, A.FILE_WRITE_DATA);
       if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
       fs.setEndOfFile(h, e.endOfFile);
-      breakLevelIIOnWrite(shareModes.state(open.fileKey), open);
+      files.breakReadCaching(open.fileKey, open.persistentId);
       return ok;
     }
     case C.ALLOCATION: {
@@ -164,4 +178,30 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
     default:
       throw new SmbError(Status.INVALID_INFO_CLASS);
   }
+}
+
+/**
+ * Runs a rename once other clients' handle caching on the file is gone (MS-FSA 2.1.5.14.2: a
+ * rename breaks H leases and waits for the acknowledgment, MS-SMB2 3.3.4.2 going asynchronous).
+ */
+function afterHandleBreaks(ctx: RequestCtx, action: () => Reply): Reply {
+  const open = ctx.open!;
+  const files = ctx.server.files;
+  if (!files.breakHandleCaching(open.fileKey, open.persistentId)) return action();
+  return {
+    status: Status.PENDING,
+    goAsync: async (signal: AbortSignal): Promise<Reply> => {
+      await Promise.race([
+        files.settled(open.fileKey),
+        new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true })),
+      ]);
+      if (signal.aborted) return { status: Status.CANCELLED };
+      try {
+        return action();
+      } catch (e) {
+        if (e instanceof SmbError) return { status: e.status };
+        throw e;
+      }
+    },
+  };
 }

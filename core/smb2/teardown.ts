@@ -7,22 +7,24 @@ import type { Open } from "../state/open.ts";
 import type { Session } from "../state/session.ts";
 import type { Tree } from "../state/tree.ts";
 import { log } from "../log.ts";
-import { settleBreak } from "./oplock.ts";
 import { nameFilter, NotifyAction } from "./notify.ts";
 
-/** Closes an open: releases its share-mode entry and runs delete-on-close on the last close. */
+/**
+ * Closes an open: removes it from the state layer (which settles its breaks and tells whether the
+ * file goes now: delete on close / delete pending, MS-FSA 2.1.5.4), releases its locks and handle.
+ */
 export function closeOpen(conn: Connection, open: Open): void {
   if (open.closed) return;
   open.closed = true;
   conn.opens.delete(open.id);
-  // A holder that closes instead of acknowledging ends its break (MS-SMB2 3.3.5.10).
-  settleBreak(open);
-  open.oplockLevel = 0;
   // A pending CHANGE_NOTIFY on this handle completes with STATUS_NOTIFY_CLEANUP.
   conn.server.notify.remove(open);
   const server = conn.server;
-  server.byteLocks.releaseAll(open.fileKey, open);
-  const { state, last } = server.shareModes.remove(open);
+  if (server.openRoutes.get(open.persistentId)?.open === open) server.openRoutes.delete(open.persistentId);
+  server.byteLocks.releaseAll(open.fileKey, open.persistentId);
+  const { deleteNow } = open.pipe === null
+    ? server.files.removeOpen(open.persistentId)
+    : { deleteNow: false };
   const session = conn.sessions.get(open.sessionId);
   const tree = session?.trees.get(open.treeId);
   const fs = tree?.fs ?? null;
@@ -34,7 +36,7 @@ export function closeOpen(conn: Connection, open: Open): void {
       log("vfs", `close failed: ${e}`);
     }
   }
-  if (fs && (open.deleteOnClose || (state?.deletePending ?? false)) && last) {
+  if (fs && deleteNow) {
     try {
       const path = handle ? handle.relPath : open.relPath;
       fs.remove(path);
@@ -42,9 +44,6 @@ export function closeOpen(conn: Connection, open: Open): void {
     } catch (e) {
       log("vfs", `delete on close of ${open.relPath} failed: ${e}`);
     }
-  } else if (open.deleteOnClose && state && !last) {
-    // Another open keeps the file alive; the pending delete passes to the file (MS-FSA 2.1.5.4).
-    state.deletePending = true;
   }
   if (open.pipe !== null) conn.server.onPipeClose?.(open);
 }

@@ -30,6 +30,7 @@ const SF = {
   STORE_DOS_ATTRS: 1 << 6,
   PIPE: 1 << 8,
   HIDE_DOT_FILES: 1 << 9,
+  STREAMS: 1 << 11,
   FOLLOW_SYMLINKS: 1 << 12,
 } as const;
 
@@ -158,6 +159,8 @@ export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
       forceDirectoryMode: cfg.forceDirectoryMode,
       stateDir: server.stateDir,
       label: cfg.name,
+      // `vfs objects = streams_xattr` (core/vfs/streams.ts keeps the data in the state directory).
+      namedStreams: (cfg.flags & SF.STREAMS) !== 0,
     };
     const key = cfg.name.toLowerCase();
     const sig = JSON.stringify(opts);

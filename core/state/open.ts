@@ -1,4 +1,5 @@
 import type { FileMeta, VfsHandle } from "../vfs/mod.ts";
+import { LockSequences } from "./byte_locks.ts";
 
 /** Directory enumeration state kept on an open directory (MS-SMB2 3.3.1.10 Open.EnumerationLocation). */
 export interface DirEnum {
@@ -11,23 +12,12 @@ export interface DirEnum {
 export class Open {
   /** Set by CLOSE or by tree/session teardown; an open that is closed is never used again. */
   closed = false;
-  deleteOnClose = false;
   position = 0n;
   dirEnum: DirEnum | null = null;
   /** Set when data was written since the last timestamp refresh (for close-time attributes). */
   written = false;
-  /** Granted oplock level (MS-SMB2 2.2.14 OplockLevel). */
-  oplockLevel = 0;
-  /** A break in progress: the level it goes to and who waits for it. */
-  breaking: {
-    toLevel: number;
-    done: Promise<void>;
-    resolve: () => void;
-    timer: ReturnType<typeof setTimeout>;
-  } | null = null;
-  /** Sends a break notification to the holder's connection (set by CREATE). */
-  notifyBreak: ((level: number) => void) | null = null;
-
+  /** Open.LockSequenceArray (MS-SMB2 3.3.1.10), used by LOCK for resilient/durable opens (3.3.5.14). */
+  readonly lockSequences = new LockSequences();
   /**
    * The vfs handle of a file or directory open. Handlers check `pipe` first; reaching a file
    * operation with a pipe open is a server bug, answered with STATUS_INTERNAL_ERROR by dispatch.
@@ -38,8 +28,13 @@ export class Open {
   }
 
   constructor(
-    /** Volatile and persistent parts are the same 64-bit id here. */
+    /** The volatile FileId: this connection's handle for the open (MS-SMB2 2.2.14.1). */
     readonly id: bigint,
+    /**
+     * The persistent FileId: the open's key in the server-wide open table (core/state/file_table.ts),
+     * distinct from the volatile id so an open can outlive its connection (docs/state.md).
+     */
+    readonly persistentId: bigint,
     readonly sessionId: bigint,
     readonly treeId: number,
     /** The vfs handle (file descriptor owner); null for pipes (see {@link Open.file}). */
@@ -50,7 +45,7 @@ export class Open {
     readonly grantedAccess: number,
     readonly shareAccess: number,
     readonly createOptions: number,
-    /** Key of the file in the share-mode table (device:inode). */
+    /** Key of the file's record in the state layer (device:inode; docs/state.md). */
     readonly fileKey: string,
     /** Pipe name for IPC$ opens. */
     readonly pipe: string | null = null,
@@ -60,11 +55,4 @@ export class Open {
 /** Everything a connection needs to find an open by its id. */
 export interface OpenTable {
   get(id: bigint): Open | undefined;
-}
-
-/** Pending delete state shared by all opens of one file (MS-FSA 2.1.5.4 DeletePending is per file). */
-export interface FileShareState {
-  opens: Set<Open>;
-  deletePending: boolean;
-  meta?: FileMeta;
 }

@@ -15,6 +15,7 @@ export { errnoKind, toVfsError, VfsError, type VfsErrorKind } from "./errors.ts"
 export { componentError, DOT_COMPONENT_KIND, parseSmbPath, type SmbPath } from "./path.ts";
 export { compileVeto, compileWildcard, foldName, hasWildcards, matchWildcard } from "./wildcard.ts";
 export { emptyMeta, type MetaRecord, MetaStore } from "./metadata.ts";
+export { MAX_STREAM_NAME_UNITS, splitStreamPath, streamNameError, type StreamPath } from "./streams.ts";
 export {
   type BasicInfo,
   CreateAction,
@@ -25,5 +26,6 @@ export {
   type ListDirOptions,
   ShareFs,
   type ShareFsOptions,
+  type StreamInfo,
   VfsHandle,
 } from "./share_fs.ts";

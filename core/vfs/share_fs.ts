@@ -24,6 +24,13 @@ import { FileAttr, type FileMeta, type FsMeta, SETTABLE_ATTRS } from "./types.ts
 import { toVfsError, VfsError } from "./errors.ts";
 import { emptyMeta, type MetaRecord, MetaStore, type StoredRow } from "./metadata.ts";
 import { componentError, parseSmbPath, type SmbPath } from "./path.ts";
+import {
+  type BaseIdentity,
+  splitStreamPath,
+  type StoredStream,
+  type StreamPath,
+  StreamStore,
+} from "./streams.ts";
 import { compileVeto, compileWildcard, foldName } from "./wildcard.ts";
 
 const C = fs.constants;
@@ -94,6 +101,12 @@ export interface ShareFsOptions {
   stateDir: string;
   /** Share name: volume label, and the metadata database's file name. */
   label: string;
+  /**
+   * Named streams (`file:stream`, core/vfs/streams.ts); default true. ksmbd offers them on shares
+   * with `vfs objects = streams_xattr` (share flag STREAMS, docs/ksmbd_compat.md §2); without them a
+   * stream name is refused as an invalid name, as on a file system without streams.
+   */
+  namedStreams?: boolean;
 }
 
 /** What SMB2 CREATE asks of the file system. */
@@ -157,8 +170,20 @@ export class VfsHandle {
   readonly dev: bigint;
   /** Inode number: the 64-bit FileId reported to clients. */
   readonly fileId: bigint;
-  /** On-disk path relative to the share root, backslash separated; "" for the root. */
+  /**
+   * On-disk path relative to the share root, backslash separated; "" for the root. For a named
+   * stream, the file's path, `:` and the stream's name (`dir\file.txt:Zone.Identifier`).
+   */
   relPath: string;
+  /**
+   * The named stream this handle reads and writes (its stored spelling), or null for the file itself
+   * (its default data stream, or a directory). `dev` and `fileId` are then the base file's.
+   */
+  stream: string | null;
+  /** @internal for a named stream: a read-only descriptor of the base file (times, attributes). */
+  readonly baseFd: number;
+  /** @internal for a named stream: whether the base file is a directory. */
+  readonly baseIsDirectory: boolean;
   #closed = false;
   #pending = 0;
   #closeRequested = false;
@@ -171,6 +196,7 @@ export class VfsHandle {
     dev: bigint,
     ino: bigint,
     relPath: string,
+    stream: { name: string; baseFd: number; baseIsDirectory: boolean } | null = null,
   ) {
     this.fd = fd;
     this.isDirectory = isDirectory;
@@ -178,6 +204,16 @@ export class VfsHandle {
     this.dev = dev;
     this.fileId = ino;
     this.relPath = relPath;
+    this.stream = stream?.name ?? null;
+    this.baseFd = stream?.baseFd ?? -1;
+    this.baseIsDirectory = stream?.baseIsDirectory ?? false;
+  }
+
+  /** The base file's path (relPath without a stream part). */
+  get basePath(): string {
+    if (this.stream === null) return this.relPath;
+    const i = this.relPath.indexOf(":");
+    return i < 0 ? this.relPath : this.relPath.slice(0, i);
   }
 
   /** True once close was requested (the fd may still finish in-flight I/O). */
@@ -207,10 +243,12 @@ export class VfsHandle {
   #doClose(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      // Nothing useful to report: the descriptor is gone either way.
+    for (const fd of this.baseFd >= 0 ? [this.fd, this.baseFd] : [this.fd]) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // Nothing useful to report: the descriptor is gone either way.
+      }
     }
   }
 }
@@ -315,12 +353,26 @@ function lastName(rel: string): string {
   return i < 0 ? rel : rel.slice(i + 1);
 }
 
+/** The key of a file's streams in the stream store (core/vfs/streams.ts). */
+function identity(st: fs.BigIntStats): BaseIdentity {
+  return { dev: st.dev, ino: st.ino, birthtimeNs: st.birthtimeNs };
+}
+
+/** One entry of {@link ShareFs.listStreams}: a stream's name in `:name:$DATA` form and its sizes. */
+export interface StreamInfo {
+  name: string;
+  size: bigint;
+  allocationSize: bigint;
+}
+
 /** A share-rooted file system with Windows semantics. */
 export class ShareFs {
   readonly options: Readonly<ShareFsOptions>;
   /** realpath of the share root. */
   readonly root: string;
   readonly #store: MetaStore;
+  /** Named streams' data (core/vfs/streams.ts), in the state directory. */
+  readonly #streams: StreamStore;
   readonly #veto: (name: string) => boolean;
   readonly #rootDev: bigint;
   readonly #rootIno: bigint;
@@ -334,10 +386,17 @@ export class ShareFs {
   /** Operation counter: a case index validated in the current operation may be updated in place. */
   #seq = 0;
 
-  private constructor(opts: ShareFsOptions, root: string, store: MetaStore, st: fs.BigIntStats) {
+  private constructor(
+    opts: ShareFsOptions,
+    root: string,
+    store: MetaStore,
+    streams: StreamStore,
+    st: fs.BigIntStats,
+  ) {
     this.options = Object.freeze({ ...opts, vetoFiles: [...opts.vetoFiles] });
     this.root = root;
     this.#store = store;
+    this.#streams = streams;
     this.#veto = compileVeto(opts.vetoFiles);
     this.#rootDev = st.dev;
     this.#rootIno = st.ino;
@@ -380,7 +439,9 @@ export class ShareFs {
     }
     const safe = opts.label.replace(/[^A-Za-z0-9_.-]/g, "_") || "share";
     const store = MetaStore.open(`${opts.stateDir}/${safe}.vfsmeta.sqlite`);
-    return new ShareFs(opts, root, store, st);
+    // Like the database, the stream store is outside the share: clients cannot name it.
+    const streams = StreamStore.open(`${stateReal}/${safe}.streams`);
+    return new ShareFs(opts, root, store, streams, st);
   }
 
   /** Closes the metadata database. Handles must be closed by their owners first. */
@@ -705,6 +766,7 @@ export class ShareFs {
    * MS-FSA 2.1.5.1). Throws VfsError.
    */
   create(path: string, req: CreateRequest): CreateResult {
+    const sp = this.#splitStream(path);
     const disp = req.disposition;
     const opts = req.createOptions ?? 0;
     const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0;
@@ -722,10 +784,17 @@ export class ShareFs {
     ) {
       throw new VfsError("invalid_argument", "directory with an overwriting disposition");
     }
+    // MS-FSA 2.1.5.1: a data stream (named, or the default one named explicitly) is never a directory.
+    if ((sp.stream !== null || sp.explicitDefault) && wantDir) {
+      throw new VfsError("not_a_directory", "a data stream is not a directory");
+    }
     for (let attempt = 0;; attempt++) {
-      const lk = this.#lookup(path);
+      const lk = this.#lookup(sp.path);
       try {
-        return lk.st ? this.#openExisting(lk, req, wantDir, wantFile) : this.#createNew(lk, req, wantDir);
+        if (sp.stream !== null) return this.#openStream(lk, sp.stream, req);
+        return lk.st
+          ? this.#openExisting(lk, req, wantDir, wantFile, sp.explicitDefault)
+          : this.#createNew(lk, req, wantDir);
       } catch (e) {
         // Lost a race with another creator/remover between the walk and the syscall: walk again.
         const code = (e as { code?: string }).code;
@@ -737,14 +806,21 @@ export class ShareFs {
     }
   }
 
-  #openExisting(lk: Lookup, req: CreateRequest, wantDir: boolean, wantFile: boolean): CreateResult {
+  #openExisting(
+    lk: Lookup,
+    req: CreateRequest,
+    wantDir: boolean,
+    wantFile: boolean,
+    explicitDefault = false,
+  ): CreateResult {
     const st = lk.st!;
     const disp = req.disposition;
     const isDir = st.isDirectory();
     if (!isDir && !st.isFile()) throw new VfsError("access_denied", "not a regular file or directory");
     if (disp === CreateDisposition.CREATE) throw new VfsError("name_collision", "file exists");
     if (isDir) {
-      if (wantFile) throw new VfsError("is_a_directory", "is a directory");
+      // `dir::$DATA`: a directory has no default data stream.
+      if (wantFile || explicitDefault) throw new VfsError("is_a_directory", "is a directory");
       // MS-FSA 2.1.5.1.2: a directory stream only supports FILE_OPEN / FILE_OPEN_IF.
       if (disp !== CreateDisposition.OPEN && disp !== CreateDisposition.OPEN_IF) {
         throw new VfsError("name_collision", "cannot overwrite a directory");
@@ -796,6 +872,8 @@ export class ShareFs {
     if (overwrite) {
       try {
         fs.ftruncateSync(fd, 0);
+        // Overwriting the default stream deletes the named ones (MS-FSA 2.1.5.1.2.1; NTFS does so).
+        this.#dropStreams(st);
         const old = this.#store.get(st.dev, st.ino, st.birthtimeNs);
         this.#initMeta(st, false, req, fd, old?.creationTime ?? null);
       } catch (e) {
@@ -807,6 +885,225 @@ export class ShareFs {
     const h = new VfsHandle(fd, false, write, st.dev, st.ino, toSmb(lk.rel));
     const meta = this.#meta(fs.fstatSync(fd, { bigint: true }), lk.name);
     return { handle: h, createAction: action, meta, relPath: h.relPath };
+  }
+
+  /**
+   * Opens or creates the named stream `name` of the file `lk` names (MS-FSA 2.1.5.1: a stream open
+   * creates a missing file first, unless the disposition only opens). The handle reads and writes the
+   * stream's data file in the store and keeps a read-only descriptor of the file for its times and
+   * attributes. Write access follows the file's rules (read-only share, READONLY attribute).
+   */
+  #openStream(lk: Lookup, name: string, req: CreateRequest): CreateResult {
+    const disp = req.disposition;
+    const ro = this.options.readOnly;
+    const overwrite = disp === CreateDisposition.SUPERSEDE || disp === CreateDisposition.OVERWRITE ||
+      disp === CreateDisposition.OVERWRITE_IF;
+    let baseSt = lk.st;
+    let baseFd: number;
+    if (!baseSt) {
+      if (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE) {
+        throw new VfsError("not_found", "file not found");
+      }
+      if (lk.path.trailingSlash) throw new VfsError("path_not_found", "`name\\:stream` names no directory");
+      if (ro) throw new VfsError("access_denied", "share is read-only");
+      const mode = this.#newMode(false, req.posixMode);
+      baseFd = this.#openChecked(lk.abs, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode);
+      this.#noteEntry(lk.parentAbs, lk.name, true);
+      try {
+        fs.fchmodSync(baseFd, mode);
+        baseSt = fs.fstatSync(baseFd, { bigint: true });
+        // The new file gets the request's attributes; the stream's allocation is its own.
+        this.#initMeta(baseSt, false, { ...req, allocationSize: undefined }, baseFd);
+      } catch (e) {
+        fs.closeSync(baseFd);
+        throw e;
+      }
+    } else {
+      const isDir = baseSt.isDirectory();
+      if (!isDir && !baseSt.isFile()) throw new VfsError("access_denied", "not a regular file or directory");
+      // `dir\:s` is an invalid name, `file\:s` a path through a file (as Samba answers).
+      if (lk.path.trailingSlash) {
+        throw isDir
+          ? new VfsError("invalid_name", "stream name after a trailing backslash")
+          : new VfsError("path_not_found", "a file used as a directory");
+      }
+      baseFd = this.#openChecked(lk.openAbs, C.O_RDONLY | (isDir ? C.O_DIRECTORY : 0), undefined, baseSt);
+    }
+    try {
+      const id = identity(baseSt);
+      const attrs = this.#attrs(baseSt, lk.name, this.#store.get(baseSt.dev, baseSt.ino, baseSt.birthtimeNs));
+      let write = overwrite || req.writeAccess === true;
+      if (write && ro) throw new VfsError("access_denied", "share is read-only");
+      if (write && (attrs & FileAttr.READONLY)) throw new VfsError("access_denied", "file is read-only");
+      if (!write && req.writeAccess === "ifPossible" && !ro && !(attrs & FileAttr.READONLY)) write = true;
+      const found = this.#streams.find(id, name);
+      let fd: number;
+      let stored: StoredStream;
+      let action: CreateAction = CreateAction.OPENED;
+      if (found) {
+        if (disp === CreateDisposition.CREATE) throw new VfsError("name_collision", "stream exists");
+        stored = found;
+        fd = fs.openSync(found.dataPath, (write ? C.O_RDWR : C.O_RDONLY) | C.O_NOFOLLOW);
+        if (overwrite) {
+          try {
+            fs.ftruncateSync(fd, 0);
+            this.#initStreamMeta(fd, req);
+          } catch (e) {
+            fs.closeSync(fd);
+            throw e;
+          }
+          action = disp === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : CreateAction.OVERWRITTEN;
+        }
+      } else {
+        if (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE) {
+          throw new VfsError("not_found", "stream not found");
+        }
+        if (ro) throw new VfsError("access_denied", "share is read-only");
+        // A new stream changes the file: refused on a READONLY file like any write.
+        if (attrs & FileAttr.READONLY) throw new VfsError("access_denied", "file is read-only");
+        ({ stream: stored, fd } = this.#streams.create(id, name));
+        write = true;
+        action = CreateAction.CREATED;
+        try {
+          this.#initStreamMeta(fd, req);
+        } catch (e) {
+          fs.closeSync(fd);
+          throw e;
+        }
+      }
+      const h = new VfsHandle(fd, false, write, baseSt.dev, baseSt.ino, `${toSmb(lk.rel)}:${stored.name}`, {
+        name: stored.name,
+        baseFd,
+        baseIsDirectory: baseSt.isDirectory(),
+      });
+      const meta = this.#streamMeta(
+        fs.fstatSync(baseFd, { bigint: true }),
+        fs.fstatSync(fd, { bigint: true }),
+        lk.name,
+      );
+      return { handle: h, createAction: action, meta, relPath: h.relPath };
+    } catch (e) {
+      fs.closeSync(baseFd);
+      throw e;
+    }
+  }
+
+  /** Records the requested allocation of a stream just created or overwritten (or clears it). */
+  #initStreamMeta(fd: number, req: CreateRequest): void {
+    const st = fs.fstatSync(fd, { bigint: true });
+    const r = emptyMeta();
+    r.allocationSize = req.allocationSize && req.allocationSize > 0n ? req.allocationSize : null;
+    this.#store.put(st.dev, st.ino, st.birthtimeNs, r);
+  }
+
+  /**
+   * FileMeta of a named stream: the file's times, attributes and id (MS-FSA 2.1.5.12: they belong to
+   * the file), the stream's own EndOfFile and AllocationSize; never a directory.
+   */
+  #streamMeta(baseSt: fs.BigIntStats, dataSt: fs.BigIntStats, name: string): FileMeta {
+    const m = this.#meta(baseSt, name);
+    const d = this.#meta(dataSt, "");
+    return { ...m, endOfFile: dataSt.size, allocationSize: d.allocationSize, isDirectory: false };
+  }
+
+  /**
+   * The named stream a delete names (a stream handle, or a `file:stream` path), or null when it
+   * names a file or directory. Throws not_found for a path naming a missing stream.
+   */
+  #streamTarget(
+    target: VfsHandle | string,
+  ): { baseSt: fs.BigIntStats; baseName: string; name: string } | null {
+    if (typeof target !== "string") {
+      if (target.stream === null) return null;
+      return {
+        baseSt: fs.fstatSync(target.baseFd, { bigint: true }),
+        baseName: lastName(target.basePath.replaceAll("\\", "/")),
+        name: target.stream,
+      };
+    }
+    const sp = splitStreamPath(target);
+    if (sp.stream === null) return null;
+    const lk = this.#lookup(sp.path);
+    if (!lk.st) throw new VfsError("not_found", "file not found");
+    const found = this.#streams.find(identity(lk.st), sp.stream);
+    if (!found) throw new VfsError("not_found", "stream not found");
+    return { baseSt: lk.st, baseName: lk.name, name: found.name };
+  }
+
+  /**
+   * Renames a named stream within its file (MS-FSA 2.1.5.14.11.1): the new name is `:name[:$DATA]`
+   * (anything else, or a bad name, is INVALID_PARAMETER); an existing target is OBJECT_NAME_COLLISION
+   * without ReplaceIfExists and, with it, is replaced only when empty (INVALID_PARAMETER otherwise).
+   * Renaming to or from the default data stream is refused (INVALID_PARAMETER).
+   */
+  #renameStream(h: VfsHandle, newPath: string, replace: boolean): void {
+    if (!newPath.startsWith(":")) {
+      throw new VfsError("invalid_argument", 'a stream is renamed to another stream name (":name")');
+    }
+    let sp: StreamPath;
+    try {
+      sp = splitStreamPath(newPath);
+    } catch (e) {
+      throw new VfsError("invalid_argument", `bad stream name: ${(e as Error).message}`);
+    }
+    if (sp.stream === null || h.stream === null) {
+      throw new VfsError("invalid_argument", "renaming to or from the default data stream is not supported");
+    }
+    const baseSt = fs.fstatSync(h.baseFd, { bigint: true });
+    const id = identity(baseSt);
+    const target = this.#streams.find(id, sp.stream);
+    let replaced: fs.BigIntStats | undefined;
+    if (target && foldName(target.name) !== foldName(h.stream)) {
+      if (!replace) throw new VfsError("name_collision", "target stream exists");
+      replaced = fs.statSync(target.dataPath, { bigint: true });
+      if (replaced.size !== 0n) throw new VfsError("invalid_argument", "target stream is not empty");
+    }
+    const base = h.basePath;
+    const stored = this.#streams.rename(id, h.stream, sp.stream, replace);
+    if (replaced) this.#store.delete(replaced.dev, replaced.ino);
+    h.stream = stored.name;
+    h.relPath = `${base}:${stored.name}`;
+  }
+
+  /**
+   * FileStreamInformation (MS-FSCC 2.4.44, MS-FSA 2.1.5.12.27): the streams of the handle's file,
+   * `::$DATA` first for a file (a directory has no default stream), then each named stream as
+   * `:name:$DATA`, with sizes. A stream handle lists its file's streams.
+   */
+  listStreams(h: VfsHandle): StreamInfo[] {
+    this.#live(h);
+    try {
+      const baseSt = fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
+      const out: StreamInfo[] = [];
+      if (!baseSt.isDirectory()) {
+        out.push({
+          name: "::$DATA",
+          size: baseSt.size,
+          allocationSize: this.#meta(baseSt, "").allocationSize,
+        });
+      }
+      for (const s of this.#streams.list(identity(baseSt))) {
+        const st = fs.statSync(s.dataPath, { bigint: true, throwIfNoEntry: false });
+        if (!st) continue;
+        out.push({
+          name: `:${s.name}:$DATA`,
+          size: st.size,
+          allocationSize: this.#meta(st, "").allocationSize,
+        });
+      }
+      return out;
+    } catch (e) {
+      throw toVfsError(e, "list streams");
+    }
+  }
+
+  /** Splits a stream part off a name; a named stream on a share without streams is an invalid name. */
+  #splitStream(path: string): StreamPath {
+    const sp = splitStreamPath(path);
+    if (sp.stream !== null && this.options.namedStreams === false) {
+      throw new VfsError("invalid_name", "named streams are not enabled on this share");
+    }
+    return sp;
   }
 
   #derivedHidden(name: string): boolean {
@@ -936,7 +1233,15 @@ export class ShareFs {
   statHandle(h: VfsHandle): FileMeta {
     this.#live(h);
     try {
-      return this.#meta(fs.fstatSync(h.fd, { bigint: true }), lastName(h.relPath.replaceAll("\\", "/")));
+      const name = lastName(h.basePath.replaceAll("\\", "/"));
+      if (h.stream !== null) {
+        return this.#streamMeta(
+          fs.fstatSync(h.baseFd, { bigint: true }),
+          fs.fstatSync(h.fd, { bigint: true }),
+          name,
+        );
+      }
+      return this.#meta(fs.fstatSync(h.fd, { bigint: true }), name);
     } catch (e) {
       throw toVfsError(e, "fstat");
     }
@@ -953,9 +1258,33 @@ export class ShareFs {
    * Resolves a path without opening it: the on-disk relative path (backslashes), whether it exists,
    * and if so whether it is a directory and its FileId. Throws for bad syntax or a missing parent.
    */
-  resolve(path: string): { relPath: string; exists: boolean; isDirectory: boolean; fileId: bigint } {
-    const lk = this.#lookup(path);
+  resolve(
+    path: string,
+  ): {
+    relPath: string;
+    exists: boolean;
+    isDirectory: boolean;
+    dev: bigint;
+    fileId: bigint;
+    stream: string | null;
+  } {
+    const sp = this.#splitStream(path);
+    const lk = this.#lookup(sp.path);
+    if (sp.stream !== null) {
+      // A named stream: it exists when the file and the stream do; the ids are the file's.
+      const found = lk.st ? this.#streams.find(identity(lk.st), sp.stream) : undefined;
+      return {
+        dev: lk.st?.dev ?? 0n,
+        relPath: `${toSmb(lk.rel)}:${found?.name ?? sp.stream}`,
+        exists: found !== undefined,
+        isDirectory: false,
+        fileId: lk.st?.ino ?? 0n,
+        stream: found?.name ?? sp.stream,
+      };
+    }
     return {
+      stream: null,
+      dev: lk.st?.dev ?? 0n,
       relPath: toSmb(lk.rel),
       exists: lk.st !== undefined,
       isDirectory: lk.st?.isDirectory() ?? false,
@@ -1088,6 +1417,9 @@ export class ShareFs {
   setBasicInfo(h: VfsHandle, info: BasicInfo): void {
     this.#live(h);
     this.#writableShare();
+    // On a named stream the times and attributes are the file's (MS-FSA 2.1.5.14.2).
+    const fd = h.stream !== null ? h.baseFd : h.fd;
+    const isDir = h.stream !== null ? h.baseIsDirectory : h.isDirectory;
     const creation = timeArg(info.creationTime, "creation time");
     const access = timeArg(info.lastAccessTime, "last access time");
     const write = timeArg(info.lastWriteTime, "last write time");
@@ -1096,31 +1428,31 @@ export class ShareFs {
     let newAttrs: number | null = null;
     if (attrsIn !== 0) {
       // MS-FSA 2.1.5.14.2: DIRECTORY on a file, or TEMPORARY on a directory, is invalid.
-      if ((attrsIn & FileAttr.DIRECTORY) && !h.isDirectory) {
+      if ((attrsIn & FileAttr.DIRECTORY) && !isDir) {
         throw new VfsError("invalid_argument", "DIRECTORY attribute on a file");
       }
-      if ((attrsIn & FileAttr.TEMPORARY) && h.isDirectory) {
+      if ((attrsIn & FileAttr.TEMPORARY) && isDir) {
         throw new VfsError("invalid_argument", "TEMPORARY attribute on a directory");
       }
       newAttrs = attrsIn & SETTABLE_ATTRS;
     }
     try {
-      const before = fs.fstatSync(h.fd, { bigint: true });
+      const before = fs.fstatSync(fd, { bigint: true });
       if (write !== null || access !== null) {
         const at = utimeArg(access !== null ? ftToMs(access) : before.atimeNs / 1_000_000n);
         const mt = utimeArg(write !== null ? ftToMs(write) : before.mtimeNs / 1_000_000n);
-        fs.futimesSync(h.fd, at, mt);
+        fs.futimesSync(fd, at, mt);
       }
-      if (newAttrs !== null && !h.isDirectory) {
+      if (newAttrs !== null && !isDir) {
         const mode = Number(before.mode & 0o7777n);
         if (!(newAttrs & FileAttr.READONLY) && (mode & 0o222) === 0) {
           // Clearing READONLY on a file without write bits: give the owner write permission back.
-          fs.fchmodSync(h.fd, mode | 0o200);
+          fs.fchmodSync(fd, mode | 0o200);
         } else if ((newAttrs & FileAttr.READONLY) && !this.options.storeDosAttributes) {
-          fs.fchmodSync(h.fd, mode & ~0o222);
+          fs.fchmodSync(fd, mode & ~0o222);
         }
       }
-      const after = fs.fstatSync(h.fd, { bigint: true });
+      const after = fs.fstatSync(fd, { bigint: true });
       const store = this.options.storeDosAttributes && newAttrs !== null;
       if (creation === null && access === null && write === null && change === null && !store) {
         // Nothing to record; but keep explicit times valid across our own utimes/chmod.
@@ -1241,7 +1573,15 @@ export class ShareFs {
 
   /** Drops the metadata row of an object about to lose its last name. */
   #forget(st: fs.BigIntStats): void {
-    if (st.isDirectory() || st.nlink <= 1n) this.#store.delete(st.dev, st.ino);
+    if (st.isDirectory() || st.nlink <= 1n) {
+      this.#store.delete(st.dev, st.ino);
+      this.#dropStreams(st);
+    }
+  }
+
+  /** Deletes every named stream of a file (and their metadata rows). */
+  #dropStreams(st: fs.BigIntStats): void {
+    for (const d of this.#streams.removeAll(identity(st))) this.#store.delete(d.dev, d.ino);
   }
 
   /**
@@ -1252,6 +1592,14 @@ export class ShareFs {
   rename(h: VfsHandle, newPath: string, replaceIfExists: boolean): void {
     this.#live(h);
     this.#writableShare();
+    if (h.stream !== null || newPath.startsWith(":")) {
+      try {
+        this.#renameStream(h, newPath, replaceIfExists);
+        return;
+      } catch (e) {
+        throw toVfsError(e, "rename stream");
+      }
+    }
     const srcRel = h.relPath.replaceAll("\\", "/");
     if (srcRel === "") throw new VfsError("access_denied", "cannot rename the share root");
     try {
@@ -1309,6 +1657,7 @@ export class ShareFs {
   link(h: VfsHandle, newPath: string, replaceIfExists: boolean): void {
     this.#live(h);
     this.#writableShare();
+    if (h.stream !== null) throw new VfsError("invalid_argument", "cannot hard-link a stream");
     if (h.isDirectory) throw new VfsError("is_a_directory", "cannot hard-link a directory");
     const srcRel = h.relPath.replaceAll("\\", "/");
     try {
@@ -1355,6 +1704,19 @@ export class ShareFs {
     if (typeof target !== "string") this.#live(target);
     this.#writableShare();
     try {
+      const s = this.#streamTarget(target);
+      if (s !== null) {
+        // Deleting a named stream changes the file: a READONLY file keeps its streams.
+        if (
+          this.#attrs(
+            s.baseSt,
+            s.baseName,
+            this.#store.get(s.baseSt.dev, s.baseSt.ino, s.baseSt.birthtimeNs),
+          ) &
+          FileAttr.READONLY
+        ) throw new VfsError("cannot_delete", "file is read-only");
+        return;
+      }
       const { abs, st, name } = this.#deleteTarget(target);
       if (st.isSymbolicLink()) return;
       const attrs = this.#attrs(st, name, this.#store.get(st.dev, st.ino, st.birthtimeNs));
@@ -1377,6 +1739,13 @@ export class ShareFs {
     if (typeof target !== "string") this.#live(target);
     this.#writableShare();
     try {
+      const s = this.#streamTarget(target);
+      if (s !== null) {
+        // A named stream goes alone; the file and its other streams stay (MS-FSA 2.1.5.4).
+        const gone = this.#streams.remove(identity(s.baseSt), s.name);
+        if (gone) this.#store.delete(gone.dev, gone.ino);
+        return;
+      }
       const { abs, st } = this.#deleteTarget(target);
       if (st.isDirectory()) fs.rmdirSync(abs);
       else fs.unlinkSync(abs);

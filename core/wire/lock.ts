@@ -2,6 +2,7 @@ import { WireError } from "./status.ts";
 import type { Writer } from "./writer.ts";
 import { encodeEmpty4, type FileId, openBody, readFileId } from "./body.ts";
 import { SMB2_HEADER_SIZE } from "./header.ts";
+import { Limits } from "../limits.ts";
 
 /** SMB2_LOCK_ELEMENT Flags (MS-SMB2 2.2.26.1). */
 export const LockFlags = {
@@ -28,8 +29,6 @@ export interface LockRequest {
 
 const FIXED_HEAD = 24;
 const ELEMENT = 24;
-/** Upper bound on elements so a hostile LockCount cannot make us allocate: 64 KiB / 24. */
-const MAX_LOCKS = 2730;
 
 /**
  * Decodes LOCK. StructureSize 48 counts one lock element; LockCount 0 -> STATUS_INVALID_PARAMETER
@@ -42,7 +41,7 @@ export function decodeLockRequest(pdu: Uint8Array): LockRequest {
   const seq = r.u32();
   const fileId = readFileId(r);
   if (count === 0) throw new WireError("LOCK: LockCount is 0");
-  if (count > MAX_LOCKS) throw new WireError("LOCK: LockCount too large");
+  if (count > Limits.maxLockElements) throw new WireError("LOCK: LockCount too large");
   if (SMB2_HEADER_SIZE + FIXED_HEAD + count * ELEMENT > pdu.byteLength) {
     throw new WireError("LOCK: lock array beyond the PDU");
   }

@@ -44,14 +44,29 @@ function fixture(): { ctx: ServerContext; open: Open } {
   tree.encryptData = true;
   s.trees.set(1, tree);
   c.sessions.set(s.id, s);
-  const open = new Open(7n, s.id, 1, null, "dir/f.txt", false, 0x0012019f, 3, 0, "1:2");
-  open.oplockLevel = 9;
-  const dir = new Open(8n, s.id, 1, null, "", true, 0x00100081, 7, 0, "1:1");
+  const open = new Open(7n, 7n, s.id, 1, null, "dir/f.txt", false, 0x0012019f, 3, 0, "1:2");
+  ctx.files.addOpen({
+    persistentId: open.persistentId,
+    fileKey: open.fileKey,
+    clientGuid: "",
+    access: open.grantedAccess,
+    share: open.shareAccess,
+    isDirectory: false,
+    deleteOnClose: false,
+    sharePath: "/srv",
+    relPath: open.relPath,
+  }, { oplock: 9, lease: null, oplocksAllowed: true, leasesAllowed: true });
+  const dir = new Open(8n, 8n, s.id, 1, null, "", true, 0x00100081, 7, 0, "1:1");
   c.opens.set(open.id, open);
   c.opens.set(dir.id, dir);
   ctx.connections.add(c);
-  ctx.byteLocks.add(open.fileKey, { open, offset: 10n, length: 0xffffffffffffffffn, exclusive: true });
-  ctx.byteLocks.add(open.fileKey, { open, offset: 0n, length: 5n, exclusive: false });
+  ctx.byteLocks.add(open.fileKey, {
+    openId: open.persistentId,
+    offset: 10n,
+    length: 0xffffffffffffffffn,
+    exclusive: true,
+  });
+  ctx.byteLocks.add(open.fileKey, { openId: open.persistentId, offset: 0n, length: 5n, exclusive: false });
   ctx.stats.connections = 3;
   ctx.stats.request(5, Status.SUCCESS, 100, 80, 0.001);
   ctx.stats.request(5, Status.OBJECT_NAME_NOT_FOUND, 100, 73, 0.001);
@@ -111,9 +126,10 @@ Deno.test("collectStatus reports sessions, trees, open files, byte-range locks a
   assertEquals(f.lease, "none");
   const d = r.openFiles.find((o) => o.fileId === "8")!;
   assertEquals([d.path, d.type, d.oplock], [".", "directory", "none"]);
+  // A file's locks are listed in offset order (core/state/byte_locks.ts keeps them sorted).
   assertEquals(r.byteRangeLocks.map((l) => [l.share, l.path, l.offset, l.length, l.type]), [
-    ["data", "dir/f.txt", "10", "18446744073709551615", "exclusive"],
     ["data", "dir/f.txt", "0", "5", "shared"],
+    ["data", "dir/f.txt", "10", "18446744073709551615", "exclusive"],
   ]);
   assertEquals(r.commands.CREATE.requests, 2);
   assertEquals(r.commands.CREATE.errors, { STATUS_OBJECT_NAME_NOT_FOUND: 1 });

@@ -58,6 +58,7 @@ export const St = {
   BUFFER_OVERFLOW: 0x80000005,
   NO_MORE_FILES: 0x80000006,
   STOPPED_ON_SYMLINK: 0x8000002d,
+  UNSUCCESSFUL: 0xc0000001,
   NOT_IMPLEMENTED: 0xc0000002,
   INVALID_INFO_CLASS: 0xc0000003,
   INFO_LENGTH_MISMATCH: 0xc0000004,
@@ -75,6 +76,7 @@ export const St = {
   OBJECT_PATH_INVALID: 0xc0000039,
   OBJECT_PATH_NOT_FOUND: 0xc000003a,
   OBJECT_PATH_SYNTAX_BAD: 0xc000003b,
+  SHARING_VIOLATION: 0xc0000043,
   LOCK_NOT_GRANTED: 0xc0000055,
   LOGON_FAILURE: 0xc000006d,
   FILE_IS_A_DIRECTORY: 0xc00000ba,
@@ -644,6 +646,228 @@ export function leaseAckBody(leaseKey: Uint8Array, state = 0): Uint8Array {
   return new Bytes().u16(36).u16(0).u32(0).bytes(leaseKey).u32(state).u64(0).finish();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Oplocks and leases (MS-SMB2 2.2.13.2.8, 2.2.13.2.10, 2.2.14.2.10-11, 2.2.23, 2.2.24, 2.2.25)
+
+/** Client Capabilities of NEGOTIATE (2.2.3). */
+export const Capabilities = {
+  DFS: 0x01,
+  LEASING: 0x02,
+  LARGE_MTU: 0x04,
+  MULTI_CHANNEL: 0x08,
+  PERSISTENT_HANDLES: 0x10,
+  DIRECTORY_LEASING: 0x20,
+  ENCRYPTION: 0x40,
+} as const;
+
+/** RequestedOplockLevel of CREATE / OplockLevel of its response (2.2.13, 2.2.14). */
+export const Oplock = { NONE: 0x00, II: 0x01, EXCLUSIVE: 0x08, BATCH: 0x09, LEASE: 0xff } as const;
+
+/** Lease states (2.2.13.2.8) and their usual combinations (3.3.1.12 names them R, RH, RW, RWH). */
+export const Lease = {
+  NONE: 0,
+  R: 0x1,
+  H: 0x2,
+  W: 0x4,
+  RH: 0x3,
+  RW: 0x5,
+  RWH: 0x7,
+} as const;
+
+/** Lease flags: request / response (2.2.13.2.10, 2.2.14.2.10) and break notification (2.2.23.2). */
+export const LeaseFlag = { BREAK_IN_PROGRESS: 0x2, PARENT_LEASE_KEY_SET: 0x4, ACK_REQUIRED: 0x1 } as const;
+
+/** "RWH"-style name of a lease state (for messages). */
+export function leaseStateName(s: number): string {
+  const n = (s & Lease.R ? "R" : "") + (s & Lease.W ? "W" : "") + (s & Lease.H ? "H" : "");
+  return n === "" ? "NONE" : n;
+}
+
+/** A random 16-byte lease key (or client GUID). */
+export function randomKey(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(16));
+}
+
+/** Hex of bytes (lease keys in messages and map keys). */
+export function hex(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export interface LeaseCtxOptions {
+  /** 1: SMB2_CREATE_REQUEST_LEASE (32 bytes); 2: SMB2_CREATE_REQUEST_LEASE_V2 (52 bytes). Default 1. */
+  version?: 1 | 2;
+  /** LeaseFlags (v2: PARENT_LEASE_KEY_SET when a parent key is given, unless overridden). */
+  flags?: number;
+  /** v2 only. */
+  parentKey?: Uint8Array;
+  /** v2 only. */
+  epoch?: number;
+}
+
+/**
+ * An RqLs create context (2.2.13.2.8 v1, 2.2.13.2.10 v2) requesting `state` under `key`. Send it with
+ * `oplock: Oplock.LEASE` in {@link createBody}, else the server ignores it (3.3.5.9.8).
+ */
+export function leaseCtx(key: Uint8Array, state: number, o: LeaseCtxOptions = {}): Uint8Array {
+  const v2 = o.version === 2;
+  const flags = o.flags ?? (v2 && o.parentKey ? LeaseFlag.PARENT_LEASE_KEY_SET : 0);
+  const d = new Bytes().bytes(key.subarray(0, 16)).u32(state).u32(flags).u64(0);
+  if (v2) d.bytes(o.parentKey?.subarray(0, 16) ?? new Uint8Array(16)).u16(o.epoch ?? 0).u16(0);
+  return createCtx("RqLs", d.finish());
+}
+
+/** Chains create contexts (2.2.13.2): each padded to 8 bytes, Next set to its padded length. */
+export function createCtxChain(contexts: Uint8Array[]): Uint8Array {
+  const parts = contexts.map((c, i) => {
+    if (i === contexts.length - 1) return c;
+    const q = new Uint8Array((c.byteLength + 7) & ~7);
+    q.set(c);
+    put32(q, 0, q.byteLength);
+    return q;
+  });
+  return concat(...parts);
+}
+
+/** One create context of a CREATE response. */
+export interface ResponseContext {
+  /** The name as text when it is 4 printable bytes, else hex. */
+  name: string;
+  data: Uint8Array;
+}
+
+/**
+ * The create contexts of a CREATE response (2.2.14: CreateContextsOffset at body 80, Length at 84,
+ * offsets relative to the header). Throws on a chain that leaves its region: the server built it.
+ */
+export function responseContexts(m: Smb2Msg): ResponseContext[] {
+  if (m.body.byteLength < 88) return [];
+  const off = get32(m.body, 80);
+  const len = get32(m.body, 84);
+  if (len === 0) return [];
+  if (off < HEADER_SIZE + 88 || off + len > m.raw.byteLength) {
+    throw new Error(`CREATE response contexts at ${off}+${len} outside the message (${m.raw.byteLength})`);
+  }
+  const region = m.raw.subarray(off, off + len);
+  const out: ResponseContext[] = [];
+  let p = 0;
+  for (let i = 0; i < 64; i++) {
+    if (p + 16 > region.byteLength) throw new Error("create context header beyond its region");
+    const next = get32(region, p);
+    const nameOff = get16(region, p + 4);
+    const nameLen = get16(region, p + 6);
+    const dataOff = get16(region, p + 10);
+    const dataLen = get32(region, p + 12);
+    const end = next === 0 ? region.byteLength : p + next;
+    if (p + nameOff + nameLen > end || (dataLen > 0 && p + dataOff + dataLen > end)) {
+      throw new Error("create context name or data beyond its element");
+    }
+    const nb = region.subarray(p + nameOff, p + nameOff + nameLen);
+    const name = nb.every((c) => c >= 0x20 && c < 0x7f) ? String.fromCharCode(...nb) : hex(nb);
+    out.push({ name, data: region.subarray(p + dataOff, p + dataOff + dataLen) });
+    if (next === 0) break;
+    p += next;
+  }
+  return out;
+}
+
+/** The OplockLevel of a CREATE response (2.2.14). */
+export function oplockLevel(m: Smb2Msg): number {
+  return m.body.byteLength > 2 ? m.body[2] : 0;
+}
+
+/** A granted lease (2.2.14.2.10 v1, 2.2.14.2.11 v2). */
+export interface LeaseGrant {
+  version: 1 | 2;
+  key: Uint8Array;
+  state: number;
+  flags: number;
+  /** v2 only. */
+  parentKey?: Uint8Array;
+  /** v2 only. */
+  epoch?: number;
+}
+
+/** The lease of a CREATE response, or null when the response has no RqLs context. */
+export function leaseGrant(m: Smb2Msg): LeaseGrant | null {
+  const c = responseContexts(m).find((x) => x.name === "RqLs");
+  if (!c) return null;
+  if (c.data.byteLength !== 32 && c.data.byteLength !== 52) {
+    throw new Error(`RqLs response of ${c.data.byteLength} bytes (32 or 52 expected)`);
+  }
+  const g: LeaseGrant = {
+    version: c.data.byteLength === 52 ? 2 : 1,
+    key: c.data.slice(0, 16),
+    state: get32(c.data, 16),
+    flags: get32(c.data, 20),
+  };
+  if (g.version === 2) {
+    g.parentKey = c.data.slice(32, 48);
+    g.epoch = get16(c.data, 48);
+  }
+  return g;
+}
+
+/** A lease break notification (2.2.23.2). */
+export interface LeaseBreakNotice {
+  kind: "lease";
+  msg: Smb2Msg;
+  newEpoch: number;
+  /** ACK_REQUIRED (0x1) when the client must acknowledge. */
+  flags: number;
+  key: Uint8Array;
+  current: number;
+  next: number;
+  breakReason: number;
+  accessMaskHint: number;
+  shareMaskHint: number;
+}
+
+/** An oplock break notification (2.2.23.1). */
+export interface OplockBreakNotice {
+  kind: "oplock";
+  msg: Smb2Msg;
+  /** The level the server breaks to. */
+  level: number;
+  fileId: Uint8Array;
+}
+
+export type BreakNotice = LeaseBreakNotice | OplockBreakNotice;
+
+/**
+ * Reads an unsolicited OPLOCK_BREAK message (MessageId 0xFFFFFFFFFFFFFFFF, 3.3.4.6 / 3.3.4.7): a
+ * lease break by StructureSize 44, an oplock break by 24. Null for anything else.
+ */
+export function parseBreakNotice(m: Smb2Msg): BreakNotice | null {
+  if (m.command !== Cmd.OPLOCK_BREAK || m.messageId !== 0xffffffffffffffffn || m.body.byteLength < 2) {
+    return null;
+  }
+  const ss = get16(m.body, 0);
+  if (ss === 44 && m.body.byteLength >= 44) {
+    return {
+      kind: "lease",
+      msg: m,
+      newEpoch: get16(m.body, 2),
+      flags: get32(m.body, 4),
+      key: m.body.slice(8, 24),
+      current: get32(m.body, 24),
+      next: get32(m.body, 28),
+      breakReason: get32(m.body, 32),
+      accessMaskHint: get32(m.body, 36),
+      shareMaskHint: get32(m.body, 40),
+    };
+  }
+  if (ss === 24 && m.body.byteLength >= 24) {
+    return { kind: "oplock", msg: m, level: m.body[2], fileId: m.body.slice(8, 24) };
+  }
+  return null;
+}
+
+/** A lease break response (2.2.25.2): the state the server recorded. */
+export function leaseBreakResponse(m: Smb2Msg): { flags: number; key: Uint8Array; state: number } | null {
+  if (m.body.byteLength < 36 || get16(m.body, 0) !== 36) return null;
+  return { flags: get32(m.body, 4), key: m.body.slice(8, 24), state: get32(m.body, 24) };
+}
+
 /** One SMB2_LOCK_ELEMENT (2.2.26.1). */
 export interface LockElement {
   offset: bigint;
@@ -835,6 +1059,12 @@ export class RawConn {
   negotiated: NegotiateResult | null = null;
   /** Set when a signed response failed verification. */
   badResponseSignature = false;
+  /** Every oplock / lease break notification received, in order (they are in `received` too). */
+  readonly breaks: BreakNotice[] = [];
+  /** How many of {@link breaks} {@link nextBreak} has handed out. */
+  private breaksTaken = 0;
+  /** Called for each break notification as it arrives (e.g. to acknowledge at once). */
+  onBreak: ((b: BreakNotice) => void) | null = null;
 
   private constructor(tcp: Deno.TcpConn) {
     this.tcp = tcp;
@@ -909,7 +1139,14 @@ export class RawConn {
       }
       // Interim responses (MS-SMB2 3.3.4.2) and oplock breaks are not the final answer.
       if ((m.flags & Flags.ASYNC) && m.status === St.PENDING) continue;
-      if (m.messageId === 0xffffffffffffffffn) continue;
+      if (m.messageId === 0xffffffffffffffffn) {
+        const b = parseBreakNotice(m);
+        if (b) {
+          this.breaks.push(b);
+          this.onBreak?.(b);
+        }
+        continue;
+      }
       const w = this.waiters.get(m.messageId);
       if (w) {
         this.waiters.delete(m.messageId);
@@ -1064,6 +1301,38 @@ export class RawConn {
     return this.received.length > n ? this.received[n] : null;
   }
 
+  /**
+   * The next break notification not yet handed out (oldest first), waiting up to `ms` for one; null
+   * when none arrives in time or the connection closes.
+   */
+  async nextBreak(ms = 3000): Promise<BreakNotice | null> {
+    const deadline = Date.now() + ms;
+    while (this.breaks.length === this.breaksTaken && !this.closed && Date.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((r) => this.frameWaiters.push(r)),
+        new Promise<void>((r) => timer = setTimeout(r, deadline - Date.now())),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.breaks.length > this.breaksTaken ? this.breaks[this.breaksTaken++] : null;
+  }
+
+  /** Break notifications received but not yet handed out by {@link nextBreak}. */
+  pendingBreaks(): number {
+    return this.breaks.length - this.breaksTaken;
+  }
+
+  /** Lease break acknowledgment (2.2.24.2) of `key` to `state`; the response is a 2.2.25.2 or an error. */
+  ackLease(key: Uint8Array, state: number, so: SendOptions = {}): Promise<Smb2Msg> {
+    return this.call(Cmd.OPLOCK_BREAK, leaseAckBody(key, state), so);
+  }
+
+  /** Oplock break acknowledgment (2.2.24.1) of `fid` to `level`. */
+  ackOplock(fid: Uint8Array, level: number, so: SendOptions = {}): Promise<Smb2Msg> {
+    return this.call(Cmd.OPLOCK_BREAK, oplockAckBody(fid, level), so);
+  }
+
   close(): void {
     try {
       this.tcp.close();
@@ -1207,11 +1476,24 @@ export class RawConn {
   /** NEGOTIATE + login + TREE_CONNECT in one go; throws unless each step succeeds. */
   static async open(
     port: number,
-    o: LoginOptions & { share?: string; dialects?: number[]; contexts?: Uint8Array[] },
+    o: LoginOptions & {
+      share?: string;
+      dialects?: number[];
+      contexts?: Uint8Array[];
+      /** NEGOTIATE ClientGuid (default: random); connections sharing one are one client (3.3.5.3.1). */
+      clientGuid?: Uint8Array;
+      /** NEGOTIATE Capabilities (default LARGE_MTU | ENCRYPTION). */
+      capabilities?: number;
+    },
   ): Promise<RawConn> {
     const c = await RawConn.connect(port);
     try {
-      const n = await c.negotiate({ dialects: o.dialects, contexts: o.contexts });
+      const n = await c.negotiate({
+        dialects: o.dialects,
+        contexts: o.contexts,
+        clientGuid: o.clientGuid,
+        capabilities: o.capabilities,
+      });
       if (n.msg.status !== St.SUCCESS) throw new Error(`NEGOTIATE failed: ${statusName(n.msg.status)}`);
       const s = await c.login(o);
       if (s.status !== St.SUCCESS) throw new Error(`SESSION_SETUP failed: ${statusName(s.status)}`);

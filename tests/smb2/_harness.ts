@@ -203,9 +203,19 @@ export function addOpen(h: Harness, session: Session, tree: Tree, o: { isDirecto
   // A stand-in handle: CHANGE_NOTIFY reads only its relPath, and the tree has no file system, so
   // nothing is ever read, written or closed through it.
   const handle = { relPath: "" } as unknown as VfsHandle;
-  const open = new Open(id, session.id, tree.id, handle, "", isDirectory, 0x001f01ff, 7, 0, `t:${id}`);
+  const open = new Open(id, id, session.id, tree.id, handle, "", isDirectory, 0x001f01ff, 7, 0, `t:${id}`);
   h.conn.opens.set(id, open);
-  h.ctx.shareModes.add(open);
+  h.ctx.files.addOpen({
+    persistentId: open.persistentId,
+    fileKey: open.fileKey,
+    clientGuid: "",
+    access: open.grantedAccess,
+    share: open.shareAccess,
+    isDirectory,
+    deleteOnClose: false,
+    sharePath: "",
+    relPath: "",
+  }, { oplock: 0, lease: null, oplocksAllowed: false, leasesAllowed: false });
   return open;
 }
 

@@ -9,6 +9,10 @@ import { Command, HeaderFlags } from "../../core/wire/header.ts";
 import { Status } from "../../core/wire/status.ts";
 import { type ChainState, nextChainState, splitChain } from "../../core/smb2/chain.ts";
 import { Limits } from "../../core/limits.ts";
+import { processFrame } from "../../core/smb2/dispatch.ts";
+import { HANDLERS } from "../../core/smb2/handlers.ts";
+import type { Reply } from "../../core/smb2/handler.ts";
+import type { Open } from "../../core/state/open.ts";
 import {
   addOpen,
   addSession,
@@ -24,8 +28,10 @@ import {
   type Harness,
   newConnection,
   request,
+  responses,
   signatureValid,
   signRequest,
+  waitFrames,
 } from "./_harness.ts";
 
 const RELATED = HeaderFlags.RELATED_OPERATIONS;
@@ -88,6 +94,15 @@ Deno.test("processSmb2: unrelated elements are answered in one frame, each linke
   assertEquals(h.ctx.stats.requests[Command.ECHO], 3);
 });
 
+Deno.test("ReplyFrame.send: the last response of a compound is padded to 8 bytes; a lone response is not", async () => {
+  // MS-SMB2 3.3.4.1.3; an ECHO response is 68 bytes (smbtorture smb2.compound.compound-padding).
+  const h = newConnection();
+  const [f] = await exchange(h, compound([echo(1n), echo(2n)]));
+  assertEquals(f.msgs.map((m) => m.raw.byteLength), [72, 72]);
+  const [g] = await exchange(h, echo(3n));
+  assertEquals(g.msgs[0].raw.byteLength, 68);
+});
+
 Deno.test("ReplyFrame.add: compound response elements start 8-byte aligned from the first header (NextCommand % 8 == 0)", async () => {
   // MS-SMB2 3.3.4.1.3. An ECHO response is 68 bytes: with the frame's 4-byte length prefix counted,
   // padding to the frame's 8-byte boundary gave NextCommand 68.
@@ -144,7 +159,7 @@ Deno.test("processSmb2: a related element inherits the SessionId, TreeId and Fil
   assertEquals(f.msgs[1].hdr.treeId, ALL_ONES_TREE);
   assert(f.msgs[1].hdr.flags & RELATED, "a related response keeps the flag");
   // The unlock acted on the inherited open: the range is free again.
-  assertEquals(h.ctx.byteLocks.conflicts(open.fileKey, open, 0n, 1n, true), false);
+  assertEquals(h.ctx.byteLocks.conflicts(open.fileKey, open.persistentId, 0n, 1n, true), false);
 });
 
 Deno.test("processSmb2: an unrelated element with an all-ones FileId inherits nothing (FILE_CLOSED)", async () => {
@@ -339,4 +354,227 @@ Deno.test("nextChainState: the open and a failed CREATE's status pass along a re
       .sessionOk,
     true,
   );
+});
+
+/**
+ * Installs a stand-in CREATE handler for one test: it goes asynchronous (as a CREATE waiting for an
+ * oplock break does) and completes with `open` when `release` is called, or CANCELLED on CANCEL.
+ */
+function asyncCreate(open: Open): { release: () => void; restore: () => void } {
+  const real = HANDLERS[Command.CREATE];
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
+  HANDLERS[Command.CREATE] = (): Reply => ({
+    status: Status.PENDING,
+    goAsync: (signal) =>
+      new Promise<Reply>((resolve) => {
+        signal.addEventListener("abort", () => resolve({ status: Status.CANCELLED }), { once: true });
+        released.then(() => resolve({ status: Status.SUCCESS, openId: open.id }));
+      }),
+  });
+  return { release, restore: () => HANDLERS[Command.CREATE] = real };
+}
+
+Deno.test("processSmb2: a CREATE going async mid-chain sends what precedes it with its interim response; the related elements after it follow its final response and use its open", async () => {
+  const h = newConnection();
+  const { kit, tree, open, lock } = await lockSetup(h);
+  const stub = asyncCreate(open);
+  try {
+    const create = request({
+      command: Cmd.CREATE,
+      messageId: 2n,
+      sessionId: kit.session.id,
+      treeId: tree.id,
+      body: Body.create("f.txt", 0x1f01ff),
+    });
+    const related = {
+      flags: RELATED,
+      fileId: ALL_ONES_FID,
+      sessionId: ALL_ONES_SESSION,
+      treeId: ALL_ONES_TREE,
+    };
+    const running = processFrame(
+      h.conn,
+      compound([echo(1n), create, lock(3n, related), lock(4n, { ...related, lockFlags: LOCK_UNLOCK })]),
+    );
+    assert(await waitFrames(h, 1), "the first part of the chain's responses is sent at once");
+    const [first] = await responses(h);
+    assertEquals(first.msgs.map((m) => [m.hdr.command, m.hdr.status]), [
+      [Cmd.ECHO, Status.SUCCESS],
+      [Cmd.CREATE, Status.PENDING],
+    ]);
+    const interim = first.msgs[1].hdr;
+    assert(interim.flags & HeaderFlags.ASYNC_COMMAND, "interim response is async");
+    assertEquals(h.conn.pending.size, 1);
+    // Nothing after the CREATE ran while it waits.
+    assertEquals(h.ctx.byteLocks.conflicts(open.fileKey, open.persistentId, 0n, 1n, true), false);
+    stub.release();
+    await running;
+    const frames = await responses(h);
+    assertEquals(frames.length, 2);
+    const second = frames[1].msgs;
+    assertEquals(second.map((m) => [m.hdr.command, m.hdr.status]), [
+      [Cmd.CREATE, Status.SUCCESS],
+      [Cmd.LOCK, Status.SUCCESS],
+      [Cmd.LOCK, Status.SUCCESS],
+    ]);
+    assertEquals(second[0].hdr.asyncId, interim.asyncId, "the final response carries the interim's AsyncId");
+    assert(second[0].hdr.flags & HeaderFlags.ASYNC_COMMAND);
+    assertEquals(second[0].hdr.credits, 0, "credits were granted with the interim response");
+    assertEquals(h.conn.pending.size, 0);
+  } finally {
+    stub.restore();
+  }
+});
+
+Deno.test("processSmb2: a CREATE cancelled while async mid-chain answers CANCELLED and its related elements fail with that status, without waiting for the CANCEL ordering barrier", async () => {
+  const h = newConnection();
+  const { kit, tree, open, lock } = await lockSetup(h);
+  const stub = asyncCreate(open);
+  try {
+    const create = request({
+      command: Cmd.CREATE,
+      messageId: 1n,
+      sessionId: kit.session.id,
+      treeId: tree.id,
+      body: Body.create("f.txt", 0x1f01ff),
+    });
+    const running = processFrame(
+      h.conn,
+      compound([create, lock(2n, { flags: RELATED, fileId: ALL_ONES_FID })]),
+    );
+    assert(await waitFrames(h, 1));
+    const asyncId = (await responses(h))[0].msgs[0].hdr.asyncId;
+    const t0 = Date.now();
+    await processFrame(
+      h.conn,
+      request({
+        command: Cmd.CANCEL,
+        messageId: 0n,
+        flags: HeaderFlags.ASYNC_COMMAND,
+        asyncId,
+        sessionId: kit.session.id,
+        body: Body.empty4(),
+      }),
+    );
+    await running;
+    assert(Date.now() - t0 < Limits.cancelOrderWaitMs, "the chain's own final response is not held back");
+    const frames = await responses(h);
+    assertEquals(frames[1].msgs.map((m) => [m.hdr.command, m.hdr.status]), [
+      [Cmd.CREATE, Status.CANCELLED],
+      [Cmd.LOCK, Status.CANCELLED],
+    ]);
+  } finally {
+    stub.restore();
+  }
+});
+
+Deno.test("processSmb2: a CREATE going async as the last element gets its interim response in the chain's frame and its final response later", async () => {
+  const h = newConnection();
+  const { kit, tree, open } = await lockSetup(h);
+  const stub = asyncCreate(open);
+  try {
+    const create = request({
+      command: Cmd.CREATE,
+      messageId: 2n,
+      sessionId: kit.session.id,
+      treeId: tree.id,
+      body: Body.create("f.txt", 0x1f01ff),
+    });
+    const [f] = await exchange(h, compound([echo(1n), create]));
+    assertEquals(f.msgs.map((m) => m.hdr.status), [Status.SUCCESS, Status.PENDING]);
+    stub.release();
+    assert(await waitFrames(h, 2));
+    const [, fin] = await responses(h);
+    assertEquals(fin.msgs.map((m) => [m.hdr.command, m.hdr.status]), [[Cmd.CREATE, Status.SUCCESS]]);
+  } finally {
+    stub.restore();
+  }
+});
+
+Deno.test("refuseAsyncInChain: a CHANGE_NOTIFY that would go async before the chain's end is INTERNAL_ERROR, and the elements after it run", async () => {
+  const h = newConnection();
+  const { session } = await addSession(h);
+  const tree = addTree(session);
+  const dir = addOpen(h, session, tree);
+  const notify = (mid: bigint): Uint8Array =>
+    request({
+      command: Cmd.CHANGE_NOTIFY,
+      messageId: mid,
+      sessionId: session.id,
+      treeId: tree.id,
+      body: Body.changeNotify(fid(dir)),
+    });
+  const [f] = await exchange(h, compound([notify(1n), echo(2n)]));
+  assertEquals(f.msgs.map((m) => m.hdr.status), [Status.INTERNAL_ERROR, Status.SUCCESS]);
+  assertEquals(h.conn.pending.size, 0, "nothing is left pending");
+  assertEquals(f.msgs[0].hdr.flags & HeaderFlags.ASYNC_COMMAND, 0);
+  // As the last element it goes asynchronous as usual (smbtorture smb2.compound.interim1).
+  const [g] = await exchange(h, compound([echo(3n), notify(4n)]));
+  assertEquals(g.msgs.map((m) => m.hdr.status), [Status.SUCCESS, Status.PENDING]);
+  assertEquals(h.conn.pending.size, 1);
+});
+
+Deno.test("checkRequest: an unknown command after the first element of a chain is INVALID_PARAMETER; the chain is answered", async () => {
+  const h = newConnection();
+  const bogus = request({ command: 0xff, messageId: 2n, flags: RELATED, body: Body.empty4() });
+  const [f] = await exchange(h, compound([echo(1n), bogus]));
+  assertEquals(f.msgs.map((m) => [m.hdr.command, m.hdr.status]), [
+    [Cmd.ECHO, Status.SUCCESS],
+    [0xff, Status.INVALID_PARAMETER],
+  ]);
+  assert(!h.conn.isClosing);
+  // As the first element, nothing has run yet: the connection is dropped (MS-SMB2 3.3.5.2.6).
+  assertEquals(
+    (await exchange(h, compound([request({ command: 0xff, messageId: 3n, body: Body.empty4() }), echo(4n)])))
+      .length,
+    0,
+  );
+  assert(h.conn.isClosing);
+});
+
+/** IOCTL request body (MS-SMB2 2.2.31) with no input, flagged as an FSCTL. */
+function ioctlBody(ctlCode: number, fileId: Uint8Array): Uint8Array {
+  const b = new Uint8Array(56);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, 57, true);
+  v.setUint32(4, ctlCode, true);
+  b.set(fileId, 8);
+  v.setUint32(44, 64, true); // MaxOutputResponse
+  v.setUint32(48, 1, true); // SMB2_0_IOCTL_IS_FSCTL
+  return b;
+}
+
+Deno.test("checkRequest: an FSCTL on a file with an all-ones FileId and nothing to inherit is FILE_CLOSED, and so is a related CLOSE after it", async () => {
+  const h = newConnection();
+  const { kit, tree } = await lockSetup(h);
+  const ioctl = request({
+    command: Cmd.IOCTL,
+    messageId: 1n,
+    sessionId: kit.session.id,
+    treeId: tree.id,
+    body: ioctlBody(0x000900c0, ALL_ONES_FID), // FSCTL_CREATE_OR_GET_OBJECT_ID
+  });
+  const close = request({
+    command: Cmd.CLOSE,
+    messageId: 2n,
+    flags: RELATED,
+    body: Body.close(ALL_ONES_FID),
+  });
+  const [f] = await exchange(h, compound([ioctl, close]));
+  assertEquals(f.msgs.map((m) => m.hdr.status), [Status.FILE_CLOSED, Status.FILE_CLOSED]);
+  // VALIDATE_NEGOTIATE_INFO names no file: it reaches its handler, which ends a 3.1.1 connection
+  // without a reply (MS-SMB2 3.3.5.15.12) rather than answering FILE_CLOSED.
+  const out = await exchange(
+    h,
+    request({
+      command: Cmd.IOCTL,
+      messageId: 3n,
+      sessionId: kit.session.id,
+      treeId: tree.id,
+      body: ioctlBody(0x00140204, ALL_ONES_FID),
+    }),
+  );
+  assertEquals(out.length, 0);
+  assert(h.conn.isClosing, "the handler ran");
 });

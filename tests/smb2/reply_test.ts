@@ -10,7 +10,7 @@ import { Status } from "../../core/wire/status.ts";
 import { encodeEchoResponse } from "../../core/wire/echo.ts";
 import { CompletionFilter, NotifyAction } from "../../core/wire/change_notify.ts";
 import { protectionFor, ReplyFrame, type ReplyHeader, type ReplyRoute } from "../../core/smb2/reply.ts";
-import { sendOplockBreak } from "../../core/smb2/oplock.ts";
+import { sendOplockBreak } from "../../core/smb2/breaks.ts";
 import { Session } from "../../core/state/session.ts";
 import { Tree } from "../../core/state/tree.ts";
 import type { ShareConfigResponse } from "../../core/ipc/bridge.ts";

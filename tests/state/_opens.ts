@@ -11,7 +11,7 @@ let nextId = 1n;
 /** An open of `fileKey` with `grantedAccess` and `shareAccess` (MS-SMB2 2.2.13 bit values). */
 export function openOf(fileKey: string, grantedAccess: number, shareAccess: number): Open {
   const id = nextId++;
-  return new Open(id, 1n, 1, null, `f${id}`, false, grantedAccess, shareAccess, 0, fileKey);
+  return new Open(id, id, 1n, 1, null, `f${id}`, false, grantedAccess, shareAccess, 0, fileKey);
 }
 
 /** Access mask bits (MS-SMB2 2.2.13.1.1). */

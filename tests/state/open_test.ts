@@ -4,7 +4,7 @@ import { Open } from "../../core/state/open.ts";
 import type { VfsHandle } from "../../core/vfs/mod.ts";
 
 function open(handle: VfsHandle | null, pipe: string | null = null): Open {
-  return new Open(5n, 1n, 2, handle, "dir/a.txt", false, 0x1, 0x7, 0x40, "2049:9", pipe);
+  return new Open(5n, 5n, 1n, 2, handle, "dir/a.txt", false, 0x1, 0x7, 0x40, "2049:9", pipe);
 }
 
 Deno.test("Open.file: the vfs handle of a file open", () => {
@@ -20,9 +20,9 @@ Deno.test("Open.file: a pipe open has no vfs handle, and asking for one throws (
 
 Deno.test("Open: a new open is not closed, has no pending delete, no oplock and no break", () => {
   const o = open(null);
-  assertEquals([o.closed, o.deleteOnClose, o.written], [false, false, false]);
-  assertEquals([o.position, o.oplockLevel], [0n, 0]);
-  assertEquals([o.dirEnum, o.breaking, o.notifyBreak], [null, null, null]);
+  assertEquals([o.closed, o.written], [false, false]);
+  assertEquals(o.position, 0n);
+  assertEquals(o.dirEnum, null);
   assertEquals([o.id, o.sessionId, o.treeId, o.relPath], [5n, 1n, 2, "dir/a.txt"]);
   assertEquals([o.grantedAccess, o.shareAccess, o.createOptions, o.fileKey], [0x1, 0x7, 0x40, "2049:9"]);
 });

@@ -1,5 +1,6 @@
 import { decodeLockRequest, encodeLockResponse, LockFlags } from "../../core/wire/lock.ts";
 import { Command } from "../../core/wire/header.ts";
+import { Limits } from "../../core/limits.ts";
 import type { Writer } from "../../core/wire/writer.ts";
 import {
   assertEquals,
@@ -37,4 +38,21 @@ Deno.test("decodeLockRequest rejects LockCount 0 and counts beyond the PDU", () 
   const w = responseWriter();
   encodeLockResponse(w, 0);
   assertEquals(u16(w.finish(), 64), 4);
+});
+
+Deno.test("decodeLockRequest: Limits.maxLockElements elements decode, one more is refused even when present", () => {
+  assertEquals(decodeLockRequest(build(Limits.maxLockElements)).locks.length, Limits.maxLockElements);
+  assertWireError(() => decodeLockRequest(build(Limits.maxLockElements + 1)));
+});
+
+Deno.test("decodeLockRequest keeps offsets and lengths up to 2^64 - 1 exact (the handler judges wrapping)", () => {
+  const p = pdu(Command.LOCK, (w: Writer) => {
+    w.u16(48).u16(1).u32(0).u64(1n).u64(2n);
+    w.u64(0xffffffffffffffffn).u64(0xffffffffffffffffn).u32(LockFlags.SHARED_LOCK).u32(0);
+  });
+  assertEquals(decodeLockRequest(p).locks[0], {
+    offset: 0xffffffffffffffffn,
+    length: 0xffffffffffffffffn,
+    flags: LockFlags.SHARED_LOCK,
+  });
 });

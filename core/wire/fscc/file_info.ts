@@ -30,6 +30,11 @@ export interface FileInfoContext {
   alternateName?: string;
   /** Reparse tag for FileAttributeTagInformation (0 when not a reparse point). */
   reparseTag?: number;
+  /**
+   * The file's streams for FileStreamInformation (`::$DATA` first for a file, then `:name:$DATA`);
+   * undefined: only the default stream of `meta` ({@link defaultStreams}).
+   */
+  streams?: StreamEntry[];
 }
 
 function tooSmall(cls: string, need: number, have: number): never {
@@ -220,7 +225,7 @@ export function encodeFileInfo(cls: number, c: FileInfoContext, maxLen: number):
       if (c.alternateName === undefined) throw new WireError("no 8.3 name", Status.OBJECT_NAME_NOT_FOUND);
       return encodeFileAlternateNameInformation(c.alternateName, maxLen);
     case C.STREAM:
-      return encodeFileStreamInformation(defaultStreams(c.meta), maxLen);
+      return encodeFileStreamInformation(c.streams ?? defaultStreams(c.meta), maxLen);
     case C.COMPRESSION:
       return fixed("FileCompressionInformation", encodeFileCompressionInformation(c.meta), maxLen);
     case C.NETWORK_OPEN:
