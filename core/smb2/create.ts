@@ -31,10 +31,11 @@ import {
 } from "../vfs/mod.ts";
 import { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { mapAccess, WRITE_RIGHTS } from "./access.ts";
+import { WRITE_RIGHTS } from "./access.ts";
+import { checkCreateAccess, maximalAccessOf, storeNewDescriptor } from "./access_check.ts";
 import { openPipe } from "./pipe.ts";
 import { clientGuidOf, hex16, unhex16 } from "./breaks.ts";
-import type { CachingRequest, FileTable, OpenCheck } from "../state/file_table.ts";
+import { type CachingRequest, type FileTable, leaseId, type OpenCheck } from "../state/file_table.ts";
 import { Limits } from "../limits.ts";
 import { decodeFullEaList } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
@@ -128,7 +129,9 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     throw new SmbError(Status.EAS_NOT_SUPPORTED);
   }
 
-  const access = mapAccess(req.desiredAccess, tree.maximalAccess);
+  // NT ACLs: stored DACLs decide, MAXIMUM_ALLOWED included (core/smb2/access_check.ts).
+  const acl = checkCreateAccess(fs, session, tree, req, req.contexts.securityDescriptor);
+  const access = acl.access;
   if (access === 0) throw new SmbError(Status.ACCESS_DENIED);
   const creates = req.createDisposition !== CreateDisposition.OPEN;
   if (!tree.writable) {
@@ -184,6 +187,7 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     });
     const h: VfsHandle = res.handle;
     const meta = res.meta;
+    if (res.createAction === VfsAction.CREATED) storeNewDescriptor(fs, session, h, acl, meta.isDirectory);
     // MS-FSA 2.1.5.1.2.1: a READONLY file cannot be opened for delete-on-close.
     if (deleteOnClose && (meta.attributes & FileAttr.READONLY)) {
       fs.closeHandle(h);
@@ -210,6 +214,11 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     );
     conn.opens.set(id, open);
     conn.server.openRoutes.set(persistentId, { conn, open });
+    const overwrote = res.createAction === VfsAction.OVERWRITTEN ||
+      res.createAction === VfsAction.SUPERSEDED;
+    // The truncation ends the others' read caching (before this open is granted any: it is not
+    // told to break its own new oplock).
+    if (overwrote) files.breakReadCaching(key, null, leaseReq ? leaseId(clientGuid, leaseReq.key) : null);
     const grant = files.addOpen({
       persistentId,
       fileKey: key,
@@ -226,9 +235,6 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
       oplocksAllowed: (tree.share.flags & SHARE_FLAG_OPLOCKS) !== 0,
       leasesAllowed: conn.server.global.smb2Leases,
     });
-    const overwrote = res.createAction === VfsAction.OVERWRITTEN ||
-      res.createAction === VfsAction.SUPERSEDED;
-    if (overwrote) files.breakReadCaching(key, persistentId);
     if (res.createAction === VfsAction.CREATED) {
       conn.server.notify.emit(tree.share.path, res.relPath, NotifyAction.ADDED, nameFilter(meta.isDirectory));
     } else if (overwrote) {
@@ -242,7 +248,7 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
 
     const out: CreateContextOut[] = [];
     if (req.contexts.maximalAccess) {
-      let max = tree.maximalAccess;
+      let max = maximalAccessOf(fs, session, tree, h);
       if (meta.attributes & FileAttr.READONLY) max &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
       out.push(maximalAccessResponse(Status.SUCCESS, max));
     }

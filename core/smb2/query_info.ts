@@ -6,7 +6,7 @@ import { FileInfoClass as C } from "../wire/fscc/info_classes.ts";
 import { Status } from "../wire/status.ts";
 import { AccessMask as A, CreateOptions } from "../wire/create.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { encodeSecurityDescriptor } from "./security.ts";
+import { securityForQuery } from "./security.ts";
 import { shortNameOf } from "./short_name.ts";
 
 /** Classes that need FILE_READ_ATTRIBUTES (MS-SMB2 3.3.5.20.1). */
@@ -58,9 +58,8 @@ export function handleQueryInfo(ctx: RequestCtx): Reply {
       break;
     }
     case InfoType.SECURITY: {
-      if (!(open.grantedAccess & A.READ_CONTROL)) throw new SmbError(Status.ACCESS_DENIED);
-      const meta = fs.statHandle(h);
-      const sd = encodeSecurityDescriptor(ctx.session!, tree, meta, req.additionalInformation);
+      // Stored or derived descriptor, access-checked per part (core/smb2/security.ts).
+      const sd = securityForQuery(ctx.session!, fs, open, req.additionalInformation);
       if (sd.byteLength > req.outputBufferLength) {
         // MS-SMB2 3.3.5.20.3: too small for the descriptor: BUFFER_TOO_SMALL with the size needed.
         return {

@@ -1,63 +1,211 @@
 /**
- * Security descriptors for QUERY_INFO (MS-DTYP 2.4.6, self-relative). ksmbd-deno does not keep NT
- * ACLs yet: it reports the session's Unix identity (S-1-22-1-uid / S-1-22-2-gid, the "Unix User" /
- * "Unix Group" SIDs Samba uses) as owner and group and one ACE granting Everyone the tree's maximal
- * access, which is what the share actually enforces.
+ * NT security for files (issue 14 item 3): the session's SIDs, the default descriptor of a file that
+ * has none stored, the access check of MS-DTYP 2.5.3.2 and the QUERY_INFO answer (MS-SMB2 3.3.5.20.3).
+ *
+ * Identities are the "Unix User" / "Unix Group" SIDs S-1-22-1-uid and S-1-22-2-gid (what Samba uses
+ * for unmapped Unix ids, and what the LSA service in rpc-wasm resolves): the session's uid and gid as
+ * the accounts module reported them. A token also holds Everyone (S-1-1-0), NETWORK (S-1-5-2) and,
+ * unless guest or anonymous, Authenticated Users (S-1-5-11).
+ *
+ * Descriptors are stored per file by the vfs (core/vfs/security_store.ts). A file without one has a
+ * descriptor derived from its POSIX mode: owner and group are the session's user and group (the server
+ * acts with one set of file permissions for every user, so each user sees itself as the owner, as
+ * before this module), the DACL has one ACE per mode class. A file without a stored descriptor is not
+ * access-checked beyond the share's maximal access: that is what the file system enforces for it.
  */
 import type { Session } from "../state/session.ts";
-import type { Tree } from "../state/tree.ts";
-import type { FileMeta } from "../vfs/types.ts";
-import { Writer } from "../wire/writer.ts";
+import type { Open } from "../state/open.ts";
+import type { SecurityInfo, ShareFs } from "../vfs/mod.ts";
+import { Status } from "../wire/status.ts";
+import { SmbError } from "./handler.ts";
+import { AccessMask as A } from "../wire/create.ts";
+import {
+  type Ace,
+  AceFlags,
+  AceType,
+  decodeSecurityDescriptor,
+  encodeSecurityDescriptor as encodeSd,
+  SdControl,
+  type SecurityDescriptor,
+  type Sid,
+  sid,
+  sidEquals,
+} from "../wire/fscc/security_descriptor.ts";
 import { SecurityInformation as SI } from "../wire/query_info.ts";
 
-/** Encodes a SID (MS-DTYP 2.4.2.2). */
-export function encodeSid(authority: number, subs: number[]): Uint8Array {
-  const w = new Writer(8 + subs.length * 4);
-  w.u8(1).u8(subs.length);
-  w.u8(0).u8(0).u8(0).u8(0).u8(0).u8(authority); // 48-bit big-endian authority
-  for (const s of subs) w.u32(s);
-  return w.finish().slice();
+/** Well-known SIDs (MS-DTYP 2.4.2.4). */
+export const WellKnown = {
+  EVERYONE: sid("S-1-1-0"),
+  CREATOR_OWNER: sid("S-1-3-0"),
+  CREATOR_GROUP: sid("S-1-3-1"),
+  OWNER_RIGHTS: sid("S-1-3-4"),
+  NETWORK: sid("S-1-5-2"),
+  AUTHENTICATED_USERS: sid("S-1-5-11"),
+  SYSTEM: sid("S-1-5-18"),
+} as const;
+
+/** The Unix user SID of a uid (S-1-22-1-uid). */
+export function uidSid(uid: number): Sid {
+  return { authority: 22, subs: [1, uid >>> 0] };
 }
 
-const SE_DACL_PRESENT = 0x0004;
-const SE_SELF_RELATIVE = 0x8000;
+/** The Unix group SID of a gid (S-1-22-2-gid). */
+export function gidSid(gid: number): Sid {
+  return { authority: 22, subs: [2, gid >>> 0] };
+}
 
-export function encodeSecurityDescriptor(
-  session: Session,
-  tree: Tree,
-  meta: FileMeta,
-  info: number,
-): Uint8Array {
-  const owner = info & SI.OWNER ? encodeSid(22, [1, session.uid]) : null;
-  const group = info & SI.GROUP ? encodeSid(22, [2, session.gid]) : null;
-  let dacl: Uint8Array | null = null;
-  if (info & SI.DACL) {
-    const everyone = encodeSid(1, [0]);
-    let mask = tree.maximalAccess;
-    if (meta.attributes & 0x1) mask &= ~0x6; // READONLY: no write/append data
-    const aceSize = 8 + everyone.byteLength;
-    const w = new Writer(8 + aceSize);
-    w.u8(2).u8(0).u16(8 + aceSize).u16(1).u16(0); // ACL header: revision 2, one ACE
-    // ACCESS_ALLOWED_ACE; directories propagate to children (OBJECT_INHERIT | CONTAINER_INHERIT).
-    w.u8(0).u8(meta.isDirectory ? 0x03 : 0).u16(aceSize).u32(mask).bytes(everyone);
-    dacl = w.finish().slice();
+/** A session's security token (MS-DTYP 2.5.2): its user, primary group and all SIDs it holds. */
+export interface Token {
+  user: Sid;
+  group: Sid;
+  sids: Sid[];
+}
+
+export function tokenOf(session: Session): Token {
+  const user = uidSid(session.uid);
+  const group = gidSid(session.gid);
+  const sids = [user, group, WellKnown.EVERYONE, WellKnown.NETWORK];
+  if (!session.guest && !session.anonymous) sids.push(WellKnown.AUTHENTICATED_USERS);
+  return { user, group, sids };
+}
+
+function holds(token: Token, s: Sid): boolean {
+  return token.sids.some((t) => sidEquals(t, s));
+}
+
+/** File rights of the generic rights (MS-DTYP 2.4.3, the file object's mapping). */
+const GENERIC_READ_MAP = 0x00120089;
+const GENERIC_WRITE_MAP = 0x00120116;
+const GENERIC_EXECUTE_MAP = 0x001200a0;
+
+/** Maps the generic bits of an ACE mask to file rights (MS-DTYP 2.5.3.2 step "MapGenericBits"). */
+export function mapGeneric(mask: number): number {
+  let m = mask >>> 0;
+  if (m & A.GENERIC_READ) m |= GENERIC_READ_MAP;
+  if (m & A.GENERIC_WRITE) m |= GENERIC_WRITE_MAP;
+  if (m & A.GENERIC_EXECUTE) m |= GENERIC_EXECUTE_MAP;
+  if (m & A.GENERIC_ALL) m |= A.FILE_ALL_ACCESS;
+  return (m & ~(A.GENERIC_READ | A.GENERIC_WRITE | A.GENERIC_EXECUTE | A.GENERIC_ALL)) >>> 0;
+}
+
+/**
+ * The rights a descriptor grants a token (MS-DTYP 2.5.3.2 AccessCheck, computed for MAXIMUM_ALLOWED):
+ * no DACL or a NULL DACL grants everything; the owner holds READ_CONTROL and WRITE_DAC unless an
+ * OWNER RIGHTS ACE says otherwise; then the ACEs in order, a right granted or denied by an earlier
+ * ACE staying so. Inherit-only ACEs, object ACEs and conditional (callback) allow ACEs grant nothing;
+ * a callback deny ACE is applied, since its condition cannot be shown false here.
+ */
+export function grantedAccess(sd: SecurityDescriptor, token: Token): number {
+  if (!(sd.control & SdControl.DACL_PRESENT) || sd.dacl === null) return A.FILE_ALL_ACCESS;
+  const isOwner = sd.owner !== null && holds(token, sd.owner);
+  const aces = sd.dacl.aces.filter((a) => !(a.flags & AceFlags.INHERIT_ONLY));
+  let granted = 0;
+  let denied = 0;
+  if (isOwner && !aces.some((a) => sidEquals(a.sid, WellKnown.OWNER_RIGHTS))) {
+    granted = A.READ_CONTROL | A.WRITE_DAC;
   }
-  const w = new Writer(128);
-  w.u8(1).u8(0).u16(SE_SELF_RELATIVE | (dacl ? SE_DACL_PRESENT : 0));
-  const offs = w.pos;
-  w.u32(0).u32(0).u32(0).u32(0); // owner, group, sacl, dacl offsets
-  if (owner) {
-    w.setU32(offs, w.pos);
-    w.bytes(owner);
+  for (const a of aces) {
+    const applies = holds(token, a.sid) || (isOwner && sidEquals(a.sid, WellKnown.OWNER_RIGHTS));
+    if (!applies) continue;
+    const mask = mapGeneric(a.mask);
+    if (a.type === AceType.ACCESS_ALLOWED) granted |= mask & ~denied;
+    else if (a.type === AceType.ACCESS_DENIED || a.type === AceType.ACCESS_DENIED_CALLBACK) {
+      denied |= mask & ~granted;
+    }
   }
-  if (group) {
-    w.setU32(offs + 4, w.pos);
-    w.bytes(group);
+  return (granted & ~denied) >>> 0;
+}
+
+/** Rights of one POSIX permission class (r, w, x) as file rights. */
+function modeRights(bits: number, isDirectory: boolean): number {
+  let m = A.SYNCHRONIZE | A.READ_CONTROL | A.FILE_READ_ATTRIBUTES | A.FILE_READ_EA;
+  if (bits & 4) m |= A.FILE_READ_DATA;
+  if (bits & 2) {
+    m |= A.FILE_WRITE_DATA | A.FILE_APPEND_DATA | A.FILE_WRITE_ATTRIBUTES | A.FILE_WRITE_EA;
+    if (isDirectory) m |= A.FILE_DELETE_CHILD;
   }
-  if (dacl) {
-    w.align(4);
-    w.setU32(offs + 12, w.pos);
-    w.bytes(dacl);
+  if (bits & 1) m |= A.FILE_EXECUTE;
+  return m >>> 0;
+}
+
+function allowAce(s: Sid, mask: number, flags: number): Ace {
+  return { type: AceType.ACCESS_ALLOWED, flags, mask, sid: s, objectPart: null, trailing: new Uint8Array(0) };
+}
+
+/**
+ * The descriptor of a file with none stored: owner and group the session's, and a DACL from the
+ * POSIX mode (owner class to the owner, with the rights an owner has over its file: DELETE,
+ * WRITE_DAC, WRITE_OWNER; group class to the group; other class to Everyone). On a directory the
+ * ACEs are inheritable (OBJECT_INHERIT | CONTAINER_INHERIT), as a directory's default is on Windows.
+ */
+export function defaultDescriptor(session: Session, info: SecurityInfo): SecurityDescriptor {
+  const owner = uidSid(session.uid);
+  const group = gidSid(session.gid);
+  const inherit = info.isDirectory ? AceFlags.OBJECT_INHERIT | AceFlags.CONTAINER_INHERIT : 0;
+  const ownerMask = modeRights((info.mode >> 6) & 7, info.isDirectory) | A.DELETE | A.WRITE_DAC |
+    A.WRITE_OWNER;
+  const aces = [
+    allowAce(owner, ownerMask >>> 0, inherit),
+    allowAce(group, modeRights((info.mode >> 3) & 7, info.isDirectory), inherit),
+    allowAce(WellKnown.EVERYONE, modeRights(info.mode & 7, info.isDirectory), inherit),
+  ];
+  return {
+    control: SdControl.SELF_RELATIVE | SdControl.DACL_PRESENT,
+    owner,
+    group,
+    sacl: null,
+    dacl: { revision: 2, aces },
+  };
+}
+
+/** The descriptor in effect for a file: the stored one, or the derived default. */
+export function effectiveDescriptor(session: Session, info: SecurityInfo): SecurityDescriptor {
+  return info.sd ? decodeSecurityDescriptor(info.sd) : defaultDescriptor(session, info);
+}
+
+/**
+ * The self-relative descriptor QUERY_INFO returns (MS-SMB2 3.3.5.20.3): only the parts the
+ * AdditionalInformation flags ask for, and the control bits of those parts.
+ */
+export function queryDescriptor(sd: SecurityDescriptor, flags: number): Uint8Array {
+  let control = SdControl.SELF_RELATIVE;
+  const keep = (bits: number, wanted: boolean): void => {
+    if (wanted) control |= sd.control & bits;
+  };
+  keep(SdControl.OWNER_DEFAULTED, (flags & SI.OWNER) !== 0);
+  keep(SdControl.GROUP_DEFAULTED, (flags & SI.GROUP) !== 0);
+  keep(
+    SdControl.DACL_PRESENT | SdControl.DACL_DEFAULTED | SdControl.DACL_AUTO_INHERITED |
+      SdControl.DACL_PROTECTED |
+      SdControl.DACL_AUTO_INHERIT_REQ | SdControl.DACL_TRUSTED,
+    (flags & SI.DACL) !== 0,
+  );
+  keep(
+    SdControl.SACL_PRESENT | SdControl.SACL_DEFAULTED | SdControl.SACL_AUTO_INHERITED |
+      SdControl.SACL_PROTECTED |
+      SdControl.SACL_AUTO_INHERIT_REQ,
+    (flags & SI.SACL) !== 0,
+  );
+  return encodeSd({
+    control,
+    owner: flags & SI.OWNER ? sd.owner : null,
+    group: flags & SI.GROUP ? sd.group : null,
+    sacl: flags & SI.SACL ? sd.sacl : null,
+    dacl: flags & SI.DACL ? sd.dacl : null,
+  });
+}
+
+/**
+ * QUERY_INFO SecurityInformation (MS-SMB2 3.3.5.20.3): the open's file's descriptor, limited to the
+ * parts asked for. OWNER, GROUP, DACL and LABEL need READ_CONTROL on the open; the SACL needs
+ * ACCESS_SYSTEM_SECURITY (ACCESS_DENIED otherwise, as Samba and Windows answer a handle without it).
+ */
+export function securityForQuery(session: Session, fs: ShareFs, open: Open, flags: number): Uint8Array {
+  if ((flags & SI.SACL) && !(open.grantedAccess & A.ACCESS_SYSTEM_SECURITY)) {
+    throw new SmbError(Status.ACCESS_DENIED);
   }
-  return w.finish().slice();
+  if ((flags & (SI.OWNER | SI.GROUP | SI.DACL | SI.LABEL)) && !(open.grantedAccess & A.READ_CONTROL)) {
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
+  return queryDescriptor(effectiveDescriptor(session, fs.securityOf(open.file)), flags);
 }

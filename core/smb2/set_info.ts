@@ -13,12 +13,14 @@ import {
 } from "../wire/fscc/file_info.ts";
 import { FileInfoClass as C } from "../wire/fscc/info_classes.ts";
 import { Status } from "../wire/status.ts";
-import { AccessMask as A } from "../wire/create.ts";
+import { AccessMask as A, ShareAccess } from "../wire/create.ts";
 import { FileAttributes } from "../wire/fscc/types.ts";
 import type { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { fileKeyOf } from "./create.ts";
+import { isStatOpen } from "../state/caching.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
+import { setSecurityInfo } from "./security_set.ts";
 
 function need(open: Open, bits: number): void {
   if (!(open.grantedAccess & bits)) throw new SmbError(Status.ACCESS_DENIED);
@@ -36,7 +38,10 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
   if (open.pipe !== null) throw new SmbError(Status.NOT_SUPPORTED);
   if (req.buffer.byteLength > ctx.conn.negotiated!.maxTrans) throw new SmbError(Status.INVALID_PARAMETER);
   const ok: Reply = { status: Status.SUCCESS, body: (w, h) => encodeSetInfoResponse(w, h) };
-  if (req.infoType === InfoType.SECURITY) throw new SmbError(Status.NOT_SUPPORTED);
+  if (req.infoType === InfoType.SECURITY) {
+    setSecurityInfo(ctx, req.additionalInformation, req.buffer); // core/smb2/security_set.ts
+    return ok;
+  }
   if (req.infoType !== InfoType.FILE) {
     throw new SmbError(
       req.infoType === InfoType.FILESYSTEM || req.infoType === InfoType.QUOTA
@@ -79,6 +84,10 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       if (r.rootDirectory !== 0n) throw new SmbError(Status.INVALID_PARAMETER);
       const target = targetName(r.fileName);
       if (target === "") throw new SmbError(Status.INVALID_PARAMETER);
+      // Windows and Samba: the rename fails with SHARING_VIOLATION while the source's directory is
+      // open (for more than attributes) with DELETE access or without FILE_SHARE_DELETE (smbtorture
+      // smb2.rename.*delete_access*, smb2.oplock.exclusive6), and breaks no oplock.
+      if (parentBlocksRename(ctx, h.relPath)) throw new SmbError(Status.SHARING_VIOLATION);
       const rename = (): Reply => {
         if (open.closed) return { status: Status.FILE_CLOSED };
         if (open.isDirectory) {
@@ -171,6 +180,8 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       need(open, A.FILE_WRITE_DATA);
       if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
       fs.setAllocationSize(h, a.allocationSize);
+      // A size change ends other holders' read caching, as a write does (smbtorture batch12).
+      files.breakReadCaching(open.fileKey, open.persistentId);
       return ok;
     }
     case C.FULL_EA:
@@ -204,4 +215,21 @@ function afterHandleBreaks(ctx: RequestCtx, action: () => Reply): Reply {
       }
     },
   };
+}
+
+/** Whether an open of the directory holding `relPath` keeps it from being renamed (see RENAME). */
+function parentBlocksRename(ctx: RequestCtx, relPath: string): boolean {
+  const fs = ctx.tree!.fs!;
+  const cut = relPath.lastIndexOf("\\");
+  const parent = fs.resolve(cut < 0 ? "" : relPath.slice(0, cut));
+  if (!parent.exists) return false;
+  const file = ctx.server.files.file(fileKeyOf(parent.dev, parent.fileId));
+  if (!file) return false;
+  for (const id of file.opens) {
+    const o = ctx.server.files.open(id);
+    // An attribute-only open of the directory never blocks (smbtorture smb2.rename.msword).
+    if (!o || isStatOpen(o.access)) continue;
+    if ((o.access & A.DELETE) || !(o.share & ShareAccess.DELETE)) return true;
+  }
+  return false;
 }

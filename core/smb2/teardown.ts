@@ -22,9 +22,9 @@ export function closeOpen(conn: Connection, open: Open): void {
   const server = conn.server;
   if (server.openRoutes.get(open.persistentId)?.open === open) server.openRoutes.delete(open.persistentId);
   server.byteLocks.releaseAll(open.fileKey, open.persistentId);
-  const { deleteNow } = open.pipe === null
+  const { deleteNow, deleteBase } = open.pipe === null
     ? server.files.removeOpen(open.persistentId)
-    : { deleteNow: false };
+    : { deleteNow: false, deleteBase: false };
   const session = conn.sessions.get(open.sessionId);
   const tree = session?.trees.get(open.treeId);
   const fs = tree?.fs ?? null;
@@ -43,6 +43,15 @@ export function closeOpen(conn: Connection, open: Open): void {
       if (tree) server.notify.emit(tree.share.path, path, NotifyAction.REMOVED, nameFilter(open.isDirectory));
     } catch (e) {
       log("vfs", `delete on close of ${open.relPath} failed: ${e}`);
+    }
+  }
+  if (fs && deleteBase && handle) {
+    // The base file's delete waited for its last stream open (docs/state.md §2).
+    try {
+      fs.remove(handle.basePath);
+      if (tree) server.notify.emit(tree.share.path, handle.basePath, NotifyAction.REMOVED, nameFilter(false));
+    } catch (e) {
+      log("vfs", `delete of ${handle.basePath} after its last stream closed failed: ${e}`);
     }
   }
   if (open.pipe !== null) conn.server.onPipeClose?.(open);

@@ -42,10 +42,19 @@ export function isExclusiveOplock(level: number): boolean {
 }
 
 /**
- * Access that does not touch data (attributes, synchronize, read control): such a "stat open"
- * neither breaks nor is counted against caching (MS-FSA 2.1.5.1.2).
+ * Access that touches only attributes (FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES, SYNCHRONIZE):
+ * such a "stat open" neither breaks oplocks nor is counted against caching (MS-FSA 2.1.5.1.2;
+ * READ_CONTROL is not one, smbtorture smb2.oplock.statopen1).
  */
 export function isStatOpen(access: number): boolean {
+  return (access & ~(0x80 | 0x100 | 0x100000)) === 0;
+}
+
+/**
+ * A stat open as far as leases go: READ_CONTROL reads no data either, so it breaks no lease
+ * (smbtorture smb2.lease.statopen4), while it does break oplocks (smb2.oplock.statopen1).
+ */
+export function isLeaseStatOpen(access: number): boolean {
   return (access & ~(0x80 | 0x100 | 0x100000 | 0x20000)) === 0;
 }
 

@@ -13,6 +13,7 @@
 import { Status } from "../wire/status.ts";
 import {
   isExclusiveOplock,
+  isLeaseStatOpen,
   isLegalLeaseRequest,
   isStatOpen,
   LeaseBit,
@@ -133,6 +134,15 @@ export interface RemoveResult {
   last: boolean;
   /** The file must be removed now (last close with delete on close or delete pending). */
   deleteNow: boolean;
+  /** The stream's base file must be removed now: its delete waited for this last stream open. */
+  deleteBase?: boolean;
+}
+
+/** The base file's key of a stream key (`dev:ino:name` -> `dev:ino`), or null for a base key. */
+export function baseKeyOf(key: string): string | null {
+  const first = key.indexOf(":");
+  const second = first < 0 ? -1 : key.indexOf(":", first + 1);
+  return second < 0 ? null : key.slice(0, second);
 }
 
 /** Lease table key: one table per client GUID (MS-SMB2 3.3.1.4 LeaseTable). */
@@ -167,6 +177,10 @@ export class FileTable {
   readonly #leases = new Map<string, LeaseRecord>();
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #waiters = new Map<string, (() => void)[]>();
+  /** Open named streams of each base file (stream keys are `base:name`, docs/state.md §1). */
+  readonly #streams = new Map<string, Set<string>>();
+  /** Base files whose delete waits for their stream opens to close (MS-FSA 2.1.5.4). */
+  readonly #doomed = new Set<string>();
   #nextPersistentId = 1n;
 
   /** Where breaks go (set by the SMB2 layer). */
@@ -224,10 +238,23 @@ export class FileTable {
       if (l && l.fileKey !== intent.fileKey) return { kind: "fail", status: Status.INVALID_PARAMETER };
     }
     if (intent.fileKey === null) return { kind: "ok" };
+    const base = baseKeyOf(intent.fileKey) ?? intent.fileKey;
+    if (this.#doomed.has(base)) return { kind: "fail", status: Status.DELETE_PENDING };
+    if (base === intent.fileKey && (intent.access & DELETE)) {
+      // Deleting a file deletes its streams: every open stream must share delete (MS-FSA 2.1.5.1.2).
+      for (const sk of this.#streams.get(base) ?? []) {
+        for (const id of this.#files.get(sk)?.opens ?? []) {
+          if (!(this.#opens.get(id)!.share & SHARE_DELETE)) {
+            return { kind: "fail", status: Status.SHARING_VIOLATION };
+          }
+        }
+      }
+    }
     const file = this.#files.get(intent.fileKey);
     if (!file) return { kind: "ok" };
     if (file.deletePending) return { kind: "fail", status: Status.DELETE_PENDING };
-    const breaks = !isStatOpen(intent.access);
+    // An overwrite changes data even when asked with attribute access only (smbtorture exclusive5).
+    const breaks = !isStatOpen(intent.access) || intent.overwrite;
     let wait = false;
     const others = [...file.opens].map((id) => this.#opens.get(id)!).filter((o) =>
       o.leaseId === null || o.leaseId !== ownLease
@@ -241,11 +268,15 @@ export class FileTable {
       }
       if (wait) return { kind: "wait" };
     }
-    const conflicting = others.filter((o) => shareConflict(o, intent.access, intent.share));
+    // Every open of the file takes part in the share check, the opener's own lease's included
+    // (MS-FSA 2.1.5.1.2: no exception for leases).
+    const conflicting = [...file.opens].map((id) => this.#opens.get(id)!).filter((o) =>
+      shareConflict(o, intent.access, intent.share)
+    );
     if (conflicting.length > 0) {
       // Handle caching keeps handles open that the client would close: break H and look again.
       for (const o of conflicting) {
-        const l = o.leaseId !== null ? this.#leases.get(o.leaseId) : undefined;
+        const l = o.leaseId !== null && o.leaseId !== ownLease ? this.#leases.get(o.leaseId) : undefined;
         if (!l) continue;
         if (l.breaking && (l.breakTo & LeaseBit.H) === 0) wait = true;
         else if (l.state & LeaseBit.H) {
@@ -255,8 +286,9 @@ export class FileTable {
       }
       return wait ? { kind: "wait" } : { kind: "fail", status: Status.SHARING_VIOLATION };
     }
-    if (!breaks) return { kind: "ok" };
-    for (const o of others) {
+    const breaksLeases = !isLeaseStatOpen(intent.access) || intent.overwrite;
+    if (!breaks && !breaksLeases) return { kind: "ok" };
+    for (const o of breaks ? others : []) {
       if (isExclusiveOplock(o.oplock) && o.oplockBreakTo === null) {
         this.#breakOplock(o, intent.overwrite ? OplockLevel.NONE : OplockLevel.II);
       } else if (o.oplock === OplockLevel.II && intent.overwrite) {
@@ -264,7 +296,7 @@ export class FileTable {
       }
       if (o.oplockBreakTo !== null && isExclusiveOplock(o.oplock)) wait = true;
     }
-    for (const id of file.leases) {
+    for (const id of breaksLeases ? file.leases : []) {
       if (id === ownLease) continue;
       const l = this.#leases.get(id)!;
       const cur = l.breaking ? l.breakTo : l.state;
@@ -288,13 +320,24 @@ export class FileTable {
     if (!file) {
       file = { key: rec.fileKey, opens: new Set(), leases: new Set(), deletePending: false };
       this.#files.set(rec.fileKey, file);
+      const base = baseKeyOf(rec.fileKey);
+      if (base !== null) {
+        const set = this.#streams.get(base) ?? new Set();
+        set.add(rec.fileKey);
+        this.#streams.set(base, set);
+      }
     }
     const open: OpenRecord = { ...rec, oplock: OplockLevel.NONE, oplockBreakTo: null, leaseId: null };
     this.#opens.set(open.persistentId, open);
     file.opens.add(open.persistentId);
     const others = [...file.opens].filter((id) => id !== open.persistentId).map((id) => this.#opens.get(id)!);
 
-    if (req.oplock === OplockLevel.LEASE && req.lease && req.leasesAllowed && rec.clientGuid !== "") {
+    // Directory leases are not offered (SMB2_GLOBAL_CAP_DIRECTORY_LEASING is off): a lease asked
+    // for on a directory gets no caching at all (smbtorture smb2.lease.request, as Samba).
+    if (
+      req.oplock === OplockLevel.LEASE && req.lease && req.leasesAllowed && rec.clientGuid !== "" &&
+      !rec.isDirectory
+    ) {
       const id = leaseId(rec.clientGuid, req.lease.key);
       let l = this.#leases.get(id);
       const fresh = !l;
@@ -307,7 +350,8 @@ export class FileTable {
           version: req.lease.version,
           parentKey: req.lease.parentKey,
           state: 0,
-          epoch: req.lease.version === 2 ? req.lease.epoch : 0,
+          // MS-SMB2 3.3.5.9.11: a new v2 lease starts at the client's epoch + 1 (Samba alike).
+          epoch: req.lease.version === 2 ? (req.lease.epoch + 1) & 0xffff : 0,
           breaking: false,
           breakTo: 0,
           pendingTo: null,
@@ -333,7 +377,7 @@ export class FileTable {
         }
         if (next !== l.state) {
           l.state = next;
-          if (l.version === 2) l.epoch = (l.epoch + 1) & 0xffff;
+          if (l.version === 2 && !fresh) l.epoch = (l.epoch + 1) & 0xffff;
         }
       }
       return {
@@ -413,10 +457,29 @@ export class FileTable {
     file.opens.delete(persistentId);
     if (open.deleteOnClose) file.deletePending = true;
     const last = file.opens.size === 0;
-    const deleteNow = last && file.deletePending;
-    if (last) this.#files.delete(file.key);
+    let deleteNow = last && file.deletePending;
+    let deleteBase = false;
+    if (last) {
+      this.#files.delete(file.key);
+      const base = baseKeyOf(file.key);
+      if (base === null) {
+        // A base file whose streams are still open goes when the last of them closes.
+        if (deleteNow && (this.#streams.get(file.key)?.size ?? 0) > 0) {
+          this.#doomed.add(file.key);
+          deleteNow = false;
+        }
+      } else {
+        const set = this.#streams.get(base);
+        set?.delete(file.key);
+        if (set && set.size === 0) this.#streams.delete(base);
+        if (this.#doomed.has(base) && !this.#streams.has(base) && !this.#files.has(base)) {
+          this.#doomed.delete(base);
+          deleteBase = true;
+        }
+      }
+    }
     this.#wake(open.fileKey);
-    return { last, deleteNow };
+    return { last, deleteNow, deleteBase };
   }
 
   /** SET_INFO FileDispositionInformation (MS-FSA 2.1.5.14.3): delete pending on the file. */
@@ -440,16 +503,17 @@ export class FileTable {
    * lock; MS-FSA 2.1.4.12): LEVEL_II oplocks and read caching of other leases drop to none,
    * without an acknowledgment.
    */
-  breakReadCaching(fileKey: string, writer: bigint | null): void {
+  breakReadCaching(fileKey: string, writer: bigint | null, writerLease: string | null = null): void {
     const file = this.#files.get(fileKey);
     if (!file) return;
     const w = writer !== null ? this.#opens.get(writer) : undefined;
+    const own = w?.leaseId ?? writerLease;
     for (const id of file.opens) {
       const o = this.#opens.get(id)!;
       if (o.oplock === OplockLevel.II && o.oplockBreakTo === null) this.#breakOplock(o, OplockLevel.NONE);
     }
     for (const id of file.leases) {
-      if (w && w.leaseId === id) continue;
+      if (own === id) continue;
       const l = this.#leases.get(id)!;
       const cur = l.breaking ? l.breakTo : l.state;
       if (cur & LeaseBit.R) this.#breakLease(l, 0);

@@ -13,6 +13,7 @@
  * changed by anything (a write, another tool) the disk value wins again.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { SecurityTable } from "./security_store.ts";
 
 /** One file's stored metadata; null fields mean "derive from the file system". */
 export interface MetaRecord {
@@ -74,9 +75,12 @@ export class MetaStore {
   readonly #put: StatementSync;
   readonly #del: StatementSync;
   readonly #many: StatementSync;
+  /** Stored NT security descriptors (core/vfs/security_store.ts), in the same database. */
+  readonly security: SecurityTable;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
+    this.security = new SecurityTable(db);
     this.#get = db.prepare(`SELECT birth, ${COLS.join(", ")} FROM meta WHERE dev = ? AND ino = ?`);
     this.#get.setReadBigInts(true);
     this.#put = db.prepare(
@@ -193,9 +197,10 @@ export class MetaStore {
     return r;
   }
 
-  /** Forgets (dev, ino): called when the last link of a file is removed. */
+  /** Forgets (dev, ino), its security descriptor included: called when the last link is removed. */
   delete(dev: bigint, ino: bigint): void {
     this.#del.run(i64(dev), i64(ino));
+    this.security.delete(dev, ino);
   }
 
   close(): void {

@@ -15,7 +15,13 @@ export { errnoKind, toVfsError, VfsError, type VfsErrorKind } from "./errors.ts"
 export { componentError, DOT_COMPONENT_KIND, parseSmbPath, type SmbPath } from "./path.ts";
 export { compileVeto, compileWildcard, foldName, hasWildcards, matchWildcard } from "./wildcard.ts";
 export { emptyMeta, type MetaRecord, MetaStore } from "./metadata.ts";
-export { MAX_STREAM_NAME_UNITS, splitStreamPath, streamNameError, type StreamPath } from "./streams.ts";
+export {
+  MAX_STREAM_NAME_UNITS,
+  MAX_STREAMS_PER_FILE,
+  splitStreamPath,
+  streamNameError,
+  type StreamPath,
+} from "./streams.ts";
 export {
   type BasicInfo,
   CreateAction,
@@ -24,6 +30,7 @@ export {
   type CreateRequest,
   type CreateResult,
   type ListDirOptions,
+  type SecurityInfo,
   ShareFs,
   type ShareFsOptions,
   type StreamInfo,

@@ -11,8 +11,9 @@
  *   servers answer a CREATE naming them with OBJECT_NAME_INVALID; Samba's SMB1 code uses
  *   OBJECT_PATH_SYNTAX_BAD for `..`, which SMB2 clients treat the same way (a refusal). The
  *   constant {@link DOT_COMPONENT_KIND} keeps the choice in one place.
- * - A drive letter (`C:`) is caught by the `:` rule. Alternate data streams are not supported: the
- *   only stream suffix accepted is the default `::$DATA`, which is removed.
+ * - A drive letter (`C:`) is caught by the `:` rule. Stream parts (`file:stream[:$DATA]`) are split
+ *   off before a path gets here (core/vfs/streams.ts); a path given straight to parseSmbPath may
+ *   still end in the default `::$DATA`, which is removed.
  * - Lone UTF-16 surrogates cannot be stored as a UTF-8 file name: "invalid_name".
  */
 import { VfsError, type VfsErrorKind } from "./errors.ts";

@@ -365,6 +365,15 @@ export interface StreamInfo {
   allocationSize: bigint;
 }
 
+/** What {@link ShareFs.securityOf} reports: the stored descriptor (opaque bytes) and the POSIX owner. */
+export interface SecurityInfo {
+  sd: Uint8Array | null;
+  mode: number;
+  uid: number;
+  gid: number;
+  isDirectory: boolean;
+}
+
 /** A share-rooted file system with Windows semantics. */
 export class ShareFs {
   readonly options: Readonly<ShareFsOptions>;
@@ -1252,6 +1261,38 @@ export class ShareFs {
     const lk = this.#lookup(path);
     if (!lk.st) throw new VfsError("not_found", "file not found");
     return this.#meta(lk.st, lk.name);
+  }
+
+  /**
+   * The stored NT security descriptor of a handle's file or of a path (core/vfs/security_store.ts;
+   * a named stream answers for its file), with the POSIX owner and mode for a derived default.
+   * A missing path is not_found.
+   */
+  securityOf(target: VfsHandle | string): SecurityInfo {
+    let st: fs.BigIntStats;
+    if (typeof target === "string") {
+      const found = this.#lookup(this.#splitStream(target).path).st;
+      if (!found) throw new VfsError("not_found", "file not found");
+      st = found;
+    } else {
+      this.#live(target);
+      st = fs.fstatSync(target.stream !== null ? target.baseFd : target.fd, { bigint: true });
+    }
+    return {
+      sd: this.#store.security.get(st.dev, st.ino, st.birthtimeNs),
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      isDirectory: st.isDirectory(),
+    };
+  }
+
+  /** Stores (null: forgets) the security descriptor of a handle's file; see {@link securityOf}. */
+  setSecurity(h: VfsHandle, sd: Uint8Array | null): void {
+    this.#live(h);
+    this.#writableShare();
+    const st = fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
+    this.#store.security.put(st.dev, st.ino, st.birthtimeNs, sd);
   }
 
   /**

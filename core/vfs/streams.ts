@@ -6,7 +6,7 @@
  * named stream is a real file in a per-share store directory next to the metadata database, in the
  * state directory (`<stateDir>/<share>.streams/`). ShareFs.open refuses a state directory inside the
  * share, so clients can never list, open or collide with the store: it takes no name in the share.
- * Its free space is the state directory's file system (docs/ksmbd_compat.md says how to back it up).
+ * Its free space is the state directory's file system (docs/operations.md: what to back up).
  *
  * Layout: one directory per base file, named by the base file's identity `<dev>-<ino>` so the streams
  * follow renames of the file without any bookkeeping; in it a `birth` file holding the base file's
@@ -32,6 +32,14 @@ const C = fs.constants;
 
 /** Longest stream name in UTF-16 code units (MS-FSCC 2.1.5.3: as a file name component, 255). */
 export const MAX_STREAM_NAME_UNITS = 255;
+
+/**
+ * Most named streams one file may have. NTFS sets no number, but every FileStreamInformation query
+ * reads them all synchronously, so a client must not be able to pile up millions on one file; ksmbd
+ * and Samba's streams_xattr are bounded far lower by the extended-attribute space (64 KiB on ext4).
+ * Past it, a new stream is refused as DISK_FULL, as NTFS answers when a file's records are exhausted.
+ */
+export const MAX_STREAMS_PER_FILE = 1024;
 
 /** A CREATE name split at its stream part. */
 export interface StreamPath {
@@ -115,9 +123,8 @@ export class StreamStore {
     this.dir = dir;
   }
 
-  /** Opens (creating, mode 0700) the store directory. */
+  /** The store at `dir`; the directory is created (mode 0700) with the first stream. */
   static open(dir: string): StreamStore {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     return new StreamStore(dir);
   }
 
@@ -152,6 +159,7 @@ export class StreamStore {
     const found = this.#existing(b);
     if (found !== null) return found;
     const d = this.#baseDir(b);
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     fs.mkdirSync(d, { mode: 0o700 });
     const tmp = `${d}/birth.tmp`;
     fs.writeFileSync(tmp, String(b.birthtimeNs));
@@ -202,6 +210,11 @@ export class StreamStore {
    */
   create(b: BaseIdentity, name: string, mode = 0o600): { stream: StoredStream; fd: number } {
     const d = this.#ensure(b);
+    let count = 0;
+    for (const entry of fs.readdirSync(d)) if (entry.endsWith(".data")) count++;
+    if (count >= MAX_STREAMS_PER_FILE) {
+      throw new VfsError("disk_full", `a file has at most ${MAX_STREAMS_PER_FILE} named streams`, "ENOSPC");
+    }
     const h = hashOf(name);
     const dataPath = `${d}/${h}.data`;
     const fd = fs.openSync(dataPath, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);

@@ -91,6 +91,16 @@ export const Status = {
   NOTIFY_CLEANUP: 0x0000010b,
   /** FSCTL_PIPE_TRANSCEIVE on a pipe that still holds unread data (MS-FSCC 2.3.48). */
   PIPE_BUSY: 0xc00000ae,
+  /** The owner SID of a SET_INFO security descriptor is not one the caller may assign (MS-DTYP 2.5.3.4). */
+  INVALID_OWNER: 0xc000005a,
+  /** The group SID of a SET_INFO security descriptor is not one the caller may assign. */
+  INVALID_PRIMARY_GROUP: 0xc000005b,
+  /** A malformed ACL inside a security descriptor (MS-DTYP 2.4.5). */
+  INVALID_ACL: 0xc0000077,
+  /** A malformed SID inside a security descriptor (MS-DTYP 2.4.2.2). */
+  INVALID_SID: 0xc0000078,
+  /** A malformed self-relative security descriptor (MS-DTYP 2.4.6). */
+  INVALID_SECURITY_DESCR: 0xc0000079,
 } as const;
 
 /** An NTSTATUS code. */

@@ -174,7 +174,9 @@ Deno.test("ShareFs.create resolves names case-insensitively and keeps the client
       relPath: "Sub\\nothere",
       exists: false,
       isDirectory: false,
+      dev: 0n,
       fileId: 0n,
+      stream: null,
     });
   } finally {
     f.cleanup();

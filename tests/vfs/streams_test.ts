@@ -9,6 +9,7 @@ import {
   CreateDisposition as D,
   CreateOptions as O,
   FileAttr,
+  MAX_STREAMS_PER_FILE,
   splitStreamPath,
   type VfsHandle,
 } from "../../core/vfs/mod.ts";
@@ -281,6 +282,23 @@ Deno.test("ShareFs with namedStreams off refuses stream names as invalid names",
     const r = f.share.create("f.txt::$DATA", { disposition: D.OPEN_IF });
     assert.equal(r.relPath, "f.txt");
     f.share.closeHandle(r.handle);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs refuses a named stream past MAX_STREAMS_PER_FILE with disk_full", () => {
+  const f = makeShare();
+  try {
+    const r = f.share.create("f.txt:first", { disposition: D.CREATE });
+    f.share.closeHandle(r.handle);
+    const st = fs.statSync(`${f.root}/f.txt`, { bigint: true });
+    const dir = `${f.base}/state/test.streams/${st.dev}-${st.ino}`;
+    // Fill the file's store directory up to the limit (data files without names are not listed).
+    for (let i = 1; i < MAX_STREAMS_PER_FILE; i++) fs.writeFileSync(`${dir}/filler${i}.data`, "");
+    assertKind(() => f.share.create("f.txt:one-too-many", { disposition: D.CREATE }), "disk_full");
+    const o = f.share.create("f.txt:first", { disposition: D.OPEN });
+    f.share.closeHandle(o.handle);
   } finally {
     f.cleanup();
   }
