@@ -28,6 +28,13 @@ export const Limits = {
   maxOpenFiles: 10000,
   maxActiveSessions: 1024,
   /**
+   * Channels (connections) bound to one session (MS-SMB2 3.3.5.5: a bind past it fails
+   * INSUFFICIENT_RESOURCES; Windows Server 2012 R2 and 2016 allow 32, smbtorture smb2.multichannel).
+   */
+  maxChannelsPerSession: 32,
+  /** Session binds in progress on one connection at once (each holds an authentication exchange). */
+  maxPendingBinds: 16,
+  /**
    * How long a holder has to acknowledge an oplock or lease break before the server lowers it itself
    * (MS-SMB2 3.3.2.1/3.3.2.5 Oplock/Lease Break Acknowledgment Timer; Windows and ksmbd: 35 s).
    */
@@ -37,6 +44,14 @@ export const Limits = {
    * rounds (other clients keep re-taking caching) it fails with SHARING_VIOLATION instead of waiting on.
    */
   maxOpenBreakRounds: 16,
+  /**
+   * Durable handles (core/smb2/durable.ts): kept this long after the connection is lost when the
+   * client names no timeout (v1, or v2 with Timeout 0; MS-SMB2 3.3.5.9.10 suggests 60 s); the
+   * longest kept by default (`durable handle timeout`, as ksmbd's 300 s cap); the key's ceiling.
+   */
+  durableTimeoutDefaultMs: 60_000,
+  durableTimeoutMaxMs: 300_000,
+  durableTimeoutCeilingMs: 24 * 60 * 60_000,
   /** Session setup must finish within this many ms, or the half-built session is dropped. */
   sessionSetupTimeoutMs: 60_000,
   /** After a CANCEL, later replies wait at most this long for the cancelled request's final response. */

@@ -227,6 +227,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   }
   const ctx = new ServerContext(g, bridge, g.stateDirectory);
   ctx.setShareEncryption(config.shares);
+  ctx.listenAddresses = listeners.map((l) => (l.addr as Deno.NetAddr).hostname);
   const live = new Set<Connection>();
   const perIp = new Map<string, number>();
   const maxConns = g.maxConnections === 0 ? 65536 : g.maxConnections;

@@ -292,7 +292,18 @@ export const KEY_TABLE = [
     type: "bool",
     default: "no",
     parse: bool,
-    doc: "offer durable handles (not implemented by ksmbd-deno yet: accepted and ignored)",
+    doc:
+      "grant durable handles v1/v2 (kept for their timeout when a connection is lost; core/smb2/durable.ts)",
+  }),
+  g({
+    name: "durable handle timeout",
+    field: "durableHandleTimeout",
+    type: "number",
+    default: String(Limits.durableTimeoutMaxMs / 1000),
+    parse: seconds(Limits.durableTimeoutCeilingMs),
+    origin: "ksmbd-deno",
+    doc:
+      "longest time in seconds a disconnected durable handle is kept (a v2 client asks for its own, up to this)",
   }),
   g({
     name: "guest account",
@@ -429,7 +440,7 @@ export const KEY_TABLE = [
     type: "bool",
     default: "no",
     parse: bool,
-    doc: "multichannel (not implemented by ksmbd-deno yet: accepted and ignored)",
+    doc: "multichannel on SMB 3.x: session binding and FSCTL_QUERY_NETWORK_INTERFACE_INFO",
   }),
   g({
     name: "server signing",

@@ -221,6 +221,11 @@ export function inheritedDescriptor(
       aces: aces.length > 0 ? aces : [fullControl(owner), fullControl(WellKnown.SYSTEM)],
     };
   }
+  if (contextSd && !(control & SdControl.DACL_PRESENT)) {
+    // A create context without a DACL and nothing to inherit: the creator's default DACL.
+    control |= SdControl.DACL_PRESENT;
+    dacl = { revision: 2, aces: [fullControl(owner), fullControl(WellKnown.SYSTEM)] };
+  }
   let sacl: Acl | null = null;
   if (contextSd && contextSd.control & SdControl.SACL_PRESENT) {
     control |= contextSd.control &

@@ -14,6 +14,7 @@ import type { ServerContext } from "./server_context.ts";
 import { sendMessage } from "./reply.ts";
 import { log } from "../log.ts";
 import { leaseStateName } from "../state/caching.ts";
+import { connectionForOpen } from "./channels.ts";
 
 const ALL_ONES = 0xffffffffffffffffn;
 
@@ -39,10 +40,24 @@ export function clientGuidOf(conn: Connection): string {
 
 /** Routes the state layer's break messages to connections. */
 export function routeBreak(server: ServerContext, m: BreakMessage): void {
+  if (m.kind === "purge") {
+    queueMicrotask(() => server.durable.purge(m.persistentId, "another open needs what it holds"));
+    return;
+  }
+  if (m.kind === "lease" && m.opens.length > 0 && m.opens.every((id) => server.durable.has(id))) {
+    // Every open of the lease is a disconnected durable one: nobody can be told, they lose the opens.
+    const ids = [...m.opens];
+    queueMicrotask(() => {
+      for (const id of ids) server.durable.purge(id, "lease break while disconnected");
+    });
+    return;
+  }
   if (m.kind === "oplock") {
     const r = server.openRoutes.get(m.persistentId);
-    if (!r || r.conn.isClosing) return;
-    void sendOplockBreak(r.conn, r.open, m.level).catch((e) => log("error", `oplock break: ${e}`));
+    // The open's connection, or another live channel of its session (multichannel, MS-SMB2 3.3.4.6).
+    const conn = r ? connectionForOpen(server, r.conn, r.open) : null;
+    if (!r || !conn) return;
+    void sendOplockBreak(conn, r.open, m.level).catch((e) => log("error", `oplock break: ${e}`));
     return;
   }
   // The client's oldest connection that is still up carries the break, as Windows does (smbtorture
@@ -55,8 +70,10 @@ export function routeBreak(server: ServerContext, m: BreakMessage): void {
     }
   }
   for (const id of m.opens) {
-    const r = server.openRoutes.get(id);
-    if (!r || r.conn.isClosing) continue;
+    const found = server.openRoutes.get(id);
+    const live = found ? connectionForOpen(server, found.conn, found.open) : null;
+    if (!found || !live) continue;
+    const r = { conn: live, open: found.open };
     if (!target) target = r;
     if (r.conn === target.conn) {
       target = r;

@@ -1,8 +1,9 @@
 import { FrameWriter, peerAddressText, putFrameHeader, readFrames } from "../transport/tcp.ts";
 import { Limits } from "../limits.ts";
 import type { ServerContext } from "./server_context.ts";
-import type { Session } from "../state/session.ts";
+import type { Session, SigningAlgId } from "../state/session.ts";
 import type { Open } from "../state/open.ts";
+import type { SpnegoAcceptor } from "../auth/acceptor.ts";
 import { CreditWindow } from "./credits.ts";
 import { log } from "../log.ts";
 
@@ -26,6 +27,80 @@ export interface Negotiated {
 }
 
 /**
+ * MS-SMB2 3.3.1.14 Channel: what one connection of a session keeps for it. The connection a session
+ * was established on is its first channel (signing with Session.SigningKey); a connection bound later
+ * with SMB2_SESSION_FLAG_BINDING (3.3.5.5) has its own signing key (Channel.SigningKey, 3.3.5.5.3)
+ * and signs with the algorithm this connection negotiated.
+ */
+export interface Channel {
+  signingKey: Uint8Array;
+  signingAlg: SigningAlgId;
+  /** Bound with SMB2_SESSION_FLAG_BINDING (false: the connection the session was established on). */
+  bound: boolean;
+}
+
+/** A session bind in progress on this connection (MS-SMB2 3.3.5.5, before the channel exists). */
+export interface PendingBind {
+  session: Session;
+  acceptor: SpnegoAcceptor;
+  /** 3.1.1: the channel's own preauth hash (Connection.PreauthSessionTable, 3.3.5.5); null before. */
+  preauthHash: Uint8Array | null;
+}
+
+/**
+ * `Connection.opens`: the opens of the sessions on this connection. Each open lives in its session's
+ * table (Session.opens), so that every channel of a multichannel session finds it (MS-SMB2 3.3.5.2.9:
+ * the session is looked up, then the open in Session.OpenTable); this view reads those tables through
+ * the connection's sessions. An open whose session is not on the connection (not expected) is kept
+ * here so it is never lost. Volatile ids are unique server-wide, so a lookup by id is unambiguous.
+ */
+export class ConnectionOpens {
+  private readonly stray = new Map<bigint, Open>();
+
+  constructor(private readonly sessions: ReadonlyMap<bigint, Session>) {}
+
+  get(id: bigint): Open | undefined {
+    for (const s of this.sessions.values()) {
+      const o = s.opens.get(id);
+      if (o) return o;
+    }
+    return this.stray.get(id);
+  }
+
+  has(id: bigint): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  set(id: bigint, open: Open): this {
+    const s = this.sessions.get(open.sessionId);
+    if (s) s.opens.set(id, open);
+    else this.stray.set(id, open);
+    return this;
+  }
+
+  delete(id: bigint): boolean {
+    let found = this.stray.delete(id);
+    for (const s of this.sessions.values()) found = s.opens.delete(id) || found;
+    return found;
+  }
+
+  get size(): number {
+    let n = this.stray.size;
+    for (const s of this.sessions.values()) n += s.opens.size;
+    return n;
+  }
+
+  *values(): IterableIterator<Open> {
+    for (const s of this.sessions.values()) yield* s.opens.values();
+    yield* this.stray.values();
+  }
+
+  [Symbol.iterator](): IterableIterator<Open> {
+    return this.values();
+  }
+}
+
+/**
  * What runs each frame a connection receives: core/smb2/dispatch.ts `processFrame`, handed in by
  * whoever creates the connection (core/server.ts). The connection does not import dispatch itself, so
  * the modules below dispatch (handlers, state) can name the Connection type without an import circle.
@@ -41,8 +116,14 @@ export class Connection {
   wildcardPending = false;
   /** 3.1.1 connection preauth hash (after NEGOTIATE). */
   preauthHash: Uint8Array | null = null;
+  /** Connection.SessionTable: the sessions this connection is a channel of, by id. */
   readonly sessions = new Map<bigint, Session>();
-  readonly opens = new Map<bigint, Open>();
+  /** The opens of those sessions (a view of their Session.opens). */
+  readonly opens: ConnectionOpens = new ConnectionOpens(this.sessions);
+  /** This connection's Channel of each of its 3.x sessions that has keys (MS-SMB2 3.3.1.14). */
+  readonly channels = new Map<bigint, Channel>();
+  /** Session binds in progress here, by session id (at most `Limits.maxPendingBinds`). */
+  readonly binds = new Map<bigint, PendingBind>();
   /** Requests that went asynchronous, by AsyncId (MS-SMB2 3.3.1.7 Connection.AsyncCommandList). */
   readonly pending = new Map<
     bigint,
@@ -151,6 +232,16 @@ export class Connection {
 
   get isClosing(): boolean {
     return this.closing;
+  }
+
+  /**
+   * The key and algorithm that sign and verify this session's messages on this connection (MS-SMB2
+   * 3.3.4.1.1, 3.3.5.2.4): the channel's, else the session's; null for a session without keys.
+   */
+  signingFor(session: Session): { key: Uint8Array; alg: SigningAlgId } | null {
+    const ch = this.channels.get(session.id);
+    if (ch) return { key: ch.signingKey, alg: ch.signingAlg };
+    return session.signingKey ? { key: session.signingKey, alg: session.signingAlg } : null;
   }
 
   close(): void {

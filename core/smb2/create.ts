@@ -14,6 +14,8 @@ import {
 } from "../wire/create.ts";
 import {
   type CreateContextOut,
+  durableResponse,
+  durableV2Response,
   LeaseFlags,
   type LeaseRequest,
   leaseResponse,
@@ -37,6 +39,9 @@ import { openPipe } from "./pipe.ts";
 import { clientGuidOf, hex16, unhex16 } from "./breaks.ts";
 import { type CachingRequest, type FileTable, leaseId, type OpenCheck } from "../state/file_table.ts";
 import { Limits } from "../limits.ts";
+import { HeaderFlags } from "../wire/header.ts";
+import { LeaseBit } from "../state/caching.ts";
+import { ownerOf } from "./durable.ts";
 import { decodeFullEaList } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 
@@ -52,6 +57,9 @@ export function fileKeyOf(dev: bigint, ino: bigint, stream: string | null = null
 }
 
 const VALID_OPTIONS = 0x00ffffff;
+
+/** The CreateGuid a v1 durable open has (DH2C may name it: smbtorture durable-open.reopen2-lease). */
+const ZERO_GUID = "0".repeat(32);
 
 /** Wire CreateDisposition (MS-SMB2 2.2.13) -> the vfs's disposition (core/vfs/share_fs.ts). */
 const TO_VFS_DISPOSITION: Readonly<Record<number, VfsDisposition>> = {
@@ -85,6 +93,23 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   const session = ctx.session!;
   const conn = ctx.conn;
 
+  // Durable handles (core/smb2/durable.ts). MS-SMB2 3.3.5.9: DH2Q or DH2C together with a v1 context,
+  // or DH2Q with DH2C, is invalid; DHnQ next to DHnC is ignored (3.3.5.9.7).
+  {
+    const c = req.contexts;
+    if (
+      (c.durableV2Request && (c.durableRequest || c.durableReconnect || c.durableV2Reconnect)) ||
+      (c.durableV2Reconnect && (c.durableRequest || c.durableReconnect))
+    ) {
+      throw new SmbError(Status.INVALID_PARAMETER);
+    }
+    // A reconnect ignores the request's other fields (3.3.5.9.7/12: only the reconnect blob and a
+    // lease context count), so it comes before their validation.
+    if (conn.server.global.durableHandles && !tree.isPipe && (c.durableReconnect || c.durableV2Reconnect)) {
+      return reconnectDurable(ctx, req);
+    }
+  }
+
   // MS-SMB2 3.3.5.9: parameter validation before anything touches the disk.
   if (req.impersonationLevel > ImpersonationLevel.DELEGATE) {
     throw new SmbError(Status.BAD_IMPERSONATION_LEVEL);
@@ -106,6 +131,28 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
 
   if (tree.isPipe) return openPipe(ctx, req);
   const fs = tree.fs!;
+
+  const c = req.contexts;
+  const durableOn = conn.server.global.durableHandles;
+  const dh2q = durableOn && conn.negotiated!.dialect >= 0x0300 ? c.durableV2Request : undefined;
+  if (dh2q) {
+    // MS-SMB2 3.3.5.9.10: a CreateGuid in use is a replay of that create when the client says so
+    // (SMB2_FLAGS_REPLAY_OPERATION, same user): the existing open is returned; otherwise a duplicate.
+    const existing = conn.server.files.openByCreateGuid(hex16(dh2q.createGuid));
+    if (existing) {
+      const route = conn.server.openRoutes.get(existing.persistentId);
+      if (
+        (ctx.hdr.flags & HeaderFlags.REPLAY_OPERATION) && route && route.conn === conn &&
+        existing.durable?.owner === ownerOf(session)
+      ) {
+        // The replay answers as the original create did (smbtorture smb2.replay.replay-dhv2-*).
+        return existingOpenReply(ctx, route.open, existing.durable.createAction, [
+          durableV2Response(existing.durable.timeoutMs, 0),
+        ]);
+      }
+      throw new SmbError(Status.DUPLICATE_OBJECTID);
+    }
+  }
 
   const name = req.name;
   // MS-SMB2 3.3.5.9: a name must be relative; a leading backslash is invalid.
@@ -158,6 +205,11 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   const plan = (): { key: string | null; check: OpenCheck } => {
     const pre = fs.resolve(name);
     if (!pre.exists && !tree.writable && creates) throw new SmbError(Status.ACCESS_DENIED);
+    // FILE_CREATE on an existing file fails before any share-mode check (MS-FSA 2.1.5.1.2;
+    // smbtorture smb2.replay.replay-regular).
+    if (pre.exists && req.createDisposition === CreateDisposition.CREATE) {
+      throw new SmbError(Status.OBJECT_NAME_COLLISION);
+    }
     const key = pre.exists ? fileKeyOf(pre.dev, pre.fileId, pre.stream) : null;
     return {
       key,
@@ -195,7 +247,11 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     }
     let granted = access;
     if (!tree.writable) granted &= ~WRITE_RIGHTS;
-    if (meta.attributes & FileAttr.READONLY) granted &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
+    // A READONLY file refuses writers, except the open that created it (NTFS; smbtorture
+    // smb2.durable-open.read-only).
+    if ((meta.attributes & FileAttr.READONLY) && res.createAction !== VfsAction.CREATED) {
+      granted &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
+    }
     const id = conn.server.allocOpenId();
     const persistentId = files.allocPersistentId();
     const key = fileKeyOf(BigInt(h.dev), h.fileId, h.stream);
@@ -247,6 +303,25 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     }
 
     const out: CreateContextOut[] = [];
+    // MS-SMB2 3.3.5.9.6/10: durability only with a batch oplock or a lease caching handles.
+    if (
+      durableOn && !meta.isDirectory && (c.durableRequest || dh2q) &&
+      (grant.oplock === OplockLevel.BATCH || (grant.lease !== null && (grant.lease.state & LeaseBit.H) !== 0))
+    ) {
+      const cap = conn.server.global.durableHandleTimeout * 1000;
+      const asked = dh2q && dh2q.timeout > 0 ? dh2q.timeout : Limits.durableTimeoutDefaultMs;
+      const timeoutMs = Math.min(asked, cap);
+      files.setDurable(persistentId, {
+        version: dh2q ? 2 : 1,
+        createGuid: dh2q ? hex16(dh2q.createGuid) : null,
+        appInstanceId: dh2q && c.appInstanceId ? hex16(c.appInstanceId) : null,
+        timeoutMs,
+        persistent: false,
+        owner: ownerOf(session),
+        createAction: FROM_VFS_ACTION[res.createAction],
+      });
+      out.push(dh2q ? durableV2Response(timeoutMs, 0) : durableResponse());
+    }
     if (req.contexts.maximalAccess) {
       let max = maximalAccessOf(fs, session, tree, h);
       if (meta.attributes & FileAttr.READONLY) max &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
@@ -316,6 +391,90 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
         if (round > Limits.maxOpenBreakRounds) return { status: Status.SHARING_VIOLATION };
       }
     },
+  };
+}
+
+/**
+ * DHnC / DH2C (MS-SMB2 3.3.5.9.7, 3.3.5.9.12): reattaches a disconnected durable open to this
+ * connection, session and tree when the same user names it with the same identity (create GUID for
+ * v2, lease key when it has a lease, the same name); anything else is OBJECT_NAME_NOT_FOUND.
+ */
+function reconnectDurable(ctx: RequestCtx, req: ReturnType<typeof decodeCreateRequest>): Reply {
+  const conn = ctx.conn;
+  const session = ctx.session!;
+  const tree = ctx.tree!;
+  const files = conn.server.files;
+  const v2 = req.contexts.durableV2Reconnect;
+  const pid = v2 ? v2.fileId.persistent : req.contexts.durableReconnect!.persistent;
+  // The lease context counts whatever RequestedOplockLevel says (3.3.5.9.7: other fields are ignored).
+  const leaseReq = leaseRequestOf(conn, OplockLevel.LEASE, req.contexts.lease);
+  const owner = ownerOf(session);
+  const wanted = req.name.replaceAll("/", "\\").toLowerCase();
+  let badName = false;
+  const open = conn.server.durable.reattach(conn, session, tree, pid, (o, d) => {
+    if (d.owner !== owner) return false;
+    // DH2C must name the open's CreateGuid (a v1 open has the zero GUID); DHnC may reconnect either
+    // version (smbtorture durable-open.reopen2-lease, durable-v2-open.reopen2b/2c).
+    if (v2 && (d.createGuid ?? ZERO_GUID) !== hex16(v2.createGuid)) return false;
+    const rec = files.open(pid);
+    if (!rec) return false;
+    if (rec.leaseId === null) return leaseReq === null; // an oplock open: the name is not looked at
+    if (!leaseReq || leaseId(clientGuidOf(conn), leaseReq.key) !== rec.leaseId) return false;
+    // The right lease under another name is INVALID_PARAMETER, not NOT_FOUND (smbtorture reopen2-lease).
+    if (o.relPath.replaceAll("/", "\\").toLowerCase() !== wanted) {
+      badName = true;
+      return false;
+    }
+    return true;
+  });
+  if (!open) throw new SmbError(badName ? Status.INVALID_PARAMETER : Status.OBJECT_NAME_NOT_FOUND);
+  // A reconnect's answer carries no durable context (smbtorture durable-v2-open.reopen1a).
+  return existingOpenReply(ctx, open, CreateAction.OPENED, []);
+}
+
+/** The CREATE response for an open that already exists (a durable reconnect, a replayed create). */
+function existingOpenReply(
+  ctx: RequestCtx,
+  open: Open,
+  action: number,
+  extra: CreateContextOut[],
+): Reply {
+  const fs = ctx.tree!.fs!;
+  const files = ctx.server.files;
+  const meta = fs.statHandle(open.file);
+  const rec = files.open(open.persistentId);
+  const out: CreateContextOut[] = [...extra];
+  const l = rec?.leaseId ? files.lease(rec.leaseId) : undefined;
+  if (l) {
+    out.push(leaseResponse({
+      version: l.version,
+      leaseKey: unhex16(l.key),
+      leaseState: l.state,
+      leaseFlags: (l.breaking ? LeaseFlags.BREAK_IN_PROGRESS : 0) |
+        (l.version === 2 && l.parentKey !== null ? LeaseFlags.PARENT_LEASE_KEY_SET : 0),
+      parentLeaseKey: l.parentKey !== null ? unhex16(l.parentKey) : undefined,
+      epoch: l.epoch,
+    }));
+  }
+  const oplockLevel = rec?.oplock ?? OplockLevel.NONE;
+  return {
+    status: Status.SUCCESS,
+    openId: open.id,
+    body: (w, hs) =>
+      encodeCreateResponse(w, hs, {
+        oplockLevel,
+        flags: 0,
+        createAction: action,
+        creationTime: meta.creationTime,
+        lastAccessTime: meta.lastAccessTime,
+        lastWriteTime: meta.lastWriteTime,
+        changeTime: meta.changeTime,
+        allocationSize: meta.allocationSize,
+        endOfFile: meta.endOfFile,
+        fileAttributes: meta.attributes,
+        fileId: { persistent: open.persistentId, volatile: open.id },
+        contexts: out,
+      }),
   };
 }
 

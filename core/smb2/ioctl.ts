@@ -11,6 +11,12 @@ import { Writer } from "../wire/writer.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { pipeTransceive } from "./pipe.ts";
 import { encodeFileObjectIdBuffer, FILE_OBJECTID_BUFFER_SIZE } from "../wire/fsctl/object_id.ts";
+import {
+  encodeNetworkInterfaceInfo,
+  NETWORK_INTERFACE_INFO_SIZE,
+  type NetworkInterface,
+} from "../wire/fsctl/network_interface.ts";
+import { ALL_ADDRESSES, parseIp } from "../config/interfaces.ts";
 
 const ALL_ONES = 0xffffffffffffffffn;
 
@@ -66,6 +72,8 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
         body: (bw, h) => encodeIoctlResponse(bw, h, { ctlCode: req.ctlCode, fileId: req.fileId, output }),
       };
     }
+    case FsctlCode.QUERY_NETWORK_INTERFACE_INFO:
+      return networkInterfaceInfo(ctx, req.maxOutputResponse, req.ctlCode, req.fileId);
     case FsctlCode.PIPE_TRANSCEIVE:
       return pipeTransceive(ctx, req);
     case FsctlCode.CREATE_OR_GET_OBJECT_ID:
@@ -103,6 +111,54 @@ function createOrGetObjectId(
   new DataView(volumeId.buffer).setBigUint64(0, h.dev, true);
   const w = new Writer(FILE_OBJECTID_BUFFER_SIZE);
   encodeFileObjectIdBuffer(w, { objectId, birthVolumeId: volumeId, birthObjectId: objectId });
+  const output = w.finish();
+  return {
+    status: Status.SUCCESS,
+    body: (bw, hs) => encodeIoctlResponse(bw, hs, { ctlCode, fileId, output }),
+  };
+}
+
+/**
+ * Link speed reported for each interface (bits per second). The server process has no access to the
+ * interface list or /sys (only the launcher holds `--allow-sys=networkInterfaces`), so it cannot read
+ * the real speed; 1 Gbit/s is what Samba reports by default too.
+ */
+const LINK_SPEED = 1_000_000_000n;
+
+/**
+ * FSCTL_QUERY_NETWORK_INTERFACE_INFO (MS-SMB2 3.3.5.15.11), 3.x only: the addresses the server listens
+ * on, so a multichannel client can open more channels. A listener bound to every address (`::`,
+ * `0.0.0.0`) is described by the address this connection arrived on. RSS and RDMA are not offered.
+ */
+function networkInterfaceInfo(
+  ctx: RequestCtx,
+  maxOutput: number,
+  ctlCode: number,
+  fileId: { persistent: bigint; volatile: bigint },
+): Reply {
+  const neg = ctx.conn.negotiated!;
+  if (neg.dialect < Dialect.SMB3_0) throw new SmbError(Status.NOT_SUPPORTED);
+  if (fileId.persistent !== ALL_ONES || fileId.volatile !== ALL_ONES) {
+    throw new SmbError(Status.INVALID_PARAMETER);
+  }
+  const local = (ctx.conn.conn.localAddr as Deno.NetAddr).hostname;
+  const seen = new Set<string>();
+  const list: NetworkInterface[] = [];
+  for (const a of ctx.server.listenAddresses.length > 0 ? ctx.server.listenAddresses : ALL_ADDRESSES) {
+    let text = ALL_ADDRESSES.includes(a) ? local : a;
+    // An IPv4 client of the dual-stack listener: its address is the IPv4 one.
+    if (text.toLowerCase().startsWith("::ffff:") && text.includes(".")) text = text.slice(7);
+    const ip = parseIp(text);
+    if (!ip || seen.has(text)) continue;
+    seen.add(text);
+    list.push({ ifIndex: list.length + 1, capability: 0, linkSpeed: LINK_SPEED, address: ip.bytes });
+  }
+  if (list.length === 0) throw new SmbError(Status.NOT_SUPPORTED);
+  if (maxOutput < NETWORK_INTERFACE_INFO_SIZE) throw new SmbError(Status.BUFFER_TOO_SMALL);
+  // As many entries as the client's buffer holds.
+  const fit = list.slice(0, Math.floor(maxOutput / NETWORK_INTERFACE_INFO_SIZE));
+  const w = new Writer(fit.length * NETWORK_INTERFACE_INFO_SIZE);
+  encodeNetworkInterfaceInfo(w, fit);
   const output = w.finish();
   return {
     status: Status.SUCCESS,

@@ -115,6 +115,13 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
   if (dialect >= Dialect.SMB2_1) caps |= Capabilities.LARGE_MTU;
   // MS-SMB2 3.3.5.4: leasing is offered on 2.1 and 3.x when `smb2 leases` is on (docs/state.md).
   if (dialect >= Dialect.SMB2_1 && g.smb2Leases) caps |= Capabilities.LEASING;
+  // MS-SMB2 3.3.5.4: multichannel on 3.x with `server multi channel support` when the client offers it.
+  if (
+    dialect >= Dialect.SMB3_0 && g.serverMultiChannelSupport &&
+    (req.capabilities & Capabilities.MULTI_CHANNEL)
+  ) {
+    caps |= Capabilities.MULTI_CHANNEL;
+  }
   // 3.0 / 3.0.2 signal encryption by capability, with AES-128-CCM (MS-SMB2 3.3.5.4).
   if (
     (dialect === Dialect.SMB3_0 || dialect === Dialect.SMB3_0_2) && g.smb3Encryption !== "disabled" &&

@@ -12,6 +12,7 @@ import { verifyMessage } from "../crypto/signing.ts";
 import { type RequestCtx, SmbError } from "./handler.ts";
 import type { ChainState } from "./chain.ts";
 import { log } from "../log.ts";
+import { sessionToSignDeletedWith } from "./channels.ts";
 
 /** Preconditions per command (MS-SMB2 3.3.5.2.x); fileIdOffset is from the body start. */
 export interface Rule {
@@ -131,8 +132,26 @@ function resolve(ctx: RequestCtx, rule: Rule, prev: ChainState | null, place: Re
   const { conn, hdr } = ctx;
   const { sessionId, treeId, encryptedFor } = place;
   const session = sessionId !== 0n ? conn.sessions.get(sessionId) ?? null : null;
+  if (session && session.state === "deleted") {
+    // A session a failed reauthentication ended (core/state/session.ts): USER_SESSION_DELETED, signed
+    // with its key when the request verifies (SESSION_SETUP reaches its handler, which answers so).
+    const signing = conn.signingFor(session);
+    if (signing && (hdr.flags & HeaderFlags.SIGNED) && verifyMessage(signing.alg, signing.key, ctx.pdu)) {
+      ctx.session = session;
+      ctx.signatureVerified = true;
+    }
+    if (rule.session) throw new SmbError(Status.USER_SESSION_DELETED);
+  }
   if (rule.session) {
-    if (!session) throw new SmbError(Status.USER_SESSION_DELETED);
+    if (!session) {
+      // Signed with the key of the session named, when it lives on another connection (channels.ts).
+      const other = sessionToSignDeletedWith(conn, sessionId, ctx.pdu);
+      if (other) {
+        ctx.session = other;
+        ctx.signatureVerified = true;
+      }
+      throw new SmbError(Status.USER_SESSION_DELETED);
+    }
     if (session.state === "expired") throw new SmbError(Status.NETWORK_SESSION_EXPIRED);
     if (session.state !== "valid") throw new SmbError(Status.USER_SESSION_DELETED);
   }
@@ -144,10 +163,14 @@ function resolve(ctx: RequestCtx, rule: Rule, prev: ChainState | null, place: Re
     // A message decrypted with one session's key may not act on another session.
     throw new SmbError(Status.ACCESS_DENIED);
   }
-  if (session && session.signingKey && session.state === "valid" && encryptedFor === null) {
+  // MS-SMB2 3.3.5.2.4: the key of this connection's channel of the session (core/smb2/channels.ts).
+  const signing = session && session.state === "valid" && encryptedFor === null
+    ? conn.signingFor(session)
+    : null;
+  if (session && signing) {
     if (hdr.flags & HeaderFlags.SIGNED) {
       // MS-SMB2 3.3.5.2.4: verify before any state changes; a bad signature is ACCESS_DENIED.
-      if (!verifyMessage(session.signingAlg, session.signingKey, ctx.pdu)) {
+      if (!verifyMessage(signing.alg, signing.key, ctx.pdu)) {
         log("smb", `bad signature on command ${hdr.command} from ${conn.peer}`);
         throw new SmbError(Status.ACCESS_DENIED);
       }

@@ -176,7 +176,11 @@ export class ReplyFrame {
     this.lastStart = start;
     this.count++;
     let flags = HeaderFlags.SERVER_TO_REDIR | h.flags;
-    const p = this.envelope.kind === "encrypt" ? this.envelope : protectionFor(route);
+    let p = this.envelope.kind === "encrypt" ? this.envelope : protectionFor(route);
+    // MS-SMB2 3.3.4.1.1: on a channel bound to the session, its own key and algorithm sign
+    // (core/smb2/channels.ts); protectionFor decided only whether to sign.
+    const ch = p.kind === "sign" && route.session ? this.conn.channels.get(route.session.id) : undefined;
+    if (ch) p = { kind: "sign", key: ch.signingKey, alg: ch.signingAlg };
     if (p.kind === "sign") flags |= HeaderFlags.SIGNED;
     encodeHeader(out, {
       creditCharge: h.creditCharge,

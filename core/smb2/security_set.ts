@@ -62,6 +62,9 @@ export function setSecurityInfo(ctx: RequestCtx, flags: number, buffer: Uint8Arr
     next.dacl = mapped(sd.dacl);
     next.control = (next.control & ~DACL_BITS) |
       assigned(sd.control, DACL_BITS, SdControl.DACL_AUTO_INHERITED, SdControl.DACL_AUTO_INHERIT_REQ);
+    // A DACL without DACL_PRESENT is stored as a NULL DACL (everything granted), as Windows does
+    // (smbtorture smb2.create.nulldacl "set empty sd").
+    if (!(sd.control & SdControl.DACL_PRESENT)) next.control |= SdControl.DACL_PRESENT;
     if (flags & SI.PROTECTED_DACL) next.control |= SdControl.DACL_PROTECTED;
     else if (flags & SI.UNPROTECTED_DACL) next.control &= ~SdControl.DACL_PROTECTED;
   }

@@ -6,6 +6,7 @@ import type { Open } from "../state/open.ts";
 import type { Connection } from "./connection.ts";
 import { Limits } from "../limits.ts";
 import { routeBreak } from "./breaks.ts";
+import { DurableOpens } from "./durable.ts";
 import { ByteLockTable } from "../state/byte_locks.ts";
 import { NotifyHub } from "./notify.ts";
 import { Metrics } from "../metrics.ts";
@@ -17,6 +18,8 @@ export class ServerContext {
   readonly startTime = Date.now();
   /** Per-file state: opens by persistent id, share modes, oplocks, leases (docs/state.md). */
   readonly files: FileTable = new FileTable(Limits.breakAckTimeoutMs);
+  /** Durable opens whose connection is gone, waiting for a reconnect (core/smb2/durable.ts). */
+  readonly durable: DurableOpens = new DurableOpens(this);
   /** Where each open lives now (persistent id -> connection and its handle), for break delivery. */
   readonly openRoutes = new Map<bigint, { conn: Connection; open: Open }>();
   readonly byteLocks = new ByteLockTable();
@@ -42,10 +45,19 @@ export class ServerContext {
   /** Counters for `control --status` and the Prometheus endpoint (core/metrics.ts). */
   readonly stats: Metrics = new Metrics();
   /** Session ids are unique server-wide so PreviousSessionId can find an old session. */
-  private nextSessionId = BigInt(Date.now()) << 16n;
+  /**
+   * Session ids fit in 32 bits, as ksmbd's and Samba's do (smbtorture smb2.session-id keeps only the
+   * low 32 bits of the id it was given); a random start keeps them from repeating across restarts.
+   */
+  private nextSessionId = BigInt(1 + Math.floor(Math.random() * 0x7fff0000));
   /** Volatile open ids are unique server-wide too (a client cannot guess another connection's). */
   private nextOpenId = 1n;
   readonly connections = new Set<Connection>();
+  /**
+   * The addresses the SMB listeners are bound to (`::` / `0.0.0.0` for every address), set by
+   * core/server.ts; FSCTL_QUERY_NETWORK_INTERFACE_INFO describes them (core/smb2/ioctl.ts).
+   */
+  listenAddresses: readonly string[] = [];
   /** Every session of every connection by id (PreviousSessionId reconnects look here). */
   readonly sessions = new Map<
     bigint,
@@ -80,9 +92,11 @@ export class ServerContext {
   }
 
   allocSessionId(): bigint {
-    this.nextSessionId = (this.nextSessionId + 1n) & 0xffffffffffffffffn;
-    if (this.nextSessionId === 0n || this.nextSessionId === 0xffffffffffffffffn) this.nextSessionId = 1n;
-    return this.nextSessionId;
+    // 1 .. 0xFFFFFFFE, skipping ids still in use after a wrap.
+    for (;;) {
+      this.nextSessionId = this.nextSessionId >= 0xfffffffen ? 1n : this.nextSessionId + 1n;
+      if (!this.sessions.has(this.nextSessionId)) return this.nextSessionId;
+    }
   }
 
   /** A volatile id: counts down from the top so it never equals a persistent id (docs/state.md). */

@@ -8,6 +8,7 @@ import type { Session } from "../state/session.ts";
 import type { Tree } from "../state/tree.ts";
 import { log } from "../log.ts";
 import { nameFilter, NotifyAction } from "./notify.ts";
+import { dropChannel, forgetChannels } from "./channels.ts";
 
 /**
  * Closes an open: removes it from the state layer (which settles its breaks and tells whether the
@@ -75,9 +76,23 @@ export function logoffSession(conn: Connection, session: Session): void {
   if (session.account && !session.anonymous) conn.server.bridge.logout(session.account, session.userFlags);
 }
 
-/** Releases everything a dropped connection held. */
+/**
+ * Releases everything a dropped connection held (MS-SMB2 3.3.7.1). A session with another live
+ * channel loses only this one (core/smb2/channels.ts); the durable opens of the sessions that end are
+ * kept for their reconnect (core/smb2/durable.ts), everything else is closed.
+ */
 export function teardownConnection(conn: Connection): void {
+  const ending: Session[] = [];
   for (const s of [...conn.sessions.values()]) {
+    try {
+      if (!dropChannel(conn, s)) ending.push(s);
+    } catch (e) {
+      log("error", `teardown: ${e}`);
+    }
+  }
+  const ids = new Set(ending.map((s) => s.id));
+  conn.server.durable.preserve(conn, (o) => ids.has(o.sessionId));
+  for (const s of ending) {
     try {
       logoffSession(conn, s);
     } catch (e) {
@@ -87,9 +102,11 @@ export function teardownConnection(conn: Connection): void {
   for (const o of [...conn.opens.values()]) closeOpen(conn, o);
 }
 
-/** Removes a session from its connection and from the server-wide registry. */
+/** Removes a session from its connections (channels) and from the server-wide registry. */
 export function forgetSession(conn: Connection, session: Session): void {
   if (conn.sessions.get(session.id) === session) conn.sessions.delete(session.id);
   const reg = conn.server.sessions.get(session.id);
   if (reg && reg.session === session) conn.server.sessions.delete(session.id);
+  // Every other channel of the session forgets it too (multichannel, core/smb2/channels.ts).
+  forgetChannels(conn.server, session);
 }

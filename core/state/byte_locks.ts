@@ -543,4 +543,10 @@ export class LockSequences {
     this.valid[index] = 1;
     this.numbers[index] = number & 0xf;
   }
+
+  /** Takes over another open's array (a durable open reattached to a new connection keeps it). */
+  copyFrom(other: LockSequences): void {
+    this.numbers.set(other.numbers);
+    this.valid.set(other.valid);
+  }
 }

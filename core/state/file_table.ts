@@ -41,6 +41,26 @@ export interface OpenRecord {
   /** Where the file is: the share's directory and the path in it (for status and notices). */
   readonly sharePath: string;
   relPath: string;
+  /** Granted durability (MS-SMB2 3.3.5.9.6/10), null for an ordinary open. */
+  durable?: DurableInfo | null;
+  /** A durable open whose connection is gone (Open.Connection is NULL, MS-SMB2 3.3.7.1). */
+  disconnected?: boolean;
+}
+
+/** What a durable open must be reconnected with (MS-SMB2 3.3.1.10 Open.Durable*, Open.CreateGuid). */
+export interface DurableInfo {
+  version: 1 | 2;
+  /** DH2Q CreateGuid as 32 hex digits (v2). */
+  createGuid: string | null;
+  /** AppInstanceId as 32 hex digits (v2 with the AppInstanceId context). */
+  appInstanceId: string | null;
+  /** How long the open is kept after its connection is lost. */
+  timeoutMs: number;
+  persistent: boolean;
+  /** The user that made the open (core/smb2/durable.ts ownerOf). */
+  owner: string;
+  /** CreateAction of the create that made the open (a replay answers with it). */
+  createAction: number;
 }
 
 /** A lease (MS-SMB2 3.3.1.4): shared by the opens of one client that name the same lease key. */
@@ -74,6 +94,8 @@ export interface FileRecord {
 /** A break for one holder (MS-SMB2 3.3.4.6 oplock, 3.3.4.7 lease). */
 export type BreakMessage =
   | { kind: "oplock"; persistentId: bigint; level: number }
+  /** A disconnected durable open stands in another open's way: its holder must close it. */
+  | { kind: "purge"; persistentId: bigint }
   | {
     kind: "lease";
     clientGuid: string;
@@ -274,8 +296,14 @@ export class FileTable {
       shareConflict(o, intent.access, intent.share)
     );
     if (conflicting.length > 0) {
-      // Handle caching keeps handles open that the client would close: break H and look again.
+      // A disconnected durable open gives way (MS-SMB2 3.3.5.9: its client is gone); handle caching
+      // keeps handles open that the client would close: break H and look again.
       for (const o of conflicting) {
+        if (o.disconnected) {
+          this.onBreak({ kind: "purge", persistentId: o.persistentId });
+          wait = true;
+          continue;
+        }
         const l = o.leaseId !== null && o.leaseId !== ownLease ? this.#leases.get(o.leaseId) : undefined;
         if (!l) continue;
         if (l.breaking && (l.breakTo & LeaseBit.H) === 0) wait = true;
@@ -480,6 +508,31 @@ export class FileTable {
     }
     this.#wake(open.fileKey);
     return { last, deleteNow, deleteBase };
+  }
+
+  /** Records the durability granted to an open (MS-SMB2 3.3.5.9.6/10). */
+  setDurable(persistentId: bigint, info: DurableInfo | null): void {
+    const o = this.#opens.get(persistentId);
+    if (o) o.durable = info;
+  }
+
+  /** Marks a durable open as having no connection (or having one again). */
+  setDisconnected(persistentId: bigint, disconnected: boolean): void {
+    const o = this.#opens.get(persistentId);
+    if (o) o.disconnected = disconnected;
+  }
+
+  /** The open made with this DH2Q CreateGuid by this client, if any (MS-SMB2 3.3.5.9.10). */
+  openByCreateGuid(createGuid: string): Readonly<OpenRecord> | undefined {
+    for (const o of this.#opens.values()) if (o.durable?.createGuid === createGuid) return o;
+    return undefined;
+  }
+
+  /** Opens of the file at `fileKey` made under this AppInstanceId (MS-SMB2 3.3.5.9.13). */
+  opensByAppInstance(appInstanceId: string): Readonly<OpenRecord>[] {
+    const out: OpenRecord[] = [];
+    for (const o of this.#opens.values()) if (o.durable?.appInstanceId === appInstanceId) out.push(o);
+    return out;
   }
 
   /** SET_INFO FileDispositionInformation (MS-FSA 2.1.5.14.3): delete pending on the file. */

@@ -1,15 +1,26 @@
 import type { SpnegoAcceptor } from "../auth/acceptor.ts";
 import type { Tree } from "./tree.ts";
+import type { Open } from "./open.ts";
 import type { TransformCipher } from "../crypto/encryption.ts";
 
-/** MS-SMB2 3.3.1.8 Session.State. */
-export type SessionState = "in-progress" | "valid" | "expired";
+/**
+ * MS-SMB2 3.3.1.8 Session.State. "deleted": a failed reauthentication ended the session (trees and
+ * opens closed, gone from the server-wide table) but it stays known on its connections until they
+ * close, so its requests are answered USER_SESSION_DELETED signed with its keys, as the client
+ * expects (smbtorture smb2.session.bind_invalid_auth).
+ */
+export type SessionState = "in-progress" | "valid" | "expired" | "deleted";
 
 /** Signing algorithm ids (MS-SMB2 2.2.3.1.7). */
 export const SigningAlg = { HMAC_SHA256: 0, AES_CMAC: 1, AES_GMAC: 2 } as const;
 export type SigningAlgId = 0 | 1 | 2;
 
-/** An authenticated (or authenticating) user on one connection. */
+/**
+ * An authenticated (or authenticating) user (MS-SMB2 3.3.1.8). A session lives on one connection, or
+ * with multichannel on several (its channels, MS-SMB2 3.3.1.14): the Session object is shared by every
+ * channel's `Connection.sessions`, and so are its trees and opens; the per-channel facts (signing key)
+ * live on the connection (core/smb2/channels.ts).
+ */
 export class Session {
   state: SessionState = "in-progress";
   acceptor: SpnegoAcceptor | null = null;
@@ -40,6 +51,11 @@ export class Session {
   /** Kerberos sessions: when the ticket ends (ms since the epoch); null = never (NTLM). */
   expiresAtMs: number | null = null;
   readonly trees = new Map<number, Tree>();
+  /**
+   * MS-SMB2 3.3.1.8 Session.OpenTable: the session's opens by volatile id, shared by its channels
+   * (`Connection.opens` is the view of the opens of the sessions on one connection).
+   */
+  readonly opens = new Map<bigint, Open>();
   private nextTreeId = 1;
   readonly createdAt = Date.now();
 

@@ -1,4 +1,4 @@
-import { Status, WireError } from "./status.ts";
+import { WireError } from "./status.ts";
 import type { Writer } from "./writer.ts";
 import { bufferAt, type FileId, openBody, relOffset, utf16Name, writeFileId } from "./body.ts";
 import { SMB2_HEADER_SIZE } from "./header.ts";
@@ -112,9 +112,9 @@ const BUFFER_START = SMB2_HEADER_SIZE + FIXED; // 0x78
 /**
  * Decodes a CREATE request (MS-SMB2 2.2.13, 3.3.5.9): the name must lie after the fixed part, inside
  * the PDU, with an even length; the create context region must be 8-byte aligned, after the fixed part,
- * inside the PDU and not overlap the name; its chain is checked by decodeCreateContexts.
- * ImpersonationLevel > DELEGATE -> STATUS_BAD_IMPERSONATION_LEVEL; CreateDisposition > 5 ->
- * STATUS_INVALID_PARAMETER.
+ * inside the PDU and not overlap the name; its chain is checked by decodeCreateContexts. The
+ * values of ImpersonationLevel, CreateDisposition and the other fields are the handler's to check
+ * (core/smb2/create.ts): a durable reconnect ignores them (MS-SMB2 3.3.5.9.7).
  */
 export function decodeCreateRequest(pdu: Uint8Array): CreateRequest {
   const r = openBody(pdu, 57, "CREATE");
@@ -132,12 +132,6 @@ export function decodeCreateRequest(pdu: Uint8Array): CreateRequest {
   const nameLength = r.u16();
   const ctxOffset = r.u32();
   const ctxLength = r.u32();
-  if (impersonationLevel > ImpersonationLevel.DELEGATE) {
-    throw new WireError("CREATE: bad ImpersonationLevel", Status.BAD_IMPERSONATION_LEVEL);
-  }
-  if (createDisposition > CreateDisposition.OVERWRITE_IF) {
-    throw new WireError("CREATE: bad CreateDisposition");
-  }
   const nameBytes = bufferAt(pdu, nameOffset, nameLength, BUFFER_START, "CREATE name");
   const name = utf16Name(nameBytes, "CREATE name");
   let contexts: CreateContexts = { list: [], unknown: [] };

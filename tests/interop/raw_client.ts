@@ -1431,6 +1431,79 @@ export class RawConn {
     return second.msg;
   }
 
+  /**
+   * Binds this (negotiated) connection to `primary`'s session as a new channel (MS-SMB2 3.2.4.2.3,
+   * 3.2.5.3.3): SESSION_SETUP with SMB2_SESSION_FLAG_BINDING and the session's id, each leg signed with
+   * Session.SigningKey (the session's algorithm), the MORE_PROCESSING responses hashed as received into
+   * this channel's own preauth hash (3.1.1). On success this connection signs with its Channel.SigningKey
+   * (derived from this authentication's session key), under the algorithm it negotiated, and uses the
+   * primary's tree id. Returns the final response; `badResponseSignature` is set when the SUCCESS
+   * response does not verify with the channel key.
+   */
+  async bind(primary: RawConn, o: LoginOptions): Promise<Smb2Msg> {
+    if (!primary.signingKey) throw new Error("bind: the primary connection has no session key");
+    const sessionKey = primary.signingKey;
+    const sessionAlg = primary.signingAlg;
+    const ownAlg = this.signingAlg;
+    const ownKey = this.signingKey;
+    const sid = primary.sessionId;
+    const before = this.badResponseSignature;
+    let hash = this.preauthHash;
+    const leg = async (token: Uint8Array): Promise<Smb2Msg> => {
+      // Responses of the exchange are signed with the session's key: verify with it meanwhile.
+      this.signingKey = sessionKey;
+      this.signingAlg = sessionAlg;
+      const pdu = this.build(
+        Cmd.SESSION_SETUP,
+        sessionSetupBody(token, { flags: 1, securityMode: o.securityMode }),
+        {
+          sessionId: sid,
+          sign: true,
+          creditRequest: 256,
+        },
+      );
+      await this.sendFrame(pdu);
+      const msg = await this.recv(get64(pdu, 24));
+      if (hash) {
+        hash = preauthUpdate(hash, pdu);
+        if (msg.status === St.MORE_PROCESSING_REQUIRED) hash = preauthUpdate(hash, msg.raw);
+      }
+      return msg;
+    };
+    const neg = buildNegotiate();
+    const first = await leg(spnegoInit(neg));
+    let last = first;
+    let esk: Uint8Array | null = null;
+    if (first.status === St.MORE_PROCESSING_REQUIRED) {
+      const challenge = ntlmFromSpnego(sessionSetupBuffer(first));
+      const auth = buildAuthenticate({
+        user: o.user,
+        password: o.password,
+        domain: o.domain ?? "",
+        negotiate: neg,
+        challenge,
+        withMic: false,
+      });
+      esk = auth.exportedSessionKey;
+      last = await leg(spnegoResp(auth.msg));
+    }
+    // A refused bind leaves the connection as it was.
+    this.signingKey = ownKey;
+    this.signingAlg = ownAlg;
+    this.badResponseSignature = before;
+    if (last.status === St.SUCCESS && esk) {
+      this.sessionId = sid;
+      this.treeId = primary.treeId;
+      this.signingKey = smb3Keys(this.dialect, esk, hash ?? undefined).signingKey;
+      if (
+        !(last.flags & Flags.SIGNED) || !verifyMessage(this.signingAlg, this.signingKey, last.raw.slice())
+      ) {
+        this.badResponseSignature = true;
+      }
+    }
+    return last;
+  }
+
   /** A SESSION_SETUP leg that keeps the session's preauth hash (3.1.1). */
   private async setupLeg(
     token: Uint8Array,
