@@ -49,7 +49,7 @@ Deno.test("parseConfig with an empty file gives every global default and only IP
   assertEquals(g.serverSigning, "auto");
   assertEquals(g.serverString, "SMB SERVER");
   assertEquals(g.fakeFscaps, 64);
-  assertEquals(g.smb2Leases, false);
+  assertEquals(g.smb2Leases, true); // as current ksmbd-tools
   assertEquals(g.smb2MaxCredits, 8192);
   assertEquals(g.smb2MaxRead, 4 * 1024 * 1024);
   assertEquals(g.smb2MaxTrans, 1024 * 1024);
