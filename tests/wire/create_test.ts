@@ -5,7 +5,6 @@ import {
   OplockLevel,
 } from "../../core/wire/create.ts";
 import { maximalAccessResponse, queryOnDiskIdResponse } from "../../core/wire/create_contexts.ts";
-import { Status } from "../../core/wire/status.ts";
 import {
   assertEquals,
   assertWireError,
