@@ -23,14 +23,15 @@ function success(): Reply {
 /**
  * MS-SMB2 3.3.5.14: LockSequenceNumber/LockSequenceIndex are checked and recorded (never on 2.0.2)
  * for an open that is resilient, durable or persistent, and for every open when the server offers
- * SMB2_GLOBAL_CAP_MULTI_CHANNEL. This server grants none of those yet (durable and persistent
- * handles, resiliency and multichannel are issue 9), so today this is false for every open; the
- * capability test is live, and the test of the open's own durability belongs here when it exists.
+ * SMB2_GLOBAL_CAP_MULTI_CHANNEL (`server multi channel support`). Resilient and persistent opens are
+ * not granted here; durable ones are (core/smb2/durable.ts).
  */
 function sequenceTracked(ctx: RequestCtx): boolean {
   const n = ctx.conn.negotiated!;
   if (n.dialect === Dialect.SMB2_0_2) return false;
-  return (n.serverCapabilities & Capabilities.MULTI_CHANNEL) !== 0;
+  if ((n.serverCapabilities & Capabilities.MULTI_CHANNEL) !== 0) return true;
+  // Durable (and so resilient-like) opens track their lock sequence (core/smb2/durable.ts).
+  return ctx.open !== null && !!ctx.server.files.open(ctx.open.persistentId)?.durable;
 }
 
 export function handleLock(ctx: RequestCtx): Reply {

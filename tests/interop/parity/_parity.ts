@@ -19,7 +19,7 @@ const OPTS: ServerOptions = {
   shares: {
     [SHARE]: { "read only": "no", "vfs objects": "acl_xattr streams_xattr" },
   },
-  global: { "smb2 leases": "yes", "durable handles": "yes" },
+  global: { "smb2 leases": "yes", "durable handles": "yes", "server multi channel support": "yes" },
   users: TEST_USERS,
 };
 
