@@ -13,6 +13,7 @@ import { Dialect } from "../wire/negotiate.ts";
 import { HeaderFlags } from "../wire/header.ts";
 import { verifyMessage } from "../crypto/signing.ts";
 import { log } from "../log.ts";
+import { replayCacheOf } from "./replay.ts";
 
 /** The connections that are live channels of `session` (the closing ones left out). */
 export function liveChannels(server: ServerContext, session: Session): Connection[] {
@@ -47,7 +48,12 @@ export function dropChannel(conn: Connection, session: Session): boolean {
   const next = others[0];
   // Requests of the session still pending on this connection (a blocking lock, a CHANGE_NOTIFY) are
   // cancelled: nobody is left to receive their answer, and their opens live on (MS-SMB2 3.3.7.1).
-  for (const p of conn.pending.values()) if (p.sessionId === session.id) p.controller.abort();
+  // A durable v2 CREATE waiting for a break goes on: the client replays it on another channel and is
+  // answered with its open (MS-SMB2 3.3.5.9.10, core/smb2/replay.ts).
+  const replays = replayCacheOf(server);
+  for (const p of conn.pending.values()) {
+    if (p.sessionId === session.id && !replays.isPendingCreate(conn, p.messageId)) p.controller.abort();
+  }
   conn.sessions.delete(session.id);
   conn.channels.delete(session.id);
   const reg = server.sessions.get(session.id);

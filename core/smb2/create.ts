@@ -39,9 +39,10 @@ import { openPipe } from "./pipe.ts";
 import { clientGuidOf, hex16, unhex16 } from "./breaks.ts";
 import { type CachingRequest, type FileTable, leaseId, type OpenCheck } from "../state/file_table.ts";
 import { Limits } from "../limits.ts";
-import { HeaderFlags } from "../wire/header.ts";
 import { LeaseBit } from "../state/caching.ts";
 import { ownerOf } from "./durable.ts";
+import { findReplayedCreate, rememberCreate, whilePending } from "./replay.ts";
+import { liveChannels } from "./channels.ts";
 import { decodeFullEaList } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 
@@ -135,24 +136,31 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   const c = req.contexts;
   const durableOn = conn.server.global.durableHandles;
   const dh2q = durableOn && conn.negotiated!.dialect >= 0x0300 ? c.durableV2Request : undefined;
-  if (dh2q) {
-    // MS-SMB2 3.3.5.9.10: a CreateGuid in use is a replay of that create when the client says so
-    // (SMB2_FLAGS_REPLAY_OPERATION, same user): the existing open is returned; otherwise a duplicate.
-    const existing = conn.server.files.openByCreateGuid(hex16(dh2q.createGuid));
-    if (existing) {
-      const route = conn.server.openRoutes.get(existing.persistentId);
-      if (
-        (ctx.hdr.flags & HeaderFlags.REPLAY_OPERATION) && route && route.conn === conn &&
-        existing.durable?.owner === ownerOf(session)
-      ) {
-        // The replay answers as the original create did (smbtorture smb2.replay.replay-dhv2-*).
-        return existingOpenReply(ctx, route.open, existing.durable.createAction, [
-          durableV2Response(existing.durable.timeoutMs, 0),
-        ]);
-      }
-      throw new SmbError(Status.DUPLICATE_OBJECTID);
+  // --- replay (core/smb2/replay.ts) ---
+  // MS-SMB2 3.3.5.9.10: a replayed create (SMB2_FLAGS_REPLAY_OPERATION, same CreateGuid) is answered
+  // with the open it made; a CreateGuid in use otherwise is a duplicate.
+  const createGuid = dh2q ? hex16(dh2q.createGuid) : null;
+  if (createGuid !== null) {
+    const hit = findReplayedCreate(
+      ctx,
+      createGuid,
+      req.requestedOplockLevel,
+      conn.server.global.smb2Leases
+        ? leaseRequestOf(conn, req.requestedOplockLevel, req.contexts.lease)?.key ?? null
+        : null,
+      conn.server.files.openByCreateGuid(createGuid) !== undefined,
+    );
+    if (hit) {
+      return existingOpenReply(
+        ctx,
+        hit.open,
+        hit.createAction,
+        hit.durable ? [durableV2Response(hit.durable.timeoutMs, 0)] : [],
+        { oplockLevel: hit.oplockLevel, withLease: hit.withLease },
+      );
     }
   }
+  // --- end replay ---
 
   const name = req.name;
   // MS-SMB2 3.3.5.9: a name must be relative; a leading backslash is invalid.
@@ -268,7 +276,9 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
       req.createOptions,
       key,
     );
-    conn.opens.set(id, open);
+    // The session's table (Connection.opens is a view of it), which also holds when the create
+    // completes after its channel was lost.
+    session.opens.set(id, open);
     conn.server.openRoutes.set(persistentId, { conn, open });
     const overwrote = res.createAction === VfsAction.OVERWRITTEN ||
       res.createAction === VfsAction.SUPERSEDED;
@@ -322,6 +332,8 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
       });
       out.push(dh2q ? durableV2Response(timeoutMs, 0) : durableResponse());
     }
+    // A replay of this create is answered with this open (core/smb2/replay.ts).
+    if (createGuid !== null) rememberCreate(ctx, createGuid, persistentId, FROM_VFS_ACTION[res.createAction]);
     if (req.contexts.maximalAccess) {
       let max = maximalAccessOf(fs, session, tree, h);
       if (meta.attributes & FileAttr.READONLY) max &= ~(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA);
@@ -367,14 +379,17 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   // Breaks are in flight: answer STATUS_PENDING now and finish when the holders are done.
   return {
     status: Status.PENDING,
-    goAsync: async (signal: AbortSignal): Promise<Reply> => {
+    // A replay meanwhile is answered FILE_NOT_AVAILABLE (core/smb2/replay.ts).
+    goAsync: whilePending(ctx, createGuid, async (signal: AbortSignal): Promise<Reply> => {
       let key = first.key;
       for (let round = 0;; round++) {
         if (key !== null) await waitSettled(files, key, signal);
         if (signal.aborted) return { status: Status.CANCELLED };
-        if (
-          conn.sessions.get(session.id) !== session || session.trees.get(tree.id) !== tree || conn.isClosing
-        ) {
+        // A durable v2 create outlives the loss of its channel while its session has another one
+        // (a replay there is answered with its open: core/smb2/replay.ts).
+        const onChannel = conn.sessions.get(session.id) === session && !conn.isClosing;
+        const channelLost = createGuid !== null && liveChannels(conn.server, session).length > 0;
+        if (!(onChannel || channelLost) || session.trees.get(tree.id) !== tree) {
           return { status: Status.USER_SESSION_DELETED };
         }
         const next = plan();
@@ -390,7 +405,7 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
         key = next.key;
         if (round > Limits.maxOpenBreakRounds) return { status: Status.SHARING_VIOLATION };
       }
-    },
+    }),
   };
 }
 
@@ -438,13 +453,15 @@ function existingOpenReply(
   open: Open,
   action: number,
   extra: CreateContextOut[],
+  /** A replayed create answers the oplock level it asks for, with the lease only if it asks one. */
+  replay?: { oplockLevel: number; withLease: boolean },
 ): Reply {
   const fs = ctx.tree!.fs!;
   const files = ctx.server.files;
   const meta = fs.statHandle(open.file);
   const rec = files.open(open.persistentId);
   const out: CreateContextOut[] = [...extra];
-  const l = rec?.leaseId ? files.lease(rec.leaseId) : undefined;
+  const l = rec?.leaseId && replay?.withLease !== false ? files.lease(rec.leaseId) : undefined;
   if (l) {
     out.push(leaseResponse({
       version: l.version,
@@ -456,7 +473,7 @@ function existingOpenReply(
       epoch: l.epoch,
     }));
   }
-  const oplockLevel = rec?.oplock ?? OplockLevel.NONE;
+  const oplockLevel = replay?.oplockLevel ?? rec?.oplock ?? OplockLevel.NONE;
   return {
     status: Status.SUCCESS,
     openId: open.id,

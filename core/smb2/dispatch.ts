@@ -32,6 +32,7 @@ import { handleCancel } from "./misc.ts";
 import { handleSmb1Negotiate } from "./negotiate.ts";
 import { type ChainState, nextChainState, splitChain } from "./chain.ts";
 import { checkRequest, DropConnection, RULES } from "./preconditions.ts";
+import { settleChannelSequence } from "./replay.ts";
 import { ReplyFrame, type ReplyRoute, sendMessage } from "./reply.ts";
 import { isProtocolError, statusOf } from "./status_map.ts";
 import { debugEnabled, log } from "../log.ts";
@@ -326,6 +327,8 @@ async function runRequest(
     if (e instanceof DropConnection) return null;
     reply = errorReply(e, hdr.command);
   }
+  // MS-SMB2 3.3.5.2.10: the request leaves its open's outstanding count when complete (replay.ts).
+  reply = settleChannelSequence(ctx, reply);
   const sessionOk = ctx.session !== null && ctx.session.state === "valid";
   return { ctx, reply, related, lookupSessionId, lookupTreeId, sessionOk };
 }

@@ -13,6 +13,7 @@ import { type RequestCtx, SmbError } from "./handler.ts";
 import type { ChainState } from "./chain.ts";
 import { log } from "../log.ts";
 import { sessionToSignDeletedWith } from "./channels.ts";
+import { checkChannelSequence } from "./replay.ts";
 
 /** Preconditions per command (MS-SMB2 3.3.5.2.x); fileIdOffset is from the body start. */
 export interface Rule {
@@ -215,5 +216,7 @@ function resolve(ctx: RequestCtx, rule: Rule, prev: ChainState | null, place: Re
       throw new SmbError(Status.FILE_CLOSED);
     }
     ctx.open = open;
+    // MS-SMB2 3.3.5.2.10: the channel sequence number (core/smb2/replay.ts).
+    checkChannelSequence(ctx, open);
   }
 }

@@ -19,6 +19,15 @@ export class Open {
   /** Open.LockSequenceArray (MS-SMB2 3.3.1.10), used by LOCK for resilient/durable opens (3.3.5.14). */
   readonly lockSequences = new LockSequences();
   /**
+   * Open.ChannelSequence, Open.OutstandingRequestCount and Open.OutstandingPreRequestCount (MS-SMB2
+   * 3.3.1.10), kept by core/smb2/replay.ts (3.3.5.2.10). `sequenceEpoch` counts the moves of
+   * `channelSequence`, so a request knows on completion which of the two counts it was added to.
+   */
+  channelSequence = 0;
+  outstandingRequests = 0;
+  outstandingPreRequests = 0;
+  sequenceEpoch = 0;
+  /**
    * The vfs handle of a file or directory open. Handlers check `pipe` first; reaching a file
    * operation with a pipe open is a server bug, answered with STATUS_INTERNAL_ERROR by dispatch.
    */
