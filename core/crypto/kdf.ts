@@ -85,6 +85,29 @@ function sessionKey16(k: Uint8Array): Uint8Array {
 }
 
 /**
+ * The SMB 3.x signing key alone (MS-SMB2 3.3.5.5.3): Session.SigningKey, and Channel.SigningKey of a
+ * bound channel, which is derived the same way from the bind's own key and preauth hash.
+ */
+export function smb3SigningKey(
+  dialect: number,
+  sessionKey: Uint8Array,
+  preauthHash?: Uint8Array | null,
+): Uint8Array {
+  if (sessionKey.byteLength === 0) throw new RangeError("empty session key");
+  const sk = sessionKey16(sessionKey);
+  if (dialect === Dialect.SMB3_0 || dialect === Dialect.SMB3_0_2) {
+    return sp800108Kdf(sk, cstr("SMB2AESCMAC"), cstr("SmbSign"), 128);
+  }
+  if (dialect === Dialect.SMB3_1_1) {
+    if (!preauthHash || preauthHash.byteLength !== 64) {
+      throw new RangeError("3.1.1 needs the 64-byte preauth hash");
+    }
+    return sp800108Kdf(sk, cstr("SMBSigningKey"), preauthHash, 128);
+  }
+  throw new RangeError(`no SMB3 key derivation for dialect 0x${dialect.toString(16)}`);
+}
+
+/**
  * Derives the SMB 3.x session keys (MS-SMB2 3.3.5.5.3).
  * - 3.0 / 3.0.2: constant labels and contexts.
  * - 3.1.1: the session's preauth integrity hash (64 bytes) is the context of every key.
@@ -101,7 +124,7 @@ export function smb3Keys(
   const sk = sessionKey16(sessionKey);
   if (dialect === Dialect.SMB3_0 || dialect === Dialect.SMB3_0_2) {
     return {
-      signingKey: sp800108Kdf(sk, cstr("SMB2AESCMAC"), cstr("SmbSign"), 128),
+      signingKey: smb3SigningKey(dialect, sessionKey),
       encryptionKey: sp800108Kdf(sk, cstr("SMB2AESCCM"), cstr("ServerOut"), 128),
       decryptionKey: sp800108Kdf(sk, cstr("SMB2AESCCM"), cstr("ServerIn "), 128),
       applicationKey: sp800108Kdf(sk, cstr("SMB2APP"), cstr("SmbRpc"), 128),
@@ -115,7 +138,7 @@ export function smb3Keys(
     const cipherKey = wide ? sessionKey : sk;
     const bits = wide ? 256 : 128;
     return {
-      signingKey: sp800108Kdf(sk, cstr("SMBSigningKey"), preauthHash, 128),
+      signingKey: smb3SigningKey(dialect, sessionKey, preauthHash),
       encryptionKey: sp800108Kdf(cipherKey, cstr("SMBS2CCipherKey"), preauthHash, bits),
       decryptionKey: sp800108Kdf(cipherKey, cstr("SMBC2SCipherKey"), preauthHash, bits),
       applicationKey: sp800108Kdf(sk, cstr("SMBAppKey"), preauthHash, 128),

@@ -8,7 +8,7 @@ import type { Connection } from "./connection.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { Session } from "../state/session.ts";
 import type { Open } from "../state/open.ts";
-import { sp800108Kdf } from "../crypto/kdf.ts";
+import { smb3SigningKey } from "../crypto/kdf.ts";
 import { Dialect } from "../wire/negotiate.ts";
 import { HeaderFlags } from "../wire/header.ts";
 import { verifyMessage } from "../crypto/signing.ts";
@@ -79,15 +79,6 @@ export function forgetChannels(server: ServerContext, session: Session): void {
   }
 }
 
-const enc = new TextEncoder();
-/** A KDF label or context: ASCII with its terminating NUL counted (MS-SMB2 3.1.4.2). */
-function cstr(s: string): Uint8Array {
-  const b = enc.encode(s);
-  const out = new Uint8Array(b.byteLength + 1);
-  out.set(b);
-  return out;
-}
-
 /**
  * Channel.SigningKey of a bound channel (MS-SMB2 3.3.5.5.3, 3.1.4.2): derived like Session.SigningKey
  * but from the session key of the bind's own authentication and, for 3.1.1, from the channel's own
@@ -99,18 +90,10 @@ export function channelSigningKey(
   authKey: Uint8Array,
   preauthHash: Uint8Array | null,
 ): Uint8Array {
-  const sk = new Uint8Array(16);
-  sk.set(authKey.subarray(0, 16));
-  if (dialect === Dialect.SMB3_1_1) {
-    if (!preauthHash || preauthHash.byteLength !== 64) {
-      throw new RangeError("3.1.1 needs the 64-byte preauth hash");
-    }
-    return sp800108Kdf(sk, cstr("SMBSigningKey"), preauthHash, 128);
+  if (dialect !== Dialect.SMB3_0 && dialect !== Dialect.SMB3_0_2 && dialect !== Dialect.SMB3_1_1) {
+    throw new RangeError(`no channel signing key for dialect 0x${dialect.toString(16)}`);
   }
-  if (dialect === Dialect.SMB3_0 || dialect === Dialect.SMB3_0_2) {
-    return sp800108Kdf(sk, cstr("SMB2AESCMAC"), cstr("SmbSign"), 128);
-  }
-  throw new RangeError(`no channel signing key for dialect 0x${dialect.toString(16)}`);
+  return smb3SigningKey(dialect, authKey, preauthHash);
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   CreateDisposition as VfsDisposition,
   CreateOptions as VfsOptions,
   FileAttr,
+  type FileMeta,
   splitStreamPath,
   type VfsHandle,
 } from "../vfs/mod.ts";
@@ -37,7 +38,13 @@ import { WRITE_RIGHTS } from "./access.ts";
 import { checkCreateAccess, maximalAccessOf, storeNewDescriptor } from "./access_check.ts";
 import { openPipe } from "./pipe.ts";
 import { clientGuidOf, hex16, unhex16 } from "./breaks.ts";
-import { type CachingRequest, type FileTable, leaseId, type OpenCheck } from "../state/file_table.ts";
+import {
+  type CachingRequest,
+  type FileTable,
+  type LeaseGrant,
+  leaseId,
+  type OpenCheck,
+} from "../state/file_table.ts";
 import { Limits } from "../limits.ts";
 import { LeaseBit } from "../state/caching.ts";
 import { ownerOf } from "./durable.ts";
@@ -340,37 +347,8 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
       out.push(maximalAccessResponse(Status.SUCCESS, max));
     }
     if (req.contexts.queryOnDiskId) out.push(queryOnDiskIdResponse(h.fileId, BigInt(h.dev)));
-    if (grant.lease) {
-      const l = grant.lease;
-      out.push(leaseResponse({
-        version: l.version,
-        leaseKey: unhex16(l.key),
-        leaseState: l.state,
-        leaseFlags: (l.breaking ? LeaseFlags.BREAK_IN_PROGRESS : 0) |
-          (l.version === 2 && l.parentKey !== null ? LeaseFlags.PARENT_LEASE_KEY_SET : 0),
-        parentLeaseKey: l.parentKey !== null ? unhex16(l.parentKey) : undefined,
-        epoch: l.epoch,
-      }));
-    }
-    return {
-      status: Status.SUCCESS,
-      openId: id,
-      body: (w, hs) =>
-        encodeCreateResponse(w, hs, {
-          oplockLevel: grant.oplock,
-          flags: 0,
-          createAction: FROM_VFS_ACTION[res.createAction],
-          creationTime: meta.creationTime,
-          lastAccessTime: meta.lastAccessTime,
-          lastWriteTime: meta.lastWriteTime,
-          changeTime: meta.changeTime,
-          allocationSize: meta.allocationSize,
-          endOfFile: meta.endOfFile,
-          fileAttributes: meta.attributes,
-          fileId: { persistent: persistentId, volatile: id },
-          contexts: out,
-        }),
-    };
+    if (grant.lease) out.push(leaseContext(grant.lease));
+    return openReply(id, persistentId, grant.oplock, FROM_VFS_ACTION[res.createAction], meta, out);
   };
 
   const first = plan();
@@ -447,6 +425,49 @@ function reconnectDurable(ctx: RequestCtx, req: ReturnType<typeof decodeCreateRe
   return existingOpenReply(ctx, open, CreateAction.OPENED, []);
 }
 
+/** A successful CREATE response (MS-SMB2 2.2.14) for the open with these ids. */
+function openReply(
+  id: bigint,
+  persistentId: bigint,
+  oplockLevel: number,
+  createAction: number,
+  meta: FileMeta,
+  contexts: CreateContextOut[],
+): Reply {
+  return {
+    status: Status.SUCCESS,
+    openId: id,
+    body: (w, hs) =>
+      encodeCreateResponse(w, hs, {
+        oplockLevel,
+        flags: 0,
+        createAction,
+        creationTime: meta.creationTime,
+        lastAccessTime: meta.lastAccessTime,
+        lastWriteTime: meta.lastWriteTime,
+        changeTime: meta.changeTime,
+        allocationSize: meta.allocationSize,
+        endOfFile: meta.endOfFile,
+        fileAttributes: meta.attributes,
+        fileId: { persistent: persistentId, volatile: id },
+        contexts,
+      }),
+  };
+}
+
+/** The RqLs response context for a lease (MS-SMB2 2.2.14.2.10/11). */
+function leaseContext(l: LeaseGrant): CreateContextOut {
+  return leaseResponse({
+    version: l.version,
+    leaseKey: unhex16(l.key),
+    leaseState: l.state,
+    leaseFlags: (l.breaking ? LeaseFlags.BREAK_IN_PROGRESS : 0) |
+      (l.version === 2 && l.parentKey !== null ? LeaseFlags.PARENT_LEASE_KEY_SET : 0),
+    parentLeaseKey: l.parentKey !== null ? unhex16(l.parentKey) : undefined,
+    epoch: l.epoch,
+  });
+}
+
 /** The CREATE response for an open that already exists (a durable reconnect, a replayed create). */
 function existingOpenReply(
   ctx: RequestCtx,
@@ -462,37 +483,9 @@ function existingOpenReply(
   const rec = files.open(open.persistentId);
   const out: CreateContextOut[] = [...extra];
   const l = rec?.leaseId && replay?.withLease !== false ? files.lease(rec.leaseId) : undefined;
-  if (l) {
-    out.push(leaseResponse({
-      version: l.version,
-      leaseKey: unhex16(l.key),
-      leaseState: l.state,
-      leaseFlags: (l.breaking ? LeaseFlags.BREAK_IN_PROGRESS : 0) |
-        (l.version === 2 && l.parentKey !== null ? LeaseFlags.PARENT_LEASE_KEY_SET : 0),
-      parentLeaseKey: l.parentKey !== null ? unhex16(l.parentKey) : undefined,
-      epoch: l.epoch,
-    }));
-  }
+  if (l) out.push(leaseContext(l));
   const oplockLevel = replay?.oplockLevel ?? rec?.oplock ?? OplockLevel.NONE;
-  return {
-    status: Status.SUCCESS,
-    openId: open.id,
-    body: (w, hs) =>
-      encodeCreateResponse(w, hs, {
-        oplockLevel,
-        flags: 0,
-        createAction: action,
-        creationTime: meta.creationTime,
-        lastAccessTime: meta.lastAccessTime,
-        lastWriteTime: meta.lastWriteTime,
-        changeTime: meta.changeTime,
-        allocationSize: meta.allocationSize,
-        endOfFile: meta.endOfFile,
-        fileAttributes: meta.attributes,
-        fileId: { persistent: open.persistentId, volatile: open.id },
-        contexts: out,
-      }),
-  };
+  return openReply(open.id, open.persistentId, oplockLevel, action, meta, out);
 }
 
 /** Waits until the file's breaks are acknowledged (or timed out), or the request is cancelled. */
