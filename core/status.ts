@@ -241,12 +241,16 @@ export function collectStatus(ctx: ServerContext, port: number, now = Date.now()
     bigint,
     { open: Open; share: string; session: Session | undefined; client: string }
   >();
+  const seenSessions = new Set<bigint>();
   for (const c of conns) {
     const client = clientAddress(c);
     const dialect = c.negotiated ? dialectName(c.negotiated.dialect) : "";
     const openCount = new Map<bigint, number>();
     for (const o of c.opens.values()) openCount.set(o.sessionId, (openCount.get(o.sessionId) ?? 0) + 1);
     for (const s of c.sessions.values()) {
+      // A multichannel session is on several connections: listed once, with its first channel.
+      if (seenSessions.has(s.id)) continue;
+      seenSessions.add(s.id);
       sessions.push({
         sessionId: hexId(s.id),
         user: s.account,
@@ -281,7 +285,7 @@ export function collectStatus(ctx: ServerContext, port: number, now = Date.now()
       }
     }
     for (const o of c.opens.values()) {
-      if (o.closed) continue;
+      if (o.closed || where.has(o.persistentId)) continue;
       const session = c.sessions.get(o.sessionId);
       const share = session?.trees.get(o.treeId)?.shareName ?? "";
       where.set(o.persistentId, { open: o, share, session, client });
@@ -349,11 +353,20 @@ export function collectGauges(ctx: ServerContext): Gauges {
   let trees = 0;
   let opens = 0;
   let connections = 0;
+  const seenSessions = new Set<bigint>();
+  const seenOpens = new Set<bigint>();
   for (const c of ctx.connections as Set<Connection>) {
     connections++;
-    sessions += c.sessions.size;
-    for (const s of c.sessions.values()) trees += s.trees.size;
-    for (const o of c.opens.values()) if (!o.closed) opens++;
+    for (const s of c.sessions.values()) {
+      if (seenSessions.has(s.id)) continue; // a multichannel session counts once
+      seenSessions.add(s.id);
+      sessions++;
+      trees += s.trees.size;
+    }
+    for (const o of c.opens.values()) {
+      if (!o.closed && !seenOpens.has(o.persistentId)) opens++;
+      seenOpens.add(o.persistentId);
+    }
   }
   let locks = 0;
   for (const _ of ctx.byteLocks.all()) locks++;
