@@ -6,6 +6,7 @@ import { keytabPath, loadKerberos } from "./auth/kerberos.ts";
 import { Bridge, type UnixAccount } from "./ipc/bridge.ts";
 import type { ServerConfig } from "./config/types.ts";
 import { ServerContext } from "./smb2/server_context.ts";
+import { restorePersistent } from "./smb2/persistent.ts";
 import { Connection } from "./smb2/connection.ts";
 import { processFrame } from "./smb2/dispatch.ts";
 import { teardownConnection } from "./smb2/teardown.ts";
@@ -228,6 +229,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const ctx = new ServerContext(g, bridge, g.stateDirectory);
   ctx.setShareEncryption(config.shares);
   ctx.listenAddresses = listeners.map((l) => (l.addr as Deno.NetAddr).hostname);
+  // Persistent handles of the previous process come back before any client can connect
+  // (core/smb2/persistent.ts).
+  if (g.durableHandles) await restorePersistent(ctx);
   const live = new Set<Connection>();
   const perIp = new Map<string, number>();
   const maxConns = g.maxConnections === 0 ? 65536 : g.maxConnections;

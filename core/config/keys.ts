@@ -875,6 +875,16 @@ export const KEY_TABLE = [
     doc: "allow crossing mount points below the share",
   }),
   s({
+    name: "continuous availability",
+    field: "continuousAvailability",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    origin: "ksmbd-deno",
+    doc:
+      "SMB 3.x persistent handles on this share: their state is written to the state directory and survives a restart of the server (core/smb2/persistent.ts)",
+  }),
+  s({
     name: "smb encrypt",
     field: "smbEncrypt",
     type: "smb_encrypt",

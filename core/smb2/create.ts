@@ -14,6 +14,7 @@ import {
 } from "../wire/create.ts";
 import {
   type CreateContextOut,
+  DurableHandleFlags,
   durableResponse,
   durableV2Response,
   LeaseFlags,
@@ -40,6 +41,7 @@ import { openPipe } from "./pipe.ts";
 import { clientGuidOf, hex16, unhex16 } from "./breaks.ts";
 import {
   type CachingRequest,
+  fileKeyOf,
   type FileTable,
   type LeaseGrant,
   leaseId,
@@ -48,6 +50,7 @@ import {
 import { Limits } from "../limits.ts";
 import { LeaseBit } from "../state/caching.ts";
 import { ownerOf } from "./durable.ts";
+import { persistOpen } from "./persistent.ts";
 import { findReplayedCreate, rememberCreate, whilePending } from "./replay.ts";
 import { liveChannels } from "./channels.ts";
 import { decodeFullEaList } from "../wire/fscc/ea.ts";
@@ -55,14 +58,6 @@ import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 
 /** ksmbd share flag OPLOCKS (docs/ksmbd_compat.md §2). */
 const SHARE_FLAG_OPLOCKS = 1 << 7;
-/**
- * The key of a file's record in the state layer: its identity, device and inode (docs/state.md). A
- * named stream has a record of its own (MS-FSA 2.1.1.4: share access is per stream): the file's key,
- * `:` and the stream name in lower case (stream names are case-insensitive).
- */
-export function fileKeyOf(dev: bigint, ino: bigint, stream: string | null = null): string {
-  return stream === null ? `${dev}:${ino}` : `${dev}:${ino}:${stream.toLowerCase()}`;
-}
 
 const VALID_OPTIONS = 0x00ffffff;
 
@@ -320,10 +315,14 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     }
 
     const out: CreateContextOut[] = [];
-    // MS-SMB2 3.3.5.9.6/10: durability only with a batch oplock or a lease caching handles.
+    // MS-SMB2 3.3.5.9.6/10: durability only with a batch oplock or a lease caching handles, or a
+    // persistent open on a continuously available share (core/smb2/persistent.ts).
+    const persistent = !!dh2q && (dh2q.flags & DurableHandleFlags.PERSISTENT) !== 0 &&
+      conn.server.shareContinuous.has(tree.shareName.toLowerCase());
     if (
       durableOn && !meta.isDirectory && (c.durableRequest || dh2q) &&
-      (grant.oplock === OplockLevel.BATCH || (grant.lease !== null && (grant.lease.state & LeaseBit.H) !== 0))
+      (persistent || grant.oplock === OplockLevel.BATCH ||
+        (grant.lease !== null && (grant.lease.state & LeaseBit.H) !== 0))
     ) {
       const cap = conn.server.global.durableHandleTimeout * 1000;
       const asked = dh2q && dh2q.timeout > 0 ? dh2q.timeout : Limits.durableTimeoutDefaultMs;
@@ -333,11 +332,17 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
         createGuid: dh2q ? hex16(dh2q.createGuid) : null,
         appInstanceId: dh2q && c.appInstanceId ? hex16(c.appInstanceId) : null,
         timeoutMs,
-        persistent: false,
+        persistent,
         owner: ownerOf(session),
         createAction: FROM_VFS_ACTION[res.createAction],
       });
-      out.push(dh2q ? durableV2Response(timeoutMs, 0) : durableResponse());
+      out.push(
+        dh2q
+          ? durableV2Response(timeoutMs, persistent ? DurableHandleFlags.PERSISTENT : 0)
+          : durableResponse(),
+      );
+      // The open's state is on disk before the client hears of the open.
+      if (persistent) persistOpen(conn.server, open, tree.shareName);
     }
     // A replay of this create is answered with this open (core/smb2/replay.ts).
     if (createGuid !== null) rememberCreate(ctx, createGuid, persistentId, FROM_VFS_ACTION[res.createAction]);

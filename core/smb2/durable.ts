@@ -68,14 +68,7 @@ export class DurableOpens {
       this.server.shareFsRefs.set(tree.fs, (this.server.shareFsRefs.get(tree.fs) ?? 0) + 1);
       const pid = open.persistentId;
       const timeoutMs = Math.max(1, rec.durable.timeoutMs);
-      this.server.files.setDisconnected(pid, true);
-      this.#detached.set(pid, {
-        open,
-        fs: tree.fs,
-        sharePath: tree.share.path,
-        shareName: tree.shareName,
-        timer: setTimeout(() => this.purge(pid, "timed out"), timeoutMs),
-      });
+      this.#detach(open, tree.fs, tree.share.path, tree.shareName, timeoutMs);
       kept++;
       log("oplock", `durable open ${pid} of ${open.relPath} kept for ${timeoutMs} ms`);
       // A break sent before the loss can no longer be acknowledged: the open goes now.
@@ -83,6 +76,23 @@ export class DurableOpens {
       if (rec.oplockBreakTo !== null || lease?.breaking) this.purge(pid, "a break was in flight");
     }
     return kept;
+  }
+
+  /**
+   * A persistent open restored at start-up (core/smb2/persistent.ts): detached from the start. The
+   * caller counted `fs` as used (shareFsFor); the count is released when the open ends or reattaches.
+   */
+  adopt(open: Open, fs: ShareFs, sharePath: string, shareName: string, timeoutMs: number): void {
+    this.#detach(open, fs, sharePath, shareName, Math.max(1, timeoutMs));
+  }
+
+  #detach(open: Open, fs: ShareFs, sharePath: string, shareName: string, timeoutMs: number): void {
+    const pid = open.persistentId;
+    this.server.files.setDisconnected(pid, true);
+    const timer = setTimeout(() => this.purge(pid, "timed out"), timeoutMs);
+    // A server that stops does not wait for its detached opens (persistent ones are on disk).
+    Deno.unrefTimer(timer);
+    this.#detached.set(pid, { open, fs, sharePath, shareName, timer });
   }
 
   /**
@@ -145,6 +155,7 @@ export class DurableOpens {
     const open = d.open;
     open.closed = true;
     log("oplock", `durable open ${persistentId} of ${open.relPath} closed: ${why}`);
+    if (server.files.open(persistentId)?.durable?.persistent) server.persistent.remove(persistentId);
     server.byteLocks.releaseAll(open.fileKey, persistentId);
     const { deleteNow, deleteBase } = server.files.removeOpen(persistentId);
     const handle = open.handle;

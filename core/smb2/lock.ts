@@ -10,6 +10,7 @@ import { Capabilities, Dialect } from "../wire/negotiate.ts";
 import { Status } from "../wire/status.ts";
 import type { LockWaiter } from "../state/byte_locks.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { persistOpen } from "./persistent.ts";
 
 /** Largest byte offset a lock may cover (MS-SMB2 3.3.5.14.2: offset + length - 1 must not wrap). */
 const MAX_END = 0xffffffffffffffffn;
@@ -57,9 +58,14 @@ export function handleLock(ctx: RequestCtx): Reply {
     // and what was unlocked before it stays unlocked (smbtorture smb2.lock.multiple-unlock). An
     // element without SMB2_LOCKFLAG_UNLOCK in an unlock request is an unlock too (Windows, Samba);
     // a lock flag, FAIL_IMMEDIATELY or an unknown bit with it is invalid (smb2.lock.valid-request).
-    for (const e of req.locks) {
-      if ((e.flags & ~L.UNLOCK) !== 0) throw new SmbError(Status.INVALID_PARAMETER);
-      if (!table.remove(key, openId, e.offset, e.length)) throw new SmbError(Status.RANGE_NOT_LOCKED);
+    try {
+      for (const e of req.locks) {
+        if ((e.flags & ~L.UNLOCK) !== 0) throw new SmbError(Status.INVALID_PARAMETER);
+        if (!table.remove(key, openId, e.offset, e.length)) throw new SmbError(Status.RANGE_NOT_LOCKED);
+      }
+    } finally {
+      // What was unlocked stays unlocked even when a later element fails: the state on disk follows.
+      persistLocks(ctx);
     }
     if (tracked) sequences.record(seqIndex, seqNumber);
     return success();
@@ -104,7 +110,16 @@ export function handleLock(ctx: RequestCtx): Reply {
   // A byte-range lock ends other holders' read caching (MS-FSA 2.1.5.7 / 2.1.4.12: LEVEL_II oplocks
   // and R leases of other lease keys break to none; smbtorture smb2.lease.lock1).
   ctx.server.files.breakReadCaching(key, openId);
+  persistLocks(ctx);
   return success();
+}
+
+/** A persistent open's locks are part of its state on disk (core/smb2/persistent.ts). */
+function persistLocks(ctx: RequestCtx): void {
+  const open = ctx.open!;
+  if (ctx.server.files.open(open.persistentId)?.durable?.persistent) {
+    persistOpen(ctx.server, open, ctx.tree!.shareName);
+  }
 }
 
 /**
@@ -140,6 +155,7 @@ function waitForLock(
   const finish = (granted: boolean): Reply => {
     if (!granted) return { status: Status.RANGE_NOT_LOCKED };
     if (tracked) server.openRoutes.get(want.openId)?.open.lockSequences.record(seqIndex, seqNumber);
+    if (ctx.open && !ctx.open.closed) persistLocks(ctx);
     return success();
   };
   return {

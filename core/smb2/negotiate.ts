@@ -115,6 +115,10 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
   if (dialect >= Dialect.SMB2_1) caps |= Capabilities.LARGE_MTU;
   // MS-SMB2 3.3.5.4: leasing is offered on 2.1 and 3.x when `smb2 leases` is on (docs/state.md).
   if (dialect >= Dialect.SMB2_1 && g.smb2Leases) caps |= Capabilities.LEASING;
+  // Persistent handles (core/smb2/persistent.ts) on 3.x, where `continuous availability` shares offer them.
+  if (dialect >= Dialect.SMB3_0 && dialect !== Dialect.WILDCARD && g.durableHandles) {
+    caps |= Capabilities.PERSISTENT_HANDLES;
+  }
   // MS-SMB2 3.3.5.4: multichannel on 3.x with `server multi channel support` when the client offers it.
   if (
     dialect >= Dialect.SMB3_0 && g.serverMultiChannelSupport &&

@@ -7,6 +7,7 @@ import type { Connection } from "./connection.ts";
 import { Limits } from "../limits.ts";
 import { routeBreak } from "./breaks.ts";
 import { DurableOpens } from "./durable.ts";
+import { PersistentStore } from "./persistent.ts";
 import { ByteLockTable } from "../state/byte_locks.ts";
 import { NotifyHub } from "./notify.ts";
 import { Metrics } from "../metrics.ts";
@@ -18,6 +19,8 @@ export class ServerContext {
   readonly startTime = Date.now();
   /** Per-file state: opens by persistent id, share modes, oplocks, leases (docs/state.md). */
   readonly files: FileTable = new FileTable(Limits.breakAckTimeoutMs);
+  /** Persistent handles' state on disk (core/smb2/persistent.ts). */
+  readonly persistent: PersistentStore;
   /** Durable opens whose connection is gone, waiting for a reconnect (core/smb2/durable.ts). */
   readonly durable: DurableOpens = new DurableOpens(this);
   /** Where each open lives now (persistent id -> connection and its handle), for break delivery. */
@@ -69,10 +72,20 @@ export class ServerContext {
    */
   readonly shareEncrypt = new Map<string, TriState>();
 
-  /** Records the `smb encrypt` setting of the configured shares (replacing the previous set). */
+  /** Shares with `continuous availability = yes` (persistent handles), by lower-case name. */
+  readonly shareContinuous = new Set<string>();
+
+  /**
+   * Records the ksmbd-deno share keys the accounts module does not carry (`smb encrypt`,
+   * `continuous availability`) for the configured shares, replacing the previous set.
+   */
   setShareEncryption(shares: readonly ShareConfig[]): void {
     this.shareEncrypt.clear();
-    for (const s of shares) this.shareEncrypt.set(sectionKey(s.name), s.smbEncrypt);
+    this.shareContinuous.clear();
+    for (const s of shares) {
+      this.shareEncrypt.set(sectionKey(s.name), s.smbEncrypt);
+      if (s.continuousAvailability) this.shareContinuous.add(sectionKey(s.name));
+    }
   }
 
   /** The `smb encrypt` setting of share `name` ("auto" for a share not configured here). */
@@ -89,6 +102,7 @@ export class ServerContext {
     readonly stateDir: string,
   ) {
     this.files.onBreak = (m) => routeBreak(this, m);
+    this.persistent = new PersistentStore(stateDir);
   }
 
   allocSessionId(): bigint {

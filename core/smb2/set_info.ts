@@ -17,8 +17,8 @@ import { AccessMask as A, ShareAccess } from "../wire/create.ts";
 import { FileAttributes } from "../wire/fscc/types.ts";
 import type { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { fileKeyOf } from "./create.ts";
 import { isStatOpen } from "../state/caching.ts";
+import { fileKeyOf } from "../state/file_table.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 import { setSecurityInfo } from "./security_set.ts";
 

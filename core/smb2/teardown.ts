@@ -22,6 +22,8 @@ export function closeOpen(conn: Connection, open: Open): void {
   conn.server.notify.remove(open);
   const server = conn.server;
   if (server.openRoutes.get(open.persistentId)?.open === open) server.openRoutes.delete(open.persistentId);
+  // A persistent open that ends leaves no state behind (core/smb2/persistent.ts).
+  if (server.files.open(open.persistentId)?.durable?.persistent) server.persistent.remove(open.persistentId);
   server.byteLocks.releaseAll(open.fileKey, open.persistentId);
   const { deleteNow, deleteBase } = open.pipe === null
     ? server.files.removeOpen(open.persistentId)

@@ -6,6 +6,7 @@
 import {
   decodeTreeConnectRequest,
   encodeTreeConnectResponse,
+  ShareCapabilities,
   ShareFlags,
   ShareType,
 } from "../wire/tree_connect.ts";
@@ -18,6 +19,8 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { disconnectTree } from "./teardown.ts";
 import { log } from "../log.ts";
 import type { TriState } from "../config/types.ts";
+import type { ServerContext } from "./server_context.ts";
+import type { ShareConfigResponse } from "../ipc/bridge.ts";
 
 /** ksmbd tree-connect statuses (docs/ksmbd_compat.md §2). */
 const TC = { OK: 0, NOMEM: 1, NO_SHARE: 2 } as const;
@@ -143,42 +146,13 @@ export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
     (tc.connectionFlags & TCF.READ_ONLY) === 0;
   let fs: ShareFs | null = null;
   if (!isPipe) {
-    // One ShareFs per share and settings: a reload that left the share unchanged (ksmbd marks every
-    // share UPDATE) reuses it; a changed share gets a new one while existing trees keep the old one,
-    // which is closed when its last tree goes (releaseShareFs).
-    const opts = {
-      root: cfg.path,
-      readOnly: false, // per-tree writability is enforced by the handlers
-      storeDosAttributes: (cfg.flags & SF.STORE_DOS_ATTRS) !== 0,
-      hideDotFiles: (cfg.flags & SF.HIDE_DOT_FILES) !== 0,
-      vetoFiles: cfg.vetoList,
-      followSymlinks: (cfg.flags & SF.FOLLOW_SYMLINKS) !== 0,
-      createMask: cfg.createMask,
-      directoryMask: cfg.directoryMask,
-      forceCreateMode: cfg.forceCreateMode,
-      forceDirectoryMode: cfg.forceDirectoryMode,
-      stateDir: server.stateDir,
-      label: cfg.name,
-      // `vfs objects = streams_xattr` (core/vfs/streams.ts keeps the data in the state directory).
-      namedStreams: (cfg.flags & SF.STREAMS) !== 0,
-    };
-    const key = cfg.name.toLowerCase();
-    const sig = JSON.stringify(opts);
-    const cached = server.shareFs.get(key);
-    if (cached && cached.sig === sig) {
-      fs = cached.fs;
-    } else {
-      try {
-        fs = ShareFs.open(opts);
-      } catch (e) {
-        log("error", `share ${cfg.name}: cannot open ${cfg.path}: ${(e as Error).message}`);
-        server.bridge.treeDisconnect(sessionId, treeId, share);
-        throw new SmbError(Status.BAD_NETWORK_NAME);
-      }
-      if (cached && (server.shareFsRefs.get(cached.fs) ?? 0) === 0) cached.fs.close();
-      server.shareFs.set(key, { fs, sig });
+    try {
+      fs = shareFsFor(server, cfg);
+    } catch (e) {
+      log("error", `share ${cfg.name}: cannot open ${cfg.path}: ${(e as Error).message}`);
+      server.bridge.treeDisconnect(sessionId, treeId, share);
+      throw new SmbError(Status.BAD_NETWORK_NAME);
     }
-    server.shareFsRefs.set(fs, (server.shareFsRefs.get(fs) ?? 0) + 1);
   }
   const maximalAccess = isPipe ? ACCESS_ALL : writable ? ACCESS_ALL : ACCESS_READ;
   const tree = new Tree(treeId, sessionId, cfg.name, cfg, fs, writable, maximalAccess, tc.connectionFlags);
@@ -194,7 +168,11 @@ export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
       encodeTreeConnectResponse(w, h, {
         shareType: isPipe ? ShareType.PIPE : ShareType.DISK,
         shareFlags: enc.encryptData ? ShareFlags.ENCRYPT_DATA : 0,
-        capabilities: 0,
+        // MS-SMB2 2.2.10: persistent handles on a `continuous availability` share (3.x only).
+        capabilities: !isPipe && conn.negotiated!.dialect >= Dialect.SMB3_0 &&
+            server.shareContinuous.has(cfg.name.toLowerCase())
+          ? ShareCapabilities.CONTINUOUS_AVAILABILITY
+          : 0,
         maximalAccess,
       }),
   };
@@ -205,4 +183,42 @@ export function handleTreeDisconnect(ctx: RequestCtx): Reply {
   decodeTreeDisconnectRequest(ctx.pdu);
   disconnectTree(ctx.conn, ctx.session!, ctx.tree!);
   return { status: Status.SUCCESS, body: (w, h) => encodeTreeDisconnectResponse(w, h) };
+}
+
+/**
+ * The share's file system, counted as one more user (released with ServerContext.releaseShareFs).
+ * One ShareFs per share and settings: a reload that left the share unchanged (ksmbd marks every share
+ * UPDATE) reuses it; a changed share gets a new one while existing users keep the old one, which is
+ * closed when its last user goes. Throws when the share's directory cannot be opened.
+ */
+export function shareFsFor(server: ServerContext, cfg: ShareConfigResponse): ShareFs {
+  const opts = {
+    root: cfg.path,
+    readOnly: false, // per-tree writability is enforced by the handlers
+    storeDosAttributes: (cfg.flags & SF.STORE_DOS_ATTRS) !== 0,
+    hideDotFiles: (cfg.flags & SF.HIDE_DOT_FILES) !== 0,
+    vetoFiles: cfg.vetoList,
+    followSymlinks: (cfg.flags & SF.FOLLOW_SYMLINKS) !== 0,
+    createMask: cfg.createMask,
+    directoryMask: cfg.directoryMask,
+    forceCreateMode: cfg.forceCreateMode,
+    forceDirectoryMode: cfg.forceDirectoryMode,
+    stateDir: server.stateDir,
+    label: cfg.name,
+    // `vfs objects = streams_xattr` (core/vfs/streams.ts keeps the data in the state directory).
+    namedStreams: (cfg.flags & SF.STREAMS) !== 0,
+  };
+  const key = cfg.name.toLowerCase();
+  const sig = JSON.stringify(opts);
+  const cached = server.shareFs.get(key);
+  let fs: ShareFs;
+  if (cached && cached.sig === sig) {
+    fs = cached.fs;
+  } else {
+    fs = ShareFs.open(opts);
+    if (cached && (server.shareFsRefs.get(cached.fs) ?? 0) === 0) cached.fs.close();
+    server.shareFs.set(key, { fs, sig });
+  }
+  server.shareFsRefs.set(fs, (server.shareFsRefs.get(fs) ?? 0) + 1);
+  return fs;
 }

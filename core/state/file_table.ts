@@ -167,6 +167,15 @@ export function baseKeyOf(key: string): string | null {
   return second < 0 ? null : key.slice(0, second);
 }
 
+/**
+ * The key of a file's record in the state layer: its identity, device and inode (docs/state.md). A
+ * named stream has a record of its own (MS-FSA 2.1.1.4: share access is per stream): the file's key,
+ * `:` and the stream name in lower case (stream names are case-insensitive).
+ */
+export function fileKeyOf(dev: bigint, ino: bigint, stream: string | null = null): string {
+  return stream === null ? `${dev}:${ino}` : `${dev}:${ino}:${stream.toLowerCase()}`;
+}
+
 /** Lease table key: one table per client GUID (MS-SMB2 3.3.1.4 LeaseTable). */
 export function leaseId(clientGuid: string, key: string): string {
   return `${clientGuid}/${key}`;
@@ -216,6 +225,11 @@ export class FileTable {
   /** A persistent id no other open of this server has (MS-SMB2 3.3.5.9: Open.DurableFileId). */
   allocPersistentId(): bigint {
     return this.#nextPersistentId++;
+  }
+
+  /** A persistent id restored from before a restart (core/smb2/persistent.ts) is never handed out again. */
+  reservePersistentId(id: bigint): void {
+    if (id >= this.#nextPersistentId) this.#nextPersistentId = id + 1n;
   }
 
   file(key: string): Readonly<FileRecord> | undefined {

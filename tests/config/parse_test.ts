@@ -96,6 +96,7 @@ Deno.test("parseConfig gives a share every share default and makes it read-only 
     followSymlinks: false,
     vfsObjects: [],
     crossmnt: true,
+    continuousAvailability: false,
     smbEncrypt: "auto",
     isPipe: false,
   });

@@ -8,6 +8,6 @@ import { parityTest } from "./_parity.ts";
 
 parityTest(
   "smbtorture parity with Samba: smb2.multichannel, smb2.session",
-  ["smb2.multichannel", "smb2.session"],
+  ["smb2.multichannel", "smb2.session", "smb2.session-id"],
   { "server multi channel support": "yes", "server min protocol": "SMB2_02", "max ip connections": "64" },
 );

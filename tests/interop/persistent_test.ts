@@ -1,0 +1,201 @@
+/**
+ * Persistent handles across a SIGKILL of the server (core/smb2/persistent.ts): a client opens a file
+ * persistent (DH2Q with SMB2_DHANDLE_FLAG_PERSISTENT) on a `continuous availability` share, writes and
+ * holds a byte-range lock; the server started with `deno task serve`'s flags is killed with SIGKILL and
+ * started again on the same port with the same configuration; the client reconnects its handle with
+ * DH2C, its lock still excludes a second client, it writes again, and the file holds both writes.
+ */
+import { assert, assertEquals } from "../helpers/assert.ts";
+import { TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
+import { descendantPids } from "../helpers/proc_stat.ts";
+import { portAccepts, REPO_ROOT, type ServerHandle, serveTaskFlags, startKsmbd } from "../helpers/server.ts";
+import {
+  Capabilities,
+  closeBody,
+  Cmd,
+  createCtx,
+  createCtxChain,
+  fileId,
+  get32,
+  lockBody,
+  LockFlags,
+  randomKey,
+  RawConn,
+  responseContexts,
+  St,
+  statusName,
+  writeBody,
+} from "./raw_client.ts";
+
+const SHARE = "ca";
+const PERSISTENT = 0x2;
+const RW = 0x1 | 0x2 | 0x80 | 0x100000; // READ_DATA | WRITE_DATA | READ_ATTRIBUTES | SYNCHRONIZE
+
+/** DH2Q (MS-SMB2 2.2.13.2.11): Timeout, Flags, 8 reserved bytes, CreateGuid. */
+function dh2q(createGuid: Uint8Array, timeoutMs: number, flags: number): Uint8Array {
+  const d = new Uint8Array(32);
+  const v = new DataView(d.buffer);
+  v.setUint32(0, timeoutMs, true);
+  v.setUint32(4, flags, true);
+  d.set(createGuid, 16);
+  return createCtx("DH2Q", d);
+}
+
+/** DH2C (MS-SMB2 2.2.13.2.12): FileId, CreateGuid, Flags. */
+function dh2c(fid: Uint8Array, createGuid: Uint8Array, flags: number): Uint8Array {
+  const d = new Uint8Array(36);
+  d.set(fid, 0);
+  d.set(createGuid, 16);
+  new DataView(d.buffer).setUint32(32, flags, true);
+  return createCtx("DH2C", d);
+}
+
+function connect(port: number, clientGuid: Uint8Array): Promise<RawConn> {
+  return RawConn.open(port, {
+    user: TEST_USER,
+    password: TEST_PASS,
+    share: SHARE,
+    clientGuid,
+    capabilities: Capabilities.LARGE_MTU | Capabilities.ENCRYPTION | Capabilities.PERSISTENT_HANDLES,
+  });
+}
+
+/** Kills the server (launcher and core) with SIGKILL, as a crash would. */
+function killHard(h: ServerHandle): void {
+  for (const pid of [...descendantPids(h.pid), h.pid]) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* gone */ }
+  }
+}
+
+let restartLog: ReadableStreamDefaultReader<string> | null = null;
+
+/** Starts the server again with the same configuration, port and state directory. */
+async function restart(h: ServerHandle): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...serveTaskFlags(),
+      `${REPO_ROOT}/cli/serve.ts`,
+      "-C",
+      h.confPath!,
+      "-P",
+      h.pwdDbPath!,
+      "-p",
+      String(h.port),
+    ],
+    cwd: REPO_ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // The restarted server's own output, shown when the test fails.
+  restartLog = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const deadline = Date.now() + 30_000;
+  while (!(await portAccepts(h.port))) {
+    if (Date.now() > deadline) throw new Error("the restarted server does not accept connections");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return child;
+}
+
+Deno.test("persistent handle: SIGKILL, restart, DH2C reconnect; lock and data survive", async () => {
+  const h = await startKsmbd({
+    shares: { [SHARE]: { "read only": "no", "continuous availability": "yes" } },
+    global: { "durable handles": "yes" },
+    users: TEST_USERS,
+  });
+  let second: Deno.ChildProcess | null = null;
+  const conns: RawConn[] = [];
+  try {
+    const guid = randomKey();
+    const createGuid = randomKey();
+    const a = await connect(h.port, guid);
+    conns.push(a);
+    const m = await a.create("ca.dat", {
+      access: RW,
+      share: 7,
+      disposition: 5, // OVERWRITE_IF
+      contexts: createCtxChain([dh2q(createGuid, 60_000, PERSISTENT)]),
+    });
+    assertEquals(statusName(m.status), statusName(St.SUCCESS), "persistent CREATE");
+    const granted = responseContexts(m).find((c) => c.name === "DH2Q");
+    assert(granted !== undefined, "no DH2Q in the response");
+    assertEquals(get32(granted.data, 4) & PERSISTENT, PERSISTENT, "the open is persistent");
+    const fid = fileId(m);
+    const w1 = await a.call(Cmd.WRITE, writeBody(fid, 0, new TextEncoder().encode("first")));
+    assertEquals(statusName(w1.status), statusName(St.SUCCESS), "first WRITE");
+    const l = await a.call(
+      Cmd.LOCK,
+      lockBody(fid, [{ offset: 0n, length: 100n, flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY }]),
+    );
+    assertEquals(statusName(l.status), statusName(St.SUCCESS), "LOCK");
+
+    killHard(h);
+    await a.dispose().catch(() => {});
+    console.log("killed; restarting");
+    second = await restart(h);
+    console.log("restarted");
+
+    const b = await connect(h.port, guid);
+    conns.push(b);
+    const r = await b.create("ca.dat", {
+      access: RW,
+      share: 7,
+      disposition: 1,
+      contexts: createCtxChain([dh2c(fid, createGuid, PERSISTENT)]),
+    });
+    assertEquals(statusName(r.status), statusName(St.SUCCESS), "DH2C after the restart");
+    const fid2 = fileId(r);
+
+    // Another client: the lock still excludes it.
+    const c = await connect(h.port, randomKey());
+    conns.push(c);
+    const o = await c.create("ca.dat", { access: RW, share: 7, disposition: 1 });
+    assertEquals(statusName(o.status), statusName(St.SUCCESS), "second client's CREATE");
+    const cl = await c.call(
+      Cmd.LOCK,
+      lockBody(fileId(o), [{
+        offset: 10n,
+        length: 1n,
+        flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
+      }]),
+    );
+    assertEquals(statusName(cl.status), statusName(St.LOCK_NOT_GRANTED), "the restored lock excludes others");
+    await c.call(Cmd.CLOSE, closeBody(fileId(o)));
+
+    const w2 = await b.call(Cmd.WRITE, writeBody(fid2, 5, new TextEncoder().encode("second")));
+    assertEquals(statusName(w2.status), statusName(St.SUCCESS), "WRITE on the reconnected handle");
+    const done = await b.call(Cmd.CLOSE, closeBody(fid2));
+    assertEquals(statusName(done.status), statusName(St.SUCCESS), "CLOSE");
+    assertEquals(await Deno.readTextFile(`${h.shareDirs[SHARE]}/ca.dat`), "firstsecond");
+    // A closed persistent open leaves no state behind.
+    const left = [...Deno.readDirSync(`${h.stateDir}/persistent`)].filter((e) => e.name.endsWith(".json"));
+    assertEquals(left.length, 0, "persistent state removed at CLOSE");
+  } catch (e) {
+    console.error(`--- server output ---\n${h.logs().slice(-6000)}`);
+    if (second) {
+      second.kill("SIGTERM");
+      let out = "";
+      for (;;) {
+        const r = await restartLog!.read();
+        if (r.done) break;
+        out += r.value;
+      }
+      console.error(`--- restarted server output ---\n${out.slice(-6000)}`);
+      await second.status;
+      second = null;
+    }
+    throw e;
+  } finally {
+    for (const x of conns) await x.dispose().catch(() => {});
+    if (second) {
+      try {
+        second.kill("SIGTERM");
+      } catch { /* gone */ }
+      await second.status;
+    }
+    await h.stop().catch(() => {});
+  }
+});
