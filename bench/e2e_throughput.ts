@@ -67,6 +67,8 @@ export interface ServerResult {
 }
 
 const SHARE = "bench";
+/** A `continuous availability` share on ksmbd-deno for the persistent-handle row. */
+const CA_SHARE = "benchca";
 const GIB = 1024 * 1024 * 1024;
 
 /** Parses `--key=value` / `--flag` arguments. */
@@ -276,12 +278,14 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
       };
       results.set(kind, result);
       const serverOpts: ServerOptions = {
-        shares: {
-          [SHARE]: kind === "samba" ? { "read only": "no", "vfs objects": "" } : { "read only": "no" },
+        shares: kind === "samba" ? { [SHARE]: { "read only": "no", "vfs objects": "" } } : {
+          [SHARE]: { "read only": "no" },
+          // The persistent-handle row (bench/open_lease_bench.ts): a continuously available share.
+          [CA_SHARE]: { "read only": "no", "continuous availability": "yes" },
         },
         users: TEST_USERS,
         baseDir: root.path,
-        global: kind === "ksmbd" ? { "crypto backend": o.backend } : undefined,
+        global: kind === "ksmbd" ? { "crypto backend": o.backend, "durable handles": "yes" } : undefined,
       };
       try {
         const s = kind === "ksmbd" ? await startKsmbd(serverOpts) : await startSamba(serverOpts);
@@ -364,7 +368,7 @@ export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
       for (const [kind, server] of servers) {
         const result = results.get(kind)!;
         log(`  ${result.label}: open+close and lease break rows`);
-        result.openLease = await measureOpenLease(server, SHARE, o);
+        result.openLease = await measureOpenLease(server, SHARE, o, kind === "ksmbd" ? CA_SHARE : undefined);
         if (result.openLease.error) log(`  ${result.label}: ${result.openLease.error}`);
       }
     }

@@ -24,6 +24,7 @@ import {
   closeBody,
   Cmd,
   createBody,
+  createCtx,
   Disposition,
   fileId,
   Lease,
@@ -57,11 +58,24 @@ export interface OpenLeaseResult {
   leasedOpenCloseCpuUs: number;
   /** The lease state the server granted in the leased loop ("NONE" when it granted none). */
   leasedGranted: string;
+  /** Open+close with a persistent handle (DH2Q, persistent flag) on a continuously available share. */
+  persistentOpenClosePerSec: number;
+  persistentOpenCloseCpuUs: number;
   /** Lease break round trips in milliseconds (B's CREATE sent -> its response). */
   breakRoundTripMs: number[];
   /** Why a row has no numbers. */
   notes: string[];
   error?: string;
+}
+
+/** A DH2Q create context asking for a persistent handle (MS-SMB2 2.2.13.2.11, flag 0x2). */
+function dh2qPersistent(createGuid: Uint8Array): Uint8Array {
+  const d = new Uint8Array(32);
+  const v = new DataView(d.buffer);
+  v.setUint32(0, 60_000, true);
+  v.setUint32(4, 0x2, true);
+  d.set(createGuid, 16);
+  return createCtx("DH2Q", d);
 }
 
 /** Unmeasured round trips before the measured ones. */
@@ -90,19 +104,20 @@ async function openClose(c: RawConn, body: Uint8Array, what: string): Promise<Re
 async function openCloseLoop(
   server: ServerHandle,
   c: RawConn,
-  body: Uint8Array,
+  bodyOf: Uint8Array | (() => Uint8Array),
   seconds: number,
   what: string,
 ): Promise<{ perSec: number; cpuUs: number; granted: number }> {
-  const granted = (await openClose(c, body, what))?.state ?? 0;
+  const body = (): Uint8Array => typeof bodyOf === "function" ? bodyOf() : bodyOf;
+  const granted = (await openClose(c, body(), what))?.state ?? 0;
   const warmEnd = performance.now() + OPEN_WARMUP_SECONDS * 1000;
-  while (performance.now() < warmEnd) await openClose(c, body, what);
+  while (performance.now() < warmEnd) await openClose(c, body(), what);
   const cpu0 = treeCpuSeconds(server.pid);
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   let n = 0;
   while (performance.now() < end) {
-    await openClose(c, body, what);
+    await openClose(c, body(), what);
     n++;
   }
   const elapsed = (performance.now() - t0) / 1000;
@@ -163,6 +178,7 @@ export async function measureOpenLease(
   server: ServerHandle,
   share: string,
   o: OpenLeaseOptions,
+  caShare?: string,
 ): Promise<OpenLeaseResult> {
   const r: OpenLeaseResult = {
     openClosePerSec: NaN,
@@ -170,6 +186,8 @@ export async function measureOpenLease(
     leasedOpenClosePerSec: NaN,
     leasedOpenCloseCpuUs: NaN,
     leasedGranted: "-",
+    persistentOpenClosePerSec: NaN,
+    persistentOpenCloseCpuUs: NaN,
     breakRoundTripMs: [],
     notes: [],
   };
@@ -204,6 +222,31 @@ export async function measureOpenLease(
     r.leasedGranted = leaseStateName(l.granted);
     if (l.granted === 0) r.notes.push("no lease granted: the leased row is a plain open+close");
 
+    if (caShare !== undefined) {
+      // The cost of persistence: the same loop on a `continuous availability` share with a persistent
+      // DH2Q (a fresh CreateGuid each time), whose state is written to disk before each answer.
+      const ca = await connect(server, caShare);
+      conns.push(ca);
+      const mk2 = await ca.call(
+        Cmd.CREATE,
+        createBody(name, { access: READ_WRITE, disposition: Disposition.OVERWRITE_IF }),
+        UNSIGNED,
+      );
+      if (mk2.status !== St.SUCCESS) {
+        throw new Error(`creating ${name} on ${caShare}: ${statusName(mk2.status)}`);
+      }
+      await ca.call(Cmd.CLOSE, closeBody(fileId(mk2)), UNSIGNED);
+      const persistent = (): Uint8Array =>
+        createBody(name, {
+          access: READ_ONLY,
+          share: 7,
+          disposition: Disposition.OPEN,
+          contexts: dh2qPersistent(randomKey()),
+        });
+      const pr = await openCloseLoop(server, ca, persistent, o.openSeconds, "persistent open+close");
+      r.persistentOpenClosePerSec = pr.perSec;
+      r.persistentOpenCloseCpuUs = pr.cpuUs;
+    }
     if (l.granted !== Lease.RWH) {
       r.notes.push(`no break round trip: an RWH lease request got ${r.leasedGranted}`);
       return r;
@@ -252,7 +295,7 @@ export function openLeaseLines(
     `lease break round trip median of ${o.breakReps}`,
     `${
       "server".padEnd(width)
-    }  open+close/s  CPU us/op  leased open+close/s  CPU us/op  granted  break RTT ms  note`,
+    }  open+close/s  CPU us/op  leased open+close/s  CPU us/op  granted  break RTT ms  CA persistent open+close/s  CPU us/op  note`,
   ];
   for (const row of rows) {
     const r = row.openLease;
@@ -263,7 +306,10 @@ export function openLeaseLines(
         fmt(r.openCloseCpuUs).padStart(9)
       }  ` +
         `${fmt(r.leasedOpenClosePerSec).padStart(19)}  ${fmt(r.leasedOpenCloseCpuUs).padStart(9)}  ` +
-        `${r.leasedGranted.padStart(7)}  ${fmt(medianBreakMs(r), 3).padStart(12)}  ${note}`,
+        `${r.leasedGranted.padStart(7)}  ${fmt(medianBreakMs(r), 3).padStart(12)}  ` +
+        `${fmt(r.persistentOpenClosePerSec).padStart(26)}  ${
+          fmt(r.persistentOpenCloseCpuUs).padStart(9)
+        }  ${note}`,
     );
   }
   const ours = rows.find((x) => x.server === "ksmbd")?.openLease;
@@ -277,6 +323,16 @@ export function openLeaseLines(
         `CPU per open+close ${ratio(ours.openCloseCpuUs, samba.openCloseCpuUs)}, leased ${
           ratio(ours.leasedOpenCloseCpuUs, samba.leasedOpenCloseCpuUs)
         }`,
+    );
+  }
+  if (ours && Number.isFinite(ours.persistentOpenClosePerSec)) {
+    out.push(
+      `persistence costs: CA persistent open+close/s ${
+        fmt(ours.persistentOpenClosePerSec / ours.openClosePerSec, 2)
+      } of the normal share's, ${
+        fmt(ours.persistentOpenClosePerSec / (samba?.openClosePerSec ?? NaN), 2)
+      } of ` +
+        `Samba's normal share (Samba offers no persistent handles)`,
     );
   }
   return out;

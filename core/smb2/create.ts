@@ -51,6 +51,7 @@ import { Limits } from "../limits.ts";
 import { LeaseBit } from "../state/caching.ts";
 import { ownerOf } from "./durable.ts";
 import { persistOpen } from "./persistent.ts";
+import { closeOpen } from "./teardown.ts";
 import { findReplayedCreate, rememberCreate, whilePending } from "./replay.ts";
 import { liveChannels } from "./channels.ts";
 import { decodeFullEaList } from "../wire/fscc/ea.ts";
@@ -356,6 +357,9 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     return openReply(id, persistentId, grant.oplock, FROM_VFS_ACTION[res.createAction], meta, out);
   };
 
+  // MS-SMB2 3.3.5.9.13: a durable v2 open naming an AppInstanceId replaces the opens made under it
+  // (a failed-over application instance): they are closed before this one is checked.
+  if (dh2q && c.appInstanceId) closeAppInstance(conn.server, hex16(c.appInstanceId));
   const first = plan();
   if (first.check.kind === "fail") throw new SmbError(first.check.status);
   if (first.check.kind === "ok") return finish();
@@ -458,6 +462,18 @@ function openReply(
         contexts,
       }),
   };
+}
+
+/** Closes every open made under `appInstanceId`, connected or disconnected (MS-SMB2 3.3.5.9.13). */
+function closeAppInstance(server: RequestCtx["server"], appInstanceId: string): void {
+  for (const rec of server.files.opensByAppInstance(appInstanceId)) {
+    if (server.durable.has(rec.persistentId)) {
+      server.durable.purge(rec.persistentId, "its application instance opened the file again");
+      continue;
+    }
+    const route = server.openRoutes.get(rec.persistentId);
+    if (route) closeOpen(route.conn, route.open);
+  }
 }
 
 /** The RqLs response context for a lease (MS-SMB2 2.2.14.2.10/11). */

@@ -8,7 +8,14 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
 import { descendantPids } from "../helpers/proc_stat.ts";
-import { portAccepts, REPO_ROOT, type ServerHandle, serveTaskFlags, startKsmbd } from "../helpers/server.ts";
+import {
+  portAccepts,
+  REPO_ROOT,
+  runKsmbdCli,
+  type ServerHandle,
+  serveTaskFlags,
+  startKsmbd,
+} from "../helpers/server.ts";
 import {
   Capabilities,
   closeBody,
@@ -197,5 +204,79 @@ Deno.test("persistent handle: SIGKILL, restart, DH2C reconnect; lock and data su
       await second.status;
     }
     await h.stop().catch(() => {});
+  }
+});
+
+Deno.test("persistent handle: a hand-over to a new server process keeps it (DH2C on the new process)", async () => {
+  const fresh = await Deno.makeTempDir({ prefix: "ksmbd-ca-fresh-" });
+  const h = await startKsmbd({
+    shares: { [SHARE]: { "read only": "no", "continuous availability": "yes" } },
+    global: { "durable handles": "yes", "handover drain timeout": "1" },
+    users: TEST_USERS,
+  });
+  const conns: RawConn[] = [];
+  let passed = false;
+  try {
+    const guid = randomKey();
+    const createGuid = randomKey();
+    const a = await connect(h.port, guid);
+    conns.push(a);
+    const m = await a.create("ho.dat", {
+      access: RW,
+      share: 7,
+      disposition: 5,
+      contexts: createCtxChain([dh2q(createGuid, 60_000, PERSISTENT)]),
+    });
+    assertEquals(statusName(m.status), statusName(St.SUCCESS), "persistent CREATE");
+    const fid = fileId(m);
+    assertEquals(
+      statusName((await a.call(Cmd.WRITE, writeBody(fid, 0, new TextEncoder().encode("first")))).status),
+      statusName(St.SUCCESS),
+    );
+    const l = await a.call(
+      Cmd.LOCK,
+      lockBody(fid, [{ offset: 0n, length: 100n, flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY }]),
+    );
+    assertEquals(statusName(l.status), statusName(St.SUCCESS), "LOCK");
+
+    // A share with a path outside what the server may reach: served by a new process (hand-over);
+    // the old one closes this connection after the 1 s drain.
+    const add = await runKsmbdCli(["addshare", "-C", h.confPath!, "-a", "fresh", "-o", `path = ${fresh}`]);
+    assertEquals(add.code, 0, add.stdout + add.stderr);
+    const deadline = Date.now() + 20_000;
+    while (!a.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert(a.closed, "the old process closed the connection after its drain time");
+
+    const b = await connect(h.port, guid);
+    conns.push(b);
+    const r = await b.create("ho.dat", {
+      access: RW,
+      share: 7,
+      disposition: 1,
+      contexts: createCtxChain([dh2c(fid, createGuid, PERSISTENT)]),
+    });
+    assertEquals(statusName(r.status), statusName(St.SUCCESS), "DH2C on the new process");
+    const c = await connect(h.port, randomKey());
+    conns.push(c);
+    const o = await c.create("ho.dat", { access: RW, share: 7, disposition: 1 });
+    const cl = await c.call(
+      Cmd.LOCK,
+      lockBody(fileId(o), [{
+        offset: 10n,
+        length: 1n,
+        flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
+      }]),
+    );
+    assertEquals(statusName(cl.status), statusName(St.LOCK_NOT_GRANTED), "the lock came along");
+    const w2 = await b.call(Cmd.WRITE, writeBody(fileId(r), 5, new TextEncoder().encode("second")));
+    assertEquals(statusName(w2.status), statusName(St.SUCCESS), "WRITE after the hand-over");
+    await b.call(Cmd.CLOSE, closeBody(fileId(r)));
+    assertEquals(await Deno.readTextFile(`${h.shareDirs[SHARE]}/ho.dat`), "firstsecond");
+    passed = true;
+  } finally {
+    for (const x of conns) await x.dispose().catch(() => {});
+    if (!passed) console.error(`--- server output ---\n${h.logs().slice(-8000)}`);
+    await h.stop().catch(() => {});
+    await Deno.remove(fresh, { recursive: true });
   }
 });
