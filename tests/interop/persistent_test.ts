@@ -107,6 +107,75 @@ async function restart(h: ServerHandle): Promise<Deno.ChildProcess> {
   return child;
 }
 
+/** The client side both tests share: a persistent open holding data and a lock. */
+interface Held {
+  guid: Uint8Array;
+  createGuid: Uint8Array;
+  fid: Uint8Array;
+}
+
+/** Opens `name` persistent on `a`, writes "first" and takes an exclusive lock on bytes 0-99. */
+async function openAndLock(a: RawConn, name: string, guid: Uint8Array): Promise<Held> {
+  const createGuid = randomKey();
+  const m = await a.create(name, {
+    access: RW,
+    share: 7,
+    disposition: 5, // OVERWRITE_IF
+    contexts: createCtxChain([dh2q(createGuid, 60_000, PERSISTENT)]),
+  });
+  assertEquals(statusName(m.status), statusName(St.SUCCESS), "persistent CREATE");
+  const granted = responseContexts(m).find((c) => c.name === "DH2Q");
+  assert(granted !== undefined, "no DH2Q in the response");
+  assertEquals(get32(granted.data, 4) & PERSISTENT, PERSISTENT, "the open is persistent");
+  const fid = fileId(m);
+  const w = await a.call(Cmd.WRITE, writeBody(fid, 0, new TextEncoder().encode("first")));
+  assertEquals(statusName(w.status), statusName(St.SUCCESS), "first WRITE");
+  const l = await a.call(
+    Cmd.LOCK,
+    lockBody(fid, [{ offset: 0n, length: 100n, flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY }]),
+  );
+  assertEquals(statusName(l.status), statusName(St.SUCCESS), "LOCK");
+  return { guid, createGuid, fid };
+}
+
+/**
+ * After the server process changed: the client reconnects its handle with DH2C, a second client's
+ * lock on the range is refused, the client writes "second" at offset 5 and closes; the file holds both.
+ */
+async function reconnectAndCheck(h: ServerHandle, name: string, held: Held, conns: RawConn[]): Promise<void> {
+  const b = await connect(h.port, held.guid);
+  conns.push(b);
+  const r = await b.create(name, {
+    access: RW,
+    share: 7,
+    disposition: 1,
+    contexts: createCtxChain([dh2c(held.fid, held.createGuid, PERSISTENT)]),
+  });
+  assertEquals(statusName(r.status), statusName(St.SUCCESS), "DH2C on the new server process");
+  const c = await connect(h.port, randomKey());
+  conns.push(c);
+  const o = await c.create(name, { access: RW, share: 7, disposition: 1 });
+  assertEquals(statusName(o.status), statusName(St.SUCCESS), "second client's CREATE");
+  const cl = await c.call(
+    Cmd.LOCK,
+    lockBody(fileId(o), [{
+      offset: 10n,
+      length: 1n,
+      flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
+    }]),
+  );
+  assertEquals(statusName(cl.status), statusName(St.LOCK_NOT_GRANTED), "the lock still excludes others");
+  await c.call(Cmd.CLOSE, closeBody(fileId(o)));
+  const w = await b.call(Cmd.WRITE, writeBody(fileId(r), 5, new TextEncoder().encode("second")));
+  assertEquals(statusName(w.status), statusName(St.SUCCESS), "WRITE on the reconnected handle");
+  const done = await b.call(Cmd.CLOSE, closeBody(fileId(r)));
+  assertEquals(statusName(done.status), statusName(St.SUCCESS), "CLOSE");
+  assertEquals(await Deno.readTextFile(`${h.shareDirs[SHARE]}/${name}`), "firstsecond");
+  // A closed persistent open leaves no state behind.
+  const left = [...Deno.readDirSync(`${h.stateDir}/persistent`)].filter((e) => e.name.endsWith(".json"));
+  assertEquals(left.length, 0, "persistent state removed at CLOSE");
+}
+
 Deno.test("persistent handle: SIGKILL, restart, DH2C reconnect; lock and data survive", async () => {
   const h = await startKsmbd({
     shares: { [SHARE]: { "read only": "no", "continuous availability": "yes" } },
@@ -117,69 +186,13 @@ Deno.test("persistent handle: SIGKILL, restart, DH2C reconnect; lock and data su
   const conns: RawConn[] = [];
   try {
     const guid = randomKey();
-    const createGuid = randomKey();
     const a = await connect(h.port, guid);
     conns.push(a);
-    const m = await a.create("ca.dat", {
-      access: RW,
-      share: 7,
-      disposition: 5, // OVERWRITE_IF
-      contexts: createCtxChain([dh2q(createGuid, 60_000, PERSISTENT)]),
-    });
-    assertEquals(statusName(m.status), statusName(St.SUCCESS), "persistent CREATE");
-    const granted = responseContexts(m).find((c) => c.name === "DH2Q");
-    assert(granted !== undefined, "no DH2Q in the response");
-    assertEquals(get32(granted.data, 4) & PERSISTENT, PERSISTENT, "the open is persistent");
-    const fid = fileId(m);
-    const w1 = await a.call(Cmd.WRITE, writeBody(fid, 0, new TextEncoder().encode("first")));
-    assertEquals(statusName(w1.status), statusName(St.SUCCESS), "first WRITE");
-    const l = await a.call(
-      Cmd.LOCK,
-      lockBody(fid, [{ offset: 0n, length: 100n, flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY }]),
-    );
-    assertEquals(statusName(l.status), statusName(St.SUCCESS), "LOCK");
-
+    const held = await openAndLock(a, "ca.dat", guid);
     killHard(h);
     await a.dispose().catch(() => {});
-    console.log("killed; restarting");
     second = await restart(h);
-    console.log("restarted");
-
-    const b = await connect(h.port, guid);
-    conns.push(b);
-    const r = await b.create("ca.dat", {
-      access: RW,
-      share: 7,
-      disposition: 1,
-      contexts: createCtxChain([dh2c(fid, createGuid, PERSISTENT)]),
-    });
-    assertEquals(statusName(r.status), statusName(St.SUCCESS), "DH2C after the restart");
-    const fid2 = fileId(r);
-
-    // Another client: the lock still excludes it.
-    const c = await connect(h.port, randomKey());
-    conns.push(c);
-    const o = await c.create("ca.dat", { access: RW, share: 7, disposition: 1 });
-    assertEquals(statusName(o.status), statusName(St.SUCCESS), "second client's CREATE");
-    const cl = await c.call(
-      Cmd.LOCK,
-      lockBody(fileId(o), [{
-        offset: 10n,
-        length: 1n,
-        flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
-      }]),
-    );
-    assertEquals(statusName(cl.status), statusName(St.LOCK_NOT_GRANTED), "the restored lock excludes others");
-    await c.call(Cmd.CLOSE, closeBody(fileId(o)));
-
-    const w2 = await b.call(Cmd.WRITE, writeBody(fid2, 5, new TextEncoder().encode("second")));
-    assertEquals(statusName(w2.status), statusName(St.SUCCESS), "WRITE on the reconnected handle");
-    const done = await b.call(Cmd.CLOSE, closeBody(fid2));
-    assertEquals(statusName(done.status), statusName(St.SUCCESS), "CLOSE");
-    assertEquals(await Deno.readTextFile(`${h.shareDirs[SHARE]}/ca.dat`), "firstsecond");
-    // A closed persistent open leaves no state behind.
-    const left = [...Deno.readDirSync(`${h.stateDir}/persistent`)].filter((e) => e.name.endsWith(".json"));
-    assertEquals(left.length, 0, "persistent state removed at CLOSE");
+    await reconnectAndCheck(h, "ca.dat", held, conns);
   } catch (e) {
     console.error(`--- server output ---\n${h.logs().slice(-6000)}`);
     if (second) {
@@ -218,27 +231,9 @@ Deno.test("persistent handle: a hand-over to a new server process keeps it (DH2C
   let passed = false;
   try {
     const guid = randomKey();
-    const createGuid = randomKey();
     const a = await connect(h.port, guid);
     conns.push(a);
-    const m = await a.create("ho.dat", {
-      access: RW,
-      share: 7,
-      disposition: 5,
-      contexts: createCtxChain([dh2q(createGuid, 60_000, PERSISTENT)]),
-    });
-    assertEquals(statusName(m.status), statusName(St.SUCCESS), "persistent CREATE");
-    const fid = fileId(m);
-    assertEquals(
-      statusName((await a.call(Cmd.WRITE, writeBody(fid, 0, new TextEncoder().encode("first")))).status),
-      statusName(St.SUCCESS),
-    );
-    const l = await a.call(
-      Cmd.LOCK,
-      lockBody(fid, [{ offset: 0n, length: 100n, flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY }]),
-    );
-    assertEquals(statusName(l.status), statusName(St.SUCCESS), "LOCK");
-
+    const held = await openAndLock(a, "ho.dat", guid);
     // A share with a path outside what the server may reach: served by a new process (hand-over);
     // the old one closes this connection after the 1 s drain.
     const add = await runKsmbdCli(["addshare", "-C", h.confPath!, "-a", "fresh", "-o", `path = ${fresh}`]);
@@ -246,32 +241,7 @@ Deno.test("persistent handle: a hand-over to a new server process keeps it (DH2C
     const deadline = Date.now() + 20_000;
     while (!a.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert(a.closed, "the old process closed the connection after its drain time");
-
-    const b = await connect(h.port, guid);
-    conns.push(b);
-    const r = await b.create("ho.dat", {
-      access: RW,
-      share: 7,
-      disposition: 1,
-      contexts: createCtxChain([dh2c(fid, createGuid, PERSISTENT)]),
-    });
-    assertEquals(statusName(r.status), statusName(St.SUCCESS), "DH2C on the new process");
-    const c = await connect(h.port, randomKey());
-    conns.push(c);
-    const o = await c.create("ho.dat", { access: RW, share: 7, disposition: 1 });
-    const cl = await c.call(
-      Cmd.LOCK,
-      lockBody(fileId(o), [{
-        offset: 10n,
-        length: 1n,
-        flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
-      }]),
-    );
-    assertEquals(statusName(cl.status), statusName(St.LOCK_NOT_GRANTED), "the lock came along");
-    const w2 = await b.call(Cmd.WRITE, writeBody(fileId(r), 5, new TextEncoder().encode("second")));
-    assertEquals(statusName(w2.status), statusName(St.SUCCESS), "WRITE after the hand-over");
-    await b.call(Cmd.CLOSE, closeBody(fileId(r)));
-    assertEquals(await Deno.readTextFile(`${h.shareDirs[SHARE]}/ho.dat`), "firstsecond");
+    await reconnectAndCheck(h, "ho.dat", held, conns);
     passed = true;
   } finally {
     for (const x of conns) await x.dispose().catch(() => {});
