@@ -54,6 +54,12 @@ export function routeBreak(server: ServerContext, m: BreakMessage): void {
   }
   if (m.kind === "oplock") {
     const r = server.openRoutes.get(m.persistentId);
+    if (!r && server.durable.has(m.persistentId)) {
+      // A disconnected durable holder cannot be told: it loses the open (core/smb2/durable.ts).
+      const pid = m.persistentId;
+      queueMicrotask(() => server.durable.purge(pid, "oplock break while disconnected"));
+      return;
+    }
     // The open's connection, or another live channel of its session (multichannel, MS-SMB2 3.3.4.6).
     const conn = r ? connectionForOpen(server, r.conn, r.open) : null;
     if (!r || !conn) return;
@@ -81,6 +87,14 @@ export function routeBreak(server: ServerContext, m: BreakMessage): void {
     }
   }
   if (!target) {
+    const detached = m.opens.filter((id) => server.durable.has(id));
+    if (detached.length > 0) {
+      // Disconnected durable holders cannot be told: they lose their opens (core/smb2/durable.ts).
+      queueMicrotask(() => {
+        for (const id of detached) server.durable.purge(id, "lease break while disconnected");
+      });
+      return;
+    }
     log("oplock", `lease ${m.leaseKey}: no connection of its client is left; the break times out`);
     return;
   }
