@@ -19,6 +19,7 @@ import {
 import {
   Capabilities,
   closeBody,
+  ClosedError,
   Cmd,
   createCtx,
   createCtxChain,
@@ -77,6 +78,25 @@ function killHard(h: ServerHandle): void {
 }
 
 let restartLog: ReadableStreamDefaultReader<string> | null = null;
+
+// The SIGKILL cuts the client's connection under it: a read the raw client still had pending on it
+// fails with ClosedError, which is expected here and not a test failure.
+addEventListener("unhandledrejection", (e) => {
+  if (e.reason instanceof ClosedError) e.preventDefault();
+});
+
+/** Connects, retrying for a few seconds while a just-started server comes up. */
+async function connectRetrying(port: number, clientGuid: Uint8Array): Promise<RawConn> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await connect(port, clientGuid);
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
 
 /** Starts the server again with the same configuration, port and state directory. */
 async function restart(h: ServerHandle): Promise<Deno.ChildProcess> {
@@ -143,7 +163,7 @@ async function openAndLock(a: RawConn, name: string, guid: Uint8Array): Promise<
  * lock on the range is refused, the client writes "second" at offset 5 and closes; the file holds both.
  */
 async function reconnectAndCheck(h: ServerHandle, name: string, held: Held, conns: RawConn[]): Promise<void> {
-  const b = await connect(h.port, held.guid);
+  const b = await connectRetrying(h.port, held.guid);
   conns.push(b);
   const r = await b.create(name, {
     access: RW,
