@@ -7,9 +7,9 @@
 import { Command } from "../wire/header.ts";
 import { encodeLeaseBreakNotification, encodeOplockBreak, LeaseBreakFlags } from "../wire/oplock_break.ts";
 import { Status } from "../wire/status.ts";
-import type { BreakMessage } from "../state/file_table.ts";
+import { type BreakMessage, unhex16 } from "../state/file_table.ts";
 import type { Open } from "../state/open.ts";
-import type { Connection } from "./connection.ts";
+import { clientGuidOf, type Connection } from "./connection.ts";
 import type { ServerContext } from "./server_context.ts";
 import { sendMessage } from "./reply.ts";
 import { log } from "../log.ts";
@@ -17,26 +17,6 @@ import { leaseStateName } from "../state/caching.ts";
 import { connectionForOpen } from "./channels.ts";
 
 const ALL_ONES = 0xffffffffffffffffn;
-
-/** 32 hex digits of a 16-byte GUID or lease key (the state layer's form). */
-export function hex16(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < 16; i++) s += (b[i] ?? 0).toString(16).padStart(2, "0");
-  return s;
-}
-
-/** The 16 bytes of a key kept as hex. */
-export function unhex16(s: string): Uint8Array {
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-/** The connection's ClientGuid as the state layer keys it ("" before NEGOTIATE or for SMB 2.0.2). */
-export function clientGuidOf(conn: Connection): string {
-  const n = conn.negotiated;
-  return n && n.dialect >= 0x0210 ? hex16(n.clientGuid) : "";
-}
 
 /** Routes the state layer's break messages to connections. */
 export function routeBreak(server: ServerContext, m: BreakMessage): void {

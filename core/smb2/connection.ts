@@ -6,6 +6,7 @@ import type { Open } from "../state/open.ts";
 import type { SpnegoAcceptor } from "../auth/acceptor.ts";
 import { CreditWindow } from "./credits.ts";
 import { log } from "../log.ts";
+import { hex16 } from "../state/file_table.ts";
 
 /** Negotiated connection state (MS-SMB2 3.3.1.7). */
 export interface Negotiated {
@@ -257,4 +258,10 @@ export class Connection {
 
   /** Set by the server: tears down sessions, trees and opens. */
   onClose?: () => void;
+}
+
+/** The connection's ClientGuid as the state layer keys it ("" before NEGOTIATE or for SMB 2.0.2). */
+export function clientGuidOf(conn: Connection): string {
+  const n = conn.negotiated;
+  return n && n.dialect >= 0x0210 ? hex16(n.clientGuid) : "";
 }

@@ -38,7 +38,8 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { WRITE_RIGHTS } from "./access.ts";
 import { checkCreateAccess, maximalAccessOf, storeNewDescriptor } from "./access_check.ts";
 import { openPipe } from "./pipe.ts";
-import { clientGuidOf, hex16, unhex16 } from "./breaks.ts";
+import { clientGuidOf } from "./connection.ts";
+import { hex16, unhex16 } from "../state/file_table.ts";
 import {
   type CachingRequest,
   fileKeyOf,

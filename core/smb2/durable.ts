@@ -16,7 +16,7 @@ import type { ShareFs } from "../vfs/mod.ts";
 import type { Connection } from "./connection.ts";
 import type { ServerContext } from "./server_context.ts";
 import { log } from "../log.ts";
-import { nameFilter, NotifyAction } from "./notify.ts";
+import { releaseOpen } from "./teardown.ts";
 
 /** A durable open whose connection is gone. */
 interface Detached {
@@ -155,35 +155,7 @@ export class DurableOpens {
     const open = d.open;
     open.closed = true;
     log("oplock", `durable open ${persistentId} of ${open.relPath} closed: ${why}`);
-    if (server.files.open(persistentId)?.durable?.persistent) server.persistent.remove(persistentId);
-    server.byteLocks.releaseAll(open.fileKey, persistentId);
-    const { deleteNow, deleteBase } = server.files.removeOpen(persistentId);
-    const handle = open.handle;
-    if (handle !== null) {
-      try {
-        d.fs.closeHandle(handle);
-      } catch (e) {
-        log("vfs", `close failed: ${e}`);
-      }
-    }
-    const path = deleteBase && handle
-      ? handle.basePath
-      : deleteNow
-      ? (handle ? handle.relPath : open.relPath)
-      : null;
-    if (path !== null) {
-      try {
-        d.fs.remove(path);
-        server.notify.emit(
-          d.sharePath,
-          path,
-          NotifyAction.REMOVED,
-          nameFilter(open.isDirectory && !deleteBase),
-        );
-      } catch (e) {
-        log("vfs", `delete on close of ${path} failed: ${e}`);
-      }
-    }
+    releaseOpen(server, open, d.fs, d.sharePath);
     server.releaseShareFs(d.fs);
   }
 

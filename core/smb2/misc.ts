@@ -3,7 +3,8 @@ import { decodeEchoRequest, encodeEchoResponse } from "../wire/echo.ts";
 import { Status } from "../wire/status.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { decodeOplockBreakAck, encodeLeaseBreakResponse, encodeOplockBreak } from "../wire/oplock_break.ts";
-import { clientGuidOf, hex16 } from "./breaks.ts";
+import { clientGuidOf } from "./connection.ts";
+import { hex16 } from "../state/file_table.ts";
 import { log } from "../log.ts";
 
 export function handleEcho(ctx: RequestCtx): Reply {

@@ -23,17 +23,7 @@ import { leaseId } from "../state/file_table.ts";
 import { LeaseBit } from "../state/caching.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import type { ServerContext } from "./server_context.ts";
-import type { Connection } from "./connection.ts";
-
-/**
- * The client's ClientGuid as hex (as core/smb2/breaks.ts keys leases; not imported from there, which
- * imports channels.ts, which imports this module).
- */
-function clientGuidOf(conn: Connection): string {
-  const n = conn.negotiated;
-  if (!n || n.dialect < 0x0210) return "";
-  return Array.from(n.clientGuid, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+import { clientGuidOf, type Connection } from "./connection.ts";
 
 /** What a CreateGuid stands for. */
 type Entry =

@@ -6,13 +6,14 @@ import type { Connection } from "./connection.ts";
 import type { Open } from "../state/open.ts";
 import type { Session } from "../state/session.ts";
 import type { Tree } from "../state/tree.ts";
+import type { ShareFs } from "../vfs/mod.ts";
+import type { ServerContext } from "./server_context.ts";
 import { log } from "../log.ts";
 import { nameFilter, NotifyAction } from "./notify.ts";
 import { dropChannel, forgetChannels } from "./channels.ts";
 
 /**
- * Closes an open: removes it from the state layer (which settles its breaks and tells whether the
- * file goes now: delete on close / delete pending, MS-FSA 2.1.5.4), releases its locks and handle.
+ * Closes an open: ends its CHANGE_NOTIFY and its route, and releases what it holds ({@link releaseOpen}).
  */
 export function closeOpen(conn: Connection, open: Open): void {
   if (open.closed) return;
@@ -22,42 +23,51 @@ export function closeOpen(conn: Connection, open: Open): void {
   conn.server.notify.remove(open);
   const server = conn.server;
   if (server.openRoutes.get(open.persistentId)?.open === open) server.openRoutes.delete(open.persistentId);
-  // A persistent open that ends leaves no state behind (core/smb2/persistent.ts).
+  if (open.pipe !== null) {
+    conn.server.onPipeClose?.(open);
+    return;
+  }
+  const tree = conn.sessions.get(open.sessionId)?.trees.get(open.treeId);
+  releaseOpen(server, open, tree?.fs ?? null, tree?.share.path ?? null);
+}
+
+/**
+ * Releases what a file open holds: its persistent record (core/smb2/persistent.ts), its byte-range
+ * locks, its record in the state layer (which settles its breaks and says whether a delete is due
+ * now: delete on close / delete pending, MS-FSA 2.1.5.4, or a base file whose last stream open this
+ * was, docs/state.md §6) and its vfs handle, then runs that delete. Shared by CLOSE and teardown
+ * ({@link closeOpen}) and by the end of a disconnected durable open (core/smb2/durable.ts).
+ */
+export function releaseOpen(
+  server: ServerContext,
+  open: Open,
+  fs: ShareFs | null,
+  sharePath: string | null,
+): void {
   if (server.files.open(open.persistentId)?.durable?.persistent) server.persistent.remove(open.persistentId);
   server.byteLocks.releaseAll(open.fileKey, open.persistentId);
-  const { deleteNow, deleteBase } = open.pipe === null
-    ? server.files.removeOpen(open.persistentId)
-    : { deleteNow: false, deleteBase: false };
-  const session = conn.sessions.get(open.sessionId);
-  const tree = session?.trees.get(open.treeId);
-  const fs = tree?.fs ?? null;
+  const { deleteNow, deleteBase } = server.files.removeOpen(open.persistentId);
   const handle = open.handle;
-  if (fs && handle !== null) {
+  if (!fs) return;
+  if (handle !== null) {
     try {
       fs.closeHandle(handle);
     } catch (e) {
       log("vfs", `close failed: ${e}`);
     }
   }
-  if (fs && deleteNow) {
+  const remove = (path: string, isDirectory: boolean): void => {
     try {
-      const path = handle ? handle.relPath : open.relPath;
       fs.remove(path);
-      if (tree) server.notify.emit(tree.share.path, path, NotifyAction.REMOVED, nameFilter(open.isDirectory));
+      if (sharePath !== null) {
+        server.notify.emit(sharePath, path, NotifyAction.REMOVED, nameFilter(isDirectory));
+      }
     } catch (e) {
-      log("vfs", `delete on close of ${open.relPath} failed: ${e}`);
+      log("vfs", `delete on close of ${path} failed: ${e}`);
     }
-  }
-  if (fs && deleteBase && handle) {
-    // The base file's delete waited for its last stream open (docs/state.md §2).
-    try {
-      fs.remove(handle.basePath);
-      if (tree) server.notify.emit(tree.share.path, handle.basePath, NotifyAction.REMOVED, nameFilter(false));
-    } catch (e) {
-      log("vfs", `delete of ${handle.basePath} after its last stream closed failed: ${e}`);
-    }
-  }
-  if (open.pipe !== null) conn.server.onPipeClose?.(open);
+  };
+  if (deleteNow) remove(handle ? handle.relPath : open.relPath, open.isDirectory);
+  if (deleteBase && handle) remove(handle.basePath, false);
 }
 
 /** Disconnects a tree: closes its opens and tells the accounts module. */

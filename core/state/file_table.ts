@@ -176,6 +176,20 @@ export function fileKeyOf(dev: bigint, ino: bigint, stream: string | null = null
   return stream === null ? `${dev}:${ino}` : `${dev}:${ino}:${stream.toLowerCase()}`;
 }
 
+/** 32 hex digits of a 16-byte GUID or lease key (the form the records keep them in). */
+export function hex16(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < 16; i++) s += (b[i] ?? 0).toString(16).padStart(2, "0");
+  return s;
+}
+
+/** The 16 bytes of a key kept as hex. */
+export function unhex16(s: string): Uint8Array {
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
 /** Lease table key: one table per client GUID (MS-SMB2 3.3.1.4 LeaseTable). */
 export function leaseId(clientGuid: string, key: string): string {
   return `${clientGuid}/${key}`;
