@@ -91,6 +91,17 @@ function connect(server: ServerHandle, share: string): Promise<RawConn> {
   return RawConn.open(server.port, { user: TEST_USER, password: TEST_PASS, share });
 }
 
+/** Creates (or truncates) `name` on the share `c` is connected to, and closes it. */
+async function makeFile(c: RawConn, name: string, share: string): Promise<void> {
+  const mk = await c.call(
+    Cmd.CREATE,
+    createBody(name, { access: READ_WRITE, disposition: Disposition.OVERWRITE_IF }),
+    UNSIGNED,
+  );
+  if (mk.status !== St.SUCCESS) throw new Error(`creating ${name} on ${share}: ${statusName(mk.status)}`);
+  await c.call(Cmd.CLOSE, closeBody(fileId(mk)), UNSIGNED);
+}
+
 /** CREATE (expecting SUCCESS) then CLOSE; returns the CREATE response. */
 async function openClose(c: RawConn, body: Uint8Array, what: string): Promise<ReturnType<typeof leaseGrant>> {
   const m = await c.call(Cmd.CREATE, body, UNSIGNED);
@@ -196,13 +207,7 @@ export async function measureOpenLease(
   try {
     const c = await connect(server, share);
     conns.push(c);
-    const mk = await c.call(
-      Cmd.CREATE,
-      createBody(name, { access: READ_WRITE, disposition: Disposition.OVERWRITE_IF }),
-      UNSIGNED,
-    );
-    if (mk.status !== St.SUCCESS) throw new Error(`creating ${name}: ${statusName(mk.status)}`);
-    await c.call(Cmd.CLOSE, closeBody(fileId(mk)), UNSIGNED);
+    await makeFile(c, name, share);
 
     const plain = createBody(name, { access: READ_ONLY, share: 7, disposition: Disposition.OPEN });
     const p = await openCloseLoop(server, c, plain, o.openSeconds, "open+close");
@@ -227,15 +232,7 @@ export async function measureOpenLease(
       // DH2Q (a fresh CreateGuid each time), whose state is written to disk before each answer.
       const ca = await connect(server, caShare);
       conns.push(ca);
-      const mk2 = await ca.call(
-        Cmd.CREATE,
-        createBody(name, { access: READ_WRITE, disposition: Disposition.OVERWRITE_IF }),
-        UNSIGNED,
-      );
-      if (mk2.status !== St.SUCCESS) {
-        throw new Error(`creating ${name} on ${caShare}: ${statusName(mk2.status)}`);
-      }
-      await ca.call(Cmd.CLOSE, closeBody(fileId(mk2)), UNSIGNED);
+      await makeFile(ca, name, caShare);
       const persistent = (): Uint8Array =>
         createBody(name, {
           access: READ_ONLY,
