@@ -40,6 +40,11 @@ export const Limits = {
    */
   breakAckTimeoutMs: 35_000,
   /**
+   * The first write through an open changes the reported write time this long after it, not at
+   * once (MS-FSA 2.1.4.17 note 43: Windows updates it lazily; Samba 4.17 waits 2 s), core/state/write_time.ts.
+   */
+  writeTimeUpdateDelayMs: 2_000,
+  /**
    * A CREATE that waits for breaks tries again after each round of acknowledgments; past this many
    * rounds (other clients keep re-taking caching) it fails with SHARING_VIOLATION instead of waiting on.
    */
@@ -132,4 +137,56 @@ export const Limits = {
   mdnsMaxRepliesPerSecond: 64,
   /** mDNS: how many times the names are changed after conflicts before giving up (RFC 6762 §9). */
   mdnsMaxRenames: 8,
+  /**
+   * Server-side copy (FSCTL_SRV_COPYCHUNK[_WRITE], MS-SMB2 3.3.3 / 3.3.5.15.6, docs/fsctl.md): the
+   * chunks one request may carry, the bytes of one chunk and of one request (Windows' values); a
+   * request past them fails INVALID_PARAMETER and the response names these limits.
+   */
+  copyChunkMaxChunks: 256,
+  copyChunkMaxChunkSize: 1024 * 1024,
+  copyChunkMaxTotal: 16 * 1024 * 1024,
+  /**
+   * FSCTL_QUERY_ALLOCATED_RANGES on a sparse file (docs/fsctl.md): bytes read per step while looking
+   * for non-zero data, the granule a range is reported in, and the bytes one request scans at most
+   * (the rest of the range is then reported as allocated, which is always a correct answer).
+   */
+  allocatedRangesScanBuffer: 1024 * 1024,
+  allocatedRangesGranule: 4096,
+  allocatedRangesMaxScan: 256 * 1024 * 1024,
+  /** FSCTL_SET_ZERO_DATA: bytes read and written per step while zeroing (docs/fsctl.md). */
+  zeroDataBuffer: 1024 * 1024,
+  /**
+   * Server-side copies, zeroings and allocated-range scans running at once in the process (each holds
+   * up to 2 MiB of buffers; core/smb2/fsctl_limiter.ts); more wait for a slot.
+   */
+  fsctlMaxConcurrentDataOps: 32,
+  /**
+   * Extended attributes (MS-FSA 2.1.5.15.5, docs/metadata_store.md): a file's EAs together, measured
+   * as their FILE_FULL_EA_INFORMATION list (MS-FSCC 2.4.15), may not exceed NTFS's 64 KiB - 5 bytes
+   * (STATUS_EA_TOO_LARGE); entries in one EA list a client sends (SET_INFO, ExtA, a query's
+   * FILE_GET_EA_INFORMATION list) at most.
+   */
+  eaMaxTotalBytes: 64 * 1024 - 5,
+  eaMaxListEntries: 4096,
+  /**
+   * CHANGE_NOTIFY (core/smb2/notify.ts, core/vfs/watch.ts): changes kept per watching open while no
+   * request is pending (past it the next request gets STATUS_NOTIFY_ENUM_DIR, MS-SMB2 3.3.5.19), and
+   * raw inotify events gathered per watched directory between two deliveries (past it: the same).
+   */
+  notifyMaxQueuedEvents: 256,
+  /**
+   * Directories watched on the disk at once (one inotify instance each; Linux allows 128 per user by
+   * default, fs.inotify.max_user_instances) and per session; past them a watch sees only changes
+   * made through the server.
+   */
+  notifyMaxWatchedDirs: 96,
+  notifyMaxWatchesPerSession: 32,
+  /** Raw inotify events are gathered this long before they are translated (a rename is 3 events). */
+  notifyDiskBatchMs: 15,
+  /**
+   * Inotify events on a path the server changed itself less than this long ago are its own echo and
+   * are not reported twice; at most this many such paths are remembered (the oldest are forgotten).
+   */
+  notifyOwnEchoMs: 2_000,
+  notifyMaxOwnMarks: 4096,
 } as const;

@@ -307,6 +307,8 @@ export async function runServer(argv: readonly string[]): Promise<number> {
     global: config.global,
     smbPort: server.port,
     retryBusyMs: args.handover ? 15_000 : 0,
+    // `time machine = yes` shares are offered to macOS as backup disks (docs/apple.md).
+    timeMachineShares: config.shares.filter((s) => s.timeMachine && !s.isPipe).map((s) => s.name),
   });
 
   let exitCode = 0;

@@ -228,6 +228,17 @@ function seconds(maxMs: number): KeyParser<number> {
   };
 }
 
+/** AAPL model strings are short ASCII names (ksmbd-tools carries 32 bytes); longer is refused. */
+const AAPL_MODEL_MAX = 31;
+const aaplModel: KeyParser<string> = (v) => {
+  if (v.value.length > AAPL_MODEL_MAX || !/^[\x20-\x7e]*$/.test(v.value)) {
+    throw new ConfigError(
+      `${v.at}: "${v.rawKey}" must be at most ${AAPL_MODEL_MAX} printable ASCII characters`,
+    );
+  }
+  return v.value;
+};
+
 const vfsObjects: KeyParser<string[]> = (v) => {
   const objects = parseList(v.value);
   for (const o of objects) {
@@ -515,6 +526,15 @@ export const KEY_TABLE = [
     doc: "`mandatory`: every SMB3 session is encrypted and guests are refused; `disabled`: never",
   }),
   g({
+    name: "smb3 unix extensions",
+    field: "smb3UnixExtensions",
+    type: "bool",
+    default: "yes",
+    parse: bool,
+    origin: "ksmbd-deno",
+    doc: "offer the SMB 3.1.1 POSIX extensions to clients that ask (`mount -o posix`; docs/posix.md)",
+  }),
+  g({
     name: "smbd max io size",
     field: "smbdMaxIoSize",
     type: "number",
@@ -622,6 +642,25 @@ export const KEY_TABLE = [
     parse: seconds(Limits.handoverDrainMaxMs),
     origin: "ksmbd-deno",
     doc: "seconds a process that handed over keeps serving its open connections (0: closes them at once)",
+  }),
+  // Apple clients (docs/apple.md).
+  g({
+    name: "aapl model",
+    aliases: ["fruit:model"],
+    field: "aaplModel",
+    type: "string",
+    default: "ksmbd-deno",
+    parse: aaplModel,
+    doc: "model string answered to macOS in the AAPL create context (Finder picks the server's icon by it)",
+  }),
+  g({
+    name: "fruit:aapl",
+    field: "aapl",
+    type: "bool",
+    default: "yes",
+    parse: bool,
+    origin: "ksmbd-deno",
+    doc: "answer Apple's AAPL create context (server and volume capabilities, Finder info in listings)",
   }),
 
   // ---- shares ----
@@ -893,6 +932,27 @@ export const KEY_TABLE = [
     origin: "ksmbd-deno",
     doc:
       "`required`: refuse unencrypted access; `desired`: encrypt for clients that can; `auto`/`disabled`: nothing added",
+  }),
+  s({
+    name: "time machine",
+    aliases: ["fruit:time machine"],
+    field: "timeMachine",
+    type: "bool",
+    default: "no",
+    parse: bool,
+    doc:
+      "macOS Time Machine destination: FULL_SYNC in the AAPL volume capabilities and `_adisk._tcp` over mDNS (docs/apple.md)",
+  }),
+  s({
+    name: "time machine max size",
+    aliases: ["fruit:time machine max size"],
+    field: "timeMachineMaxSize",
+    type: "number",
+    default: "0",
+    parse: size,
+    origin: "ksmbd-deno",
+    doc:
+      "with `time machine`: the share reports at most this size (K/M/G/T suffixes) and refuses writes past it with DISK_FULL; 0 = the disk's",
   }),
 ] as const;
 

@@ -100,6 +100,8 @@ export interface DiscoveryOptions {
    * hand-over completes, so binding it is retried once a second for this long.
    */
   retryBusyMs?: number;
+  /** Time Machine shares to publish as `_adisk._tcp` (docs/apple.md). */
+  timeMachineShares?: readonly string[];
 }
 
 /**
@@ -150,6 +152,7 @@ export async function startDiscovery(o: DiscoveryOptions): Promise<Discovery | n
           host: hostLabelFrom(g.netbiosName),
           port: o.smbPort,
           model: MDNS_MODEL,
+          timeMachineShares: o.timeMachineShares ?? [],
         },
         interfaces: ifaces,
       });

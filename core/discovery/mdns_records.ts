@@ -52,6 +52,34 @@ export interface MdnsIdentity {
   port: number;
   /** `_device-info` model (Finder's icon). */
   model: string;
+  /**
+   * Names of the Time Machine shares (`time machine = yes`, docs/apple.md), published as
+   * `_adisk._tcp` so macOS offers them as backup disks; none: no `_adisk` records.
+   */
+  timeMachineShares?: readonly string[];
+}
+
+/** Apple's disk-advertisement service (Time Machine destinations). */
+export const ADISK_SERVICE = "_adisk._tcp.local";
+
+/** `<Instance>._adisk._tcp.local`. */
+export function adiskName(id: MdnsIdentity): string {
+  return `${escapeLabel(id.instance)}.${ADISK_SERVICE}`;
+}
+
+/**
+ * The `_adisk._tcp` TXT strings: `sys=waMa=0,adVF=0x100` (the system entry), then per share
+ * `dk<N>=adVN=<share>,adVF=0x82` (0x82: an SMB share usable for Time Machine), as Apple's AirPort
+ * disks, Samba and Avahi service files publish them. A TXT string holds at most 255 bytes.
+ */
+export function adiskTxt(shares: readonly string[]): Uint8Array[] {
+  const out = [encoder.encode("sys=waMa=0,adVF=0x100")];
+  shares.forEach((name, i) => {
+    const prefix = `dk${i}=adVN=`;
+    const suffix = ",adVF=0x82";
+    out.push(encoder.encode(prefix + truncateUtf8(name, 255 - prefix.length - suffix.length) + suffix));
+  });
+  return out;
 }
 
 const encoder = new TextEncoder();
@@ -135,12 +163,34 @@ export function ownRecords(
     ),
     rec(hostName(id), HOST_TTL, true, { type: "A", address }, RR.A),
     ...aaaa,
+    ...adiskRecords(id),
+  ];
+}
+
+/** The `_adisk._tcp` records of the Time Machine shares (none without such shares). */
+function adiskRecords(id: MdnsIdentity): DnsRecord[] {
+  const shares = id.timeMachineShares ?? [];
+  if (shares.length === 0) return [];
+  return [
+    rec(SERVICES_NAME, OTHER_TTL, false, { type: "PTR", name: ADISK_SERVICE }, RR.PTR),
+    rec(ADISK_SERVICE, OTHER_TTL, false, { type: "PTR", name: adiskName(id) }, RR.PTR),
+    // Port 9 (discard): the service is only a description; clients connect through _smb._tcp.
+    rec(
+      adiskName(id),
+      HOST_TTL,
+      true,
+      { type: "SRV", priority: 0, weight: 0, port: 9, target: hostName(id) },
+      RR.SRV,
+    ),
+    rec(adiskName(id), OTHER_TTL, true, { type: "TXT", strings: adiskTxt(shares) }, RR.TXT),
   ];
 }
 
 /** The unique names probed before announcing (RFC 6762 §8.1). */
 export function uniqueNames(id: MdnsIdentity): string[] {
-  return [instanceName(id), deviceInfoName(id), hostName(id)];
+  const names = [instanceName(id), deviceInfoName(id), hostName(id)];
+  if ((id.timeMachineShares ?? []).length > 0) names.push(adiskName(id));
+  return names;
 }
 
 function key(r: DnsRecord): string {

@@ -27,7 +27,7 @@ import { Status } from "../wire/status.ts";
 import { FileAttributes } from "../wire/fscc/types.ts";
 import { mapAccess } from "./access.ts";
 import { SmbError } from "./handler.ts";
-import { grantedAccess, mapGeneric, type Token, tokenOf, WellKnown } from "./security.ts";
+import { grantedAccess, mapGeneric, modeClassRights, type Token, tokenOf, WellKnown } from "./security.ts";
 
 /** What {@link checkCreateAccess} decided, for {@link storeNewDescriptor} after the file exists. */
 export interface CreateAccess {
@@ -67,6 +67,8 @@ export function checkCreateAccess(
     createDisposition: number;
     createOptions: number;
     fileAttributes: number;
+    /** A POSIX open (docs/posix.md): the name has no stream part and is matched case-sensitively. */
+    posix?: boolean;
   },
   sdContext: Uint8Array | undefined,
 ): CreateAccess {
@@ -77,22 +79,24 @@ export function checkCreateAccess(
   }
   const contextSd = sdContext ? decodeSecurityDescriptor(sdContext) : null;
   const fallback = (): number => mapAccess(req.desiredAccess, tree.maximalAccess);
-  const base = splitStreamPath(req.name).path;
-  const pre = fs.resolve(base);
+  const posix = req.posix === true;
+  const isStream = !posix && splitStreamPath(req.name).stream !== null;
+  const base = posix ? req.name : splitStreamPath(req.name).path;
+  const pre = fs.resolve(base, posix);
   const token = tokenOf(session);
   const wanted = mapAccess(req.desiredAccess & ~A.MAXIMUM_ALLOWED, 0xffffffff);
   const maxAllowed = (req.desiredAccess & A.MAXIMUM_ALLOWED) !== 0;
   if (pre.exists) {
-    if (req.createDisposition === CreateDisposition.CREATE && splitStreamPath(req.name).stream === null) {
+    if (req.createDisposition === CreateDisposition.CREATE && !isStream) {
       return { access: fallback(), parentSd: null, contextSd };
     }
-    const own = storedSd(fs.securityOf(base));
+    const own = storedSd(fs.securityOf(posix ? pre.relPath : base, posix));
     if (own === null) return { access: fallback(), parentSd: null, contextSd };
     let granted = grantedAccess(own, token);
     // Rights the parent confers (MS-FSA 2.1.5.1.2.1): DELETE through FILE_DELETE_CHILD and
     // FILE_READ_ATTRIBUTES through FILE_LIST_DIRECTORY.
     if (base !== "") {
-      const parent = storedSd(fs.securityOf(parentPath(pre.relPath)));
+      const parent = storedSd(fs.securityOf(parentPath(pre.relPath), posix));
       const fromParent = parent === null ? A.FILE_ALL_ACCESS : grantedAccess(parent, token);
       if (fromParent & A.FILE_DELETE_CHILD) granted |= A.DELETE;
       if (fromParent & A.FILE_LIST_DIRECTORY) granted |= A.FILE_READ_ATTRIBUTES;
@@ -104,7 +108,7 @@ export function checkCreateAccess(
     const truncates = req.createDisposition === CreateDisposition.OVERWRITE ||
       req.createDisposition === CreateDisposition.OVERWRITE_IF ||
       req.createDisposition === CreateDisposition.SUPERSEDE;
-    const needed = wanted | (truncates && splitStreamPath(req.name).stream === null ? A.FILE_WRITE_DATA : 0);
+    const needed = wanted | (truncates && !isStream ? A.FILE_WRITE_DATA : 0);
     if (needed & ~granted & ~A.ACCESS_SYSTEM_SECURITY) throw new SmbError(Status.ACCESS_DENIED);
     return { access: (maxAllowed ? wanted | granted : wanted) >>> 0, parentSd: null, contextSd };
   }
@@ -118,12 +122,58 @@ export function checkCreateAccess(
   if ((req.createOptions & CreateOptions.DELETE_ON_CLOSE) && (req.fileAttributes & FileAttributes.READONLY)) {
     throw new SmbError(Status.CANNOT_DELETE);
   }
-  const parentSd = storedSd(fs.securityOf(parentPath(pre.relPath)));
+  const parentSd = storedSd(fs.securityOf(parentPath(pre.relPath), posix));
   if (parentSd !== null) {
     const need = req.createOptions & CreateOptions.DIRECTORY_FILE ? A.FILE_ADD_SUBDIRECTORY : A.FILE_ADD_FILE;
     if (!(grantedAccess(parentSd, token) & need)) throw new SmbError(Status.ACCESS_DENIED);
   }
   return { access: fallback(), parentSd, contextSd };
+}
+
+/**
+ * The access check of a rename or hard-link target, as Windows and Samba make it (MS-FSA 2.1.5.14.11
+ * and 2.1.5.14.6 leave it to the object store): the target's directory must grant FILE_ADD_FILE
+ * (FILE_ADD_SUBDIRECTORY when a directory moves there), and an existing target that is replaced must
+ * grant DELETE, or its directory FILE_DELETE_CHILD. Only stored descriptors restrict, as at CREATE.
+ * A target whose directory does not resolve is left to the vfs, which names the error.
+ */
+export function checkTargetAccess(
+  fs: ShareFs,
+  session: Session,
+  target: string,
+  isDirectory: boolean,
+  replacing: boolean,
+  /** The handle is a POSIX open's (docs/posix.md): the target is a POSIX name. */
+  posix = false,
+): void {
+  let dest: ReturnType<ShareFs["resolve"]>;
+  try {
+    dest = fs.resolve(target, posix);
+  } catch {
+    return;
+  }
+  const token = tokenOf(session);
+  const parent = storedSd(fs.securityOf(parentPath(dest.relPath), posix));
+  const fromParent = parent === null ? A.FILE_ALL_ACCESS : grantedAccess(parent, token);
+  if (!(fromParent & (isDirectory ? A.FILE_ADD_SUBDIRECTORY : A.FILE_ADD_FILE))) {
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
+  if (replacing && dest.exists && !(fromParent & A.FILE_DELETE_CHILD)) {
+    const own = storedSd(fs.securityOf(dest.relPath, posix));
+    if (own !== null && !(grantedAccess(own, token) & A.DELETE)) throw new SmbError(Status.ACCESS_DENIED);
+  }
+}
+
+/** The uid/gid the accounts module reports for an account without a Unix user (docs/ksmbd_compat.md §3). */
+const NO_UNIX_ACCOUNT = 65535;
+
+/**
+ * The Unix owner of the files a session creates: its uid and gid when its account is a Unix user
+ * (ksmbd and Samba create files as the user), else null (the files stay the server's). docs/acl.md.
+ */
+export function unixOwnerOf(session: Session): { uid: number; gid: number } | null {
+  if (session.anonymous || session.uid === NO_UNIX_ACCOUNT) return null;
+  return { uid: session.uid, gid: session.gid };
 }
 
 /** MS-DTYP 2.5.3.4.2: CREATOR OWNER / CREATOR GROUP become the new object's owner / group. */
@@ -248,8 +298,48 @@ function fullControl(s: Sid): Ace {
 }
 
 /**
+ * The descriptor of a new file or directory when nothing is inherited and the CREATE names none (a
+ * parent without a stored descriptor): the creator owns it with full control, its primary group and
+ * Everyone get the rights of the new file's group and other mode classes (create mask / directory
+ * mask). A directory passes these on as Samba's default directory descriptor does: CREATOR OWNER
+ * full control and CREATOR GROUP the group's rights, inherit-only, and Everyone's ACE inheritable.
+ * docs/acl.md.
+ */
+export function creatorDescriptor(token: Token, mode: number, isDirectory: boolean): SecurityDescriptor {
+  const groupMask = modeClassRights((mode >> 3) & 7, isDirectory);
+  const otherMask = modeClassRights(mode & 7, isDirectory);
+  const IO = AceFlags.OBJECT_INHERIT | AceFlags.CONTAINER_INHERIT | AceFlags.INHERIT_ONLY;
+  const aces = isDirectory
+    ? [
+      fullControl(token.user),
+      { ...fullControl(WellKnown.CREATOR_OWNER), flags: IO },
+      { ...fullControl(token.group), mask: groupMask },
+      { ...fullControl(WellKnown.CREATOR_GROUP), mask: groupMask, flags: IO },
+      {
+        ...fullControl(WellKnown.EVERYONE),
+        mask: otherMask,
+        flags: AceFlags.OBJECT_INHERIT | AceFlags.CONTAINER_INHERIT,
+      },
+    ]
+    : [
+      fullControl(token.user),
+      { ...fullControl(token.group), mask: groupMask },
+      { ...fullControl(WellKnown.EVERYONE), mask: otherMask },
+    ];
+  return {
+    control: SdControl.SELF_RELATIVE | SdControl.DACL_PRESENT,
+    owner: token.user,
+    group: token.group,
+    sacl: null,
+    dacl: { revision: 2, aces },
+  };
+}
+
+/**
  * After a CREATE made a new file or directory: stores the descriptor {@link inheritedDescriptor}
- * computes for it, if any. Call only when the create action is CREATED.
+ * computes for it, or {@link creatorDescriptor} when nothing is inherited, so every file the server
+ * creates has an owner (the creating user) and a DACL that is enforced. Call only when the create
+ * action is CREATED.
  */
 export function storeNewDescriptor(
   fs: ShareFs,
@@ -259,8 +349,10 @@ export function storeNewDescriptor(
   isDirectory: boolean,
 ): void {
   if (h.stream !== null) return; // a new stream of an existing file keeps the file's descriptor
-  const sd = inheritedDescriptor(tokenOf(session), decided.parentSd, decided.contextSd, isDirectory);
-  if (sd !== null) fs.setSecurity(h, encodeSecurityDescriptor(sd));
+  const token = tokenOf(session);
+  const sd = inheritedDescriptor(token, decided.parentSd, decided.contextSd, isDirectory) ??
+    creatorDescriptor(token, fs.securityOf(h).mode, isDirectory);
+  fs.setSecurity(h, encodeSecurityDescriptor(sd));
 }
 
 /**

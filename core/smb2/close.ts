@@ -3,11 +3,14 @@ import { CloseFlags, decodeCloseRequest, EMPTY_CLOSE_RESPONSE, encodeCloseRespon
 import { Status } from "../wire/status.ts";
 import type { Reply, RequestCtx } from "./handler.ts";
 import { closeOpen } from "./teardown.ts";
+import { settleWriteTime } from "./write_time.ts";
 
 export function handleClose(ctx: RequestCtx): Reply {
   const req = decodeCloseRequest(ctx.pdu);
   const open = ctx.open!;
   let resp = EMPTY_CLOSE_RESPONSE;
+  // The write time this close leaves (./write_time.ts) is what POSTQUERY_ATTRIB reports.
+  settleWriteTime(ctx.server, open, ctx.tree!.fs);
   // MS-SMB2 3.3.5.10: with POSTQUERY_ATTRIB the response carries the file's attributes at close.
   if ((req.flags & CloseFlags.POSTQUERY_ATTRIB) && ctx.tree!.fs && open.handle !== null) {
     try {

@@ -25,6 +25,11 @@ export interface Negotiated {
   maxRead: number;
   maxWrite: number;
   maxTrans: number;
+  /**
+   * The SMB 3.1.1 POSIX extensions were negotiated (the client sent the POSIX context and
+   * `smb3 unix extensions` is on): POSIX create contexts and info level 100 are honoured (docs/posix.md).
+   */
+  posix?: boolean;
 }
 
 /**

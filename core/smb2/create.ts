@@ -14,6 +14,7 @@ import {
 } from "../wire/create.ts";
 import {
   type CreateContextOut,
+  decodePosixCreateContext,
   DurableHandleFlags,
   durableResponse,
   durableV2Response,
@@ -21,22 +22,28 @@ import {
   type LeaseRequest,
   leaseResponse,
   maximalAccessResponse,
+  posixResponse,
   queryOnDiskIdResponse,
 } from "../wire/create_contexts.ts";
+import { wireMode } from "../wire/fscc/posix_info.ts";
+import { encodeSid } from "../wire/fscc/security_descriptor.ts";
+import { gidSid, uidSid } from "./security.ts";
 import { Status } from "../wire/status.ts";
 import {
+  applyEaUpdates,
   CreateAction as VfsAction,
   CreateDisposition as VfsDisposition,
   CreateOptions as VfsOptions,
   FileAttr,
   type FileMeta,
+  type ShareFs,
   splitStreamPath,
   type VfsHandle,
 } from "../vfs/mod.ts";
 import { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { WRITE_RIGHTS } from "./access.ts";
-import { checkCreateAccess, maximalAccessOf, storeNewDescriptor } from "./access_check.ts";
+import { checkCreateAccess, maximalAccessOf, storeNewDescriptor, unixOwnerOf } from "./access_check.ts";
 import { openPipe } from "./pipe.ts";
 import { clientGuidOf } from "./connection.ts";
 import { hex16, unhex16 } from "../state/file_table.ts";
@@ -55,8 +62,9 @@ import { persistOpen } from "./persistent.ts";
 import { closeOpen } from "./teardown.ts";
 import { findReplayedCreate, rememberCreate, whilePending } from "./replay.ts";
 import { liveChannels } from "./channels.ts";
-import { decodeFullEaList } from "../wire/fscc/ea.ts";
+import { decodeEaSetList, EaFlags, type FullEa } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
+import { answerAapl, keepsOnDelete } from "./aapl.ts";
 
 /** ksmbd share flag OPLOCKS (docs/ksmbd_compat.md §2). */
 const SHARE_FLAG_OPLOCKS = 1 << 7;
@@ -169,11 +177,18 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   const name = req.name;
   // MS-SMB2 3.3.5.9: a name must be relative; a leading backslash is invalid.
   if (name.startsWith("\\")) throw new SmbError(Status.INVALID_PARAMETER);
+  // SMB3 POSIX extensions (docs/posix.md): the POSIX create context counts on a connection that
+  // negotiated them (elsewhere it is an unknown context, ignored); it makes this a POSIX open:
+  // case-sensitive names, POSIX name rules, no stream syntax, and the mode for a new file.
+  const posixReq = conn.negotiated?.posix && req.contexts.posix
+    ? decodePosixCreateContext(req.contexts.posix)
+    : undefined;
+  const posix = posixReq !== undefined;
   // A stream part (`file:stream[:$DATA]`, `file::$DATA`) stays in the name: the vfs parses it
   // (core/vfs/streams.ts) and the stream gets its own key below. Its syntax and kind are checked here,
   // before share modes, as Windows and Samba do: a bad name is OBJECT_NAME_INVALID, a data stream is
   // never a directory (NOT_A_DIRECTORY), and a directory has no `::$DATA` (FILE_IS_A_DIRECTORY).
-  const streamPart = splitStreamPath(name);
+  const streamPart = posix ? { path: name, stream: null, explicitDefault: false } : splitStreamPath(name);
   if (streamPart.stream !== null || streamPart.explicitDefault) {
     if (req.createOptions & CreateOptions.DIRECTORY_FILE) throw new SmbError(Status.NOT_A_DIRECTORY);
     if (streamPart.explicitDefault && fs.resolve(streamPart.path).isDirectory) {
@@ -181,15 +196,18 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     }
   }
   if (req.contexts.timewarp !== undefined) throw new SmbError(Status.OBJECT_NAME_NOT_FOUND); // no snapshots
-  if (req.contexts.eaBuffer !== undefined) {
-    // ExtA: a malformed list is invalid (CVE-2023-4458 class); a valid one cannot be stored, since
-    // extended attributes are not supported on these shares (MS-FSCC 2.4.15).
-    decodeFullEaList(req.contexts.eaBuffer);
-    throw new SmbError(Status.EAS_NOT_SUPPORTED);
+  // Apple's AAPL context (core/smb2/aapl.ts): a malformed one fails the create before the disk is touched.
+  const aaplOut = req.contexts.aapl !== undefined ? answerAapl(conn, tree, req.contexts.aapl) : null;
+  // ExtA (MS-SMB2 2.2.13.2.1): the EAs a created or overwritten file starts with, judged whole before
+  // the disk is touched: malformed EA_LIST_INCONSISTENT (CVE-2023-4458 class), a bad name or flags
+  // INVALID_EA_NAME, past the per-file limit EA_TOO_LARGE (core/wire/fscc/ea.ts, core/vfs/ea_store.ts).
+  const createEas = req.contexts.eaBuffer !== undefined ? decodeEaSetList(req.contexts.eaBuffer) : null;
+  if (createEas && applyEaUpdates([], createEas, Limits.eaMaxTotalBytes) === null) {
+    throw new SmbError(Status.EA_TOO_LARGE);
   }
 
   // NT ACLs: stored DACLs decide, MAXIMUM_ALLOWED included (core/smb2/access_check.ts).
-  const acl = checkCreateAccess(fs, session, tree, req, req.contexts.securityDescriptor);
+  const acl = checkCreateAccess(fs, session, tree, { ...req, posix }, req.contexts.securityDescriptor);
   const access = acl.access;
   if (access === 0) throw new SmbError(Status.ACCESS_DENIED);
   const creates = req.createDisposition !== CreateDisposition.OPEN;
@@ -215,7 +233,7 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   const leaseReq = leaseRequestOf(conn, req.requestedOplockLevel, req.contexts.lease);
   const files = conn.server.files;
   const plan = (): { key: string | null; check: OpenCheck } => {
-    const pre = fs.resolve(name);
+    const pre = fs.resolve(name, posix);
     if (!pre.exists && !tree.writable && creates) throw new SmbError(Status.ACCESS_DENIED);
     // FILE_CREATE on an existing file fails before any share-mode check (MS-FSA 2.1.5.1.2;
     // smbtorture smb2.replay.replay-regular).
@@ -243,6 +261,9 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
       createOptions: toVfsOptions(req.createOptions),
       fileAttributes: req.fileAttributes,
       allocationSize: req.contexts.allocationSize,
+      posix,
+      posixMode: posixReq?.mode,
+      owner: unixOwnerOf(session) ?? undefined, // docs/acl.md
       writeAccess: !tree.writable
         ? false
         : (req.desiredAccess & A.MAXIMUM_ALLOWED) && !wantsWrite
@@ -252,6 +273,10 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     const h: VfsHandle = res.handle;
     const meta = res.meta;
     if (res.createAction === VfsAction.CREATED) storeNewDescriptor(fs, session, h, acl, meta.isDirectory);
+    if (!applyCreateEas(fs, h, res.createAction, createEas, req.createOptions)) {
+      fs.closeHandle(h);
+      throw new SmbError(Status.ACCESS_DENIED);
+    }
     // MS-FSA 2.1.5.1.2.1: a READONLY file cannot be opened for delete-on-close.
     if (deleteOnClose && (meta.attributes & FileAttr.READONLY)) {
       fs.closeHandle(h);
@@ -296,7 +321,8 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
       access: granted,
       share: req.shareAccess,
       isDirectory: meta.isDirectory,
-      deleteOnClose,
+      // A Mac server keeps AFP_Resource on delete-on-close (core/smb2/aapl.ts).
+      deleteOnClose: deleteOnClose && !keepsOnDelete(h),
       sharePath: tree.share.path,
       relPath: res.relPath,
     }, {
@@ -354,7 +380,9 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
       out.push(maximalAccessResponse(Status.SUCCESS, max));
     }
     if (req.contexts.queryOnDiskId) out.push(queryOnDiskIdResponse(h.fileId, BigInt(h.dev)));
+    if (aaplOut) out.push(aaplOut);
     if (grant.lease) out.push(leaseContext(grant.lease));
+    if (posix) out.push(posixContextOf(meta));
     return openReply(id, persistentId, grant.oplock, FROM_VFS_ACTION[res.createAction], meta, out);
   };
 
@@ -477,6 +505,21 @@ function closeAppInstance(server: RequestCtx["server"], appInstanceId: string): 
   }
 }
 
+/**
+ * The POSIX create context response (docs/posix.md): links, reparse tag (none), the file's mode and
+ * its owner and group as S-1-22-1-uid / S-1-22-2-gid.
+ */
+function posixContextOf(meta: FileMeta): CreateContextOut {
+  const u = meta.unix;
+  return posixResponse(
+    meta.nlink,
+    0,
+    wireMode(u?.mode ?? 0, meta.isDirectory),
+    encodeSid(uidSid(u?.uid ?? 0)),
+    encodeSid(gidSid(u?.gid ?? 0)),
+  );
+}
+
 /** The RqLs response context for a lease (MS-SMB2 2.2.14.2.10/11). */
 function leaseContext(l: LeaseGrant): CreateContextOut {
   return leaseResponse({
@@ -544,4 +587,26 @@ function leaseRequestOf(
       : null,
     epoch: v2 ? l.epoch ?? 0 : 0,
   };
+}
+
+/**
+ * EAs at CREATE (MS-FSA 2.1.5.1.2.1): an existing file opened with FILE_NO_EA_KNOWLEDGE is refused
+ * (false: ACCESS_DENIED) when one of its EAs is flagged FILE_NEED_EA; a created file takes the ExtA
+ * list; an overwritten or superseded one loses its old EAs and takes the ExtA list. A named stream's
+ * create leaves its file's EAs alone.
+ */
+function applyCreateEas(
+  fs: ShareFs,
+  h: VfsHandle,
+  action: VfsAction,
+  eas: FullEa[] | null,
+  createOptions: number,
+): boolean {
+  if (h.stream !== null) return true;
+  if (action === VfsAction.OPENED) {
+    if (!(createOptions & CreateOptions.NO_EA_KNOWLEDGE)) return true;
+    return !fs.eas(h).some((e) => (e.flags & EaFlags.NEED_EA) !== 0);
+  }
+  if (action !== VfsAction.CREATED || eas !== null) fs.setEas(h, eas ?? [], Limits.eaMaxTotalBytes, true);
+  return true;
 }

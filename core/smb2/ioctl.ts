@@ -17,6 +17,14 @@ import {
   type NetworkInterface,
 } from "../wire/fsctl/network_interface.ts";
 import { ALL_ADDRESSES, parseIp } from "../config/interfaces.ts";
+import { copyChunk, requestResumeKey } from "./fsctl_copychunk.ts";
+import {
+  getCompression,
+  queryAllocatedRanges,
+  setCompression,
+  setSparse,
+  setZeroData,
+} from "./fsctl_sparse.ts";
 
 const ALL_ONES = 0xffffffffffffffffn;
 
@@ -77,7 +85,30 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
     case FsctlCode.PIPE_TRANSCEIVE:
       return pipeTransceive(ctx, req);
     case FsctlCode.CREATE_OR_GET_OBJECT_ID:
+    case FsctlCode.GET_OBJECT_ID:
+      // The object id is derived from the file's identity, so every file has one (below).
       return createOrGetObjectId(ctx, req.maxOutputResponse, req.ctlCode, req.fileId);
+    case FsctlCode.SRV_REQUEST_RESUME_KEY:
+      return requestResumeKey(ctx, req);
+    case FsctlCode.SRV_COPYCHUNK:
+    case FsctlCode.SRV_COPYCHUNK_WRITE:
+      return copyChunk(ctx, req);
+    case FsctlCode.SET_SPARSE:
+      return setSparse(ctx, req);
+    case FsctlCode.SET_ZERO_DATA:
+      return setZeroData(ctx, req);
+    case FsctlCode.QUERY_ALLOCATED_RANGES:
+      return queryAllocatedRanges(ctx, req);
+    case FsctlCode.GET_COMPRESSION:
+      return getCompression(ctx, req);
+    case FsctlCode.SET_COMPRESSION:
+      return setCompression(ctx, req);
+    case FsctlCode.GET_REPARSE_POINT:
+    case FsctlCode.DELETE_REPARSE_POINT:
+      // MS-FSA 2.1.5.10.20 / 2.1.5.10.11: no open here is ever a reparse point (a symlink is followed
+      // inside the share or refused, core/vfs/share_fs.ts); setting one is not offered (docs/fsctl.md).
+      if (!ctx.open || ctx.open.pipe !== null) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
+      throw new SmbError(Status.NOT_A_REPARSE_POINT);
     case FsctlCode.DFS_GET_REFERRALS:
     case FsctlCode.DFS_GET_REFERRALS_EX:
       // No DFS here (as ksmbd): the client treats the share as a plain one.

@@ -80,6 +80,7 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
   const contexts: NegotiateContext[] = [];
   let signingAlg: 0 | 1 | 2 = dialect >= Dialect.SMB3_0 ? 1 : 0;
   let cipher = 0;
+  let posix = false;
   if (dialect === Dialect.SMB3_1_1) {
     const c = req.contexts;
     // MS-SMB2 3.3.5.4: 3.1.1 requires a preauth context, and SHA-512 must be offered.
@@ -108,7 +109,11 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
       cipher = c.encryption.ciphers.find((x) => supported.includes(x)) ?? 0;
       contexts.push(encryptionContext(cipher));
     }
-    if (c.posix) contexts.push(posixContext());
+    // The POSIX extensions (docs/posix.md): answered only when asked for and `smb3 unix extensions` is on.
+    if (c.posix && g.smb3UnixExtensions) {
+      contexts.push(posixContext());
+      posix = true;
+    }
   }
   const io = ioSizes(conn, dialect);
   let caps = 0;
@@ -148,6 +153,7 @@ export async function handleNegotiate(ctx: RequestCtx): Promise<Reply> {
     maxRead: io.read,
     maxWrite: io.write,
     maxTrans: io.trans,
+    posix,
   };
   conn.wildcardPending = false;
   const token = initialNegotiateToken(ctx.server.global.kerberosSupport);

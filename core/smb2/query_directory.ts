@@ -4,21 +4,31 @@ import {
   encodeQueryDirectoryResponse,
   QueryDirectoryFlags as F,
 } from "../wire/query_directory.ts";
-import { dirEntrySize, isDirInfoClass, packDirEntries } from "../wire/fscc/dir_entry.ts";
+import { type DirEntry, dirEntrySize, isDirInfoClass, packDirEntries } from "../wire/fscc/dir_entry.ts";
+import { FileInfoClass } from "../wire/fscc/info_classes.ts";
+import type { FileMeta } from "../vfs/mod.ts";
+import { aaplDirFields, readDirAttrOn } from "./aapl.ts";
 import { Status } from "../wire/status.ts";
 import { AccessMask as A } from "../wire/create.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { packPosixDirEntries, POSIX_DIR_ENTRY_MIN, POSIX_INFO_CLASS } from "../wire/fscc/posix_info.ts";
+import { gidSid, uidSid } from "./security.ts";
+import { is83 } from "./short_name.ts";
 
 export function handleQueryDirectory(ctx: RequestCtx): Reply {
   const req = decodeQueryDirectoryRequest(ctx.pdu);
   const open = ctx.open!;
   const neg = ctx.conn.negotiated!;
   if (open.pipe !== null || !open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
-  if (!isDirInfoClass(req.fileInformationClass)) throw new SmbError(Status.INVALID_INFO_CLASS);
+  // SMB3 POSIX extensions' class 100 (docs/posix.md), on connections that negotiated them.
+  const posixLevel = req.fileInformationClass === POSIX_INFO_CLASS && neg.posix === true;
+  if (!posixLevel && !isDirInfoClass(req.fileInformationClass)) throw new SmbError(Status.INVALID_INFO_CLASS);
   if (!(open.grantedAccess & A.FILE_LIST_DIRECTORY)) throw new SmbError(Status.ACCESS_DENIED);
   if (req.outputBufferLength > neg.maxTrans) throw new SmbError(Status.INVALID_PARAMETER);
   // MS-SMB2 3.3.5.18: a buffer that cannot hold one entry header is INFO_LENGTH_MISMATCH.
-  if (req.outputBufferLength < dirEntrySize(req.fileInformationClass, 0)) {
+  if (
+    req.outputBufferLength < (posixLevel ? POSIX_DIR_ENTRY_MIN : dirEntrySize(req.fileInformationClass, 0))
+  ) {
     throw new SmbError(Status.INFO_LENGTH_MISMATCH);
   }
 
@@ -43,19 +53,61 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
     const fs = ctx.tree!.fs!;
     const dir = open.file.relPath;
     const kept = batch.filter((m) =>
-      m.name === "." || m.name === ".." || fs.resolve(dir === "" ? m.name : `${dir}\\${m.name}`).exists
+      m.name === "." || m.name === ".." ||
+      fs.resolve(dir === "" ? m.name : `${dir}\\${m.name}`, open.file.posix).exists
     );
     en.entries.splice(en.next, batch.length, ...kept);
     batch = kept;
     if (batch.length === 0) throw new SmbError(Status.NO_MORE_FILES);
   }
-  const packed = packDirEntries(
-    req.fileInformationClass,
-    batch.map((meta) => ({ meta })),
-    req.outputBufferLength,
-    single,
-  );
+  const packed = posixLevel
+    ? packPosixDirEntries(
+      batch.map((meta) => ({
+        meta,
+        ids: { owner: uidSid(meta.unix?.uid ?? 0), group: gidSid(meta.unix?.gid ?? 0) },
+      })),
+      req.outputBufferLength,
+      single,
+    )
+    : packDirEntries(
+      req.fileInformationClass,
+      withAapl(ctx, req.fileInformationClass, batch, req.outputBufferLength),
+      req.outputBufferLength,
+      single,
+    );
   if (packed.count === 0) throw new SmbError(Status.BUFFER_OVERFLOW);
   en.next += packed.count;
   return { status: Status.SUCCESS, body: (w, h) => encodeQueryDirectoryResponse(w, h, packed.data) };
+}
+
+/** An entry's reported short name: none for "." / ".." and names valid in 8.3 form. */
+function shortOf(shorts: ReadonlyMap<string, string>, name: string): string | undefined {
+  if (name === "." || name === ".." || is83(name)) return undefined;
+  return shorts.get(name);
+}
+
+/** Smallest FileIdBothDirectoryInformation entry (MS-FSCC 2.4.17): bounds the entries a reply can hold. */
+const ID_BOTH_MIN = 104;
+
+/**
+ * The entries to pack; on a connection that negotiated Apple's READ_DIR_ATTR, FileIdBothDirectory
+ * entries carry Finder metadata (core/smb2/aapl.ts), computed only for the entries that can fit.
+ */
+function withAapl(ctx: RequestCtx, cls: number, batch: FileMeta[], maxLen: number): DirEntry[] {
+  if (cls === FileInfoClass.BOTH_DIRECTORY || cls === FileInfoClass.ID_BOTH_DIRECTORY) {
+    // MS-FSCC 2.4.8: the 8.3 name of an entry whose own name is not one (core/vfs/short_name.ts).
+    const shorts = ctx.tree!.fs!.dirShortNames(ctx.open!.file);
+    if (cls === FileInfoClass.BOTH_DIRECTORY || !readDirAttrOn(ctx.conn)) {
+      return batch.map((meta) => ({ meta, shortName: shortOf(shorts, meta.name) }));
+    }
+  }
+  if (cls !== FileInfoClass.ID_BOTH_DIRECTORY || !readDirAttrOn(ctx.conn)) {
+    return batch.map((meta) => ({ meta }));
+  }
+  const fs = ctx.tree!.fs!;
+  const dir = ctx.open!.file.relPath;
+  return batch.slice(0, Math.floor(maxLen / ID_BOTH_MIN) + 1).map((meta) => ({
+    meta,
+    aapl: aaplDirFields(fs, ctx.tree!, dir, meta),
+  }));
 }

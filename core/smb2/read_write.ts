@@ -7,6 +7,8 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { AccessMask as A } from "../wire/create.ts";
 import { pipeRead, pipeWrite } from "./pipe.ts";
 import { NotifyAction, NotifyFilter } from "./notify.ts";
+import { noteWrite } from "./write_time.ts";
+import { isAfpInfo, readAfpInfo, reserveGrowth, timeMachineOf, writeAfpInfo } from "./aapl.ts";
 
 const CREDIT_UNIT = 65536;
 
@@ -39,7 +41,13 @@ export async function handleRead(ctx: RequestCtx): Promise<Reply> {
     throw new SmbError(Status.FILE_LOCK_CONFLICT);
   }
   const buf = new Uint8Array(new ArrayBuffer(req.length + 64), 64, req.length);
-  const n = await ctx.tree!.fs!.read(open.file, buf, req.offset);
+  let n: number;
+  if (isAfpInfo(open.file)) {
+    // AFP_AfpInfo reads as a Mac serves it (core/smb2/aapl.ts).
+    const info = await readAfpInfo(ctx.tree!.fs!, open.file, req.offset, req.length);
+    buf.set(info);
+    n = info.byteLength;
+  } else n = await ctx.tree!.fs!.read(open.file, buf, req.offset);
   // MS-SMB2 3.3.5.12: fewer bytes than MinimumCount (or none at all) is STATUS_END_OF_FILE.
   if ((n === 0 && req.length > 0) || n < req.minimumCount) throw new SmbError(Status.END_OF_FILE);
   ctx.server.stats.bytesRead += n;
@@ -75,7 +83,16 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
   ) {
     throw new SmbError(Status.FILE_LOCK_CONFLICT);
   }
-  const n = await ctx.tree!.fs!.write(open.file, req.data, req.offset);
+  // AFP_AfpInfo is validated as a Mac does; a Time Machine share has a size limit (core/smb2/aapl.ts).
+  const tmMax = timeMachineOf(ctx.server, ctx.tree!);
+  if (tmMax !== null) {
+    reserveGrowth(ctx.tree!.fs!, open.file, BigInt(req.offset) + BigInt(req.data.byteLength), tmMax);
+  }
+  // MS-FSA 2.1.4.17: the reported write time is held back before the data changes (./write_time.ts).
+  noteWrite(ctx.server, open, ctx.tree!.fs!);
+  const n = isAfpInfo(open.file)
+    ? await writeAfpInfo(ctx.tree!.fs!, open.file, req.data, req.offset)
+    : await ctx.tree!.fs!.write(open.file, req.data, req.offset);
   open.written = true;
   ctx.server.files.breakReadCaching(open.fileKey, open.persistentId);
   if (ctx.server.notify.size > 0) {

@@ -2,16 +2,18 @@
  * NT security for files (issue 14 item 3): the session's SIDs, the default descriptor of a file that
  * has none stored, the access check of MS-DTYP 2.5.3.2 and the QUERY_INFO answer (MS-SMB2 3.3.5.20.3).
  *
- * Identities are the "Unix User" / "Unix Group" SIDs S-1-22-1-uid and S-1-22-2-gid (what Samba uses
- * for unmapped Unix ids, and what the LSA service in rpc-wasm resolves): the session's uid and gid as
- * the accounts module reported them. A token also holds Everyone (S-1-1-0), NETWORK (S-1-5-2) and,
- * unless guest or anonymous, Authenticated Users (S-1-5-11).
+ * Identities follow ksmbd (docs/acl.md): a signed-in user is the local domain SID plus its uid as
+ * RID, S-1-5-21-a-b-c-uid (the domain SID from ksmbd.subauth; the SAM in rpc-wasm gives an account with
+ * a Unix user that same RID, so `smbcacls` names resolve to it), and also holds the "Unix User" SID
+ * S-1-22-1-uid; its primary group is the "Unix Group" SID S-1-22-2-gid. Before the domain SID is
+ * known (and for guest and anonymous sessions) the user is S-1-22-1-uid alone. A token also holds
+ * Everyone (S-1-1-0), NETWORK (S-1-5-2) and, unless guest or anonymous, Authenticated Users (S-1-5-11).
  *
- * Descriptors are stored per file by the vfs (core/vfs/security_store.ts). A file without one has a
- * descriptor derived from its POSIX mode: owner and group are the session's user and group (the server
- * acts with one set of file permissions for every user, so each user sees itself as the owner, as
- * before this module), the DACL has one ACE per mode class. A file without a stored descriptor is not
- * access-checked beyond the share's maximal access: that is what the file system enforces for it.
+ * Descriptors are stored per file by the vfs (core/vfs/security_store.ts); a file created through the
+ * server always gets one (core/smb2/access_check.ts). A file without one (made by another program)
+ * has a descriptor derived from its POSIX owner, group and mode, one ACE per mode class. It is not
+ * access-checked beyond the share's maximal access: the server's own file permissions are what the
+ * file system enforces for it (docs/acl.md).
  */
 import type { Session } from "../state/session.ts";
 import type { Open } from "../state/open.ts";
@@ -61,10 +63,22 @@ export interface Token {
   sids: Sid[];
 }
 
+/**
+ * The SID of a Unix uid as ksmbd names a file's owner: the local domain SID plus the uid as RID
+ * (ksmbd's SIDOWNER), or S-1-22-1-uid while no domain SID is known.
+ */
+export function ownerSidOf(uid: number, domainSubauth: readonly number[] | null): Sid {
+  if (domainSubauth === null) return uidSid(uid);
+  return { authority: 5, subs: [21, ...domainSubauth.map((v) => v >>> 0), uid >>> 0] };
+}
+
 export function tokenOf(session: Session): Token {
-  const user = uidSid(session.uid);
+  const unixUser = uidSid(session.uid);
+  const domainUser = !session.guest && !session.anonymous && session.domainSubauth !== null;
+  const user = domainUser ? ownerSidOf(session.uid, session.domainSubauth) : unixUser;
   const group = gidSid(session.gid);
-  const sids = [user, group, WellKnown.EVERYONE, WellKnown.NETWORK];
+  const sids = domainUser ? [user, unixUser] : [user];
+  sids.push(group, WellKnown.EVERYONE, WellKnown.NETWORK);
   if (!session.guest && !session.anonymous) sids.push(WellKnown.AUTHENTICATED_USERS);
   return { user, group, sids };
 }
@@ -117,7 +131,7 @@ export function grantedAccess(sd: SecurityDescriptor, token: Token): number {
 }
 
 /** Rights of one POSIX permission class (r, w, x) as file rights. */
-function modeRights(bits: number, isDirectory: boolean): number {
+export function modeClassRights(bits: number, isDirectory: boolean): number {
   let m = A.SYNCHRONIZE | A.READ_CONTROL | A.FILE_READ_ATTRIBUTES | A.FILE_READ_EA;
   if (bits & 4) m |= A.FILE_READ_DATA;
   if (bits & 2) {
@@ -133,21 +147,22 @@ function allowAce(s: Sid, mask: number, flags: number): Ace {
 }
 
 /**
- * The descriptor of a file with none stored: owner and group the session's, and a DACL from the
- * POSIX mode (owner class to the owner, with the rights an owner has over its file: DELETE,
- * WRITE_DAC, WRITE_OWNER; group class to the group; other class to Everyone). On a directory the
- * ACEs are inheritable (OBJECT_INHERIT | CONTAINER_INHERIT), as a directory's default is on Windows.
+ * The descriptor of a file with none stored: owner and group the file's POSIX owner and group (as
+ * {@link ownerSidOf} and S-1-22-2-gid name them), and a DACL from the POSIX mode (owner class to the
+ * owner, with the rights an owner has over its file: DELETE, WRITE_DAC, WRITE_OWNER; group class to
+ * the group; other class to Everyone). On a directory the ACEs are inheritable (OBJECT_INHERIT |
+ * CONTAINER_INHERIT), as a directory's default is on Windows.
  */
 export function defaultDescriptor(session: Session, info: SecurityInfo): SecurityDescriptor {
-  const owner = uidSid(session.uid);
-  const group = gidSid(session.gid);
+  const owner = ownerSidOf(info.uid, session.domainSubauth);
+  const group = gidSid(info.gid);
   const inherit = info.isDirectory ? AceFlags.OBJECT_INHERIT | AceFlags.CONTAINER_INHERIT : 0;
-  const ownerMask = modeRights((info.mode >> 6) & 7, info.isDirectory) | A.DELETE | A.WRITE_DAC |
+  const ownerMask = modeClassRights((info.mode >> 6) & 7, info.isDirectory) | A.DELETE | A.WRITE_DAC |
     A.WRITE_OWNER;
   const aces = [
     allowAce(owner, ownerMask >>> 0, inherit),
-    allowAce(group, modeRights((info.mode >> 3) & 7, info.isDirectory), inherit),
-    allowAce(WellKnown.EVERYONE, modeRights(info.mode & 7, info.isDirectory), inherit),
+    allowAce(group, modeClassRights((info.mode >> 3) & 7, info.isDirectory), inherit),
+    allowAce(WellKnown.EVERYONE, modeClassRights(info.mode & 7, info.isDirectory), inherit),
   ];
   return {
     control: SdControl.SELF_RELATIVE | SdControl.DACL_PRESENT,

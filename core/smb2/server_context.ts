@@ -75,6 +75,9 @@ export class ServerContext {
   /** Shares with `continuous availability = yes` (persistent handles), by lower-case name. */
   readonly shareContinuous = new Set<string>();
 
+  /** Time Machine shares (`time machine = yes`) and their `time machine max size` (0: none), by lower-case name. */
+  readonly shareTimeMachine = new Map<string, number>();
+
   /**
    * Records the ksmbd-deno share keys the accounts module does not carry (`smb encrypt`,
    * `continuous availability`) for the configured shares, replacing the previous set.
@@ -82,9 +85,11 @@ export class ServerContext {
   setShareEncryption(shares: readonly ShareConfig[]): void {
     this.shareEncrypt.clear();
     this.shareContinuous.clear();
+    this.shareTimeMachine.clear();
     for (const s of shares) {
       this.shareEncrypt.set(sectionKey(s.name), s.smbEncrypt);
       if (s.continuousAvailability) this.shareContinuous.add(sectionKey(s.name));
+      if (s.timeMachine) this.shareTimeMachine.set(sectionKey(s.name), s.timeMachineMaxSize);
     }
   }
 

@@ -187,6 +187,7 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   session.account = result.account;
   session.uid = result.uid;
   session.gid = result.gid;
+  session.domainSubauth = server.bridge.domainSubauth; // the user's SID (docs/acl.md)
   session.userFlags = result.userFlags;
   session.guest = result.guest;
   session.anonymous = result.anonymous;

@@ -11,6 +11,7 @@ import type { ServerContext } from "./server_context.ts";
 import { log } from "../log.ts";
 import { nameFilter, NotifyAction } from "./notify.ts";
 import { dropChannel, forgetChannels } from "./channels.ts";
+import { settleWriteTime } from "./write_time.ts";
 
 /**
  * Closes an open: ends its CHANGE_NOTIFY and its route, and releases what it holds ({@link releaseOpen}).
@@ -46,7 +47,14 @@ export function releaseOpen(
 ): void {
   if (server.files.open(open.persistentId)?.durable?.persistent) server.persistent.remove(open.persistentId);
   server.byteLocks.releaseAll(open.fileKey, open.persistentId);
+  // Closing may write times and delete the file: not an outside change to report (./notify.ts).
+  if (sharePath !== null) server.notify.touched(sharePath, open.handle?.relPath ?? open.relPath);
+  settleWriteTime(server, open, fs); // before the state forgets the open (./write_time.ts)
   const { deleteNow, deleteBase } = server.files.removeOpen(open.persistentId);
+  // A directory left delete pending ends the CHANGE_NOTIFY requests on it (./notify.ts).
+  if (open.isDirectory && !deleteNow && server.files.file(open.fileKey)?.deletePending) {
+    server.notify.deletePending(open.fileKey);
+  }
   const handle = open.handle;
   if (!fs) return;
   if (handle !== null) {
@@ -58,7 +66,8 @@ export function releaseOpen(
   }
   const remove = (path: string, isDirectory: boolean): void => {
     try {
-      fs.remove(path);
+      // A POSIX open's path has no stream syntax (docs/posix.md).
+      fs.remove(path, handle?.posix === true && path === handle.relPath);
       if (sharePath !== null) {
         server.notify.emit(sharePath, path, NotifyAction.REMOVED, nameFilter(isDirectory));
       }

@@ -14,6 +14,7 @@ import { decodeTreeDisconnectRequest, encodeTreeDisconnectResponse } from "../wi
 import { Dialect } from "../wire/negotiate.ts";
 import { Status } from "../wire/status.ts";
 import { Tree } from "../state/tree.ts";
+import { fileKeyOf } from "../state/file_table.ts";
 import { ShareFs } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { disconnectTree } from "./teardown.ts";
@@ -216,6 +217,9 @@ export function shareFsFor(server: ServerContext, cfg: ShareConfigResponse): Sha
     fs = cached.fs;
   } else {
     fs = ShareFs.open(opts);
+    // Write times held back or set on open files (core/state/write_time.ts).
+    const wt = server.files.writeTimes;
+    fs.writeTimeOverride = (dev, ino) => wt.active ? wt.reported(fileKeyOf(dev, ino)) : null;
     if (cached && (server.shareFsRefs.get(cached.fs) ?? 0) === 0) cached.fs.close();
     server.shareFs.set(key, { fs, sig });
   }

@@ -20,6 +20,8 @@ import {
   leaseBreakNeedsAck,
   OplockLevel,
 } from "./caching.ts";
+import { WriteTimes } from "./write_time.ts";
+import { Limits } from "../limits.ts";
 
 /** One open of a file (MS-SMB2 3.3.1.10 Open, the parts other opens of the file depend on). */
 export interface OpenRecord {
@@ -230,6 +232,8 @@ export class FileTable {
 
   /** Where breaks go (set by the SMB2 layer). */
   onBreak: (m: BreakMessage) => void = () => {};
+  /** Reported write times of open files, keyed by base file key (core/state/write_time.ts). */
+  readonly writeTimes: WriteTimes = new WriteTimes(Limits.writeTimeUpdateDelayMs);
 
   constructor(
     /** How long a holder has to acknowledge a break before the server lowers it (MS-SMB2 3.3.2.1). */
@@ -534,8 +538,23 @@ export class FileTable {
         }
       }
     }
+    if (last) {
+      // The write-time state lives as long as the file or one of its streams is open.
+      const b = baseKeyOf(file.key) ?? file.key;
+      if (!this.#files.has(b) && !this.#streams.has(b)) this.writeTimes.forget(b);
+    }
     this.#wake(open.fileKey);
     return { last, deleteNow, deleteBase };
+  }
+
+  /** Whether `persistentId` is the only open left of its file and the file's streams. */
+  lastOfFile(persistentId: bigint): boolean {
+    const open = this.#opens.get(persistentId);
+    if (!open) return false;
+    const base = baseKeyOf(open.fileKey) ?? open.fileKey;
+    let n = this.#files.get(base)?.opens.size ?? 0;
+    for (const k of this.#streams.get(base) ?? []) n += this.#files.get(k)?.opens.size ?? 0;
+    return n === 1;
   }
 
   /** Records the durability granted to an open (MS-SMB2 3.3.5.9.6/10). */

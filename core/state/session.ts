@@ -45,6 +45,11 @@ export class Session {
   domain = "";
   uid = 65535;
   gid = 65535;
+  /**
+   * The local domain SID's sub-authorities (S-1-5-21-a-b-c, ksmbd.subauth) when the session was set
+   * up: with the uid, the user's SID (core/smb2/security.ts, docs/acl.md). Null: not known.
+   */
+  domainSubauth: readonly number[] | null = null;
   userFlags = 0;
   guest = false;
   anonymous = false;

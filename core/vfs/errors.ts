@@ -17,6 +17,8 @@ export type VfsErrorKind =
   | "name_collision"
   /** ENAMETOOLONG, EILSEQ, bad characters, `.`/`..`, empty components, trailing `\` on a file. */
   | "invalid_name"
+  /** A path whose leading `..` climbs above the share root (core/vfs/path.ts). */
+  | "path_syntax_bad"
   /** EACCES, EPERM, ELOOP (a symlink the share refuses), read-only share/file, escapes. */
   | "access_denied"
   /** ENOTEMPTY: a directory still has entries. */

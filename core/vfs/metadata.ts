@@ -14,6 +14,7 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { SecurityTable } from "./security_store.ts";
+import { EaTable } from "./ea_store.ts";
 
 /** One file's stored metadata; null fields mean "derive from the file system". */
 export interface MetaRecord {
@@ -77,10 +78,13 @@ export class MetaStore {
   readonly #many: StatementSync;
   /** Stored NT security descriptors (core/vfs/security_store.ts), in the same database. */
   readonly security: SecurityTable;
+  /** Extended attributes (core/vfs/ea_store.ts), in the same database. */
+  readonly eas: EaTable;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
     this.security = new SecurityTable(db);
+    this.eas = new EaTable(db);
     this.#get = db.prepare(`SELECT birth, ${COLS.join(", ")} FROM meta WHERE dev = ? AND ino = ?`);
     this.#get.setReadBigInts(true);
     this.#put = db.prepare(
@@ -197,10 +201,11 @@ export class MetaStore {
     return r;
   }
 
-  /** Forgets (dev, ino), its security descriptor included: called when the last link is removed. */
+  /** Forgets (dev, ino), its security descriptor and EAs included: called when the last link is removed. */
   delete(dev: bigint, ino: bigint): void {
     this.#del.run(i64(dev), i64(ino));
     this.security.delete(dev, ino);
+    this.eas.delete(dev, ino);
   }
 
   close(): void {

@@ -15,7 +15,9 @@ export { errnoKind, toVfsError, VfsError, type VfsErrorKind } from "./errors.ts"
 export { componentError, DOT_COMPONENT_KIND, parseSmbPath, type SmbPath } from "./path.ts";
 export { compileVeto, compileWildcard, foldName, hasWildcards, matchWildcard } from "./wildcard.ts";
 export { emptyMeta, type MetaRecord, MetaStore } from "./metadata.ts";
+export { applyEaUpdates, eaKey, eaListSize, type EaUpdate, type StoredEa } from "./ea_store.ts";
 export {
+  appleStreamKind,
   MAX_STREAM_NAME_UNITS,
   MAX_STREAMS_PER_FILE,
   splitStreamPath,

@@ -23,15 +23,18 @@ import * as fs from "node:fs";
 import { FileAttr, type FileMeta, type FsMeta, SETTABLE_ATTRS } from "./types.ts";
 import { toVfsError, VfsError } from "./errors.ts";
 import { emptyMeta, type MetaRecord, MetaStore, type StoredRow } from "./metadata.ts";
+import { applyEaUpdates, type EaUpdate, type StoredEa } from "./ea_store.ts";
 import { componentError, parseSmbPath, type SmbPath } from "./path.ts";
+import { looksMangled, shortNameOf, shortNamesOf } from "./short_name.ts";
 import {
+  appleStreamKind,
   type BaseIdentity,
   splitStreamPath,
   type StoredStream,
   type StreamPath,
   StreamStore,
 } from "./streams.ts";
-import { compileVeto, compileWildcard, foldName } from "./wildcard.ts";
+import { compilePosixWildcard, compileVeto, compileWildcard, foldName } from "./wildcard.ts";
 
 const C = fs.constants;
 
@@ -127,6 +130,18 @@ export interface CreateRequest {
   writeAccess?: boolean | "ifPossible";
   /** Unix mode from a POSIX create context; defaults to 0o777 before the share masks. */
   posixMode?: number;
+  /**
+   * A POSIX open (SMB3 POSIX extensions, docs/posix.md): names are matched case-sensitively, only `/`
+   * and NUL are refused in them, and `:` is part of a name (no stream syntax). The handle remembers
+   * it ({@link VfsHandle.posix}) for its directory listings.
+   */
+  posix?: boolean;
+  /**
+   * The Unix owner a new file or directory gets (the signed-in user's uid and gid, as ksmbd and Samba
+   * create files as the user; docs/acl.md). Best effort: a server without the right to chown (not
+   * root) leaves its own. Absent: the server's.
+   */
+  owner?: { uid: number; gid: number };
 }
 
 /** Result of {@link ShareFs.create}. */
@@ -184,6 +199,8 @@ export class VfsHandle {
   readonly baseFd: number;
   /** @internal for a named stream: whether the base file is a directory. */
   readonly baseIsDirectory: boolean;
+  /** Opened with POSIX semantics ({@link CreateRequest.posix}): its listings are case-sensitive. */
+  posix = false;
   #closed = false;
   #pending = 0;
   #closeRequested = false;
@@ -312,6 +329,8 @@ function pwrite(fd: number, buf: Uint8Array, off: number, len: number, pos: numb
 
 /** Directories whose case index is kept (LRU). */
 const DIR_CACHE_MAX = 64;
+/** Short names reported to clients remembered with their long names (LRU; core/vfs/short_name.ts). */
+const SHORT_NAMES_REMEMBERED = 4096;
 
 interface DirIndex {
   dev: bigint;
@@ -320,6 +339,8 @@ interface DirIndex {
   byFold: Map<string, string>;
   /** Operation during which the index was last validated against the directory's mtime. */
   seq: number;
+  /** The entries' unique 8.3 names (core/vfs/short_name.ts), computed when first asked for. */
+  shorts?: { byName: Map<string, string>; byShort: Map<string, string> };
 }
 
 /** Internal result of walking a path. */
@@ -392,6 +413,14 @@ export class ShareFs {
   }
   readonly #blockSize: bigint;
   readonly #dirCache = new Map<string, DirIndex>();
+  /** Short names reported, by directory: `dirAbs \0 SHORT` -> long name ({@link shortName}). */
+  readonly #shortNames = new Map<string, string>();
+  /**
+   * The write time to report for an open file instead of the stored one, or null (set by the SMB2
+   * layer from core/state/write_time.ts): every FileMeta of this share consults it, so handle
+   * queries, directory listings and CLOSE answers agree.
+   */
+  writeTimeOverride: ((dev: bigint, ino: bigint) => bigint | null) | null = null;
   /** Operation counter: a case index validated in the current operation may be updated in place. */
   #seq = 0;
 
@@ -469,18 +498,92 @@ export class ShareFs {
     return real === this.root || real.startsWith(this.root === "/" ? "/" : this.root + "/");
   }
 
-  /** Finds `comp` in directory `dirAbs`: exact name first, then a case-insensitive match. */
-  #findChild(dirAbs: string, comp: string): { name: string; st: fs.BigIntStats } | undefined {
+  /**
+   * Finds `comp` in directory `dirAbs`: exact name first, then (unless `exact`, a POSIX open's
+   * lookup) a case-insensitive match.
+   */
+  #findChild(dirAbs: string, comp: string, exact = false): { name: string; st: fs.BigIntStats } | undefined {
     let st = fs.lstatSync(`${dirAbs}/${comp}`, { bigint: true, throwIfNoEntry: false });
     if (st) return { name: comp, st };
+    if (exact) return undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const best = this.#caseIndex(dirAbs, attempt > 0).get(foldName(comp));
-      if (best === undefined) return undefined;
+      if (best === undefined) return this.#findShort(dirAbs, comp);
       st = fs.lstatSync(`${dirAbs}/${best}`, { bigint: true, throwIfNoEntry: false });
       if (st) return { name: best, st };
       // The index named something that is gone: rebuild it once.
     }
     return undefined;
+  }
+
+  /** An entry named by its 8.3 short name (core/vfs/short_name.ts). */
+  #findShort(dirAbs: string, comp: string): { name: string; st: fs.BigIntStats } | undefined {
+    if (!looksMangled(comp)) return undefined;
+    const name = this.#dirShorts(dirAbs).byShort.get(comp.toUpperCase());
+    if (name === undefined) return undefined;
+    const st = fs.lstatSync(`${dirAbs}/${name}`, { bigint: true, throwIfNoEntry: false });
+    return st ? { name, st } : undefined;
+  }
+
+  /** The unique short names of a directory's entries, kept with its case index. */
+  #dirShorts(dirAbs: string): { byName: Map<string, string>; byShort: Map<string, string> } {
+    const byFold = this.#caseIndex(dirAbs, false);
+    const c = this.#dirCache.get(dirAbs);
+    if (c?.shorts) return c.shorts;
+    const byName = shortNamesOf(byFold.values());
+    const byShort = new Map<string, string>();
+    for (const [n, s] of byName) byShort.set(s, n);
+    const shorts = { byName, byShort };
+    if (c) c.shorts = shorts;
+    return shorts;
+  }
+
+  /**
+   * A short name reported to a client, remembered with its long name: a create by the short name
+   * once the file is gone makes the long name again (core/vfs/short_name.ts).
+   */
+  #rememberShort(dirAbs: string, short: string, name: string): void {
+    const k = `${dirAbs}\0${short}`;
+    this.#shortNames.delete(k);
+    this.#shortNames.set(k, name);
+    while (this.#shortNames.size > SHORT_NAMES_REMEMBERED) {
+      this.#shortNames.delete(this.#shortNames.keys().next().value!);
+    }
+  }
+
+  /**
+   * The 8.3 name of a handle's file (MS-FSCC 2.4.5 FileAlternateNameInformation): its own name,
+   * upper-cased, when that is valid 8.3, else a generated name unique in its directory.
+   */
+  shortName(h: VfsHandle): string {
+    this.#live(h);
+    const rel = h.basePath.replaceAll("\\", "/");
+    if (rel === "") return "";
+    const i = rel.lastIndexOf("/");
+    const parentAbs = this.#abs(i < 0 ? "" : rel.slice(0, i));
+    const name = rel.slice(i + 1);
+    let s: string | undefined;
+    try {
+      s = this.#dirShorts(parentAbs).byName.get(name);
+    } catch {
+      s = undefined; // the directory is gone: the name alone decides
+    }
+    s ??= shortNameOf(name);
+    if (s !== name.toUpperCase()) this.#rememberShort(parentAbs, s, name);
+    return s;
+  }
+
+  /**
+   * Short names for a listing of directory `h` (MS-FSCC 2.4.8 ShortName): entry name -> 8.3 name,
+   * for the entries whose own name is not valid 8.3 (those have none to report).
+   */
+  dirShortNames(h: VfsHandle): ReadonlyMap<string, string> {
+    this.#live(h);
+    try {
+      return this.#dirShorts(this.#abs(h.relPath.replaceAll("\\", "/"))).byName;
+    } catch {
+      return new Map();
+    }
   }
 
   /**
@@ -527,6 +630,7 @@ export class ShareFs {
   #noteEntry(dirAbs: string, name: string, added: boolean): void {
     const c = this.#dirCache.get(dirAbs);
     if (!c) return;
+    c.shorts = undefined;
     if (c.seq !== this.#seq) {
       this.#dirCache.delete(dirAbs);
       return;
@@ -564,10 +668,13 @@ export class ShareFs {
     return { st: fs.statSync(real, { bigint: true }), openAbs: real };
   }
 
-  /** Walks an SMB path. Missing parents, symlinks and vetoed names throw; a missing last component does not. */
-  #lookup(path: string): Lookup {
+  /**
+   * Walks an SMB path. Missing parents, symlinks and vetoed names throw; a missing last component does
+   * not. `posix`: a POSIX open's path (case-sensitive, POSIX name rules; docs/posix.md).
+   */
+  #lookup(path: string, posix = false): Lookup {
     this.#seq++;
-    const parsed = parseSmbPath(path);
+    const parsed = parseSmbPath(path, posix);
     const comps = parsed.components;
     if (comps.length === 0) {
       const st = this.#stat(this.root);
@@ -588,7 +695,7 @@ export class ShareFs {
     try {
       for (let i = 0; i < comps.length - 1; i++) {
         const comp = comps[i];
-        const found = this.#veto(comp) ? undefined : this.#findChild(dirAbs, comp);
+        const found = this.#veto(comp) ? undefined : this.#findChild(dirAbs, comp, posix);
         if (!found || this.#veto(found.name)) {
           throw new VfsError(
             "path_not_found",
@@ -607,14 +714,17 @@ export class ShareFs {
         dirRel = dirRel === "" ? found.name : `${dirRel}/${found.name}`;
       }
       const comp = comps[comps.length - 1];
-      const found = this.#veto(comp) ? undefined : this.#findChild(dirAbs, comp);
+      const found = this.#veto(comp) ? undefined : this.#findChild(dirAbs, comp, posix);
       if (found && this.#veto(found.name)) {
         throw new VfsError("not_found", `${JSON.stringify(comp)} is not accessible`);
       }
       if (this.#veto(comp)) {
         throw new VfsError("not_found", `${JSON.stringify(comp)} is not accessible`);
       }
-      const name = found ? found.name : comp;
+      // A short name reported for a file that is gone names its long name again (Samba does so).
+      const name = found
+        ? found.name
+        : (!posix && looksMangled(comp) && this.#shortNames.get(`${dirAbs}\0${comp.toUpperCase()}`)) || comp;
       const abs = `${dirAbs}/${name}`;
       let st: fs.BigIntStats | undefined;
       let openAbs = abs;
@@ -670,8 +780,11 @@ export class ShareFs {
 
   // ---------------------------------------------------------------- metadata
 
-  /** Builds FileMeta from a stat and the sidecar record. */
-  #meta(st: fs.BigIntStats, name: string, preloaded?: MetaRecord | null): FileMeta {
+  /**
+   * Builds FileMeta from a stat and the sidecar record; `eaSize` when the caller already looked it
+   * up (directory listings batch it), else from the EA table (core/vfs/ea_store.ts).
+   */
+  #meta(st: fs.BigIntStats, name: string, preloaded?: MetaRecord | null, eaSize?: number): FileMeta {
     const rec = preloaded === undefined
       ? this.#store.get(st.dev, st.ino, st.birthtimeNs)
       : preloaded ?? undefined;
@@ -683,7 +796,9 @@ export class ShareFs {
     if (rec?.creationTime != null) creation = rec.creationTime;
     else if (st.birthtimeNs > 0n) creation = nsToFt(st.birthtimeNs);
     else creation = mtime < ctime ? mtime : ctime;
-    const write = rec?.writeTime != null && rec.writeStamp === st.mtimeNs ? rec.writeTime : mtime;
+    let write = rec?.writeTime != null && rec.writeStamp === st.mtimeNs ? rec.writeTime : mtime;
+    // An open file's write time may be held back or set explicitly (core/state/write_time.ts).
+    if (this.writeTimeOverride !== null) write = this.writeTimeOverride(st.dev, st.ino) ?? write;
     const access = rec?.accessTime != null && rec.accessStamp === st.atimeNs ? rec.accessTime : atime;
     let change: bigint;
     if (rec?.changeTime != null && rec.changeStampC === st.ctimeNs && rec.changeStampM === st.mtimeNs) {
@@ -713,7 +828,8 @@ export class ShareFs {
       nlink: Number(st.nlink),
       isDirectory: isDir,
       name,
-      eaSize: 0,
+      eaSize: eaSize ?? this.#store.eas.size(st.dev, st.ino, st.birthtimeNs),
+      unix: { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), dev: st.dev },
     };
   }
 
@@ -723,6 +839,10 @@ export class ShareFs {
     let a: number;
     if (this.options.storeDosAttributes && rec?.attributes != null) a = rec.attributes & SETTABLE_ATTRS;
     else a = isDir ? 0 : FileAttr.ARCHIVE;
+    // FSCTL_SET_SPARSE's flag (setSparse) is kept in the stored attributes whatever `store dos attributes`.
+    if (!isDir && rec?.attributes != null && (rec.attributes & FileAttr.SPARSE_FILE)) {
+      a |= FileAttr.SPARSE_FILE;
+    }
     if (isDir) a |= FileAttr.DIRECTORY;
     if (this.options.hideDotFiles && name.startsWith(".") && name !== "." && name !== "..") {
       a |= FileAttr.HIDDEN;
@@ -733,7 +853,10 @@ export class ShareFs {
 
   #newMode(isDir: boolean, posixMode: number | undefined): number {
     const o = this.options;
-    const base = posixMode ?? 0o777;
+    // A POSIX client's mode (docs/posix.md) keeps its permission and sticky bits; set-user-id and
+    // set-group-id are never taken from a client: the server process creates the file, and it stays
+    // the server's when the session has no Unix account.
+    const base = posixMode === undefined ? 0o777 : posixMode & 0o1777;
     // ksmbd share_config_create_mode / _directory_mode: (mode & mask) | force.
     return isDir
       ? ((base & o.directoryMask) | o.forceDirectoryMode) & 0o7777
@@ -775,7 +898,16 @@ export class ShareFs {
    * MS-FSA 2.1.5.1). Throws VfsError.
    */
   create(path: string, req: CreateRequest): CreateResult {
-    const sp = this.#splitStream(path);
+    const r = this.#create(path, req);
+    if (req.posix) r.handle.posix = true;
+    return r;
+  }
+
+  #create(path: string, req: CreateRequest): CreateResult {
+    // A POSIX open has no stream syntax: `:` is an ordinary character (docs/posix.md).
+    const sp: StreamPath = req.posix
+      ? { path, stream: null, explicitDefault: false }
+      : this.#splitStream(path);
     const disp = req.disposition;
     const opts = req.createOptions ?? 0;
     const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0;
@@ -798,7 +930,7 @@ export class ShareFs {
       throw new VfsError("not_a_directory", "a data stream is not a directory");
     }
     for (let attempt = 0;; attempt++) {
-      const lk = this.#lookup(sp.path);
+      const lk = this.#lookup(sp.path, req.posix);
       try {
         if (sp.stream !== null) return this.#openStream(lk, sp.stream, req);
         return lk.st
@@ -920,6 +1052,7 @@ export class ShareFs {
       this.#noteEntry(lk.parentAbs, lk.name, true);
       try {
         fs.fchmodSync(baseFd, mode);
+        this.#chownNew(baseFd, req);
         baseSt = fs.fstatSync(baseFd, { bigint: true });
         // The new file gets the request's attributes; the stream's allocation is its own.
         this.#initMeta(baseSt, false, { ...req, allocationSize: undefined }, baseFd);
@@ -945,7 +1078,19 @@ export class ShareFs {
       if (write && ro) throw new VfsError("access_denied", "share is read-only");
       if (write && (attrs & FileAttr.READONLY)) throw new VfsError("access_denied", "file is read-only");
       if (!write && req.writeAccess === "ifPossible" && !ro && !(attrs & FileAttr.READONLY)) write = true;
-      const found = this.#streams.find(id, name);
+      let found = this.#streams.find(id, name);
+      // An empty AFP_AfpInfo / AFP_Resource does not exist (core/vfs/streams.ts, docs/apple.md).
+      if (
+        found && appleStreamKind(name) !== null && fs.statSync(found.dataPath, { bigint: true }).size === 0n
+      ) {
+        if (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE) {
+          throw new VfsError("not_found", "stream not found");
+        }
+        if (disp === CreateDisposition.CREATE) {
+          this.#streams.remove(id, name);
+          found = undefined;
+        }
+      }
       let fd: number;
       let stored: StoredStream;
       let action: CreateAction = CreateAction.OPENED;
@@ -1094,6 +1239,7 @@ export class ShareFs {
       for (const s of this.#streams.list(identity(baseSt))) {
         const st = fs.statSync(s.dataPath, { bigint: true, throwIfNoEntry: false });
         if (!st) continue;
+        if (st.size === 0n && appleStreamKind(s.name) !== null) continue; // docs/apple.md
         out.push({
           name: `:${s.name}:$DATA`,
           size: st.size,
@@ -1119,6 +1265,17 @@ export class ShareFs {
     return this.options.hideDotFiles && name.startsWith(".");
   }
 
+  /** Gives a file just created the request's Unix owner ({@link CreateRequest.owner}). */
+  #chownNew(fd: number, req: CreateRequest): void {
+    if (!req.owner) return;
+    try {
+      fs.fchownSync(fd, req.owner.uid, req.owner.gid);
+    } catch (e) {
+      // EPERM: the server does not run as root, so files stay its own (docs/acl.md).
+      if ((e as { code?: string }).code !== "EPERM") throw e;
+    }
+  }
+
   #createNew(lk: Lookup, req: CreateRequest, wantDir: boolean): CreateResult {
     const disp = req.disposition;
     if (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE) {
@@ -1136,6 +1293,7 @@ export class ShareFs {
       try {
         fd = this.#openChecked(lk.abs, C.O_RDONLY | C.O_DIRECTORY, undefined);
         fs.fchmodSync(fd, mode); // exact mode, whatever the process umask
+        this.#chownNew(fd, req);
       } catch (e) {
         try {
           fs.rmdirSync(lk.abs);
@@ -1148,6 +1306,7 @@ export class ShareFs {
       this.#noteEntry(lk.parentAbs, lk.name, true);
       try {
         fs.fchmodSync(fd, mode);
+        this.#chownNew(fd, req);
       } catch (e) {
         fs.closeSync(fd);
         throw e;
@@ -1231,6 +1390,55 @@ export class ShareFs {
     }
   }
 
+  /**
+   * Syncs the directory holding the handle's file, so its name is durable too (F_FULLFSYNC from a Mac,
+   * docs/apple.md). A named stream's data file is synced by flush(); its file's directory here.
+   */
+  async syncParentDir(h: VfsHandle): Promise<void> {
+    this.#live(h);
+    const base = h.basePath.replaceAll("\\", "/");
+    const cut = base.lastIndexOf("/");
+    const dirAbs = this.#abs(cut < 0 ? "" : base.slice(0, cut));
+    let fd: number;
+    try {
+      fd = fs.openSync(dirAbs, C.O_RDONLY | C.O_DIRECTORY);
+    } catch (e) {
+      throw toVfsError(e, "flush");
+    }
+    try {
+      await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => err ? reject(err) : resolve()));
+    } catch (e) {
+      throw toVfsError(e, "flush");
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Bytes held by the share's regular files (their sizes, named streams not counted), for a Time
+   * Machine share's size limit (docs/apple.md). Walks the whole tree: callers cache it.
+   */
+  usedBytes(): bigint {
+    let total = 0n;
+    const stack = [this.root];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir);
+      } catch {
+        continue; // removed or unreadable meanwhile
+      }
+      for (const n of names) {
+        const st = fs.lstatSync(`${dir}/${n}`, { bigint: true, throwIfNoEntry: false });
+        if (!st) continue;
+        if (st.isDirectory()) stack.push(`${dir}/${n}`);
+        else if (st.isFile()) total += st.size;
+      }
+    }
+    return total;
+  }
+
   /** CLOSE: releases the descriptor (after in-flight I/O on it completes). Idempotent. */
   closeHandle(h: VfsHandle): void {
     h.requestClose();
@@ -1264,14 +1472,47 @@ export class ShareFs {
   }
 
   /**
+   * The size and first `max` bytes of the named stream `name` of the file or directory at `path`, or
+   * null when it has none (or streams are off). For directory listings that carry Apple metadata
+   * (docs/apple.md) without opening each stream.
+   */
+  peekStream(path: string, name: string, max: number): { size: bigint; head: Uint8Array } | null {
+    if (this.options.namedStreams === false) return null;
+    const lk = this.#lookup(path);
+    if (!lk.st) return null;
+    const found = this.#streams.find(identity(lk.st), name);
+    if (!found) return null;
+    let fd: number;
+    try {
+      fd = fs.openSync(found.dataPath, C.O_RDONLY | C.O_NOFOLLOW);
+    } catch {
+      return null; // removed meanwhile
+    }
+    try {
+      const size = fs.fstatSync(fd, { bigint: true }).size;
+      const head = new Uint8Array(Math.min(max, Number(size)));
+      let n = 0;
+      while (n < head.byteLength) {
+        const r = fs.readSync(fd, head, n, head.byteLength - n, n);
+        if (r <= 0) break;
+        n += r;
+      }
+      return { size, head: head.subarray(0, n) };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
    * The stored NT security descriptor of a handle's file or of a path (core/vfs/security_store.ts;
    * a named stream answers for its file), with the POSIX owner and mode for a derived default.
    * A missing path is not_found.
    */
-  securityOf(target: VfsHandle | string): SecurityInfo {
+  securityOf(target: VfsHandle | string, posix = false): SecurityInfo {
     let st: fs.BigIntStats;
     if (typeof target === "string") {
-      const found = this.#lookup(this.#splitStream(target).path).st;
+      // `posix`: a POSIX open's path (no stream syntax, case-sensitive; docs/posix.md).
+      const found = this.#lookup(posix ? target : this.#splitStream(target).path, posix).st;
       if (!found) throw new VfsError("not_found", "file not found");
       st = found;
     } else {
@@ -1296,11 +1537,48 @@ export class ShareFs {
   }
 
   /**
+   * The extended attributes of a handle's file or directory, in order (core/vfs/ea_store.ts; a named
+   * stream answers for its file). Names are upper-case; empty when there are none.
+   */
+  eas(h: VfsHandle): StoredEa[] {
+    this.#live(h);
+    try {
+      const st = fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
+      return this.#store.eas.list(st.dev, st.ino, st.birthtimeNs);
+    } catch (e) {
+      throw toVfsError(e, "fstat");
+    }
+  }
+
+  /**
+   * Applies EA updates to a handle's file (MS-FSA 2.1.5.15.5; `replace`: start from no EAs, as an
+   * overwriting create does): same-named EAs are replaced, empty values delete. Returns false, and
+   * changes nothing, when the list would exceed `maxTotal` bytes (STATUS_EA_TOO_LARGE). Names must
+   * already be valid (core/wire/fscc/ea.ts).
+   */
+  setEas(h: VfsHandle, updates: readonly EaUpdate[], maxTotal: number, replace = false): boolean {
+    this.#live(h);
+    this.#writableShare();
+    try {
+      const st = fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
+      const current = replace ? [] : this.#store.eas.list(st.dev, st.ino, st.birthtimeNs);
+      const next = applyEaUpdates(current, updates, maxTotal);
+      if (next === null) return false;
+      this.#store.eas.put(st.dev, st.ino, st.birthtimeNs, next);
+      return true;
+    } catch (e) {
+      throw toVfsError(e, "set EAs");
+    }
+  }
+
+  /**
    * Resolves a path without opening it: the on-disk relative path (backslashes), whether it exists,
    * and if so whether it is a directory and its FileId. Throws for bad syntax or a missing parent.
    */
   resolve(
     path: string,
+    /** A POSIX open's path ({@link CreateRequest.posix}): no stream syntax, case-sensitive. */
+    posix = false,
   ): {
     relPath: string;
     exists: boolean;
@@ -1309,8 +1587,8 @@ export class ShareFs {
     fileId: bigint;
     stream: string | null;
   } {
-    const sp = this.#splitStream(path);
-    const lk = this.#lookup(sp.path);
+    const sp: StreamPath = posix ? { path, stream: null, explicitDefault: false } : this.#splitStream(path);
+    const lk = this.#lookup(sp.path, posix);
     if (sp.stream !== null) {
       // A named stream: it exists when the file and the stream do; the ids are the file's.
       const found = lk.st ? this.#streams.find(identity(lk.st), sp.stream) : undefined;
@@ -1331,6 +1609,19 @@ export class ShareFs {
       isDirectory: lk.st?.isDirectory() ?? false,
       fileId: lk.st?.ino ?? 0n,
     };
+  }
+
+  /**
+   * The share file system's inode counts and id, for the SMB3 POSIX extensions' file system class
+   * (docs/posix.md): statfs files / ffree, and the root's st_dev as the file system identifier.
+   */
+  statfsNodes(): { totalFileNodes: bigint; freeFileNodes: bigint; fsId: bigint } {
+    try {
+      const s = fs.statfsSync(this.root, { bigint: true });
+      return { totalFileNodes: s.files, freeFileNodes: s.ffree, fsId: this.#rootDev };
+    } catch (e) {
+      throw toVfsError(e, "statfs");
+    }
   }
 
   /** File-system facts for FileFsXxxInformation (node:fs statfs on the share root). */
@@ -1382,7 +1673,9 @@ export class ShareFs {
       dirSt = this.#handleCheck(target, rel);
     }
     const abs = this.#abs(rel);
-    const match = compileWildcard(opts.pattern ?? "*");
+    // A POSIX handle lists case-sensitively and shows names only POSIX allows (docs/posix.md).
+    const posix = typeof target !== "string" && target.posix;
+    const match = posix ? compilePosixWildcard(opts.pattern ?? "*") : compileWildcard(opts.pattern ?? "*");
     const out: FileMeta[] = [];
     if (opts.includeDots ?? true) {
       if (match(".")) out.push(this.#meta(dirSt, "."));
@@ -1400,7 +1693,7 @@ export class ShareFs {
     }
     const found: { name: string; st: fs.BigIntStats }[] = [];
     for (const name of names) {
-      if (componentError(name) !== null || this.#veto(name) || !match(name)) continue;
+      if (componentError(name, posix) !== null || this.#veto(name) || !match(name)) continue;
       const p = `${abs}/${name}`;
       let st = fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
       if (!st) continue; // removed while scanning
@@ -1424,10 +1717,19 @@ export class ShareFs {
     }
     const rows = new Map<bigint, Map<bigint, StoredRow>>();
     for (const [dev, inos] of byDev) rows.set(dev, this.#store.getMany(dev, inos));
+    // EaSize of every entry, batched the same way (only when the share holds any EAs at all).
+    const eaSizes = new Map<bigint, Map<bigint, number>>();
+    if (this.#store.eas.anyStored) {
+      for (const dev of byDev.keys()) {
+        const births = new Map<bigint, bigint>();
+        for (const { st } of found) if (st.dev === dev) births.set(st.ino, st.birthtimeNs);
+        eaSizes.set(dev, this.#store.eas.sizes(dev, births));
+      }
+    }
     for (const { name, st } of found) {
       const row = rows.get(st.dev)?.get(st.ino);
       const rec = row ? this.#store.checkBirth(st.dev, st.ino, st.birthtimeNs, row) ?? null : null;
-      out.push(this.#meta(st, name, rec));
+      out.push(this.#meta(st, name, rec, eaSizes.get(st.dev)?.get(st.ino) ?? 0));
     }
     return out;
   }
@@ -1446,6 +1748,33 @@ export class ShareFs {
   }
 
   // ---------------------------------------------------------------- SET_INFO
+
+  /**
+   * FSCTL_SET_SPARSE (MS-FSA 2.1.5.10.34): sets or clears FILE_ATTRIBUTE_SPARSE_FILE on a file (a
+   * named stream's flag is its file's). Kept in the metadata store next to the DOS attributes; the
+   * data is untouched (docs/fsctl.md: holes are never made or filled here).
+   */
+  setSparse(h: VfsHandle, sparse: boolean): void {
+    this.#live(h);
+    this.#writableShare();
+    const fd = h.stream !== null ? h.baseFd : h.fd;
+    if (h.stream !== null ? h.baseIsDirectory : h.isDirectory) {
+      throw new VfsError("invalid_argument", "sparse flag on a directory");
+    }
+    try {
+      const st = fs.fstatSync(fd, { bigint: true });
+      this.#store.update(st.dev, st.ino, st.birthtimeNs, (r) => {
+        // Without a stored value the DOS attributes are derived (ARCHIVE for a file): keep them so.
+        const base = r.attributes ?? (this.options.storeDosAttributes ? FileAttr.ARCHIVE : 0);
+        const next = sparse ? base | FileAttr.SPARSE_FILE : base & ~FileAttr.SPARSE_FILE;
+        r.attributes = next === 0 || (next === FileAttr.ARCHIVE && this.options.storeDosAttributes)
+          ? null
+          : next;
+      });
+    } catch (e) {
+      throw toVfsError(e, "set sparse");
+    }
+  }
 
   #writableShare(): void {
     if (this.options.readOnly) throw new VfsError("access_denied", "share is read-only");
@@ -1520,7 +1849,10 @@ export class ShareFs {
           r.changeStampC = after.ctimeNs;
           r.changeStampM = after.mtimeNs;
         }
-        if (store) r.attributes = newAttrs! & ~FileAttr.DIRECTORY;
+        // SPARSE_FILE is not settable here (MS-FSA 2.1.5.14.2): it stays as FSCTL_SET_SPARSE left it.
+        if (store) {
+          r.attributes = (newAttrs! & ~FileAttr.DIRECTORY) | ((r.attributes ?? 0) & FileAttr.SPARSE_FILE);
+        }
       });
     } catch (e) {
       throw toVfsError(e, "set basic information");
@@ -1598,8 +1930,9 @@ export class ShareFs {
   }
 
   /** Resolves the target of a rename or link; returns the walk and the final on-disk path. */
-  #target(newPath: string): Lookup {
-    const lk = this.#lookup(newPath);
+  /** Walks a rename or link target; `posix` for a POSIX handle's (docs/posix.md). */
+  #target(newPath: string, posix = false): Lookup {
+    const lk = this.#lookup(newPath, posix);
     if (lk.isRoot) throw new VfsError("access_denied", "cannot use the share root as a target");
     if (lk.path.trailingSlash) {
       throw new VfsError("invalid_name", "target with a trailing backslash");
@@ -1633,7 +1966,8 @@ export class ShareFs {
   rename(h: VfsHandle, newPath: string, replaceIfExists: boolean): void {
     this.#live(h);
     this.#writableShare();
-    if (h.stream !== null || newPath.startsWith(":")) {
+    // On a POSIX handle `:` is an ordinary name character (docs/posix.md).
+    if (h.stream !== null || (!h.posix && newPath.startsWith(":"))) {
       try {
         this.#renameStream(h, newPath, replaceIfExists);
         return;
@@ -1646,7 +1980,7 @@ export class ShareFs {
     try {
       const srcSt = this.#handleCheck(h, srcRel);
       const srcAbs = this.#abs(srcRel);
-      const lk = this.#target(newPath);
+      const lk = this.#target(newPath, h.posix);
       const clientName = this.#clientName(lk);
       const destAbs = `${lk.parentAbs}/${clientName}`;
       const destRel = lk.parentRel === "" ? clientName : `${lk.parentRel}/${clientName}`;
@@ -1703,7 +2037,7 @@ export class ShareFs {
     const srcRel = h.relPath.replaceAll("\\", "/");
     try {
       const srcSt = this.#handleCheck(h, srcRel);
-      const lk = this.#target(newPath);
+      const lk = this.#target(newPath, h.posix);
       const clientName = this.#clientName(lk);
       if (lk.st) {
         if (!replaceIfExists) throw new VfsError("name_collision", "target exists");
@@ -1721,9 +2055,12 @@ export class ShareFs {
   }
 
   /** Finds what a delete names: a handle (checked to still be at its path) or a path. */
-  #deleteTarget(target: VfsHandle | string): { abs: string; st: fs.BigIntStats; name: string } {
+  #deleteTarget(
+    target: VfsHandle | string,
+    posix = false,
+  ): { abs: string; st: fs.BigIntStats; name: string } {
     if (typeof target === "string") {
-      const lk = this.#lookup(target);
+      const lk = this.#lookup(target, posix);
       if (lk.isRoot) throw new VfsError("access_denied", "cannot delete the share root");
       if (!lk.st) throw new VfsError("not_found", "file not found");
       // Deleting removes the name, not what a followed symlink points to.
@@ -1775,19 +2112,22 @@ export class ShareFs {
     }
   }
 
-  /** Removes a file (unlink) or an empty directory (rmdir) and forgets its metadata. */
-  remove(target: VfsHandle | string): void {
+  /**
+   * Removes a file (unlink) or an empty directory (rmdir) and forgets its metadata. `posix`: a path
+   * is a POSIX open's (no stream syntax, exact names; docs/posix.md).
+   */
+  remove(target: VfsHandle | string, posix = false): void {
     if (typeof target !== "string") this.#live(target);
     this.#writableShare();
     try {
-      const s = this.#streamTarget(target);
+      const s = posix && typeof target === "string" ? null : this.#streamTarget(target);
       if (s !== null) {
         // A named stream goes alone; the file and its other streams stay (MS-FSA 2.1.5.4).
         const gone = this.#streams.remove(identity(s.baseSt), s.name);
         if (gone) this.#store.delete(gone.dev, gone.ino);
         return;
       }
-      const { abs, st } = this.#deleteTarget(target);
+      const { abs, st } = this.#deleteTarget(target, posix);
       if (st.isDirectory()) fs.rmdirSync(abs);
       else fs.unlinkSync(abs);
       this.#noteEntry(parentOf(abs), lastName(abs), false);

@@ -41,6 +41,18 @@ export const MAX_STREAM_NAME_UNITS = 255;
  */
 export const MAX_STREAMS_PER_FILE = 1024;
 
+/**
+ * Apple's two named streams (docs/apple.md): `AFP_AfpInfo` (Finder info, 60 bytes) and `AFP_Resource`
+ * (the resource fork). As on a Mac and with Samba's vfs_fruit, an empty one does not exist: it is not
+ * listed and an open without a create disposition answers not found.
+ */
+export function appleStreamKind(name: string): "afpinfo" | "resource" | null {
+  const f = foldName(name);
+  if (f === foldName("AFP_AfpInfo")) return "afpinfo";
+  if (f === foldName("AFP_Resource")) return "resource";
+  return null;
+}
+
 /** A CREATE name split at its stream part. */
 export interface StreamPath {
   /** The file's path (share-relative, backslash separated), without the stream part. */

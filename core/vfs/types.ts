@@ -22,6 +22,21 @@ export interface FileMeta {
   name: string;
   /** Extended-attribute size reported in FileEaInformation and dir entries (0: EAs unsupported). */
   eaSize: number;
+  /**
+   * The POSIX facts of the file (st_mode with its type bits, owner, group, st_dev) for the SMB3 POSIX
+   * extensions' information level (docs/posix.md); absent where no file stands behind the entry.
+   */
+  unix?: UnixMeta;
+}
+
+/** POSIX stat fields reported to POSIX clients (SMB3 POSIX extensions, docs/posix.md). */
+export interface UnixMeta {
+  /** st_mode: permission bits and file type bits. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** st_dev of the file system holding the file. */
+  dev: bigint;
 }
 
 /**

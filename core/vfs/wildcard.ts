@@ -51,8 +51,13 @@ interface Compiled {
   lits: string[];
 }
 
-function compile(pattern: string, dos: boolean): Compiled {
-  const cps = [...foldName(pattern)];
+/** Leaves a name as it is: the case-sensitive matching of a POSIX handle (docs/posix.md). */
+function sameName(name: string): string {
+  return name;
+}
+
+function compile(pattern: string, dos: boolean, fold: (s: string) => string = foldName): Compiled {
+  const cps = [...fold(pattern)];
   const kinds = new Uint8Array(cps.length);
   const lits: string[] = new Array(cps.length);
   for (let i = 0; i < cps.length; i++) {
@@ -73,10 +78,10 @@ function compile(pattern: string, dos: boolean): Compiled {
  * read so far". Epsilon moves (a wildcard matching nothing) depend on the next name character,
  * which is why the closure is computed per position.
  */
-function run(c: Compiled, nameIn: string): boolean {
+function run(c: Compiled, nameIn: string, fold: (s: string) => string = foldName): boolean {
   const { kinds, lits } = c;
   const m = kinds.length;
-  const name = [...foldName(nameIn)];
+  const name = [...fold(nameIn)];
   const n = name.length;
   const lastDot = name.lastIndexOf(".");
   let live = new Uint8Array(m + 1);
@@ -175,6 +180,18 @@ export function compileWildcard(pattern: string): (name: string) => boolean {
   }
   const c = compile(pattern, true);
   return (name) => run(c, name);
+}
+
+/**
+ * The matcher for a QUERY_DIRECTORY on a POSIX handle (SMB3 POSIX extensions, docs/posix.md):
+ * case-sensitive, and only `*` and `?` are wildcards (`<`, `>` and `"` are ordinary characters of a
+ * POSIX name). `*` matches every name; `*.*` only names with a dot, as fnmatch does.
+ */
+export function compilePosixWildcard(pattern: string): (name: string) => boolean {
+  if (pattern === "*") return () => true;
+  if (!/[*?]/.test(pattern)) return (name) => name === pattern;
+  const c = compile(pattern, false, sameName);
+  return (name) => run(c, name, sameName);
 }
 
 /**

@@ -98,8 +98,12 @@ export interface CreateContexts {
   allocationSize?: bigint;
   timewarp?: bigint;
   lease?: LeaseRequest;
-  /** POSIX create context: the requested mode bits. */
-  posix?: { mode: number };
+  /**
+   * POSIX create context (SMB3 POSIX extensions), undecoded: it counts only on a connection that
+   * negotiated the extensions (else it is an unknown context and ignored), so the handler decodes it
+   * with {@link decodePosixCreateContext}. `duplicate` when the request carried more than one.
+   */
+  posix?: { data: Uint8Array; duplicate: boolean };
   appInstanceId?: Uint8Array;
   aapl?: Uint8Array;
   /** Names of contexts not recognised (ignored per MS-SMB2 3.3.5.9). */
@@ -193,8 +197,8 @@ function interpret(out: CreateContexts, ctx: RawCreateContext): void {
   const N = CreateContextName;
   if (ctx.nameBytes.byteLength === 16) {
     if (eq(ctx.nameBytes, POSIX_CREATE_CONTEXT_NAME)) {
-      once(out.posix, "POSIX");
-      out.posix = { mode: need(ctx, [4]).u32() };
+      if (out.posix) out.posix.duplicate = true;
+      else out.posix = { data: ctx.data, duplicate: false };
     } else if (eq(ctx.nameBytes, APP_INSTANCE_ID_NAME)) {
       once(out.appInstanceId, "AppInstanceId");
       const r = need(ctx, [20]);
@@ -369,6 +373,19 @@ export function leaseResponse(l: {
     v.setUint16(48, l.epoch ?? 0, true);
   }
   return { name: CreateContextName.REQUEST_LEASE, data: d };
+}
+
+/**
+ * The POSIX create context request (SMB3 POSIX extensions; the layout the Linux client and Samba use):
+ * Mode, a 32-bit little-endian set of POSIX permission bits, and nothing else. Another length, or
+ * the context twice, is STATUS_INVALID_PARAMETER (Samba answers the same). docs/posix.md.
+ */
+export function decodePosixCreateContext(p: { data: Uint8Array; duplicate: boolean }): { mode: number } {
+  if (p.duplicate) throw new WireError("duplicate POSIX create context");
+  if (p.data.byteLength !== 4) {
+    throw new WireError(`POSIX create context: data length ${p.data.byteLength}`, Status.INVALID_PARAMETER);
+  }
+  return { mode: new Reader(p.data).u32() };
 }
 
 /**

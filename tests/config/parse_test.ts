@@ -98,6 +98,8 @@ Deno.test("parseConfig gives a share every share default and makes it read-only 
     crossmnt: true,
     continuousAvailability: false,
     smbEncrypt: "auto",
+    timeMachine: false,
+    timeMachineMaxSize: 0,
     isPipe: false,
   });
 });

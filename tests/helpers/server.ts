@@ -476,7 +476,8 @@ const SAMBA_SHARE_DEFAULTS: Record<string, string> = {
 /** Global keys that are ksmbd-deno only and must not reach smb.conf. */
 const KSMBD_ONLY_GLOBALS = new Set(["state directory", "tcp port"]);
 
-async function ensureUnixUser(name: string): Promise<void> {
+/** Creates the unix account `name` (no home, no shell) unless it exists. */
+export async function ensureUnixUser(name: string): Promise<void> {
   const r = await runCommand("id", ["-u", name], { timeoutMs: 5000 });
   if (r.code === 0) return;
   const add = await runCommand("useradd", ["-M", "-s", "/usr/sbin/nologin", name], { timeoutMs: 20_000 });

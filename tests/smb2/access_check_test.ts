@@ -1,6 +1,11 @@
 import { assertEquals } from "../wire/_helpers.ts";
 import { Session } from "../../core/state/session.ts";
-import { inheritAces, inheritedDescriptor } from "../../core/smb2/access_check.ts";
+import {
+  creatorDescriptor,
+  inheritAces,
+  inheritedDescriptor,
+  unixOwnerOf,
+} from "../../core/smb2/access_check.ts";
 import {
   defaultDescriptor,
   grantedAccess,
@@ -142,7 +147,7 @@ Deno.test("inheritedDescriptor: context DACL wins; nothing inheritable gives own
 
 Deno.test("defaultDescriptor derives the DACL from the mode; queryDescriptor returns only the asked parts", () => {
   const s = session();
-  const d = defaultDescriptor(s, { sd: null, mode: 0o640, uid: 0, gid: 0, isDirectory: false });
+  const d = defaultDescriptor(s, { sd: null, mode: 0o640, uid: 1001, gid: 1001, isDirectory: false });
   const t = tokenOf(s);
   assertEquals((grantedAccess(d, t) & (A.FILE_WRITE_DATA | A.WRITE_DAC | A.DELETE)) !== 0, true);
   assertEquals(d.dacl!.aces[2].mask & A.FILE_READ_DATA, 0); // other: ---
@@ -152,4 +157,42 @@ Deno.test("defaultDescriptor derives the DACL from the mode; queryDescriptor ret
   const owner = decodeSecurityDescriptor(queryDescriptor(d, 1));
   assertEquals(sidToString(owner.owner!), ME);
   assertEquals(owner.control & SdControl.DACL_PRESENT, 0);
+});
+
+Deno.test("tokenOf: with the domain SID known, the user is S-1-5-21-a-b-c-uid and also holds S-1-22-1-uid", () => {
+  const s = session();
+  s.domainSubauth = [1, 2, 3];
+  const t = tokenOf(s);
+  assertEquals(sidToString(t.user), "S-1-5-21-1-2-3-1001");
+  assertEquals(t.sids.map(sidToString).slice(0, 3), ["S-1-5-21-1-2-3-1001", ME, "S-1-22-2-1001"]);
+  s.guest = true;
+  assertEquals(sidToString(tokenOf(s).user), ME);
+});
+
+Deno.test("creatorDescriptor: the creator owns a new file with full control; group and Everyone get the mode's rights", () => {
+  const t = tokenOf(session());
+  const f = creatorDescriptor(t, 0o744, false);
+  assertEquals(sidToString(f.owner!), ME);
+  assertEquals(f.dacl!.aces.map((a) => [sidToString(a.sid), a.mask, a.flags]), [
+    [ME, A.FILE_ALL_ACCESS, 0],
+    ["S-1-22-2-1001", 0x00120089, 0],
+    ["S-1-1-0", 0x00120089, 0],
+  ]);
+  assertEquals(grantedAccess(f, tokenOf(session(1002, 1002))) & A.FILE_WRITE_DATA, 0);
+  const d = creatorDescriptor(t, 0o755, true);
+  assertEquals(d.dacl!.aces.map((a) => [sidToString(a.sid), a.flags]), [
+    [ME, 0],
+    ["S-1-3-0", F.OBJECT_INHERIT | F.CONTAINER_INHERIT | F.INHERIT_ONLY],
+    ["S-1-22-2-1001", 0],
+    ["S-1-3-1", F.OBJECT_INHERIT | F.CONTAINER_INHERIT | F.INHERIT_ONLY],
+    ["S-1-1-0", F.OBJECT_INHERIT | F.CONTAINER_INHERIT],
+  ]);
+});
+
+Deno.test("unixOwnerOf: a session's uid and gid, none for an account without a Unix user or anonymous", () => {
+  assertEquals(unixOwnerOf(session()), { uid: 1001, gid: 1001 });
+  assertEquals(unixOwnerOf(session(65535, 65535)), null);
+  const anon = session();
+  anon.anonymous = true;
+  assertEquals(unixOwnerOf(anon), null);
 });

@@ -14,6 +14,7 @@ const BEFORE: Record<VfsErrorKind, number> = {
   path_not_found: Status.OBJECT_PATH_NOT_FOUND,
   name_collision: Status.OBJECT_NAME_COLLISION,
   invalid_name: Status.OBJECT_NAME_INVALID,
+  path_syntax_bad: Status.OBJECT_PATH_SYNTAX_BAD,
   access_denied: Status.ACCESS_DENIED,
   directory_not_empty: Status.DIRECTORY_NOT_EMPTY,
   disk_full: Status.DISK_FULL,

@@ -43,7 +43,7 @@ Deno.test("ShareFs.create refuses traversal paths and touches nothing outside th
     assert.equal(fs.readFileSync(`${f.outside}/secret.txt`, "utf8"), "secret");
     assertKind(
       () => f.share.create("..\\outside\\secret.txt", { disposition: D.OPEN }),
-      "invalid_name",
+      "path_syntax_bad", // a leading `..` climbs above the root (core/vfs/path.ts)
     );
     assertKind(() => f.share.create("\\etc\\passwd", { disposition: D.OPEN }), "invalid_name");
     assertKind(() => f.share.create("C:\\x", { disposition: D.OPEN }), "invalid_name");
@@ -116,7 +116,7 @@ Deno.test("ShareFs.rename and link refuse targets outside the root", () => {
     const before = snapshot(f.outside);
     fs.symlinkSync(f.outside, `${f.root}/linkdir`);
     const r = f.share.create("a.txt", { disposition: D.CREATE });
-    assertKind(() => f.share.rename(r.handle, "..\\outside\\a.txt", true), "invalid_name");
+    assertKind(() => f.share.rename(r.handle, "..\\outside\\a.txt", true), "path_syntax_bad");
     assertKind(() => f.share.rename(r.handle, "linkdir\\a.txt", true), "access_denied");
     assertKind(() => f.share.link(r.handle, "linkdir\\b.txt", true), "access_denied");
     assertKind(() => f.share.remove("linkdir\\secret.txt"), "access_denied");

@@ -19,9 +19,28 @@ Deno.test("parseSmbPath splits valid paths on backslashes", () => {
 Deno.test("parseSmbPath rejects dot components with OBJECT_NAME_INVALID", () => {
   assert.equal(DOT_COMPONENT_KIND, "invalid_name");
   assert.equal(vfsStatus(DOT_COMPONENT_KIND), Status.OBJECT_NAME_INVALID);
-  for (const p of ["..", "a\\..", "..\\x", "a\\..\\..\\etc", ".", "a\\.\\b"]) {
+  for (const p of [".", "a\\.\\b", ".\\..\\x"]) {
     assertKind(() => parseSmbPath(p), "invalid_name", p);
   }
+});
+
+Deno.test("parseSmbPath rejects a leading .. (above the share root) with OBJECT_PATH_SYNTAX_BAD", () => {
+  assert.equal(vfsStatus("path_syntax_bad"), Status.OBJECT_PATH_SYNTAX_BAD);
+  for (const p of ["..", "..\\x", "..\\..\\..", "..\\", "../x", "a\\..\\..\\etc"]) {
+    assertKind(() => parseSmbPath(p), "path_syntax_bad", p);
+  }
+});
+
+Deno.test("parseSmbPath resolves a .. that follows a name (dir\\sub\\.. is dir)", () => {
+  assert.deepEqual(parseSmbPath("a\\.."), { components: [], trailingSlash: false });
+  assert.deepEqual(parseSmbPath("a\\b\\..\\c"), { components: ["a", "c"], trailingSlash: false });
+});
+
+Deno.test("parseSmbPath treats / as a separator except in a POSIX path", () => {
+  assert.deepEqual(parseSmbPath("dir/file.dat"), { components: ["dir", "file.dat"], trailingSlash: false });
+  assert.deepEqual(parseSmbPath("a/b\\c/"), { components: ["a", "b", "c"], trailingSlash: true });
+  assertKind(() => parseSmbPath("a/b", true), "invalid_name", "posix a/b");
+  assertKind(() => parseSmbPath("a//b"), "invalid_name", "a//b");
 });
 
 Deno.test("parseSmbPath rejects absolute paths, empty components and invalid characters", () => {
@@ -31,7 +50,6 @@ Deno.test("parseSmbPath rejects absolute paths, empty components and invalid cha
     "a\\\\b",
     "C:\\Windows",
     "c:",
-    "a/b",
     "/etc/passwd",
     "a:stream",
     "a*",

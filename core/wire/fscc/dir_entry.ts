@@ -15,6 +15,12 @@ export interface DirEntry {
   shortName?: string;
   /** Reparse tag, sent in EaSize when FILE_ATTRIBUTE_REPARSE_POINT is set (MS-FSCC 2.4.8). */
   reparseTag?: number;
+  /**
+   * Apple's READ_DIR_ATTR fields (docs/apple.md), FileIdBothDirectoryInformation only: EaSize carries
+   * the maximal access, the 26 bytes of ShortNameLength/Reserved/ShortName the resource fork size and
+   * packed FinderInfo, Reserved2 the Unix mode.
+   */
+  aapl?: { maxAccess: number; shortNameArea: Uint8Array; unixMode: number };
 }
 
 /** Bytes before FileName in each supported class (MS-FSCC 2.4.10, 2.4.14, 2.4.8, 2.4.28, 2.4.17, 2.4.18). */
@@ -64,13 +70,19 @@ function writeEntry(w: Writer, cls: number, e: DirEntry, name: Uint8Array): void
     w.bytes(name);
     return;
   }
-  w.u32(eaOrTag(e));
+  const aapl = cls === FileInfoClass.ID_BOTH_DIRECTORY ? e.aapl : undefined;
+  w.u32(aapl ? aapl.maxAccess : eaOrTag(e));
   if (cls === FileInfoClass.FULL_DIRECTORY) {
     w.bytes(name);
     return;
   }
   if (cls === FileInfoClass.ID_FULL_DIRECTORY) {
     w.u32(0).u64(m.fileId).bytes(name);
+    return;
+  }
+  if (aapl) {
+    w.bytes(aapl.shortNameArea.subarray(0, 26)).zeros(26 - Math.min(26, aapl.shortNameArea.byteLength));
+    w.u16(aapl.unixMode).u64(m.fileId).bytes(name);
     return;
   }
   // BOTH / ID_BOTH: ShortNameLength, Reserved, ShortName[24]

@@ -143,15 +143,25 @@ export function encodeFileAllInformation(c: FileInfoContext, maxLen: number): In
   return withName(w.finish(), c.path, maxLen);
 }
 
+/**
+ * Smallest output for a FILE_NAME_INFORMATION-shaped class: BlockAlign(FieldOffset(FileName) + 2, 4)
+ * = 8 (MS-FSA 2.1.5.12; smbtorture smb2.getinfo.qfile_buffercheck).
+ */
+export const FILE_NAME_INFORMATION_MIN = blockAlign(4 + 2, 4);
+
 /** FileAlternateNameInformation (MS-FSCC 2.4.5): FILE_NAME_INFORMATION with the 8.3 name. */
 export function encodeFileAlternateNameInformation(name: string, maxLen: number): InfoOutput {
-  if (maxLen < 4) tooSmall("FileAlternateNameInformation", 4, maxLen);
+  if (maxLen < FILE_NAME_INFORMATION_MIN) {
+    tooSmall("FileAlternateNameInformation", FILE_NAME_INFORMATION_MIN, maxLen);
+  }
   return withName(new Uint8Array(0), name, maxLen);
 }
 
 /** FileNormalizedNameInformation (MS-FSCC 2.4.32): FILE_NAME_INFORMATION with the path. */
 export function encodeFileNormalizedNameInformation(path: string, maxLen: number): InfoOutput {
-  if (maxLen < 4) tooSmall("FileNormalizedNameInformation", 4, maxLen);
+  if (maxLen < FILE_NAME_INFORMATION_MIN) {
+    tooSmall("FileNormalizedNameInformation", FILE_NAME_INFORMATION_MIN, maxLen);
+  }
   return withName(new Uint8Array(0), path, maxLen);
 }
 

@@ -35,10 +35,12 @@ export const FsAttr = {
  * Default FileSystemAttributes. ksmbd reports SUPPORTS_OBJECT_IDS | PERSISTENT_ACLS | UNICODE_ON_DISK
  * | CASE_PRESERVED_NAMES | CASE_SENSITIVE_SEARCH | SUPPORTS_BLOCK_REFCOUNTING (+ NAMED_STREAMS with
  * streams, + configured fake caps). We keep the same bits except BLOCK_REFCOUNTING, which promises
- * DUPLICATE_EXTENTS support; the handler ORs NAMED_STREAMS / SPARSE / READ_ONLY_VOLUME per share.
+ * DUPLICATE_EXTENTS support; the handler ORs NAMED_STREAMS / READ_ONLY_VOLUME per share.
+ * SUPPORTS_SPARSE_FILES: FSCTL_SET_SPARSE, SET_ZERO_DATA and QUERY_ALLOCATED_RANGES are served on every
+ * share (core/smb2/fsctl_sparse.ts, docs/fsctl.md).
  */
 export const DEFAULT_FS_ATTRIBUTES: number = FsAttr.CASE_SENSITIVE_SEARCH | FsAttr.CASE_PRESERVED_NAMES |
-  FsAttr.UNICODE_ON_DISK | FsAttr.PERSISTENT_ACLS | FsAttr.SUPPORTS_OBJECT_IDS;
+  FsAttr.UNICODE_ON_DISK | FsAttr.PERSISTENT_ACLS | FsAttr.SUPPORTS_OBJECT_IDS | FsAttr.SUPPORTS_SPARSE_FILES;
 
 /** DeviceType for FileFsDeviceInformation (MS-FSCC 2.5.10). */
 export const DeviceType = { CD_ROM: 0x2, DISK: 0x7 } as const;

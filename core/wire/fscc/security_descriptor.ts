@@ -105,8 +105,11 @@ export interface SecurityDescriptor {
 
 const SD_HEADER = 20;
 const ACL_HEADER = 8;
-/** ACL_REVISION and ACL_REVISION_DS (MS-DTYP 2.4.5). */
-const ACL_REVISIONS = new Set([2, 4]);
+/**
+ * ACL_REVISION and ACL_REVISION_DS (MS-DTYP 2.4.5), and 3 between them, which Windows also accepts
+ * (its valid range is 2..4) and Samba's smbcacls writes for an ACL it builds (`--set`).
+ */
+const ACL_REVISIONS = new Set([2, 3, 4]);
 const OBJECT_TYPES = new Set<number>([
   AceType.ACCESS_ALLOWED_OBJECT,
   AceType.ACCESS_DENIED_OBJECT,

@@ -21,6 +21,8 @@ import {
   show,
   statusOrDrop,
   uniq,
+  VICTIM,
+  VICTIM_PASS,
 } from "./_shared.ts";
 import {
   ALL_ONES_FID,
@@ -34,7 +36,9 @@ import {
   type Smb2Msg,
   St,
   statusName,
+  writeBody,
 } from "../raw_client.ts";
+import { Status } from "../../../core/wire/status.ts";
 
 const FSCTL_VALIDATE_NEGOTIATE_INFO = 0x00140204;
 
@@ -291,6 +295,200 @@ Deno.test("malformed input: ioctl", async (t) => {
           else expectStatus(m, St.INVALID_PARAMETER, what);
         }
         assertEquals(Deno.statSync(`${c.env.shareDir}/${dstName}`).size, 0, "the copy target was written");
+      },
+    );
+    // Server-side copy: keys, ranges and buffers (MS-SMB2 3.3.5.15.5 / 3.3.5.15.6, docs/fsctl.md)
+    const FSCTL_SRV_COPYCHUNK = 0x001440f2;
+    const resumeKey = async (a: RawConn, fid: Uint8Array): Promise<Uint8Array> => {
+      const rk = await a.call(
+        Cmd.IOCTL,
+        ioctlBody(FSCTL_SRV_REQUEST_RESUME_KEY, fid, new Uint8Array(0), { maxOutput: 32 }),
+      );
+      expectStatus(rk, St.SUCCESS, "FSCTL_SRV_REQUEST_RESUME_KEY");
+      return ioctlOutput(rk).slice(0, 24);
+    };
+    const copyInput = (key: Uint8Array, chunks: [bigint, bigint, number][]): Uint8Array => {
+      const b = new Bytes().bytes(key).u32(chunks.length).u32(0);
+      for (const [so, to, len] of chunks) b.u64(so).u64(to).u32(len).u32(0);
+      return b.finish();
+    };
+    await kase("resume key with MaxOutputResponse below 32 bytes: INVALID_PARAMETER", async (c) => {
+      const a = await c.session();
+      const fid = await openFile(a, uniq("rk"), "data");
+      expectStatus(
+        await a.call(
+          Cmd.IOCTL,
+          ioctlBody(FSCTL_SRV_REQUEST_RESUME_KEY, fid, new Uint8Array(0), { maxOutput: 24 }),
+        ),
+        St.INVALID_PARAMETER,
+        "MaxOutputResponse 24",
+      );
+    });
+    await kase(
+      "copychunk with a key from another session or a forged key: OBJECT_NAME_NOT_FOUND",
+      async (c) => {
+        const owner = await c.session();
+        const src = await openFile(owner, uniq("cc-owner"), "the owner's secret data");
+        const key = await resumeKey(owner, src);
+        const other = await c.session({ user: VICTIM, password: VICTIM_PASS });
+        const dstName = uniq("cc-thief");
+        const dst = await openFile(other, dstName, "");
+        expectStatus(
+          await other.call(
+            Cmd.IOCTL,
+            ioctlBody(FSCTL_SRV_COPYCHUNK_WRITE, dst, copyInput(key, [[0n, 0n, 10]]), { maxOutput: 12 }),
+          ),
+          St.OBJECT_NAME_NOT_FOUND,
+          "key of another user's session",
+        );
+        // The same user on a second session is still another session (the key names one session's open).
+        const again = await c.session();
+        const dst2 = await openFile(again, uniq("cc-again"), "");
+        expectStatus(
+          await again.call(
+            Cmd.IOCTL,
+            ioctlBody(FSCTL_SRV_COPYCHUNK_WRITE, dst2, copyInput(key, [[0n, 0n, 10]]), { maxOutput: 12 }),
+          ),
+          St.OBJECT_NAME_NOT_FOUND,
+          "key of the same user's other session",
+        );
+        const forged = key.slice();
+        forged[20] ^= 0xff;
+        const own = await openFile(owner, uniq("cc-forged"), "");
+        expectStatus(
+          await owner.call(
+            Cmd.IOCTL,
+            ioctlBody(FSCTL_SRV_COPYCHUNK_WRITE, own, copyInput(forged, [[0n, 0n, 10]]), { maxOutput: 12 }),
+          ),
+          St.OBJECT_NAME_NOT_FOUND,
+          "forged key",
+        );
+        assertEquals(Deno.statSync(`${c.env.shareDir}/${dstName}`).size, 0, "nothing copied to the thief");
+      },
+    );
+    await kase(
+      "copychunk input shorter than its header, or MaxOutputResponse below 12: INVALID_PARAMETER",
+      async (c) => {
+        const a = await c.session();
+        const src = await openFile(a, uniq("cc-s"), "0123456789");
+        const dst = await openFile(a, uniq("cc-d"), "");
+        const key = await resumeKey(a, src);
+        expectStatus(
+          await a.call(Cmd.IOCTL, ioctlBody(FSCTL_SRV_COPYCHUNK, dst, key, { maxOutput: 12 })),
+          St.INVALID_PARAMETER,
+          "24-byte input",
+        );
+        expectStatus(
+          await a.call(
+            Cmd.IOCTL,
+            ioctlBody(FSCTL_SRV_COPYCHUNK, dst, copyInput(key, [[0n, 0n, 10]]), { maxOutput: 11 }),
+          ),
+          St.INVALID_PARAMETER,
+          "MaxOutputResponse 11",
+        );
+      },
+    );
+    await kase(
+      "copychunk past the source's end: INVALID_VIEW_SIZE with the progress (3.3.5.15.6)",
+      async (c) => {
+        const a = await c.session();
+        const src = await openFile(a, uniq("cc-s"), "0123456789");
+        const dstName = uniq("cc-d");
+        const dst = await openFile(a, dstName, "");
+        const key = await resumeKey(a, src);
+        const m = await a.call(
+          Cmd.IOCTL,
+          ioctlBody(FSCTL_SRV_COPYCHUNK, dst, copyInput(key, [[0n, 0n, 4], [8n, 4n, 4]]), { maxOutput: 12 }),
+        );
+        expectStatus(m, Status.INVALID_VIEW_SIZE, "second chunk 8..12 of a 10-byte source");
+        const out = ioctlOutput(m);
+        assertEquals(out.byteLength, 12, "SRV_COPYCHUNK_RESPONSE");
+        const v = new DataView(out.buffer, out.byteOffset, 12);
+        assertEquals([v.getUint32(0, true), v.getUint32(8, true)], [1, 4], "chunks and bytes written");
+        assertEquals(Deno.readTextFileSync(`${c.env.shareDir}/${dstName}`), "0123", "the first chunk only");
+      },
+    );
+    await kase("copychunk within one file with overlapping ranges: the source as it was", async (c) => {
+      const a = await c.session();
+      const name = uniq("cc-self");
+      const fid = await openFile(a, name, "abcdefghij");
+      const key = await resumeKey(a, fid);
+      const m = await a.call(
+        Cmd.IOCTL,
+        ioctlBody(FSCTL_SRV_COPYCHUNK, fid, copyInput(key, [[0n, 4n, 6]]), { maxOutput: 12 }),
+      );
+      expectStatus(m, St.SUCCESS, "overlapping chunk");
+      assertEquals(Deno.readTextFileSync(`${c.env.shareDir}/${name}`), "abcdabcdef", "file content");
+    });
+    await kase(
+      "query allocated ranges with no room for the answer: BUFFER_TOO_SMALL / BUFFER_OVERFLOW",
+      async (c) => {
+        const a = await c.session();
+        const fid = await openFile(a, uniq("qar"), "x".repeat(100));
+        expectStatus(
+          await a.call(
+            Cmd.IOCTL,
+            ioctlBody(FSCTL_QUERY_ALLOCATED_RANGES, fid, pair(0n, 100n), { maxOutput: 8 }),
+          ),
+          St.BUFFER_TOO_SMALL,
+          "MaxOutputResponse 8",
+        );
+        // A sparse file with two separate data ranges and room for one: BUFFER_OVERFLOW with the first.
+        const FSCTL_SET_SPARSE = 0x000900c4;
+        const sp = await openFile(a, uniq("qar-sparse"));
+        expectStatus(
+          await a.call(Cmd.IOCTL, ioctlBody(FSCTL_SET_SPARSE, sp, new Uint8Array(0))),
+          St.SUCCESS,
+          "SET_SPARSE",
+        );
+        const data = new Uint8Array(4096).fill(7);
+        for (const off of [0, 65536]) {
+          expectStatus(await a.call(Cmd.WRITE, writeBody(sp, off, data)), St.SUCCESS, `WRITE at ${off}`);
+        }
+        const m = await a.call(
+          Cmd.IOCTL,
+          ioctlBody(FSCTL_QUERY_ALLOCATED_RANGES, sp, pair(0n, 1n << 20n), { maxOutput: 16 }),
+        );
+        expectStatus(m, St.BUFFER_OVERFLOW, "two ranges, room for one");
+        const out = ioctlOutput(m);
+        const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+        assertEquals(out.byteLength, 16, "one FILE_ALLOCATED_RANGE_BUFFER");
+        assertEquals([v.getBigUint64(0, true), v.getBigUint64(8, true)], [0n, 4096n], "the first range");
+      },
+    );
+    await kase(
+      "compression FSCTLs with short buffers: INVALID_PARAMETER; a format: NOT_SUPPORTED",
+      async (c) => {
+        const a = await c.session();
+        const fid = await openFile(a, uniq("cmp"), "data");
+        const FSCTL_GET_COMPRESSION = 0x0009003c;
+        const FSCTL_SET_COMPRESSION = 0x0009c040;
+        expectStatus(
+          await a.call(Cmd.IOCTL, ioctlBody(FSCTL_GET_COMPRESSION, fid, new Uint8Array(0), { maxOutput: 1 })),
+          St.INVALID_PARAMETER,
+          "GET_COMPRESSION MaxOutputResponse 1",
+        );
+        expectStatus(
+          await a.call(Cmd.IOCTL, ioctlBody(FSCTL_SET_COMPRESSION, fid, new Uint8Array(1), { maxOutput: 0 })),
+          St.INVALID_PARAMETER,
+          "SET_COMPRESSION 1-byte input",
+        );
+        expectStatus(
+          await a.call(
+            Cmd.IOCTL,
+            ioctlBody(FSCTL_SET_COMPRESSION, fid, new Uint8Array([0x42, 0]), { maxOutput: 0 }),
+          ),
+          St.INVALID_PARAMETER,
+          "SET_COMPRESSION format 0x42",
+        );
+        expectStatus(
+          await a.call(
+            Cmd.IOCTL,
+            ioctlBody(FSCTL_SET_COMPRESSION, fid, new Uint8Array([2, 0]), { maxOutput: 0 }),
+          ),
+          St.NOT_SUPPORTED,
+          "SET_COMPRESSION LZNT1",
+        );
       },
     );
   });

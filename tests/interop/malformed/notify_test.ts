@@ -22,18 +22,25 @@ import {
   sleep,
   uniq,
 } from "./_shared.ts";
+import { Limits } from "../../../core/limits.ts";
 import {
+  Access,
   changeNotifyBody,
   Cmd,
+  CreateOpt,
+  Disposition,
   emptyBody4,
+  fileId,
   Flags,
   get32,
+  InfoType,
   leaseAckBody,
   oplockAckBody,
   put16,
   put32,
   put64,
   RawConn,
+  setInfoBody,
   St,
   statusName,
   waitInterim,
@@ -96,6 +103,75 @@ Deno.test("malformed input: change notify, cancel and oplock break", async (t) =
         }
         assert(fds <= fds0, `server fds ${fds0} -> ${fds} after connections with pending notifies closed`);
       }
+    });
+    await kase(
+      "CHANGE_NOTIFY on more directories than the watch limits: all pend, inotify resources released",
+      async (c) => {
+        const pid = c.env.srv.pid;
+        const ksmbd = c.env.srv.kind === "ksmbd";
+        const fds0 = ksmbd ? fdCount(pid) : -1;
+        const a = await c.session();
+        const n = Limits.notifyMaxWatchesPerSession + 8;
+        const pending: { dir: Uint8Array; mid: bigint }[] = [];
+        for (let i = 0; i < n; i++) {
+          const name = uniq("many");
+          makeOpenDir(`${c.env.shareDir}/${name}`);
+          const dir = await openDir(a, name);
+          const mid = await a.send(Cmd.CHANGE_NOTIFY, changeNotifyBody(dir));
+          assert((await waitInterim(a, mid)) !== null, `CHANGE_NOTIFY ${i} did not go asynchronous`);
+          pending.push({ dir, mid });
+        }
+        if (ksmbd) {
+          // A directory handle and at most a few descriptors per inotify watcher, no more.
+          const grown = fdCount(pid) - fds0;
+          assert(
+            grown <= n + Limits.notifyMaxWatchesPerSession * 4,
+            `server fds grew by ${grown} for ${n} watches`,
+          );
+        }
+        for (const p of pending) {
+          expectStatus(await a.closeFile(p.dir), St.SUCCESS, "CLOSE");
+          expectStatus(await a.recv(p.mid, 5000), NOTIFY_CLEANUP, "the pending CHANGE_NOTIFY");
+        }
+        if (ksmbd) {
+          let fds = fdCount(pid);
+          for (let i = 0; i < 30 && fds > fds0; i++) {
+            await sleep(100);
+            fds = fdCount(pid);
+          }
+          assert(fds <= fds0, `server fds ${fds0} -> ${fds} after the watched directories closed`);
+        }
+      },
+    );
+    await kase("CHANGE_NOTIFY on a directory being deleted: DELETE_PENDING, pending or new", async (c) => {
+      const DELETE_PENDING = 0xc0000056;
+      const a = await c.session();
+      const { dir, mid } = await pendingNotify(a, c);
+      const name = uniq("gone");
+      makeOpenDir(`${c.env.shareDir}/${name}`);
+      const watched = await openDir(a, name);
+      const pendingMid = await a.send(Cmd.CHANGE_NOTIFY, changeNotifyBody(watched));
+      assert((await waitInterim(a, pendingMid)) !== null, "CHANGE_NOTIFY did not go asynchronous");
+      const del = await a.create(name, {
+        access: Access.DELETE | Access.READ_ATTRIBUTES | Access.SYNCHRONIZE,
+        options: CreateOpt.DIRECTORY,
+        disposition: Disposition.OPEN,
+        share: 7,
+      });
+      expectStatus(del, St.SUCCESS, "open for delete");
+      // FileDispositionInformation (MS-FSCC 2.4.11): DeletePending = 1.
+      const disp = await a.call(
+        Cmd.SET_INFO,
+        setInfoBody(fileId(del), InfoType.FILE, 13, new Uint8Array([1])),
+      );
+      expectStatus(disp, St.SUCCESS, "SET_INFO FileDispositionInformation");
+      expectStatus(await a.recv(pendingMid, 5000), DELETE_PENDING, "the pending CHANGE_NOTIFY");
+      expectStatus(await a.call(Cmd.CHANGE_NOTIFY, changeNotifyBody(watched)), DELETE_PENDING, "a new one");
+      expectStatus(await a.closeFile(watched), St.SUCCESS, "CLOSE the watching handle");
+      expectStatus(await a.closeFile(fileId(del)), St.SUCCESS, "CLOSE (deletes the directory)");
+      // Another watch is not disturbed.
+      expectStatus(await a.closeFile(dir), St.SUCCESS, "CLOSE");
+      expectStatus(await a.recv(mid, 5000), NOTIFY_CLEANUP, "the other pending CHANGE_NOTIFY");
     });
     await kase(
       "CANCEL of a pending CHANGE_NOTIFY: CANCELLED; CANCEL of unknown ids: ignored",

@@ -105,6 +105,19 @@ Deno.test("decodeSecurityDescriptor refuses a wrong revision and a non-self-rela
   assertWireError(() => decodeSecurityDescriptor(setU16(b, 2, 0x0004)), Status.INVALID_SECURITY_DESCR);
 });
 
+Deno.test("decodeAcl accepts ACL revisions 2 to 4 (3: smbcacls --set) and refuses 1 and 5", () => {
+  for (const r of [2, 3, 4]) {
+    const b = handBuilt();
+    b[32] = r;
+    assertEquals(decodeSecurityDescriptor(b).dacl!.revision, r);
+  }
+  for (const r of [1, 5]) {
+    const b = handBuilt();
+    b[32] = r;
+    assertWireError(() => decodeSecurityDescriptor(b), Status.INVALID_ACL);
+  }
+});
+
 Deno.test("decodeSid refuses more than 15 sub-authorities and a SID running past its end", () => {
   const s = new Uint8Array(8 + 16 * 4);
   s[0] = 1;
