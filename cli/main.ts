@@ -124,6 +124,7 @@ export function buildProgram(): Command {
     .option("-c, --version", "print the version (works without a server)")
     .option("--status", "print the server status: sessions, tree connects, open files, locks, counters")
     .option("--json", "with --status: print the status as one JSON object (docs/operations.md)")
+    .option("--restart-module", "replace the accounts/RPC sandbox with a fresh one (as after a crash)")
     .option("-C, --config <file>", "configuration file (for its state directory)", DEFAULT_CONFIG_PATH)
     .option("--state-dir <dir>", "state directory holding control.sock (overrides the config)")
     .option("-v, --verbose", "verbose output")
@@ -136,10 +137,12 @@ export function buildProgram(): Command {
       if (o.debug !== undefined) reqs.push({ cmd: "debug", arg: o.debug as string });
       if (o.version) reqs.push({ cmd: "version" });
       if (o.status) reqs.push(o.json ? { cmd: "status", arg: "json" } : { cmd: "status" });
+      if (o.restartModule) reqs.push({ cmd: "restart-module" });
       if (o.json && !o.status) throw new CliError("--json goes with --status", EXIT_USAGE);
       if (reqs.length === 0) {
         throw new CliError(
-          "control needs one of -s/--shutdown, -r/--reload, -l/--list, -d/--debug, -c/--version, --status",
+          "control needs one of -s/--shutdown, -r/--reload, -l/--list, -d/--debug, -c/--version, --status, " +
+            "--restart-module",
           EXIT_USAGE,
         );
       }

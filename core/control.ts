@@ -370,6 +370,18 @@ export async function startControl(
         return { ok: true, text: req.arg === "json" ? statusJson(server) : statusText(server) };
       case "reload":
         return await reload();
+      case "restart-module": {
+        // A fresh accounts/RPC sandbox (core/ipc/bridge.ts restart); server state such as the
+        // failed-login throttle lives in the core and is kept.
+        const b = server.context.bridge;
+        try {
+          await b.restart("control request");
+        } catch (e) {
+          return { ok: false, error: `the accounts module did not restart: ${(e as Error).message}` };
+        }
+        log("conn", "accounts module restarted on request");
+        return { ok: true, text: `accounts module restarted (${b.stats.restarts} restarts so far)` };
+      }
       case "shutdown": {
         if (shuttingDown) return { ok: true, text: "ksmbd-deno is already shutting down" };
         shuttingDown = true;

@@ -24,7 +24,7 @@ export const Limits = {
   /** config: max connections (0 -> 65536), max ip connections. */
   maxConnections: 256,
   maxIpConnections: 32,
-  /** config: max open files (per connection here as in ksmbd's per-conn fid table). */
+  /** config: max open files (server-wide, as ksmbd's fd_limit). */
   maxOpenFiles: 10000,
   maxActiveSessions: 1024,
   /**
@@ -34,6 +34,22 @@ export const Limits = {
   maxChannelsPerSession: 32,
   /** Session binds in progress on one connection at once (each holds an authentication exchange). */
   maxPendingBinds: 16,
+  /**
+   * Failed-login throttling (core/auth/login_throttle.ts): config `login failure delay` (ksmbd: 5 s),
+   * the wait after a failed password check before the next check of that client; an attempt that
+   * would wait more than this many delays is refused without a check; failures of one account, from
+   * any client, within the window before each further failure delays the account too (ksmbd.mountd:
+   * 10); attempts of one client queued at once (the default `max ip connections` times the 16 setups
+   * a connection may have in progress, so legitimate bursts never reach it); clients and accounts
+   * tracked (past it new ones are refused), and the size at which idle entries are dropped.
+   */
+  loginFailureDelayMs: 5_000,
+  loginThrottleMaxDelays: 4,
+  loginUserFailuresBeforeLock: 10,
+  loginUserFailureWindowMs: 10 * 60_000,
+  loginThrottleMaxWaiting: 512,
+  loginThrottleMaxTracked: 65_536,
+  loginThrottlePruneAt: 4_096,
   /**
    * How long a holder has to acknowledge an oplock or lease break before the server lowers it itself
    * (MS-SMB2 3.3.2.1/3.3.2.5 Oplock/Lease Break Acknowledgment Timer; Windows and ksmbd: 35 s).
@@ -57,6 +73,51 @@ export const Limits = {
   durableTimeoutDefaultMs: 60_000,
   durableTimeoutMaxMs: 300_000,
   durableTimeoutCeilingMs: 24 * 60 * 60_000,
+  /**
+   * Resource limits of one connection (docs/security.md "Resource limits"). Response bytes queued
+   * for a client and not yet taken by its socket: past this the connection reads no further request
+   * until the queue is back under it, and a queue that stays over it for `sendStallTimeoutMs` (the
+   * client does not read) drops the connection. One READ response may exceed it on its own.
+   */
+  maxSendQueueBytes: 1024 * 1024,
+  sendStallTimeoutMs: 30_000,
+  /**
+   * Requests of one connection being processed at once, and the bytes of their frames; past either,
+   * no further request is read until one finishes (credits bound them too, but a client that
+   * ignores its window or holds 8 MiB WRITEs should not make the server hold more).
+   */
+  maxRequestsInFlight: 512,
+  maxInFlightBytes: 64 * 1024 * 1024,
+  /**
+   * Requests of one connection that went asynchronous at once (CHANGE_NOTIFY, blocking LOCKs, CREATEs
+   * waiting for a break): one more is answered STATUS_INSUFFICIENT_RESOURCES instead of waiting.
+   */
+  maxAsyncPerConnection: 1024,
+  /**
+   * config `negotiate timeout` / `session setup timeout` (seconds): a connection that has not sent
+   * a NEGOTIATE this long after it was accepted, or has no authenticated session this long after it
+   * was accepted, is dropped, so idle connections cannot hold every connection slot.
+   */
+  negotiateTimeoutMs: 20_000,
+  authTimeoutMs: 60_000,
+  /** A failed accept (EMFILE, ENFILE, ...) is retried after this, doubling up to the maximum. */
+  acceptRetryMinMs: 10,
+  acceptRetryMaxMs: 1_000,
+  /**
+   * config `max open files per session`: opens one session holds at once (`max open files` is the
+   * server-wide count, as in ksmbd); past either the CREATE fails STATUS_TOO_MANY_OPENED_FILES.
+   */
+  maxOpenFilesPerSession: 4096,
+  /** Trees connected in one session at once (TREE_CONNECT past it: STATUS_INSUFFICIENT_RESOURCES). */
+  maxTreesPerSession: 1024,
+  /** Sessions on one connection at once, established or being set up. */
+  maxSessionsPerConnection: 256,
+  /**
+   * QUERY_DIRECTORY: the search pattern's length in bytes (UTF-16). A pattern is matched against one
+   * name (at most 255 UTF-16 units), so twice that leaves room for wildcards; a longer FileName fails
+   * STATUS_OBJECT_NAME_INVALID.
+   */
+  maxSearchPatternBytes: 1024,
   /** Session setup must finish within this many ms, or the half-built session is dropped. */
   sessionSetupTimeoutMs: 60_000,
   /** After a CANCEL, later replies wait at most this long for the cancelled request's final response. */
@@ -69,6 +130,14 @@ export const Limits = {
   /** Bridge to rpc-wasm: per-call timeout and payload cap (ksmbd: 2 s, 4 KiB; RPC replies larger). */
   ipcTimeoutMs: 2000,
   ipcMaxPayload: 64 * 1024,
+  /** Calls waiting for the rpc-wasm module at once; one more fails at once (pipes: INSUFFICIENT_RESOURCES). */
+  ipcMaxPending: 1024,
+  /**
+   * Named pipes one session holds open at once (each holds RPC state in the module and up to one
+   * `ipcMaxPayload` message here, so RPC bytes per session are bounded by their product); one more
+   * CREATE fails STATUS_INSUFFICIENT_RESOURCES.
+   */
+  maxPipesPerSession: 64,
   /**
    * Byte-range locks (core/state/byte_locks.ts): locks held on one file at once by all its opens (a
    * LOCK beyond it gets STATUS_INSUFFICIENT_RESOURCES), and LOCK requests waiting on one file at once
@@ -189,4 +258,10 @@ export const Limits = {
    */
   notifyOwnEchoMs: 2_000,
   notifyMaxOwnMarks: 4096,
+  /**
+   * Directories per share whose entries changed (create, rename, link, delete) and were not fsynced
+   * yet, remembered so a later FLUSH makes the names durable (docs/security.md "Durability"); past it
+   * the oldest is fsynced at once and forgotten.
+   */
+  unsyncedDirsMax: 4096,
 } as const;

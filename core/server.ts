@@ -12,8 +12,8 @@ import { processFrame } from "./smb2/dispatch.ts";
 import { teardownConnection } from "./smb2/teardown.ts";
 import { log, logWarn } from "./log.ts";
 import { ALL_ADDRESSES, hostPort } from "./config/interfaces.ts";
-import { ListenError, type OpenedListeners, openListeners } from "./transport/listen.ts";
-import { peerAddressText } from "./transport/tcp.ts";
+import { acceptLoop, ListenError, type OpenedListeners, openListeners } from "./transport/listen.ts";
+import { ipLimitKey, peerAddressText } from "./transport/tcp.ts";
 
 export interface RunningServer {
   readonly port: number;
@@ -239,40 +239,44 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   let stopping = false;
   let stopPromise: Promise<void> | null = null;
 
-  const acceptLoop = async (listener: Deno.TcpListener): Promise<void> => {
-    for await (const c of listener) {
-      const ip = peerAddressText((c.remoteAddr as Deno.NetAddr).hostname);
-      const n = perIp.get(ip) ?? 0;
-      if (stopping || live.size >= maxConns || n >= maxIp) {
-        // KSMBDrain: reject over-limit connections at once and close the socket.
-        log("conn", `refusing connection from ${ip}: limit reached`);
-        try {
-          c.close();
-        } catch { /* gone */ }
-        continue;
-      }
+  const onConnection = (c: Deno.TcpConn): void => {
+    // `max ip connections` counts an IPv6 client by its /64 (core/transport/tcp.ts ipLimitKey).
+    const ip = ipLimitKey(peerAddressText((c.remoteAddr as Deno.NetAddr).hostname));
+    const n = perIp.get(ip) ?? 0;
+    if (stopping || live.size >= maxConns || n >= maxIp) {
+      // KSMBDrain: reject over-limit connections at once and close the socket.
+      log("conn", `refusing connection from ${ip}: limit reached`);
       try {
-        c.setNoDelay(true);
-      } catch { /* not fatal */ }
-      const conn = new Connection(ctx, c, processFrame);
-      live.add(conn);
-      ctx.connections.add(conn);
-      perIp.set(ip, n + 1);
-      ctx.stats.connections++;
-      conn.onClose = () => teardownConnection(conn);
-      conn.serve().finally(() => {
-        live.delete(conn);
-        ctx.connections.delete(conn);
-        const m = (perIp.get(ip) ?? 1) - 1;
-        if (m <= 0) perIp.delete(ip);
-        else perIp.set(ip, m);
-      });
+        c.close();
+      } catch { /* gone */ }
+      return;
     }
+    try {
+      c.setNoDelay(true);
+    } catch { /* not fatal */ }
+    const conn = new Connection(ctx, c, processFrame);
+    live.add(conn);
+    ctx.connections.add(conn);
+    perIp.set(ip, n + 1);
+    ctx.stats.connections++;
+    conn.onClose = () => teardownConnection(conn);
+    conn.serve().finally(() => {
+      live.delete(conn);
+      ctx.connections.delete(conn);
+      const m = (perIp.get(ip) ?? 1) - 1;
+      if (m <= 0) perIp.delete(ip);
+      else perIp.set(ip, m);
+    });
   };
-  // One accept loop per listener (core/transport/listen.ts); `done` resolves when all have ended.
+  // One accept loop per listener (core/transport/listen.ts); `done` resolves when all have ended. A
+  // failed accept (out of file descriptors) is retried after a pause, never ends the loop.
   const done = Promise.all(
     listeners.map((l) =>
-      acceptLoop(l).catch((e) => {
+      acceptLoop(l, onConnection, {
+        stopping: () => stopping,
+        warn: (m) =>
+          logWarn("conn", `listener ${hostPort((l.addr as Deno.NetAddr).hostname, opened.port)}: ${m}`),
+      }).catch((e) => {
         if (!stopping) {
           log("error", `listener ${hostPort((l.addr as Deno.NetAddr).hostname, opened.port)} failed: ${e}`);
         }

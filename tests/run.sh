@@ -53,6 +53,8 @@ ensure_peers() {
   command -v smbd >/dev/null 2>&1 || [ -x /usr/sbin/smbd ] || missing+=(samba)
   /usr/bin/python3 -c "import impacket.smbconnection" >/dev/null 2>&1 || missing+=(python3-impacket)
   command -v useradd >/dev/null 2>&1 || [ -x /usr/sbin/useradd ] || missing+=(passwd)
+  # strace counts the server's fsyncs in the durability tests (tests/helpers/fsync_trace.ts).
+  command -v strace >/dev/null 2>&1 || missing+=(strace)
   # Kerberos (tests/helpers/kdc.ts): a private MIT KDC, kadmin.local (krb5-admin-server; kadmind is
   # never started) and kinit/klist/kvno.
   { command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ]; } || missing+=(krb5-kdc)

@@ -13,7 +13,14 @@
 import { writeAll } from "../transport/tcp.ts";
 
 /** Commands a server accepts. */
-export type ControlCommand = "shutdown" | "reload" | "list" | "debug" | "version" | "status";
+export type ControlCommand =
+  | "shutdown"
+  | "reload"
+  | "list"
+  | "debug"
+  | "version"
+  | "status"
+  | "restart-module";
 
 /** All commands, for validation. */
 export const CONTROL_COMMANDS: readonly ControlCommand[] = [
@@ -23,6 +30,7 @@ export const CONTROL_COMMANDS: readonly ControlCommand[] = [
   "debug",
   "version",
   "status",
+  "restart-module",
 ];
 
 /** Debug components `control -d` accepts (`all` toggles every one). */

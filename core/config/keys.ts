@@ -366,6 +366,16 @@ export const KEY_TABLE = [
     doc: "accept Kerberos tickets in SPNEGO besides NTLMSSP",
   }),
   g({
+    name: "login failure delay",
+    field: "loginFailureDelay",
+    type: "number",
+    default: String(Limits.loginFailureDelayMs / 1000),
+    parse: seconds(60_000),
+    origin: "ksmbd-deno",
+    doc: "seconds the next password check of a client address (IPv6: its /64) waits after a failed " +
+      "one; 0 = no throttling (docs/security.md)",
+  }),
+  g({
     name: "map to guest",
     field: "mapToGuest",
     type: "map_to_guest",
@@ -403,7 +413,36 @@ export const KEY_TABLE = [
     type: "number",
     default: "10000",
     parse: count,
-    doc: "open files per connection (0 or above 65536 = 65536)",
+    doc:
+      "open files of all clients at once (0 or above 65536 = 65536); keep it below the process's file descriptor limit",
+  }),
+  g({
+    name: "max open files per session",
+    field: "maxOpenFilesPerSession",
+    type: "number",
+    default: String(Limits.maxOpenFilesPerSession),
+    parse: count,
+    origin: "ksmbd-deno",
+    doc:
+      "open files one session holds at once (0 or above 65536 = 65536), so one client cannot take every file descriptor",
+  }),
+  g({
+    name: "negotiate timeout",
+    field: "negotiateTimeout",
+    type: "number",
+    default: String(Limits.negotiateTimeoutMs / 1000),
+    parse: seconds(24 * 60 * 60_000),
+    origin: "ksmbd-deno",
+    doc: "seconds a new connection has to send its NEGOTIATE before it is dropped; 0 = no limit",
+  }),
+  g({
+    name: "session setup timeout",
+    field: "sessionSetupTimeout",
+    type: "number",
+    default: String(Limits.authTimeoutMs / 1000),
+    parse: seconds(24 * 60 * 60_000),
+    origin: "ksmbd-deno",
+    doc: "seconds a new connection has to authenticate a session before it is dropped; 0 = no limit",
   }),
   g({
     name: "netbios name",

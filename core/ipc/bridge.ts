@@ -95,7 +95,9 @@ export type BridgeErrorCode =
   | "refused"
   | "closed"
   | "start-failed"
-  | "too-large";
+  | "too-large"
+  /** `Limits.ipcMaxPending` calls are already waiting for the module. */
+  | "busy";
 
 /** Timeouts, malformed replies, refused requests and a dead or replaced module. */
 export class BridgeError extends Error {
@@ -331,6 +333,18 @@ export class Bridge {
     return this.call(EventType.HEARTBEAT_REQUEST, new Uint8Array(0), decodeHeartbeatResponse);
   }
 
+  /**
+   * Replaces the module with a fresh Worker and instance, as after a crash (calls in flight fail with
+   * "restarted"; the configuration and granted tree connects are replayed), and resolves once the
+   * new module runs. For `ksmbd-cli control --restart-module`: an operator's way to reset the sandbox,
+   * as restarting ksmbd.mountd's worker does for ksmbd.
+   */
+  async restart(reason: string): Promise<void> {
+    if (this.#closed) throw new BridgeError("Bridge closed", "closed");
+    this.#replace(reason);
+    await this.#whenReady();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -373,6 +387,11 @@ export class Bridge {
     if (!opts.skipReady && !this.#running) await this.#whenReady();
     const w = this.#worker;
     if (w === null || this.#closed) throw new BridgeError("No module running", "closed");
+    // docs/security.md "Resource limits": calls waiting for the module are bounded, so a flood of
+    // pipe requests or authentications cannot queue without limit behind a slow or stuck module.
+    if (this.#pending.size >= Limits.ipcMaxPending) {
+      throw new BridgeError(`${this.#pending.size} calls already wait for the module`, "busy");
+    }
     const handle = this.#allocHandle();
     const buf = encodeEnvelope(handle, type, payload);
     const ms = opts.timeoutMs ?? this.#timeoutMs;

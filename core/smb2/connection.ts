@@ -160,8 +160,16 @@ export class Connection {
   }
   /** When the last frame arrived (for `deadtime`). */
   lastActivity = Date.now();
+  /** A session was authenticated on this connection once (ends the `session setup timeout` check). */
+  authenticated = false;
   /** Requests being processed (for NEGOTIATE serialisation and shutdown). */
   inFlight = 0;
+  /** Bytes of the frames of the requests being processed (bounded by `Limits.maxInFlightBytes`). */
+  private inFlightBytes = 0;
+  /** The reader waits on these while the connection is over a limit (see {@link Connection.throttle}). */
+  private wakers: (() => void)[] = [];
+  /** Timers of `negotiate timeout` / `session setup timeout`, cleared when met or on close. */
+  private handshakeTimers: ReturnType<typeof setTimeout>[] = [];
   private closing = false;
   private idle: (() => void)[] = [];
   readonly peer: string;
@@ -172,7 +180,7 @@ export class Connection {
     readonly conn: Deno.TcpConn,
     private readonly processFrame: FrameProcessor,
   ) {
-    this.writer = new FrameWriter(conn);
+    this.writer = new FrameWriter(conn, () => this.wake());
     this.credits = new CreditWindow(server.global.smb2MaxCredits || Limits.maxCredits);
     const addr = conn.remoteAddr as Deno.NetAddr;
     // An IPv4 client of the dual-stack listener arrives as ::ffff:a.b.c.d: shown and checked as IPv4.
@@ -193,11 +201,14 @@ export class Connection {
   /** Runs the connection until the peer goes away or framing breaks. */
   async serve(): Promise<void> {
     log("conn", `connection from ${this.peer}`);
+    this.startHandshakeTimers();
     const reason = await readFrames(this.conn, {
       maxFrame: () => this.maxFrame(),
       onFrame: (frame) => {
         this.lastActivity = Date.now();
         this.inFlight++;
+        const size = frame.byteLength;
+        this.inFlightBytes += size;
         this.processFrame(this, frame)
           .catch((e) => {
             log("conn", `internal error on ${this.peer}: ${e instanceof Error ? e.stack : e}`);
@@ -205,13 +216,89 @@ export class Connection {
           })
           .finally(() => {
             this.inFlight--;
+            this.inFlightBytes -= size;
             if (this.inFlight === 0) { for (const f of this.idle.splice(0)) f(); }
+            this.wake();
           });
+        return this.overLimit() ? this.throttle() : undefined;
       },
     });
     if (reason !== "eof" && reason !== "closed") log("conn", `dropping ${this.peer}: ${reason}`);
     else log("conn", `connection from ${this.peer} ended (${reason})`);
     this.close();
+  }
+
+  /**
+   * Whether the connection holds as much as one client may (docs/security.md "Resource limits"):
+   * responses the client has not taken, or requests being processed. The reader then stops.
+   */
+  private overLimit(): boolean {
+    return this.writer.queuedBytes > Limits.maxSendQueueBytes ||
+      this.inFlight >= Limits.maxRequestsInFlight ||
+      this.inFlightBytes >= Limits.maxInFlightBytes;
+  }
+
+  private wake(): void {
+    for (const f of this.wakers.splice(0)) f();
+  }
+
+  /**
+   * Holds the reader back while {@link Connection.overLimit}: resolves once the connection is under
+   * its limits again or closed. A send queue that stays over its limit for `Limits.sendStallTimeoutMs`
+   * (the client does not read its responses) drops the connection.
+   */
+  private async throttle(): Promise<void> {
+    let stalledSince = 0;
+    while (!this.closing && this.overLimit()) {
+      const sendFull = this.writer.queuedBytes > Limits.maxSendQueueBytes;
+      if (!sendFull) stalledSince = 0;
+      else if (stalledSince === 0) stalledSince = Date.now();
+      const left = sendFull
+        ? stalledSince + Limits.sendStallTimeoutMs - Date.now()
+        : Limits.sendStallTimeoutMs;
+      if (left <= 0) {
+        log(
+          "conn",
+          `dropping ${this.peer}: it has not read its responses for ${Limits.sendStallTimeoutMs} ms`,
+        );
+        this.close();
+        return;
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((res) => {
+        this.wakers.push(res);
+        timer = setTimeout(res, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * `negotiate timeout` and `session setup timeout` (docs/security.md "Resource limits"): a
+   * connection that has sent no NEGOTIATE, or has not authenticated a session, that long after it was
+   * accepted is dropped. A session established once ends the check (`deadtime` rules idle ones then).
+   */
+  private startHandshakeTimers(): void {
+    const g = this.server.global;
+    const negotiateMs = g.negotiateTimeout > 0 ? g.negotiateTimeout * 1000 : 0;
+    const authMs = g.sessionSetupTimeout > 0 ? g.sessionSetupTimeout * 1000 : 0;
+    if (negotiateMs > 0) {
+      this.handshakeTimers.push(setTimeout(() => {
+        if (!this.negotiated && !this.closing) {
+          log("conn", `dropping ${this.peer}: no NEGOTIATE within ${negotiateMs} ms`);
+          this.close();
+        }
+      }, negotiateMs));
+    }
+    if (authMs > 0) {
+      this.handshakeTimers.push(setTimeout(() => {
+        if (this.closing) return;
+        if (this.authenticated) return;
+        for (const s of this.sessions.values()) if (s.state === "valid") return;
+        log("conn", `dropping ${this.peer}: no session authenticated within ${authMs} ms`);
+        this.close();
+      }, authMs));
+    }
   }
 
   /** Resolves when no request other than the caller's own is in flight. */
@@ -253,6 +340,8 @@ export class Connection {
   close(): void {
     if (this.closing) return;
     this.closing = true;
+    for (const t of this.handshakeTimers.splice(0)) clearTimeout(t);
+    this.wake();
     try {
       this.conn.close();
     } catch {
@@ -263,6 +352,18 @@ export class Connection {
 
   /** Set by the server: tears down sessions, trees and opens. */
   onClose?: () => void;
+}
+
+/**
+ * Whether a new open of `session` would pass the open limits (docs/security.md "Resource limits"):
+ * `max open files per session`, and for a file (which holds a descriptor) `max open files` across
+ * the server (every open with a route, disconnected durable ones included). The CREATE then fails
+ * STATUS_TOO_MANY_OPENED_FILES, so one client cannot take every descriptor of the process.
+ */
+export function openLimitReached(conn: Connection, session: Session, file: boolean): boolean {
+  const g = conn.server.global;
+  if (session.opens.size >= (g.maxOpenFilesPerSession || Limits.maxOpenFilesPerSession)) return true;
+  return file && conn.server.openRoutes.size >= (g.maxOpenFiles || Limits.maxOpenFiles);
 }
 
 /** The connection's ClientGuid as the state layer keys it ("" before NEGOTIATE or for SMB 2.0.2). */

@@ -45,7 +45,7 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { WRITE_RIGHTS } from "./access.ts";
 import { checkCreateAccess, maximalAccessOf, storeNewDescriptor, unixOwnerOf } from "./access_check.ts";
 import { openPipe } from "./pipe.ts";
-import { clientGuidOf } from "./connection.ts";
+import { clientGuidOf, openLimitReached } from "./connection.ts";
 import { hex16, unhex16 } from "../state/file_table.ts";
 import {
   type CachingRequest,
@@ -65,6 +65,7 @@ import { liveChannels } from "./channels.ts";
 import { decodeEaSetList, EaFlags, type FullEa } from "../wire/fscc/ea.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 import { answerAapl, keepsOnDelete } from "./aapl.ts";
+import { stopOnReparse } from "./fsctl_reparse.ts";
 
 /** ksmbd share flag OPLOCKS (docs/ksmbd_compat.md §2). */
 const SHARE_FLAG_OPLOCKS = 1 << 7;
@@ -140,7 +141,7 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   ) {
     throw new SmbError(Status.INVALID_PARAMETER);
   }
-  if (conn.opens.size >= conn.server.global.maxOpenFiles) throw new SmbError(Status.TOO_MANY_OPENED_FILES);
+  if (openLimitReached(conn, session, !tree.isPipe)) throw new SmbError(Status.TOO_MANY_OPENED_FILES);
 
   if (tree.isPipe) return openPipe(ctx, req);
   const fs = tree.fs!;
@@ -196,6 +197,16 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
     }
   }
   if (req.contexts.timewarp !== undefined) throw new SmbError(Status.OBJECT_NAME_NOT_FOUND); // no snapshots
+  // A reparse point on the path stops the open; a symlink is the client's to resolve (docs/fsctl.md).
+  const stopped = stopOnReparse(
+    fs,
+    name,
+    streamPart.path,
+    posix,
+    req.createOptions,
+    conn.negotiated!.dialect,
+  );
+  if (stopped) return stopped;
   // Apple's AAPL context (core/smb2/aapl.ts): a malformed one fails the create before the disk is touched.
   const aaplOut = req.contexts.aapl !== undefined ? answerAapl(conn, tree, req.contexts.aapl) : null;
   // ExtA (MS-SMB2 2.2.13.2.1): the EAs a created or overwritten file starts with, judged whole before
@@ -389,9 +400,20 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   // MS-SMB2 3.3.5.9.13: a durable v2 open naming an AppInstanceId replaces the opens made under it
   // (a failed-over application instance): they are closed before this one is checked.
   if (dh2q && c.appInstanceId) closeAppInstance(conn.server, hex16(c.appInstanceId));
+  // FILE_WRITE_THROUGH (MS-SMB2 2.2.13) on a create that may make a file: its name, inode and
+  // metadata are on stable storage before the client hears of it (docs/security.md "Durability").
+  const durableFinish = (): Reply | Promise<Reply> => {
+    const r = finish();
+    if (!(req.createOptions & CreateOptions.WRITE_THROUGH) || !creates || r.openId === undefined) return r;
+    const open = session.opens.get(r.openId)!;
+    return fs.flush(open.file).then(() => r, (e) => {
+      closeOpen(conn, open);
+      throw e;
+    });
+  };
   const first = plan();
   if (first.check.kind === "fail") throw new SmbError(first.check.status);
-  if (first.check.kind === "ok") return finish();
+  if (first.check.kind === "ok") return durableFinish();
   // Breaks are in flight: answer STATUS_PENDING now and finish when the holders are done.
   return {
     status: Status.PENDING,
@@ -412,7 +434,7 @@ export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
         if (next.check.kind === "fail") return { status: next.check.status };
         if (next.check.kind === "ok") {
           try {
-            return finish();
+            return await durableFinish();
           } catch (e) {
             if (e instanceof SmbError) return { status: e.status };
             throw e;
@@ -506,14 +528,14 @@ function closeAppInstance(server: RequestCtx["server"], appInstanceId: string): 
 }
 
 /**
- * The POSIX create context response (docs/posix.md): links, reparse tag (none), the file's mode and
+ * The POSIX create context response (docs/posix.md): links, reparse tag (docs/fsctl.md), the file's mode and
  * its owner and group as S-1-22-1-uid / S-1-22-2-gid.
  */
 function posixContextOf(meta: FileMeta): CreateContextOut {
   const u = meta.unix;
   return posixResponse(
     meta.nlink,
-    0,
+    meta.reparseTag ?? 0,
     wireMode(u?.mode ?? 0, meta.isDirectory),
     encodeSid(uidSid(u?.uid ?? 0)),
     encodeSid(gidSid(u?.gid ?? 0)),

@@ -141,11 +141,17 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     }
     const last = i === elements.length - 1;
     if (done.reply.goAsync && !last && hdr.command !== Command.CREATE) refuseAsyncInChain(done);
+    // Limits.maxAsyncPerConnection (docs/security.md "Resource limits"): one more waiting request
+    // (CHANGE_NOTIFY, blocking LOCK, CREATE waiting for a break) is refused instead of held.
+    if (done.reply.goAsync && conn.pending.size >= Limits.maxAsyncPerConnection) {
+      refuseAsyncInChain(done, Status.INSUFFICIENT_RESOURCES);
+    }
     const sent = addResponse(conn, batch, done, last, encryptedFor);
     // The handler sees its encoded element before signing (preauth hash, LOGOFF teardown).
     if (sent.afterEncode) await sent.afterEncode(sent.bytes);
     countRequest(conn, hdr, sent.status, pdu.byteLength, sent.size, t0, sent);
     if (hdr.command === Command.SESSION_SETUP && sent.status === Status.SUCCESS) {
+      conn.authenticated = true;
       conn.server.stats.sessionEstablished(conn.sessions.get(done.reply.sessionId ?? hdr.sessionId));
     }
     let status = sent.status;
@@ -211,12 +217,12 @@ async function finishBatch(conn: Connection, batch: Batch, send: boolean): Promi
  * operation is started with an aborted signal, the state of a request cancelled before it went
  * asynchronous, so the handler releases whatever it set up.
  */
-function refuseAsyncInChain(done: Handled): void {
+function refuseAsyncInChain(done: Handled, status: number = Status.INTERNAL_ERROR): void {
   const run = done.reply.goAsync!;
   const aborted = new AbortController();
   aborted.abort();
   run(aborted.signal).catch((e) => log("error", `refused async ${done.ctx.hdr.command}: ${e}`));
-  done.reply = { status: Status.INTERNAL_ERROR };
+  done.reply = { status };
 }
 
 /**

@@ -1,4 +1,9 @@
-/** FLUSH (MS-SMB2 3.3.5.11). */
+/**
+ * FLUSH (MS-SMB2 3.3.5.11): the file's data, its name (each directory on its path whose entries
+ * changed since they were last synced) and the share's metadata store reach stable storage before
+ * the reply (ShareFs.flush; docs/security.md "Durability"). A failure of the disk (EIO, ENOSPC at
+ * writeback) is the client's error status, never a success.
+ */
 import { decodeFlushRequest, encodeFlushResponse } from "../wire/flush.ts";
 import { Status } from "../wire/status.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";

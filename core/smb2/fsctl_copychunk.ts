@@ -16,7 +16,7 @@
  * vfs's asynchronous positional I/O and honour byte-range locks as READ and WRITE do (MS-FSA 2.1.5.2 /
  * 2.1.5.3: Windows Server 2012 answers STATUS_FILE_LOCK_CONFLICT).
  */
-import { encodeIoctlResponse, FsctlCode, type IoctlRequest } from "../wire/ioctl.ts";
+import { encodeIoctlResponse, type IoctlRequest } from "../wire/ioctl.ts";
 import {
   COPYCHUNK_RESPONSE_SIZE,
   type CopyChunkResponse,
@@ -26,7 +26,6 @@ import {
   RESUME_KEY_RESPONSE_SIZE,
   RESUME_KEY_SIZE,
 } from "../wire/fsctl/copychunk.ts";
-import { AccessMask as A } from "../wire/create.ts";
 import { Status } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
 import { Limits } from "../limits.ts";
@@ -34,6 +33,7 @@ import type { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { NotifyAction, NotifyFilter } from "./notify.ts";
 import { withDataSlot } from "./fsctl_limiter.ts";
+import { COPYCHUNK_SOURCE, requireAccess } from "./access_rules.ts";
 
 /** The random part of each open's resume key, drawn on the first request. */
 const keyTags = new WeakMap<Open, Uint8Array>();
@@ -104,13 +104,8 @@ export async function copyChunk(ctx: RequestCtx, req: IoctlRequest): Promise<Rep
   if (dest.isDirectory) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
   // The response must fit (smb2.ioctl.copy_chunk_max_output_sz).
   if (req.maxOutputResponse < COPYCHUNK_RESPONSE_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
-  // The target must be writable; COPYCHUNK (not _WRITE) also needs it readable (3.3.5.15.6).
-  if (!(dest.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) {
-    throw new SmbError(Status.ACCESS_DENIED);
-  }
-  if (req.ctlCode === FsctlCode.SRV_COPYCHUNK && !(dest.grantedAccess & A.FILE_READ_DATA)) {
-    throw new SmbError(Status.ACCESS_DENIED);
-  }
+  // The target must be writable, for COPYCHUNK (not _WRITE) readable too (3.3.5.15.6): checked before
+  // the handler (core/smb2/access_rules.ts FSCTL).
   const cc = decodeCopyChunkRequest(req.input, Limits.copyChunkMaxChunks);
   if (cc.chunkCount > Limits.copyChunkMaxChunks) return limitsReply(req);
   let total = 0;
@@ -124,8 +119,9 @@ export async function copyChunk(ctx: RequestCtx, req: IoctlRequest): Promise<Rep
   if (!src) throw new SmbError(Status.OBJECT_NAME_NOT_FOUND);
   if (src.pipe !== null || src.isDirectory) throw new SmbError(Status.OBJECT_NAME_NOT_FOUND);
   // Read or execute access to the source (smb2.ioctl.copy_chunk_bad_access, as READ allows).
-  if (!(src.grantedAccess & (A.FILE_READ_DATA | A.FILE_EXECUTE))) throw new SmbError(Status.ACCESS_DENIED);
-  const srcFs = ctx.session!.trees.get(src.treeId)?.fs;
+  const srcTree = ctx.session!.trees.get(src.treeId) ?? null;
+  requireAccess(src, srcTree, COPYCHUNK_SOURCE);
+  const srcFs = srcTree?.fs;
   const destFs = ctx.tree!.fs;
   if (!srcFs || !destFs) throw new SmbError(Status.OBJECT_NAME_NOT_FOUND);
 

@@ -30,7 +30,6 @@ import {
   encodeAllocatedRanges,
   encodeCompressionState,
 } from "../wire/fsctl/sparse.ts";
-import { AccessMask as A } from "../wire/create.ts";
 import { FileAttributes } from "../wire/fscc/types.ts";
 import { Status } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
@@ -60,10 +59,7 @@ export function setSparse(ctx: RequestCtx, req: IoctlRequest): Reply {
   const { open, fs } = fileOpen(ctx);
   // A directory cannot be sparse (Windows Server 2008 R2 and 2012: INVALID_PARAMETER).
   if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
-  // MS-FSA 2.1.5.10.34: any of write data, append data or write attributes will do.
-  if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA | A.FILE_WRITE_ATTRIBUTES))) {
-    throw new SmbError(Status.ACCESS_DENIED);
-  }
+  // MS-FSA 2.1.5.10.34: the access was checked before (core/smb2/access_rules.ts FSCTL).
   fs.setSparse(open.file, decodeSetSparse(req.input));
   if (ctx.server.notify.size > 0) {
     ctx.server.notify.emit(
@@ -92,8 +88,7 @@ function hasData(b: Uint8Array): boolean {
 export async function setZeroData(ctx: RequestCtx, req: IoctlRequest): Promise<Reply> {
   const { open, fs } = fileOpen(ctx);
   if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
-  // Only FILE_WRITE_DATA allows it (smb2.ioctl.sparse_perms: append data alone is refused).
-  if (!(open.grantedAccess & A.FILE_WRITE_DATA)) throw new SmbError(Status.ACCESS_DENIED);
+  // Only FILE_WRITE_DATA allows it, checked before (core/smb2/access_rules.ts FSCTL).
   const z = decodeZeroData(req.input);
   const h = open.file;
   // Never past the end of file: zeroing does not extend a file (smb2.ioctl.sparse_punch_invalid).
@@ -137,7 +132,7 @@ async function zeroRange(fs: ShareFs, h: VfsHandle, start: bigint, end: bigint):
 export async function queryAllocatedRanges(ctx: RequestCtx, req: IoctlRequest): Promise<Reply> {
   const { open, fs } = fileOpen(ctx);
   if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
-  if (!(open.grantedAccess & A.FILE_READ_DATA)) throw new SmbError(Status.ACCESS_DENIED);
+  // FILE_READ_DATA was checked before (core/smb2/access_rules.ts FSCTL).
   const q = decodeAllocatedRangeQuery(req.input);
   const h = open.file;
   const meta = fs.statHandle(h);
@@ -219,11 +214,11 @@ export function getCompression(ctx: RequestCtx, req: IoctlRequest): Reply {
  * every file already is; DEFAULT and LZNT1 are NOT_SUPPORTED (no compression on this file system).
  */
 export function setCompression(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open } = fileOpen(ctx);
+  // Windows wants write-data access for it, not write-attributes (smbtorture compress_perms): checked
+  // before (core/smb2/access_rules.ts FSCTL).
+  fileOpen(ctx);
   const format = decodeCompressionState(req.input);
   if (format > CompressionFormat.LZNT1) throw new SmbError(Status.INVALID_PARAMETER);
-  // Windows wants write-data access for it, not write-attributes (smbtorture compress_perms).
-  if (!(open.grantedAccess & A.FILE_WRITE_DATA)) throw new SmbError(Status.ACCESS_DENIED);
   if (format !== CompressionFormat.NONE) throw new SmbError(Status.NOT_SUPPORTED);
   return output(req, Status.SUCCESS, new Uint8Array(0));
 }

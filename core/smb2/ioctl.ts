@@ -10,7 +10,6 @@ import { Status } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { pipeTransceive } from "./pipe.ts";
-import { encodeFileObjectIdBuffer, FILE_OBJECTID_BUFFER_SIZE } from "../wire/fsctl/object_id.ts";
 import {
   encodeNetworkInterfaceInfo,
   NETWORK_INTERFACE_INFO_SIZE,
@@ -25,6 +24,16 @@ import {
   setSparse,
   setZeroData,
 } from "./fsctl_sparse.ts";
+import {
+  deleteObjectId,
+  deleteReparsePoint,
+  fileLevelTrim,
+  getObjectId,
+  getReparsePoint,
+  setObjectId,
+  setObjectIdExtended,
+  setReparsePoint,
+} from "./fsctl_reparse.ts";
 
 const ALL_ONES = 0xffffffffffffffffn;
 
@@ -86,8 +95,16 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
       return pipeTransceive(ctx, req);
     case FsctlCode.CREATE_OR_GET_OBJECT_ID:
     case FsctlCode.GET_OBJECT_ID:
-      // The object id is derived from the file's identity, so every file has one (below).
-      return createOrGetObjectId(ctx, req.maxOutputResponse, req.ctlCode, req.fileId);
+      // The id set by SET_OBJECT_ID, else one derived from the file's identity (fsctl_reparse.ts).
+      return getObjectId(ctx, req);
+    case FsctlCode.SET_OBJECT_ID:
+      return setObjectId(ctx, req);
+    case FsctlCode.SET_OBJECT_ID_EXTENDED:
+      return setObjectIdExtended(ctx, req);
+    case FsctlCode.DELETE_OBJECT_ID:
+      return deleteObjectId(ctx, req);
+    case FsctlCode.FILE_LEVEL_TRIM:
+      return fileLevelTrim(ctx, req);
     case FsctlCode.SRV_REQUEST_RESUME_KEY:
       return requestResumeKey(ctx, req);
     case FsctlCode.SRV_COPYCHUNK:
@@ -103,12 +120,13 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
       return getCompression(ctx, req);
     case FsctlCode.SET_COMPRESSION:
       return setCompression(ctx, req);
+    // Reparse points are stored data the server never follows (core/smb2/fsctl_reparse.ts, docs/fsctl.md).
     case FsctlCode.GET_REPARSE_POINT:
+      return getReparsePoint(ctx, req);
+    case FsctlCode.SET_REPARSE_POINT:
+      return setReparsePoint(ctx, req);
     case FsctlCode.DELETE_REPARSE_POINT:
-      // MS-FSA 2.1.5.10.20 / 2.1.5.10.11: no open here is ever a reparse point (a symlink is followed
-      // inside the share or refused, core/vfs/share_fs.ts); setting one is not offered (docs/fsctl.md).
-      if (!ctx.open || ctx.open.pipe !== null) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
-      throw new SmbError(Status.NOT_A_REPARSE_POINT);
+      return deleteReparsePoint(ctx, req);
     case FsctlCode.DFS_GET_REFERRALS:
     case FsctlCode.DFS_GET_REFERRALS_EX:
       // No DFS here (as ksmbd): the client treats the share as a plain one.
@@ -116,37 +134,6 @@ export function handleIoctl(ctx: RequestCtx): Reply | Promise<Reply> {
     default:
       throw new SmbError(Status.NOT_SUPPORTED);
   }
-}
-
-/**
- * FSCTL_CREATE_OR_GET_OBJECT_ID (MS-FSA 2.1.5.10.1): the file's object id, derived from its identity
- * on the volume (inode and device) so it is stable for the file's life and unique on the volume
- * without being stored; the volume id is the device, and the birth ids are the current ones since an
- * object id here never moves with a copy.
- */
-function createOrGetObjectId(
-  ctx: RequestCtx,
-  maxOutput: number,
-  ctlCode: number,
-  fileId: { persistent: bigint; volatile: bigint },
-): Reply {
-  const open = ctx.open;
-  if (!open || open.pipe !== null) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
-  if (maxOutput < FILE_OBJECTID_BUFFER_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
-  const h = open.file;
-  const objectId = new Uint8Array(16);
-  const ov = new DataView(objectId.buffer);
-  ov.setBigUint64(0, h.fileId, true);
-  ov.setBigUint64(8, h.dev, true);
-  const volumeId = new Uint8Array(16);
-  new DataView(volumeId.buffer).setBigUint64(0, h.dev, true);
-  const w = new Writer(FILE_OBJECTID_BUFFER_SIZE);
-  encodeFileObjectIdBuffer(w, { objectId, birthVolumeId: volumeId, birthObjectId: objectId });
-  const output = w.finish();
-  return {
-    status: Status.SUCCESS,
-    body: (bw, hs) => encodeIoctlResponse(bw, hs, { ctlCode, fileId, output }),
-  };
 }
 
 /**

@@ -33,6 +33,8 @@ import type { ServerContext } from "./server_context.ts";
 import { BridgeError, type RpcReply } from "../ipc/bridge.ts";
 import { RPC_MAX_REQUEST_PAYLOAD, RpcFlag, RpcStatus } from "../ipc/messages.ts";
 import { log } from "../log.ts";
+import { openLimitReached } from "./connection.ts";
+import { Limits } from "../limits.ts";
 
 /** FILE_ATTRIBUTE_NORMAL: what Windows and Samba report for a pipe. */
 const FILE_ATTRIBUTE_NORMAL = 0x80;
@@ -111,7 +113,13 @@ async function rpcCall(ctx: RequestCtx, st: PipeState, method: number, data?: Ui
   } catch (e) {
     if (e instanceof BridgeError) {
       log("ipc", `pipe ${st.id}: ${e.message}`);
-      throw new SmbError(e.code === "too-large" ? Status.INVALID_PARAMETER : Status.PIPE_DISCONNECTED);
+      throw new SmbError(
+        e.code === "too-large"
+          ? Status.INVALID_PARAMETER
+          : e.code === "busy"
+          ? Status.INSUFFICIENT_RESOURCES
+          : Status.PIPE_DISCONNECTED,
+      );
     }
     throw e;
   }
@@ -172,7 +180,15 @@ export async function openPipe(ctx: RequestCtx, req: CreateRequest): Promise<Rep
     server.bridge.rpcClose(pipeId, flags);
     throw new SmbError(Status.NETWORK_NAME_DELETED);
   }
-  if (ctx.conn.opens.size >= server.global.maxOpenFiles) {
+  // Limits.maxPipesPerSession (docs/security.md "Resource limits"): each pipe holds RPC state in
+  // the accounts module and up to one RPC message here.
+  let pipes = 0;
+  for (const o of session.opens.values()) if (o.pipe !== null) pipes++;
+  if (pipes >= Limits.maxPipesPerSession) {
+    server.bridge.rpcClose(pipeId, flags);
+    throw new SmbError(Status.INSUFFICIENT_RESOURCES);
+  }
+  if (openLimitReached(ctx.conn, session, false)) {
     server.bridge.rpcClose(pipeId, flags);
     throw new SmbError(Status.TOO_MANY_OPENED_FILES);
   }

@@ -14,6 +14,7 @@ import type { ChainState } from "./chain.ts";
 import { log } from "../log.ts";
 import { sessionToSignDeletedWith } from "./channels.ts";
 import { checkChannelSequence } from "./replay.ts";
+import { type AccessNeed, type AccessQuery, COMMAND_ACCESS, requireAccess } from "./access_rules.ts";
 
 /** Preconditions per command (MS-SMB2 3.3.5.2.x); fileIdOffset is from the body start. */
 export interface Rule {
@@ -29,6 +30,11 @@ export interface Rule {
   unsigned?: boolean;
   /** Still processed on a session whose Kerberos ticket has ended (MS-SMB2 3.3.5.2.9). */
   whenExpired?: boolean;
+  /**
+   * What the request needs of its open's granted access and of its tree (core/smb2/access_rules.ts),
+   * checked once the open is resolved, before the handler runs.
+   */
+  access?: (q: AccessQuery) => AccessNeed | null;
 }
 
 /** What each command needs before its handler runs. */
@@ -40,18 +46,50 @@ export const RULES: Readonly<Record<number, Rule>> = {
   [Command.TREE_DISCONNECT]: { session: true, tree: true },
   [Command.CREATE]: { session: true, tree: true },
   [Command.CLOSE]: { session: true, tree: true, fileIdOffset: 8, whenExpired: true },
-  [Command.FLUSH]: { session: true, tree: true, fileIdOffset: 8 },
-  [Command.READ]: { session: true, tree: true, fileIdOffset: 16 },
-  [Command.WRITE]: { session: true, tree: true, fileIdOffset: 16 },
-  [Command.LOCK]: { session: true, tree: true, fileIdOffset: 8, whenExpired: true },
+  [Command.FLUSH]: { session: true, tree: true, fileIdOffset: 8, access: COMMAND_ACCESS[Command.FLUSH] },
+  [Command.READ]: { session: true, tree: true, fileIdOffset: 16, access: COMMAND_ACCESS[Command.READ] },
+  [Command.WRITE]: { session: true, tree: true, fileIdOffset: 16, access: COMMAND_ACCESS[Command.WRITE] },
+  [Command.LOCK]: {
+    session: true,
+    tree: true,
+    fileIdOffset: 8,
+    whenExpired: true,
+    access: COMMAND_ACCESS[Command.LOCK],
+  },
   // IOCTL: FSCTLs such as VALIDATE_NEGOTIATE_INFO carry an all-ones FileId; any other names an open.
-  [Command.IOCTL]: { session: true, tree: true, fileIdOffset: 8, fileOptional: namesNoFile },
+  [Command.IOCTL]: {
+    session: true,
+    tree: true,
+    fileIdOffset: 8,
+    fileOptional: namesNoFile,
+    access: COMMAND_ACCESS[Command.IOCTL],
+  },
   [Command.CANCEL]: { session: false, tree: false, unsigned: true },
   [Command.ECHO]: { session: false, tree: false, unsigned: true },
-  [Command.QUERY_DIRECTORY]: { session: true, tree: true, fileIdOffset: 8 },
-  [Command.CHANGE_NOTIFY]: { session: true, tree: true, fileIdOffset: 8 },
-  [Command.QUERY_INFO]: { session: true, tree: true, fileIdOffset: 24 },
-  [Command.SET_INFO]: { session: true, tree: true, fileIdOffset: 16 },
+  [Command.QUERY_DIRECTORY]: {
+    session: true,
+    tree: true,
+    fileIdOffset: 8,
+    access: COMMAND_ACCESS[Command.QUERY_DIRECTORY],
+  },
+  [Command.CHANGE_NOTIFY]: {
+    session: true,
+    tree: true,
+    fileIdOffset: 8,
+    access: COMMAND_ACCESS[Command.CHANGE_NOTIFY],
+  },
+  [Command.QUERY_INFO]: {
+    session: true,
+    tree: true,
+    fileIdOffset: 24,
+    access: COMMAND_ACCESS[Command.QUERY_INFO],
+  },
+  [Command.SET_INFO]: {
+    session: true,
+    tree: true,
+    fileIdOffset: 16,
+    access: COMMAND_ACCESS[Command.SET_INFO],
+  },
   // OPLOCK_BREAK: the body is an oplock ack (FileId at 8) or a lease ack (LeaseKey there): the
   // handler tells them apart by StructureSize and resolves the open itself.
   [Command.OPLOCK_BREAK]: { session: true, tree: true },
@@ -218,5 +256,8 @@ function resolve(ctx: RequestCtx, rule: Rule, prev: ChainState | null, place: Re
     ctx.open = open;
     // MS-SMB2 3.3.5.2.10: the channel sequence number (core/smb2/replay.ts).
     checkChannelSequence(ctx, open);
+    // The one access check of the operation, before any effect (core/smb2/access_rules.ts).
+    const need = rule.access?.({ pdu: ctx.pdu, open, posix: conn.negotiated?.posix === true }) ?? null;
+    if (need !== null) requireAccess(open, ctx.tree, need);
   }
 }

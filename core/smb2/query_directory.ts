@@ -14,6 +14,7 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { packPosixDirEntries, POSIX_DIR_ENTRY_MIN, POSIX_INFO_CLASS } from "../wire/fscc/posix_info.ts";
 import { gidSid, uidSid } from "./security.ts";
 import { is83 } from "./short_name.ts";
+import { Limits } from "../limits.ts";
 
 export function handleQueryDirectory(ctx: RequestCtx): Reply {
   const req = decodeQueryDirectoryRequest(ctx.pdu);
@@ -32,6 +33,10 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
     throw new SmbError(Status.INFO_LENGTH_MISMATCH);
   }
 
+  // Limits.maxSearchPatternBytes (docs/security.md "Resource limits"): no name is longer than 255
+  // UTF-16 units, so a longer pattern is no valid search (Windows: OBJECT_NAME_INVALID) and is not
+  // matched against every name of the directory.
+  if (req.fileName.length * 2 > Limits.maxSearchPatternBytes) throw new SmbError(Status.OBJECT_NAME_INVALID);
   const restart = (req.flags & (F.RESTART_SCANS | F.REOPEN)) !== 0;
   let first = false;
   if (!open.dirEnum || restart) {

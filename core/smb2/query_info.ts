@@ -4,7 +4,7 @@ import { encodeFileInfo } from "../wire/fscc/file_info.ts";
 import { DEFAULT_FS_ATTRIBUTES, encodeFsInfo, FsAttr } from "../wire/fscc/fs_info.ts";
 import { FileInfoClass as C } from "../wire/fscc/info_classes.ts";
 import { Status } from "../wire/status.ts";
-import { AccessMask as A, CreateOptions } from "../wire/create.ts";
+import { CreateOptions } from "../wire/create.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { gidSid, securityForQuery, uidSid } from "./security.ts";
 import {
@@ -24,13 +24,15 @@ import {
 import { eaKey } from "../vfs/mod.ts";
 import type { Open } from "../state/open.ts";
 
-/** Classes that need FILE_READ_ATTRIBUTES (MS-SMB2 3.3.5.20.1). */
-const NEEDS_READ_ATTRS = new Set<number>([C.BASIC, C.ALL, C.NETWORK_OPEN, C.ATTRIBUTE_TAG]);
 /** FileModeInformation bits taken from the open's CreateOptions (MS-FSCC 2.4.26). */
 const MODE_BITS = CreateOptions.WRITE_THROUGH | CreateOptions.SEQUENTIAL_ONLY |
   CreateOptions.NO_INTERMEDIATE_BUFFERING |
   CreateOptions.SYNCHRONOUS_IO_ALERT | CreateOptions.SYNCHRONOUS_IO_NONALERT | CreateOptions.DELETE_ON_CLOSE;
 
+/**
+ * QUERY_INFO. The rights a class needs of the open were checked before this runs
+ * (core/smb2/access_rules.ts QUERY_FILE_INFO, querySecurityNeed).
+ */
 export function handleQueryInfo(ctx: RequestCtx): Reply {
   const req = decodeQueryInfoRequest(ctx.pdu);
   const open = ctx.open!;
@@ -49,14 +51,10 @@ export function handleQueryInfo(ctx: RequestCtx): Reply {
       if (req.fileInfoClass === C.NORMALIZED_NAME && neg.dialect < 0x0311) {
         throw new SmbError(Status.NOT_SUPPORTED);
       }
-      if (NEEDS_READ_ATTRS.has(req.fileInfoClass) && !(open.grantedAccess & A.FILE_READ_ATTRIBUTES)) {
-        throw new SmbError(Status.ACCESS_DENIED);
-      }
       const meta = fs.statHandle(h);
       // SMB3 POSIX extensions' class 100 (docs/posix.md), on connections that negotiated them; elsewhere
       // it is an unknown class (INVALID_INFO_CLASS below).
       if (req.fileInfoClass === POSIX_INFO_CLASS && neg.posix) {
-        if (!(open.grantedAccess & A.FILE_READ_ATTRIBUTES)) throw new SmbError(Status.ACCESS_DENIED);
         const u = meta.unix;
         out = encodeFilePosixInformation(
           meta,
@@ -146,7 +144,6 @@ const eaCursor = new WeakMap<Open, number>();
  */
 function queryEas(ctx: RequestCtx, req: ReturnType<typeof decodeQueryInfoRequest>): Reply {
   const open = ctx.open!;
-  if (!(open.grantedAccess & A.FILE_READ_EA)) throw new SmbError(Status.ACCESS_DENIED);
   const names = req.input.byteLength > 0 ? decodeGetEaList(req.input) : null;
   if (names && !names.every(eaNameValid)) throw new SmbError(Status.INVALID_EA_NAME);
   const eas = ctx.tree!.fs!.eas(open.file);

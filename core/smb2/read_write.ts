@@ -1,11 +1,12 @@
 /** READ (MS-SMB2 3.3.5.12) and WRITE (3.3.5.13): the data path. */
 import { decodeReadRequest, encodeReadResponseHeader } from "../wire/read.ts";
-import { decodeWriteRequest, encodeWriteResponse } from "../wire/write.ts";
+import { decodeWriteRequest, encodeWriteResponse, WRITE_AT_EOF, WriteFlags } from "../wire/write.ts";
 import { Status } from "../wire/status.ts";
 import { Dialect } from "../wire/negotiate.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { AccessMask as A } from "../wire/create.ts";
+import { AccessMask as A, CreateOptions } from "../wire/create.ts";
 import { pipeRead, pipeWrite } from "./pipe.ts";
+import { APPEND_OFFSET, writeOffset } from "./access_rules.ts";
 import { NotifyAction, NotifyFilter } from "./notify.ts";
 import { noteWrite } from "./write_time.ts";
 import { isAfpInfo, readAfpInfo, reserveGrowth, timeMachineOf, writeAfpInfo } from "./aapl.ts";
@@ -28,7 +29,7 @@ export async function handleRead(ctx: RequestCtx): Promise<Reply> {
   checkCharge(ctx, req.length);
   if (open.pipe !== null) return pipeRead(ctx, open, req.length);
   if (open.isDirectory) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
-  if (!(open.grantedAccess & (A.FILE_READ_DATA | A.FILE_EXECUTE))) throw new SmbError(Status.ACCESS_DENIED);
+  // Read access was checked before the handler (core/smb2/access_rules.ts READ_NEED).
   if (
     ctx.server.byteLocks.ioConflict(
       open.fileKey,
@@ -69,8 +70,12 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
   checkCharge(ctx, req.data.byteLength);
   if (open.pipe !== null) return pipeWrite(ctx, open, req.data);
   if (open.isDirectory) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
-  if (!(open.grantedAccess & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA))) {
-    throw new SmbError(Status.ACCESS_DENIED);
+  // Write or append access was checked before the handler (core/smb2/access_rules.ts WRITE_NEED). An
+  // append-only open adds at the end of file only, and Offset 0xFFFFFFFFFFFFFFFF is the end of file
+  // (MS-FSA 2.1.5.4; access_rules.ts writeOffset).
+  if (req.offset === WRITE_AT_EOF || !(open.grantedAccess & A.FILE_WRITE_DATA)) {
+    const at = req.offset === WRITE_AT_EOF ? APPEND_OFFSET : BigInt(req.offset);
+    req.offset = Number(writeOffset(open.grantedAccess, at, ctx.tree!.fs!.statHandle(open.file).endOfFile));
   }
   if (
     ctx.server.byteLocks.ioConflict(
@@ -93,6 +98,11 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
   const n = isAfpInfo(open.file)
     ? await writeAfpInfo(ctx.tree!.fs!, open.file, req.data, req.offset)
     : await ctx.tree!.fs!.write(open.file, req.data, req.offset);
+  // MS-SMB2 3.3.5.13: a write-through write (the request's flag, 2.2.21, or an open created with
+  // FILE_WRITE_THROUGH, 2.2.13) is on stable storage before the reply (docs/security.md "Durability").
+  if ((req.flags & WriteFlags.WRITE_THROUGH) || (open.createOptions & CreateOptions.WRITE_THROUGH)) {
+    await ctx.tree!.fs!.syncData(open.file);
+  }
   open.written = true;
   ctx.server.files.breakReadCaching(open.fileKey, open.persistentId);
   if (ctx.server.notify.size > 0) {

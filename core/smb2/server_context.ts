@@ -12,6 +12,7 @@ import { ByteLockTable } from "../state/byte_locks.ts";
 import { NotifyHub } from "./notify.ts";
 import { Metrics } from "../metrics.ts";
 import type { ShareFs } from "../vfs/mod.ts";
+import { LoginThrottle } from "../auth/login_throttle.ts";
 
 /** Server-wide state shared by all connections. */
 export class ServerContext {
@@ -47,6 +48,12 @@ export class ServerContext {
   }
   /** Counters for `control --status` and the Prometheus endpoint (core/metrics.ts). */
   readonly stats: Metrics = new Metrics();
+  /**
+   * Failed-login throttling per client and per account, kept here (not in the accounts module) so a
+   * restart of the module does not reset it (core/auth/login_throttle.ts). Built from the start-up
+   * `login failure delay` (a global key: a change applies at restart).
+   */
+  readonly loginThrottle: LoginThrottle;
   /** Session ids are unique server-wide so PreviousSessionId can find an old session. */
   /**
    * Session ids fit in 32 bits, as ksmbd's and Samba's do (smbtorture smb2.session-id keeps only the
@@ -107,6 +114,9 @@ export class ServerContext {
     readonly stateDir: string,
   ) {
     this.files.onBreak = (m) => routeBreak(this, m);
+    this.loginThrottle = new LoginThrottle({
+      delayMs: (global.loginFailureDelay ?? Limits.loginFailureDelayMs / 1000) * 1000,
+    });
     this.persistent = new PersistentStore(stateDir);
   }
 

@@ -13,7 +13,7 @@ import { decodeLogoffRequest, encodeLogoffResponse } from "../wire/logoff.ts";
 import { Dialect, SecurityMode } from "../wire/negotiate.ts";
 import { HeaderFlags } from "../wire/header.ts";
 import { Status } from "../wire/status.ts";
-import { SpnegoAcceptor } from "../auth/acceptor.ts";
+import { type NtlmVerifyInput, type NtlmVerifyResult, SpnegoAcceptor } from "../auth/acceptor.ts";
 import { preauthUpdate } from "../crypto/preauth.ts";
 import { smb3Keys } from "../crypto/kdf.ts";
 import { TransformCipher } from "../crypto/encryption.ts";
@@ -26,7 +26,8 @@ import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { forgetSession, logoffSession } from "./teardown.ts";
 import { Limits } from "../limits.ts";
 import { debugEnabled, log } from "../log.ts";
-import { KerberosReason, SPNEGO_ENTROPY_BYTES } from "../ipc/messages.ts";
+import { KerberosReason, type LoginResponse, SPNEGO_ENTROPY_BYTES } from "../ipc/messages.ts";
+import { ipLimitKey } from "../transport/tcp.ts";
 
 const USER_FLAG = { OK: 1, BAD_PASSWORD: 2, BAD_UID: 4, BAD_USER: 8, GUEST: 16, DELAY: 32 } as const;
 
@@ -38,22 +39,51 @@ function kerberosReasonText(reason: number): string {
   return `reason ${reason}`;
 }
 
-/** A SPNEGO acceptor checking passwords in the accounts module (and Kerberos tickets when enabled). */
-function newAcceptor(server: ServerContext): SpnegoAcceptor {
+/**
+ * A SPNEGO acceptor checking passwords in the accounts module (and Kerberos tickets when enabled). A
+ * named NTLM login goes through the server's failed-login throttle first (core/auth/login_throttle.ts,
+ * CVE-2023-32251 class): while the client (IPv6: its /64) or the account is locked out after a failed
+ * check, the attempt fails with LOGON_FAILURE without its password being checked.
+ */
+function newAcceptor(server: ServerContext, conn: Connection): SpnegoAcceptor {
+  const toResult = (input: NtlmVerifyInput, r: LoginResponse): NtlmVerifyResult => ({
+    ok: (r.status & USER_FLAG.OK) !== 0 || (r.status & USER_FLAG.GUEST) !== 0,
+    guest: (r.status & USER_FLAG.GUEST) !== 0 && input.account !== "",
+    anonymous: input.account === "" && input.ntResponse.byteLength === 0,
+    account: r.account,
+    sessionKey: r.sessionKey,
+    uid: r.uid,
+    gid: r.gid,
+    userFlags: r.status,
+  });
   return new SpnegoAcceptor({
     netbiosName: server.global.netbiosName,
     domain: server.global.workgroup,
-    verify: (input) =>
-      server.bridge.login(input).then((r) => ({
-        ok: (r.status & USER_FLAG.OK) !== 0 || (r.status & USER_FLAG.GUEST) !== 0,
-        guest: (r.status & USER_FLAG.GUEST) !== 0 && input.account !== "",
-        anonymous: input.account === "" && input.ntResponse.byteLength === 0,
-        account: r.account,
-        sessionKey: r.sessionKey,
-        uid: r.uid,
-        gid: r.gid,
-        userFlags: r.status,
-      })),
+    verify: async (input) => {
+      // An anonymous logon (empty name and response) checks no password.
+      if (input.account === "" && input.ntResponse.byteLength === 0) {
+        return toResult(input, await server.bridge.login(input));
+      }
+      const t = await server.loginThrottle.check(
+        input.account,
+        ipLimitKey(conn.peer),
+        () => server.bridge.login(input),
+        // A guest mapping (`map to guest = bad user`) is not a failed password.
+        (r) => (r.status & USER_FLAG.OK) === 0,
+      );
+      if (t.refused === null) return toResult(input, t.value);
+      log("auth", `login of ${JSON.stringify(input.account)} from ${conn.peer} refused unchecked: ${t.refused}`);
+      return {
+        ok: false,
+        guest: false,
+        anonymous: false,
+        account: "", // nothing to report to the module: no password was checked
+        sessionKey: new Uint8Array(0),
+        uid: 0,
+        gid: 0,
+        userFlags: 0,
+      };
+    },
     kerberos: server.global.kerberosSupport
       ? (token) =>
         server.bridge.spnegoAuthen({
@@ -93,7 +123,12 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   if (hdr.sessionId === 0n) {
     let inProgress = 0;
     for (const s of conn.sessions.values()) if (s.state === "in-progress") inProgress++;
-    if (inProgress >= 16 || conn.sessions.size >= server.global.maxActiveSessions) {
+    // `max active sessions` is server-wide (as ksmbd's); one connection holds at most
+    // Limits.maxSessionsPerConnection (docs/security.md "Resource limits").
+    if (
+      inProgress >= 16 || conn.sessions.size >= Limits.maxSessionsPerConnection ||
+      server.sessions.size >= server.global.maxActiveSessions
+    ) {
       throw new SmbError(Status.REQUEST_NOT_ACCEPTED);
     }
     session = new Session(server.allocSessionId());
@@ -134,7 +169,7 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
       if (neg.dialect === Dialect.SMB3_1_1) s.preauthHash = conn.preauthHash!.slice();
     }
   }
-  if (!session.acceptor) session.acceptor = newAcceptor(server);
+  if (!session.acceptor) session.acceptor = newAcceptor(server, conn);
   if (session.preauthHash) session.preauthHash = preauthUpdate(session.preauthHash, ctx.pdu);
 
   const wasValid = session.state === "valid";
@@ -399,7 +434,7 @@ async function handleBind(ctx: RequestCtx, token: Uint8Array): Promise<Reply> {
     if (conn.binds.size >= Limits.maxPendingBinds) return refuse(Status.REQUEST_NOT_ACCEPTED);
     const pending: PendingBind = {
       session,
-      acceptor: newAcceptor(server),
+      acceptor: newAcceptor(server, conn),
       // MS-SMB2 3.3.5.5: the channel's preauth hash starts from this connection's NEGOTIATE hash.
       preauthHash: neg.dialect === Dialect.SMB3_1_1 ? conn.preauthHash!.slice() : null,
     };

@@ -15,7 +15,6 @@ import { FileInfoClass as C } from "../wire/fscc/info_classes.ts";
 import { Status } from "../wire/status.ts";
 import { AccessMask as A, ShareAccess } from "../wire/create.ts";
 import { FileAttributes } from "../wire/fscc/types.ts";
-import type { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { isStatOpen } from "../state/caching.ts";
 import { fileKeyOf } from "../state/file_table.ts";
@@ -27,15 +26,15 @@ import { checkTargetAccess } from "./access_check.ts";
 import { afpInfoEndOfFile, isAfpInfo, keepsOnDelete, reserveGrowth, timeMachineOf } from "./aapl.ts";
 import { basicInfoWriteTime, catchUpWriteTime, explicitWriteTime } from "./write_time.ts";
 
-function need(open: Open, bits: number): void {
-  if (!(open.grantedAccess & bits)) throw new SmbError(Status.ACCESS_DENIED);
-}
-
 /** Strips the leading backslash some clients put on rename/link targets (relative to the share). */
 function targetName(name: string): string {
   return name.startsWith("\\") ? name.slice(1) : name;
 }
 
+/**
+ * SET_INFO. The rights each class needs of the open, and the tree's write permission, were checked
+ * before this runs (core/smb2/access_rules.ts SET_FILE_INFO, SET_FS_INFO, setSecurityNeed).
+ */
 export function handleSetInfo(ctx: RequestCtx): Reply {
   const req = decodeSetInfoRequest(ctx.pdu);
   const open = ctx.open!;
@@ -60,7 +59,6 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
   switch (req.fileInfoClass) {
     case C.BASIC: {
       const b = decodeFileBasicInformation(req.buffer);
-      need(open, A.FILE_WRITE_ATTRIBUTES);
       // A directory cannot take FILE_ATTRIBUTE_TEMPORARY (MS-FSA 2.1.5.14.2).
       if (open.isDirectory && (b.fileAttributes & FileAttributes.TEMPORARY)) {
         throw new SmbError(Status.INVALID_PARAMETER);
@@ -87,7 +85,6 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
     }
     case C.RENAME: {
       const r = decodeFileRenameInformation(req.buffer);
-      need(open, A.DELETE);
       if (r.rootDirectory !== 0n) throw new SmbError(Status.INVALID_PARAMETER);
       const target = targetName(r.fileName);
       if (target === "") throw new SmbError(Status.INVALID_PARAMETER);
@@ -101,11 +98,13 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       const rename = (): Reply => {
         if (open.closed) return { status: Status.FILE_CLOSED };
         if (open.isDirectory) {
-          // Windows refuses to rename a directory while something below it is open.
+          // Windows and Samba refuse to rename a directory while something below it is open, by any
+          // client: the opens below keep naming their files (a delete on close among them too).
           const prefix = h.relPath + "\\";
-          for (const o of ctx.conn.opens.values()) {
+          for (const { conn, open: o } of ctx.server.openRoutes.values()) {
             const oh = o.handle;
-            if (oh && o !== open && o.treeId === open.treeId && oh.relPath.startsWith(prefix)) {
+            if (!oh || o === open || !oh.relPath.startsWith(prefix)) continue;
+            if (conn.sessions.get(o.sessionId)?.trees.get(o.treeId)?.fs === fs) {
               throw new SmbError(Status.ACCESS_DENIED);
             }
           }
@@ -160,13 +159,19 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       const target = targetName(r.fileName);
       if (target === "") throw new SmbError(Status.INVALID_PARAMETER);
       checkTargetAccess(fs, ctx.session!, target, false, r.replaceIfExists, h.posix); // docs/acl.md
+      // MS-FSA 2.1.5.15.6: an existing target that is open is not replaced (ACCESS_DENIED); a READONLY
+      // one neither (core/vfs/share_fs.ts link).
+      if (r.replaceIfExists) {
+        const dest = fs.resolve(target, h.posix);
+        const key = dest.exists ? fileKeyOf(dest.dev, dest.fileId) : null;
+        if (key !== null && key !== open.fileKey && files.file(key)) throw new SmbError(Status.ACCESS_DENIED);
+      }
       fs.link(h, target, r.replaceIfExists);
       ctx.server.notify.emit(tree.share.path, target, NotifyAction.ADDED, NotifyFilter.FILE_NAME);
       return ok;
     }
     case C.DISPOSITION: {
       const d = decodeFileDispositionInformation(req.buffer);
-      need(open, A.DELETE);
       // MS-FSA 2.1.5.14.3: read-only files cannot be deleted; directories must be empty.
       if (d.deletePending) fs.canDelete(h);
       // A Mac server keeps AFP_Resource: the request succeeds without effect (core/smb2/aapl.ts).
@@ -187,7 +192,6 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
     }
     case C.END_OF_FILE: {
       const e = decodeFileEndOfFileInformation(req.buffer);
-      need(open, A.FILE_WRITE_DATA);
       if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
       // AFP_AfpInfo has a fixed size; a Time Machine share has a size limit (core/smb2/aapl.ts).
       if (isAfpInfo(h)) {
@@ -204,7 +208,6 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
     }
     case C.ALLOCATION: {
       const a = decodeFileAllocationInformation(req.buffer);
-      need(open, A.FILE_WRITE_DATA);
       if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
       fs.setAllocationSize(h, a.allocationSize);
       // A size change ends other holders' read caching, as a write does (smbtorture batch12).
@@ -212,9 +215,8 @@ export function handleSetInfo(ctx: RequestCtx): Reply {
       return ok;
     }
     case C.FULL_EA: {
-      // MS-SMB2 3.3.5.21.1 / MS-FSA 2.1.5.15.5: FILE_WRITE_EA; the whole list is checked before any
-      // EA changes, and one past the per-file limit changes nothing (core/vfs/ea_store.ts).
-      need(open, A.FILE_WRITE_EA);
+      // MS-SMB2 3.3.5.21.1 / MS-FSA 2.1.5.15.5: FILE_WRITE_EA (core/smb2/access_rules.ts); the whole
+      // list is checked before any EA changes, and one past the per-file limit changes nothing (core/vfs/ea_store.ts).
       // Shorter than one entry's fixed part: INFO_LENGTH_MISMATCH, as for every class (3.3.5.21.1).
       if (req.buffer.byteLength < 8) throw new SmbError(Status.INFO_LENGTH_MISMATCH);
       const eas = decodeEaSetList(req.buffer);

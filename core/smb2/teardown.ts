@@ -64,10 +64,13 @@ export function releaseOpen(
       log("vfs", `close failed: ${e}`);
     }
   }
+  // The file the open refers to, by identity: the path is only where it was last seen, and the delete
+  // must not reach another file that took that name (core/vfs/share_fs.ts remove).
+  const identity = identityOf(open);
   const remove = (path: string, isDirectory: boolean): void => {
     try {
       // A POSIX open's path has no stream syntax (docs/posix.md).
-      fs.remove(path, handle?.posix === true && path === handle.relPath);
+      fs.remove(path, handle?.posix === true && path === handle.relPath, identity);
       if (sharePath !== null) {
         server.notify.emit(sharePath, path, NotifyAction.REMOVED, nameFilter(isDirectory));
       }
@@ -77,6 +80,17 @@ export function releaseOpen(
   };
   if (deleteNow) remove(handle ? handle.relPath : open.relPath, open.isDirectory);
   if (deleteBase && handle) remove(handle.basePath, false);
+}
+
+/** The device and inode of an open's file (its handle's, else its state key `dev:ino[:stream]`). */
+function identityOf(open: Open): { dev: bigint; ino: bigint } | undefined {
+  if (open.handle) return { dev: open.handle.dev, ino: open.handle.fileId };
+  const [dev, ino] = open.fileKey.split(":");
+  try {
+    return { dev: BigInt(dev), ino: BigInt(ino) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Disconnects a tree: closes its opens and tells the accounts module. */

@@ -22,6 +22,7 @@ import { log } from "../log.ts";
 import type { TriState } from "../config/types.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { ShareConfigResponse } from "../ipc/bridge.ts";
+import { Limits } from "../limits.ts";
 
 /** ksmbd tree-connect statuses (docs/ksmbd_compat.md §2). */
 const TC = { OK: 0, NOMEM: 1, NO_SHARE: 2 } as const;
@@ -101,6 +102,9 @@ export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
   const req = decodeTreeConnectRequest(ctx.pdu, conn.negotiated!.dialect === Dialect.SMB3_1_1);
   const share = shareNameOf(req.path);
   if (share === null) throw new SmbError(Status.BAD_NETWORK_NAME);
+  // Limits.maxTreesPerSession (docs/security.md "Resource limits"): each tree holds state here and
+  // in the accounts module.
+  if (session.trees.size >= Limits.maxTreesPerSession) throw new SmbError(Status.INSUFFICIENT_RESOURCES);
   const treeId = session.allocTreeId();
   const sessionId = session.id;
   const tc = await server.bridge.treeConnect({

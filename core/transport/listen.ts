@@ -14,6 +14,7 @@
  */
 
 import { hostPort } from "../config/interfaces.ts";
+import { Limits } from "../limits.ts";
 
 /** Options of {@link openListeners}. */
 export interface ListenOptions {
@@ -144,4 +145,63 @@ export function openListeners(addresses: readonly string[], opts: ListenOptions)
     );
   }
   return { listeners, port, bound, warnings, notes };
+}
+
+/** What {@link acceptLoop} needs of a listener (a `Deno.TcpListener`, or a stand-in in tests). */
+export interface Acceptor<C> {
+  accept(): Promise<C>;
+}
+
+/** Options of {@link acceptLoop}. */
+export interface AcceptLoopOptions {
+  /** True once the server is shutting down: an accept error then ends the loop quietly. */
+  stopping(): boolean;
+  /** Where a failed accept is reported (at most once per back-off period). */
+  warn(message: string): void;
+  /** First and longest wait after a failed accept (default `Limits.acceptRetryMinMs` / `…MaxMs`). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+/**
+ * True for the errors of a closed listener (the loop's normal end): Deno reports `BadResource` or
+ * `Interrupted` when `close()` ends a pending accept.
+ */
+function listenerClosed(e: unknown): boolean {
+  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted;
+}
+
+/**
+ * Accepts connections from `listener` and hands each to `onConnection`, until the listener is closed.
+ * A failed accept does not end the loop (docs/security.md "Resource limits"): when the process is
+ * out of file descriptors (EMFILE, ENFILE), out of memory for sockets (ENOBUFS, ENOMEM) or a
+ * connection died in the backlog (ECONNABORTED), the kernel keeps the listening socket and the next
+ * accept can succeed once descriptors are free again, so the loop waits (doubling from `retryMinMs` up
+ * to `retryMaxMs`, so a persisting condition does not spin the CPU) and tries again; connections
+ * already being served are not affected.
+ */
+export async function acceptLoop<C>(
+  listener: Acceptor<C>,
+  onConnection: (c: C) => void,
+  opts: AcceptLoopOptions,
+): Promise<void> {
+  const minMs = opts.retryMinMs ?? Limits.acceptRetryMinMs;
+  const maxMs = opts.retryMaxMs ?? Limits.acceptRetryMaxMs;
+  let delay = 0;
+  while (true) {
+    let c: C;
+    try {
+      c = await listener.accept();
+    } catch (e) {
+      if (listenerClosed(e) || opts.stopping()) return;
+      delay = delay === 0 ? minMs : Math.min(maxMs, delay * 2);
+      if (delay === minMs || delay === maxMs) {
+        opts.warn(`accept failed (${(e as Error).message ?? e}); retrying in ${delay} ms`);
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      continue;
+    }
+    delay = 0;
+    onConnection(c);
+  }
 }

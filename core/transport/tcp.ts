@@ -20,8 +20,12 @@ export async function writeAll(
 export interface FrameSink {
   /** Current maximum frame length accepted (depends on the connection's state). */
   maxFrame(): number;
-  /** Handles one complete frame. The buffer belongs to the callee from then on. */
-  onFrame(frame: Uint8Array): void;
+  /**
+   * Handles one complete frame. The buffer belongs to the callee from then on. A returned promise
+   * holds the reader back (no further frame is parsed and nothing more is read from the socket) until
+   * it settles: this is how a connection applies backpressure (docs/security.md "Resource limits").
+   */
+  onFrame(frame: Uint8Array): void | Promise<void>;
 }
 
 /** Why a framed reader stopped. */
@@ -58,13 +62,15 @@ export async function readFrames(conn: Deno.Conn, sink: FrameSink): Promise<Clos
             if (n === null) return "eof";
             got += n;
           }
-          sink.onFrame(frame);
+          const wait = sink.onFrame(frame);
+          if (wait) await wait;
           continue;
         }
         if (end - start - 4 < len) break;
         const frame = buf.slice(start + 4, start + 4 + len);
         start += 4 + len;
-        sink.onFrame(frame);
+        const wait = sink.onFrame(frame);
+        if (wait) await wait;
       }
       if (start === end) {
         start = 0;
@@ -90,12 +96,24 @@ export function allocFrame(len: number): Uint8Array {
 }
 
 /**
- * Serializes writes on one connection: replies are written whole and in the order queued.
+ * Serializes writes on one connection: replies are written whole and in the order queued. It counts
+ * the bytes queued and not yet written ({@link FrameWriter.queuedBytes}), so the connection can stop
+ * reading requests from a client that does not read its responses, and calls `onProgress` each time
+ * a queued message has been written (or dropped).
  */
 export class FrameWriter {
   private chain: Promise<void> = Promise.resolve();
   private dead = false;
-  constructor(private readonly conn: Deno.Conn) {}
+  private queued = 0;
+  constructor(
+    private readonly conn: { write(p: Uint8Array): Promise<number> },
+    private readonly onProgress?: () => void,
+  ) {}
+
+  /** Memory held by the messages queued and not yet handed to the socket in full (their buffers). */
+  get queuedBytes(): number {
+    return this.queued;
+  }
 
   /** Queues `data` (which must already carry its 4-byte Direct TCP header). */
   send(data: Uint8Array): Promise<void> {
@@ -104,12 +122,19 @@ export class FrameWriter {
 
   /** Queues several buffers written back to back with nothing interleaved. */
   sendv(parts: Uint8Array[]): Promise<void> {
+    // What the queue holds in memory: a reply is often a view of a larger buffer (the reply writer's
+    // first 4 KiB), which stays allocated until it is written.
+    let size = 0;
+    for (const data of parts) size += Math.max(data.byteLength, data.buffer.byteLength);
+    this.queued += size;
     const p = this.chain.then(async () => {
-      if (this.dead) return;
       try {
-        for (const data of parts) await writeAll(this.conn, data);
+        if (!this.dead) { for (const data of parts) await writeAll(this.conn, data); }
       } catch {
         this.dead = true;
+      } finally {
+        this.queued -= size;
+        this.onProgress?.();
       }
     });
     this.chain = p;
@@ -128,6 +153,56 @@ export function putFrameHeader(out: Uint8Array, len: number): void {
   out[1] = (len >> 16) & 0xff;
   out[2] = (len >> 8) & 0xff;
   out[3] = len & 0xff;
+}
+
+/**
+ * The key under which `max ip connections` counts a client (docs/security.md "Resource limits"): an
+ * IPv4 address as it is, an IPv6 address by its /64 prefix (RFC 4291 §2.5.4: the interface
+ * identifier is the low 64 bits, and one host or site usually holds a whole /64, so counting whole
+ * IPv6 addresses would let one client take every slot). `peer` is the text of
+ * {@link peerAddressText}; a zone (`%eth0`) is ignored.
+ */
+export function ipLimitKey(peer: string): string {
+  const addr = peer.split("%")[0].toLowerCase();
+  if (!addr.includes(":")) return addr;
+  const groups = expandIPv6(addr);
+  if (!groups) return addr;
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address text (with `::` and an embedded IPv4 tail); null if not one. */
+function expandIPv6(addr: string): number[] | null {
+  let text = addr;
+  const tail: number[] = [];
+  const v4 = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (v4) {
+    const b = v4.slice(1).map(Number);
+    if (b.some((x) => x > 255)) return null;
+    tail.push((b[0] << 8) | b[1], (b[2] << 8) | b[3]);
+    text = text.slice(0, v4.index) + "0";
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return null;
+  const parse = (h: string): number[] | null => {
+    if (h === "") return [];
+    const out: number[] = [];
+    for (const g of h.split(":")) {
+      if (!/^[0-9a-f]{1,4}$/.test(g)) return null;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const head = parse(halves[0]);
+  const rest = halves.length === 2 ? parse(halves[1]) : [];
+  if (!head || !rest) return null;
+  if (v4) {
+    // The "0" put in place of the dotted tail stands for its two groups.
+    (rest.length > 0 ? rest : head).pop();
+  }
+  const given = head.length + rest.length + tail.length;
+  if (halves.length === 1 ? given !== 8 : given > 7) return null;
+  const zeros = new Array(8 - given).fill(0);
+  return [...head, ...zeros, ...rest, ...tail];
 }
 
 /**

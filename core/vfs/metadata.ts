@@ -15,6 +15,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { SecurityTable } from "./security_store.ts";
 import { EaTable } from "./ea_store.ts";
+import { ReparseTable } from "./reparse_store.ts";
 
 /** One file's stored metadata; null fields mean "derive from the file system". */
 export interface MetaRecord {
@@ -80,11 +81,14 @@ export class MetaStore {
   readonly security: SecurityTable;
   /** Extended attributes (core/vfs/ea_store.ts), in the same database. */
   readonly eas: EaTable;
+  /** Reparse points and object ids (core/vfs/reparse_store.ts), in the same database. */
+  readonly reparse: ReparseTable;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
     this.security = new SecurityTable(db);
     this.eas = new EaTable(db);
+    this.reparse = new ReparseTable(db);
     this.#get = db.prepare(`SELECT birth, ${COLS.join(", ")} FROM meta WHERE dev = ? AND ino = ?`);
     this.#get.setReadBigInts(true);
     this.#put = db.prepare(
@@ -105,8 +109,11 @@ export class MetaStore {
   static open(file: string): MetaStore {
     const db = new DatabaseSync(file);
     db.exec("PRAGMA journal_mode = WAL");
-    // WAL + NORMAL: a crash may lose the last transactions, never corrupt the store; metadata
-    // is advisory (it falls back to derived values), so this trade is right for throughput.
+    // WAL + NORMAL: every change is committed (in the WAL, in the OS page cache) before the reply that
+    // reports it, so a crash or kill of the server loses nothing; a power loss can lose commits made
+    // since the last fsync of the WAL. That is the durability NTFS gives metadata (its log is flushed
+    // lazily, and on FlushFileBuffers), so FLUSH and write-through opens call sync() below instead of
+    // paying an fsync per change with FULL (docs/security.md "Durability").
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA busy_timeout = 2000");
     db.exec(
@@ -206,6 +213,16 @@ export class MetaStore {
     this.#del.run(i64(dev), i64(ino));
     this.security.delete(dev, ino);
     this.eas.delete(dev, ino);
+    this.reparse.delete(dev, ino);
+  }
+
+  /**
+   * Makes every committed change durable: a checkpoint fsyncs the WAL before copying it into the
+   * database (and fsyncs the database after), under synchronous = NORMAL too; when everything is
+   * already checkpointed it touches nothing (docs/security.md "Durability").
+   */
+  sync(): void {
+    this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
   }
 
   close(): void {

@@ -23,6 +23,7 @@ import * as fs from "node:fs";
 import { FileAttr, type FileMeta, type FsMeta, SETTABLE_ATTRS } from "./types.ts";
 import { toVfsError, VfsError } from "./errors.ts";
 import { emptyMeta, type MetaRecord, MetaStore, type StoredRow } from "./metadata.ts";
+import type { StoredObjectId, StoredReparse } from "./reparse_store.ts";
 import { applyEaUpdates, type EaUpdate, type StoredEa } from "./ea_store.ts";
 import { componentError, parseSmbPath, type SmbPath } from "./path.ts";
 import { looksMangled, shortNameOf, shortNamesOf } from "./short_name.ts";
@@ -35,6 +36,7 @@ import {
   StreamStore,
 } from "./streams.ts";
 import { compilePosixWildcard, compileVeto, compileWildcard, foldName } from "./wildcard.ts";
+import { Limits } from "../limits.ts";
 
 const C = fs.constants;
 
@@ -162,6 +164,12 @@ export interface BasicInfo {
   changeTime?: bigint;
   /** FILE_ATTRIBUTE_* bits; 0 (or absent) leaves attributes unchanged. */
   attributes?: number;
+}
+
+/** What {@link ShareFs.listDirNames} returns: "." and ".." as metadata, then the matching names. */
+export interface DirNames {
+  dots: FileMeta[];
+  names: string[];
 }
 
 /** Options for {@link ShareFs.listDir}. */
@@ -327,6 +335,31 @@ function pwrite(fd: number, buf: Uint8Array, off: number, len: number, pos: numb
   });
 }
 
+/** fsync(2) (`dataOnly`: fdatasync(2)) on the thread pool. */
+function fsyncFd(fd: number, dataOnly = false): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err: NodeJS.ErrnoException | null): void => err ? reject(err) : resolve();
+    if (dataOnly) fs.fdatasync(fd, done);
+    else fs.fsync(fd, done);
+  });
+}
+
+/** Opens directory `abs` and fsyncs it, so the names it holds are durable; a directory gone meanwhile is skipped. */
+async function fsyncDir(abs: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = fs.openSync(abs, C.O_RDONLY | C.O_DIRECTORY);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return;
+    throw e;
+  }
+  try {
+    await fsyncFd(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Directories whose case index is kept (LRU). */
 const DIR_CACHE_MAX = 64;
 /** Short names reported to clients remembered with their long names (LRU; core/vfs/short_name.ts). */
@@ -363,6 +396,11 @@ interface Lookup {
 
 function toSmb(rel: string): string {
   return rel.replaceAll("/", "\\");
+}
+
+/** A handle's share-relative path (`\\` separators) as the relative path on the disk. */
+function onDisk(smbRel: string): string {
+  return smbRel.replaceAll("\\", "/");
 }
 
 function parentOf(abs: string): string {
@@ -413,6 +451,14 @@ export class ShareFs {
   }
   readonly #blockSize: bigint;
   readonly #dirCache = new Map<string, DirIndex>();
+  /**
+   * Directories (absolute paths, oldest first) whose entries this server changed (create, rename,
+   * link, delete) and has not fsynced since: a FLUSH or a write-through operation on a file below one
+   * fsyncs it, so the file's name is as durable as its data (docs/security.md "Durability").
+   */
+  readonly #unsyncedDirs = new Set<string>();
+  /** Directory fsyncs in progress: a FLUSH below one waits for it rather than replying before it ends. */
+  readonly #dirSyncs = new Map<string, Promise<void>>();
   /** Short names reported, by directory: `dirAbs \0 SHORT` -> long name ({@link shortName}). */
   readonly #shortNames = new Map<string, string>();
   /**
@@ -628,6 +674,7 @@ export class ShareFs {
    * in place when the index was validated during this same operation, dropped otherwise.
    */
   #noteEntry(dirAbs: string, name: string, added: boolean): void {
+    this.#noteUnsynced(dirAbs);
     const c = this.#dirCache.get(dirAbs);
     if (!c) return;
     c.shorts = undefined;
@@ -829,6 +876,10 @@ export class ShareFs {
       isDirectory: isDir,
       name,
       eaSize: eaSize ?? this.#store.eas.size(st.dev, st.ino, st.birthtimeNs),
+      // MS-FSCC 2.4.6 / 2.4.8: a reparse point's tag (one lookup, only for entries that carry one).
+      reparseTag: rec?.attributes != null && (rec.attributes & FileAttr.REPARSE_POINT)
+        ? this.#store.reparse.getReparse(st.dev, st.ino, st.birthtimeNs)?.tag ?? 0
+        : 0,
       unix: { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), dev: st.dev },
     };
   }
@@ -843,6 +894,8 @@ export class ShareFs {
     if (!isDir && rec?.attributes != null && (rec.attributes & FileAttr.SPARSE_FILE)) {
       a |= FileAttr.SPARSE_FILE;
     }
+    // A reparse point set by FSCTL_SET_REPARSE_POINT (setReparsePoint), likewise kept whatever the option.
+    if (rec?.attributes != null && (rec.attributes & FileAttr.REPARSE_POINT)) a |= FileAttr.REPARSE_POINT;
     if (isDir) a |= FileAttr.DIRECTORY;
     if (this.options.hideDotFiles && name.startsWith(".") && name !== "." && name !== "..") {
       a |= FileAttr.HIDDEN;
@@ -1362,8 +1415,12 @@ export class ShareFs {
     const start = position(pos, src.length);
     if (src.length === 0) return 0;
     h.begin();
+    // The size before this write, to undo what a failed write appended (below).
+    const sizeBefore = this.#sizeOf(h.fd);
+    let done = 0;
     try {
-      let done = 0;
+      // pwrite(2) may write part of the buffer (a file system nearly full): the rest is retried, and
+      // the next call reports why it cannot go on (ENOSPC, EIO...).
       while (done < src.length) {
         const n = await pwrite(h.fd, src, done, src.length - done, start + done);
         if (n <= 0) throw new VfsError("disk_full", "write made no progress", "ENOSPC");
@@ -1371,22 +1428,142 @@ export class ShareFs {
       }
       return done;
     } catch (e) {
+      // The client hears of a failed WRITE, never of a shorter one: bytes this write appended past the
+      // old end of file are cut again, so the file holds only what was acknowledged (docs/security.md
+      // "Durability"). Deno's write retries a partial pwrite itself and reports only the error, so
+      // the growth is read from the file, not from `done`. The cut stops at this write's offset: a
+      // write before it, in flight at the same time (pipelined appends), may have been acknowledged.
+      if (sizeBefore >= 0) this.#undoGrowth(h.fd, Math.max(sizeBefore, start), start + src.length);
       throw toVfsError(e, "write");
     } finally {
       h.end();
     }
   }
 
-  /** FLUSH: fsync the file (or directory). */
+  /** fstat(2) size of `fd`, or -1 when it cannot be read. */
+  #sizeOf(fd: number): number {
+    try {
+      return Number(fs.fstatSync(fd).size);
+    } catch {
+      return -1;
+    }
+  }
+
+  /** Cuts the file back to `keep` bytes when a failed write that would have ended at `end` grew it. */
+  #undoGrowth(fd: number, keep: number, end: number): void {
+    try {
+      const size = Number(fs.fstatSync(fd).size);
+      if (size > keep && size <= end) fs.ftruncateSync(fd, keep);
+    } catch { /* the write's own error is what the client hears */ }
+  }
+
+  /**
+   * FLUSH (MS-SMB2 3.3.5.11): the handle's data and inode (fsync), then each directory on its path
+   * whose entries this server changed since they were last synced (a new or renamed name survives a
+   * power loss with its data), then the share's metadata store (DOS attributes, times, ACLs, EAs).
+   * A directory handle's own fsync covers its entries (docs/security.md "Durability").
+   */
   async flush(h: VfsHandle): Promise<void> {
     this.#live(h);
     h.begin();
     try {
-      await new Promise<void>((resolve, reject) => fs.fsync(h.fd, (err) => err ? reject(err) : resolve()));
+      if (h.isDirectory && h.stream === null) {
+        await this.#syncDir(this.#abs(onDisk(h.relPath)), () => fsyncFd(h.fd), true);
+      } else await fsyncFd(h.fd);
+      await this.#syncNames(h);
+      // A named stream's data file lives in the stream store: its name there, and the store's entry
+      // for the file, are made durable too (core/vfs/streams.ts).
+      if (h.stream !== null) {
+        await fsyncDir(this.#streams.baseDirOf(identity(fs.fstatSync(h.baseFd, { bigint: true }))));
+        await fsyncDir(this.#streams.dir);
+      }
+      this.#store.sync();
     } catch (e) {
       throw toVfsError(e, "flush");
     } finally {
       h.end();
+    }
+  }
+
+  /**
+   * A write-through write (MS-SMB2 2.2.21 SMB2_WRITEFLAG_WRITE_THROUGH, or an open created with
+   * FILE_WRITE_THROUGH): the data and the size needed to read it back (fdatasync), and the names on
+   * its path, are durable before the reply.
+   */
+  async syncData(h: VfsHandle): Promise<void> {
+    this.#live(h);
+    h.begin();
+    try {
+      await fsyncFd(h.fd, true);
+      await this.#syncNames(h);
+    } catch (e) {
+      throw toVfsError(e, "write-through");
+    } finally {
+      h.end();
+    }
+  }
+
+  /** Fsyncs the unsynced directories from the handle's file's parent up to the share root. */
+  async #syncNames(h: VfsHandle): Promise<void> {
+    if (this.#unsyncedDirs.size === 0 && this.#dirSyncs.size === 0) return;
+    let rel = onDisk(h.basePath);
+    while (rel !== "") {
+      const cut = rel.lastIndexOf("/");
+      rel = cut < 0 ? "" : rel.slice(0, cut);
+      await this.#syncDir(this.#abs(rel), (abs) => fsyncDir(abs), false);
+    }
+  }
+
+  /**
+   * Fsyncs directory `dirAbs` with `run` when it has unsynced entries (or always, with `always`), and
+   * waits for an fsync of it another request started: either way its names are durable on return.
+   */
+  async #syncDir(dirAbs: string, run: (abs: string) => Promise<void>, always: boolean): Promise<void> {
+    const inFlight = this.#dirSyncs.get(dirAbs);
+    // Forgotten before the fsync: a change made while it runs marks the directory again.
+    if (!this.#unsyncedDirs.delete(dirAbs) && !always) {
+      if (inFlight) await inFlight;
+      return;
+    }
+    const p = run(dirAbs);
+    this.#dirSyncs.set(dirAbs, p);
+    try {
+      await p;
+    } catch (e) {
+      this.#noteUnsynced(dirAbs);
+      throw e;
+    } finally {
+      if (this.#dirSyncs.get(dirAbs) === p) this.#dirSyncs.delete(dirAbs);
+    }
+  }
+
+  /** Remembers that directory `dirAbs`'s entries changed (see {@link #unsyncedDirs}). */
+  #noteUnsynced(dirAbs: string): void {
+    this.#unsyncedDirs.delete(dirAbs);
+    this.#unsyncedDirs.add(dirAbs);
+    if (this.#unsyncedDirs.size <= Limits.unsyncedDirsMax) return;
+    // Bounded memory: the oldest is made durable now instead of at the next FLUSH below it.
+    const oldest = this.#unsyncedDirs.values().next().value!;
+    this.#unsyncedDirs.delete(oldest);
+    try {
+      const fd = fs.openSync(oldest, C.O_RDONLY | C.O_DIRECTORY);
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      // Gone meanwhile, or the fsync failed: nobody waits for this one, so its names are left to the
+      // file system's own writeback (a FLUSH reports failures only for the directories it syncs).
+    }
+  }
+
+  /** A renamed directory keeps its unsynced entries, and so do the directories below it. */
+  #moveUnsynced(srcAbs: string, destAbs: string): void {
+    for (const d of [...this.#unsyncedDirs]) {
+      if (d !== srcAbs && !d.startsWith(srcAbs + "/")) continue;
+      this.#unsyncedDirs.delete(d);
+      this.#unsyncedDirs.add(destAbs + d.slice(srcAbs.length));
     }
   }
 
@@ -1654,46 +1831,52 @@ export class ShareFs {
   /**
    * Lists a directory for QUERY_DIRECTORY: "." and ".." first (the directory itself and its parent;
    * the root's ".." is the root), then entries with their on-disk names. Vetoed names, names no
-   * Windows client could address, special files and (unless followed) symlinks are left out.
+   * Windows client could address, special files and (unless followed) symlinks are left out. The
+   * whole listing at once: {@link ShareFs.listDirNames} and {@link ShareFs.statDirEntries} do it in
+   * two steps, so a huge directory's metadata is read one batch at a time.
    */
   listDir(target: VfsHandle | string, opts: ListDirOptions = {}): FileMeta[] {
-    let rel: string;
-    let dirSt: fs.BigIntStats;
-    if (typeof target === "string") {
-      const lk = this.#lookup(target);
-      if (!lk.st) throw new VfsError("not_found", "directory not found");
-      if (!lk.st.isDirectory()) throw new VfsError("not_a_directory", "not a directory");
-      rel = lk.rel;
-      dirSt = lk.st;
-    } else {
-      this.#live(target);
-      // MS-SMB2 3.3.5.18: QUERY_DIRECTORY on a non-directory open is INVALID_PARAMETER.
-      if (!target.isDirectory) throw new VfsError("invalid_argument", "not a directory handle");
-      rel = target.relPath.replaceAll("\\", "/");
-      dirSt = this.#handleCheck(target, rel);
-    }
-    const abs = this.#abs(rel);
-    // A POSIX handle lists case-sensitively and shows names only POSIX allows (docs/posix.md).
-    const posix = typeof target !== "string" && target.posix;
+    const l = this.listDirNames(target, opts);
+    return [...l.dots, ...this.statDirEntries(target, l.names)];
+  }
+
+  /**
+   * The first step of {@link ShareFs.listDir}: "." and ".." (as FileMeta) and the names that match
+   * the pattern, in directory order, without reading their metadata (docs/security.md "Resource
+   * limits": a listing keeps one string per entry, not one FileMeta).
+   */
+  listDirNames(target: VfsHandle | string, opts: ListDirOptions = {}): DirNames {
+    const { rel, abs, dirSt, posix } = this.#listTarget(target);
     const match = posix ? compilePosixWildcard(opts.pattern ?? "*") : compileWildcard(opts.pattern ?? "*");
-    const out: FileMeta[] = [];
+    const dots: FileMeta[] = [];
     if (opts.includeDots ?? true) {
-      if (match(".")) out.push(this.#meta(dirSt, "."));
+      if (match(".")) dots.push(this.#meta(dirSt, "."));
       if (match("..")) {
         const parentRel = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
         const pst = rel === "" ? dirSt : this.#stat(this.#abs(parentRel));
-        out.push(this.#meta(pst, ".."));
+        dots.push(this.#meta(pst, ".."));
       }
     }
-    let names: string[];
+    let all: string[];
     try {
-      names = fs.readdirSync(abs);
+      all = fs.readdirSync(abs);
     } catch (e) {
       throw toVfsError(e, "readdir");
     }
+    const names = all.filter((name) => componentError(name, posix) === null && !this.#veto(name) && match(name));
+    return { dots, names };
+  }
+
+  /**
+   * The second step of {@link ShareFs.listDir}: the metadata of `names` (from
+   * {@link ShareFs.listDirNames} of the same `target`), in order; names removed meanwhile, special
+   * files and symlinks not followed are left out.
+   */
+  statDirEntries(target: VfsHandle | string, names: readonly string[]): FileMeta[] {
+    const { abs } = this.#listTarget(target);
+    const out: FileMeta[] = [];
     const found: { name: string; st: fs.BigIntStats }[] = [];
     for (const name of names) {
-      if (componentError(name, posix) !== null || this.#veto(name) || !match(name)) continue;
       const p = `${abs}/${name}`;
       let st = fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
       if (!st) continue; // removed while scanning
@@ -1708,7 +1891,7 @@ export class ShareFs {
       if (!st.isFile() && !st.isDirectory()) continue;
       found.push({ name, st });
     }
-    // One metadata query per device for the whole directory.
+    // One metadata query per device for the whole batch.
     const byDev = new Map<bigint, bigint[]>();
     for (const { st } of found) {
       const l = byDev.get(st.dev);
@@ -1732,6 +1915,27 @@ export class ShareFs {
       out.push(this.#meta(st, name, rec, eaSizes.get(st.dev)?.get(st.ino) ?? 0));
     }
     return out;
+  }
+
+  /** The directory a listing reads: checked as {@link ShareFs.listDir} describes. */
+  #listTarget(target: VfsHandle | string): { rel: string; abs: string; dirSt: fs.BigIntStats; posix: boolean } {
+    let rel: string;
+    let dirSt: fs.BigIntStats;
+    if (typeof target === "string") {
+      const lk = this.#lookup(target);
+      if (!lk.st) throw new VfsError("not_found", "directory not found");
+      if (!lk.st.isDirectory()) throw new VfsError("not_a_directory", "not a directory");
+      rel = lk.rel;
+      dirSt = lk.st;
+    } else {
+      this.#live(target);
+      // MS-SMB2 3.3.5.18: QUERY_DIRECTORY on a non-directory open is INVALID_PARAMETER.
+      if (!target.isDirectory) throw new VfsError("invalid_argument", "not a directory handle");
+      rel = target.relPath.replaceAll("\\", "/");
+      dirSt = this.#handleCheck(target, rel);
+    }
+    // A POSIX handle lists case-sensitively and shows names only POSIX allows (docs/posix.md).
+    return { rel, abs: this.#abs(rel), dirSt, posix: typeof target !== "string" && target.posix };
   }
 
   /** Checks that the path a handle records still names the handle's object; returns its stat. */
@@ -1773,6 +1977,150 @@ export class ShareFs {
       });
     } catch (e) {
       throw toVfsError(e, "set sparse");
+    }
+  }
+
+  /** The base file's stat of a handle (a stream's reparse point and object id are its file's). */
+  #baseStat(h: VfsHandle): fs.BigIntStats {
+    return fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
+  }
+
+  /**
+   * The reparse point of a handle's file (docs/fsctl.md): the buffer FSCTL_SET_REPARSE_POINT stored,
+   * or null. FILE_ATTRIBUTE_REPARSE_POINT in the metadata record is what makes it one.
+   */
+  reparsePoint(h: VfsHandle): StoredReparse | null {
+    this.#live(h);
+    try {
+      const st = this.#baseStat(h);
+      const rec = this.#store.get(st.dev, st.ino, st.birthtimeNs);
+      if (rec?.attributes == null || !(rec.attributes & FileAttr.REPARSE_POINT)) return null;
+      return this.#store.reparse.getReparse(st.dev, st.ino, st.birthtimeNs) ?? null;
+    } catch (e) {
+      throw toVfsError(e, "get reparse point");
+    }
+  }
+
+  /**
+   * Stores a reparse point on a handle's file (MS-FSA 2.1.5.10.37): the buffer is kept as data in the
+   * metadata store and never followed by the server. A directory must be empty (directory_not_empty).
+   */
+  setReparsePoint(h: VfsHandle, r: StoredReparse): void {
+    this.#live(h);
+    this.#writableShare();
+    try {
+      const st = this.#baseStat(h);
+      if (st.isDirectory() && fs.readdirSync(this.#abs(h.basePath.replaceAll("\\", "/"))).length > 0) {
+        throw new VfsError("directory_not_empty", "a reparse point needs an empty directory");
+      }
+      this.#store.reparse.putReparse(st.dev, st.ino, st.birthtimeNs, r);
+      this.#store.update(st.dev, st.ino, st.birthtimeNs, (m) => {
+        const base = m.attributes ??
+          (this.options.storeDosAttributes && !st.isDirectory() ? FileAttr.ARCHIVE : 0);
+        m.attributes = base | FileAttr.REPARSE_POINT;
+      });
+    } catch (e) {
+      throw toVfsError(e, "set reparse point");
+    }
+  }
+
+  /** Removes a handle's reparse point (MS-FSA 2.1.5.10.5); the file itself stays. */
+  deleteReparsePoint(h: VfsHandle): void {
+    this.#live(h);
+    this.#writableShare();
+    try {
+      const st = this.#baseStat(h);
+      this.#store.update(st.dev, st.ino, st.birthtimeNs, (m) => {
+        if (m.attributes === null) return;
+        const next = m.attributes & ~FileAttr.REPARSE_POINT;
+        m.attributes = next === 0 || (next === FileAttr.ARCHIVE && this.options.storeDosAttributes)
+          ? null
+          : next;
+      });
+      this.#store.reparse.deleteReparse(st.dev, st.ino);
+    } catch (e) {
+      throw toVfsError(e, "delete reparse point");
+    }
+  }
+
+  /**
+   * The first reparse point on an SMB path (the path's own object included), for CREATE
+   * (docs/fsctl.md): the client resolves it, the server never does. `rest` is the part of the path
+   * after it, in the client's spelling. Null when the share has no reparse points, when none lies on
+   * the path, or when the path does not lead anywhere (CREATE then fails as usual).
+   */
+  reparseOnPath(path: string, posix = false): (StoredReparse & { rest: string }) | null {
+    if (!this.#store.reparse.anyReparse) return null;
+    this.#seq++;
+    let comps: string[];
+    try {
+      comps = parseSmbPath(path, posix).components;
+    } catch {
+      return null;
+    }
+    // One walk, as #lookup does it (same veto, case and symlink rules), with one metadata lookup
+    // per component: a deep path costs O(depth).
+    let dirAbs = this.root;
+    for (let i = 0; i < comps.length; i++) {
+      let st: fs.BigIntStats;
+      try {
+        if (this.#veto(comps[i])) return null;
+        const found = this.#findChild(dirAbs, comps[i], posix);
+        if (!found || this.#veto(found.name)) return null;
+        const abs = `${dirAbs}/${found.name}`;
+        st = this.#checkLink(abs, found.st).st;
+        dirAbs = abs;
+      } catch {
+        return null;
+      }
+      const rec = this.#store.get(st.dev, st.ino, st.birthtimeNs);
+      if (rec?.attributes != null && (rec.attributes & FileAttr.REPARSE_POINT)) {
+        const r = this.#store.reparse.getReparse(st.dev, st.ino, st.birthtimeNs);
+        if (r) return { ...r, rest: comps.slice(i + 1).join("\\") };
+      }
+      if (!st.isDirectory()) return null;
+    }
+    return null;
+  }
+
+  /** The object id set on a handle's file (FSCTL_SET_OBJECT_ID), or null (docs/fsctl.md). */
+  objectIdOf(h: VfsHandle): StoredObjectId | null {
+    this.#live(h);
+    try {
+      const st = this.#baseStat(h);
+      return this.#store.reparse.getObjectId(st.dev, st.ino, st.birthtimeNs) ?? null;
+    } catch (e) {
+      throw toVfsError(e, "get object id");
+    }
+  }
+
+  /**
+   * Sets (or, with `replace`, changes the extended info of) a handle's object id (MS-FSA 2.1.5.10.35 /
+   * 2.1.5.10.36). Returns "duplicate" when another file of the device holds the id.
+   */
+  setObjectId(h: VfsHandle, o: StoredObjectId): "ok" | "duplicate" {
+    this.#live(h);
+    this.#writableShare();
+    try {
+      const st = this.#baseStat(h);
+      const holder = this.#store.reparse.findObjectId(st.dev, o.objectId);
+      if (holder !== undefined && holder !== st.ino) return "duplicate";
+      this.#store.reparse.putObjectId(st.dev, st.ino, st.birthtimeNs, o);
+      return "ok";
+    } catch (e) {
+      throw toVfsError(e, "set object id");
+    }
+  }
+
+  /** Forgets a handle's object id (MS-FSA 2.1.5.10.2); nothing to do when none is set. */
+  deleteObjectId(h: VfsHandle): void {
+    this.#live(h);
+    this.#writableShare();
+    try {
+      const st = this.#baseStat(h);
+      this.#store.reparse.deleteObjectId(st.dev, st.ino);
+    } catch (e) {
+      throw toVfsError(e, "delete object id");
     }
   }
 
@@ -1851,7 +2199,8 @@ export class ShareFs {
         }
         // SPARSE_FILE is not settable here (MS-FSA 2.1.5.14.2): it stays as FSCTL_SET_SPARSE left it.
         if (store) {
-          r.attributes = (newAttrs! & ~FileAttr.DIRECTORY) | ((r.attributes ?? 0) & FileAttr.SPARSE_FILE);
+          r.attributes = (newAttrs! & ~FileAttr.DIRECTORY) |
+            ((r.attributes ?? 0) & (FileAttr.SPARSE_FILE | FileAttr.REPARSE_POINT));
         }
       });
     } catch (e) {
@@ -1990,6 +2339,7 @@ export class ShareFs {
           // Same name, or a different case of it.
           if (lk.name !== clientName) {
             fs.renameSync(srcAbs, destAbs);
+            if (h.isDirectory) this.#moveUnsynced(srcAbs, destAbs);
             this.#noteEntry(lk.parentAbs, lk.name, false);
             this.#noteEntry(lk.parentAbs, clientName, true);
           }
@@ -2017,6 +2367,7 @@ export class ShareFs {
         return;
       }
       fs.renameSync(srcAbs, destAbs);
+      if (h.isDirectory) this.#moveUnsynced(srcAbs, destAbs);
       this.#noteEntry(parentOf(srcAbs), lastName(srcRel), false);
       this.#noteEntry(lk.parentAbs, clientName, true);
       h.relPath = toSmb(destRel);
@@ -2043,6 +2394,9 @@ export class ShareFs {
         if (!replaceIfExists) throw new VfsError("name_collision", "target exists");
         if (lk.st.isDirectory()) throw new VfsError("access_denied", "target is a directory");
         if (lk.st.dev === srcSt.dev && lk.st.ino === srcSt.ino) return; // already a link to this file
+        // MS-FSA 2.1.5.15.6: a READONLY file is never replaced by a link (as by a rename).
+        const tAttrs = this.#attrs(lk.st, lk.name, this.#store.get(lk.st.dev, lk.st.ino, lk.st.birthtimeNs));
+        if (tAttrs & FileAttr.READONLY) throw new VfsError("access_denied", "target is read-only");
         this.#forget(lk.st);
         fs.unlinkSync(lk.abs);
         this.#noteEntry(lk.parentAbs, lk.name, false);
@@ -2116,18 +2470,28 @@ export class ShareFs {
    * Removes a file (unlink) or an empty directory (rmdir) and forgets its metadata. `posix`: a path
    * is a POSIX open's (no stream syntax, exact names; docs/posix.md).
    */
-  remove(target: VfsHandle | string, posix = false): void {
+  remove(target: VfsHandle | string, posix = false, expect?: { dev: bigint; ino: bigint }): void {
     if (typeof target !== "string") this.#live(target);
     this.#writableShare();
     try {
       const s = posix && typeof target === "string" ? null : this.#streamTarget(target);
+      // `expect`: the identity of the file meant (a delete on close names the file its handle refers
+      // to): when the path now names another file (a directory above it was renamed behind the
+      // server's back), nothing is removed.
+      const other = (st: fs.BigIntStats): boolean =>
+        expect !== undefined && (st.dev !== expect.dev || st.ino !== expect.ino);
       if (s !== null) {
+        if (other(s.baseSt)) throw new VfsError("not_found", "the path names another file now");
         // A named stream goes alone; the file and its other streams stay (MS-FSA 2.1.5.4).
         const gone = this.#streams.remove(identity(s.baseSt), s.name);
         if (gone) this.#store.delete(gone.dev, gone.ino);
         return;
       }
       const { abs, st } = this.#deleteTarget(target, posix);
+      // A followed symlink's handle has its target's identity; the name removed is the link's.
+      if (other(st) && (!st.isSymbolicLink() || other(fs.statSync(abs, { bigint: true })))) {
+        throw new VfsError("not_found", "the path names another file now");
+      }
       if (st.isDirectory()) fs.rmdirSync(abs);
       else fs.unlinkSync(abs);
       this.#noteEntry(parentOf(abs), lastName(abs), false);

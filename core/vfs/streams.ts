@@ -144,6 +144,11 @@ export class StreamStore {
     return `${this.dir}/${b.dev}-${b.ino}`;
   }
 
+  /** The directory holding a file's streams (synced by a FLUSH of a stream: docs/security.md "Durability"). */
+  baseDirOf(b: BaseIdentity): string {
+    return this.#baseDir(b);
+  }
+
   /**
    * The base file's directory in the store, when it exists and belongs to this file. A directory
    * left by an earlier file with the same inode (a different birth time) is removed.

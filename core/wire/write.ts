@@ -11,6 +11,7 @@ export const WriteFlags = { WRITE_THROUGH: 0x00000001, WRITE_UNBUFFERED: 0x00000
 export interface WriteRequest {
   /** The payload as a view into the PDU (no copy). */
   data: Uint8Array;
+  /** Byte offset; {@link WRITE_AT_EOF} for 0xFFFFFFFFFFFFFFFF, the end of file (MS-FSA 2.1.5.4). */
   offset: number;
   fileId: FileId;
   channel: number;
@@ -20,19 +21,26 @@ export interface WriteRequest {
 }
 
 const FIXED = 48;
+
+/** WriteRequest.offset for an Offset of 0xFFFFFFFFFFFFFFFF: write at the end of file (MS-FSA 2.1.5.4). */
+export const WRITE_AT_EOF = -1;
 const BUFFER_START = SMB2_HEADER_SIZE + FIXED; // 0x70
 
 /**
  * Decodes WRITE (MS-SMB2 2.2.21, 3.3.5.13): DataOffset >= 0x70 and DataOffset + Length inside the PDU
- * (CVE-2022-47940 was exactly this check missing); offset a safe integer; offset 0xFFFFFFFFFFFFFFFF
- * (append on some clients) is rejected by u64n. WriteChannelInfo like READ's. The caller checks Length
+ * (CVE-2022-47940 was exactly this check missing); offset a safe integer, or 0xFFFFFFFFFFFFFFFF
+ * (FILE_WRITE_TO_END_OF_FILE: append) as {@link WRITE_AT_EOF}; any other larger offset is refused. WriteChannelInfo like READ's. The caller checks Length
  * against MaxWriteSize and offset + length against the file-size limit.
  */
 export function decodeWriteRequest(pdu: Uint8Array): WriteRequest {
   const r = openBody(pdu, 49, "WRITE");
   const dataOffset = r.u16();
   const length = r.u32();
-  const offset = r.u64n();
+  const rawOffset = r.u64();
+  if (rawOffset !== 0xffffffffffffffffn && rawOffset > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new WireError("WRITE: offset too large");
+  }
+  const offset = rawOffset === 0xffffffffffffffffn ? WRITE_AT_EOF : Number(rawOffset);
   const fileId = readFileId(r);
   const channel = r.u32();
   const remainingBytes = r.u32();

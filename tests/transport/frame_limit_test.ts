@@ -73,7 +73,7 @@ Deno.test("Connection.maxFrame: once a session is valid, the largest negotiated 
 Deno.test("Connection.maxFrame with readFrames: a pre-auth frame over the limit drops the connection", async () => {
   const c = connection();
   const frames: Uint8Array[] = [];
-  const sink = { maxFrame: () => c.maxFrame(), onFrame: (f: Uint8Array) => frames.push(f) };
+  const sink = { maxFrame: () => c.maxFrame(), onFrame: (f: Uint8Array): void => void frames.push(f) };
   const limit = Limits.preAuthMaxFrame;
   const atLimit = await readFrames(new FakeConn([frame(pattern(limit))]).asConn(), sink);
   assertEquals([atLimit, frames.length], ["eof", 1]);

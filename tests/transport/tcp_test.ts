@@ -26,7 +26,9 @@ async function run(steps: ReadStep[], maxFrame: number | ((seen: number) => numb
   const limit = typeof maxFrame === "number" ? () => maxFrame : () => maxFrame(frames.length);
   const reason = await readFrames(new FakeConn(steps).asConn(), {
     maxFrame: limit,
-    onFrame: (f) => frames.push(f),
+    onFrame: (f) => {
+      frames.push(f);
+    },
   });
   return { reason, frames };
 }
@@ -96,7 +98,9 @@ Deno.test("readFrames: the largest 24-bit length is refused under the server's c
   const frames: Uint8Array[] = [];
   const reason = await readFrames(conn.asConn(), {
     maxFrame: () => 0xfffffe,
-    onFrame: (f) => frames.push(f),
+    onFrame: (f) => {
+      frames.push(f);
+    },
   });
   assertEquals(reason, "oversize");
   assertEquals(frames, []);

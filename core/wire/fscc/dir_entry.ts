@@ -54,7 +54,9 @@ export interface PackedEntries {
 }
 
 function eaOrTag(e: DirEntry): number {
-  return (e.meta.attributes & FileAttributes.REPARSE_POINT) !== 0 ? (e.reparseTag ?? 0) : e.meta.eaSize;
+  return (e.meta.attributes & FileAttributes.REPARSE_POINT) !== 0
+    ? (e.reparseTag ?? e.meta.reparseTag ?? 0)
+    : e.meta.eaSize;
 }
 
 function writeEntry(w: Writer, cls: number, e: DirEntry, name: Uint8Array): void {

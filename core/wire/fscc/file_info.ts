@@ -243,7 +243,7 @@ export function encodeFileInfo(cls: number, c: FileInfoContext, maxLen: number):
     case C.ATTRIBUTE_TAG:
       return fixed(
         "FileAttributeTagInformation",
-        encodeFileAttributeTagInformation(c.meta, c.reparseTag),
+        encodeFileAttributeTagInformation(c.meta, c.reparseTag ?? c.meta.reparseTag ?? 0),
         maxLen,
       );
     case C.NORMALIZED_NAME:

@@ -84,7 +84,7 @@ function writeFixed(w: Writer, m: FileMeta): void {
   w.u64(m.endOfFile).u64(m.allocationSize).u32(m.attributes);
   w.u64(m.fileId);
   w.u32(Number((m.unix?.dev ?? 0n) & 0xffffffffn)).u32(0);
-  w.u32(m.nlink).u32(0); // ReparseTag: no reparse points are reported to POSIX clients here
+  w.u32(m.nlink).u32(m.reparseTag ?? 0); // ReparseTag: a stored reparse point's (docs/fsctl.md)
   w.u32(wireMode(m.unix?.mode ?? (m.isDirectory ? 0o40755 : 0o100644), m.isDirectory));
 }
 

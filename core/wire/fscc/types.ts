@@ -26,6 +26,8 @@ export interface FileMeta {
   name: string;
   /** EaSize reported in FileEaInformation and directory entries. */
   eaSize: number;
+  /** Reparse tag when FILE_ATTRIBUTE_REPARSE_POINT is set (MS-FSCC 2.1.2.1); 0 or absent otherwise. */
+  reparseTag?: number;
   /**
    * The POSIX facts of the file (st_mode with its type bits, owner, group, st_dev) for the SMB3 POSIX
    * extensions' information level (docs/posix.md); absent where no file stands behind the entry.
