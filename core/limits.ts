@@ -110,8 +110,13 @@ export const Limits = {
   maxOpenFilesPerSession: 4096,
   /** Trees connected in one session at once (TREE_CONNECT past it: STATUS_INSUFFICIENT_RESOURCES). */
   maxTreesPerSession: 1024,
-  /** Sessions on one connection at once, established or being set up. */
+  /**
+   * Sessions on one connection at once, and of one client (an IPv4 address or IPv6 /64) over all its
+   * connections, established or being set up; the client's share is also at most half of `max active
+   * sessions`. Past either a new SESSION_SETUP fails STATUS_REQUEST_NOT_ACCEPTED.
+   */
   maxSessionsPerConnection: 256,
+  maxSessionsPerClient: 256,
   /**
    * QUERY_DIRECTORY: the search pattern's length in bytes (UTF-16). A pattern is matched against one
    * name (at most 255 UTF-16 units), so twice that leaves room for wildcards; a longer FileName fails
@@ -149,6 +154,11 @@ export const Limits = {
   maxLockElements: 2730,
   /** Directory entries returned per QUERY_DIRECTORY at most (buffer limits it first). */
   maxDirEntriesPerReply: 4096,
+  /**
+   * QUERY_DIRECTORY reads the metadata of a listing's names this many at a time (core/smb2/
+   * query_directory.ts): the work of one request and the entries held per enumeration are bounded.
+   */
+  dirStatBatch: 1024,
   /** Negotiate contexts at most in one NEGOTIATE. */
   maxNegotiateContexts: 16,
   /** Dialects at most in one NEGOTIATE. */

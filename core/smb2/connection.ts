@@ -1,4 +1,4 @@
-import { FrameWriter, peerAddressText, putFrameHeader, readFrames } from "../transport/tcp.ts";
+import { FrameWriter, ipLimitKey, peerAddressText, putFrameHeader, readFrames } from "../transport/tcp.ts";
 import { Limits } from "../limits.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { Session, SigningAlgId } from "../state/session.ts";
@@ -160,6 +160,8 @@ export class Connection {
   }
   /** When the last frame arrived (for `deadtime`). */
   lastActivity = Date.now();
+  /** `Limits.sendStallTimeoutMs` for this connection (tests set a shorter one). */
+  sendStallTimeoutMs: number = Limits.sendStallTimeoutMs;
   /** A session was authenticated on this connection once (ends the `session setup timeout` check). */
   authenticated = false;
   /** Requests being processed (for NEGOTIATE serialisation and shutdown). */
@@ -174,6 +176,8 @@ export class Connection {
   private idle: (() => void)[] = [];
   readonly peer: string;
   readonly ipv6: boolean;
+  /** The client as per-client limits count it: its IPv4 address or IPv6 /64 (`ipLimitKey`). */
+  readonly clientKey: string;
 
   constructor(
     readonly server: ServerContext,
@@ -186,6 +190,7 @@ export class Connection {
     // An IPv4 client of the dual-stack listener arrives as ::ffff:a.b.c.d: shown and checked as IPv4.
     this.peer = peerAddressText(addr.hostname);
     this.ipv6 = this.peer.includes(":");
+    this.clientKey = ipLimitKey(this.peer);
   }
 
   /** Largest frame accepted now: small until a session is valid (ksmbd's pdu-length-by-state rule). */
@@ -205,6 +210,8 @@ export class Connection {
     const reason = await readFrames(this.conn, {
       maxFrame: () => this.maxFrame(),
       onFrame: (frame) => {
+        // Frames still buffered when the connection was closed (a limit dropped it) are not run.
+        if (this.closing) return;
         this.lastActivity = Date.now();
         this.inFlight++;
         const size = frame.byteLength;
@@ -253,13 +260,11 @@ export class Connection {
       const sendFull = this.writer.queuedBytes > Limits.maxSendQueueBytes;
       if (!sendFull) stalledSince = 0;
       else if (stalledSince === 0) stalledSince = Date.now();
-      const left = sendFull
-        ? stalledSince + Limits.sendStallTimeoutMs - Date.now()
-        : Limits.sendStallTimeoutMs;
+      const left = sendFull ? stalledSince + this.sendStallTimeoutMs - Date.now() : this.sendStallTimeoutMs;
       if (left <= 0) {
         log(
           "conn",
-          `dropping ${this.peer}: it has not read its responses for ${Limits.sendStallTimeoutMs} ms`,
+          `dropping ${this.peer}: it has not read its responses for ${this.sendStallTimeoutMs} ms`,
         );
         this.close();
         return;
@@ -364,6 +369,21 @@ export function openLimitReached(conn: Connection, session: Session, file: boole
   const g = conn.server.global;
   if (session.opens.size >= (g.maxOpenFilesPerSession || Limits.maxOpenFilesPerSession)) return true;
   return file && conn.server.openRoutes.size >= (g.maxOpenFiles || Limits.maxOpenFiles);
+}
+
+/**
+ * Whether the client of `conn` (its IPv4 address or IPv6 /64, over all its connections) holds as
+ * many sessions, established or being set up, as one client may: `Limits.maxSessionsPerClient`, and
+ * never more than half of `max active sessions`, so one client cannot take every session slot
+ * (docs/security.md "Resource limits").
+ */
+export function clientSessionsAtLimit(conn: Connection): boolean {
+  const cap = Math.min(Limits.maxSessionsPerClient, Math.ceil(conn.server.global.maxActiveSessions / 2));
+  let n = 0;
+  for (const { conn: c } of conn.server.sessions.values()) {
+    if (c.clientKey === conn.clientKey && ++n >= cap) return true;
+  }
+  return false;
 }
 
 /** The connection's ClientGuid as the state layer keys it ("" before NEGOTIATE or for SMB 2.0.2). */

@@ -39,30 +39,46 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
   if (req.fileName.length * 2 > Limits.maxSearchPatternBytes) throw new SmbError(Status.OBJECT_NAME_INVALID);
   const restart = (req.flags & (F.RESTART_SCANS | F.REOPEN)) !== 0;
   let first = false;
+  const fs = ctx.tree!.fs!;
   if (!open.dirEnum || restart) {
     const pattern = req.fileName === "" ? (open.dirEnum?.pattern ?? "*") : req.fileName;
-    const entries = ctx.tree!.fs!.listDir(open.file, { pattern });
-    open.dirEnum = { pattern, entries, next: 0 };
+    // The names now, their metadata a batch at a time below (docs/security.md "Resource limits"):
+    // a huge directory costs one string per entry, and each request a bounded amount of work.
+    const { dots, names } = fs.listDirNames(open.file, { pattern });
+    open.dirEnum = { pattern, entries: dots, next: 0, names, namesNext: 0 };
     first = true;
   }
   const en = open.dirEnum;
-  if (en.next >= en.entries.length) {
+  // Keep the entries not yet returned, read by earlier requests (`stale`: checked again below), and
+  // top them up with the metadata of the next names, a batch at a time.
+  if (en.next > 0) {
+    en.entries = en.entries.slice(en.next);
+    en.next = 0;
+  }
+  const stale = first ? 0 : en.entries.length;
+  while (en.entries.length < Limits.dirStatBatch && en.namesNext < en.names.length) {
+    const chunk = en.names.slice(en.namesNext, en.namesNext + Limits.dirStatBatch);
+    en.namesNext += chunk.length;
+    for (const m of fs.statDirEntries(open.file, chunk)) en.entries.push(m);
+  }
+  if (en.entries.length === 0) {
     // MS-SMB2 3.3.5.18: nothing matched at all is NO_SUCH_FILE; an exhausted listing NO_MORE_FILES.
-    throw new SmbError(first && en.entries.length === 0 ? Status.NO_SUCH_FILE : Status.NO_MORE_FILES);
+    throw new SmbError(first ? Status.NO_SUCH_FILE : Status.NO_MORE_FILES);
   }
   const single = (req.flags & F.RETURN_SINGLE_ENTRY) !== 0;
-  let batch = en.entries.slice(en.next, en.next + 4096);
-  if (!first) {
+  let batch = en.entries.slice(0, Limits.maxDirEntriesPerReply);
+  if (stale > 0) {
     // The listing is a snapshot taken at the first query; entries removed since then are not
-    // returned (smb2.dir.fixed: deleting through another handle mid-enumeration).
-    const fs = ctx.tree!.fs!;
+    // returned (smb2.dir.fixed: deleting through another handle mid-enumeration). Entries whose
+    // metadata was read by this request need no second look.
     const dir = open.file.relPath;
-    const kept = batch.filter((m) =>
+    const checked = Math.min(stale, batch.length);
+    const kept = batch.slice(0, checked).filter((m) =>
       m.name === "." || m.name === ".." ||
       fs.resolve(dir === "" ? m.name : `${dir}\\${m.name}`, open.file.posix).exists
     );
-    en.entries.splice(en.next, batch.length, ...kept);
-    batch = kept;
+    en.entries.splice(0, checked, ...kept);
+    batch = en.entries.slice(0, Limits.maxDirEntriesPerReply);
     if (batch.length === 0) throw new SmbError(Status.NO_MORE_FILES);
   }
   const packed = posixLevel

@@ -93,12 +93,20 @@ export class ServerContext {
     this.shareEncrypt.clear();
     this.shareContinuous.clear();
     this.shareTimeMachine.clear();
+    this.shareMaxConnections.clear();
     for (const s of shares) {
+      if (s.maxConnections > 0) this.shareMaxConnections.set(sectionKey(s.name), s.maxConnections);
       this.shareEncrypt.set(sectionKey(s.name), s.smbEncrypt);
       if (s.continuousAvailability) this.shareContinuous.add(sectionKey(s.name));
       if (s.timeMachine) this.shareTimeMachine.set(sectionKey(s.name), s.timeMachineMaxSize);
     }
   }
+
+  /**
+   * Each share's `max connections` (tree connects at once, enforced by the accounts module) by
+   * lower-case name; one client may hold at most half of it (core/smb2/tree_connect.ts).
+   */
+  readonly shareMaxConnections = new Map<string, number>();
 
   /** The `smb encrypt` setting of share `name` ("auto" for a share not configured here). */
   shareEncryption(name: string): TriState {

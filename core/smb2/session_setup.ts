@@ -19,7 +19,7 @@ import { smb3Keys } from "../crypto/kdf.ts";
 import { TransformCipher } from "../crypto/encryption.ts";
 import { Session, SigningAlg } from "../state/session.ts";
 import { signMessage, verifyMessage } from "../crypto/signing.ts";
-import type { Connection, PendingBind } from "./connection.ts";
+import { clientSessionsAtLimit, type Connection, type PendingBind } from "./connection.ts";
 import type { ServerContext } from "./server_context.ts";
 import { channelSigningKey, liveChannels, sessionToSignDeletedWith } from "./channels.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
@@ -72,7 +72,10 @@ function newAcceptor(server: ServerContext, conn: Connection): SpnegoAcceptor {
         (r) => (r.status & USER_FLAG.OK) === 0,
       );
       if (t.refused === null) return toResult(input, t.value);
-      log("auth", `login of ${JSON.stringify(input.account)} from ${conn.peer} refused unchecked: ${t.refused}`);
+      log(
+        "auth",
+        `login of ${JSON.stringify(input.account)} from ${conn.peer} refused unchecked: ${t.refused}`,
+      );
       return {
         ok: false,
         guest: false,
@@ -124,10 +127,10 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
     let inProgress = 0;
     for (const s of conn.sessions.values()) if (s.state === "in-progress") inProgress++;
     // `max active sessions` is server-wide (as ksmbd's); one connection holds at most
-    // Limits.maxSessionsPerConnection (docs/security.md "Resource limits").
+    // Limits.maxSessionsPerConnection, one client its share (docs/security.md "Resource limits").
     if (
       inProgress >= 16 || conn.sessions.size >= Limits.maxSessionsPerConnection ||
-      server.sessions.size >= server.global.maxActiveSessions
+      server.sessions.size >= server.global.maxActiveSessions || clientSessionsAtLimit(conn)
     ) {
       throw new SmbError(Status.REQUEST_NOT_ACCEPTED);
     }

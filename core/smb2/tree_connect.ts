@@ -23,6 +23,7 @@ import type { TriState } from "../config/types.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { ShareConfigResponse } from "../ipc/bridge.ts";
 import { Limits } from "../limits.ts";
+import { sectionKey } from "../config/ini.ts";
 
 /** ksmbd tree-connect statuses (docs/ksmbd_compat.md §2). */
 const TC = { OK: 0, NOMEM: 1, NO_SHARE: 2 } as const;
@@ -95,6 +96,26 @@ export function treeEncryption(setting: TriState, canEncrypt: boolean): TreeEncr
   }
 }
 
+/**
+ * Whether the client of this request (its IPv4 address or IPv6 /64, over all its sessions) holds
+ * half of `share`'s `max connections` already: a share's tree connects are a server-wide slot
+ * (IPC$'s too), which one client, anonymous or not, must not take alone (docs/security.md
+ * "Resource limits"). The walk is bounded by the client's sessions and their trees.
+ */
+function clientTreesAtLimit(ctx: RequestCtx, share: string): boolean {
+  const { conn, server } = ctx;
+  const name = sectionKey(share);
+  const max = server.shareMaxConnections.get(name);
+  if (max === undefined) return false;
+  const cap = Math.ceil(max / 2);
+  let n = 0;
+  for (const { conn: c, session } of server.sessions.values()) {
+    if (c.clientKey !== conn.clientKey) continue;
+    for (const t of session.trees.values()) if (sectionKey(t.shareName) === name && ++n >= cap) return true;
+  }
+  return false;
+}
+
 /** SMB2 TREE_CONNECT handler. */
 export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
   const { conn, server } = ctx;
@@ -105,6 +126,7 @@ export async function handleTreeConnect(ctx: RequestCtx): Promise<Reply> {
   // Limits.maxTreesPerSession (docs/security.md "Resource limits"): each tree holds state here and
   // in the accounts module.
   if (session.trees.size >= Limits.maxTreesPerSession) throw new SmbError(Status.INSUFFICIENT_RESOURCES);
+  if (clientTreesAtLimit(ctx, share)) throw new SmbError(Status.INSUFFICIENT_RESOURCES);
   const treeId = session.allocTreeId();
   const sessionId = session.id;
   const tc = await server.bridge.treeConnect({

@@ -4,8 +4,15 @@ import { LockSequences } from "./byte_locks.ts";
 /** Directory enumeration state kept on an open directory (MS-SMB2 3.3.1.10 Open.EnumerationLocation). */
 export interface DirEnum {
   pattern: string;
+  /** Entries read but not yet returned from `next` on (one batch of `names` at a time). */
   entries: FileMeta[];
   next: number;
+  /**
+   * The matching names of the directory when the enumeration started, whose metadata is read a
+   * batch at a time (`Limits.dirStatBatch`) from `namesNext` on (docs/security.md "Resource limits").
+   */
+  names: string[];
+  namesNext: number;
 }
 
 /** An open file or directory (MS-SMB2 3.3.1.10). State lives here; handlers look it up by id. */

@@ -1863,7 +1863,9 @@ export class ShareFs {
     } catch (e) {
       throw toVfsError(e, "readdir");
     }
-    const names = all.filter((name) => componentError(name, posix) === null && !this.#veto(name) && match(name));
+    const names = all.filter((name) =>
+      componentError(name, posix) === null && !this.#veto(name) && match(name)
+    );
     return { dots, names };
   }
 
@@ -1918,7 +1920,9 @@ export class ShareFs {
   }
 
   /** The directory a listing reads: checked as {@link ShareFs.listDir} describes. */
-  #listTarget(target: VfsHandle | string): { rel: string; abs: string; dirSt: fs.BigIntStats; posix: boolean } {
+  #listTarget(
+    target: VfsHandle | string,
+  ): { rel: string; abs: string; dirSt: fs.BigIntStats; posix: boolean } {
     let rel: string;
     let dirSt: fs.BigIntStats;
     if (typeof target === "string") {

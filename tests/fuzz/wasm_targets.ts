@@ -157,7 +157,7 @@ const SERVICE_KEYTAB = keytab(
 );
 const ENTROPY = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff);
 
-function krbToken(rng: Rng, etype: number, cusec: number): Uint8Array {
+function krbToken(rng: Rng, etype: number, cusec: number, ctime = NOW): Uint8Array {
   const session = { etype, key: rng.bytes(etype === 18 ? 32 : 16) };
   const etp = encTicketPart({
     flags: TKT_FORWARDABLE | TKT_PRE_AUTHENT,
@@ -179,7 +179,7 @@ function krbToken(rng: Rng, etype: number, cusec: number): Uint8Array {
     cname: ["alice"],
     cksum: { type: CKSUMTYPE_GSSAPI, bytes: gssChecksum(GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG) },
     cusec,
-    ctime: NOW,
+    ctime,
     seqNumber: 12345,
   });
   const authEnc = encryptedData(etype, null, krbEncrypt(session, USAGE_AP_REQ_AUTHENTICATOR, auth));
@@ -302,6 +302,12 @@ export async function wasmTargets(): Promise<FuzzTarget[]> {
   const tokRng = new Rng(0x4b524235);
   const krbCorpus = [17, 18, 23, 18, 17, 23].map((e, i) => krbToken(tokRng, e, 100 + i));
   let cusec = 1000;
+  // The acceptor's clock. The module remembers every accepted authenticator for 2 x the 300 s skew and
+  // refuses new ones (REPLAY) once 8192 are live (rpc-wasm/assembly/krb5/accept.ts): the clock moves
+  // on by that window every 4000 accepted tokens, as it would for a server doing < 8192 logins per
+  // 10 minutes. Tickets are valid for 10 hours from NOW, enough for 200,000 generated tokens.
+  let clock = NOW;
+  let accepted_ = 0;
   const kerberos: FuzzTarget = {
     name: "kerberos_ap_req",
     corpus: krbCorpus,
@@ -310,7 +316,7 @@ export async function wasmTargets(): Promise<FuzzTarget[]> {
     decode(b) {
       const r = krb.event(
         EventType.SPNEGO_AUTHEN_REQUEST,
-        encodeSpnegoAuthen({ now: NOW, token: b, entropy: ENTROPY }),
+        encodeSpnegoAuthen({ now: clock, token: b, entropy: ENTROPY }),
       );
       if (r === null) throw new ModuleFault("no answer to SPNEGO_AUTHEN_REQUEST");
       if (r.type === EventType.ERROR_RESPONSE) return accepted("ERROR", () => decodeErrorResponse(r.payload));
@@ -321,10 +327,12 @@ export async function wasmTargets(): Promise<FuzzTarget[]> {
     },
     generate(rng) {
       // A fresh valid token must be accepted (the acceptor works), then the harness may mutate it.
-      const t = krbToken(rng, rng.pick([17, 18, 23]), ++cusec);
+      if (++accepted_ % 4000 === 0) clock += 601;
+      if (++cusec > 999_999) cusec = 0;
+      const t = krbToken(rng, rng.pick([17, 18, 23]), cusec, clock);
       const r = krb.event(
         EventType.SPNEGO_AUTHEN_REQUEST,
-        encodeSpnegoAuthen({ now: NOW, token: t, entropy: ENTROPY }),
+        encodeSpnegoAuthen({ now: clock, token: t, entropy: ENTROPY }),
       );
       const a = r && r.type === EventType.SPNEGO_AUTHEN_RESPONSE
         ? decodeSpnegoAuthenResponse(r.payload)

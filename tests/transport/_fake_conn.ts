@@ -24,13 +24,24 @@ export class FakeConn {
   failWriteAt = -1;
   /** Delay each write by a macrotask, so concurrent senders could interleave if not serialised. */
   slowWrites = false;
+  /** Writes never complete until {@link FakeConn.close} (a peer that does not read). */
+  hangWrites = false;
+  /** Set by {@link FakeConn.close}; reads and writes then fail as on a closed Deno.Conn. */
+  closed = false;
+  #onClose: (() => void)[] = [];
 
   constructor(steps: ReadStep[] = []) {
     this.#steps = [...steps];
   }
 
+  close(): void {
+    this.closed = true;
+    for (const f of this.#onClose.splice(0)) f();
+  }
+
   read(p: Uint8Array): Promise<number | null> {
     this.readCalls++;
+    if (this.closed) return Promise.reject(new Deno.errors.BadResource("closed"));
     if (this.#pending === null || this.#pending.byteLength === 0) {
       const next = this.#steps.shift();
       if (next === undefined) return Promise.resolve(null);
@@ -47,6 +58,8 @@ export class FakeConn {
     const call = this.writeCalls.length;
     this.writeCalls.push(p.byteLength);
     if (this.slowWrites) await new Promise((r) => setTimeout(r, 0));
+    if (this.hangWrites && !this.closed) await new Promise<void>((r) => this.#onClose.push(r));
+    if (this.closed) throw new Deno.errors.BadResource("closed");
     if (this.failWriteAt >= 0 && call >= this.failWriteAt) throw new Deno.errors.BrokenPipe("peer gone");
     const n = this.writeChunk > 0 ? Math.min(this.writeChunk, p.byteLength) : p.byteLength;
     this.writes.push(p.slice(0, n));

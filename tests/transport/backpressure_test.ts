@@ -4,6 +4,9 @@
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { FrameWriter, readFrames } from "../../core/transport/tcp.ts";
+import { Limits } from "../../core/limits.ts";
+import { Connection } from "../../core/smb2/connection.ts";
+import type { ServerContext } from "../../core/smb2/server_context.ts";
 import { concat, FakeConn, frame, pattern } from "./_fake_conn.ts";
 
 Deno.test("readFrames: a pending promise from onFrame holds back the next frame and further reads", async () => {
@@ -70,4 +73,56 @@ Deno.test("FrameWriter.queuedBytes: a failed socket still releases what was queu
   assert(w.queuedBytes === 30);
   await Promise.all(sends);
   assertEquals(w.queuedBytes, 0);
+});
+
+/** A Connection over `conn` whose every request is answered with `replyBytes` (server context stubbed). */
+function replyingConnection(conn: FakeConn, replyBytes: number, processed: { n: number }): Connection {
+  const server = { global: { smb2MaxCredits: 0 } } as unknown as ServerContext;
+  const tcp = Object.assign(conn, { remoteAddr: { transport: "tcp", hostname: "192.0.2.1", port: 40000 } });
+  return new Connection(server, tcp as unknown as Deno.TcpConn, (c) => {
+    processed.n++;
+    return c.sendFramed(new Uint8Array(replyBytes));
+  });
+}
+
+Deno.test("Connection: a peer that does not read stops being read, then is dropped after the stall timeout", async () => {
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < 200; i++) frames.push(frame(pattern(64, i)));
+  const conn = new FakeConn([concat(...frames)]);
+  conn.hangWrites = true;
+  const processed = { n: 0 };
+  const c = replyingConnection(conn, 64 * 1024, processed);
+  c.sendStallTimeoutMs = 300;
+  const t0 = Date.now();
+  let closedAt = 0;
+  c.onClose = () => closedAt = Date.now();
+  const served = c.serve();
+  await new Promise((r) => setTimeout(r, 100));
+  // Each reply holds 64 KiB that the peer never takes: reading stops once the queue passes the limit.
+  const cap = Math.ceil(Limits.maxSendQueueBytes / (64 * 1024)) + 1;
+  assert(processed.n <= cap, `${processed.n} requests processed with ${cap} allowed by the queue limit`);
+  assertEquals(c.isClosing, false);
+  await served;
+  assert(closedAt > 0 && closedAt - t0 >= 280, `dropped after ${closedAt - t0} ms (stall timeout 300 ms)`);
+  assert(
+    processed.n <= cap,
+    `${processed.n} requests processed after the drop (buffered frames are not run)`,
+  );
+});
+
+Deno.test("Connection: a peer that reads slowly is throttled, not dropped", async () => {
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < 100; i++) frames.push(frame(pattern(64, i)));
+  const conn = new FakeConn([concat(...frames)]);
+  conn.slowWrites = true;
+  const processed = { n: 0 };
+  const c = replyingConnection(conn, 256 * 1024, processed);
+  c.sendStallTimeoutMs = 5_000;
+  let maxQueued = 0;
+  const timer = setInterval(() => maxQueued = Math.max(maxQueued, c.writer.queuedBytes), 1);
+  await c.serve();
+  clearInterval(timer);
+  // Every request ran (reading resumed each time the queue drained), with the queue held near its limit.
+  assertEquals(processed.n, 100);
+  assert(maxQueued <= Limits.maxSendQueueBytes + 2 * 256 * 1024, `queue reached ${maxQueued} bytes`);
 });

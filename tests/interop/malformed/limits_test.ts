@@ -28,6 +28,7 @@ import {
   changeNotifyBody,
   Cmd,
   CreateOpt,
+  dirNames,
   Disposition,
   fileId,
   frame,
@@ -38,6 +39,7 @@ import {
   RawConn,
   St,
   statusName,
+  treeConnectBody,
 } from "../raw_client.ts";
 
 const SHARE = "test";
@@ -228,7 +230,8 @@ async function createFile(c: RawConn, name: string): Promise<number> {
 
 Deno.test("malformed input: resource limits", async (t) => {
   const srv = await startServer({
-    shares: { [SHARE]: { "read only": "no" } },
+    // `max connections = 0` (no limit): one session connects the share Limits.maxTreesPerSession times.
+    shares: { [SHARE]: { "read only": "no", "max connections": "0" } },
     users: TEST_USERS,
     global: {
       "negotiate timeout": "1",
@@ -331,6 +334,32 @@ Deno.test("malformed input: resource limits", async (t) => {
       },
     );
 
+    await t.step("a directory larger than a metadata batch is listed whole, each name once", async () => {
+      // QUERY_DIRECTORY reads metadata Limits.dirStatBatch names at a time: the listing must cross
+      // those boundaries (and a small output buffer's) without losing or repeating an entry.
+      const n = Limits.dirStatBatch * 2 + 77;
+      const dirPath = `${srv.shareDirs[SHARE]}/big_dir`;
+      Deno.mkdirSync(dirPath);
+      for (let i = 0; i < n; i++) Deno.writeFileSync(`${dirPath}/f${i}`, new Uint8Array(0));
+      const c = await RawConn.open(srv.port, { user: TEST_USER, password: TEST_PASS, share: SHARE });
+      conns.push(c);
+      const m = await c.create("big_dir", {
+        access: Access.READ_DATA | Access.READ_ATTRIBUTES | Access.SYNCHRONIZE,
+        options: CreateOpt.DIRECTORY,
+      });
+      expectSt(m.status, St.SUCCESS, "open big_dir");
+      const dir = fileId(m);
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 10_000; i++) {
+        const r = await c.call(Cmd.QUERY_DIRECTORY, queryDirBody(dir, "*", { outputLength: 16 * 1024 }));
+        if (r.status === St.NO_MORE_FILES) break;
+        expectSt(r.status, St.SUCCESS, `QUERY_DIRECTORY ${i + 1}`);
+        for (const name of dirNames(r)) seen.set(name, (seen.get(name) ?? 0) + 1);
+      }
+      assertEquals(seen.size, n + 2, "every entry, with . and ..");
+      assertEquals([...seen.values()].filter((v) => v !== 1).length, 0, "no entry twice");
+    });
+
     await t.step("QUERY_DIRECTORY pattern longer than the cap: OBJECT_NAME_INVALID", async () => {
       const c = await RawConn.open(srv.port, { user: TEST_USER, password: TEST_PASS, share: SHARE });
       conns.push(c);
@@ -351,6 +380,75 @@ Deno.test("malformed input: resource limits", async (t) => {
       const max = await c.call(Cmd.QUERY_DIRECTORY, queryDirBody(dir, "z".repeat(255), { flags: 1 }));
       expectSt(max.status, St.NO_SUCH_FILE, "a 255-character pattern");
     });
+    await t.step("pipes and trees per session: INSUFFICIENT_RESOURCES past the limit", async () => {
+      const c = await RawConn.open(srv.port, { user: TEST_USER, password: TEST_PASS, share: "IPC$" });
+      conns.push(c);
+      for (let i = 0; i < Limits.maxPipesPerSession; i++) {
+        const m = await c.create("srvsvc", { access: Access.READ_DATA | Access.WRITE_DATA, share: 7 });
+        expectSt(m.status, St.SUCCESS, `pipe ${i + 1}`);
+      }
+      const over = await c.create("srvsvc", { access: Access.READ_DATA | Access.WRITE_DATA, share: 7 });
+      expectSt(over.status, INSUFFICIENT_RESOURCES, `pipe ${Limits.maxPipesPerSession + 1} of one session`);
+      // The session already has the IPC$ tree: fill the rest of its trees.
+      const path = `\\\\127.0.0.1\\${SHARE}`;
+      for (let i = 1; i < Limits.maxTreesPerSession; i++) {
+        expectSt((await c.call(Cmd.TREE_CONNECT, treeConnectBody(path))).status, St.SUCCESS, `tree ${i + 1}`);
+      }
+      const t = await c.call(Cmd.TREE_CONNECT, treeConnectBody(path));
+      expectSt(t.status, INSUFFICIENT_RESOURCES, `tree ${Limits.maxTreesPerSession + 1} of one session`);
+      await healthy("after one session reached its pipe and tree limits");
+    });
+
+    await t.step(
+      "one client holds at most half of `max active sessions`; another client logs in",
+      async () => {
+        const small = await startServer({
+          shares: { [SHARE]: { "read only": "no", "max connections": "4" } },
+          users: TEST_USERS,
+          global: { "max active sessions": "8" },
+        });
+        const held: RawConn[] = [];
+        try {
+          // Half-done setups count too: four clients' worth of slots from 127.0.0.1, one per connection.
+          for (let i = 0; i < 4; i++) {
+            held.push(await RawConn.open(small.port, { user: TEST_USER, password: TEST_PASS }));
+          }
+          const fifth = await RawConn.connect(small.port);
+          held.push(fifth);
+          expectSt((await fifth.negotiate()).msg.status, St.SUCCESS, "NEGOTIATE");
+          expectSt(
+            (await fifth.login({ user: TEST_USER, password: TEST_PASS })).status,
+            St.REQUEST_NOT_ACCEPTED,
+            "a fifth session of 127.0.0.1 with max active sessions = 8",
+          );
+          // ::1 is another client (the server listens on every address, dual-stack).
+          const other = await RawConn.connect(small.port, "::1");
+          held.push(other);
+          expectSt((await other.negotiate()).msg.status, St.SUCCESS, "NEGOTIATE from ::1");
+          expectSt(
+            (await other.login({ user: TEST_USER, password: TEST_PASS })).status,
+            St.SUCCESS,
+            "::1 logs in",
+          );
+          // Tree connects of a share are a server-wide slot too (`max connections = 4`): 127.0.0.1
+          // gets two of them, ::1 still connects.
+          const path = `\\\\127.0.0.1\\${SHARE}`;
+          for (let i = 0; i < 2; i++) {
+            const t = await held[i].call(Cmd.TREE_CONNECT, treeConnectBody(path));
+            expectSt(t.status, St.SUCCESS, `tree ${i + 1}`);
+          }
+          expectSt(
+            (await held[2].call(Cmd.TREE_CONNECT, treeConnectBody(path))).status,
+            INSUFFICIENT_RESOURCES,
+            "a third tree connect of the share from 127.0.0.1 with max connections = 4",
+          );
+          expectSt((await other.treeConnect(SHARE)).status, St.SUCCESS, "::1 connects the share");
+        } finally {
+          for (const c of held) await c.dispose();
+          await small.stop();
+        }
+      },
+    );
   } finally {
     for (const c of conns) {
       try {
