@@ -51,6 +51,8 @@ export interface PendingBind {
   acceptor: SpnegoAcceptor;
   /** 3.1.1: the channel's own preauth hash (Connection.PreauthSessionTable, 3.3.5.5); null before. */
   preauthHash: Uint8Array | null;
+  /** Ends the bind if it is abandoned; cleared when it completes. */
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 /**

@@ -139,10 +139,15 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
     conn.sessions.set(session.id, session);
     server.sessions.set(session.id, { conn, session });
     // An abandoned half-built session must not linger (CVE-2023-32247 class).
+    // The timer names the connection and session only by id through a weak reference, and is
+    // cleared when the setup ends: thousands of short-lived connections per minute must not stay
+    // reachable for the whole timeout (found by bench/soak.ts).
     const id = session.id;
-    setTimeout(() => {
-      const s = conn.sessions.get(id);
-      if (s && s.state === "in-progress") forgetSession(conn, s);
+    const weakConn = new WeakRef(conn);
+    session.setupTimer = setTimeout(() => {
+      const c = weakConn.deref();
+      const s = c?.sessions.get(id);
+      if (c && s && s.state === "in-progress") forgetSession(c, s);
     }, Limits.sessionSetupTimeoutMs);
   } else {
     const s = conn.sessions.get(hdr.sessionId);
@@ -274,6 +279,8 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
     sessionFlags |= SessionFlags.ENCRYPT_DATA;
   }
   session.state = "valid";
+  if (session.setupTimer !== null) clearTimeout(session.setupTimer);
+  session.setupTimer = null;
   if (debugEnabled("auth")) {
     const who = result.anonymous ? "(anonymous)" : result.account + (result.guest ? " (guest)" : "");
     const how = (result.expiresAtMs ? "kerberos, " : "") +
@@ -444,13 +451,17 @@ async function handleBind(ctx: RequestCtx, token: Uint8Array): Promise<Reply> {
     bind = pending;
     conn.binds.set(session.id, pending);
     // An abandoned bind must not hold its acceptor forever.
-    setTimeout(() => {
-      if (conn.binds.get(pending.session.id) === pending) conn.binds.delete(pending.session.id);
+    const weakConn = new WeakRef(conn);
+    const weakBind = new WeakRef(pending);
+    pending.timer = setTimeout(() => {
+      const c = weakConn.deref(), b = weakBind.deref();
+      if (c && b && c.binds.get(b.session.id) === b) c.binds.delete(b.session.id);
     }, Limits.sessionSetupTimeoutMs);
   }
   if (bind.preauthHash) bind.preauthHash = preauthUpdate(bind.preauthHash, ctx.pdu);
   const step = await bind.acceptor.step(token);
   const done = (): void => {
+    if (bind.timer !== undefined) clearTimeout(bind.timer);
     if (conn.binds.get(session!.id) === bind) conn.binds.delete(session!.id);
   };
   // Across the await the session may have ended, or the connection gone.

@@ -139,6 +139,8 @@ export function teardownConnection(conn: Connection): void {
 
 /** Removes a session from its connections (channels) and from the server-wide registry. */
 export function forgetSession(conn: Connection, session: Session): void {
+  if (session.setupTimer !== null) clearTimeout(session.setupTimer);
+  session.setupTimer = null;
   if (conn.sessions.get(session.id) === session) conn.sessions.delete(session.id);
   const reg = conn.server.sessions.get(session.id);
   if (reg && reg.session === session) conn.server.sessions.delete(session.id);

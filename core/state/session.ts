@@ -24,6 +24,11 @@ export type SigningAlgId = 0 | 1 | 2;
 export class Session {
   state: SessionState = "in-progress";
   acceptor: SpnegoAcceptor | null = null;
+  /**
+   * The timer that ends this session if its setup is abandoned (core/smb2/session_setup.ts). Cleared
+   * once the setup ends either way: a pending timer keeps the session and its connection alive.
+   */
+  setupTimer: ReturnType<typeof setTimeout> | null = null;
   /** 3.1.1: SHA-512 preauth hash chain for this session's setup exchange. */
   preauthHash: Uint8Array | null = null;
   sessionKey: Uint8Array | null = null;
