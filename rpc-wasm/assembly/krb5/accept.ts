@@ -32,8 +32,15 @@ const USAGE_AP_REP_ENCPART: i32 = 12;
 
 /** Acceptable clock skew, seconds (RFC 4120 §1.6 suggests 5 minutes; MIT and Windows default). */
 export const CLOCK_SKEW: i64 = 300;
-/** Most authenticators remembered for replay detection at once. */
-const REPLAY_CAPACITY: i32 = 8192;
+/** Most authenticators remembered for replay detection at once (about 100 bytes each). */
+const REPLAY_CAPACITY: i32 = 65536;
+/**
+ * Most live authenticators of one client principal. A client that presents more within the replay
+ * window (2 x skew) is refused as a replay, and only that client: without a share per client, one
+ * user with a valid ticket could fill the cache and lock every other user out of Kerberos for ten
+ * minutes (found by the fuzzer, docs/security.md "Fuzzing").
+ */
+const REPLAY_PER_CLIENT: i32 = 1024;
 /** Bytes of entropy the core must supply: a 16-byte confounder and a 4-byte sequence number. */
 export const ENTROPY_BYTES: i32 = 32;
 
@@ -99,15 +106,42 @@ function encryptedData(d: Der): EncData {
 
 /** Replay cache: "client|ctime|cusec" -> when it may be forgotten (seconds). */
 const seen = new Map<string, i64>();
+/** Live entries of `seen` per client principal. */
+const perClient = new Map<string, i32>();
+/** When the last sweep ran: a client at its cap cannot force a sweep of the whole cache per request. */
+let lastSweep: i64 = -1;
 
-function checkReplay(key: string, now: i64): bool {
+function clientCount(client: string): i32 {
+  return perClient.has(client) ? perClient.get(client) : 0;
+}
+
+/** Forgets expired entries (at most once per second). */
+function sweep(now: i64): void {
+  if (now == lastSweep) return;
+  lastSweep = now;
+  const keys = seen.keys();
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    if (seen.get(k) >= now) continue;
+    seen.delete(k);
+    // The client is the key up to its last two separators (ctime and cusec are digits).
+    const c = k.substring(0, k.lastIndexOf("|", k.lastIndexOf("|") - 1));
+    const n = clientCount(c) - 1;
+    if (n <= 0) perClient.delete(c);
+    else perClient.set(c, n);
+  }
+}
+
+function checkReplay(client: string, ctime: i64, cusec: i64, now: i64): bool {
+  const key = client + "|" + ctime.toString() + "|" + cusec.toString();
   if (seen.has(key)) return false;
-  if (seen.size >= REPLAY_CAPACITY) {
-    const keys = seen.keys();
-    for (let i = 0; i < keys.length; i++) if (seen.get(keys[i]) < now) seen.delete(keys[i]);
-    if (seen.size >= REPLAY_CAPACITY) return false; // refuse rather than forget a live entry
+  if (seen.size >= REPLAY_CAPACITY || clientCount(client) >= REPLAY_PER_CLIENT) {
+    sweep(now);
+    // Refuse rather than forget a live entry (forgetting one would let it be replayed).
+    if (seen.size >= REPLAY_CAPACITY || clientCount(client) >= REPLAY_PER_CLIENT) return false;
   }
   seen.set(key, now + 2 * CLOCK_SKEW);
+  perClient.set(client, clientCount(client) + 1);
   return true;
 }
 
@@ -268,7 +302,7 @@ function accept(k: KerberosCfg, cfg: Config, token: Uint8Array, now: i64, entrop
     out.reason = KRB_SKEW;
     return out;
   }
-  if (!checkReplay(cname.text() + "|" + ctime.toString() + "|" + cusec.toString(), now)) {
+  if (!checkReplay(cname.text(), ctime, cusec, now)) {
     out.reason = KRB_REPLAY;
     return out;
   }
