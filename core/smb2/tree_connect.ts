@@ -108,6 +108,8 @@ function clientTreesAtLimit(ctx: RequestCtx, share: string): boolean {
   const max = server.shareMaxConnections.get(name);
   if (max === undefined) return false;
   const cap = Math.ceil(max / 2);
+  // A share that takes one connection at all is limited by that alone (ACCESS_DENIED, as ksmbd).
+  if (cap >= max) return false;
   let n = 0;
   for (const { conn: c, session } of server.sessions.values()) {
     if (c.clientKey !== conn.clientKey) continue;
