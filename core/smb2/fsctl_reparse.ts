@@ -12,7 +12,7 @@
  * what the client resolves it to is another name in the same share, opened with the same checks.
  * On-disk POSIX symlinks keep the `follow symlinks` rules of core/vfs/share_fs.ts.
  */
-import { encodeIoctlResponse, type IoctlRequest } from "../wire/ioctl.ts";
+import type { IoctlRequest } from "../wire/ioctl.ts";
 import { AccessMask as A, CreateOptions } from "../wire/create.ts";
 import { encodeErrorResponse, errorContext } from "../wire/error.ts";
 import { Dialect } from "../wire/negotiate.ts";
@@ -35,20 +35,7 @@ import type { Open } from "../state/open.ts";
 import type { ShareFs } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { NotifyAction, NotifyFilter } from "./notify.ts";
-
-function output(req: IoctlRequest, status: number, out: Uint8Array): Reply {
-  return {
-    status,
-    body: (w, h) => encodeIoctlResponse(w, h, { ctlCode: req.ctlCode, fileId: req.fileId, output: out }),
-  };
-}
-
-function fileOpen(ctx: RequestCtx): { open: Open; fs: ShareFs } {
-  const open = ctx.open;
-  const fs = ctx.tree?.fs;
-  if (!open || open.pipe !== null || !fs) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
-  return { open, fs };
-}
+import { fsctlFileOpen, fsctlOutput } from "./fsctl_common.ts";
 
 /** MS-FSA 2.1.5.10.37 / 2.1.5.10.5: changing a reparse point needs write data or write attributes. */
 function needWrite(open: Open): void {
@@ -95,20 +82,20 @@ export function symlinkStaysInside(linkPath: string, substituteName: string, fla
 
 /** FSCTL_GET_REPARSE_POINT (MS-FSA 2.1.5.10.20): the stored buffer, cut to the client's buffer. */
 export function getReparsePoint(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   const rp = fs.reparsePoint(open.file);
   if (!rp) throw new SmbError(Status.NOT_A_REPARSE_POINT);
   const header = isMicrosoftTag(rp.tag) ? REPARSE_HEADER_SIZE : REPARSE_GUID_HEADER_SIZE;
   if (req.maxOutputResponse < header) throw new SmbError(Status.BUFFER_TOO_SMALL);
   if (req.maxOutputResponse < rp.buffer.byteLength) {
-    return output(req, Status.BUFFER_OVERFLOW, rp.buffer.subarray(0, req.maxOutputResponse));
+    return fsctlOutput(req, Status.BUFFER_OVERFLOW, rp.buffer.subarray(0, req.maxOutputResponse));
   }
-  return output(req, Status.SUCCESS, rp.buffer);
+  return fsctlOutput(req, Status.SUCCESS, rp.buffer);
 }
 
 /** FSCTL_SET_REPARSE_POINT (MS-FSA 2.1.5.10.37). */
 export function setReparsePoint(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   needWrite(open);
   const b = decodeReparseBuffer(req.input);
   if (b.tag === ReparseTag.MOUNT_POINT && !open.isDirectory) throw new SmbError(Status.NOT_A_DIRECTORY);
@@ -131,12 +118,12 @@ export function setReparsePoint(ctx: RequestCtx, req: IoctlRequest): Reply {
   }
   fs.setReparsePoint(open.file, { tag: b.tag, buffer: req.input.slice() });
   notifyAttributes(ctx, open);
-  return output(req, Status.SUCCESS, new Uint8Array(0));
+  return fsctlOutput(req, Status.SUCCESS, new Uint8Array(0));
 }
 
 /** FSCTL_DELETE_REPARSE_POINT (MS-FSA 2.1.5.10.5, MS-FSCC 2.3.6). */
 export function deleteReparsePoint(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   needWrite(open);
   const b = decodeReparseBuffer(req.input, true);
   const existing = fs.reparsePoint(open.file);
@@ -147,7 +134,7 @@ export function deleteReparsePoint(ctx: RequestCtx, req: IoctlRequest): Reply {
   }
   fs.deleteReparsePoint(open.file);
   notifyAttributes(ctx, open);
-  return output(req, Status.SUCCESS, new Uint8Array(0));
+  return fsctlOutput(req, Status.SUCCESS, new Uint8Array(0));
 }
 
 /**
@@ -199,14 +186,14 @@ export function stopOnReparse(
  * A derived id's volume id is the device, and its birth ids are the current ones.
  */
 export function getObjectId(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   if (req.maxOutputResponse < FILE_OBJECTID_BUFFER_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
   const stored = fs.objectIdOf(open.file);
   if (stored) {
     const out = new Uint8Array(FILE_OBJECTID_BUFFER_SIZE);
     out.set(stored.objectId, 0);
     out.set(stored.extended, 16);
-    return output(req, Status.SUCCESS, out);
+    return fsctlOutput(req, Status.SUCCESS, out);
   }
   const h = open.file;
   const objectId = new Uint8Array(16);
@@ -217,7 +204,7 @@ export function getObjectId(ctx: RequestCtx, req: IoctlRequest): Reply {
   new DataView(volumeId.buffer).setBigUint64(0, h.dev, true);
   const w = new Writer(FILE_OBJECTID_BUFFER_SIZE);
   encodeFileObjectIdBuffer(w, { objectId, birthVolumeId: volumeId, birthObjectId: objectId });
-  return output(req, Status.SUCCESS, w.finish());
+  return fsctlOutput(req, Status.SUCCESS, w.finish());
 }
 
 /**
@@ -226,7 +213,7 @@ export function getObjectId(ctx: RequestCtx, req: IoctlRequest): Reply {
  * the derived id GET answers otherwise is not stored and does not count.
  */
 export function setObjectId(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   if (req.input.byteLength !== FILE_OBJECTID_BUFFER_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
   // A read-only share is not a read-only volume (MEDIA_WRITE_PROTECTED): it grants no change, as for
   // every other modifying FSCTL.
@@ -237,7 +224,7 @@ export function setObjectId(ctx: RequestCtx, req: IoctlRequest): Reply {
     throw new SmbError(Status.DUPLICATE_NAME);
   }
   notifyAttributes(ctx, open);
-  return output(req, Status.SUCCESS, new Uint8Array(0));
+  return fsctlOutput(req, Status.SUCCESS, new Uint8Array(0));
 }
 
 /** Bytes of ExtendedInfo (MS-FSCC 2.3.79). */
@@ -245,14 +232,14 @@ const EXTENDED_INFO_SIZE = 48;
 
 /** FSCTL_SET_OBJECT_ID_EXTENDED (MS-FSA 2.1.5.10.36): the 48 bytes after a set object id. */
 export function setObjectIdExtended(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   if (req.input.byteLength !== EXTENDED_INFO_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
   needWrite(open);
   const stored = fs.objectIdOf(open.file);
   if (!stored) throw new SmbError(Status.OBJECTID_NOT_FOUND);
   fs.setObjectId(open.file, { objectId: stored.objectId, extended: req.input.slice() });
   notifyAttributes(ctx, open);
-  return output(req, Status.SUCCESS, new Uint8Array(0));
+  return fsctlOutput(req, Status.SUCCESS, new Uint8Array(0));
 }
 
 /**
@@ -260,13 +247,13 @@ export function setObjectIdExtended(ctx: RequestCtx, req: IoctlRequest): Reply {
  * (MS-FSCC 2.3.3). Like the other object id changes it needs write data or write attributes access.
  */
 export function deleteObjectId(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   needWrite(open);
   if (fs.objectIdOf(open.file)) {
     fs.deleteObjectId(open.file);
     notifyAttributes(ctx, open);
   }
-  return output(req, Status.SUCCESS, new Uint8Array(0));
+  return fsctlOutput(req, Status.SUCCESS, new Uint8Array(0));
 }
 
 /**
@@ -276,12 +263,12 @@ export function deleteObjectId(ctx: RequestCtx, req: IoctlRequest): Reply {
  * "Sparse files without hole punching"), so every well-formed range is processed by leaving it as it is.
  */
 export function fileLevelTrim(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open } = fileOpen(ctx);
+  const { open } = fsctlFileOpen(ctx);
   if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
   if (!(open.grantedAccess & A.FILE_WRITE_DATA)) throw new SmbError(Status.ACCESS_DENIED);
   if (req.maxOutputResponse < TRIM_OUTPUT_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
   const ranges = decodeFileLevelTrim(req.input);
   const w = new Writer(TRIM_OUTPUT_SIZE);
   w.u32(ranges.length);
-  return output(req, Status.SUCCESS, w.finish());
+  return fsctlOutput(req, Status.SUCCESS, w.finish());
 }

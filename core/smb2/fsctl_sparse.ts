@@ -17,7 +17,7 @@
  * No filesystem compression exists here, so GET_COMPRESSION reports COMPRESSION_FORMAT_NONE and
  * SET_COMPRESSION accepts only NONE, as Windows Server 2016 ReFS does (smb2.ioctl.compress_notsup_*).
  */
-import { encodeIoctlResponse, type IoctlRequest } from "../wire/ioctl.ts";
+import type { IoctlRequest } from "../wire/ioctl.ts";
 import {
   ALLOCATED_RANGE_SIZE,
   type AllocatedRange,
@@ -34,29 +34,15 @@ import { FileAttributes } from "../wire/fscc/types.ts";
 import { Status } from "../wire/status.ts";
 import { Writer } from "../wire/writer.ts";
 import { Limits } from "../limits.ts";
-import type { Open } from "../state/open.ts";
 import type { ShareFs, VfsHandle } from "../vfs/mod.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { NotifyAction, NotifyFilter } from "./notify.ts";
+import { fsctlFileOpen, fsctlOutput } from "./fsctl_common.ts";
 import { withDataSlot } from "./fsctl_limiter.ts";
-
-function output(req: IoctlRequest, status: number, out: Uint8Array): Reply {
-  return {
-    status,
-    body: (w, h) => encodeIoctlResponse(w, h, { ctlCode: req.ctlCode, fileId: req.fileId, output: out }),
-  };
-}
-
-function fileOpen(ctx: RequestCtx): { open: Open; fs: ShareFs } {
-  const open = ctx.open;
-  const fs = ctx.tree?.fs;
-  if (!open || open.pipe !== null || !fs) throw new SmbError(Status.INVALID_DEVICE_REQUEST);
-  return { open, fs };
-}
 
 /** FSCTL_SET_SPARSE (MS-FSA 2.1.5.10.34). */
 export function setSparse(ctx: RequestCtx, req: IoctlRequest): Reply {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   // A directory cannot be sparse (Windows Server 2008 R2 and 2012: INVALID_PARAMETER).
   if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
   // MS-FSA 2.1.5.10.34: the access was checked before (core/smb2/access_rules.ts FSCTL).
@@ -69,7 +55,7 @@ export function setSparse(ctx: RequestCtx, req: IoctlRequest): Reply {
       NotifyFilter.ATTRIBUTES,
     );
   }
-  return output(req, Status.SUCCESS, new Uint8Array(0));
+  return fsctlOutput(req, Status.SUCCESS, new Uint8Array(0));
 }
 
 /** Whether any byte of `b` is non-zero (4 bytes at a time where aligned; no BigInt on this path). */
@@ -86,7 +72,7 @@ function hasData(b: Uint8Array): boolean {
 
 /** FSCTL_SET_ZERO_DATA (MS-FSA 2.1.5.10.39): zeroes [FileOffset, BeyondFinalZero) within the file. */
 export async function setZeroData(ctx: RequestCtx, req: IoctlRequest): Promise<Reply> {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
   // Only FILE_WRITE_DATA allows it, checked before (core/smb2/access_rules.ts FSCTL).
   const z = decodeZeroData(req.input);
@@ -107,7 +93,7 @@ export async function setZeroData(ctx: RequestCtx, req: IoctlRequest): Promise<R
       ctx.server.notify.emit(ctx.tree!.share.path, h.relPath, NotifyAction.MODIFIED, NotifyFilter.LAST_WRITE);
     }
   }
-  return output(req, Status.SUCCESS, new Uint8Array(0));
+  return fsctlOutput(req, Status.SUCCESS, new Uint8Array(0));
 }
 
 /** Makes [start, end) read as zeros, writing only over steps that hold data. */
@@ -130,7 +116,7 @@ async function zeroRange(fs: ShareFs, h: VfsHandle, start: bigint, end: bigint):
 
 /** FSCTL_QUERY_ALLOCATED_RANGES (MS-FSA 2.1.5.10.22). */
 export async function queryAllocatedRanges(ctx: RequestCtx, req: IoctlRequest): Promise<Reply> {
-  const { open, fs } = fileOpen(ctx);
+  const { open, fs } = fsctlFileOpen(ctx);
   if (open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
   // FILE_READ_DATA was checked before (core/smb2/access_rules.ts FSCTL).
   const q = decodeAllocatedRangeQuery(req.input);
@@ -151,7 +137,7 @@ export async function queryAllocatedRanges(ctx: RequestCtx, req: IoctlRequest): 
   const sent = ranges.slice(0, fit);
   const w = new Writer(sent.length * ALLOCATED_RANGE_SIZE);
   encodeAllocatedRanges(w, sent);
-  return output(req, status, w.finish());
+  return fsctlOutput(req, status, w.finish());
 }
 
 /**
@@ -202,11 +188,11 @@ async function dataRanges(
 
 /** FSCTL_GET_COMPRESSION (MS-FSA 2.1.5.10.7): never compressed here. */
 export function getCompression(ctx: RequestCtx, req: IoctlRequest): Reply {
-  fileOpen(ctx);
+  fsctlFileOpen(ctx);
   if (req.maxOutputResponse < COMPRESSION_STATE_SIZE) throw new SmbError(Status.INVALID_PARAMETER);
   const w = new Writer(COMPRESSION_STATE_SIZE);
   encodeCompressionState(w, CompressionFormat.NONE);
-  return output(req, Status.SUCCESS, w.finish());
+  return fsctlOutput(req, Status.SUCCESS, w.finish());
 }
 
 /**
@@ -216,9 +202,9 @@ export function getCompression(ctx: RequestCtx, req: IoctlRequest): Reply {
 export function setCompression(ctx: RequestCtx, req: IoctlRequest): Reply {
   // Windows wants write-data access for it, not write-attributes (smbtorture compress_perms): checked
   // before (core/smb2/access_rules.ts FSCTL).
-  fileOpen(ctx);
+  fsctlFileOpen(ctx);
   const format = decodeCompressionState(req.input);
   if (format > CompressionFormat.LZNT1) throw new SmbError(Status.INVALID_PARAMETER);
   if (format !== CompressionFormat.NONE) throw new SmbError(Status.NOT_SUPPORTED);
-  return output(req, Status.SUCCESS, new Uint8Array(0));
+  return fsctlOutput(req, Status.SUCCESS, new Uint8Array(0));
 }
