@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { parseOpenFilesSoftLimit, PROC_LIMITS_PATH, readOpenFilesSoftLimit } from "../core/fd_budget.ts";
 import { loadConfigFile, parseConfig } from "../core/config/parse.ts";
 import { EMBEDDED_SOURCE, embeddedDefault } from "../core/config/embedded.ts";
 import { ConfigError, type ServerConfig } from "../core/config/types.ts";
@@ -95,6 +96,7 @@ export async function planLaunch(
   cwd: string,
   debugEnv?: string,
   userCwd: string = cwd,
+  fdLimit?: number,
 ): Promise<LaunchPlan> {
   let config: ServerConfig;
   let configPath: string | undefined;
@@ -121,6 +123,9 @@ export async function planLaunch(
   // server process needs no sys access for them: it gets the addresses (core/config/interfaces.ts).
   const listen = listenPlanFor(config);
   coreArgs.push("--listen", listen.addresses.join(","));
+  // The server process inherits this process's descriptor limit but may not read /proc/self (Deno
+  // refuses it without --allow-all): pass it, for the open budget (core/fd_budget.ts).
+  if (fdLimit !== undefined) coreArgs.push("--fd-limit", String(fdLimit));
   const plan = computePermissions({
     config,
     configPath,
@@ -145,6 +150,33 @@ export function denoCommand(): string {
   return self;
 }
 
+/**
+ * The descriptor limit (`ulimit -n`) the server process will inherit from this one. Deno refuses
+ * /proc/self, even /proc/<own pid>, without --allow-all, so unless this process has it the limit
+ * comes from a `deno eval` child (run with all permissions, a few tens of ms), which inherits the
+ * same limit; undefined when neither works (the budget is then `max open files` alone).
+ */
+export async function probeFdLimit(deno: string): Promise<number | undefined> {
+  const direct = readOpenFilesSoftLimit();
+  if (direct !== undefined) return direct;
+  try {
+    const out = await new Deno.Command(deno, {
+      args: [
+        "eval",
+        "--no-config",
+        `console.log(Deno.readTextFileSync(${JSON.stringify(PROC_LIMITS_PATH)}))`,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+      signal: AbortSignal.timeout(10_000),
+    }).output();
+    return out.success ? parseOpenFilesSoftLimit(new TextDecoder().decode(out.stdout)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function quoteArg(a: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
 }
@@ -167,9 +199,12 @@ async function main(): Promise<number> {
       return 0;
     }
     args = parsed;
-    if (args.embedded !== undefined || args.parentPipe || args.handover || args.listen !== undefined) {
+    if (
+      args.embedded !== undefined || args.parentPipe || args.handover || args.listen !== undefined ||
+      args.fdLimit !== undefined
+    ) {
       throw new ConfigError(
-        "--embedded, --parent-pipe, --handover and --listen are for the server process, not for `serve`",
+        "--embedded, --parent-pipe, --handover, --listen and --fd-limit are for the server process, not for `serve`",
       );
     }
   } catch (e) {
@@ -179,7 +214,13 @@ async function main(): Promise<number> {
   let launch: LaunchPlan;
   try {
     // deno task runs in the repository; relative paths are the user's, from INIT_CWD.
-    launch = await planLaunch(args, Deno.cwd(), Deno.env.get("KSMBD_DEBUG"), Deno.env.get("INIT_CWD"));
+    launch = await planLaunch(
+      args,
+      Deno.cwd(),
+      Deno.env.get("KSMBD_DEBUG"),
+      Deno.env.get("INIT_CWD"),
+      await probeFdLimit(denoCommand()),
+    );
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PermissionPlanError) {
       console.error(`ksmbd-deno: ${e.message}`);
@@ -240,6 +281,7 @@ async function runServerProcesses(
         Deno.cwd(),
         Deno.env.get("KSMBD_DEBUG"),
         Deno.env.get("INIT_CWD"),
+        await probeFdLimit(deno),
       );
       return { spec: { deno, args: [...next.denoArgs, "--handover"], env: childEnv() }, config: next.config };
     },

@@ -108,6 +108,15 @@ export const Limits = {
    * server-wide count, as in ksmbd); past either the CREATE fails STATUS_TOO_MANY_OPENED_FILES.
    */
   maxOpenFilesPerSession: 4096,
+  /**
+   * Descriptors kept out of the open budget (core/fd_budget.ts): listeners, the control socket, the
+   * accounts Worker, inotify, logs and sqlite's temporary files; plus one per `max connections`
+   * (the socket) and this many per share (its metadata database, WAL and shared-memory files).
+   */
+  fdReserve: 64,
+  fdPerShare: 3,
+  /** The budget never goes below this, however low `ulimit -n` is (the server logs a warning). */
+  fdBudgetFloor: 16,
   /** Trees connected in one session at once (TREE_CONNECT past it: STATUS_INSUFFICIENT_RESOURCES). */
   maxTreesPerSession: 1024,
   /**

@@ -36,6 +36,7 @@ import { type Control, startControl } from "./control.ts";
 import { CoreHandover, encodeHandoverMessage, readLauncherPipe, writeToLauncher } from "./handover.ts";
 import { type ConfigWatcher, type FileSignature, fileSignature, watchConfigFiles } from "./reload.ts";
 import { Limits } from "./limits.ts";
+import { readOpenFilesSoftLimit } from "./fd_budget.ts";
 import { listenPlanFor, parseIp } from "./config/interfaces.ts";
 
 /** Options of the server process (ksmbd.mountd's letters where they exist). */
@@ -64,6 +65,11 @@ export interface ServerArgs {
    * `--allow-sys=networkInterfaces`).
    */
   listen?: string[];
+  /**
+   * `--fd-limit N` (from the launcher): the descriptor limit (`ulimit -n`) the launcher read from
+   * /proc/self/limits, which this process inherits and cannot read itself (core/fd_budget.ts).
+   */
+  fdLimit?: number;
   /** Launcher only: `--show-permissions`. */
   showPermissions?: boolean;
   /** Launcher only: `--allow-shares-under DIR` (repeatable). */
@@ -140,6 +146,14 @@ export function parseServerArgs(argv: readonly string[]): ServerArgs | "help" {
             throw new ConfigError(`option ${name}: "${a}" is not an IP address (IPv6 without brackets)`);
           }
         }
+        break;
+      }
+      case "--fd-limit": {
+        const v = value();
+        if (!/^\d{1,9}$/.test(v) || Number(v) < 1) {
+          throw new ConfigError(`option ${name}: "${v}" is not a descriptor count`);
+        }
+        out.fdLimit = Number(v);
         break;
       }
       case "--show-permissions":
@@ -287,6 +301,7 @@ export async function runServer(argv: readonly string[]): Promise<number> {
       addresses: listenAddresses,
       reusePort: args.parentPipe === true,
       joinPort: args.handover === true,
+      fdLimit: args.fdLimit ?? readOpenFilesSoftLimit(),
     });
   } catch (e) {
     console.error(`ksmbd-deno: ${e instanceof StartError ? e.message : (e as Error).message}`);

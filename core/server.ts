@@ -11,6 +11,7 @@ import { Connection } from "./smb2/connection.ts";
 import { processFrame } from "./smb2/dispatch.ts";
 import { teardownConnection } from "./smb2/teardown.ts";
 import { log, logWarn } from "./log.ts";
+import { openFileBudget } from "./fd_budget.ts";
 import { ALL_ADDRESSES, hostPort } from "./config/interfaces.ts";
 import { acceptLoop, ListenError, type OpenedListeners, openListeners } from "./transport/listen.ts";
 import { ipLimitKey, peerAddressText } from "./transport/tcp.ts";
@@ -149,6 +150,8 @@ export interface StartOptions {
   reusePort?: boolean;
   /** Hand-over: join the port the previous server process of this launcher listens on (SO_REUSEPORT). */
   joinPort?: boolean;
+  /** The process's descriptor limit (`ulimit -n`), when known: opens stay within its budget. */
+  fdLimit?: number;
 }
 
 /** A startup failure with a message meant for the person running the server. */
@@ -228,6 +231,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   }
   const ctx = new ServerContext(g, bridge, g.stateDirectory);
   ctx.setShareEncryption(config.shares);
+  if (opts.fdLimit !== undefined) {
+    // docs/security.md "Resource limits": opens never take the descriptors the listener needs.
+    ctx.fdLimit = opts.fdLimit;
+    const budget = openFileBudget(opts.fdLimit, g.maxConnections, config.shares.length);
+    if (budget.warning !== undefined) logWarn("server", budget.warning);
+    else log("conn", `descriptor limit ${opts.fdLimit}: at most ${budget.opens} open files`);
+  }
   ctx.listenAddresses = listeners.map((l) => (l.addr as Deno.NetAddr).hostname);
   // Persistent handles of the previous process come back before any client can connect
   // (core/smb2/persistent.ts).

@@ -1,4 +1,5 @@
 import { FrameWriter, ipLimitKey, peerAddressText, putFrameHeader, readFrames } from "../transport/tcp.ts";
+import { openFileBudget } from "../fd_budget.ts";
 import { Limits } from "../limits.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { Session, SigningAlgId } from "../state/session.ts";
@@ -364,13 +365,29 @@ export class Connection {
 /**
  * Whether a new open of `session` would pass the open limits (docs/security.md "Resource limits"):
  * `max open files per session`, and for a file (which holds a descriptor) `max open files` across
- * the server (every open with a route, disconnected durable ones included). The CREATE then fails
- * STATUS_TOO_MANY_OPENED_FILES, so one client cannot take every descriptor of the process.
+ * the server, counting every open with a route, disconnected durable ones included (as ksmbd's
+ * fd_limit). When the descriptor limit (`ulimit -n`) is known, the opens also stay within its budget
+ * (core/fd_budget.ts), of which one client (an IPv4 address or IPv6 /64, over all its sessions) may
+ * hold at most half. The CREATE then fails STATUS_TOO_MANY_OPENED_FILES: one client cannot take every
+ * descriptor of the process, and the listener and the metadata databases always have theirs.
  */
 export function openLimitReached(conn: Connection, session: Session, file: boolean): boolean {
-  const g = conn.server.global;
+  const srv = conn.server;
+  const g = srv.global;
   if (session.opens.size >= (g.maxOpenFilesPerSession || Limits.maxOpenFilesPerSession)) return true;
-  return file && conn.server.openRoutes.size >= (g.maxOpenFiles || Limits.maxOpenFiles);
+  if (!file) return false;
+  if (srv.openRoutes.size >= (g.maxOpenFiles || Limits.maxOpenFiles)) return true;
+  if (srv.fdLimit === undefined) return false;
+  const budget = openFileBudget(srv.fdLimit, g.maxConnections, srv.shareCount).opens;
+  if (srv.openRoutes.size >= budget) return true;
+  // One client's share: counted only when the client could be near it (the sum walks the sessions).
+  const clientCap = Math.ceil(budget / 2);
+  if (srv.openRoutes.size < clientCap) return false;
+  let held = 0;
+  for (const { conn: c, session: s } of srv.sessions.values()) {
+    if (c.clientKey === conn.clientKey && (held += s.opens.size) >= clientCap) return true;
+  }
+  return false;
 }
 
 /**

@@ -94,6 +94,7 @@ export class ServerContext {
     this.shareContinuous.clear();
     this.shareTimeMachine.clear();
     this.shareMaxConnections.clear();
+    this.shareCount = shares.length;
     for (const s of shares) {
       if (s.maxConnections > 0) this.shareMaxConnections.set(sectionKey(s.name), s.maxConnections);
       this.shareEncrypt.set(sectionKey(s.name), s.smbEncrypt);
@@ -107,6 +108,11 @@ export class ServerContext {
    * lower-case name; one client may hold at most half of it (core/smb2/tree_connect.ts).
    */
   readonly shareMaxConnections = new Map<string, number>();
+
+  /** Shares configured now (each holds descriptors for its metadata database, core/fd_budget.ts). */
+  shareCount = 0;
+  /** The process's descriptor limit (`ulimit -n`) when the launcher passed it (core/fd_budget.ts). */
+  fdLimit?: number;
 
   /** The `smb encrypt` setting of share `name` ("auto" for a share not configured here). */
   shareEncryption(name: string): TriState {

@@ -114,6 +114,7 @@ Deno.test("parseServerArgs reads the ksmbd.mountd letters and rejects bad input"
     },
   );
   assertEquals(parseServerArgs(["-h"]), "help");
+  assertEquals(parseServerArgs(["--fd-limit", "1024"]), { fdLimit: 1024, sharesUnder: [] });
   for (
     const [args, msg] of [
       [["-p", "0"], "not a port number"],
@@ -125,6 +126,8 @@ Deno.test("parseServerArgs reads the ksmbd.mountd letters and rejects bad input"
       [["--frobnicate"], 'unknown option "--frobnicate"'],
       [["-C", "a", "--embedded", "/x"], "cannot be combined"],
       [["--parent-pipe=1"], "takes no value"],
+      [["--fd-limit", "0"], "not a descriptor count"],
+      [["--fd-limit", "12x"], "not a descriptor count"],
     ] as const
   ) {
     assertThrows(() => parseServerArgs(args), ConfigError, msg);
@@ -215,6 +218,8 @@ Deno.test("serve --show-permissions prints each grant with its reason and the ex
       r.stdout,
       `${CORE_MAIN_PATH} -C ${conf} -P ${dir}/pwd.db --parent-pipe --listen ::,0.0.0.0`,
     );
+    // The launcher's descriptor limit, for the open budget (core/fd_budget.ts).
+    assertMatch(r.stdout, /--listen ::,0\.0\.0\.0 --fd-limit \d+/);
     assert(!existsPath(`${dir}/state/control.sock`), "nothing started");
   });
 });

@@ -41,6 +41,11 @@ export interface ServerOptions {
    * that listens elsewhere (`interfaces` with `bind interfaces only = yes`).
    */
   readyHost?: string;
+  /**
+   * ksmbd-deno only: a command the server is started through, e.g. `["prlimit", "--nofile=600:600",
+   * "--"]` to run it under a lower descriptor limit.
+   */
+  commandPrefix?: string[];
 }
 
 /** A running server. */
@@ -407,9 +412,11 @@ export async function startKsmbd(opts: ServerOptions): Promise<ServerHandle> {
       const entry = direct
         ? ["--unstable-worker-options", "--allow-all", `${REPO_ROOT}/core/main.ts`]
         : [...serveTaskFlags(), `${REPO_ROOT}/cli/serve.ts`, ...(opts.serveArgs ?? [])];
+      const prefix = opts.commandPrefix ?? [];
       const sp = spawnCollected(
-        Deno.execPath(),
+        prefix.length > 0 ? prefix[0] : Deno.execPath(),
         [
+          ...(prefix.length > 0 ? [...prefix.slice(1), Deno.execPath()] : []),
           "run",
           ...entry,
           "-C",

@@ -1557,9 +1557,11 @@ export class RawConn {
       clientGuid?: Uint8Array;
       /** NEGOTIATE Capabilities (default LARGE_MTU | ENCRYPTION). */
       capabilities?: number;
+      /** Server address (default 127.0.0.1). */
+      host?: string;
     },
   ): Promise<RawConn> {
-    const c = await RawConn.connect(port);
+    const c = await RawConn.connect(port, o.host);
     try {
       const n = await c.negotiate({
         dialects: o.dialects,
