@@ -48,24 +48,10 @@ export const TransportCapabilityFlags = { ACCEPT_TRANSPORT_LEVEL_SECURITY: 0x000
 export const RdmaTransform = { NONE: 0x0000, ENCRYPTION: 0x0001, SIGNING: 0x0002 } as const;
 
 /** The 16-byte context data of the POSIX extensions negotiate context (GUID 93AD2550-9CB4-11E7-B423-83DE968BCD7C, as raw bytes). */
-export const POSIX_NEGOTIATE_CONTEXT_DATA: Uint8Array = new Uint8Array([
-  0x93,
-  0xad,
-  0x25,
-  0x50,
-  0x9c,
-  0xb4,
-  0x11,
-  0xe7,
-  0xb4,
-  0x23,
-  0x83,
-  0xde,
-  0x96,
-  0x8b,
-  0xcd,
-  0x7c,
-]);
+export const POSIX_NEGOTIATE_CONTEXT_DATA: Uint8Array = Uint8Array.from(
+  "93ad25509cb411e7b42383de968bcd7c".match(/../g)!,
+  (h) => parseInt(h, 16),
+);
 
 /** The contexts of a 3.1.1 NEGOTIATE request, by type (each at most once where the spec says so). */
 export interface NegotiateContexts {

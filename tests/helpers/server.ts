@@ -473,6 +473,36 @@ export async function startKsmbd(opts: ServerOptions): Promise<ServerHandle> {
   }
 }
 
+/**
+ * Starts ksmbd-deno again, as `deno task serve` would, with `h`'s configuration, user DB, port and
+ * state directory (after the first process was killed), and waits until the port accepts. The
+ * caller stops the returned process; its stderr is piped when `stderr` is "piped".
+ */
+export async function restartKsmbd(
+  h: ServerHandle,
+  stderr: "piped" | "null" = "null",
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...serveTaskFlags(), `${REPO_ROOT}/cli/serve.ts`, "-C", h.confPath!, "-P", h.pwdDbPath!]
+      .concat(["-p", String(h.port)]),
+    cwd: REPO_ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr,
+  }).spawn();
+  const deadline = Date.now() + 30_000;
+  while (!(await portAccepts(h.port))) {
+    if (Date.now() > deadline) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      throw new Error("the restarted server does not accept connections");
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return child;
+}
+
 /** Samba-specific defaults added to every share (peers.md: needed by smbtorture's stateful suites). */
 const SAMBA_SHARE_DEFAULTS: Record<string, string> = {
   "vfs objects": "acl_xattr streams_xattr",

@@ -20,24 +20,10 @@ import {
 } from "./raw_client.ts";
 
 /** The POSIX extensions' GUID 93AD2550-9CB4-11E7-B423-83DE968BCD7C as raw bytes (context data / tag). */
-export const POSIX_GUID = new Uint8Array([
-  0x93,
-  0xad,
-  0x25,
-  0x50,
-  0x9c,
-  0xb4,
-  0x11,
-  0xe7,
-  0xb4,
-  0x23,
-  0x83,
-  0xde,
-  0x96,
-  0x8b,
-  0xcd,
-  0x7c,
-]);
+export const POSIX_GUID = Uint8Array.from(
+  "93ad25509cb411e7b42383de968bcd7c".match(/../g)!,
+  (h) => parseInt(h, 16),
+);
 /** NegotiateContextType of the POSIX context. */
 export const POSIX_NEG_CTX_TYPE = 0x100;
 /** Information level 100. */

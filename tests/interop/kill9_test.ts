@@ -15,7 +15,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { randomBytes, TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
 import { descendantPids } from "../helpers/proc_stat.ts";
 import { corePid, type SyncCall, traceSyncs } from "../helpers/fsync_trace.ts";
-import { portAccepts, REPO_ROOT, type ServerHandle, serveTaskFlags, startKsmbd } from "../helpers/server.ts";
+import { restartKsmbd, type ServerHandle, startKsmbd } from "../helpers/server.ts";
 import {
   Access,
   closeBody,
@@ -97,33 +97,6 @@ function killHard(h: ServerHandle): void {
       Deno.kill(pid, "SIGKILL");
     } catch { /* gone */ }
   }
-}
-
-/** Starts the server again with the same configuration, port, shares and state directory. */
-async function restart(h: ServerHandle): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...serveTaskFlags(),
-      `${REPO_ROOT}/cli/serve.ts`,
-      "-C",
-      h.confPath!,
-      "-P",
-      h.pwdDbPath!,
-      "-p",
-      String(h.port),
-    ],
-    cwd: REPO_ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const deadline = Date.now() + 30_000;
-  while (!(await portAccepts(h.port))) {
-    if (Date.now() > deadline) throw new Error("the restarted server does not accept connections");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return child;
 }
 
 async function connectRetrying(port: number): Promise<RawConn> {
@@ -231,7 +204,7 @@ Deno.test("kill -9: flushed and write-through data, names and metadata survive a
 
     killHard(h);
     await a.dispose().catch(() => {});
-    second = await restart(h);
+    second = await restartKsmbd(h);
     const b = await connectRetrying(h.port);
     conns.push(b);
     await expectContent(b, "dir1\\flushed.bin", flushed);

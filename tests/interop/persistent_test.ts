@@ -11,6 +11,7 @@ import { descendantPids } from "../helpers/proc_stat.ts";
 import {
   portAccepts,
   REPO_ROOT,
+  restartKsmbd,
   runKsmbdCli,
   type ServerHandle,
   serveTaskFlags,
@@ -100,30 +101,9 @@ async function connectRetrying(port: number, clientGuid: Uint8Array): Promise<Ra
 
 /** Starts the server again with the same configuration, port and state directory. */
 async function restart(h: ServerHandle): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...serveTaskFlags(),
-      `${REPO_ROOT}/cli/serve.ts`,
-      "-C",
-      h.confPath!,
-      "-P",
-      h.pwdDbPath!,
-      "-p",
-      String(h.port),
-    ],
-    cwd: REPO_ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const child = await restartKsmbd(h, "piped");
   // The restarted server's own output, shown when the test fails.
   restartLog = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  const deadline = Date.now() + 30_000;
-  while (!(await portAccepts(h.port))) {
-    if (Date.now() > deadline) throw new Error("the restarted server does not accept connections");
-    await new Promise((r) => setTimeout(r, 100));
-  }
   return child;
 }
 
