@@ -283,4 +283,17 @@ export const Limits = {
    * the oldest is fsynced at once and forgotten.
    */
   unsyncedDirsMax: 4096,
+  /**
+   * Crypto Workers (core/crypto/worker_pool.ts): at most this many (fewer on a machine with fewer
+   * cores: one per core), and jobs queued per Worker; past that a message is encrypted or decrypted
+   * on the event loop instead of waiting for a Worker (the queue never grows without bound).
+   */
+  cryptoWorkersMax: 32,
+  cryptoJobsPerWorker: 8,
+  /** READ payload buffers kept for reuse once their reply is written (core/smb2/reply.ts). */
+  payloadRecycleBytes: 32 * 1024 * 1024,
+  /** Large request frame buffers kept for reuse once processed (core/transport/tcp.ts releaseFrame). */
+  frameRecycleBytes: 32 * 1024 * 1024,
+  /** Largest etcd gateway answer or watch stream message read (core/cluster/etcd.ts, docs/cluster.md). */
+  etcdMaxResponseBytes: 8 * 1024 * 1024,
 } as const;

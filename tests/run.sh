@@ -60,6 +60,7 @@ ensure_peers() {
   { command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ]; } || missing+=(krb5-kdc)
   { command -v kadmin.local >/dev/null 2>&1 || [ -x /usr/sbin/kadmin.local ]; } || missing+=(krb5-admin-server)
   { command -v kinit >/dev/null 2>&1 && command -v kvno >/dev/null 2>&1; } || missing+=(krb5-user)
+  [ -x /usr/bin/etcd ] || missing+=(etcd-server) # tests/helpers/etcd.ts (cluster tests, issue 13)
   if [ "${#missing[@]}" -eq 0 ]; then
     echo "SMB peers present"
     return 0
