@@ -29,6 +29,7 @@ import { ConfigError, type ServerConfig } from "./config/types.ts";
 import { ntHashBase64 } from "./ipc/hash.ts";
 import { type RunningServer, StartError, startServer } from "./server.ts";
 import { selectBackend, setCurrentBackend } from "./crypto/backend.ts";
+import { startAeadPool, stopAeadPool } from "./crypto/worker_pool.ts";
 import { configureLog, enableDebug, log, logInfo } from "./log.ts";
 import { type MetricsServer, startMetricsEndpoint } from "./metrics_server.ts";
 import { startDiscovery } from "./discovery/discovery.ts";
@@ -273,6 +274,9 @@ export async function runServer(argv: readonly string[]): Promise<number> {
     const backend = await selectBackend(config.global.cryptoBackend);
     setCurrentBackend(backend);
     logInfo("server", `crypto backend ${backend.name}: ${backend.description}`);
+    // AES-GCM of large messages on a pool of Workers, one per core (core/crypto/worker_pool.ts);
+    // the OpenSSL backend is fast enough on the event loop.
+    if (backend.name === "webcrypto") logInfo("server", `crypto workers: up to ${startAeadPool().size}`);
   } catch (e) {
     console.error(`ksmbd-deno: ${(e as Error).message}`);
     return 1;
@@ -346,6 +350,7 @@ export async function runServer(argv: readonly string[]): Promise<number> {
       // Bye / goodbye go out while the SMB connections finish (bounded: core/discovery/discovery.ts).
       const byes = discovery.then((d) => d?.stop(handedOver));
       await server.stop();
+      stopAeadPool();
       await metrics?.close();
       await byes;
       // A control client that connected and never spoke must not keep the process alive.

@@ -37,6 +37,8 @@ import { discoveryEnabled, discoveryGrants, selectDiscoveryInterfaces } from "./
 /** Where the rpc-wasm Worker glue and module live (the same URLs core/ipc/bridge.ts loads). */
 export const WORKER_MODULE_PATH: string = new URL("../rpc-wasm/worker.ts", import.meta.url).pathname;
 export const WASM_MODULE_PATH: string = new URL("../rpc-wasm/build/rpc.wasm", import.meta.url).pathname;
+/** The crypto Worker's module (core/crypto/aead_worker.ts), started by core/crypto/worker_pool.ts. */
+export const CRYPTO_WORKER_PATH: string = new URL("./crypto/aead_worker.ts", import.meta.url).pathname;
 /** The server entry point the launcher runs. */
 export const CORE_MAIN_PATH: string = new URL("./main.ts", import.meta.url).pathname;
 
@@ -259,6 +261,11 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
   for (const f of ACCOUNT_FILES) b.addPath("read", f, "unix accounts: uid/gid and @group lists");
   b.addPath("read", WORKER_MODULE_PATH, "rpc-wasm Worker module (the Worker itself has no permissions)");
   b.addPath("read", WASM_MODULE_PATH, "rpc-wasm module, compiled by the server and posted to the Worker");
+  b.addPath(
+    "read",
+    CRYPTO_WORKER_PATH,
+    "crypto Worker module (core/crypto/worker_pool.ts; no permissions of its own)",
+  );
 
   for (const s of config.shares) {
     if (s.isPipe || s.path === "") continue;

@@ -47,7 +47,11 @@ export interface AeadKey {
   ): MaybePromise<void>;
   /**
    * Decrypts and authenticates. Returns the plaintext (in `out` when given, else a new array), or null
-   * when the tag does not authenticate; then nothing of the plaintext is left in `out`.
+   * when the tag does not authenticate; then nothing of the plaintext is left in `out`. `spareTail`:
+   * the caller owns the 16 bytes after `ciphertext` in its ArrayBuffer (when they exist) and lets the
+   * call overwrite them, so WebCrypto's ciphertext||tag input is built without copying the ciphertext;
+   * it also gives up that ArrayBuffer (a crypto Worker may take it: its views become unusable, and
+   * `onReturn` receives it back afterwards for reuse).
    */
   open(
     nonce: Uint8Array,
@@ -55,7 +59,24 @@ export interface AeadKey {
     ciphertext: Uint8Array,
     tag: Uint8Array,
     out?: Uint8Array,
+    spareTail?: boolean,
+    onReturn?: (buf: ArrayBuffer) => void,
   ): MaybePromise<Uint8Array | null>;
+  /**
+   * Like {@link seal}, but returns the ciphertext in a buffer of the backend's choosing (WebCrypto's
+   * own result, so it is not copied again) and writes the tag into `tagOut`. `owned`: the caller
+   * gives up `plaintext`'s whole ArrayBuffer (it may be transferred to a crypto Worker and become
+   * unusable; `onReturn` then receives it back, as a new ArrayBuffer, for reuse). Optional: a
+   * backend without it is used through {@link seal}.
+   */
+  sealDetached?(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    tagOut: Uint8Array,
+    owned?: boolean,
+    onReturn?: (buf: ArrayBuffer) => void,
+  ): MaybePromise<Uint8Array>;
   /** Frees native state now (a FinalizationRegistry does it otherwise). The key is unusable after. */
   dispose(): void;
 }
@@ -80,6 +101,11 @@ export interface CryptoBackend {
   aesCmac(key: Uint8Array, msg: Uint8Array, out?: Uint8Array): Uint8Array;
   /** AES-GMAC (RFC 4543): the AES-GCM tag of an empty plaintext with `msg` as AAD; 12-byte nonce. */
   aesGmac(key: Uint8Array, nonce: Uint8Array, msg: Uint8Array, out?: Uint8Array): Uint8Array;
+  /**
+   * The same AES-GMAC computed off the event loop (WebCrypto runs it on the runtime's thread pool),
+   * for large messages: optional, absent where the synchronous one is already fast (OpenSSL).
+   */
+  aesGmacAsync?(key: Uint8Array, nonce: Uint8Array, msg: Uint8Array, out: Uint8Array): Promise<void>;
 
   /** Prepares a key for `cipherId` (see {@link AeadCipher}). Throws RangeError on a bad key size. */
   aeadKey(cipherId: number, key: Uint8Array, opts?: AeadOptions): Promise<AeadKey>;

@@ -9,8 +9,9 @@
  * - Messages under {@link SYNC_BELOW} bytes take node:crypto instead (GCM directly; CCM through
  *   aes_ccm.ts): a WebCrypto call costs a fixed 25-35 us (the work runs on another thread), which
  *   dominates small messages, and CCM pays it twice.
- * - AES-CMAC, AES-GMAC, HMAC-SHA256: node:crypto, because signing must be synchronous; WebCrypto is
- *   asynchronous only.
+ * - AES-CMAC, AES-GMAC, HMAC-SHA256: node:crypto, for the synchronous signing calls; large messages
+ *   take `aesGmacAsync` (WebCrypto, off the event loop and about twice as fast) where the caller can
+ *   wait (core/crypto/signing.ts signMessageAsync, preverifyMessage).
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { createCipheriv, createDecipheriv, createHmac } from "node:crypto";
 import { AesCmac } from "./aes_cmac.ts";
 import { aesCcmDecrypt, aesCcmEncrypt } from "./aes_ccm.ts";
 import { constantTimeEqual } from "./consttime.ts";
+import { aeadPool } from "./worker_pool.ts";
 import {
   type AeadKey,
   type AeadOptions,
@@ -34,6 +36,13 @@ const ZERO_IV = new Uint8Array(16);
  * 319 us, CCM 271 vs 462 us); the two cross near 24-32 KiB.
  */
 export const SYNC_BELOW = 32 * 1024;
+
+/**
+ * From this many bytes AES-GCM on a buffer the caller gives up goes to the crypto Worker pool when
+ * the server started one (worker_pool.ts): below it the round trip to a Worker (about 50 us here)
+ * is a large share of the work.
+ */
+export const POOL_MIN = 64 * 1024;
 let syncBelow = SYNC_BELOW;
 
 /** Sets the sync/async size threshold (tests use 0 to drive the WebCrypto path with small vectors);
@@ -68,6 +77,18 @@ function cmacFor(key: Uint8Array): AesCmac {
   }
   return c;
 }
+
+/** WebCrypto AES-GCM keys for AES-GMAC signing, per signing key object (its bytes re-checked). */
+const gmacKeys = new WeakMap<Uint8Array, { raw: Uint8Array; key: Promise<CryptoKey> }>();
+function gmacKeyFor(key: Uint8Array): Promise<CryptoKey> {
+  let e = gmacKeys.get(key);
+  if (!e || !sameBytes(e.raw, key)) {
+    e = { raw: key.slice(), key: importKey(key, "AES-GCM") };
+    gmacKeys.set(key, e);
+  }
+  return e.key;
+}
+const EMPTY = new Uint8Array(0);
 
 function gcmName(key: Uint8Array): string {
   if (key.byteLength === 16) return "aes-128-gcm";
@@ -131,12 +152,67 @@ class GcmKey implements AeadKey {
     tagOut.set(r.subarray(n));
   }
 
-  open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out?: Uint8Array) {
+  sealDetached(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    tagOut: Uint8Array,
+    owned = false,
+    onReturn?: (buf: ArrayBuffer) => void,
+  ) {
+    if (nonce.byteLength !== 12) throw new RangeError("GCM nonce must be 12 bytes");
+    if (tagOut.byteLength !== 16) throw new RangeError("output sizes do not match");
+    const raw = live(this.raw);
+    const n = plaintext.byteLength;
+    // A large message the caller gives up goes to a crypto Worker (worker_pool.ts) when one is free.
+    const job = owned && n >= POOL_MIN
+      ? aeadPool()?.run({ op: "seal", key: raw, iv: nonce, aad, data: plaintext, onReturn })
+      : undefined;
+    if (job) {
+      return job.then((ab) => {
+        if (!ab) throw new Error("crypto worker returned no ciphertext");
+        const r = new Uint8Array(ab);
+        if (r.byteLength !== n + 16) throw new Error("crypto worker returned a wrong size");
+        tagOut.set(r.subarray(n));
+        return r.subarray(0, n);
+      });
+    }
+    if (n >= syncBelow) {
+      // WebCrypto's result (ciphertext || tag) is sent as it is: no second buffer, no copy of it.
+      return crypto.subtle.encrypt(
+        { name: "AES-GCM", iv: nonce as Buf, additionalData: aad as Buf, tagLength: 128 },
+        this.key,
+        plaintext as Buf,
+      ).then((ab) => {
+        const r = new Uint8Array(ab);
+        tagOut.set(r.subarray(n));
+        return r.subarray(0, n);
+      });
+    }
+    const c = createCipheriv(this.algo, live(this.raw), nonce);
+    c.setAAD(aad);
+    const ct = u8(c.update(plaintext));
+    c.final();
+    tagOut.set(c.getAuthTag());
+    return ct;
+  }
+
+  open(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    ciphertext: Uint8Array,
+    tag: Uint8Array,
+    out?: Uint8Array,
+    spareTail = false,
+    onReturn?: (buf: ArrayBuffer) => void,
+  ) {
     if (nonce.byteLength !== 12) throw new RangeError("GCM nonce must be 12 bytes");
     if (tag.byteLength !== 16) return null;
     if (out && out.byteLength !== ciphertext.byteLength) throw new RangeError("output size does not match");
     live(this.raw);
-    if (ciphertext.byteLength >= syncBelow) return this.openAsync(nonce, aad, ciphertext, tag, out);
+    if (ciphertext.byteLength >= syncBelow) {
+      return this.openAsync(nonce, aad, ciphertext, tag, out, spareTail, onReturn);
+    }
     const d = createDecipheriv(this.algo, live(this.raw), nonce);
     d.setAuthTag(tag);
     d.setAAD(aad);
@@ -158,11 +234,35 @@ class GcmKey implements AeadKey {
     aad: Uint8Array,
     ciphertext: Uint8Array,
     tag: Uint8Array,
-    out?: Uint8Array,
+    out: Uint8Array | undefined,
+    spareTail: boolean,
+    onReturn?: (buf: ArrayBuffer) => void,
   ): Promise<Uint8Array | null> {
-    const joined = new Uint8Array(ciphertext.byteLength + 16);
-    joined.set(ciphertext);
-    joined.set(tag, ciphertext.byteLength);
+    // WebCrypto wants ciphertext || tag. When the caller gave us the 16 bytes after the ciphertext
+    // (a frame buffer of core/transport/tcp.ts), the tag goes there instead of into a copy.
+    const n = ciphertext.byteLength;
+    let joined: Buf;
+    if (spareTail && ciphertext.byteOffset + n + 16 <= ciphertext.buffer.byteLength) {
+      joined = new Uint8Array(ciphertext.buffer as ArrayBuffer, ciphertext.byteOffset, n + 16);
+      joined.set(tag, n);
+      // The caller owns the frame: a large one goes to a crypto Worker when one is free (nonce and
+      // AAD, views of the same frame, are copied before it is transferred).
+      const job = n >= POOL_MIN
+        ? aeadPool()?.run({ op: "open", key: live(this.raw), iv: nonce, aad, data: joined, onReturn })
+        : undefined;
+      if (job) {
+        const pt = await job;
+        if (!pt) return null;
+        if (pt.byteLength !== n) throw new Error("crypto worker returned a wrong size");
+        if (!out) return new Uint8Array(pt);
+        out.set(new Uint8Array(pt));
+        return out;
+      }
+    } else {
+      joined = new Uint8Array(n + 16);
+      joined.set(ciphertext);
+      joined.set(tag, n);
+    }
     let pt: ArrayBuffer;
     try {
       pt = await crypto.subtle.decrypt(
@@ -365,6 +465,19 @@ export const webcryptoBackend: CryptoBackend = {
     c.setAAD(msg);
     c.final();
     return emit(u8(c.getAuthTag()), out);
+  },
+
+  async aesGmacAsync(key, nonce, msg, out) {
+    if (nonce.byteLength !== 12) throw new RangeError("GMAC nonce must be 12 bytes");
+    gcmName(key);
+    // RFC 4543: GMAC is GCM with nothing to encrypt and the message as AAD. WebCrypto runs it on the
+    // runtime's blocking thread pool, about twice as fast as node:crypto's GCM here (docs/performance.md).
+    const tag = await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv: nonce as Buf, additionalData: msg as Buf, tagLength: 128 },
+      await gmacKeyFor(key),
+      EMPTY,
+    );
+    emit(new Uint8Array(tag), out);
   },
 
   aeadKey,

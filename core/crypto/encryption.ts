@@ -122,6 +122,67 @@ export class TransformCipher {
     return this.build(sessionId, message, undefined, headroom);
   }
 
+  /**
+   * Encrypts like {@link encryptFramed} but returns the frame in two parts written back to back:
+   * `head` (`headroom` bytes, then the TRANSFORM_HEADER) and `body` (the ciphertext). With the
+   * WebCrypto backend `body` is WebCrypto's own result: a large message is not copied into a second
+   * buffer (docs/performance.md "Signed and encrypted transfers"). `owned`: the caller gives up
+   * `message`'s ArrayBuffer, which a crypto Worker may then take (core/crypto/worker_pool.ts) and
+   * hand back to `onReturn`.
+   */
+  async encryptParts(
+    sessionId: bigint,
+    message: Uint8Array,
+    headroom = 4,
+    owned = false,
+    onReturn?: (buf: ArrayBuffer) => void,
+  ): Promise<{ head: Uint8Array; body: Uint8Array }> {
+    const k = this.key;
+    if (!k.sealDetached) {
+      const buf = await this.build(sessionId, message, undefined, headroom);
+      return {
+        head: buf.subarray(0, headroom + TRANSFORM_HEADER_SIZE),
+        body: buf.subarray(headroom + TRANSFORM_HEADER_SIZE),
+      };
+    }
+    const n = message.byteLength; // read now: `message` may be transferred to a Worker
+    const head = new Uint8Array(headroom + TRANSFORM_HEADER_SIZE);
+    const out = this.writeHeader(head, headroom, sessionId, message, undefined);
+    const body = await k.sealDetached(
+      out.subarray(20, 20 + k.nonceLength),
+      out.subarray(20, 52),
+      message,
+      out.subarray(4, 20),
+      owned,
+      onReturn,
+    );
+    if (body.byteLength !== n) throw new RangeError("ciphertext size does not match");
+    return { head, body };
+  }
+
+  /** Fills the TRANSFORM_HEADER at `headroom` in `buf` (nonce drawn here unless given); returns it. */
+  private writeHeader(
+    buf: Uint8Array,
+    headroom: number,
+    sessionId: bigint,
+    message: Uint8Array,
+    nonce16: Uint8Array | undefined,
+  ): Uint8Array {
+    if (message.byteLength === 0 || message.byteLength > 0xffffffff) throw new RangeError("bad message size");
+    if (!Number.isInteger(headroom) || headroom < 0) throw new RangeError("bad headroom");
+    const out = headroom ? buf.subarray(headroom) : buf;
+    const v = new DataView(buf.buffer, buf.byteOffset + headroom);
+    v.setUint32(0, TRANSFORM_PROTOCOL_ID, true);
+    // The whole 16-byte field goes into the AAD as sent; a generated nonce has zero reserved bytes.
+    const nonce = nonce16 ?? this.nextNonce();
+    if (nonce.byteLength !== 16) throw new RangeError("nonce field must be 16 bytes");
+    out.set(nonce, 20);
+    v.setUint32(36, message.byteLength, true);
+    v.setUint16(42, TRANSFORM_FLAG_ENCRYPTED, true);
+    v.setBigUint64(44, sessionId, true);
+    return out;
+  }
+
   private async build(
     sessionId: bigint,
     message: Uint8Array,
@@ -131,16 +192,7 @@ export class TransformCipher {
     if (message.byteLength === 0 || message.byteLength > 0xffffffff) throw new RangeError("bad message size");
     if (!Number.isInteger(headroom) || headroom < 0) throw new RangeError("bad headroom");
     const buf = new Uint8Array(headroom + TRANSFORM_HEADER_SIZE + message.byteLength);
-    const out = headroom ? buf.subarray(headroom) : buf;
-    const v = new DataView(buf.buffer, headroom);
-    v.setUint32(0, TRANSFORM_PROTOCOL_ID, true);
-    // The whole 16-byte field goes into the AAD as sent; a generated nonce has zero reserved bytes.
-    const nonce = nonce16 ?? this.nextNonce();
-    if (nonce.byteLength !== 16) throw new RangeError("nonce field must be 16 bytes");
-    out.set(nonce, 20);
-    v.setUint32(36, message.byteLength, true);
-    v.setUint16(42, TRANSFORM_FLAG_ENCRYPTED, true);
-    v.setBigUint64(44, sessionId, true);
+    const out = this.writeHeader(buf, headroom, sessionId, message, nonce16);
     const k = this.key;
     await k.seal(
       out.subarray(20, 20 + k.nonceLength),
@@ -153,10 +205,25 @@ export class TransformCipher {
   }
 
   /** Decrypts a parsed transform into a new buffer. Throws WireError(ACCESS_DENIED) when
-   * authentication fails. */
-  async decrypt(h: TransformHeader): Promise<Uint8Array> {
+   * authentication fails. `spareTail`: the caller owns the bytes after the message in its buffer
+   * (a frame from core/transport/tcp.ts allocFrame) and lets the backend use 16 of them as scratch;
+   * it gives up that buffer too (a crypto Worker may take it), so `h` is unusable afterwards, and
+   * `onReturn` receives the buffer back for reuse when a Worker took it. */
+  async decrypt(
+    h: TransformHeader,
+    spareTail = false,
+    onReturn?: (buf: ArrayBuffer) => void,
+  ): Promise<Uint8Array> {
     const k = this.key;
-    const pt = await k.open(h.nonce.subarray(0, k.nonceLength), h.aad, h.encrypted, h.signature);
+    const pt = await k.open(
+      h.nonce.subarray(0, k.nonceLength),
+      h.aad,
+      h.encrypted,
+      h.signature,
+      undefined,
+      spareTail,
+      onReturn,
+    );
     if (!pt) throw new WireError("transform signature mismatch", Status.ACCESS_DENIED);
     return pt;
   }

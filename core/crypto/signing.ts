@@ -79,6 +79,96 @@ export function signMessage(
   compute(alg, key, msg, msg.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE), backend);
 }
 
+/**
+ * From this many bytes a message is signed or verified with the backend's `aesGmacAsync` when it has
+ * one (WebCrypto: off the event loop, 2.2x faster than node:crypto's GMAC on 1 MiB here; below about
+ * 32 KiB the fixed cost of an asynchronous call wins, as for encryption, backend_webcrypto.ts).
+ */
+export const ASYNC_SIGN_MIN = 32 * 1024;
+let asyncSignMin = ASYNC_SIGN_MIN;
+
+/** Sets the size from which signing goes asynchronous (tests use 0); returns the previous value. */
+export function setAsyncSignThreshold(bytes: number): number {
+  const prev = asyncSignMin;
+  asyncSignMin = bytes;
+  return prev;
+}
+
+function asyncGmac(alg: number, msg: Uint8Array, b: CryptoBackend): boolean {
+  return alg === SigningAlgorithm.AES_GMAC && b.aesGmacAsync !== undefined && msg.byteLength >= asyncSignMin;
+}
+
+/**
+ * {@link signMessage} for callers that can wait: a large AES-GMAC message is signed off the event loop
+ * (the backend's `aesGmacAsync`); everything else is signed synchronously, as by signMessage.
+ */
+export async function signMessageAsync(
+  alg: number,
+  key: Uint8Array,
+  msg: Uint8Array,
+  backend: CryptoBackend = currentBackend(),
+): Promise<void> {
+  if (!asyncGmac(alg, msg, backend)) return signMessage(alg, key, msg, backend);
+  checkLength(msg);
+  if (key.byteLength !== 16) throw new RangeError("AES-128-GMAC needs a 16-byte key");
+  msg.fill(0, SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
+  const sig = new Uint8Array(SIGNATURE_SIZE);
+  await backend.aesGmacAsync!(key, gmacNonce(msg), msg, sig);
+  msg.set(sig, SIGNATURE_OFFSET);
+}
+
+/** A signature computed ahead by {@link preverifyMessage}, waiting for verifyMessage. */
+interface Preverified {
+  alg: number;
+  key: Uint8Array;
+  /** The key's bytes when computed (a key changed in place since then is not trusted). */
+  keyBytes: Uint8Array;
+  backend: CryptoBackend;
+  /** The signature the message carried, and the one computed. */
+  got: Uint8Array;
+  want: Uint8Array;
+}
+const preverified = new WeakMap<Uint8Array, Preverified>();
+
+/**
+ * Computes ahead, off the event loop, the signature {@link verifyMessage} will check for a large
+ * AES-GMAC message (the dispatcher calls it before its synchronous checks, MS-SMB2 3.3.5.2.4). It
+ * decides nothing: verifyMessage still compares, in constant time, and uses the result only for the
+ * same message object, algorithm, key object and key bytes, and the same received signature;
+ * otherwise (or when this fails) it computes synchronously as before. `msg` is unchanged afterwards.
+ */
+export async function preverifyMessage(
+  alg: number,
+  key: Uint8Array,
+  msg: Uint8Array,
+  backend: CryptoBackend = currentBackend(),
+): Promise<void> {
+  if (!asyncGmac(alg, msg, backend) || key.byteLength !== 16) return;
+  const got = msg.slice(SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
+  msg.fill(0, SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
+  const want = new Uint8Array(SIGNATURE_SIZE);
+  try {
+    await backend.aesGmacAsync!(key, gmacNonce(msg), msg, want);
+    preverified.set(msg, { alg, key, keyBytes: key.slice(), backend, got, want });
+  } catch {
+    // Left to verifyMessage, which computes it synchronously.
+  } finally {
+    msg.set(got, SIGNATURE_OFFSET);
+  }
+}
+
+/** The signature {@link preverifyMessage} computed for exactly this call, taken once; else null. */
+function takePreverified(alg: number, key: Uint8Array, msg: Uint8Array, b: CryptoBackend): Uint8Array | null {
+  const p = preverified.get(msg);
+  if (!p) return null;
+  preverified.delete(msg);
+  if (p.alg !== alg || p.key !== key || p.backend !== b || !constantTimeEqual(p.keyBytes, key)) return null;
+  if (!constantTimeEqual(p.got, msg.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE))) {
+    return null;
+  }
+  return p.want;
+}
+
 // Scratch for verifyMessage (synchronous, so never shared between two calls).
 const sigGot = new Uint8Array(SIGNATURE_SIZE);
 const sigWant = new Uint8Array(SIGNATURE_SIZE);
@@ -92,6 +182,10 @@ export function verifyMessage(
   backend: CryptoBackend = currentBackend(),
 ): boolean {
   if (msg.byteLength < SMB2_HEADER_SIZE) return false;
+  const ahead = takePreverified(alg, key, msg, backend);
+  if (ahead) {
+    return constantTimeEqual(ahead, msg.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE));
+  }
   sigGot.set(msg.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE));
   msg.fill(0, SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIGNATURE_SIZE);
   try {

@@ -24,6 +24,8 @@
 import { Command, decodeHeader, HeaderFlags, SMB2_HEADER_SIZE, type Smb2Header } from "../wire/header.ts";
 import { Status } from "../wire/status.ts";
 import { parseTransformHeader, TRANSFORM_PROTOCOL_ID } from "../crypto/encryption.ts";
+import { ASYNC_SIGN_MIN, preverifyMessage } from "../crypto/signing.ts";
+import { releaseFrame, reuseFrameBuffer } from "../transport/tcp.ts";
 import { Limits } from "../limits.ts";
 import type { Connection } from "./connection.ts";
 import type { Reply, RequestCtx } from "./handler.ts";
@@ -73,10 +75,13 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
     }
     let plain: Uint8Array;
     try {
-      plain = await session.decryptor.decrypt(h);
+      // The frame is ours (core/transport/tcp.ts allocFrame): its spare tail holds the tag for WebCrypto.
+      plain = await session.decryptor.decrypt(h, true, reuseFrameBuffer);
     } catch {
       return conn.close();
     }
+    // Nothing refers to the transform any more (the plaintext is a buffer of its own).
+    releaseFrame(frame);
     session.encryptedSeen = true;
     if (
       plain.byteLength < SMB2_HEADER_SIZE ||
@@ -88,7 +93,11 @@ export async function processFrame(conn: Connection, frame: Uint8Array): Promise
   }
   if (frame.byteLength < SMB2_HEADER_SIZE) return conn.close();
   if (magic !== SMB2_MAGIC) return conn.close();
-  return processSmb2(conn, frame, null);
+  await processSmb2(conn, frame, null);
+  // A lone WRITE has been answered and its data written (a pipe's is copied): the frame's buffer can
+  // take the next large request (core/transport/tcp.ts releaseFrame).
+  const v = new DataView(frame.buffer, frame.byteOffset, SMB2_HEADER_SIZE);
+  if (v.getUint16(12, true) === Command.WRITE && v.getUint32(20, true) === 0) releaseFrame(frame);
 }
 
 /** What one frame's responses collect while its elements run. */
@@ -132,6 +141,13 @@ async function processSmb2(conn: Connection, frame: Uint8Array, encryptedFor: bi
     if (!checkMessageId(conn, hdr)) return finishBatch(conn, batch, false);
     // Metrics (core/metrics.ts): latency runs from here to the response being built.
     const t0 = performance.now();
+    // A large signed request's signature is computed ahead, off the event loop; checkRequest still
+    // verifies it (MS-SMB2 3.3.5.2.4, core/crypto/signing.ts preverifyMessage).
+    if ((hdr.flags & HeaderFlags.SIGNED) && encryptedFor === null && pdu.byteLength >= ASYNC_SIGN_MIN) {
+      const s = conn.sessions.get(hdr.sessionId);
+      const signing = s ? conn.signingFor(s) : null;
+      if (signing) await preverifyMessage(signing.alg, signing.key, pdu);
+    }
     const done = await runRequest(conn, hdr, pdu, i === 0, prev, encryptedFor);
     if (done === null) return finishBatch(conn, batch, false);
     if (done.reply.noResponse) {

@@ -4,6 +4,7 @@ import { decodeWriteRequest, encodeWriteResponse, WRITE_AT_EOF, WriteFlags } fro
 import { Status } from "../wire/status.ts";
 import { Dialect } from "../wire/negotiate.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
+import { allocPayload } from "./reply.ts";
 import { AccessMask as A, CreateOptions } from "../wire/create.ts";
 import { pipeRead, pipeWrite } from "./pipe.ts";
 import { APPEND_OFFSET, writeOffset } from "./access_rules.ts";
@@ -41,7 +42,8 @@ export async function handleRead(ctx: RequestCtx): Promise<Reply> {
   ) {
     throw new SmbError(Status.FILE_LOCK_CONFLICT);
   }
-  const buf = new Uint8Array(new ArrayBuffer(req.length + 64), 64, req.length);
+  // Room in front for the response's headers (core/smb2/reply.ts allocPayload): no copy of the data.
+  const buf = allocPayload(req.length);
   let n: number;
   if (isAfpInfo(open.file)) {
     // AFP_AfpInfo reads as a Mac serves it (core/smb2/aapl.ts).

@@ -13,11 +13,12 @@
 import { encodeHeader, HeaderFlags } from "../wire/header.ts";
 import { Writer } from "../wire/writer.ts";
 import { encodeErrorResponse } from "../wire/error.ts";
-import { signMessage } from "../crypto/signing.ts";
+import { signMessageAsync } from "../crypto/signing.ts";
 import type { TransformCipher } from "../crypto/encryption.ts";
 import type { Session, SigningAlgId } from "../state/session.ts";
 import type { Tree } from "../state/tree.ts";
 import type { Connection } from "./connection.ts";
+import { Limits } from "../limits.ts";
 
 /**
  * What a reply answers, which decides the rules that apply to it:
@@ -41,6 +42,74 @@ export interface ReplyRoute {
   requestSigned?: boolean;
   /** Sign although the request was not signed (the final SESSION_SETUP response, MS-SMB2 3.3.5.5.3). */
   forceSign?: boolean;
+}
+
+/**
+ * Bytes reserved in front of a payload buffer from {@link allocPayload}: room for the Direct TCP
+ * header, the SMB2 header and a READ response body (4 + 64 + 16) and more, a multiple of 64 so the
+ * payload itself stays where docs/design.md §4 wants buffers (64 bytes past a page boundary or more).
+ */
+export const PAYLOAD_HEADROOM = 128;
+const payloadBuffers = new WeakSet<ArrayBufferLike>();
+
+/** Payload buffers of at least this many bytes are recycled once their reply is written. */
+const RECYCLE_MIN = 64 * 1024;
+/** Recycled buffers by capacity, the bytes they hold, and which buffers are in the pool now. */
+const recycled = new Map<number, ArrayBuffer[]>();
+let recycledBytes = 0;
+const inPool = new WeakSet<ArrayBufferLike>();
+
+/** Capacity of a recycled payload buffer for `len` bytes: lengths round up to 64 KiB. */
+function capacityFor(len: number): number {
+  return PAYLOAD_HEADROOM + Math.ceil(len / RECYCLE_MIN) * RECYCLE_MIN;
+}
+
+/**
+ * A buffer for a payload a reply will carry as its `tail` (a READ's data): {@link PAYLOAD_HEADROOM}
+ * bytes in front of it belong to the reply path, which writes the frame's headers there so that a
+ * signed, encrypted or plain READ response is one buffer and the payload is never copied. A large
+ * one is taken from the buffers of replies already written when one fits (a fresh 1 MiB buffer costs
+ * its zeroing and page faults, docs/performance.md); its bytes past `len` are stale and never sent.
+ */
+export function allocPayload(len: number): Uint8Array {
+  if (len >= RECYCLE_MIN) {
+    const cap = capacityFor(len);
+    const ab = recycled.get(cap)?.pop();
+    if (ab) {
+      inPool.delete(ab);
+      recycledBytes -= cap;
+      return new Uint8Array(ab, PAYLOAD_HEADROOM, len);
+    }
+    const fresh = new ArrayBuffer(cap);
+    payloadBuffers.add(fresh);
+    return new Uint8Array(fresh, PAYLOAD_HEADROOM, len);
+  }
+  const ab = new ArrayBuffer(PAYLOAD_HEADROOM + len);
+  payloadBuffers.add(ab);
+  return new Uint8Array(ab, PAYLOAD_HEADROOM, len);
+}
+
+/**
+ * Hands a payload buffer back once its reply has been written (or copied), so the next READ reuses
+ * it. Buffers not from {@link allocPayload}, small ones, ones given to a crypto Worker (detached:
+ * length 0) and ones already pooled are left alone; the pool holds at most
+ * `Limits.payloadRecycleBytes`.
+ */
+/** {@link recyclePayload} for a payload buffer a crypto Worker handed back (a new ArrayBuffer). */
+function reusePayloadBuffer(ab: ArrayBuffer): void {
+  if (payloadBuffers.has(ab)) return;
+  payloadBuffers.add(ab);
+  recyclePayload(ab);
+}
+
+function recyclePayload(ab: ArrayBufferLike): void {
+  if (!payloadBuffers.has(ab) || inPool.has(ab) || ab.byteLength < PAYLOAD_HEADROOM + RECYCLE_MIN) return;
+  if (recycledBytes + ab.byteLength > Limits.payloadRecycleBytes) return;
+  let list = recycled.get(ab.byteLength);
+  if (!list) recycled.set(ab.byteLength, list = []);
+  list.push(ab as ArrayBuffer);
+  inPool.add(ab);
+  recycledBytes += ab.byteLength;
 }
 
 /** How one message (or, for `encrypt`, the whole frame) leaves the server. */
@@ -199,8 +268,17 @@ export class ReplyFrame {
     else encodeErrorResponse(out, start, {});
     if (p.kind === "sign") this.signs.push({ start, key: p.key, alg: p.alg });
     let uncopied = 0;
+    if (this.tail) {
+      // A message follows a deferred payload (not expected: only the last one carries one): it is
+      // copied into place now.
+      out.bytes(this.tail);
+      this.tail = null;
+    }
     if (opts.tail) {
-      if (p.kind === "plain" && opts.last) {
+      if (opts.last) {
+        // Deferred to send(): there it is either written after the buffer (plain), or the header and
+        // body are copied into the headroom in front of it (a READ buffer, read_write.ts), so a
+        // signed or encrypted payload is not copied either.
         this.tail = opts.tail;
         uncopied = opts.tail.byteLength;
       } else {
@@ -231,22 +309,57 @@ export class ReplyFrame {
       }
       while ((this.out.pos - this.lastStart) % 8 !== 0) this.out.u8(0);
     }
-    const all = this.out.finish();
+    const env = this.envelope;
+    let all = this.out.finish();
+    let tail = this.tail;
+    this.tail = null;
+    // The payload's buffer, recycled once the frame is written (or it was copied).
+    const payload = tail?.buffer ?? null;
+    if (tail) {
+      const head = all.byteLength;
+      if (
+        head <= PAYLOAD_HEADROOM && tail.byteOffset === PAYLOAD_HEADROOM && payloadBuffers.has(tail.buffer)
+      ) {
+        // The payload's buffer has room in front (read_write.ts reserves READ_HEADROOM): the frame's
+        // first bytes go there and the frame is one buffer, without copying the payload.
+        const joined = new Uint8Array(
+          tail.buffer as ArrayBuffer,
+          tail.byteOffset - head,
+          head + tail.byteLength,
+        );
+        joined.set(all);
+        all = joined;
+        tail = null;
+      } else if (env.kind === "encrypt" || this.signs.length > 0) {
+        // Signing and encryption need the message in one piece.
+        this.out.bytes(tail);
+        all = this.out.finish();
+        tail = null;
+      }
+    }
     for (const s of this.signs) {
       const next = all[s.start + 20] | (all[s.start + 21] << 8) | (all[s.start + 22] << 16) |
         (all[s.start + 23] << 24);
       const end = next === 0 ? all.byteLength : s.start + next;
-      signMessage(s.alg, s.key, all.subarray(s.start, end));
+      // A large message is signed off the event loop where the backend can (core/crypto/signing.ts).
+      await signMessageAsync(s.alg, s.key, all.subarray(s.start, end));
     }
-    const env = this.envelope;
     if (env.kind === "encrypt") {
       if (!env.cipher) return false;
-      await this.conn.sendFramed(await env.cipher.encryptFramed(env.sessionId, all.subarray(4)));
-    } else if (this.tail) {
-      await this.conn.sendFramed(all, this.tail);
+      // Header and ciphertext go out as two writes, so the ciphertext is not copied behind the header.
+      // The frame's buffer is given up (`owned`): a crypto Worker may take it (core/crypto/worker_pool.ts).
+      // A payload buffer handed back by the Worker is reused like one written (recyclePayload).
+      const back = payload && all.buffer === payload ? reusePayloadBuffer : undefined;
+      const { head, body } = await env.cipher.encryptParts(env.sessionId, all.subarray(4), 4, true, back);
+      await this.conn.sendFramed(head, body);
+    } else if (tail) {
+      await this.conn.sendFramed(all, tail);
     } else {
       await this.conn.sendFramed(all);
     }
+    // Written in full (sendFramed resolves after the socket took every byte) or dropped with the
+    // connection: nothing refers to the payload any more.
+    if (payload) recyclePayload(payload);
     return true;
   }
 }

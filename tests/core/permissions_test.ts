@@ -4,6 +4,7 @@ import { ConfigError } from "../../core/config/types.ts";
 import {
   computePermissions,
   CORE_MAIN_PATH,
+  CRYPTO_WORKER_PATH,
   describePermissions,
   isWritableShare,
   LIBCRYPTO_CANDIDATES,
@@ -60,6 +61,7 @@ Deno.test("computePermissions grants exactly net, read, write and sys for the co
     "/etc/group",
     WORKER_MODULE_PATH,
     WASM_MODULE_PATH,
+    CRYPTO_WORKER_PATH,
     "/srv/ro",
     "/srv/rw",
     "/srv/wl",

@@ -78,3 +78,48 @@ Deno.test("TransformCipher.create rejects a key that does not fit the cipher", a
   await assertRejects(() => TransformCipher.create(CipherId.AES_256_GCM, new Uint8Array(16)), RangeError);
   await assertRejects(() => TransformCipher.create(9, new Uint8Array(16)), RangeError);
 });
+
+for (
+  const [name, id, len] of [
+    ["AES-128-CCM", CipherId.AES_128_CCM, 16],
+    ["AES-128-GCM", CipherId.AES_128_GCM, 16],
+    ["AES-256-GCM", CipherId.AES_256_GCM, 32],
+  ] as const
+) {
+  for (const size of [300, 96 * 1024]) {
+    Deno.test(`TransformCipher.encryptParts ${name} ${size} bytes: head + body equal encrypt's transform`, async () => {
+      const key = new Uint8Array(len).map((_, i) => i + 3);
+      const c = await TransformCipher.create(id, key);
+      const msg = new Uint8Array(size).map((_, i) => (i * 13) & 0xff);
+      const { head, body } = await c.encryptParts(0x77n, msg, 4);
+      assertEquals(head.byteLength, 4 + TRANSFORM_HEADER_SIZE);
+      assertEquals(body.byteLength, size);
+      const joined = new Uint8Array(TRANSFORM_HEADER_SIZE + size);
+      joined.set(head.subarray(4));
+      joined.set(body, TRANSFORM_HEADER_SIZE);
+      // Decrypts with the same key: header fields, nonce and tag are where the reader expects them.
+      const back = await decryptTransform(c, joined);
+      assertEquals(back.sessionId, 0x77n);
+      assertEquals(toHex(back.message), toHex(msg));
+      // Decrypting from a frame with a spare tail gives the same plaintext, and rejects tampering.
+      const frame = new Uint8Array(new ArrayBuffer(64 + joined.byteLength + 16), 64, joined.byteLength);
+      frame.set(joined);
+      const pt = await c.decrypt(parseTransformHeader(frame), true);
+      assertEquals(toHex(pt), toHex(msg));
+      const bad = new Uint8Array(new ArrayBuffer(64 + joined.byteLength + 16), 64, joined.byteLength);
+      bad.set(joined);
+      bad[TRANSFORM_HEADER_SIZE + 7] ^= 1;
+      await assertRejects(() => c.decrypt(parseTransformHeader(bad), true), WireError);
+    });
+  }
+}
+
+Deno.test("TransformCipher.decrypt with spareTail on a frame without spare bytes still decrypts (copies)", async () => {
+  const c = await TransformCipher.create(CipherId.AES_128_GCM, new Uint8Array(16).fill(9));
+  const msg = new Uint8Array(80 * 1024).map((_, i) => i & 0xff);
+  const t = await encryptTransform(c, 1n, msg);
+  const before = t.slice();
+  const back = await c.decrypt(parseTransformHeader(t), true);
+  assertEquals(toHex(back), toHex(msg));
+  assertEquals(toHex(t), toHex(before), "the frame is unchanged");
+});

@@ -1,6 +1,16 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { createCipheriv, createHmac } from "node:crypto";
-import { gmacNonce, SigningAlgorithm, signMessage, verifyMessage } from "../../core/crypto/signing.ts";
+import {
+  ASYNC_SIGN_MIN,
+  gmacNonce,
+  preverifyMessage,
+  SigningAlgorithm,
+  signMessage,
+  signMessageAsync,
+  verifyMessage,
+} from "../../core/crypto/signing.ts";
+import { webcryptoBackend } from "../../core/crypto/backend_webcrypto.ts";
+import type { CryptoBackend } from "../../core/crypto/backend.ts";
 import { hex, MS_311, toHex } from "./vectors.ts";
 
 Deno.test("signMessage AES-CMAC reproduces the MS 3.1.1 signed SESSION_SETUP response", () => {
@@ -107,4 +117,91 @@ Deno.test("signMessage AES-CMAC does not reuse cached subkeys after the key byte
   assertEquals(toHex(a.subarray(48, 64)) === toHex(b.subarray(48, 64)), false);
   key[0] ^= 1;
   assertEquals(verifyMessage(SigningAlgorithm.AES_CMAC, key, a), true);
+});
+
+/** A large signed message: the MS 3.1.1 response header, then a patterned payload. */
+function bigMessage(): Uint8Array {
+  const head = hex(MS_311.sessionSetupResponse2);
+  const msg = new Uint8Array(ASYNC_SIGN_MIN + 4096);
+  msg.set(head.subarray(0, 64));
+  for (let i = 64; i < msg.byteLength; i++) msg[i] = (i * 31 + 7) & 0xff;
+  return msg;
+}
+
+Deno.test("signMessageAsync AES-GMAC on a large message (WebCrypto) equals signMessage (node:crypto)", async () => {
+  const key = hex(MS_311.signingKey);
+  const a = bigMessage();
+  const b = a.slice();
+  signMessage(SigningAlgorithm.AES_GMAC, key, a);
+  await signMessageAsync(SigningAlgorithm.AES_GMAC, key, b);
+  assertEquals(toHex(b), toHex(a));
+  // Other algorithms and small messages take the synchronous path with the same result.
+  for (const alg of [SigningAlgorithm.HMAC_SHA256, SigningAlgorithm.AES_CMAC]) {
+    const x = bigMessage();
+    const y = x.slice();
+    signMessage(alg, key, x);
+    await signMessageAsync(alg, key, y);
+    assertEquals(toHex(y.subarray(48, 64)), toHex(x.subarray(48, 64)));
+  }
+  const small = hex(MS_311.sessionSetupResponse2);
+  const small2 = small.slice();
+  signMessage(SigningAlgorithm.AES_GMAC, key, small);
+  await signMessageAsync(SigningAlgorithm.AES_GMAC, key, small2);
+  assertEquals(toHex(small2), toHex(small));
+});
+
+Deno.test("preverifyMessage: verifyMessage accepts a good signature and rejects a bad one; the message is unchanged", async () => {
+  const key = hex(MS_311.signingKey);
+  const msg = bigMessage();
+  signMessage(SigningAlgorithm.AES_GMAC, key, msg);
+  const before = toHex(msg);
+  await preverifyMessage(SigningAlgorithm.AES_GMAC, key, msg);
+  assertEquals(toHex(msg), before);
+  assertEquals(verifyMessage(SigningAlgorithm.AES_GMAC, key, msg), true);
+  // A flipped payload bit after signing: the ahead computation sees it too.
+  const bad = msg.slice();
+  bad[5000] ^= 1;
+  await preverifyMessage(SigningAlgorithm.AES_GMAC, key, bad);
+  assertEquals(verifyMessage(SigningAlgorithm.AES_GMAC, key, bad), false);
+  // A flipped signature bit.
+  const badSig = msg.slice();
+  badSig[50] ^= 1;
+  await preverifyMessage(SigningAlgorithm.AES_GMAC, key, badSig);
+  assertEquals(verifyMessage(SigningAlgorithm.AES_GMAC, key, badSig), false);
+});
+
+Deno.test("verifyMessage uses an ahead result only for the same key object, key bytes, algorithm and signature", async () => {
+  const key = hex(MS_311.signingKey);
+  // A backend whose async GMAC always claims the message's own signature: trusting its result for
+  // another call would accept anything, so each case below must fall back to the real computation.
+  const lying: CryptoBackend = {
+    ...webcryptoBackend,
+    aesGmacAsync: (_k, _n, _m, out) => {
+      out.fill(0xaa);
+      return Promise.resolve();
+    },
+  };
+  const forged = bigMessage();
+  forged.fill(0xaa, 48, 64);
+  // Same call: the ahead result is used (this is what makes the lying backend "accept").
+  await preverifyMessage(SigningAlgorithm.AES_GMAC, key, forged, lying);
+  assertEquals(verifyMessage(SigningAlgorithm.AES_GMAC, key, forged, lying), true);
+  // Used once only.
+  assertEquals(verifyMessage(SigningAlgorithm.AES_GMAC, key, forged, lying), false);
+  // Another key object with the same bytes, another backend, another algorithm: computed for real.
+  await preverifyMessage(SigningAlgorithm.AES_GMAC, key, forged, lying);
+  assertEquals(verifyMessage(SigningAlgorithm.AES_GMAC, key.slice(), forged, lying), false);
+  await preverifyMessage(SigningAlgorithm.AES_GMAC, key, forged, lying);
+  assertEquals(verifyMessage(SigningAlgorithm.AES_GMAC, key, forged), false);
+  await preverifyMessage(SigningAlgorithm.AES_GMAC, key, forged, lying);
+  assertEquals(verifyMessage(SigningAlgorithm.AES_CMAC, key, forged, lying), false);
+  // The key's bytes changed in place since.
+  const k2 = key.slice();
+  await preverifyMessage(SigningAlgorithm.AES_GMAC, k2, forged, lying);
+  k2[0] ^= 1;
+  assertEquals(verifyMessage(SigningAlgorithm.AES_GMAC, k2, forged, lying), false);
+  // The received signature changed since.
+  await preverifyMessage(SigningAlgorithm.AES_GMAC, key, forged, lying);
+  forged[48] ^= 1;
+  assertEquals(verifyMessage(SigningAlgorithm.AES_GMAC, key, forged, lying), false);
 });

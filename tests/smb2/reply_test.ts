@@ -9,7 +9,14 @@ import { Command, HeaderFlags } from "../../core/wire/header.ts";
 import { Status } from "../../core/wire/status.ts";
 import { encodeEchoResponse } from "../../core/wire/echo.ts";
 import { CompletionFilter, NotifyAction } from "../../core/wire/change_notify.ts";
-import { protectionFor, ReplyFrame, type ReplyHeader, type ReplyRoute } from "../../core/smb2/reply.ts";
+import {
+  allocPayload,
+  PAYLOAD_HEADROOM,
+  protectionFor,
+  ReplyFrame,
+  type ReplyHeader,
+  type ReplyRoute,
+} from "../../core/smb2/reply.ts";
 import { sendOplockBreak } from "../../core/smb2/breaks.ts";
 import { Session } from "../../core/state/session.ts";
 import { Tree } from "../../core/state/tree.ts";
@@ -159,7 +166,7 @@ Deno.test("ReplyFrame.add: a READ payload at the end of a plain frame is written
   assertEquals(f[1067], 0xab);
 });
 
-Deno.test("ReplyFrame.add: a READ payload that is signed is copied into the message and covered by the signature", async () => {
+Deno.test("ReplyFrame.send: a signed READ payload without headroom is copied into the message and covered by the signature", async () => {
   const h = newConnection();
   const kit = await addSession(h);
   const tail = new Uint8Array(300).fill(0x5a);
@@ -167,12 +174,48 @@ Deno.test("ReplyFrame.add: a READ payload that is signed is copied into the mess
   const frame = ReplyFrame.open(h.conn, route);
   const added = frame.add(ECHO_HEADER, (w, s) => encodeEchoResponse(w, s), route, { tail, last: true });
   assert(added.signed);
-  assertEquals(added.bytes.byteLength, 368);
+  assertEquals(added.size, 368);
+  assertEquals(added.bytes.byteLength, 68, "the payload is joined at send()");
   assert(await frame.send());
   await h.conn.writer.drain();
   assertEquals(h.sock.writes.length, 1);
   const [m] = splitResponses(h.sock.frames()[0]);
+  assertEquals(m.raw.byteLength, 368);
   assert(signatureValid(m, kit), "signature covers the payload");
+});
+
+for (const signed of [false, true]) {
+  Deno.test(`ReplyFrame.send: a ${signed ? "signed" : "plain"} payload from allocPayload goes out in its own buffer, headers in its headroom`, async () => {
+    const h = newConnection();
+    const kit = await addSession(h);
+    const tail = allocPayload(70_000).fill(0x3c);
+    const route: ReplyRoute = { kind: "response", session: kit.session, requestSigned: signed };
+    const frame = ReplyFrame.open(h.conn, route);
+    frame.add(ECHO_HEADER, (w, s) => encodeEchoResponse(w, s), route, { tail, last: true });
+    assert(await frame.send());
+    await h.conn.writer.drain();
+    assertEquals(h.sock.writes.length, 1, "one buffer");
+    // The frame's first 72 bytes (Direct TCP header, SMB2 header, ECHO body) were written into the
+    // payload's headroom, and that one buffer was sent.
+    const front = new Uint8Array(tail.buffer, PAYLOAD_HEADROOM - 72, 72);
+    assertEquals([...h.sock.writes[0].subarray(0, 72)], [...front]);
+    const [m] = splitResponses(h.sock.frames()[0]);
+    assertEquals(m.raw.byteLength, 68 + 70_000);
+    assertEquals(m.raw[68 + 69_999], 0x3c);
+    if (signed) assert(signatureValid(m, kit), "signature covers the payload");
+  });
+}
+
+Deno.test("ReplyFrame.send: a payload whose buffer is not from allocPayload is never written in front of", async () => {
+  const h = newConnection();
+  const kit = await addSession(h);
+  const backing = new Uint8Array(400).fill(0x11);
+  const tail = backing.subarray(200);
+  const route: ReplyRoute = { kind: "response", session: kit.session, requestSigned: true };
+  const frame = ReplyFrame.open(h.conn, route);
+  frame.add(ECHO_HEADER, (w, s) => encodeEchoResponse(w, s), route, { tail, last: true });
+  assert(await frame.send());
+  assert(backing.subarray(0, 200).every((b) => b === 0x11), "bytes in front of the payload untouched");
 });
 
 Deno.test("ReplyFrame.add: a READ payload followed by another element is copied", () => {
@@ -463,4 +506,27 @@ Deno.test("finishAsync: a related CHANGE_NOTIFY (placeholder SessionId) complete
     if (how === "signed") assert(signatureValid(m, kit), "signed like its interim response");
     else assertEquals(final.encrypted, true);
   }
+});
+
+Deno.test("allocPayload: a large payload's buffer is reused once its reply is written, never while in use", async () => {
+  const h = newConnection();
+  const route: ReplyRoute = { kind: "response", session: null };
+  const len = 200_000; // a size no other test uses, so the pool's bucket is this test's own
+  const a = allocPayload(len);
+  const b = allocPayload(len);
+  assert(a.buffer !== b.buffer, "two payloads in use never share a buffer");
+  const frame = ReplyFrame.open(h.conn, route);
+  frame.add(ECHO_HEADER, (w, s) => encodeEchoResponse(w, s), route, { tail: a, last: true });
+  assert(await frame.send());
+  const c = allocPayload(len);
+  assert(c.buffer === a.buffer, "the written reply's buffer is reused");
+  assertEquals([c.byteOffset, c.byteLength], [PAYLOAD_HEADROOM, len]);
+  const d = allocPayload(len);
+  assert(d.buffer !== a.buffer && d.buffer !== b.buffer, "taken from the pool once");
+  // Small payloads are not pooled.
+  const s1 = allocPayload(1000);
+  const f2 = ReplyFrame.open(h.conn, route);
+  f2.add(ECHO_HEADER, (w, s) => encodeEchoResponse(w, s), route, { tail: s1, last: true });
+  assert(await f2.send());
+  assert(allocPayload(1000).buffer !== s1.buffer);
 });

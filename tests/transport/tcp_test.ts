@@ -8,10 +8,13 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import {
   allocFrame,
   type CloseReason,
+  FRAME_SPARE_TAIL,
   FrameWriter,
   peerAddressText,
   putFrameHeader,
   readFrames,
+  releaseFrame,
+  reuseFrameBuffer,
 } from "../../core/transport/tcp.ts";
 import { concat, FakeConn, frame, pattern, type ReadStep } from "./_fake_conn.ts";
 
@@ -135,9 +138,9 @@ Deno.test("readFrames: large frames (over 64 KiB) are read into their own buffer
   assertEquals(r.frames[0], pattern(12, 1));
   assert(r.frames[1].byteLength === big.byteLength && r.frames[1].every((b, i) => b === big[i]), "big frame");
   assertEquals(r.frames[2], pattern(12, 2));
-  // Its buffer is its own, placed 64 bytes into a backing store (allocFrame).
+  // Its buffer is its own, placed 64 bytes into a backing store with a spare tail (allocFrame).
   assertEquals(r.frames[1].byteOffset, 64);
-  assertEquals(r.frames[1].buffer.byteLength, big.byteLength + 64);
+  assert(r.frames[1].buffer.byteLength >= big.byteLength + 64 + FRAME_SPARE_TAIL);
 });
 
 Deno.test("readFrames: a large frame cut short by end of stream is not delivered", async () => {
@@ -190,11 +193,12 @@ Deno.test("putFrameHeader: a header it writes is read back by readFrames", async
   assertEquals(await run([buf]), { reason: "eof", frames: [payload] });
 });
 
-Deno.test("allocFrame: the requested length, 64 bytes into its own backing store", () => {
+Deno.test("allocFrame: the requested length, 64 bytes into its own backing store, 16 spare bytes after", () => {
   const f = allocFrame(100);
   assertEquals(f.byteLength, 100);
   assertEquals(f.byteOffset, 64);
-  assertEquals(f.buffer.byteLength, 164);
+  assertEquals(FRAME_SPARE_TAIL, 16);
+  assertEquals(f.buffer.byteLength, 164 + FRAME_SPARE_TAIL);
   assertEquals(allocFrame(0).byteLength, 0);
 });
 
@@ -252,4 +256,39 @@ Deno.test("peerAddressText: IPv4-mapped IPv6 shown as IPv4, IPv6 lower-cased, IP
   assertEquals(peerAddressText("198.51.100.4"), "198.51.100.4");
   // Not a mapped address: a different prefix stays IPv6.
   assertEquals(peerAddressText("64:ff9b::192.0.2.7"), "64:ff9b::192.0.2.7");
+});
+
+Deno.test("releaseFrame: a large frame's buffer is reused by the next allocFrame of its size, once", () => {
+  const len = 300_000; // a size no other test uses
+  const a = allocFrame(len);
+  const b = allocFrame(len);
+  assert(a.buffer !== b.buffer);
+  assert(a.buffer.byteLength >= 64 + len + FRAME_SPARE_TAIL, "room for the spare tail");
+  releaseFrame(a);
+  releaseFrame(a); // a second release of the same frame is ignored
+  const c = allocFrame(len);
+  assert(c.buffer === a.buffer, "reused");
+  assertEquals([c.byteOffset, c.byteLength], [64, len]);
+  const d = allocFrame(len);
+  assert(d.buffer !== a.buffer, "handed out once");
+  // Small frames and foreign buffers are not pooled.
+  const small = allocFrame(1000);
+  releaseFrame(small);
+  assert(allocFrame(1000).buffer !== small.buffer);
+  const foreign = new Uint8Array(new ArrayBuffer(64 + 393_216 + 16), 64, len);
+  releaseFrame(foreign);
+  assert(allocFrame(len).buffer !== foreign.buffer);
+});
+
+Deno.test("reuseFrameBuffer: takes a handed-back buffer of a large frame's shape only", () => {
+  const len = 5 * 65536;
+  const shape = new ArrayBuffer(64 + len + FRAME_SPARE_TAIL);
+  reuseFrameBuffer(shape);
+  reuseFrameBuffer(shape); // once
+  assert(allocFrame(len).buffer === shape, "reused");
+  assert(allocFrame(len).buffer !== shape, "handed out once");
+  // Another shape (not what allocFrame makes) is ignored.
+  const odd = new ArrayBuffer(64 + len + FRAME_SPARE_TAIL + 8);
+  reuseFrameBuffer(odd);
+  assert(allocFrame(len).buffer !== odd);
 });
