@@ -1,40 +1,58 @@
 /**
- * End-to-end throughput: sequential write (put) and read (get) of one large file through smbclient,
- * against ksmbd-deno and against a private Samba smbd started here, in the same run with the same
- * client. Files live on /dev/shm and the shares on tmpfs, so the network path and the servers are
- * what is measured. Reports the median MB/s (10^6 bytes/s) of N repetitions, the ratio ours/Samba,
- * and each server's CPU seconds per GiB (utime+stime of its process tree, from /proc).
+ * The bench of issue 11 (`deno task bench`): every row of the performance table, measured against
+ * ksmbd-deno and against a private Samba smbd started here, in the same run, with the same clients;
+ * prints one markdown table per group (ready to paste into README.md) with the ratio ksmbd-deno/Samba
+ * and each server's CPU seconds (utime+stime of its process tree, from /proc) per GiB or per 1000
+ * operations. Numbers only: no threshold, no pass/fail.
  *
- * usage: deno task bench [--size-mib=1024] [--reps=3] [--mode=plain|sign|encrypt] [--protocol=SMB3]
- *                        [--only=ksmbd|samba] [--backend=webcrypto|openssl] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256]
- *                        [--verify] [--json] [--rows=all|transfer|open] [--open-seconds=2] [--break-reps=50]
- *
- * After the transfers, the same servers run the metadata rows of bench/open_lease_bench.ts: open+close
- * per second (without and with a lease) and the lease break round trip. `--rows=open` runs only those
- * (seconds), `--rows=transfer` only the transfers.
+ * Groups (`--rows=a,b,...`; default transfer,parallel,open,meta,echo = the table):
+ * - transfer: smbclient put / get of one --size-mib file, SMB 3.1.1 plain, signed and encrypted
+ *   (`--client-protection=sign|encrypt`; the servers' own defaults pick the algorithms), median of
+ *   --reps; the same servers serve every mode.
+ * - parallel: 8 smbclient processes at once, each a put then a get of its own --parallel-mib file.
+ * - open: open+close of one path on 1 and on 4 connections, with the project's raw client and with
+ *   smbtorture's smb2.bench.path-contention-shared (bench/rows.ts).
+ * - meta: stat / delete per file through libsmbclient (bench/smbc_meta.ts), --meta-files files.
+ * - echo: ECHO round trips, 1 connection, raw client and smbtorture's smb2.bench.echo.
+ * - lease: leased and persistent open+close, lease break round trip (bench/open_lease_bench.ts).
+ * - curves: the scaling curves of issue 11 point 5 (bench/curves.ts), on servers of their own.
+ * `--rows=all` runs every group. `--quick` shrinks every size and time for a smoke run.
  *
  * Client files go to --dir (/dev/shm). The shares cannot live under /dev/shm: Deno refuses any /dev
  * path without --allow-all ("Requires all access"), and the server runs with scoped permissions. So
  * when run as root the bench mounts a private tmpfs under the system temp dir for both servers' shares
- * (unmounted at the end); otherwise, or with --share-root, the shares go to that directory.
+ * (unmounted at the end); otherwise, or with --share-root, the shares go to that directory. Servers,
+ * the mount and temporary directories are removed at the end, on failure and on Ctrl-C.
  *
  * @module
  */
 
 import { smbclient, type SmbclientOptions } from "../tests/helpers/clients.ts";
-import { sha256File, TEST_PASS, TEST_USER, TEST_USERS, writeRandomFile } from "../tests/helpers/fixtures.ts";
+import { sha256File, TEST_PASS, TEST_USER, writeRandomFile } from "../tests/helpers/fixtures.ts";
 import { descendantPids, treeCpuSeconds } from "../tests/helpers/proc_stat.ts";
-import { runCommand } from "../tests/helpers/run_command.ts";
-import { type ServerHandle, type ServerOptions, startKsmbd, startSamba } from "../tests/helpers/server.ts";
+import type { ServerHandle } from "../tests/helpers/server.ts";
+import { runCurves } from "./curves.ts";
+import { CA_SHARE, SHARE, shareRoot, startBenchServer } from "./servers.ts";
 import { measureOpenLease, openLeaseLines, type OpenLeaseResult } from "./open_lease_bench.ts";
+import { echoRow, metaRows, openCloseRow, parallelSmbclient, settle, tortureBench } from "./rows.ts";
+import { markdownTable, type Measure, median, onCleanup, type Row, type ServerKind } from "./table.ts";
+
+/** The row groups. */
+export const GROUPS = ["transfer", "parallel", "open", "meta", "echo", "lease", "curves"] as const;
+export type Group = typeof GROUPS[number];
+/** What `deno task bench` runs without --rows: the rows of issue 11's table. */
+export const DEFAULT_GROUPS: Group[] = ["transfer", "parallel", "open", "meta", "echo"];
+export type Mode = "plain" | "sign" | "encrypt";
 
 /** Benchmark options. */
 export interface BenchOptions {
+  rows: Group[];
+  quick: boolean;
   sizeMiB: number;
   reps: number;
-  mode: "plain" | "sign" | "encrypt";
+  modes: Mode[];
   protocol: string;
-  only?: "ksmbd" | "samba";
+  only?: ServerKind;
   /** ksmbd-deno's `crypto backend`. */
   backend: "webcrypto" | "openssl";
   dir: string;
@@ -44,52 +62,74 @@ export interface BenchOptions {
   json: boolean;
   /** Untimed put+get of this many MiB per server before measuring (0 = none). */
   warmupMiB: number;
-  /** Which rows: transfers, the metadata rows of open_lease_bench.ts, or both. */
-  rows: "all" | "transfer" | "open";
-  /** Seconds of each open+close loop. */
+  parallelClients: number;
+  /** MiB each parallel client puts and gets. */
+  parallelMiB: number;
+  /** Seconds of each open+close / echo loop (also the leased loops). */
   openSeconds: number;
+  /** Files stat'ed and deleted by the meta row. */
+  metaFiles: number;
   /** Lease break round trips measured. */
   breakReps: number;
+  /** Curve points given on the command line (the rest from bench/curves.ts's plan). */
+  curveDirs?: number[];
+  curveConns?: number[];
+  curveHandles?: number[];
+  curveBigMiB?: number;
 }
 
-/** One server's measurements. */
-export interface ServerResult {
-  server: "ksmbd" | "samba";
-  label: string;
-  /** Set when the server could not start or a transfer failed. */
-  error?: string;
-  writeMBps: number[];
-  readMBps: number[];
-  writeCpuPerGiB: number[];
-  readCpuPerGiB: number[];
-  /** The metadata rows (open+close, lease break round trip). */
-  openLease?: OpenLeaseResult;
-}
-
-const SHARE = "bench";
-/** A `continuous availability` share on ksmbd-deno for the persistent-handle row. */
-const CA_SHARE = "benchca";
 const GIB = 1024 * 1024 * 1024;
+const LABEL: Record<ServerKind, string> = { ksmbd: "ksmbd-deno", samba: "Samba smbd" };
 
-/** Parses `--key=value` / `--flag` arguments. */
+const USAGE = "usage: deno task bench [--rows=transfer,parallel,open,meta,echo,lease,curves|all] [--quick] " +
+  "[--size-mib=1024] [--reps=5] [--mode=plain,sign,encrypt] [--protocol=SMB3_11] [--only=ksmbd|samba] " +
+  "[--backend=webcrypto|openssl] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256] [--verify] [--json] " +
+  "[--parallel-clients=8] [--parallel-mib=128] [--open-seconds=3] [--meta-files=2000] [--break-reps=50] " +
+  "[--curve-dirs=1000,10000,100000,1000000] [--curve-conns=1,8,64,256] [--curve-handles=1000,3000,9000,60000] " +
+  "[--curve-big-mib=1024]";
+
+function numberList(v: string, k: string): number[] {
+  const xs = v.split(",").map(Number);
+  if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 1)) {
+    throw new RangeError(`${k} takes positive integers separated by commas`);
+  }
+  return xs;
+}
+
+/** Parses `--key=value` / `--flag` arguments (`--quick` first sets the small defaults, later flags win). */
 export function parseArgs(argv: string[]): BenchOptions {
+  const quick = argv.includes("--quick");
   const o: BenchOptions = {
-    sizeMiB: 1024,
-    reps: 3,
-    mode: "plain",
+    rows: [...DEFAULT_GROUPS],
+    quick,
+    sizeMiB: quick ? 64 : 1024,
+    reps: quick ? 1 : 5,
+    modes: ["plain", "sign", "encrypt"],
     backend: "webcrypto",
-    protocol: "SMB3",
+    protocol: "SMB3_11",
     dir: "/dev/shm",
     verify: false,
     json: false,
-    warmupMiB: 256,
-    rows: "all",
-    openSeconds: 2,
-    breakReps: 50,
+    warmupMiB: quick ? 0 : 256,
+    parallelClients: 8,
+    parallelMiB: quick ? 8 : 128,
+    openSeconds: quick ? 1 : 3,
+    metaFiles: quick ? 200 : 2000,
+    breakReps: quick ? 10 : 50,
   };
   for (const a of argv) {
     const [k, v] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, ""];
     switch (k) {
+      case "--quick":
+        break;
+      case "--rows": {
+        const list = v === "all" ? [...GROUPS] : v.split(",").filter((x) => x);
+        for (const g of list) {
+          if (!(GROUPS as readonly string[]).includes(g)) throw new RangeError(`Unknown row group "${g}"`);
+        }
+        o.rows = list as Group[];
+        break;
+      }
       case "--size-mib":
       case "--size":
         o.sizeMiB = Number(v);
@@ -97,10 +137,14 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "--reps":
         o.reps = Number(v);
         break;
-      case "--mode":
-        if (v !== "plain" && v !== "sign" && v !== "encrypt") throw new RangeError(`Unknown mode "${v}"`);
-        o.mode = v;
+      case "--mode": {
+        const list = v.split(",");
+        for (const m of list) {
+          if (m !== "plain" && m !== "sign" && m !== "encrypt") throw new RangeError(`Unknown mode "${m}"`);
+        }
+        o.modes = list as Mode[];
         break;
+      }
       case "--protocol":
         o.protocol = v;
         break;
@@ -124,12 +168,17 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "--verify":
         o.verify = true;
         break;
-      case "--rows":
-        if (v !== "all" && v !== "transfer" && v !== "open") throw new RangeError(`Unknown rows "${v}"`);
-        o.rows = v;
+      case "--parallel-clients":
+        o.parallelClients = Number(v);
+        break;
+      case "--parallel-mib":
+        o.parallelMiB = Number(v);
         break;
       case "--open-seconds":
         o.openSeconds = Number(v);
+        break;
+      case "--meta-files":
+        o.metaFiles = Number(v);
         break;
       case "--break-reps":
         o.breakReps = Number(v);
@@ -137,17 +186,25 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "--json":
         o.json = true;
         break;
+      case "--curve-dirs":
+        o.curveDirs = numberList(v, k);
+        break;
+      case "--curve-conns":
+        o.curveConns = numberList(v, k);
+        break;
+      case "--curve-handles":
+        o.curveHandles = numberList(v, k);
+        break;
+      case "--curve-big-mib":
+        o.curveBigMiB = Number(v);
+        break;
       case "--help":
       case "-h":
-        console.log(
-          "usage: deno task bench [--size-mib=1024] [--reps=3] [--mode=plain|sign|encrypt] " +
-            "[--protocol=SMB3] [--only=ksmbd|samba] [--backend=webcrypto|openssl] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256] " +
-            "[--verify] [--json] [--rows=all|transfer|open] [--open-seconds=2] [--break-reps=50]",
-        );
+        console.log(USAGE);
         Deno.exit(0);
         break;
       default:
-        throw new RangeError(`Unknown option "${a}"`);
+        throw new RangeError(`Unknown option "${a}"\n${USAGE}`);
     }
   }
   if (!(o.sizeMiB > 0) || !Number.isInteger(o.reps) || o.reps < 1) {
@@ -156,24 +213,14 @@ export function parseArgs(argv: string[]): BenchOptions {
   if (!(o.openSeconds > 0) || !Number.isInteger(o.breakReps) || o.breakReps < 1) {
     throw new RangeError("--open-seconds must be > 0 and --break-reps a positive integer");
   }
+  if (!Number.isInteger(o.parallelClients) || o.parallelClients < 1 || !(o.parallelMiB > 0)) {
+    throw new RangeError("--parallel-clients must be a positive integer and --parallel-mib > 0");
+  }
+  if (!Number.isInteger(o.metaFiles) || o.metaFiles < 1) throw new RangeError("--meta-files must be >= 1");
   return o;
 }
 
-/** Median of a non-empty list. */
-export function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** Waits (up to 3 s) until the server has no processes beyond `baseline` (Samba's connection child). */
-async function settle(pid: number, baseline: Set<number>): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    if (!descendantPids(pid).some((p) => !baseline.has(p))) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { median };
 
 interface Transfer {
   mbps: number;
@@ -204,248 +251,422 @@ async function transfer(
   return { mbps: bytes / 1e6 / seconds, cpuPerGiB: cpu / (bytes / GIB), output: r.stdout + r.stderr };
 }
 
-function clientOptions(o: BenchOptions, cwd: string): SmbclientOptions {
+function clientOptions(o: BenchOptions, cwd: string, mode: Mode, mib = o.sizeMiB): SmbclientOptions {
   return {
     user: TEST_USER,
     pass: TEST_PASS,
     protocol: o.protocol,
-    sign: o.mode === "sign",
-    encrypt: o.mode === "encrypt",
+    sign: mode === "sign",
+    encrypt: mode === "encrypt",
     cwd,
     // Generous (gives up below ~9 MB/s), but bounded: a hung server is reported, not waited for.
-    timeoutMs: 30_000 + o.sizeMiB * 120,
+    timeoutMs: 30_000 + mib * 120,
   };
 }
 
-function fmt(x: number, digits = 0): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : "-";
+/** Everything one run measured. */
+export interface BenchResult {
+  rows: Row[];
+  /** The lease group's results (its own table). */
+  lease: Array<{ server: ServerKind; label: string; openLease?: OpenLeaseResult }>;
+  /** Seconds each group took (both servers). */
+  seconds: Record<string, number>;
 }
 
-/** A directory for the shares: a private tmpfs when possible; `release` unmounts and removes it. */
-async function shareRoot(
-  o: BenchOptions,
-  log: (s: string) => void,
-): Promise<{ path: string; release(): Promise<void> }> {
-  if (o.shareRoot) return { path: o.shareRoot, release: async () => {} };
-  const path = await Deno.makeTempDir({ prefix: "ksmbd-bench-tmpfs-" });
-  const sizeMiB = Math.ceil(o.sizeMiB * 2 + Math.min(o.warmupMiB, o.sizeMiB) * 2 + 512);
-  const r = await runCommand("mount", ["-t", "tmpfs", "-o", `size=${sizeMiB}m,mode=0755`, "tmpfs", path], {
-    timeoutMs: 10_000,
-  });
-  if (r.code !== 0) {
-    log(`could not mount a tmpfs (${r.stderr.trim() || `exit ${r.code}`}): shares on ${path} (not tmpfs)`);
-    return { path, release: async () => await Deno.remove(path, { recursive: true }).catch(() => {}) };
+function addMeasure(rows: Row[], proto: Omit<Row, "ksmbd" | "samba">, kind: ServerKind, m: Measure): void {
+  let r = rows.find((x) => x.group === proto.group && x.name === proto.name);
+  if (!r) {
+    r = { ...proto };
+    rows.push(r);
   }
-  log(`shares on a private tmpfs mounted at ${path} (${sizeMiB} MiB)`);
-  return {
-    path,
-    release: async () => {
-      const u = await runCommand("umount", [path], { timeoutMs: 30_000 });
-      if (u.code !== 0) {
-        // Busy (a server still holds it): detach it lazily.
-        await runCommand("umount", ["-l", path], { timeoutMs: 30_000 });
-      }
-      await Deno.remove(path, { recursive: true }).catch(() => {});
-    },
-  };
+  r[kind] = m;
 }
 
-/** Runs the benchmark; returns each server's results. */
-export async function runBench(o: BenchOptions): Promise<ServerResult[]> {
-  const bytes = Math.round(o.sizeMiB * 1024 * 1024);
+function errMeasure(e: unknown): Measure {
+  return { value: NaN, cpu: NaN, error: e instanceof Error ? e.message : String(e) };
+}
+
+const MODE_NAME: Record<Mode, string> = {
+  plain: "SMB 3.1.1",
+  sign: "SMB 3.1.1 signed",
+  encrypt: "SMB 3.1.1 encrypted",
+};
+
+/** Runs the selected groups; returns their rows. */
+export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  const log = (s: string): void => o.json ? console.error(s) : console.log(s);
+  const out: BenchResult = { rows: [], lease: [], seconds: {} };
+  const kinds: ServerKind[] = o.only ? [o.only] : ["samba", "ksmbd"];
+  const tableGroups = o.rows.filter((g) => g !== "curves");
   const local = await Deno.makeTempDir({ dir: o.dir, prefix: "ksmbd-bench-client-" });
-  const log0 = (s: string): void => o.json ? console.error(s) : console.log(s);
-  const root = await shareRoot(o, log0);
-  const kinds: Array<"ksmbd" | "samba"> = o.only ? [o.only] : ["ksmbd", "samba"];
-  const results = new Map<"ksmbd" | "samba", ServerResult>();
-  const servers = new Map<"ksmbd" | "samba", ServerHandle>();
-  const log = (s: string): void => {
-    if (!o.json) console.log(s);
-    else console.error(s);
-  };
-  const transfers = o.rows !== "open";
+  const dropLocal = onCleanup(() => Deno.remove(local, { recursive: true }).catch(() => {}));
+  const needMiB = Math.max(2 * o.sizeMiB, 2 * o.parallelClients * o.parallelMiB) + 8192;
+  const root = await shareRoot(o.shareRoot, needMiB, log);
+  const dropRoot = onCleanup(() => root.release());
   try {
-    if (transfers) log(`generating ${o.sizeMiB} MiB of random data in ${local}`);
-    const srcSha = transfers ? await writeRandomFile(`${local}/src.bin`, bytes) : "";
-    for (const kind of kinds) {
-      const result: ServerResult = {
-        server: kind,
-        label: kind === "ksmbd" ? `ksmbd-deno (${o.backend})` : "Samba smbd",
-        writeMBps: [],
-        readMBps: [],
-        writeCpuPerGiB: [],
-        readCpuPerGiB: [],
-      };
-      results.set(kind, result);
-      const serverOpts: ServerOptions = {
-        shares: kind === "samba" ? { [SHARE]: { "read only": "no", "vfs objects": "" } } : {
-          [SHARE]: { "read only": "no" },
-          // The persistent-handle row (bench/open_lease_bench.ts): a continuously available share.
-          [CA_SHARE]: { "read only": "no", "continuous availability": "yes" },
-        },
-        users: TEST_USERS,
-        baseDir: root.path,
-        global: kind === "ksmbd" ? { "crypto backend": o.backend, "durable handles": "yes" } : undefined,
-      };
-      try {
-        const s = kind === "ksmbd" ? await startKsmbd(serverOpts) : await startSamba(serverOpts);
-        servers.set(kind, s);
-        log(`${result.label}: pid ${s.pid}, port ${s.port}, share ${s.shareDirs[SHARE]}`);
-      } catch (e) {
-        result.error = `failed to start: ${String(e).split("\n").slice(0, 12).join("\n  ")}`;
-        log(`${result.label}: ${result.error}`);
-      }
-    }
-    const copts = clientOptions(o, local);
-    if (transfers && o.warmupMiB > 0) {
-      const warmBytes = Math.round(Math.min(o.warmupMiB, o.sizeMiB) * 1024 * 1024);
-      await writeRandomFile(`${local}/warm.bin`, warmBytes);
-      for (const [kind, server] of servers) {
-        const result = results.get(kind)!;
-        try {
-          await transfer(server, "put warm.bin warm.bin", warmBytes, copts);
-          await transfer(server, "get warm.bin /dev/null", warmBytes, copts);
-          log(`  warm-up ${result.label}: ${fmt(warmBytes / 1024 / 1024)} MiB put+get done`);
-        } catch (e) {
-          result.error = `warm-up: ${e instanceof Error ? e.message : String(e)}`;
-          log(`  ${result.label}: ${result.error}`);
-        } finally {
-          await Deno.remove(`${server.shareDirs[SHARE]}/warm.bin`).catch(() => {});
-          await Deno.remove(`${local}/warm-back.bin`).catch(() => {});
-        }
-      }
-      await Deno.remove(`${local}/warm.bin`).catch(() => {});
-    }
-    for (let rep = 1; transfers && rep <= o.reps; rep++) {
-      for (const [kind, server] of servers) {
-        const result = results.get(kind)!;
-        if (result.error) continue;
-        const remote = `${server.shareDirs[SHARE]}/bench.bin`;
-        try {
-          const w = await transfer(server, "put src.bin bench.bin", bytes, copts);
-          const size = Deno.statSync(remote).size;
-          if (size !== bytes) throw new Error(`put left ${size} bytes on the share, expected ${bytes}`);
-          if (o.verify && sha256File(remote) !== srcSha) {
-            throw new Error("put: share copy differs from source");
-          }
-          // Reads go to /dev/null (no tmpfs page allocation in the client) unless --verify.
-          const r = await transfer(
-            server,
-            `get bench.bin ${o.verify ? "dst.bin" : "/dev/null"}`,
-            bytes,
-            copts,
-          );
-          const got = o.verify
-            ? Deno.statSync(`${local}/dst.bin`).size
-            : Number(/of size (\d+) as/.exec(r.output)?.[1] ?? NaN);
-          if (got !== bytes) {
-            throw new Error(`get transferred ${got} bytes, expected ${bytes}: ${r.output.trim()}`);
-          }
-          if (o.verify && sha256File(`${local}/dst.bin`) !== srcSha) {
-            throw new Error("get: copy differs from source");
-          }
-          result.writeMBps.push(w.mbps);
-          result.readMBps.push(r.mbps);
-          result.writeCpuPerGiB.push(w.cpuPerGiB);
-          result.readCpuPerGiB.push(r.cpuPerGiB);
-          log(
-            `  rep ${rep} ${result.label.padEnd(11)} write ${fmt(w.mbps).padStart(5)} MB/s ` +
-              `(${fmt(w.cpuPerGiB, 2)} CPU s/GiB)  read ${fmt(r.mbps).padStart(5)} MB/s ` +
-              `(${fmt(r.cpuPerGiB, 2)} CPU s/GiB)`,
-          );
-        } catch (e) {
-          result.error = `rep ${rep}: ${e instanceof Error ? e.message : String(e)}`;
-          log(`  ${result.label}: ${result.error}`);
-          const tail = server.logs().slice(-3000);
-          if (tail.trim()) log(`  --- ${result.label} output (tail) ---\n${tail}`);
-        } finally {
-          await Deno.remove(remote).catch(() => {});
-          await Deno.remove(`${local}/dst.bin`).catch(() => {});
-        }
-      }
-    }
-    if (o.rows !== "transfer") {
-      for (const [kind, server] of servers) {
-        const result = results.get(kind)!;
-        log(`  ${result.label}: open+close and lease break rows`);
-        result.openLease = await measureOpenLease(server, SHARE, o, kind === "ksmbd" ? CA_SHARE : undefined);
-        if (result.openLease.error) log(`  ${result.label}: ${result.openLease.error}`);
-      }
+    if (tableGroups.length > 0) await runTableGroups(o, tableGroups, kinds, root.path, local, out, log);
+    if (o.rows.includes("curves")) {
+      const t0 = performance.now();
+      out.rows.push(...await runCurves(o, kinds, root.path, log));
+      out.seconds.curves = (performance.now() - t0) / 1000;
     }
   } finally {
-    for (const [kind, s] of servers) {
+    await dropLocal();
+    await dropRoot();
+  }
+  return out;
+}
+
+async function runTableGroups(
+  o: BenchOptions,
+  groups: Group[],
+  kinds: ServerKind[],
+  rootPath: string,
+  local: string,
+  out: BenchResult,
+  log: (s: string) => void,
+): Promise<void> {
+  const bytes = Math.round(o.sizeMiB * 1024 * 1024);
+  const servers = new Map<ServerKind, ServerHandle>();
+  const stops: Array<() => Promise<void>> = [];
+  const startErr = new Map<ServerKind, string>();
+  const timed = async (g: string, f: () => Promise<void>): Promise<void> => {
+    const t0 = performance.now();
+    await f();
+    out.seconds[g] = (out.seconds[g] ?? 0) + (performance.now() - t0) / 1000;
+    log(`  [${g}: ${((performance.now() - t0) / 1000).toFixed(0)} s]`);
+  };
+  try {
+    for (const kind of kinds) {
       try {
-        await s.stop();
+        const s = await startBenchServer(kind, rootPath, o.backend);
+        servers.set(kind, s.server);
+        stops.push(s.stop);
+        log(`${LABEL[kind]}: pid ${s.server.pid}, port ${s.server.port}, share ${s.server.shareDirs[SHARE]}`);
       } catch (e) {
-        const result = results.get(kind)!;
-        result.error = (result.error ? `${result.error}; ` : "") + `crashed: ${String(e).split("\n")[0]}`;
+        startErr.set(kind, `failed to start: ${String(e).split("\n")[0]}`);
+        log(`${LABEL[kind]}: ${startErr.get(kind)}`);
       }
     }
-    await Deno.remove(local, { recursive: true }).catch(() => {});
-    await root.release();
+    for (const [kind, msg] of startErr) {
+      out.rows.push({
+        group: "transfer",
+        name: "server start",
+        unit: "-",
+        cpuUnit: "",
+        better: "higher",
+        [kind]: { value: NaN, cpu: NaN, error: msg },
+      });
+    }
+
+    if (groups.includes("transfer")) {
+      await timed("transfer", async () => {
+        log(`generating ${o.sizeMiB} MiB of random data in ${local}`);
+        const srcSha = await writeRandomFile(`${local}/src.bin`, bytes);
+        if (o.warmupMiB > 0) {
+          const warmBytes = Math.round(Math.min(o.warmupMiB, o.sizeMiB) * 1024 * 1024);
+          await writeRandomFile(`${local}/warm.bin`, warmBytes);
+          for (const [kind, server] of servers) {
+            try {
+              const copts = clientOptions(o, local, "plain");
+              await transfer(server, "put warm.bin warm.bin", warmBytes, copts);
+              await transfer(server, "get warm.bin /dev/null", warmBytes, copts);
+            } catch (e) {
+              log(`  warm-up ${LABEL[kind]}: ${e instanceof Error ? e.message : String(e)}`);
+            } finally {
+              await Deno.remove(`${server.shareDirs[SHARE]}/warm.bin`).catch(() => {});
+            }
+          }
+          await Deno.remove(`${local}/warm.bin`).catch(() => {});
+        }
+        for (const mode of o.modes) {
+          const copts = clientOptions(o, local, mode);
+          const w = new Map<ServerKind, { mbps: number[]; cpu: number[]; error?: string }>();
+          const r = new Map<ServerKind, { mbps: number[]; cpu: number[]; error?: string }>();
+          for (const kind of servers.keys()) {
+            w.set(kind, { mbps: [], cpu: [] });
+            r.set(kind, { mbps: [], cpu: [] });
+          }
+          for (let rep = 1; rep <= o.reps; rep++) {
+            for (const [kind, server] of servers) {
+              const ws = w.get(kind)!, rs = r.get(kind)!;
+              if (ws.error) continue;
+              const remote = `${server.shareDirs[SHARE]}/bench.bin`;
+              try {
+                const wt = await transfer(server, "put src.bin bench.bin", bytes, copts);
+                const size = Deno.statSync(remote).size;
+                if (size !== bytes) throw new Error(`put left ${size} bytes on the share, expected ${bytes}`);
+                if (o.verify && sha256File(remote) !== srcSha) throw new Error("put: share copy differs");
+                // Reads go to /dev/null (no tmpfs page allocation in the client) unless --verify.
+                const rt = await transfer(
+                  server,
+                  `get bench.bin ${o.verify ? "dst.bin" : "/dev/null"}`,
+                  bytes,
+                  copts,
+                );
+                const got = o.verify
+                  ? Deno.statSync(`${local}/dst.bin`).size
+                  : Number(/of size (\d+) as/.exec(rt.output)?.[1] ?? NaN);
+                if (got !== bytes) throw new Error(`get transferred ${got} bytes, expected ${bytes}`);
+                if (o.verify && sha256File(`${local}/dst.bin`) !== srcSha) {
+                  throw new Error("get: copy differs");
+                }
+                ws.mbps.push(wt.mbps);
+                ws.cpu.push(wt.cpuPerGiB);
+                rs.mbps.push(rt.mbps);
+                rs.cpu.push(rt.cpuPerGiB);
+                log(
+                  `  ${mode.padEnd(7)} rep ${rep} ${LABEL[kind].padEnd(10)} write ${
+                    wt.mbps.toFixed(0).padStart(5)
+                  } MB/s ` +
+                    `(${wt.cpuPerGiB.toFixed(2)} CPU s/GiB)  read ${rt.mbps.toFixed(0).padStart(5)} MB/s ` +
+                    `(${rt.cpuPerGiB.toFixed(2)} CPU s/GiB)`,
+                );
+              } catch (e) {
+                ws.error = rs.error = `rep ${rep}: ${e instanceof Error ? e.message : String(e)}`;
+                log(`  ${LABEL[kind]}: ${ws.error}`);
+                const tail = server.logs().slice(-2000);
+                if (tail.trim()) log(`  --- ${LABEL[kind]} output (tail) ---\n${tail}`);
+              } finally {
+                await Deno.remove(remote).catch(() => {});
+                await Deno.remove(`${local}/dst.bin`).catch(() => {});
+              }
+            }
+          }
+          for (const [dir, map] of [["write", w], ["read", r]] as const) {
+            for (const [kind, s] of map) {
+              addMeasure(
+                out.rows,
+                {
+                  group: "transfer",
+                  name: `seq ${dir}, ${MODE_NAME[mode]}, ${o.sizeMiB} MiB`,
+                  unit: "MB/s",
+                  cpuUnit: "s/GiB",
+                  better: "higher",
+                },
+                kind,
+                { value: median(s.mbps), cpu: median(s.cpu), error: s.error },
+              );
+            }
+          }
+        }
+        await Deno.remove(`${local}/src.bin`).catch(() => {});
+      });
+    }
+
+    if (groups.includes("parallel")) {
+      await timed("parallel", async () => {
+        const n = o.parallelClients;
+        const each = Math.round(o.parallelMiB * 1024 * 1024);
+        await writeRandomFile(`${local}/par.bin`, each);
+        const copts = clientOptions(o, local, "plain", o.parallelMiB * n);
+        for (const [kind, server] of servers) {
+          const proto = (dir: string): Omit<Row, "ksmbd" | "samba"> => ({
+            group: "parallel",
+            name: `${n} clients in parallel, ${dir}, ${n} x ${o.parallelMiB} MiB`,
+            unit: "MB/s",
+            cpuUnit: "s/GiB",
+            better: "higher",
+          });
+          let phase = "write";
+          try {
+            const wm = await parallelSmbclient(
+              server,
+              SHARE,
+              n,
+              (i) => `put par.bin par${i}.bin`,
+              each * n,
+              copts,
+            );
+            for (let i = 0; i < n; i++) {
+              const size = Deno.statSync(`${server.shareDirs[SHARE]}/par${i}.bin`).size;
+              if (size !== each) throw new Error(`parallel put ${i} left ${size} bytes, expected ${each}`);
+            }
+            addMeasure(out.rows, proto("write"), kind, wm);
+            phase = "read";
+            const rm = await parallelSmbclient(
+              server,
+              SHARE,
+              n,
+              (i) => `get par${i}.bin /dev/null`,
+              each * n,
+              copts,
+            );
+            addMeasure(out.rows, proto("read"), kind, rm);
+            log(
+              `  parallel ${LABEL[kind]}: write ${wm.value.toFixed(0)} MB/s, read ${
+                rm.value.toFixed(0)
+              } MB/s`,
+            );
+          } catch (e) {
+            addMeasure(out.rows, proto(phase), kind, errMeasure(e));
+            log(`  parallel ${LABEL[kind]}: ${errMeasure(e).error}`);
+          } finally {
+            for (let i = 0; i < n; i++) {
+              await Deno.remove(`${server.shareDirs[SHARE]}/par${i}.bin`).catch(() => {});
+            }
+          }
+        }
+        await Deno.remove(`${local}/par.bin`).catch(() => {});
+      });
+    }
+
+    if (groups.includes("open")) {
+      await timed("open", async () => {
+        for (const nconns of [1, 4]) {
+          for (const [kind, server] of servers) {
+            const proto: Omit<Row, "ksmbd" | "samba"> = {
+              group: "open",
+              name: `open+close of one path, ${nconns} connection${nconns > 1 ? "s" : ""} (raw client)`,
+              unit: "ops/s",
+              cpuUnit: "s/1000 ops",
+              better: "higher",
+            };
+            try {
+              const m = await openCloseRow(server, SHARE, nconns, o.openSeconds);
+              addMeasure(out.rows, proto, kind, m);
+              log(`  open+close x${nconns} ${LABEL[kind]}: ${m.value.toFixed(0)} ops/s`);
+            } catch (e) {
+              addMeasure(out.rows, proto, kind, errMeasure(e));
+            }
+            // The same with smbtorture's bench (one open and one close in flight per connection; its
+            // open rate is the open+close rate).
+            const tproto = {
+              ...proto,
+              name: proto.name.replace("(raw client)", "(smbtorture path-contention-shared)"),
+            };
+            try {
+              const m = await tortureBench(
+                server,
+                SHARE,
+                "smb2.bench.path-contention-shared",
+                "open",
+                o.openSeconds,
+                {
+                  "torture:nprocs": String(nconns),
+                  "torture:qdepth": "1",
+                },
+              );
+              addMeasure(out.rows, tproto, kind, m);
+              log(`  smbtorture open+close x${nconns} ${LABEL[kind]}: ${m.value.toFixed(0)} ops/s`);
+            } catch (e) {
+              addMeasure(out.rows, tproto, kind, errMeasure(e));
+            }
+          }
+        }
+      });
+    }
+
+    if (groups.includes("meta")) {
+      await timed("meta", async () => {
+        for (const [kind, server] of servers) {
+          const proto = (what: string): Omit<Row, "ksmbd" | "samba"> => ({
+            group: "meta",
+            name: `${what} per file (libsmbclient), ${o.metaFiles} files`,
+            unit: "files/s",
+            cpuUnit: "s/1000 ops",
+            better: "higher",
+          });
+          try {
+            const m = await metaRows(server, SHARE, o.metaFiles);
+            addMeasure(out.rows, proto("stat"), kind, m.stat);
+            addMeasure(out.rows, proto("delete"), kind, m.del);
+            log(
+              `  meta ${LABEL[kind]}: stat ${m.stat.value.toFixed(0)} files/s, delete ${
+                m.del.value.toFixed(0)
+              }`,
+            );
+          } catch (e) {
+            addMeasure(out.rows, proto("stat"), kind, errMeasure(e));
+            log(`  meta ${LABEL[kind]}: ${errMeasure(e).error}`);
+          }
+        }
+      });
+    }
+
+    if (groups.includes("echo")) {
+      await timed("echo", async () => {
+        for (const [kind, server] of servers) {
+          const proto: Omit<Row, "ksmbd" | "samba"> = {
+            group: "echo",
+            name: "echo, 1 connection (raw client)",
+            unit: "ops/s",
+            cpuUnit: "s/1000 ops",
+            better: "higher",
+          };
+          try {
+            const m = await echoRow(server, SHARE, o.openSeconds);
+            addMeasure(out.rows, proto, kind, m);
+            log(`  echo ${LABEL[kind]}: ${m.value.toFixed(0)} ops/s`);
+          } catch (e) {
+            addMeasure(out.rows, proto, kind, errMeasure(e));
+          }
+          // The same row with Samba's C client, whose own cost per round trip is lower than the raw client's.
+          const tproto = { ...proto, name: "echo, 1 connection (smbtorture smb2.bench.echo)" };
+          try {
+            const m = await tortureBench(server, SHARE, "smb2.bench.echo", "echo", o.openSeconds);
+            addMeasure(out.rows, tproto, kind, m);
+            log(`  smbtorture echo ${LABEL[kind]}: ${m.value.toFixed(0)} ops/s`);
+          } catch (e) {
+            addMeasure(out.rows, tproto, kind, errMeasure(e));
+          }
+        }
+      });
+    }
+
+    if (groups.includes("lease")) {
+      await timed("lease", async () => {
+        for (const [kind, server] of servers) {
+          const openLease = await measureOpenLease(server, SHARE, o, kind === "ksmbd" ? CA_SHARE : undefined);
+          if (openLease.error) log(`  ${LABEL[kind]}: ${openLease.error}`);
+          out.lease.push({ server: kind, label: LABEL[kind], openLease });
+        }
+      });
+    }
+  } finally {
+    for (const stop of stops) {
+      try {
+        await stop();
+      } catch (e) {
+        log(`server stop: ${String(e).split("\n")[0]}`);
+      }
+    }
   }
-  return [...results.values()];
 }
 
-/** Prints the results table and the ratio ours/Samba. */
-export function report(o: BenchOptions, results: ServerResult[]): void {
+/** Prints the tables (or one JSON object with --json). */
+export function report(o: BenchOptions, r: BenchResult): void {
   if (o.json) {
-    console.log(JSON.stringify({
-      options: o,
-      results: results.map((r) => ({
-        ...r,
-        median: {
-          writeMBps: median(r.writeMBps),
-          readMBps: median(r.readMBps),
-          writeCpuPerGiB: median(r.writeCpuPerGiB),
-          readCpuPerGiB: median(r.readCpuPerGiB),
-        },
-      })),
-    }));
+    console.log(JSON.stringify({ options: o, cpus: navigator.hardwareConcurrency, ...r }));
     return;
   }
-  if (o.rows !== "open") reportTransfers(o, results);
-  if (o.rows !== "transfer") { for (const line of openLeaseLines(o, results)) console.log(line); }
-}
-
-/** The transfer table and its ratios. */
-function reportTransfers(o: BenchOptions, results: ServerResult[]): void {
   console.log(
-    `\nsmbclient -m ${o.protocol} (${o.mode}), ${o.sizeMiB} MiB sequential, median of ${o.reps}, ` +
-      `${navigator.hardwareConcurrency} CPUs`,
+    `\n${navigator.hardwareConcurrency} CPUs; ratio = ksmbd-deno / Samba; CPU = server process tree ` +
+      `utime+stime; MB/s = 10^6 bytes/s; transfers median of ${o.reps}`,
   );
-  console.log("server        write MB/s  read MB/s  write CPU s/GiB  read CPU s/GiB  note");
-  for (const r of results) {
-    console.log(
-      `${r.label.padEnd(12)}  ${fmt(median(r.writeMBps)).padStart(10)}  ${
-        fmt(median(r.readMBps)).padStart(9)
-      }  ` +
-        `${fmt(median(r.writeCpuPerGiB), 2).padStart(15)}  ${
-          fmt(median(r.readCpuPerGiB), 2).padStart(14)
-        }  ` +
-        `${r.error ? `ERROR ${r.error.split("\n")[0]}` : ""}`,
-    );
+  const groups = [...new Set(r.rows.map((x) => x.group))];
+  for (const g of groups) {
+    console.log(`\n### ${g}${r.seconds[g] !== undefined ? ` (${r.seconds[g].toFixed(0)} s)` : ""}\n`);
+    for (const line of markdownTable(r.rows.filter((x) => x.group === g))) console.log(line);
   }
-  const ours = results.find((r) => r.server === "ksmbd");
-  const samba = results.find((r) => r.server === "samba");
-  if (ours && samba) {
-    const ratio = (a: number[], b: number[]): string => fmt(median(a) / median(b), 2);
-    console.log(
-      `ratio ours/Samba: write ${ratio(ours.writeMBps, samba.writeMBps)}, read ${
-        ratio(ours.readMBps, samba.readMBps)
-      }; CPU per GiB write ${ratio(ours.writeCpuPerGiB, samba.writeCpuPerGiB)}, read ${
-        ratio(ours.readCpuPerGiB, samba.readCpuPerGiB)
-      }`,
-    );
-  }
+  if (r.lease.length > 0) { for (const line of openLeaseLines(o, r.lease)) console.log(line); }
+  const total = Object.values(r.seconds).reduce((a, b) => a + b, 0);
+  console.log(
+    `\ngroups took ${Object.entries(r.seconds).map(([g, s]) => `${g} ${s.toFixed(0)} s`).join(", ")}; ` +
+      `total ${total.toFixed(0)} s`,
+  );
 }
 
 if (import.meta.main) {
   const o = parseArgs(Deno.args);
-  const results = await runBench(o);
-  report(o, results);
+  let r: BenchResult;
+  try {
+    r = await runBench(o);
+  } catch (e) {
+    console.error(e);
+    Deno.exit(1);
+  }
+  report(o, r);
   // Failing servers are reported, not fatal: exit 1 only when nothing could be measured.
-  Deno.exit(
-    results.some((r) => r.writeMBps.length > 0 || Number.isFinite(r.openLease?.openClosePerSec)) ? 0 : 1,
-  );
+  Deno.exit(r.rows.some((x) => Number.isFinite(x.ksmbd?.value) || Number.isFinite(x.samba?.value)) ? 0 : 1);
 }
