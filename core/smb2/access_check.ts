@@ -93,9 +93,16 @@ export function checkCreateAccess(
     const own = storedSd(fs.securityOf(posix ? pre.relPath : base, posix));
     if (own === null) return { access: fallback(), parentSd: null, contextSd };
     let granted = grantedAccess(own, token);
+    const truncates = req.createDisposition === CreateDisposition.OVERWRITE ||
+      req.createDisposition === CreateDisposition.OVERWRITE_IF ||
+      req.createDisposition === CreateDisposition.SUPERSEDE;
+    const needed = wanted | (truncates && !isStream ? A.FILE_WRITE_DATA : 0);
     // Rights the parent confers (MS-FSA 2.1.5.1.2.1): DELETE through FILE_DELETE_CHILD and
-    // FILE_READ_ATTRIBUTES through FILE_LIST_DIRECTORY.
-    if (base !== "") {
+    // FILE_READ_ATTRIBUTES through FILE_LIST_DIRECTORY. They change the outcome only when the open
+    // asks for one of them that its own DACL does not grant, or asks MAXIMUM_ALLOWED (the grant is
+    // reported): otherwise the parent's descriptor is not read (docs/performance.md).
+    const fromParentMatters = maxAllowed || (needed & ~granted & (A.DELETE | A.FILE_READ_ATTRIBUTES)) !== 0;
+    if (base !== "" && fromParentMatters) {
       const parent = storedSd(fs.securityOf(parentPath(pre.relPath), posix));
       const fromParent = parent === null ? A.FILE_ALL_ACCESS : grantedAccess(parent, token);
       if (fromParent & A.FILE_DELETE_CHILD) granted |= A.DELETE;
@@ -104,11 +111,7 @@ export function checkCreateAccess(
     granted &= tree.maximalAccess | A.ACCESS_SYSTEM_SECURITY;
     // ACCESS_SYSTEM_SECURITY is a privilege, not a DACL right (MS-DTYP 2.5.3.2): not judged here.
     // Overwriting truncates: it needs FILE_WRITE_DATA whether or not the open asks for it
-    // (MS-FSA 2.1.5.1.2.1; smbtorture acls OVERWRITE_READ_ONLY_FILE).
-    const truncates = req.createDisposition === CreateDisposition.OVERWRITE ||
-      req.createDisposition === CreateDisposition.OVERWRITE_IF ||
-      req.createDisposition === CreateDisposition.SUPERSEDE;
-    const needed = wanted | (truncates && !isStream ? A.FILE_WRITE_DATA : 0);
+    // (MS-FSA 2.1.5.1.2.1; smbtorture acls OVERWRITE_READ_ONLY_FILE): `needed` above.
     if (needed & ~granted & ~A.ACCESS_SYSTEM_SECURITY) throw new SmbError(Status.ACCESS_DENIED);
     return { access: (maxAllowed ? wanted | granted : wanted) >>> 0, parentSd: null, contextSd };
   }

@@ -100,8 +100,16 @@ function toVfsOptions(options: number): number {
 }
 const VALID_ATTRS = 0x00007fb7;
 
-/** SMB2 CREATE handler. */
+/**
+ * SMB2 CREATE handler. Its synchronous part walks the path once: the access check, the share-mode
+ * plan and the open share the walk (ShareFs.lookupScope; docs/performance.md).
+ */
 export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
+  const fs = ctx.tree?.fs;
+  return fs ? fs.lookupScope(() => createOn(ctx)) : createOn(ctx);
+}
+
+function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
   const req = decodeCreateRequest(ctx.pdu);
   const tree = ctx.tree!;
   const session = ctx.session!;

@@ -74,8 +74,11 @@ export function handleQueryInfo(ctx: RequestCtx): Reply {
         // FileAllInformation names the file from the share root; FileNormalizedNameInformation
         // (MS-FSCC 2.4.32) without the leading backslash, empty for the root (smbtorture normalized).
         path: req.fileInfoClass === C.NORMALIZED_NAME ? h.relPath : "\\" + h.relPath,
-        // Unique in its directory and resolvable back to the file (core/vfs/short_name.ts).
-        alternateName: meta.name === "" ? undefined : fs.shortName(h),
+        // Unique in its directory and resolvable back to the file (core/vfs/short_name.ts). Only
+        // its own class reports it: working it out may list the directory (docs/performance.md).
+        alternateName: req.fileInfoClass !== C.ALTERNATE_NAME || meta.name === ""
+          ? undefined
+          : fs.shortName(h),
         // MS-FSCC 2.4.44: the file's default and named streams (core/vfs/streams.ts).
         streams: req.fileInfoClass === C.STREAM ? fs.listStreams(h) : undefined,
       }, req.outputBufferLength);

@@ -84,9 +84,18 @@ export class MetaStore {
   /** Reparse points and object ids (core/vfs/reparse_store.ts), in the same database. */
   readonly reparse: ReparseTable;
 
+  readonly #withSd: StatementSync;
+  /**
+   * Records read inside a {@link scope} (dev:ino:birth -> record or undefined for none), so that a
+   * step that reads a file's descriptor and then its record queries the database once; any write
+   * through this store forgets them. Null outside a scope.
+   */
+  #scoped: Map<string, MetaRecord | undefined> | null = null;
+  #scopeDepth = 0;
+
   private constructor(db: DatabaseSync) {
     this.#db = db;
-    this.security = new SecurityTable(db);
+    this.security = new SecurityTable(db, () => this.#scoped?.clear());
     this.eas = new EaTable(db);
     this.reparse = new ReparseTable(db);
     this.#get = db.prepare(`SELECT birth, ${COLS.join(", ")} FROM meta WHERE dev = ? AND ino = ?`);
@@ -103,8 +112,49 @@ export class MetaStore {
       } FROM meta WHERE dev = ? AND ino IN (SELECT value FROM json_each(?))`,
     );
     this.#many.setReadBigInts(true);
+    // The record and the security descriptor of one file in one statement (one read transaction).
+    this.#withSd = db.prepare(
+      `SELECT m.birth AS birth, ${COLS.map((c) => `m.${c} AS ${c}`).join(", ")}, m.dev AS has_meta,
+        s.birth AS sd_birth, s.sd AS sd
+       FROM (SELECT ? AS dev, ? AS ino) k
+       LEFT JOIN meta m ON m.dev = k.dev AND m.ino = k.ino
+       LEFT JOIN security s ON s.dev = k.dev AND s.ino = k.ino`,
+    );
+    this.#withSd.setReadBigInts(true);
   }
 
+  /**
+   * Runs `fn` with reads shared (see #scoped): for one synchronous step of a handler, in which
+   * nothing else of this server writes the store between the reads (a write forgets them).
+   */
+  scope<T>(fn: () => T): T {
+    if (this.#scopeDepth++ === 0) this.#scoped = new Map();
+    try {
+      return fn();
+    } finally {
+      if (--this.#scopeDepth === 0) this.#scoped = null;
+    }
+  }
+
+  /**
+   * The stored security descriptor of (dev, ino) (as SecurityTable.get), reading the file's record in
+   * the same statement and keeping it for {@link get} inside the current {@link scope}.
+   */
+  securityWithRecord(dev: bigint, ino: bigint, birth: bigint): Uint8Array | null {
+    const row = this.#withSd.get(i64(dev), i64(ino)) as
+      | (Row & { has_meta: bigint | null; sd_birth: bigint | null; sd: Uint8Array | null })
+      | undefined;
+    if (!row) return this.security.get(dev, ino, birth);
+    const rec = row.has_meta === null ? undefined : this.#checked(dev, ino, birth, row);
+    let sd: Uint8Array | null = null;
+    if (row.sd !== null) {
+      if (row.sd_birth !== null && birth !== 0n && row.sd_birth !== birth) this.security.delete(dev, ino);
+      else sd = new Uint8Array(row.sd);
+    }
+    // Set after any stale-row delete above (which forgets the scope's earlier reads).
+    this.#scoped?.set(`${dev}:${ino}:${birth}`, rec);
+    return sd;
+  }
   /** Opens (creating if needed) the store at `file`. */
   static open(file: string): MetaStore {
     const db = new DatabaseSync(file);
@@ -131,6 +181,14 @@ export class MetaStore {
    * ns (0n when unknown); a row stored for an earlier file with the same inode is deleted.
    */
   get(dev: bigint, ino: bigint, birth: bigint): MetaRecord | undefined {
+    const scoped = this.#scoped;
+    if (scoped !== null) {
+      const key = `${dev}:${ino}:${birth}`;
+      if (scoped.has(key)) {
+        const r = scoped.get(key);
+        return r === undefined ? undefined : { ...r };
+      }
+    }
     const row = this.#get.get(i64(dev), i64(ino)) as Row | undefined;
     if (!row) return undefined;
     return this.#checked(dev, ino, birth, row);
@@ -157,6 +215,7 @@ export class MetaStore {
   #checked(dev: bigint, ino: bigint, birth: bigint, row: Row): MetaRecord | undefined {
     const storedBirth = row.birth;
     if (storedBirth !== null && birth !== 0n && storedBirth !== birth) {
+      this.#scoped?.clear();
       this.#del.run(i64(dev), i64(ino));
       return undefined;
     }
@@ -176,6 +235,7 @@ export class MetaStore {
 
   /** Stores the full record for (dev, ino); an all-null record deletes the row. */
   put(dev: bigint, ino: bigint, birth: bigint, r: MetaRecord): void {
+    this.#scoped?.clear();
     const vals = [
       r.creationTime,
       r.attributes === null ? null : BigInt(r.attributes),
@@ -210,10 +270,21 @@ export class MetaStore {
 
   /** Forgets (dev, ino), its security descriptor and EAs included: called when the last link is removed. */
   delete(dev: bigint, ino: bigint): void {
-    this.#del.run(i64(dev), i64(ino));
-    this.security.delete(dev, ino);
-    this.eas.delete(dev, ino);
-    this.reparse.delete(dev, ino);
+    this.#scoped?.clear();
+    // One transaction, one commit (one WAL append and lock round) for the four tables, committed
+    // before the caller returns (docs/security.md "Durability"; docs/performance.md).
+    const outer = this.#db.isTransaction;
+    if (!outer) this.#db.exec("BEGIN");
+    try {
+      this.#del.run(i64(dev), i64(ino));
+      this.security.delete(dev, ino);
+      this.eas.delete(dev, ino);
+      this.reparse.delete(dev, ino);
+      if (!outer) this.#db.exec("COMMIT");
+    } catch (e) {
+      if (!outer && this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw e;
+    }
   }
 
   /**

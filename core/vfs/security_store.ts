@@ -24,7 +24,11 @@ export class SecurityTable {
   readonly #put: StatementSync;
   readonly #del: StatementSync;
 
-  constructor(db: DatabaseSync) {
+  /** Called before every write (the store forgets reads it shares: MetaStore.scope). */
+  readonly #onWrite: () => void;
+
+  constructor(db: DatabaseSync, onWrite: () => void = () => {}) {
+    this.#onWrite = onWrite;
     db.exec(
       `CREATE TABLE IF NOT EXISTS security (
         dev INTEGER NOT NULL, ino INTEGER NOT NULL, birth INTEGER, sd BLOB NOT NULL,
@@ -44,7 +48,7 @@ export class SecurityTable {
     const row = this.#get.get(i64(dev), i64(ino)) as { birth: bigint | null; sd: Uint8Array } | undefined;
     if (!row) return null;
     if (row.birth !== null && birth !== 0n && row.birth !== birth) {
-      this.#del.run(i64(dev), i64(ino));
+      this.delete(dev, ino);
       return null;
     }
     return new Uint8Array(row.sd);
@@ -52,6 +56,7 @@ export class SecurityTable {
 
   /** Stores (or with null, forgets) the descriptor of (dev, ino). */
   put(dev: bigint, ino: bigint, birth: bigint, sd: Uint8Array | null): void {
+    this.#onWrite();
     if (sd === null) {
       this.#del.run(i64(dev), i64(ino));
       return;
@@ -61,6 +66,7 @@ export class SecurityTable {
   }
 
   delete(dev: bigint, ino: bigint): void {
+    this.#onWrite();
     this.#del.run(i64(dev), i64(ino));
   }
 }

@@ -469,6 +469,14 @@ export class ShareFs {
   writeTimeOverride: ((dev: bigint, ino: bigint) => bigint | null) | null = null;
   /** Operation counter: a case index validated in the current operation may be updated in place. */
   #seq = 0;
+  /**
+   * Path walks reused inside one {@link lookupScope} (one synchronous step of a CREATE, which
+   * resolves the same path for the access check, the share-mode plan and the open): null outside.
+   */
+  #memo: Map<string, Lookup> | null = null;
+  #memoDepth = 0;
+  /** The fstat of the descriptor #openChecked returned last (read right after it returns). */
+  #openedSt: fs.BigIntStats | null = null;
 
   private constructor(
     opts: ShareFsOptions,
@@ -674,6 +682,7 @@ export class ShareFs {
    * in place when the index was validated during this same operation, dropped otherwise.
    */
   #noteEntry(dirAbs: string, name: string, added: boolean): void {
+    this.#forgetWalks();
     this.#noteUnsynced(dirAbs);
     const c = this.#dirCache.get(dirAbs);
     if (!c) return;
@@ -720,7 +729,53 @@ export class ShareFs {
    * not. `posix`: a POSIX open's path (case-sensitive, POSIX name rules; docs/posix.md).
    */
   #lookup(path: string, posix = false): Lookup {
-    this.#seq++;
+    const memo = this.#memo;
+    if (memo === null) return this.#walk(path, posix);
+    const key = (posix ? "p" : "w") + path;
+    let lk = memo.get(key);
+    if (lk === undefined) {
+      lk = this.#walk(path, posix);
+      memo.set(key, lk);
+    }
+    return lk;
+  }
+
+  /**
+   * Runs `fn` with path walks shared: a path resolved twice inside it is walked (lstat per component)
+   * once. For one synchronous step of a handler, in which nothing of this server changes the share
+   * between the walks; a change through this object (a create, a new or removed name) forgets them,
+   * and the open still checks the object it opened against the walk's (dev, ino) (#openChecked).
+   * Another program's change between two walks of one step is the same race as between two steps.
+   */
+  lookupScope<T>(fn: () => T): T {
+    if (this.#memoDepth++ === 0) {
+      this.#memo = new Map();
+      this.#seq++;
+    }
+    try {
+      // The sidecar's reads are shared the same way: the descriptor the access check reads and the
+      // record the open reads come from one statement (MetaStore.scope).
+      return this.#store.scope(fn);
+    } finally {
+      if (--this.#memoDepth === 0) this.#memo = null;
+    }
+  }
+
+  /**
+   * A new operation for the case indexes' in-place updates (#noteEntry): each walk outside a
+   * {@link lookupScope}, the scope as a whole inside one (its walks and its change are one step).
+   */
+  #nextOp(): void {
+    if (this.#memoDepth === 0) this.#seq++;
+  }
+
+  /** Forgets the walks of the current {@link lookupScope} (the share changed). */
+  #forgetWalks(): void {
+    this.#memo?.clear();
+  }
+
+  #walk(path: string, posix: boolean): Lookup {
+    this.#nextOp();
     const parsed = parseSmbPath(path, posix);
     const comps = parsed.components;
     if (comps.length === 0) {
@@ -808,6 +863,7 @@ export class ShareFs {
     const fd = fs.openSync(abs, flags | C.O_NOFOLLOW, mode);
     try {
       const st = fs.fstatSync(fd, { bigint: true });
+      this.#openedSt = st;
       if (expect && (st.dev !== expect.dev || st.ino !== expect.ino)) {
         // Replaced between the walk and the open: the caller walks again.
         throw new VfsError("access_denied", "file changed while opening", "ESTALE");
@@ -951,9 +1007,14 @@ export class ShareFs {
    * MS-FSA 2.1.5.1). Throws VfsError.
    */
   create(path: string, req: CreateRequest): CreateResult {
-    const r = this.#create(path, req);
-    if (req.posix) r.handle.posix = true;
-    return r;
+    try {
+      const r = this.#create(path, req);
+      if (req.posix) r.handle.posix = true;
+      return r;
+    } finally {
+      // The create may have made, truncated or replaced what the scope's walks saw.
+      this.#forgetWalks();
+    }
   }
 
   #create(path: string, req: CreateRequest): CreateResult {
@@ -983,6 +1044,8 @@ export class ShareFs {
       throw new VfsError("not_a_directory", "a data stream is not a directory");
     }
     for (let attempt = 0;; attempt++) {
+      // A retry walks again: the object changed since the last walk.
+      if (attempt > 0) this.#forgetWalks();
       const lk = this.#lookup(sp.path, req.posix);
       try {
         if (sp.stream !== null) return this.#openStream(lk, sp.stream, req);
@@ -1024,7 +1087,8 @@ export class ShareFs {
       return {
         handle: h,
         createAction: CreateAction.OPENED,
-        meta: this.#meta(st, lk.name),
+        // The descriptor's own stat (taken by #openChecked), fresher than the walk's.
+        meta: this.#meta(this.#openedSt ?? st, lk.name),
         relPath: h.relPath,
       };
     }
@@ -1035,7 +1099,9 @@ export class ShareFs {
     const overwrite = disp === CreateDisposition.SUPERSEDE || disp === CreateDisposition.OVERWRITE ||
       disp === CreateDisposition.OVERWRITE_IF;
     const ro = this.options.readOnly;
-    const attrs = this.#attrs(st, lk.name, this.#store.get(st.dev, st.ino, st.birthtimeNs));
+    // One read of the sidecar row serves the checks below and, unless the open overwrites, the reply.
+    const rec = this.#store.get(st.dev, st.ino, st.birthtimeNs);
+    const attrs = this.#attrs(st, lk.name, rec);
     let write = overwrite || req.writeAccess === true;
     if (write && ro) throw new VfsError("access_denied", "share is read-only");
     // MS-FSA 2.1.5.1.2.1: write access to a READONLY file is refused.
@@ -1062,6 +1128,8 @@ export class ShareFs {
       write = false;
       fd = this.#openChecked(lk.openAbs, C.O_RDONLY, undefined, st);
     }
+    // The descriptor's fstat, taken by #openChecked (the same object as the walk's: checked there).
+    let openedSt = this.#openedSt!;
     let action: CreateAction = CreateAction.OPENED;
     if (overwrite) {
       try {
@@ -1070,6 +1138,7 @@ export class ShareFs {
         this.#dropStreams(st);
         const old = this.#store.get(st.dev, st.ino, st.birthtimeNs);
         this.#initMeta(st, false, req, fd, old?.creationTime ?? null);
+        openedSt = fs.fstatSync(fd, { bigint: true });
       } catch (e) {
         fs.closeSync(fd);
         throw e;
@@ -1077,7 +1146,8 @@ export class ShareFs {
       action = disp === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : CreateAction.OVERWRITTEN;
     }
     const h = new VfsHandle(fd, false, write, st.dev, st.ino, toSmb(lk.rel));
-    const meta = this.#meta(fs.fstatSync(fd, { bigint: true }), lk.name);
+    // An overwrite rewrote the row (#initMeta): read it again; otherwise the one read above holds.
+    const meta = this.#meta(openedSt, lk.name, overwrite ? undefined : rec ?? null);
     return { handle: h, createAction: action, meta, relPath: h.relPath };
   }
 
@@ -1697,7 +1767,10 @@ export class ShareFs {
       st = fs.fstatSync(target.stream !== null ? target.baseFd : target.fd, { bigint: true });
     }
     return {
-      sd: this.#store.security.get(st.dev, st.ino, st.birthtimeNs),
+      // In a lookupScope a path's descriptor is read with the file's record (the open reads it next).
+      sd: this.#memo !== null && typeof target === "string"
+        ? this.#store.securityWithRecord(st.dev, st.ino, st.birthtimeNs)
+        : this.#store.security.get(st.dev, st.ino, st.birthtimeNs),
       mode: Number(st.mode & 0o7777n),
       uid: Number(st.uid),
       gid: Number(st.gid),
@@ -2055,7 +2128,7 @@ export class ShareFs {
    */
   reparseOnPath(path: string, posix = false): (StoredReparse & { rest: string }) | null {
     if (!this.#store.reparse.anyReparse) return null;
-    this.#seq++;
+    this.#nextOp();
     let comps: string[];
     try {
       comps = parseSmbPath(path, posix).components;
@@ -2421,7 +2494,9 @@ export class ShareFs {
       const lk = this.#lookup(target, posix);
       if (lk.isRoot) throw new VfsError("access_denied", "cannot delete the share root");
       if (!lk.st) throw new VfsError("not_found", "file not found");
-      // Deleting removes the name, not what a followed symlink points to.
+      // Deleting removes the name, not what a followed symlink points to. The walk's stat is the
+      // name's own lstat unless it followed a link (#checkLink opens a link's target path).
+      if (lk.openAbs === lk.abs) return { abs: lk.abs, st: lk.st, name: lk.name };
       const st = fs.lstatSync(lk.abs, { bigint: true });
       return { abs: lk.abs, st: st.isSymbolicLink() ? st : lk.st, name: lk.name };
     }

@@ -155,6 +155,8 @@ export class StreamStore {
    */
   #existing(b: BaseIdentity): string | null {
     const d = this.#baseDir(b);
+    // Most files have no streams: one stat answers that without a failed open and its exception.
+    if (fs.lstatSync(d, { throwIfNoEntry: false }) === undefined) return null;
     let recorded: string;
     try {
       recorded = fs.readFileSync(`${d}/birth`, "utf8");

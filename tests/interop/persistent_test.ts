@@ -8,15 +8,7 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
 import { descendantPids } from "../helpers/proc_stat.ts";
-import {
-  portAccepts,
-  REPO_ROOT,
-  restartKsmbd,
-  runKsmbdCli,
-  type ServerHandle,
-  serveTaskFlags,
-  startKsmbd,
-} from "../helpers/server.ts";
+import { restartKsmbd, runKsmbdCli, type ServerHandle, startKsmbd } from "../helpers/server.ts";
 import {
   Capabilities,
   closeBody,
