@@ -168,6 +168,11 @@ export const Limits = {
    * query_directory.ts): the work of one request and the entries held per enumeration are bounded.
    */
   dirStatBatch: 1024,
+  /**
+   * Names kept in all cached case-insensitive directory indexes together (core/vfs/share_fs.ts;
+   * about 150 bytes each): past it the least recently used indexes go, the newest always stays.
+   */
+  dirCacheMaxNames: 1_000_000,
   /** Negotiate contexts at most in one NEGOTIATE. */
   maxNegotiateContexts: 16,
   /** Dialects at most in one NEGOTIATE. */

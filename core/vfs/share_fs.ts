@@ -112,6 +112,8 @@ export interface ShareFsOptions {
    * stream name is refused as an invalid name, as on a file system without streams.
    */
   namedStreams?: boolean;
+  /** Names kept in the cached case indexes together; default `Limits.dirCacheMaxNames`. */
+  dirCacheMaxNames?: number;
 }
 
 /** What SMB2 CREATE asks of the file system. */
@@ -671,10 +673,27 @@ export class ShareFs {
     }
     this.#dirCache.delete(dirAbs);
     this.#dirCache.set(dirAbs, { dev: dst.dev, ino: dst.ino, mtimeNs: dst.mtimeNs, byFold, seq: this.#seq });
-    while (this.#dirCache.size > DIR_CACHE_MAX) {
-      this.#dirCache.delete(this.#dirCache.keys().next().value!);
+    // Bounded in directories and in names (docs/security.md "Resource limits"): a few huge
+    // directories must not keep gigabytes of names; the newest index is always kept.
+    let names = 0;
+    for (const c of this.#dirCache.values()) names += c.byFold.size;
+    while (
+      this.#dirCache.size > 1 &&
+      (this.#dirCache.size > DIR_CACHE_MAX ||
+        names > (this.options.dirCacheMaxNames ?? Limits.dirCacheMaxNames))
+    ) {
+      const oldest = this.#dirCache.keys().next().value!;
+      names -= this.#dirCache.get(oldest)!.byFold.size;
+      this.#dirCache.delete(oldest);
     }
     return byFold;
+  }
+
+  /** Names held by the cached case indexes together (bounded by `dirCacheMaxNames`). */
+  get caseIndexNames(): number {
+    let n = 0;
+    for (const c of this.#dirCache.values()) n += c.byFold.size;
+    return n;
   }
 
   /**

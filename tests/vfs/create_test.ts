@@ -286,3 +286,30 @@ Deno.test("ShareFs.create refuses names too long for the disk with OBJECT_NAME_I
     f.cleanup();
   }
 });
+
+Deno.test("ShareFs case indexes: bounded in names, least recently used dropped, the newest kept", () => {
+  const f = makeShare({ dirCacheMaxNames: 250 });
+  try {
+    for (const d of ["a", "b", "c"]) {
+      fs.mkdirSync(`${f.root}/${d}`);
+      for (let i = 0; i < 100; i++) fs.writeFileSync(`${f.root}/${d}/n${i}.txt`, "");
+    }
+    // A case-insensitive miss indexes the directory.
+    assert.equal(f.share.resolve("A\\N1.TXT").relPath, "a\\n1.txt");
+    assert.equal(f.share.resolve("B\\N1.TXT").relPath, "b\\n1.txt");
+    // a, b and the root: at most 250 names.
+    assert.ok(f.share.caseIndexNames <= 250, `${f.share.caseIndexNames} names cached`);
+    assert.equal(f.share.resolve("C\\N99.TXT").relPath, "c\\n99.txt");
+    assert.ok(f.share.caseIndexNames <= 250, `${f.share.caseIndexNames} names cached`);
+    assert.ok(f.share.caseIndexNames >= 100, "the newest index stays");
+    // A directory larger than the bound is still indexed (alone) and found.
+    fs.mkdirSync(`${f.root}/big`);
+    for (let i = 0; i < 300; i++) fs.writeFileSync(`${f.root}/big/m${i}.txt`, "");
+    assert.equal(f.share.resolve("BIG\\M299.TXT").relPath, "big\\m299.txt");
+    assert.equal(f.share.caseIndexNames, 300);
+    // Evicted directories are indexed again on demand.
+    assert.equal(f.share.resolve("A\\N2.TXT").relPath, "a\\n2.txt");
+  } finally {
+    f.cleanup();
+  }
+});
