@@ -301,4 +301,25 @@ export const Limits = {
   frameRecycleBytes: 32 * 1024 * 1024,
   /** Largest etcd gateway answer or watch stream message read (core/cluster/etcd.ts, docs/cluster.md). */
   etcdMaxResponseBytes: 8 * 1024 * 1024,
+  /**
+   * Cluster membership (core/cluster/node.ts, docs/cluster.md §7): live node records tracked (more
+   * are logged and ignored), largest node record or node-to-node message (bigger: unreadable, or
+   * refused by send), and undelivered messages held in memory at once (a page of the read of a
+   * node's `breaks/` prefix; the keys of recently delivered messages remembered to deliver once).
+   */
+  clusterMaxNodes: 1024,
+  clusterMaxMessageBytes: 64 * 1024,
+  clusterMaxPendingMessages: 256,
+  /** Opens one node may list in its record of one file (core/state/cluster_files.ts); more: unreadable. */
+  clusterMaxOpensPerRecord: 4096,
+  /** Byte-range locks one node may list in its record of one file; more: unreadable. */
+  clusterMaxLocksPerRecord: 4096,
+  /** A file-record watch silent this long is reopened (etcd sends progress notifications). */
+  clusterWatchIdleMs: 30_000,
+  /** A CREATE waiting for another node's holders looks again at least this often. */
+  clusterWaitPollMs: 250,
+  /** Lost compare-and-put races of one admission before it waits and tries again. */
+  clusterTxnRetries: 8,
+  /** Writes stop this long before the node's etcd lease may have run out (docs/cluster.md §8). */
+  clusterFenceMarginMs: 500,
 } as const;

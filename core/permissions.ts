@@ -25,6 +25,7 @@
 import { keytabPath } from "./auth/kerberos.ts";
 import type { ServerConfig, ShareConfig } from "./config/types.ts";
 import { controlSocketPath } from "./config/control_protocol.ts";
+import { clusterEndpointNetGrant } from "./config/cluster_keys.ts";
 import {
   ALL_ADDRESSES,
   hostPort,
@@ -203,7 +204,8 @@ class Builder {
  * - net: `ADDRESS:PORT` for each listen address (`[::]:PORT` and `0.0.0.0:PORT` when listening on
  *   all addresses; the resolved `interfaces` with `bind interfaces only = yes`) and
  *   `unix:<state dir>/control.sock` (control channel),
- *   plus the `metrics address` (`IP:PORT`) when the Prometheus endpoint is configured;
+ *   plus the `metrics address` (`IP:PORT`) when the Prometheus endpoint is configured, and `HOST:PORT`
+ *   of each of `cluster endpoints` with `cluster backend = etcd`;
  * - read: config file, user DB, state dir, every share path, /etc/passwd and /etc/group, the
  *   rpc-wasm Worker module and .wasm, the Kerberos keytab when `kerberos support = yes`;
  * - write: state dir (metadata databases, control socket) and writable shares only (`read only =
@@ -240,6 +242,14 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
   if (realSock !== sock) b.add("net", `unix:${realSock}`, "control socket (symlinks resolved)");
   // Observability (docs/operations.md): the Prometheus endpoint's one address, only when configured.
   if (g.metricsAddress !== "") b.add("net", g.metricsAddress, "metrics address (Prometheus endpoint)");
+  // Cluster mode (docs/cluster.md): the etcd client (core/cluster/etcd.ts) fetches
+  // `http://HOST:PORT/v3/...`, which Deno checks against `HOST:PORT` (IPv6 bracketed); nothing with
+  // `cluster backend = none`, whatever the other cluster keys say.
+  if (g.clusterBackend === "etcd") {
+    for (const e of g.clusterEndpoints) {
+      b.add("net", clusterEndpointNetGrant(e), "cluster endpoint (etcd; cluster backend = etcd)");
+    }
+  }
   // Discovery (core/discovery/interfaces.ts): only with `wsd = yes` / `mdns = yes`, for the announced
   // IPv4 interfaces: UDP port, multicast group, HTTP 5357 (wsd), and their subnets for unicast replies.
   if (discoveryEnabled(g)) {

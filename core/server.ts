@@ -12,6 +12,7 @@ import { processFrame } from "./smb2/dispatch.ts";
 import { teardownConnection } from "./smb2/teardown.ts";
 import { log, logWarn } from "./log.ts";
 import { openFileBudget } from "./fd_budget.ts";
+import { startClusterMode } from "./cluster_mode.ts";
 import { ALL_ADDRESSES, hostPort } from "./config/interfaces.ts";
 import { acceptLoop, ListenError, type OpenedListeners, openListeners } from "./transport/listen.ts";
 import { ipLimitKey, peerAddressText } from "./transport/tcp.ts";
@@ -242,6 +243,17 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // Persistent handles of the previous process come back before any client can connect
   // (core/smb2/persistent.ts).
   if (g.durableHandles) await restorePersistent(ctx);
+  // Cluster mode (docs/cluster.md): join before any client can connect.
+  let leaveCluster: (() => Promise<void>) | null = null;
+  if (g.clusterBackend === "etcd") {
+    try {
+      leaveCluster = await startClusterMode(ctx, g);
+    } catch (e) {
+      closeListeners();
+      bridge.close();
+      throw new StartError((e as Error).message);
+    }
+  }
   const live = new Set<Connection>();
   const perIp = new Map<string, number>();
   const maxConns = g.maxConnections === 0 ? 65536 : g.maxConnections;
@@ -336,6 +348,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         const graceMs = opts.graceMs ?? 5000;
         await Promise.all([...live].map((c) => quiesceConnection(c, graceMs)));
         if (deadtimer !== undefined) clearInterval(deadtimer);
+        if (leaveCluster) await leaveCluster();
         for (
           const fs of new Set([...[...ctx.shareFs.values()].map((c) => c.fs), ...ctx.shareFsRefs.keys()])
         ) {

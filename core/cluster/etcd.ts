@@ -78,7 +78,15 @@ export interface RangeResult {
 
 /** One comparison of a transaction (etcdserverpb.Compare). */
 export type TxnCompare =
-  & { key: string | Uint8Array; result?: "equal" | "not_equal" | "greater" | "less" }
+  & {
+    key: string | Uint8Array;
+    result?: "equal" | "not_equal" | "greater" | "less";
+    /**
+     * Compare every key under `key` as a prefix (etcd's Compare.range_end, etcd >= 3.3): the
+     * compare holds when it holds for each key there (none: it holds).
+     */
+    prefix?: boolean;
+  }
   & (
     | { target: "mod"; modRevision: bigint }
     | { target: "create"; createRevision: bigint }
@@ -973,6 +981,7 @@ function compareBody(c: TxnCompare): Body {
     target: TARGET[c.target],
     result: RESULT_ORDER[c.result ?? "equal"],
   };
+  if (c.prefix) b.range_end = toBase64(prefixEnd(bytesOf(c.key)));
   switch (c.target) {
     case "mod":
       b.mod_revision = String(c.modRevision);

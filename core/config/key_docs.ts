@@ -31,6 +31,10 @@ const TYPE_DOCS: Record<ValueKind, string> = {
   metrics_address: "`PORT`, `IPv4:PORT`, `[IPv6]:PORT` or `localhost:PORT`; anything else is an error",
   log_format: "`text` or `json`; anything else is an error",
   log_level: "`error`, `warn` (`warning`), `info` or `debug`; anything else is an error",
+  cluster_backend: "`none` or `etcd`; anything else is an error",
+  etcd_endpoints: "`http://HOST:PORT` (HOST: IPv4, `[IPv6]` or DNS name; PORT 1..65535; a trailing `/` at " +
+    "most), separated by commas or blanks; else an error",
+  cluster_name: "1 to 64 letters, digits, `.`, `_` or `-`; anything else is an error",
 };
 
 const RELOAD_DOCS: Record<ReloadEffect, string> = {

@@ -20,6 +20,14 @@ import { ConfigError, type GlobalConfig, type ProtocolName, type TriState } from
 import { Limits } from "../limits.ts";
 import { parseInterfaceList } from "./interfaces.ts";
 import {
+  CLUSTER_LEASE_TTL_MAX,
+  CLUSTER_LEASE_TTL_MIN,
+  clusterNameError,
+  formatClusterEndpoint,
+  parseClusterBackend,
+  parseClusterEndpoint,
+} from "./cluster_keys.ts";
+import {
   formatMetricsAddress,
   parseLogFormat,
   parseLogLevel,
@@ -215,6 +223,31 @@ const metricsAddress: KeyParser<string> = (v) => {
     );
   }
   return formatMetricsAddress(a);
+};
+
+/** `cluster endpoints`: every entry `http://HOST:PORT`, stored normalized (core/config/cluster_keys.ts). */
+const clusterEndpoints: KeyParser<string[]> = (v) =>
+  parseList(v.value).map((entry) => {
+    const e = parseClusterEndpoint(entry);
+    if (typeof e === "string") throw new ConfigError(`${v.at}: "${v.key}": endpoint "${entry}" ${e}`);
+    return formatClusterEndpoint(e);
+  });
+
+/** `cluster node name` / `cluster name`: one etcd key segment; "" only as a default (not set). */
+const clusterName: KeyParser<string> = (v) => {
+  const err = v.value === "" ? null : clusterNameError(v.value);
+  if (err !== null) throw new ConfigError(`${v.at}: "${v.key}" ${err}, got "${v.value}"`);
+  return v.value;
+};
+
+const clusterLeaseTtl: KeyParser<number> = (v) => {
+  const n = size(v);
+  if (n < CLUSTER_LEASE_TTL_MIN || n > CLUSTER_LEASE_TTL_MAX) {
+    throw new ConfigError(
+      `${v.at}: "${v.key}" must be ${CLUSTER_LEASE_TTL_MIN}..${CLUSTER_LEASE_TTL_MAX} seconds, got "${v.value}"`,
+    );
+  }
+  return n;
 };
 
 /** Seconds, at most `maxMs` / 1000. */
@@ -700,6 +733,55 @@ export const KEY_TABLE = [
     parse: bool,
     origin: "ksmbd-deno",
     doc: "answer Apple's AAPL create context (server and volume capabilities, Finder info in listings)",
+  }),
+  // Cluster mode (docs/cluster.md): several nodes over one share directory, per-file state in etcd.
+  g({
+    name: "cluster backend",
+    field: "clusterBackend",
+    type: "cluster_backend",
+    default: "none",
+    parse: oneOf(parseClusterBackend, "none or etcd"),
+    origin: "ksmbd-deno",
+    doc: "`none`: one node, open state in memory; `etcd`: per-file state shared by the nodes in etcd " +
+      "(docs/cluster.md)",
+  }),
+  g({
+    name: "cluster endpoints",
+    field: "clusterEndpoints",
+    type: "etcd_endpoints",
+    default: "",
+    parse: clusterEndpoints,
+    origin: "ksmbd-deno",
+    doc: "etcd URLs `http://HOST:PORT` (IPv4, `[IPv6]`, DNS name), all the server may reach; TLS is not " +
+      "supported yet",
+  }),
+  g({
+    name: "cluster node name",
+    field: "clusterNodeName",
+    type: "cluster_name",
+    default: "",
+    parse: clusterName,
+    origin: "ksmbd-deno",
+    doc: "this node's name, unique in the cluster: 1 to 64 letters, digits, `.`, `_`, `-`",
+  }),
+  g({
+    name: "cluster name",
+    field: "clusterName",
+    type: "cluster_name",
+    default: "ksmbd",
+    parse: clusterName,
+    origin: "ksmbd-deno",
+    doc: "its keys in etcd are under `/ksmbd/<cluster name>/v1/`; 1 to 64 letters, digits, `.`, `_`, `-`",
+  }),
+  g({
+    name: "cluster lease ttl",
+    field: "clusterLeaseTtl",
+    type: "number",
+    default: "10",
+    parse: clusterLeaseTtl,
+    origin: "ksmbd-deno",
+    doc: "seconds (2..300) of the etcd lease of this node's liveness: a node silent that long is taken " +
+      "for dead",
   }),
 
   // ---- shares ----

@@ -147,6 +147,17 @@ function buildGlobal(
       }: server min protocol ${g.serverMinProtocol} is above server max protocol ${g.serverMaxProtocol}`,
     );
   }
+  // Cluster mode (docs/cluster.md): etcd needs somewhere to connect and a name for this node; with
+  // `none` the other cluster keys are accepted and ignored.
+  if (g.clusterBackend === "etcd") {
+    const at = where(source, entries.get("cluster backend")!);
+    if (g.clusterEndpoints.length === 0) {
+      throw new ConfigError(`${at}: "cluster backend = etcd" needs "cluster endpoints" (http://HOST:PORT)`);
+    }
+    if (g.clusterNodeName === "") {
+      throw new ConfigError(`${at}: "cluster backend = etcd" needs "cluster node name" (unique per node)`);
+    }
+  }
   if (opts.rootDirectoryOverride !== undefined) g.rootDirectory = opts.rootDirectoryOverride;
   if (g.rootDirectory !== "" && !g.rootDirectory.startsWith("/")) {
     const e = entries.get("root directory");

@@ -9,6 +9,7 @@
 
 import type { ProtocolName, TriState } from "./types.ts";
 import { parseLogFormat, parseLogLevel, parseMetricsAddress } from "./observability_keys.ts";
+import { clusterNameError, parseClusterBackend, parseClusterEndpoint } from "./cluster_keys.ts";
 
 /** How a value is interpreted (also the "type" column of docs/config_keys.md). */
 export type ValueKind =
@@ -25,7 +26,10 @@ export type ValueKind =
   | "crypto_backend"
   | "metrics_address"
   | "log_format"
-  | "log_level";
+  | "log_level"
+  | "cluster_backend"
+  | "etcd_endpoints"
+  | "cluster_name";
 
 const TRUE_WORDS = new Set(["yes", "1", "true", "enable"]);
 const FALSE_WORDS = new Set(["no", "0", "false", "disable"]);
@@ -191,6 +195,19 @@ export function validateValue(kind: ValueKind, value: string): string | null {
       return parseLogFormat(value) ? null : `"${value}" is not one of text/json`;
     case "log_level":
       return parseLogLevel(value) ? null : `"${value}" is not one of error/warn/info/debug`;
+    case "cluster_backend":
+      return parseClusterBackend(value) ? null : `"${value}" is not one of none/etcd`;
+    case "etcd_endpoints": {
+      for (const entry of parseList(value)) {
+        const e = parseClusterEndpoint(entry);
+        if (typeof e === "string") return `endpoint "${entry}" ${e}`;
+      }
+      return null;
+    }
+    case "cluster_name": {
+      const err = clusterNameError(value);
+      return err === null ? null : `"${value}" ${err}`;
+    }
     case "string":
     case "list":
     case "veto":

@@ -5,7 +5,7 @@ import type { Reply, RequestCtx } from "./handler.ts";
 import { closeOpen } from "./teardown.ts";
 import { settleWriteTime } from "./write_time.ts";
 
-export function handleClose(ctx: RequestCtx): Reply {
+export function handleClose(ctx: RequestCtx): Reply | Promise<Reply> {
   const req = decodeCloseRequest(ctx.pdu);
   const open = ctx.open!;
   let resp = EMPTY_CLOSE_RESPONSE;
@@ -30,5 +30,9 @@ export function handleClose(ctx: RequestCtx): Reply {
     }
   }
   closeOpen(ctx.conn, open);
-  return { status: Status.SUCCESS, body: (w, h) => encodeCloseResponse(w, h, resp) };
+  const reply: Reply = { status: Status.SUCCESS, body: (w, h) => encodeCloseResponse(w, h, resp) };
+  // Cluster mode: the other nodes see the open gone before the client hears it closed (a client
+  // that closes here and opens through another node must not meet its own old open).
+  const cluster = ctx.server.cluster;
+  return cluster ? cluster.flushed(open.fileKey).then(() => reply) : reply;
 }

@@ -47,6 +47,8 @@ import { checkCreateAccess, maximalAccessOf, storeNewDescriptor, unixOwnerOf } f
 import { openPipe } from "./pipe.ts";
 import { clientGuidOf, openLimitReached } from "./connection.ts";
 import { hex16, unhex16 } from "../state/file_table.ts";
+import type { RemoteHolder } from "../state/file_table.ts";
+import { type ClusterFiles, clusterKeyOf, type SharedIntent } from "../state/cluster_files.ts";
 import {
   type CachingRequest,
   fileKeyOf,
@@ -251,6 +253,8 @@ function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
   const clientGuid = clientGuidOf(conn);
   const leaseReq = leaseRequestOf(conn, req.requestedOplockLevel, req.contexts.lease);
   const files = conn.server.files;
+  // Cluster mode: the other nodes' opens of the file, as the admission read them.
+  let clusterRemote: RemoteHolder[] | undefined;
   const plan = (): { key: string | null; check: OpenCheck } => {
     const pre = fs.resolve(name, posix);
     if (!pre.exists && !tree.writable && creates) throw new SmbError(Status.ACCESS_DENIED);
@@ -349,6 +353,7 @@ function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
       lease: leaseReq,
       oplocksAllowed: (tree.share.flags & SHARE_FLAG_OPLOCKS) !== 0,
       leasesAllowed: conn.server.global.smb2Leases,
+      remote: clusterRemote,
     });
     if (res.createAction === VfsAction.CREATED) {
       conn.server.notify.emit(tree.share.path, res.relPath, NotifyAction.ADDED, nameFilter(meta.isDirectory));
@@ -419,6 +424,26 @@ function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
       throw e;
     });
   };
+  const cluster = conn.server.cluster;
+  if (cluster !== null) {
+    return clusterCreate(ctx, cluster, tree.shareName, createGuid, {
+      access,
+      share: req.shareAccess,
+      overwrite,
+      oplock: leaseReq ? OplockLevel.LEASE : req.requestedOplockLevel,
+      leaseState: leaseReq ? leaseReq.state : null,
+    }, {
+      resolve: () => {
+        const pre = fs.resolve(name, posix);
+        return pre.exists ? fileKeyOf(pre.dev, pre.fileId, pre.stream) : null;
+      },
+      plan,
+      finish: durableFinish,
+      setRemote: (r) => {
+        clusterRemote = r;
+      },
+    });
+  }
   const first = plan();
   if (first.check.kind === "fail") throw new SmbError(first.check.status);
   if (first.check.kind === "ok") return durableFinish();
@@ -450,6 +475,107 @@ function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
         }
         key = next.key;
         if (round > Limits.maxOpenBreakRounds) return { status: Status.SHARING_VIOLATION };
+      }
+    }),
+  };
+}
+
+/** The steps of one CREATE that cluster mode runs around its admission (see handleCreate). */
+interface CreateSteps {
+  /** The file's local key when it exists, else null. */
+  resolve: () => string | null;
+  /** The local state layer's check (synchronous). */
+  plan: () => { key: string | null; check: OpenCheck };
+  /** Creates or opens the file and adds the open (synchronous up to an optional flush). */
+  finish: () => Reply | Promise<Reply>;
+  setRemote: (r: RemoteHolder[] | undefined) => void;
+}
+
+/**
+ * CREATE in cluster mode (docs/cluster.md §6): the other nodes' opens of the file are checked and
+ * this open reserved in one etcd transaction (core/state/cluster_files.ts) before the local check
+ * and the create run; a file made here is admitted right after it exists. Breaks another node must
+ * deliver make the request asynchronous (MS-SMB2 3.3.4.2) until the holders' records change.
+ */
+async function clusterCreate(
+  ctx: RequestCtx,
+  cluster: ClusterFiles,
+  shareName: string,
+  createGuid: string | null,
+  intent: SharedIntent,
+  steps: CreateSteps,
+): Promise<Reply> {
+  const conn = ctx.conn;
+  const session = ctx.session!;
+  const tree = ctx.tree!;
+  type Wait = { wait: "local" | "cluster"; key: string };
+  const attempt = async (): Promise<Reply | Wait> => {
+    for (let round = 0;; round++) {
+      const localKey = steps.resolve();
+      let held: { ckey: string; ticket: number } | null = null;
+      steps.setRemote(undefined);
+      if (localKey !== null) {
+        const ckey = clusterKeyOf(shareName, localKey);
+        cluster.bind(localKey, ckey);
+        const a = await cluster.admit(ckey, intent);
+        if (a.kind === "fail") throw new SmbError(a.status);
+        if (a.kind === "wait") return { wait: "cluster", key: ckey };
+        held = { ckey, ticket: a.ticket };
+        steps.setRemote(a.remote);
+      }
+      try {
+        const p = steps.plan();
+        // The name now leads to another file than the one admitted: admit that one.
+        if (p.key !== localKey && round < Limits.maxOpenBreakRounds) continue;
+        if (p.check.kind === "fail") throw new SmbError(p.check.status);
+        if (p.check.kind === "wait") return { wait: "local", key: p.key! };
+        const r = await steps.finish();
+        if (held === null && r.openId !== undefined) {
+          // Made here: the other nodes learn of it before the client does.
+          const open = session.opens.get(r.openId);
+          if (open) {
+            const ckey = clusterKeyOf(shareName, open.fileKey);
+            cluster.bind(open.fileKey, ckey);
+            const a = await cluster.admit(ckey, intent);
+            if (a.kind !== "ok") {
+              closeOpen(conn, open);
+              throw new SmbError(a.kind === "fail" ? a.status : Status.SHARING_VIOLATION);
+            }
+            cluster.settle(ckey, a.ticket);
+          }
+        }
+        return r;
+      } finally {
+        if (held !== null) cluster.settle(held.ckey, held.ticket);
+      }
+    }
+  };
+  const first = await attempt();
+  if (!("wait" in first)) return first;
+  return {
+    status: Status.PENDING,
+    goAsync: whilePending(ctx, createGuid, async (signal: AbortSignal): Promise<Reply> => {
+      // A holder on another node has Limits.breakAckTimeoutMs to acknowledge, as a local one.
+      const deadline = Date.now() + Limits.breakAckTimeoutMs + 4 * Limits.clusterWaitPollMs;
+      let w: Wait = first;
+      for (;;) {
+        if (w.wait === "local") await waitSettled(conn.server.files, w.key, signal);
+        else await cluster.changed(w.key, signal);
+        if (signal.aborted) return { status: Status.CANCELLED };
+        const onChannel = conn.sessions.get(session.id) === session && !conn.isClosing;
+        const channelLost = createGuid !== null && liveChannels(conn.server, session).length > 0;
+        if (!(onChannel || channelLost) || session.trees.get(tree.id) !== tree) {
+          return { status: Status.USER_SESSION_DELETED };
+        }
+        try {
+          const r = await attempt();
+          if (!("wait" in r)) return r;
+          w = r;
+        } catch (e) {
+          if (e instanceof SmbError) return { status: e.status };
+          throw e;
+        }
+        if (Date.now() > deadline) return { status: Status.SHARING_VIOLATION };
       }
     }),
   };

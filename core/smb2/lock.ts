@@ -35,7 +35,7 @@ function sequenceTracked(ctx: RequestCtx): boolean {
   return ctx.open !== null && !!ctx.server.files.open(ctx.open.persistentId)?.durable;
 }
 
-export function handleLock(ctx: RequestCtx): Reply {
+export function handleLock(ctx: RequestCtx): Reply | Promise<Reply> {
   const req = decodeLockRequest(ctx.pdu);
   const open = ctx.open!;
   if (open.pipe !== null || open.isDirectory) throw new SmbError(Status.INVALID_PARAMETER);
@@ -66,9 +66,12 @@ export function handleLock(ctx: RequestCtx): Reply {
     } finally {
       // What was unlocked stays unlocked even when a later element fails: the state on disk follows.
       persistLocks(ctx);
+      ctx.server.cluster?.locksChanged(key);
     }
     if (tracked) sequences.record(seqIndex, seqNumber);
-    return success();
+    // Cluster mode: the other nodes see the range free before the client hears it is.
+    const cluster = ctx.server.cluster;
+    return cluster ? cluster.flushed(key).then(success) : success();
   }
 
   // MS-SMB2 3.3.5.14.2: every element is checked before anything is locked.
@@ -83,12 +86,12 @@ export function handleLock(ctx: RequestCtx): Reply {
     if (e.length > 0n && e.offset + e.length - 1n > MAX_END) throw new SmbError(Status.INVALID_LOCK_RANGE);
   }
 
-  const taken: { offset: bigint; length: bigint }[] = [];
+  const taken: { offset: bigint; length: bigint; exclusive: boolean }[] = [];
   for (const e of req.locks) {
     const exclusive = (e.flags & L.EXCLUSIVE_LOCK) !== 0;
     const got = table.add(key, { openId, offset: e.offset, length: e.length, exclusive });
     if (got === "granted") {
-      taken.push(e);
+      taken.push({ offset: e.offset, length: e.length, exclusive });
       continue;
     }
     // All or nothing: undo what this request took (MS-SMB2 3.3.5.14.2).
@@ -106,12 +109,88 @@ export function handleLock(ctx: RequestCtx): Reply {
       seqNumber,
     );
   }
+  const cluster = ctx.server.cluster;
+  if (cluster !== null) {
+    const blocking = req.locks.length === 1 && !(req.locks[0].flags & L.FAIL_IMMEDIATELY);
+    return clusterLock(ctx, taken.map((t) => ({ openId, ...t })), blocking, () => {
+      if (tracked) ctx.open?.lockSequences.record(seqIndex, seqNumber);
+      ctx.server.files.breakReadCaching(key, openId);
+      persistLocks(ctx);
+    });
+  }
   if (tracked) sequences.record(seqIndex, seqNumber);
   // A byte-range lock ends other holders' read caching (MS-FSA 2.1.5.7 / 2.1.4.12: LEVEL_II oplocks
   // and R leases of other lease keys break to none; smbtorture smb2.lease.lock1).
   ctx.server.files.breakReadCaching(key, openId);
   persistLocks(ctx);
   return success();
+}
+
+/**
+ * Cluster mode (core/state/cluster_files.ts): locks granted by this node's table are checked against
+ * the other nodes' and recorded in one etcd transaction. A collision there undoes them: FAIL_IMMEDIATELY
+ * (or several elements) answers LOCK_NOT_GRANTED; a blocking lock goes asynchronous and tries again
+ * whenever the file's records change, until granted, cancelled or its open closes.
+ */
+async function clusterLock(
+  ctx: RequestCtx,
+  taken: { openId: bigint; offset: bigint; length: bigint; exclusive: boolean }[],
+  blocking: boolean,
+  granted: () => void,
+): Promise<Reply> {
+  const cluster = ctx.server.cluster!;
+  const open = ctx.open!;
+  const key = open.fileKey;
+  const first = await cluster.lockAdmit(key, taken);
+  if (first === "granted") {
+    granted();
+    return success();
+  }
+  undoLocks(ctx, taken);
+  if (first === "unavailable") throw new SmbError(Status.INSUFFICIENT_RESOURCES);
+  if (!blocking) throw new SmbError(Status.LOCK_NOT_GRANTED);
+  return { status: Status.PENDING, goAsync: (signal) => clusterLockWait(ctx, taken[0], signal, granted) };
+}
+
+/** A blocking lock another node's lock stands in the way of: tried again at each change of the file. */
+async function clusterLockWait(
+  ctx: RequestCtx,
+  want: { openId: bigint; offset: bigint; length: bigint; exclusive: boolean },
+  signal: AbortSignal,
+  granted: () => void,
+): Promise<Reply> {
+  const cluster = ctx.server.cluster!;
+  const table = ctx.server.byteLocks;
+  const open = ctx.open!;
+  const key = open.fileKey;
+  for (;;) {
+    await cluster.changed(cluster.keyOf(key) ?? key, signal);
+    if (signal.aborted) return { status: Status.CANCELLED };
+    if (open.closed) return { status: Status.RANGE_NOT_LOCKED };
+    // This node's own holders first (as a local waiter would be queued behind them).
+    if (table.add(key, want) !== "granted") continue;
+    const r = await cluster.lockAdmit(key, [want]);
+    if (r === "granted") {
+      if (open.closed) {
+        table.remove(key, want.openId, want.offset, want.length);
+        cluster.locksChanged(key);
+        return { status: Status.RANGE_NOT_LOCKED };
+      }
+      granted();
+      return success();
+    }
+    undoLocks(ctx, [want]);
+    if (r === "unavailable") return { status: Status.INSUFFICIENT_RESOURCES };
+  }
+}
+
+/** Takes back locks this node granted but the cluster refused, and republishes the file's locks. */
+function undoLocks(ctx: RequestCtx, taken: { openId: bigint; offset: bigint; length: bigint }[]): void {
+  const table = ctx.server.byteLocks;
+  const key = ctx.open!.fileKey;
+  for (const t of taken) table.file(key).rollback(t.openId, t.offset, t.length);
+  table.tidy(key);
+  ctx.server.cluster?.locksChanged(key);
 }
 
 /** A persistent open's locks are part of its state on disk (core/smb2/persistent.ts). */
@@ -152,17 +231,33 @@ function waitForLock(
     table.tidy(key);
     throw new SmbError(Status.INSUFFICIENT_RESOURCES);
   }
-  const finish = (granted: boolean): Reply => {
-    if (!granted) return { status: Status.RANGE_NOT_LOCKED };
+  const done = (): void => {
     if (tracked) server.openRoutes.get(want.openId)?.open.lockSequences.record(seqIndex, seqNumber);
     if (ctx.open && !ctx.open.closed) persistLocks(ctx);
-    return success();
+  };
+  const finish = (granted: boolean, signal: AbortSignal): Reply | Promise<Reply> => {
+    if (!granted) return { status: Status.RANGE_NOT_LOCKED };
+    const cluster = server.cluster;
+    if (cluster === null) {
+      done();
+      return success();
+    }
+    // Cluster mode: free here, now checked against the other nodes' locks too.
+    return cluster.lockAdmit(key, [want]).then((r) => {
+      if (r === "granted") {
+        done();
+        return success();
+      }
+      undoLocks(ctx, [want]);
+      if (r === "unavailable") return { status: Status.INSUFFICIENT_RESOURCES };
+      return clusterLockWait(ctx, want, signal, done);
+    });
   };
   return {
     status: Status.PENDING,
     goAsync: (signal) =>
       new Promise<Reply>((resolve) => {
-        if (early !== null) return resolve(finish(early));
+        if (early !== null) return resolve(finish(early, signal));
         // MS-SMB2 3.3.5.16: CANCEL of a waiting lock ends it with STATUS_CANCELLED. Once granted (or
         // ended by its open's close) the request is no longer waiting, and a late CANCEL changes nothing.
         const cancel = (): void => {
@@ -178,7 +273,7 @@ function waitForLock(
         deliver = (granted) => {
           deliver = null;
           signal.removeEventListener("abort", cancel);
-          resolve(finish(granted));
+          resolve(finish(granted, signal));
         };
         signal.addEventListener("abort", cancel, { once: true });
       }),

@@ -42,6 +42,16 @@ export async function handleRead(ctx: RequestCtx): Promise<Reply> {
   ) {
     throw new SmbError(Status.FILE_LOCK_CONFLICT);
   }
+  // Cluster mode: locks held through other nodes count too (core/state/cluster_files.ts).
+  const remote = ctx.server.cluster?.remoteIoConflict(
+    open.fileKey,
+    BigInt(req.offset),
+    BigInt(req.length),
+    false,
+  );
+  if (remote === true || (remote instanceof Promise && await remote)) {
+    throw new SmbError(Status.FILE_LOCK_CONFLICT);
+  }
   // Room in front for the response's headers (core/smb2/reply.ts allocPayload): no copy of the data.
   const buf = allocPayload(req.length);
   let n: number;
@@ -88,6 +98,18 @@ export async function handleWrite(ctx: RequestCtx): Promise<Reply> {
       true,
     )
   ) {
+    throw new SmbError(Status.FILE_LOCK_CONFLICT);
+  }
+  // Cluster mode: a node that may have lost its lease writes nothing (docs/cluster.md §8), and
+  // locks held through other nodes count too (core/state/cluster_files.ts).
+  if (ctx.server.cluster && !ctx.server.cluster.mayWrite()) throw new SmbError(Status.INSUFFICIENT_RESOURCES);
+  const remote = ctx.server.cluster?.remoteIoConflict(
+    open.fileKey,
+    BigInt(req.offset),
+    BigInt(req.data.byteLength),
+    true,
+  );
+  if (remote === true || (remote instanceof Promise && await remote)) {
     throw new SmbError(Status.FILE_LOCK_CONFLICT);
   }
   // AFP_AfpInfo is validated as a Mac does; a Time Machine share has a size limit (core/smb2/aapl.ts).

@@ -2,6 +2,7 @@ import type { Bridge } from "../ipc/bridge.ts";
 import type { GlobalConfig, ShareConfig, TriState } from "../config/types.ts";
 import { sectionKey } from "../config/ini.ts";
 import { FileTable } from "../state/file_table.ts";
+import type { ClusterFiles } from "../state/cluster_files.ts";
 import type { Open } from "../state/open.ts";
 import type { Connection } from "./connection.ts";
 import { Limits } from "../limits.ts";
@@ -20,6 +21,8 @@ export class ServerContext {
   readonly startTime = Date.now();
   /** Per-file state: opens by persistent id, share modes, oplocks, leases (docs/state.md). */
   readonly files: FileTable = new FileTable(Limits.breakAckTimeoutMs);
+  /** Cluster mode (`cluster backend = etcd`): the file state shared with other nodes, else null. */
+  cluster: ClusterFiles | null = null;
   /** Persistent handles' state on disk (core/smb2/persistent.ts). */
   readonly persistent: PersistentStore;
   /** Durable opens whose connection is gone, waiting for a reconnect (core/smb2/durable.ts). */

@@ -50,7 +50,7 @@ export function releaseOpen(
   // Closing may write times and delete the file: not an outside change to report (./notify.ts).
   if (sharePath !== null) server.notify.touched(sharePath, open.handle?.relPath ?? open.relPath);
   settleWriteTime(server, open, fs); // before the state forgets the open (./write_time.ts)
-  const { deleteNow, deleteBase } = server.files.removeOpen(open.persistentId);
+  const { deleteNow, deleteBase, last } = server.files.removeOpen(open.persistentId);
   // A directory left delete pending ends the CHANGE_NOTIFY requests on it (./notify.ts).
   if (open.isDirectory && !deleteNow && server.files.file(open.fileKey)?.deletePending) {
     server.notify.deletePending(open.fileKey);
@@ -78,7 +78,11 @@ export function releaseOpen(
       log("vfs", `delete on close of ${path} failed: ${e}`);
     }
   };
-  if (deleteNow) remove(handle ? handle.relPath : open.relPath, open.isDirectory);
+  const path = handle ? handle.relPath : open.relPath;
+  if (server.cluster !== null && (deleteNow || last)) {
+    // Cluster mode: the delete runs where the cluster's last open of the file closes.
+    server.cluster.lastClose(open.fileKey, deleteNow, () => remove(path, open.isDirectory));
+  } else if (deleteNow) remove(path, open.isDirectory);
   if (deleteBase && handle) remove(handle.basePath, false);
 }
 

@@ -495,6 +495,12 @@ export class ByteLockTable {
     this.tidy(key);
   }
 
+  /** The locks held on one file now (cluster mode publishes them: core/state/cluster_files.ts). */
+  held(key: string): ByteLock[] {
+    const f = this.files.get(key);
+    return f ? [...f.locks()] : [];
+  }
+
   /** Every lock held now, file by file (for `control --status`). */
   *all(): Generator<FileByteLock> {
     for (const [fileKey, f] of this.files) {

@@ -134,6 +134,20 @@ export interface CachingRequest {
   lease: { key: string; state: number; version: 1 | 2; parentKey: string | null; epoch: number } | null;
   oplocksAllowed: boolean;
   leasesAllowed: boolean;
+  /**
+   * Opens of the same file held through other nodes of a cluster (core/state/cluster_files.ts):
+   * they limit the caching granted exactly as local opens of other holders do.
+   */
+  remote?: readonly RemoteHolder[];
+}
+
+/** An open of the file on another cluster node, as far as caching decisions need it. */
+export interface RemoteHolder {
+  access: number;
+  /** Oplock level (OplockLevel.LEASE for a lease open). */
+  oplock: number;
+  /** The lease's state while it caches (breaking: the higher of state and target), else null. */
+  leaseState: number | null;
 }
 
 /** A lease as a CREATE response reports it (MS-SMB2 2.2.14.2.10/11). */
@@ -205,7 +219,7 @@ const WRITE = 0x2 | 0x4; // FILE_WRITE_DATA | FILE_APPEND_DATA
 const DELETE = 0x10000;
 
 /** MS-FSA 2.1.5.1.2: does a new open (access, share) conflict with an existing one? */
-function shareConflict(o: OpenRecord, access: number, share: number): boolean {
+export function shareConflict(o: { access: number; share: number }, access: number, share: number): boolean {
   const oa = o.access;
   if ((oa & (READ | WRITE | DELETE)) === 0 || (access & (READ | WRITE | DELETE)) === 0) return false;
   if ((oa & READ) && !(share & SHARE_READ)) return true;
@@ -215,6 +229,24 @@ function shareConflict(o: OpenRecord, access: number, share: number): boolean {
   if ((access & WRITE) && !(o.share & SHARE_WRITE)) return true;
   if ((access & DELETE) && !(o.share & SHARE_DELETE)) return true;
   return false;
+}
+
+/**
+ * What a lease may hold next to opens on other cluster nodes: the rules of FileTable's
+ * #leaseAllowed applied to them (they are never of this lease: a lease lives on one node).
+ */
+function remoteLeaseAllowed(remote: readonly RemoteHolder[] | undefined): number {
+  let allowed = LeaseBit.R | LeaseBit.H | LeaseBit.W;
+  for (const r of remote ?? []) {
+    if (r.oplock === OplockLevel.LEASE) {
+      if (r.leaseState !== null && r.leaseState !== 0) allowed &= ~LeaseBit.W;
+    } else if (r.oplock !== OplockLevel.NONE) {
+      allowed &= ~LeaseBit.H;
+      if (isExclusiveOplock(r.oplock)) allowed = 0;
+    }
+    if (!isStatOpen(r.access)) allowed &= ~LeaseBit.W;
+  }
+  return allowed;
 }
 
 /** The server's open files, opens and leases (docs/state.md). */
@@ -232,6 +264,13 @@ export class FileTable {
 
   /** Where breaks go (set by the SMB2 layer). */
   onBreak: (m: BreakMessage) => void = () => {};
+  /**
+   * Called after any change of a file's opens, caching or delete-pending state, with the file's
+   * key (cluster mode publishes this node's part of the file: core/state/cluster_files.ts).
+   */
+  onChange: (fileKey: string) => void = () => {};
+  /** Called when someone changes the file's data or size (cluster mode: other nodes' read caching). */
+  onDataChange: (fileKey: string) => void = () => {};
   /** Reported write times of open files, keyed by base file key (core/state/write_time.ts). */
   readonly writeTimes: WriteTimes = new WriteTimes(Limits.writeTimeUpdateDelayMs);
 
@@ -425,7 +464,7 @@ export class FileTable {
       open.oplock = OplockLevel.LEASE;
       if (!l.breaking) {
         const asked = isLegalLeaseRequest(req.lease.state) ? req.lease.state : 0;
-        const allowed = this.#leaseAllowed(others, id, rec.isDirectory);
+        const allowed = this.#leaseAllowed(others, id, rec.isDirectory) & remoteLeaseAllowed(req.remote);
         let next = l.state;
         if (fresh) {
           // A new lease gets the part of its request that can be held next to the others.
@@ -440,6 +479,7 @@ export class FileTable {
           if (l.version === 2 && !fresh) l.epoch = (l.epoch + 1) & 0xffff;
         }
       }
+      this.onChange(rec.fileKey);
       return {
         oplock: OplockLevel.LEASE,
         lease: {
@@ -469,8 +509,16 @@ export class FileTable {
         }
         level = OplockLevel.II;
       }
+      for (const r of level === OplockLevel.NONE ? [] : req.remote ?? []) {
+        if (isExclusiveOplock(r.oplock) || ((r.leaseState ?? 0) & (LeaseBit.H | LeaseBit.W))) {
+          level = OplockLevel.NONE;
+          break;
+        }
+        level = OplockLevel.II;
+      }
     }
     open.oplock = level;
+    this.onChange(rec.fileKey);
     return { oplock: level, lease: null };
   }
 
@@ -513,7 +561,10 @@ export class FileTable {
         }
       }
     }
-    if (!file) return { last: true, deleteNow: open.deleteOnClose };
+    if (!file) {
+      this.onChange(open.fileKey);
+      return { last: true, deleteNow: open.deleteOnClose };
+    }
     file.opens.delete(persistentId);
     if (open.deleteOnClose) file.deletePending = true;
     const last = file.opens.size === 0;
@@ -544,6 +595,7 @@ export class FileTable {
       if (!this.#files.has(b) && !this.#streams.has(b)) this.writeTimes.forget(b);
     }
     this.#wake(open.fileKey);
+    this.onChange(open.fileKey);
     return { last, deleteNow, deleteBase };
   }
 
@@ -589,6 +641,7 @@ export class FileTable {
     const file = this.#files.get(open.fileKey);
     if (file) file.deletePending = pending;
     if (!pending) open.deleteOnClose = false;
+    this.onChange(open.fileKey);
   }
 
   /** Moves an open (and its file's other opens) to a new path after a rename. */
@@ -604,6 +657,7 @@ export class FileTable {
    * without an acknowledgment.
    */
   breakReadCaching(fileKey: string, writer: bigint | null, writerLease: string | null = null): void {
+    this.onDataChange(fileKey);
     const file = this.#files.get(fileKey);
     if (!file) return;
     const w = writer !== null ? this.#opens.get(writer) : undefined;
@@ -650,10 +704,12 @@ export class FileTable {
     if ((level !== OplockLevel.NONE && level !== OplockLevel.II) || level > to) {
       o.oplock = OplockLevel.NONE;
       this.#wake(o.fileKey);
+      this.onChange(o.fileKey);
       return Status.INVALID_OPLOCK_PROTOCOL;
     }
     o.oplock = level;
     this.#wake(o.fileKey);
+    this.onChange(o.fileKey);
     return Status.SUCCESS;
   }
 
@@ -681,6 +737,7 @@ export class FileTable {
     };
     this.#continueBreak(l);
     this.#wake(l.fileKey);
+    this.onChange(l.fileKey);
     return { status: Status.SUCCESS, lease: grant };
   }
 
@@ -761,12 +818,14 @@ export class FileTable {
           cur.oplock = OplockLevel.NONE;
           cur.oplockBreakTo = null;
           this.#wake(cur.fileKey);
+          this.onChange(cur.fileKey);
         }, this.breakTimeoutMs),
       );
     } else {
       o.oplock = to;
     }
     this.onBreak({ kind: "oplock", persistentId: o.persistentId, level: to });
+    this.onChange(o.fileKey);
   }
 
   /**
@@ -799,6 +858,7 @@ export class FileTable {
           cur.breakTo = 0;
           cur.pendingTo = null;
           this.#wake(cur.fileKey);
+          this.onChange(cur.fileKey);
         }, this.breakTimeoutMs),
       );
     } else {
@@ -815,5 +875,6 @@ export class FileTable {
       ackRequired: ack,
       opens: [...l.opens],
     });
+    this.onChange(l.fileKey);
   }
 }

@@ -224,6 +224,26 @@ Deno.test("serve --show-permissions prints each grant with its reason and the ex
   });
 });
 
+Deno.test("serve --show-permissions with cluster backend = etcd grants net for exactly each endpoint; a bad endpoint exits 2", async () => {
+  await withDir(async (dir) => {
+    const cluster = "\tcluster backend = etcd\n\tcluster node name = n1\n" +
+      "\tcluster endpoints = http://127.0.0.1:2379 http://[::1]:2380\n";
+    const conf = await writeConf(dir, 4997, cluster);
+    const r = await serve(["-C", conf, "-P", `${dir}/pwd.db`, "--show-permissions"], dir);
+    assertEquals(r.code, 0, describeRun(r));
+    assertMatch(r.stdout, /^net 127\.0\.0\.1:2379 +cluster endpoint \(etcd/m);
+    assertMatch(r.stdout, /^net \[::1\]:2380 +cluster endpoint \(etcd/m);
+    assertMatch(
+      r.stdout,
+      /'--allow-net=\[::\]:4997,0\.0\.0\.0:4997,unix:[^ ]*,127\.0\.0\.1:2379,\[::1\]:2380'/,
+    );
+    await writeConf(dir, 4997, cluster.replace("http://127.0.0.1:2379", "https://127.0.0.1:2379"));
+    const bad = await serve(["-C", conf, "-P", `${dir}/pwd.db`, "--show-permissions"], dir);
+    assertEquals(bad.code, 2, describeRun(bad));
+    assertStringIncludes(bad.stderr, `${conf}:6: "cluster endpoints": endpoint "https://127.0.0.1:2379"`);
+  });
+});
+
 Deno.test("serve with no -C runs the embedded default from an empty directory; SIGHUP reloads, SIGTERM stops with 0", async () => {
   await withDir(async (dir) => {
     const port = freePort();

@@ -81,6 +81,9 @@ Deno.test("KEY_TABLE: a bad value of every strictly checked key is an error nami
     metrics_address: "x:y",
     log_format: "xml",
     log_level: "loud",
+    cluster_backend: "raft",
+    etcd_endpoints: "https://127.0.0.1:2379",
+    cluster_name: "a/b",
   };
   let checked = 0;
   for (const k of TABLE) {

@@ -296,3 +296,36 @@ Deno.test("computePermissions: wsd / mdns grant exactly their UDP ports, groups,
   );
   assertThrows(() => plan("wsd = yes\ndiscovery interfaces = eth7\n"), ConfigError, `"discovery interfaces"`);
 });
+
+Deno.test("computePermissions: cluster backend = etcd adds exactly each endpoint's host:port (IPv6 bracketed); none adds nothing", () => {
+  const plan = (extra: string) => {
+    const { config } = parseConfig(`[global]\nstate directory = /var/lib/kd\n${extra}`, "/c.conf");
+    return computePermissions({
+      config,
+      configPath: "/c.conf",
+      pwdDbPath: "/c.db",
+      port: 445,
+      realPath: fakeRealPath(["/c.conf", "/var", "/var/lib"]),
+    });
+  };
+  const endpoints = "cluster endpoints = http://10.0.0.1:2379, http://[::1]:2380/ http://etcd.example:80\n";
+  const base = plan("");
+  // `none` (the default, or written) grants nothing for the endpoints it ignores.
+  assertEquals(plan(`cluster backend = none\n${endpoints}`), base);
+  assertEquals(plan(endpoints), base);
+  const etcd = plan(`cluster backend = etcd\ncluster node name = n1\n${endpoints}`);
+  assertEquals(etcd.net, [...base.net, "10.0.0.1:2379", "[::1]:2380", "etcd.example:80"]);
+  assertEquals([etcd.read, etcd.write, etcd.sys, etcd.ffi], [base.read, base.write, base.sys, base.ffi]);
+  const grants = etcd.grants.filter((g) => g.why.startsWith("cluster endpoint"));
+  assertEquals(grants.map((g) => `${g.kind} ${g.value}`), [
+    "net 10.0.0.1:2379",
+    "net [::1]:2380",
+    "net etcd.example:80",
+  ]);
+  assertStringIncludes(grants[0].why, "cluster endpoint (etcd");
+  assertStringIncludes(describePermissions(etcd), "net [::1]:2380");
+  assertStringIncludes(
+    permissionFlags(etcd)[0],
+    ",10.0.0.1:2379,[::1]:2380,etcd.example:80",
+  );
+});

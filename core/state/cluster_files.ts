@@ -1,0 +1,717 @@
+/**
+ * Cluster mode's shared file state (issue 13, docs/cluster.md §6): each node publishes its part of
+ * every file it has open — the opens' access, share mode and caching — as one etcd record
+ * `files/<clusterKey>/n/<node>`, and admits a new open only through a transaction that compares the
+ * whole `files/<clusterKey>/` prefix with the revision it decided on. Two nodes therefore never both
+ * grant conflicting share modes: the second one's compare fails and it decides again on fresh
+ * records.
+ *
+ * Caching across nodes: the granting side caps a new open's oplock or lease by the other nodes'
+ * opens (FileTable.addOpen `remote`, the same rules as for local opens); the holding side breaks its
+ * own holders when another node asks (a `break` message carrying the other open's intent, run
+ * through the holder node's FileTable.checkOpen, so the breaks are exactly those a local opener
+ * would cause), and publishes the lowered state once the client acknowledged. A write on one node
+ * ends read caching held through another (`breakRead`).
+ *
+ * What stays node-local: the FileTable itself (this node's opens, leases and break timers), the vfs
+ * handles, connections and sessions. Byte-range locks are not yet shared (docs/cluster.md §9).
+ */
+import type { EtcdClient, KeyValue } from "../cluster/etcd.ts";
+import type { ClusterNode } from "../cluster/node.ts";
+import { Status } from "../wire/status.ts";
+import {
+  isExclusiveOplock,
+  isLeaseStatOpen,
+  isStatOpen,
+  LeaseBit,
+  leaseBreakNeedsAck,
+  OplockLevel,
+} from "./caching.ts";
+import { type FileTable, type RemoteHolder, shareConflict } from "./file_table.ts";
+import { Limits } from "../limits.ts";
+import { type ByteLock, type ByteLockTable, FileLocks } from "./byte_locks.ts";
+
+/** One open in a node's record of a file. */
+export interface SharedOpen {
+  access: number;
+  share: number;
+  oplock: number;
+  /** The lease's current state when the open belongs to one, else null. */
+  leaseState: number | null;
+}
+
+/** A byte-range lock in a node's record (offsets as decimal strings: they exceed 2^53). */
+export interface SharedLock {
+  offset: string;
+  length: string;
+  exclusive: boolean;
+}
+
+/** A node's part of one file, as stored in etcd. */
+export interface NodeFileRecord {
+  v: 1;
+  node: string;
+  incarnation: string;
+  deletePending: boolean;
+  opens: SharedOpen[];
+  /** The byte-range locks held through this node (MS-FSA 2.1.5.7). */
+  locks: SharedLock[];
+}
+
+/** What a new open asks of the other nodes. */
+export interface SharedIntent {
+  access: number;
+  share: number;
+  overwrite: boolean;
+  /** The caching it asks for (an upper bound recorded while the open is being made). */
+  oplock: number;
+  leaseState: number | null;
+}
+
+/** The answer to {@link ClusterFiles.admit}. */
+export type Admission =
+  | { kind: "ok"; remote: RemoteHolder[]; ticket: number }
+  | { kind: "wait" }
+  | { kind: "fail"; status: number };
+
+/** Messages between nodes about a file (sent with ClusterNode.send). */
+type FileMessage =
+  | { kind: "break"; ckey: string; access: number; share: number; overwrite: boolean; from: string }
+  | { kind: "breakRead"; ckey: string; from: string };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** The cluster-wide key of a file: share name and inode (device numbers differ between nodes). */
+export function clusterKeyOf(shareName: string, localKey: string): string {
+  const parts = localKey.split(":");
+  const stream = parts.length > 2 ? ":" + encodeURIComponent(parts.slice(2).join(":")) : "";
+  return `${encodeURIComponent(shareName.toLowerCase())}:${parts[1]}${stream}`;
+}
+
+/** Parses a node's record; null when it is malformed or of another version (never acted on). */
+export function parseNodeFileRecord(bytes: Uint8Array): NodeFileRecord | null {
+  let j: unknown;
+  try {
+    j = JSON.parse(dec.decode(bytes));
+  } catch {
+    return null;
+  }
+  if (typeof j !== "object" || j === null) return null;
+  const r = j as Record<string, unknown>;
+  if (r.v !== 1 || typeof r.node !== "string" || typeof r.incarnation !== "string") return null;
+  if (typeof r.deletePending !== "boolean" || !Array.isArray(r.opens)) return null;
+  if (r.opens.length > Limits.clusterMaxOpensPerRecord) return null;
+  const opens: SharedOpen[] = [];
+  for (const o of r.opens) {
+    if (typeof o !== "object" || o === null) return null;
+    const x = o as Record<string, unknown>;
+    const int = (v: unknown): v is number =>
+      typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+    if (!int(x.access) || !int(x.share) || !int(x.oplock)) return null;
+    if (x.leaseState !== null && !int(x.leaseState)) return null;
+    opens.push({
+      access: x.access,
+      share: x.share,
+      oplock: x.oplock,
+      leaseState: x.leaseState as number | null,
+    });
+  }
+  if (!Array.isArray(r.locks) || r.locks.length > Limits.clusterMaxLocksPerRecord) return null;
+  const locks: SharedLock[] = [];
+  for (const l of r.locks) {
+    if (typeof l !== "object" || l === null) return null;
+    const x = l as Record<string, unknown>;
+    if (!isU64Text(x.offset) || !isU64Text(x.length) || typeof x.exclusive !== "boolean") return null;
+    locks.push({ offset: x.offset, length: x.length, exclusive: x.exclusive });
+  }
+  return { v: 1, node: r.node, incarnation: r.incarnation, deletePending: r.deletePending, opens, locks };
+}
+
+function isU64Text(v: unknown): v is string {
+  return typeof v === "string" && /^[0-9]{1,20}$/.test(v) && BigInt(v) <= 0xffffffffffffffffn;
+}
+
+/** Remote locks as a lock table of their own (their open ids are negative: never a local one). */
+function remoteLockTable(recs: readonly NodeFileRecord[]): FileLocks {
+  const t = new FileLocks();
+  let id = -1n;
+  for (const r of recs) {
+    for (const l of r.locks) {
+      t.tryAdd({ openId: id--, offset: BigInt(l.offset), length: BigInt(l.length), exclusive: l.exclusive });
+    }
+  }
+  return t;
+}
+
+function holdsRead(o: SharedOpen): boolean {
+  return o.oplock === OplockLevel.II || isExclusiveOplock(o.oplock) ||
+    (o.leaseState !== null && (o.leaseState & LeaseBit.R) !== 0);
+}
+
+/** The file state of this node shared with the other nodes of its cluster. */
+export class ClusterFiles {
+  readonly #client: EtcdClient;
+  readonly #node: ClusterNode;
+  readonly #prefix: string;
+  readonly #files: FileTable;
+  readonly #locks: ByteLockTable;
+  readonly #log: (level: "info" | "warn" | "error", msg: string) => void;
+  /** Local file key <-> cluster key of the files this node has open or is opening. */
+  readonly #toCluster = new Map<string, string>();
+  readonly #toLocal = new Map<string, string>();
+  /** Admitted opens not yet in the FileTable, per cluster key. */
+  readonly #reserved = new Map<string, Map<number, SharedOpen>>();
+  #nextTicket = 1;
+  /** Per cluster key: the chain of this node's writes of its record (kept in order). */
+  readonly #chain = new Map<string, Promise<void>>();
+  readonly #dirty = new Set<string>();
+  /** Per cluster key: nodes whose record shows read caching (breakRead on a write here). */
+  readonly #readers = new Map<string, Set<string>>();
+  /** Per cluster key: other nodes that have a record of the file (opens, locks or a pending delete). */
+  readonly #present = new Map<string, Set<string>>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #warned = new Set<string>();
+  /** Files whose delete this node handed to the node with the last open (see lastClose). */
+  readonly #doomed = new Set<string>();
+  #watch: { cancel(): Promise<void> } | null = null;
+  #inbound = false;
+
+  constructor(opts: {
+    client: EtcdClient;
+    node: ClusterNode;
+    prefix: string;
+    files: FileTable;
+    locks: ByteLockTable;
+    log?: (level: "info" | "warn" | "error", msg: string) => void;
+  }) {
+    this.#client = opts.client;
+    this.#node = opts.node;
+    this.#prefix = opts.prefix;
+    this.#files = opts.files;
+    this.#locks = opts.locks;
+    this.#log = opts.log ?? (() => {});
+    this.#files.onChange = (k) => this.#changed(k);
+    this.#files.onDataChange = (k) => this.#breakRemoteRead(k);
+    this.#node.onMessage((m: unknown) => this.#onMessage(m));
+  }
+
+  /** Starts the watch on every file record (wakes waiters, keeps the read-caching view). */
+  async start(): Promise<void> {
+    const r = await this.#client.range(`${this.#prefix}files/`, { limit: 1 });
+    this.#watch = this.#client.watch(`${this.#prefix}files/`, r.revision + 1n, (u) => {
+      if (u.type === "events") { for (const e of u.events) this.#seen(e.kv, e.type === "delete"); }
+      else if (u.type === "compacted") {
+        // Events were lost: wake every waiter (each re-reads) and restart from now.
+        for (const ck of [...this.#waiters.keys()]) this.#wake(ck);
+        void this.#restartWatch();
+      }
+    }, { idleTimeoutMs: Limits.clusterWatchIdleMs });
+  }
+
+  async #restartWatch(): Promise<void> {
+    await this.#watch?.cancel();
+    if (this.#node.fenced) return;
+    try {
+      await this.start();
+    } catch (e) {
+      this.#log("error", `cluster: file watch could not restart: ${(e as Error).message}`);
+    }
+  }
+
+  /** Stops the watch. */
+  async stop(): Promise<void> {
+    await this.#watch?.cancel();
+    this.#watch = null;
+  }
+
+  #recordKey(ckey: string, node = this.#node.name): string {
+    return `${this.#prefix}files/${ckey}/n/${node}`;
+  }
+
+  #seen(kv: KeyValue, deleted: boolean): void {
+    const key = kv.key;
+    const rest = key.slice(`${this.#prefix}files/`.length);
+    const at = rest.lastIndexOf("/n/");
+    if (at < 0) return;
+    const ckey = rest.slice(0, at);
+    const node = rest.slice(at + 3);
+    if (node === this.#node.name && deleted && this.#doomed.delete(ckey)) {
+      // The node with the last open deleted the file and this node's delete-pending marker.
+      const lk = this.#toLocal.get(ckey);
+      if (lk !== undefined && !this.#files.file(lk) && !this.#reserved.has(ckey)) {
+        this.#toLocal.delete(ckey);
+        this.#toCluster.delete(lk);
+      }
+    }
+    if (node !== this.#node.name && this.#toLocal.has(ckey)) {
+      const rec = deleted ? null : parseNodeFileRecord(kv.value);
+      const present = this.#present.get(ckey) ?? new Set();
+      if (deleted) present.delete(node);
+      else present.add(node);
+      if (present.size) this.#present.set(ckey, present);
+      else this.#present.delete(ckey);
+      const set = this.#readers.get(ckey) ?? new Set();
+      if (rec && rec.opens.some(holdsRead)) set.add(node);
+      else set.delete(node);
+      if (set.size) this.#readers.set(ckey, set);
+      else this.#readers.delete(ckey);
+    }
+    this.#wake(ckey);
+  }
+
+  #wake(ckey: string): void {
+    const list = this.#waiters.get(ckey);
+    if (!list) return;
+    this.#waiters.delete(ckey);
+    for (const w of list) w();
+  }
+
+  /** Resolves at the next change of the file's records (or after a short poll interval). */
+  changed(ckey: string, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const set = this.#waiters.get(ckey) ?? new Set();
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      // The watch wakes us; the timer only guards against a stream that broke meanwhile.
+      const timer = setTimeout(done, Limits.clusterWaitPollMs);
+      signal?.addEventListener("abort", done);
+      set.add(done);
+      this.#waiters.set(ckey, set);
+    });
+  }
+
+  /** Ties a local file key to its cluster key (done by CREATE before admitting). */
+  bind(localKey: string, ckey: string): void {
+    this.#toCluster.set(localKey, ckey);
+    this.#toLocal.set(ckey, localKey);
+  }
+
+  /**
+   * MS-FSA 2.1.5.1.2 across nodes: may an open with `intent` be made next to the other nodes' opens
+   * of the file? "ok" records a reservation (released by {@link settle}) in the same transaction
+   * that checked; "wait" means breaks were sent to the holders' nodes: wait for {@link changed} and
+   * ask again; "fail" carries the status.
+   */
+  async admit(ckey: string, intent: SharedIntent): Promise<Admission> {
+    if (this.#node.fenced) return { kind: "fail", status: Status.INSUFFICIENT_RESOURCES };
+    if (this.#doomed.has(ckey)) return { kind: "fail", status: Status.DELETE_PENDING };
+    for (let round = 0; round < Limits.clusterTxnRetries; round++) {
+      let read;
+      try {
+        read = await this.#client.range(`${this.#prefix}files/${ckey}/`, {});
+      } catch (e) {
+        return this.#unavailable(e);
+      }
+      const remote: { node: string; rec: NodeFileRecord }[] = [];
+      for (const kv of read.kvs) {
+        const key = kv.key;
+        const node = key.slice(key.lastIndexOf("/n/") + 3);
+        if (node === this.#node.name) continue;
+        const rec = parseNodeFileRecord(kv.value);
+        if (!rec) {
+          // docs/cluster.md §8: a record this version cannot read makes the file unavailable; it is
+          // never overwritten.
+          if (!this.#warned.has(key)) this.#log("error", `cluster: unreadable record ${key}`);
+          this.#warned.add(key);
+          return { kind: "fail", status: Status.INSUFFICIENT_RESOURCES };
+        }
+        if (rec.node !== node || !this.#node.isLive(node, rec.incarnation)) continue;
+        remote.push({ node, rec });
+      }
+      const decision = this.#decide(remote, intent);
+      if (decision.kind === "breaks") {
+        for (const node of decision.nodes) {
+          const m: FileMessage = { kind: "break", ckey, ...pick(intent), from: this.#node.name };
+          await this.#node.send(node, m).catch(() => {});
+        }
+        if (decision.wait) return { kind: "wait" };
+      } else if (decision.kind === "fail") return { kind: "fail", status: decision.status };
+      // The reservation goes into this node's record in the transaction that compares the prefix.
+      const ticket = this.#nextTicket++;
+      const res = this.#reserved.get(ckey) ?? new Map();
+      res.set(ticket, {
+        access: intent.access,
+        share: intent.share,
+        oplock: intent.oplock,
+        leaseState: intent.leaseState,
+      });
+      this.#reserved.set(ckey, res);
+      let ok = false;
+      try {
+        ok = await this.#commit(ckey, read.revision);
+      } catch (e) {
+        res.delete(ticket);
+        this.#changed(this.#toLocal.get(ckey) ?? "", ckey);
+        return this.#unavailable(e);
+      }
+      if (ok) {
+        const holders: RemoteHolder[] = [];
+        const readers = new Set<string>();
+        for (const { node, rec } of remote) {
+          for (const o of rec.opens) {
+            holders.push({ access: o.access, oplock: o.oplock, leaseState: o.leaseState });
+          }
+          if (rec.opens.some(holdsRead)) readers.add(node);
+        }
+        if (readers.size) this.#readers.set(ckey, readers);
+        else this.#readers.delete(ckey);
+        if (remote.length) this.#present.set(ckey, new Set(remote.map((r) => r.node)));
+        else this.#present.delete(ckey);
+        return { kind: "ok", remote: holders, ticket };
+      }
+      res.delete(ticket);
+    }
+    return { kind: "wait" };
+  }
+
+  /** Drops an admission's reservation (the open was added to the FileTable, or failed). */
+  settle(ckey: string, ticket: number): void {
+    const res = this.#reserved.get(ckey);
+    if (!res?.delete(ticket)) return;
+    if (res.size === 0) this.#reserved.delete(ckey);
+    this.#changed(this.#toLocal.get(ckey) ?? "", ckey);
+  }
+
+  /** Live other nodes' records of a file, read now (linearizable); null when etcd is unreachable. */
+  async #remoteRecords(ckey: string): Promise<{ recs: NodeFileRecord[]; revision: bigint } | null> {
+    let read;
+    try {
+      read = await this.#client.range(`${this.#prefix}files/${ckey}/`, {});
+    } catch (e) {
+      this.#log("warn", `cluster: etcd unavailable: ${(e as Error).message}`);
+      return null;
+    }
+    const recs: NodeFileRecord[] = [];
+    for (const kv of read.kvs) {
+      const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
+      if (node === this.#node.name) continue;
+      const rec = parseNodeFileRecord(kv.value);
+      if (rec && rec.node === node && this.#node.isLive(node, rec.incarnation)) recs.push(rec);
+    }
+    return { recs, revision: read.revision };
+  }
+
+  /**
+   * MS-SMB2 3.3.5.14.2 across nodes: the locks `taken` (already added to this node's table) must not
+   * collide with any other node's; if they do not, this node's record with them is written in a
+   * transaction that compares the file's records with the ones checked. "conflict": the caller
+   * rolls them back; "unavailable": etcd cannot be reached (the caller rolls back and refuses).
+   */
+  async lockAdmit(
+    localKey: string,
+    taken: readonly ByteLock[],
+  ): Promise<"granted" | "conflict" | "unavailable"> {
+    const ckey = this.#toCluster.get(localKey);
+    if (ckey === undefined) return "granted";
+    if (this.#node.fenced) return "unavailable";
+    for (let round = 0; round < Limits.clusterTxnRetries; round++) {
+      const read = await this.#remoteRecords(ckey);
+      if (!read) return "unavailable";
+      const remote = remoteLockTable(read.recs);
+      for (const l of taken) {
+        if (remote.conflicts(l.openId, l.offset, l.length, l.exclusive)) return "conflict";
+      }
+      try {
+        if (await this.#commit(ckey, read.revision)) return "granted";
+      } catch (e) {
+        this.#log("warn", `cluster: etcd unavailable: ${(e as Error).message}`);
+        return "unavailable";
+      }
+    }
+    return "conflict";
+  }
+
+  /**
+   * MS-FSA 2.1.5.2/2.1.5.3 across nodes: does I/O on the range collide with another node's lock?
+   * Files no other node has a record of answer at once (no etcd round trip); others are read.
+   */
+  remoteIoConflict(
+    localKey: string,
+    offset: bigint,
+    length: bigint,
+    write: boolean,
+  ): boolean | Promise<boolean> {
+    const ckey = this.#toCluster.get(localKey);
+    if (ckey === undefined || !this.#present.has(ckey) || length === 0n) return false;
+    return this.#remoteRecords(ckey).then((read) => {
+      if (!read) return false;
+      return remoteLockTable(read.recs).ioConflict(0n, offset, length, write);
+    });
+  }
+
+  /**
+   * docs/cluster.md §8 fencing: data may be written through this node's handles only while its
+   * etcd lease certainly holds (minus a margin for clock rate drift); after that another node may
+   * have been given its opens.
+   */
+  mayWrite(): boolean {
+    return !this.#node.fenced && Date.now() < this.#node.validUntil() - Limits.clusterFenceMarginMs;
+  }
+
+  /** The cluster key of a local file key this node has bound, if any. */
+  keyOf(localKey: string): string | undefined {
+    return this.#toCluster.get(localKey);
+  }
+
+  /** This node's byte-range locks of a file changed: rewrite its record. */
+  locksChanged(localKey: string): void {
+    this.#changed(localKey);
+  }
+
+  /**
+   * The last open of a file on this node closed (MS-FSA 2.1.5.4 across nodes): a delete that is due
+   * runs only when no other node still has the file open — else this node leaves a delete-pending
+   * record and the node that closes the last open deletes the file; a file another node left delete
+   * pending is deleted here when this was the cluster's last open. `remove` deletes the file.
+   */
+  lastClose(localKey: string, deleteNow: boolean, remove: () => void): void {
+    const ckey = this.#toCluster.get(localKey);
+    if (ckey === undefined) {
+      if (deleteNow) remove();
+      return;
+    }
+    void this.#serial(ckey, async () => {
+      let read;
+      try {
+        read = await this.#client.range(`${this.#prefix}files/${ckey}/`, {});
+      } catch (e) {
+        // Without etcd this node decides alone, as a single server would.
+        this.#log("warn", `cluster: etcd unavailable at the last close of ${ckey}: ${(e as Error).message}`);
+        if (deleteNow) remove();
+        return;
+      }
+      let remoteOpens = false;
+      const doomed: KeyValue[] = [];
+      for (const kv of read.kvs) {
+        const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
+        if (node === this.#node.name) continue;
+        const rec = parseNodeFileRecord(kv.value);
+        if (!rec || !this.#node.isLive(node, rec.incarnation)) continue;
+        if (rec.opens.length > 0) remoteOpens = true;
+        else if (rec.deletePending) doomed.push(kv);
+      }
+      if (!deleteNow && doomed.length === 0) return;
+      if (remoteOpens) {
+        if (deleteNow) {
+          this.#doomed.add(ckey);
+          await this.#client.put(this.#recordKey(ckey), this.#recordOf(ckey)).catch((e) =>
+            this.#log("warn", `cluster: could not publish ${ckey}: ${(e as Error).message}`)
+          );
+        }
+        return;
+      }
+      remove();
+      for (const kv of doomed) {
+        // Only the marker as read: a node that opened the file meanwhile has rewritten it.
+        await this.#client.txn({
+          compare: [{ key: kv.key, target: "mod", modRevision: kv.modRevision }],
+          success: [{ delete: { key: kv.key } }],
+        }).catch(() => {});
+      }
+    });
+  }
+
+  /** Resolves once this node's record of the file is written as it stands now. */
+  flushed(localKey: string): Promise<void> {
+    const ckey = this.#toCluster.get(localKey);
+    if (ckey === undefined) return Promise.resolve();
+    return this.#chain.get(ckey) ?? Promise.resolve();
+  }
+
+  #unavailable(e: unknown): Admission {
+    // docs/cluster.md §8: without etcd no new open can be checked: refuse with a transient status.
+    this.#log("warn", `cluster: etcd unavailable: ${(e as Error).message}`);
+    return { kind: "fail", status: Status.INSUFFICIENT_RESOURCES };
+  }
+
+  #decide(
+    remote: { node: string; rec: NodeFileRecord }[],
+    intent: SharedIntent,
+  ): { kind: "ok" } | { kind: "fail"; status: number } | {
+    kind: "breaks";
+    nodes: Set<string>;
+    wait: boolean;
+  } {
+    const nodes = new Set<string>();
+    let wait = false;
+    if (remote.some((r) => r.rec.deletePending)) return { kind: "fail", status: Status.DELETE_PENDING };
+    // The same split as FileTable.checkOpen: oplocks break for data opens, leases' W for opens
+    // beyond the lease "stat" rights.
+    const breaks = !isStatOpen(intent.access) || intent.overwrite;
+    const breaksLeases = !isLeaseStatOpen(intent.access) || intent.overwrite;
+    let conflict = false;
+    for (const { node, rec } of remote) {
+      for (const o of rec.opens) {
+        if (shareConflict(o, intent.access, intent.share)) {
+          // A sharing violation breaks handle caching first (the holder may close cached handles).
+          if (o.leaseState !== null && (o.leaseState & LeaseBit.H)) {
+            nodes.add(node);
+            wait = true;
+          } else if (o.oplock === OplockLevel.BATCH) {
+            nodes.add(node);
+            wait = true;
+          } else conflict = true;
+          continue;
+        }
+        if (
+          (breaks && isExclusiveOplock(o.oplock)) ||
+          (breaksLeases && o.leaseState !== null && (o.leaseState & LeaseBit.W))
+        ) {
+          nodes.add(node);
+          wait = true;
+        } else if (intent.overwrite && holdsRead(o)) {
+          nodes.add(node);
+          if (o.leaseState !== null && leaseBreakNeedsAck(o.leaseState)) wait = true;
+        }
+      }
+    }
+    if (conflict && !wait) return { kind: "fail", status: Status.SHARING_VIOLATION };
+    return nodes.size ? { kind: "breaks", nodes, wait } : { kind: "ok" };
+  }
+
+  /** This node's record of a file, from the FileTable and the reservations. */
+  #recordOf(ckey: string): string {
+    const localKey = this.#toLocal.get(ckey);
+    const opens: SharedOpen[] = [...(this.#reserved.get(ckey)?.values() ?? [])];
+    const file = localKey !== undefined ? this.#files.file(localKey) : undefined;
+    for (const id of file?.opens ?? []) {
+      const o = this.#files.open(id);
+      if (!o) continue;
+      const l = o.leaseId !== null ? this.#files.lease(o.leaseId) : undefined;
+      opens.push({ access: o.access, share: o.share, oplock: o.oplock, leaseState: l ? l.state : null });
+    }
+    const locks: SharedLock[] = (localKey !== undefined ? this.#locks.held(localKey) : []).map((l) => ({
+      offset: String(l.offset),
+      length: String(l.length),
+      exclusive: l.exclusive,
+    }));
+    const rec: NodeFileRecord = {
+      v: 1,
+      node: this.#node.name,
+      incarnation: this.#node.incarnation,
+      deletePending: (file?.deletePending ?? false) || this.#doomed.has(ckey),
+      opens,
+      locks,
+    };
+    return JSON.stringify(rec);
+  }
+
+  /**
+   * Writes this node's record of the file if no record of the file changed after `revision` (the
+   * read the decision was made on): one compare over the whole `files/<ckey>/` prefix.
+   */
+  #commit(ckey: string, revision: bigint): Promise<boolean> {
+    return this.#serial(ckey, async () =>
+      (await this.#client.txn({
+        compare: [{
+          key: `${this.#prefix}files/${ckey}/`,
+          prefix: true,
+          target: "mod",
+          result: "less",
+          modRevision: revision + 1n,
+        }],
+        success: [{ put: { key: this.#recordKey(ckey), value: this.#recordOf(ckey) } }],
+      })).succeeded);
+  }
+
+  /** Runs `f` after every earlier write of this key's record. */
+  #serial<T>(ckey: string, f: () => Promise<T>): Promise<T> {
+    const prev = this.#chain.get(ckey) ?? Promise.resolve();
+    const run = prev.then(f);
+    const tail = run.then(() => {}, () => {});
+    this.#chain.set(ckey, tail);
+    void tail.then(() => {
+      if (this.#chain.get(ckey) === tail) this.#chain.delete(ckey);
+    });
+    return run;
+  }
+
+  /** The FileTable changed a file: rewrite (or remove) this node's record of it. */
+  #changed(localKey: string, known?: string): void {
+    const ckey = known ?? this.#toCluster.get(localKey);
+    if (ckey === undefined || this.#dirty.has(ckey) || this.#node.fenced) return;
+    this.#dirty.add(ckey);
+    void this.#serial(ckey, async () => {
+      this.#dirty.delete(ckey);
+      const lk = this.#toLocal.get(ckey);
+      const empty = (lk === undefined || !this.#files.file(lk)) && !this.#reserved.has(ckey) &&
+        !this.#doomed.has(ckey);
+      try {
+        if (empty) {
+          await this.#client.delete(this.#recordKey(ckey));
+          // Nothing of the file is open here any more: forget it (unless an open began meanwhile).
+          if (lk !== undefined && !this.#files.file(lk) && !this.#reserved.has(ckey)) {
+            this.#toCluster.delete(lk);
+            this.#toLocal.delete(ckey);
+            this.#readers.delete(ckey);
+            this.#present.delete(ckey);
+          }
+        } else {
+          await this.#client.put(this.#recordKey(ckey), this.#recordOf(ckey));
+        }
+      } catch (e) {
+        this.#log("warn", `cluster: could not publish ${ckey}: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  /** A write here: other nodes holding read caching of the file lose it (MS-FSA 2.1.4.12). */
+  #breakRemoteRead(localKey: string): void {
+    const ckey = this.#inbound ? undefined : this.#toCluster.get(localKey);
+    const readers = ckey !== undefined ? this.#readers.get(ckey) : undefined;
+    if (!readers || ckey === undefined) return;
+    this.#readers.delete(ckey);
+    for (const node of readers) {
+      const m: FileMessage = { kind: "breakRead", ckey, from: this.#node.name };
+      void this.#node.send(node, m).catch(() => {});
+    }
+  }
+
+  #onMessage(raw: unknown): void {
+    if (typeof raw !== "object" || raw === null) return;
+    const m = raw as Record<string, unknown>;
+    if (typeof m.ckey !== "string") return;
+    const localKey = this.#toLocal.get(m.ckey);
+    if (localKey === undefined || !this.#files.file(localKey)) {
+      // Nothing of it is open here (any more): the record is (being) removed; nudge it.
+      this.#changed("", m.ckey);
+      return;
+    }
+    if (m.kind === "breakRead") {
+      // Not passed on: the write happened on the sending node, which told every reader itself.
+      this.#inbound = true;
+      try {
+        this.#files.breakReadCaching(localKey, null);
+      } finally {
+        this.#inbound = false;
+      }
+    } else if (
+      m.kind === "break" && typeof m.access === "number" && typeof m.share === "number" &&
+      typeof m.overwrite === "boolean" && typeof m.from === "string"
+    ) {
+      // The breaks a local opener with this intent would cause (its client GUID is nobody's here).
+      this.#files.checkOpen({
+        fileKey: localKey,
+        access: m.access,
+        share: m.share,
+        overwrite: m.overwrite,
+        clientGuid: `node:${m.from}`,
+        leaseKey: null,
+      });
+    }
+  }
+}
+
+function pick(i: SharedIntent): { access: number; share: number; overwrite: boolean } {
+  return { access: i.access, share: i.share, overwrite: i.overwrite };
+}
+
+/** Bytes of a string (for tests). */
+export function bytesOfRecord(rec: NodeFileRecord): Uint8Array {
+  return enc.encode(JSON.stringify(rec));
+}
