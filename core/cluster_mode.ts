@@ -9,9 +9,38 @@ import { join } from "node:path";
 import { EtcdClient } from "./cluster/etcd.ts";
 import { ClusterJoinError, ClusterNode } from "./cluster/node.ts";
 import type { GlobalConfig } from "./config/types.ts";
-import { log, logWarn } from "./log.ts";
+import { log, logInfo, logWarn } from "./log.ts";
 import { ClusterFiles } from "./state/cluster_files.ts";
 import type { ServerContext } from "./smb2/server_context.ts";
+
+/** Persistent ids of one block: the low bits count, the high bits name the block. */
+const ID_BLOCK_BITS = 40n;
+const ID_BLOCKS_MAX = 1n << (64n - ID_BLOCK_BITS);
+
+/**
+ * Claims the next block of persistent ids: a counter at `ids/persistent` raised by compare-and-put,
+ * so no two joins (of any node, ever) get the same block.
+ */
+async function claimIdBlock(client: EtcdClient, prefix: string): Promise<bigint> {
+  const key = `${prefix}ids/persistent`;
+  for (let round = 0; round < 16; round++) {
+    const kv = await client.get(key);
+    const text = kv ? new TextDecoder().decode(kv.value) : "0";
+    if (!/^[0-9]{1,20}$/.test(text)) throw new Error(`${key} holds ${JSON.stringify(text.slice(0, 40))}`);
+    const next = BigInt(text) + 1n;
+    if (next >= ID_BLOCKS_MAX) throw new Error(`${key}: every block of persistent ids is used`);
+    const t = await client.txn({
+      compare: [
+        kv
+          ? { key, target: "mod", modRevision: kv.modRevision }
+          : { key, target: "create", createRevision: 0n },
+      ],
+      success: [{ put: { key, value: String(next) } }],
+    });
+    if (t.succeeded) return next;
+  }
+  throw new Error(`${key}: too many nodes joining at once`);
+}
 
 /** The etcd key prefix of a cluster (docs/cluster.md §5). */
 export function clusterPrefix(clusterName: string): string {
@@ -26,7 +55,7 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
   const client = new EtcdClient({ endpoints: [...g.clusterEndpoints] });
   const prefix = clusterPrefix(g.clusterName);
   const say = (level: "info" | "warn" | "error", msg: string): void => {
-    if (level === "info") log("conn", msg);
+    if (level === "info") logInfo("server", msg);
     else if (level === "warn") logWarn("server", msg);
     else log("error", msg);
   };
@@ -46,6 +75,15 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
     }
     throw new Error(`cluster endpoints ${g.clusterEndpoints.join(", ")}: ${(e as Error).message}`);
   }
+  // Persistent ids are unique in the cluster: each join claims a block of 2^40 (docs/cluster.md §5).
+  let block: bigint;
+  try {
+    block = await claimIdBlock(client, prefix);
+  } catch (e) {
+    await node.leave().catch(() => {});
+    throw new Error(`cluster endpoints ${g.clusterEndpoints.join(", ")}: ${(e as Error).message}`);
+  }
+  ctx.files.reservePersistentId(block << ID_BLOCK_BITS);
   const files = new ClusterFiles({ client, node, prefix, files: ctx.files, locks: ctx.byteLocks, log: say });
   try {
     await files.start();
@@ -59,9 +97,15 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
     for (const c of [...ctx.connections]) c.close();
   });
   ctx.cluster = files;
+  // Persistent opens are kept in etcd too: another node takes them over (core/smb2/persistent.ts).
+  ctx.persistent.mirror = {
+    save: (rec) => files.putDurable(BigInt(rec.persistentId), rec),
+    remove: (pid) => files.removeDurable(pid),
+  };
   log("conn", `cluster: joined ${prefix} as ${node.name} (incarnation ${node.incarnation})`);
   return async () => {
     ctx.cluster = null;
+    ctx.persistent.mirror = null;
     await files.stop();
     await node.leave().catch(() => {});
   };

@@ -268,6 +268,10 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
   }
   b.addPath("read", g.stateDirectory, "state directory: metadata databases, control socket");
   b.addPath("write", g.stateDirectory, "state directory: metadata databases, control socket");
+  if (g.clusterBackend === "etcd" && g.clusterSharedDirectory !== "") {
+    b.addPath("read", g.clusterSharedDirectory, "cluster shared directory: share metadata and domain SID");
+    b.addPath("write", g.clusterSharedDirectory, "cluster shared directory: share metadata and domain SID");
+  }
   for (const f of ACCOUNT_FILES) b.addPath("read", f, "unix accounts: uid/gid and @group lists");
   b.addPath("read", WORKER_MODULE_PATH, "rpc-wasm Worker module (the Worker itself has no permissions)");
   b.addPath("read", WASM_MODULE_PATH, "rpc-wasm module, compiled by the server and posted to the Worker");

@@ -242,7 +242,10 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   ctx.listenAddresses = listeners.map((l) => (l.addr as Deno.NetAddr).hostname);
   // Persistent handles of the previous process come back before any client can connect
   // (core/smb2/persistent.ts).
-  if (g.durableHandles) await restorePersistent(ctx);
+  // In cluster mode they are in etcd instead, taken over by whichever node the client reconnects to
+  // (core/smb2/persistent.ts adoptPersistent); the copies here are stale.
+  if (g.durableHandles && g.clusterBackend !== "etcd") await restorePersistent(ctx);
+  else if (g.clusterBackend === "etcd") ctx.persistent.clear();
   // Cluster mode (docs/cluster.md): join before any client can connect.
   let leaveCluster: (() => Promise<void>) | null = null;
   if (g.clusterBackend === "etcd") {

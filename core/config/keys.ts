@@ -783,6 +783,16 @@ export const KEY_TABLE = [
     doc: "seconds (2..300) of the etcd lease of this node's liveness: a node silent that long is taken " +
       "for dead",
   }),
+  g({
+    name: "cluster shared directory",
+    field: "clusterSharedDirectory",
+    type: "string",
+    default: "",
+    parse: text,
+    origin: "ksmbd-deno",
+    doc: "with `cluster backend = etcd`: a directory every node sees (on the shared file system, outside " +
+      "the shares) holding the share metadata (ACLs, DOS attributes, streams, EAs) and the domain SID",
+  }),
 
   // ---- shares ----
   s({

@@ -157,6 +157,11 @@ function buildGlobal(
     if (g.clusterNodeName === "") {
       throw new ConfigError(`${at}: "cluster backend = etcd" needs "cluster node name" (unique per node)`);
     }
+    if (g.clusterSharedDirectory === "") {
+      throw new ConfigError(
+        `${at}: "cluster backend = etcd" needs "cluster shared directory" (share metadata every node sees)`,
+      );
+    }
   }
   if (opts.rootDirectoryOverride !== undefined) g.rootDirectory = opts.rootDirectoryOverride;
   if (g.rootDirectory !== "" && !g.rootDirectory.startsWith("/")) {
@@ -168,6 +173,12 @@ function buildGlobal(
     g.stateDirectory = `${opts.baseDir ?? dirOf(source)}/${g.stateDirectory}`;
   }
   g.stateDirectory = cleanPath(g.stateDirectory);
+  if (g.clusterSharedDirectory !== "") {
+    if (!g.clusterSharedDirectory.startsWith("/")) {
+      g.clusterSharedDirectory = `${opts.baseDir ?? dirOf(source)}/${g.clusterSharedDirectory}`;
+    }
+    g.clusterSharedDirectory = cleanPath(g.clusterSharedDirectory);
+  }
   recordGlobalKeyLocations(g, new Map([...entries].map(([k, e]) => [k, where(source, e)])));
   return g;
 }

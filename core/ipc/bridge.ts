@@ -214,7 +214,10 @@ export class Bridge {
   async configure(cfg: ConfigureInput): Promise<ConfigureResult> {
     // The domain SID comes from <state dir>/ksmbd.subauth (read or created here: the module has no
     // file access); a reload keeps the values already in use.
-    const subauth = cfg.subauth ?? this.#subauth ?? loadSubauth(cfg.global.stateDirectory).subauth;
+    const subauth = cfg.subauth ?? this.#subauth ?? loadSubauth(
+      // Cluster mode: one domain SID for every node (docs/cluster.md §7).
+      cfg.global.clusterBackend === "etcd" ? cfg.global.clusterSharedDirectory : cfg.global.stateDirectory,
+    ).subauth;
     const payload = encodeConfigure({ ...cfg, subauth });
     if (payload.length + HEADER_SIZE > MAX_CONFIGURE_BYTES) {
       throw new BridgeError(

@@ -41,8 +41,21 @@ export function loadSubauth(stateDir: string): { subauth: Subauth; persisted: bo
     // missing or unreadable: create below
   }
   const fresh = randomSubauth();
+  const text = `${fresh[0]}:${fresh[1]}:${fresh[2]}\n`;
   try {
-    Deno.writeTextFileSync(path, `${fresh[0]}:${fresh[1]}:${fresh[2]}\n`, { mode: 0o644 });
+    // Created only if absent: cluster nodes sharing the directory, started at once, agree on one.
+    Deno.writeTextFileSync(path, text, { mode: 0o644, createNew: true });
+    return { subauth: fresh, persisted: true };
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) {
+      try {
+        const other = parseSubauth(Deno.readTextFileSync(path));
+        if (other) return { subauth: other, persisted: true };
+      } catch { /* unreadable: replaced below */ }
+    }
+  }
+  try {
+    Deno.writeTextFileSync(path, text, { mode: 0o644 });
     return { subauth: fresh, persisted: true };
   } catch {
     return { subauth: fresh, persisted: false };

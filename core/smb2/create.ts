@@ -60,7 +60,7 @@ import {
 import { Limits } from "../limits.ts";
 import { LeaseBit } from "../state/caching.ts";
 import { ownerOf } from "./durable.ts";
-import { persistOpen } from "./persistent.ts";
+import { adoptPersistent, persistOpen } from "./persistent.ts";
 import { closeOpen } from "./teardown.ts";
 import { findReplayedCreate, rememberCreate, whilePending } from "./replay.ts";
 import { liveChannels } from "./channels.ts";
@@ -130,6 +130,13 @@ function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
     // A reconnect ignores the request's other fields (3.3.5.9.7/12: only the reconnect blob and a
     // lease context count), so it comes before their validation.
     if (conn.server.global.durableHandles && !tree.isPipe && (c.durableReconnect || c.durableV2Reconnect)) {
+      // Cluster mode: a persistent open held by a node that died is taken over first.
+      const pid = c.durableV2Reconnect
+        ? c.durableV2Reconnect.fileId.persistent
+        : c.durableReconnect!.persistent;
+      if (conn.server.cluster !== null && !conn.server.files.open(pid)) {
+        return adoptPersistent(conn.server, pid).then(() => reconnectDurable(ctx, req));
+      }
       return reconnectDurable(ctx, req);
     }
   }
@@ -530,6 +537,9 @@ async function clusterCreate(
         if (p.check.kind === "fail") throw new SmbError(p.check.status);
         if (p.check.kind === "wait") return { wait: "local", key: p.key! };
         const r = await steps.finish();
+        // A persistent open's record is in etcd before the client hears of the open.
+        const made = r.openId !== undefined ? session.opens.get(r.openId) : undefined;
+        if (made) await cluster.durableFlushed(made.persistentId);
         if (held === null && r.openId !== undefined) {
           // Made here: the other nodes learn of it before the client does.
           const open = session.opens.get(r.openId);

@@ -144,6 +144,8 @@ async function clusterLock(
   const first = await cluster.lockAdmit(key, taken);
   if (first === "granted") {
     granted();
+    // A persistent open's locks are in etcd before the client hears of them.
+    await cluster.durableFlushed(open.persistentId);
     return success();
   }
   undoLocks(ctx, taken);

@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import { Open } from "../state/open.ts";
 import { type DurableInfo, fileKeyOf, leaseId } from "../state/file_table.ts";
 import { OplockLevel } from "../state/caching.ts";
+import { clusterKeyOf } from "../state/cluster_files.ts";
 import { CreateDisposition as VfsDisposition } from "../vfs/mod.ts";
 import type { ServerContext } from "./server_context.ts";
 import { shareFsFor } from "./tree_connect.ts";
@@ -55,6 +56,11 @@ function isRecord(x: unknown): x is PersistentRecord {
 /** The records on disk: `<state directory>/persistent/<persistent id>.json`, written atomically. */
 export class PersistentStore {
   readonly dir: string;
+  /**
+   * Cluster mode: every record is also kept in etcd, where another node finds it when this one
+   * dies (core/state/cluster_files.ts putDurable/removeDurable, docs/cluster.md §7).
+   */
+  mirror: { save(rec: PersistentRecord): void; remove(persistentId: bigint): void } | null = null;
 
   constructor(stateDir: string) {
     this.dir = `${stateDir}/persistent`;
@@ -79,12 +85,19 @@ export class PersistentStore {
     } finally {
       fs.closeSync(dfd);
     }
+    this.mirror?.save(rec);
   }
 
   remove(persistentId: bigint): void {
+    this.mirror?.remove(persistentId);
     try {
       fs.unlinkSync(`${this.dir}/${persistentId}.json`);
     } catch { /* not there */ }
+  }
+
+  /** Removes every record here (cluster mode keeps them in etcd: core/server.ts). */
+  clear(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Every readable record; a truncated or corrupted one is logged and removed. */
@@ -166,6 +179,30 @@ export function persistOpen(server: ServerContext, open: Open, share: string): v
 export async function restorePersistent(server: ServerContext): Promise<number> {
   let restored = 0;
   for (const rec of server.persistent.loadAll()) {
+    if (await restoreRecord(server, rec)) restored++;
+  }
+  return restored;
+}
+
+/**
+ * Cluster mode (docs/cluster.md §7): a DH2C for a persistent open this node does not hold. When etcd
+ * names a dead node as its holder, this node claims the record and restores the open as after a
+ * restart (detached, with its share mode, lease and locks), so that the reconnect finds it.
+ */
+export async function adoptPersistent(server: ServerContext, persistentId: bigint): Promise<boolean> {
+  const cluster = server.cluster;
+  if (cluster === null || server.files.open(persistentId)) return false;
+  const rec = await cluster.claimDurable(persistentId);
+  if (!isRecord(rec)) return false;
+  const open = await restoreRecord(server, rec);
+  // Written back under this node (and the other nodes see the open and its locks here).
+  if (open) persistOpen(server, open, rec.share);
+  return open !== null;
+}
+
+/** Puts one stored persistent open back into the state layer, detached; false when dropped. */
+async function restoreRecord(server: ServerContext, rec: PersistentRecord): Promise<Open | null> {
+  {
     const pid = BigInt(rec.persistentId);
     const drop = (why: string): void => {
       logWarn("oplock", `persistent handle ${pid} (${rec.share}\\${rec.relPath}) not restored: ${why}`);
@@ -173,19 +210,19 @@ export async function restorePersistent(server: ServerContext): Promise<number> 
     };
     if (!server.shareContinuous.has(rec.share.toLowerCase())) {
       drop("the share is not continuously available");
-      continue;
+      return null;
     }
     const cfg = await server.bridge.shareConfig(rec.share);
     if (!cfg) {
       drop("no such share");
-      continue;
+      return null;
     }
     let shareFs;
     try {
       shareFs = shareFsFor(server, cfg);
     } catch (e) {
       drop(`share directory: ${(e as Error).message}`);
-      continue;
+      return null;
     }
     let res;
     try {
@@ -198,16 +235,18 @@ export async function restorePersistent(server: ServerContext): Promise<number> 
     } catch (e) {
       server.releaseShareFs(shareFs);
       drop(`file: ${(e as Error).message}`);
-      continue;
+      return null;
     }
     const h = res.handle;
     if (BigInt(h.dev).toString() !== rec.dev || h.fileId.toString() !== rec.ino) {
       shareFs.closeHandle(h);
       server.releaseShareFs(shareFs);
       drop("the file was replaced while the server was down");
-      continue;
+      return null;
     }
     const key = fileKeyOf(BigInt(h.dev), h.fileId, h.stream);
+    // Cluster mode: the open and its locks go into this node's record of the file.
+    server.cluster?.bind(key, clusterKeyOf(cfg.name, key));
     const open = new Open(
       server.allocOpenId(),
       pid,
@@ -263,9 +302,9 @@ export async function restorePersistent(server: ServerContext): Promise<number> 
         exclusive: l.exclusive,
       });
     }
+    server.cluster?.locksChanged(key);
     server.durable.adopt(open, shareFs, cfg.path, cfg.name, rec.durable.timeoutMs);
-    restored++;
     logInfo("oplock", `persistent handle ${pid} of ${rec.share}\\${rec.relPath} restored`);
+    return open;
   }
-  return restored;
 }

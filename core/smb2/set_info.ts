@@ -18,6 +18,7 @@ import { FileAttributes } from "../wire/fscc/types.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
 import { isStatOpen } from "../state/caching.ts";
 import { fileKeyOf } from "../state/file_table.ts";
+import type { ClusterFiles } from "../state/cluster_files.ts";
 import { nameFilter, NotifyAction, NotifyFilter } from "./notify.ts";
 import { setSecurityInfo } from "./security_set.ts";
 import { decodeEaSetList } from "../wire/fscc/ea.ts";
@@ -35,7 +36,57 @@ function targetName(name: string): string {
  * SET_INFO. The rights each class needs of the open, and the tree's write permission, were checked
  * before this runs (core/smb2/access_rules.ts SET_FILE_INFO, SET_FS_INFO, setSecurityNeed).
  */
-export function handleSetInfo(ctx: RequestCtx): Reply {
+export function handleSetInfo(ctx: RequestCtx): Reply | Promise<Reply> {
+  const cluster = ctx.server.cluster;
+  if (cluster === null || ctx.open!.pipe !== null) return setInfoHere(ctx);
+  const req = decodeSetInfoRequest(ctx.pdu);
+  if (req.infoType !== InfoType.FILE || req.fileInfoClass !== C.RENAME) return setInfoHere(ctx);
+  return clusterRenameCheck(ctx, cluster).then(() => setInfoHere(ctx));
+}
+
+/**
+ * Cluster mode: what RENAME checks against this node's opens, checked against the other nodes'
+ * too (core/state/cluster_files.ts): the source's directory open there without FILE_SHARE_DELETE
+ * or with DELETE (SHARING_VIOLATION), a named stream of the file open there, or a replaced target
+ * open there (ACCESS_DENIED).
+ */
+async function clusterRenameCheck(ctx: RequestCtx, cluster: ClusterFiles): Promise<void> {
+  const open = ctx.open!;
+  const tree = ctx.tree!;
+  const fs = tree.fs!;
+  const h = open.file;
+  const share = tree.shareName;
+  const req = decodeSetInfoRequest(ctx.pdu);
+  const r = decodeFileRenameInformation(req.buffer);
+  if (!open.isDirectory) {
+    const cut = h.relPath.lastIndexOf("\\");
+    const parent = fs.resolve(cut < 0 ? "" : h.relPath.slice(0, cut));
+    if (parent.exists) {
+      const opens = await cluster.remoteOpens(share, fileKeyOf(parent.dev, parent.fileId));
+      for (const o of opens) {
+        if (isStatOpen(o.access)) continue;
+        if ((o.access & A.DELETE) || !(o.share & ShareAccess.DELETE)) {
+          throw new SmbError(Status.SHARING_VIOLATION);
+        }
+      }
+    }
+  }
+  if (h.stream === null && (await cluster.remoteStreamOpens(share, fileKeyOf(h.dev, h.fileId)))) {
+    throw new SmbError(Status.ACCESS_DENIED);
+  }
+  const target = targetName(r.fileName);
+  if (target !== "" && r.replaceIfExists && !target.startsWith(":")) {
+    const dest = fs.resolve(target, h.posix);
+    if (dest.exists) {
+      const key = fileKeyOf(dest.dev, dest.fileId);
+      if (key !== open.fileKey && (await cluster.remoteOpens(share, key)).length > 0) {
+        throw new SmbError(Status.ACCESS_DENIED);
+      }
+    }
+  }
+}
+
+function setInfoHere(ctx: RequestCtx): Reply {
   const req = decodeSetInfoRequest(ctx.pdu);
   const open = ctx.open!;
   const tree = ctx.tree!;

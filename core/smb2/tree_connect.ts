@@ -232,7 +232,10 @@ export function shareFsFor(server: ServerContext, cfg: ShareConfigResponse): Sha
     directoryMask: cfg.directoryMask,
     forceCreateMode: cfg.forceCreateMode,
     forceDirectoryMode: cfg.forceDirectoryMode,
-    stateDir: server.stateDir,
+    // Cluster mode: every node keeps the share's metadata in one place (docs/cluster.md §7).
+    stateDir: server.global.clusterBackend === "etcd"
+      ? server.global.clusterSharedDirectory
+      : server.stateDir,
     label: cfg.name,
     // `vfs objects = streams_xattr` (core/vfs/streams.ts keeps the data in the state directory).
     namedStreams: (cfg.flags & SF.STREAMS) !== 0,

@@ -453,6 +453,116 @@ export class ClusterFiles {
     return !this.#node.fenced && Date.now() < this.#node.validUntil() - Limits.clusterFenceMarginMs;
   }
 
+  /** The other nodes' opens of a file (read now); none when etcd cannot be reached. */
+  async remoteOpens(shareName: string, localKey: string): Promise<SharedOpen[]> {
+    const read = await this.#remoteRecords(clusterKeyOf(shareName, localKey));
+    return read ? read.recs.flatMap((r) => r.opens) : [];
+  }
+
+  /** Whether another node has a named stream of this (base) file open. */
+  async remoteStreamOpens(shareName: string, localKey: string): Promise<boolean> {
+    let read;
+    try {
+      // Stream keys are the base key, ":" and the stream name (clusterKeyOf).
+      read = await this.#client.range(`${this.#prefix}files/${clusterKeyOf(shareName, localKey)}:`, {});
+    } catch {
+      return false;
+    }
+    for (const kv of read.kvs) {
+      const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
+      if (node === this.#node.name) continue;
+      const rec = parseNodeFileRecord(kv.value);
+      if (rec && this.#node.isLive(node, rec.incarnation) && rec.opens.length > 0) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A persistent open's record (core/smb2/persistent.ts), kept at `durable/<persistent id>` with
+   * the node that holds it, so that another node can take the open over when this one dies
+   * (docs/cluster.md §7). Writes of one id are kept in order; {@link durableFlushed} waits for them.
+   */
+  putDurable(persistentId: bigint, rec: unknown): void {
+    if (this.#node.fenced) return;
+    const value = JSON.stringify({ node: this.#node.name, incarnation: this.#node.incarnation, rec });
+    void this.#serial(
+      `d:${persistentId}`,
+      () =>
+        this.#client.put(`${this.#prefix}durable/${persistentId}`, value).then(() => {}, (e) =>
+          this.#log(
+            "error",
+            `cluster: persistent open ${persistentId} not written: ${(e as Error).message}`,
+          )),
+    );
+  }
+
+  /** The persistent open ended: its record goes. */
+  removeDurable(persistentId: bigint): void {
+    if (this.#node.fenced) return;
+    void this.#serial(
+      `d:${persistentId}`,
+      () =>
+        this.#client.delete(`${this.#prefix}durable/${persistentId}`).then(
+          () => {},
+          (e) =>
+            this.#log(
+              "warn",
+              `cluster: persistent open ${persistentId} not removed: ${(e as Error).message}`,
+            ),
+        ),
+    );
+  }
+
+  /** Resolves once the writes of a persistent open's record so far are done. */
+  durableFlushed(persistentId: bigint): Promise<void> {
+    return this.#chain.get(`d:${persistentId}`) ?? Promise.resolve();
+  }
+
+  /**
+   * A client reconnects (DH2C) to a persistent open this node does not hold: when its record names
+   * a node that is not live any more, this node claims it (one compare-and-put: two nodes never
+   * both take it) and returns the stored open; null when there is none or its node lives.
+   */
+  async claimDurable(persistentId: bigint): Promise<unknown | null> {
+    if (this.#node.fenced) return null;
+    const key = `${this.#prefix}durable/${persistentId}`;
+    let kv;
+    try {
+      kv = await this.#client.get(key);
+    } catch (e) {
+      this.#log("warn", `cluster: etcd unavailable: ${(e as Error).message}`);
+      return null;
+    }
+    if (!kv) return null;
+    let held: { node?: unknown; incarnation?: unknown; rec?: unknown };
+    try {
+      held = JSON.parse(dec.decode(kv.value));
+    } catch {
+      this.#log("error", `cluster: unreadable record ${key}`);
+      return null;
+    }
+    if (typeof held !== "object" || held === null) return null;
+    if (typeof held.node !== "string" || typeof held.incarnation !== "string") return null;
+    if (this.#node.isLive(held.node, held.incarnation)) return null;
+    const value = JSON.stringify({
+      node: this.#node.name,
+      incarnation: this.#node.incarnation,
+      rec: held.rec,
+    });
+    try {
+      const t = await this.#client.txn({
+        compare: [{ key, target: "mod", modRevision: kv.modRevision }],
+        success: [{ put: { key, value } }],
+      });
+      if (!t.succeeded) return null;
+    } catch (e) {
+      this.#log("warn", `cluster: etcd unavailable: ${(e as Error).message}`);
+      return null;
+    }
+    this.#log("info", `cluster: persistent open ${persistentId} taken over from node ${held.node}`);
+    return held.rec ?? null;
+  }
+
   /** The cluster key of a local file key this node has bound, if any. */
   keyOf(localKey: string): string | undefined {
     return this.#toCluster.get(localKey);

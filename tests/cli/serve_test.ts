@@ -226,7 +226,8 @@ Deno.test("serve --show-permissions prints each grant with its reason and the ex
 
 Deno.test("serve --show-permissions with cluster backend = etcd grants net for exactly each endpoint; a bad endpoint exits 2", async () => {
   await withDir(async (dir) => {
-    const cluster = "\tcluster backend = etcd\n\tcluster node name = n1\n" +
+    const cluster =
+      "\tcluster backend = etcd\n\tcluster node name = n1\n\tcluster shared directory = meta\n" +
       "\tcluster endpoints = http://127.0.0.1:2379 http://[::1]:2380\n";
     const conf = await writeConf(dir, 4997, cluster);
     const r = await serve(["-C", conf, "-P", `${dir}/pwd.db`, "--show-permissions"], dir);
@@ -240,7 +241,7 @@ Deno.test("serve --show-permissions with cluster backend = etcd grants net for e
     await writeConf(dir, 4997, cluster.replace("http://127.0.0.1:2379", "https://127.0.0.1:2379"));
     const bad = await serve(["-C", conf, "-P", `${dir}/pwd.db`, "--show-permissions"], dir);
     assertEquals(bad.code, 2, describeRun(bad));
-    assertStringIncludes(bad.stderr, `${conf}:6: "cluster endpoints": endpoint "https://127.0.0.1:2379"`);
+    assertStringIncludes(bad.stderr, `${conf}:7: "cluster endpoints": endpoint "https://127.0.0.1:2379"`);
   });
 });
 

@@ -59,8 +59,10 @@ Deno.test("parseConfig: cluster backend = etcd with endpoints and node name read
     "cluster node name = node-1.a_B",
     "cluster name = prod.eu-1",
     "cluster lease ttl = 30",
+    "cluster shared directory = /srv/cluster-meta/",
   );
   assertEquals(g.clusterBackend, "etcd");
+  assertEquals(g.clusterSharedDirectory, "/srv/cluster-meta");
   assertEquals(g.clusterEndpoints, [
     "http://127.0.0.1:2379",
     "http://[::1]:2380",
@@ -158,6 +160,16 @@ Deno.test("parseConfig: cluster backend = etcd without endpoints or without a no
     ConfigError,
   );
   assertStringIncludes(e.message, '"cluster endpoints"');
+  e = assertThrows(
+    () =>
+      parseConfig(
+        "[global]\ncluster backend = etcd\ncluster endpoints = http://127.0.0.1:2379\ncluster node name = n\n",
+        SRC,
+      ),
+    ConfigError,
+  );
+  assertStringIncludes(e.message, `${SRC}:2:`);
+  assertStringIncludes(e.message, '"cluster shared directory"');
 });
 
 Deno.test("parseClusterEndpoint / formatClusterEndpoint / clusterEndpointNetGrant: canonical host and exact host:port", () => {

@@ -313,9 +313,14 @@ Deno.test("computePermissions: cluster backend = etcd adds exactly each endpoint
   // `none` (the default, or written) grants nothing for the endpoints it ignores.
   assertEquals(plan(`cluster backend = none\n${endpoints}`), base);
   assertEquals(plan(endpoints), base);
-  const etcd = plan(`cluster backend = etcd\ncluster node name = n1\n${endpoints}`);
+  const etcd = plan(
+    `cluster backend = etcd\ncluster node name = n1\ncluster shared directory = /srv/meta\n${endpoints}`,
+  );
   assertEquals(etcd.net, [...base.net, "10.0.0.1:2379", "[::1]:2380", "etcd.example:80"]);
-  assertEquals([etcd.read, etcd.write, etcd.sys, etcd.ffi], [base.read, base.write, base.sys, base.ffi]);
+  // The shared metadata directory is read and written; nothing else changes.
+  assertEquals([...etcd.read].sort(), [...base.read, "/srv/meta"].sort());
+  assertEquals([...etcd.write].sort(), [...base.write, "/srv/meta"].sort());
+  assertEquals([etcd.sys, etcd.ffi], [base.sys, base.ffi]);
   const grants = etcd.grants.filter((g) => g.why.startsWith("cluster endpoint"));
   assertEquals(grants.map((g) => `${g.kind} ${g.value}`), [
     "net 10.0.0.1:2379",

@@ -47,6 +47,9 @@ export async function startClusterNodes(opts: ClusterNodesOptions): Promise<Clus
     shareDirs[name] = dir;
     shares[name] = { ...params, path: dir };
   }
+  // The share metadata every node must see (ACLs, DOS attributes, streams, EAs, domain SID).
+  const shared = `${base}/shared-state`;
+  await Deno.mkdir(shared);
   const etcd = await startEtcdCluster(3);
   const nodes: ServerHandle[] = [];
   let relay: Relay | null = null;
@@ -56,6 +59,7 @@ export async function startClusterNodes(opts: ClusterNodesOptions): Promise<Clus
     "cluster name": `t${base.slice(-6).replace(/[^A-Za-z0-9]/g, "")}`,
     "cluster lease ttl": String(opts.leaseTtl ?? 3),
     "cluster node name": `node${i + 1}`,
+    "cluster shared directory": shared,
     ...opts.global,
   });
   const logs = (): string =>

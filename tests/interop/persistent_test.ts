@@ -14,8 +14,9 @@ import {
   closeBody,
   ClosedError,
   Cmd,
-  createCtx,
   createCtxChain,
+  dh2c,
+  dh2q,
   fileId,
   get32,
   lockBody,
@@ -31,25 +32,6 @@ import {
 const SHARE = "ca";
 const PERSISTENT = 0x2;
 const RW = 0x1 | 0x2 | 0x80 | 0x100000; // READ_DATA | WRITE_DATA | READ_ATTRIBUTES | SYNCHRONIZE
-
-/** DH2Q (MS-SMB2 2.2.13.2.11): Timeout, Flags, 8 reserved bytes, CreateGuid. */
-function dh2q(createGuid: Uint8Array, timeoutMs: number, flags: number): Uint8Array {
-  const d = new Uint8Array(32);
-  const v = new DataView(d.buffer);
-  v.setUint32(0, timeoutMs, true);
-  v.setUint32(4, flags, true);
-  d.set(createGuid, 16);
-  return createCtx("DH2Q", d);
-}
-
-/** DH2C (MS-SMB2 2.2.13.2.12): FileId, CreateGuid, Flags. */
-function dh2c(fid: Uint8Array, createGuid: Uint8Array, flags: number): Uint8Array {
-  const d = new Uint8Array(36);
-  d.set(fid, 0);
-  d.set(createGuid, 16);
-  new DataView(d.buffer).setUint32(32, flags, true);
-  return createCtx("DH2C", d);
-}
 
 function connect(port: number, clientGuid: Uint8Array): Promise<RawConn> {
   return RawConn.open(port, {

@@ -1639,3 +1639,22 @@ export function dirNames(m: Smb2Msg, infoClass = 0x25): string[] {
 export function sha256(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
+
+/** DH2Q (MS-SMB2 2.2.13.2.11): Timeout, Flags, 8 reserved bytes, CreateGuid. */
+export function dh2q(createGuid: Uint8Array, timeoutMs: number, flags: number): Uint8Array {
+  const d = new Uint8Array(32);
+  const v = new DataView(d.buffer);
+  v.setUint32(0, timeoutMs, true);
+  v.setUint32(4, flags, true);
+  d.set(createGuid, 16);
+  return createCtx("DH2Q", d);
+}
+
+/** DH2C (MS-SMB2 2.2.13.2.12): FileId, CreateGuid, Flags. */
+export function dh2c(fid: Uint8Array, createGuid: Uint8Array, flags: number): Uint8Array {
+  const d = new Uint8Array(36);
+  d.set(fid, 0);
+  d.set(createGuid, 16);
+  new DataView(d.buffer).setUint32(32, flags, true);
+  return createCtx("DH2C", d);
+}
