@@ -16,6 +16,8 @@
  * - echo: ECHO round trips, 1 connection, raw client and smbtorture's smb2.bench.echo.
  * - lease: leased and persistent open+close, lease break round trip (bench/open_lease_bench.ts).
  * - curves: the scaling curves of issue 11 point 5 (bench/curves.ts), on servers of their own.
+ * - cluster: single node against a 2-node cluster on etcd, open+close and transfers on one and on
+ *   both nodes (bench/cluster_rows.ts); needs /usr/bin/etcd, skipped without it.
  * `--rows=all` runs every group. `--quick` shrinks every size and time for a smoke run.
  *
  * Client files go to --dir (/dev/shm). The shares cannot live under /dev/shm: Deno refuses any /dev
@@ -31,6 +33,7 @@ import { smbclient, type SmbclientOptions } from "../tests/helpers/clients.ts";
 import { sha256File, TEST_PASS, TEST_USER, writeRandomFile } from "../tests/helpers/fixtures.ts";
 import { descendantPids, treeCpuSeconds } from "../tests/helpers/proc_stat.ts";
 import type { ServerHandle } from "../tests/helpers/server.ts";
+import { clusterLines, type ClusterResult, runCluster } from "./cluster_rows.ts";
 import { runCurves } from "./curves.ts";
 import { CA_SHARE, SHARE, shareRoot, startBenchServer } from "./servers.ts";
 import { measureOpenLease, openLeaseLines, type OpenLeaseResult } from "./open_lease_bench.ts";
@@ -38,7 +41,7 @@ import { echoRow, metaRows, openCloseRow, parallelSmbclient, settle, tortureBenc
 import { markdownTable, type Measure, median, onCleanup, type Row, type ServerKind } from "./table.ts";
 
 /** The row groups. */
-export const GROUPS = ["transfer", "parallel", "open", "meta", "echo", "lease", "curves"] as const;
+export const GROUPS = ["transfer", "parallel", "open", "meta", "echo", "lease", "curves", "cluster"] as const;
 export type Group = typeof GROUPS[number];
 /** What `deno task bench` runs without --rows: the rows of issue 11's table. */
 export const DEFAULT_GROUPS: Group[] = ["transfer", "parallel", "open", "meta", "echo"];
@@ -76,17 +79,22 @@ export interface BenchOptions {
   curveConns?: number[];
   curveHandles?: number[];
   curveBigMiB?: number;
+  /** MiB each client writes and reads in the cluster group. */
+  clusterMiB: number;
+  /** Repetitions (median) of the cluster group. */
+  clusterReps: number;
 }
 
 const GIB = 1024 * 1024 * 1024;
 const LABEL: Record<ServerKind, string> = { ksmbd: "ksmbd-deno", samba: "Samba smbd" };
 
-const USAGE = "usage: deno task bench [--rows=transfer,parallel,open,meta,echo,lease,curves|all] [--quick] " +
+const USAGE =
+  "usage: deno task bench [--rows=transfer,parallel,open,meta,echo,lease,curves,cluster|all] [--quick] " +
   "[--size-mib=1024] [--reps=5] [--mode=plain,sign,encrypt] [--protocol=SMB3_11] [--only=ksmbd|samba] " +
   "[--backend=webcrypto|openssl] [--dir=/dev/shm] [--share-root=DIR] [--warmup-mib=256] [--verify] [--json] " +
   "[--parallel-clients=8] [--parallel-mib=128] [--open-seconds=3] [--meta-files=2000] [--break-reps=50] " +
   "[--curve-dirs=1000,10000,100000,1000000] [--curve-conns=1,8,64,256] [--curve-handles=1000,3000,9000,60000] " +
-  "[--curve-big-mib=1024]";
+  "[--curve-big-mib=1024] [--cluster-mib=1024] [--cluster-reps=3]";
 
 function numberList(v: string, k: string): number[] {
   const xs = v.split(",").map(Number);
@@ -116,6 +124,8 @@ export function parseArgs(argv: string[]): BenchOptions {
     openSeconds: quick ? 1 : 3,
     metaFiles: quick ? 200 : 2000,
     breakReps: quick ? 10 : 50,
+    clusterMiB: quick ? 256 : 1024,
+    clusterReps: quick ? 1 : 3,
   };
   for (const a of argv) {
     const [k, v] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, ""];
@@ -198,6 +208,12 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "--curve-big-mib":
         o.curveBigMiB = Number(v);
         break;
+      case "--cluster-mib":
+        o.clusterMiB = Number(v);
+        break;
+      case "--cluster-reps":
+        o.clusterReps = Number(v);
+        break;
       case "--help":
       case "-h":
         console.log(USAGE);
@@ -217,6 +233,9 @@ export function parseArgs(argv: string[]): BenchOptions {
     throw new RangeError("--parallel-clients must be a positive integer and --parallel-mib > 0");
   }
   if (!Number.isInteger(o.metaFiles) || o.metaFiles < 1) throw new RangeError("--meta-files must be >= 1");
+  if (!(o.clusterMiB > 0) || !Number.isInteger(o.clusterReps) || o.clusterReps < 1) {
+    throw new RangeError("--cluster-mib must be > 0 and --cluster-reps a positive integer");
+  }
   return o;
 }
 
@@ -271,6 +290,8 @@ export interface BenchResult {
   lease: Array<{ server: ServerKind; label: string; openLease?: OpenLeaseResult }>;
   /** Seconds each group took (both servers). */
   seconds: Record<string, number>;
+  /** The cluster group's results (its own table). */
+  cluster?: ClusterResult;
 }
 
 function addMeasure(rows: Row[], proto: Omit<Row, "ksmbd" | "samba">, kind: ServerKind, m: Measure): void {
@@ -297,10 +318,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const log = (s: string): void => o.json ? console.error(s) : console.log(s);
   const out: BenchResult = { rows: [], lease: [], seconds: {} };
   const kinds: ServerKind[] = o.only ? [o.only] : ["samba", "ksmbd"];
-  const tableGroups = o.rows.filter((g) => g !== "curves");
+  const tableGroups = o.rows.filter((g) => g !== "curves" && g !== "cluster");
   const local = await Deno.makeTempDir({ dir: o.dir, prefix: "ksmbd-bench-client-" });
   const dropLocal = onCleanup(() => Deno.remove(local, { recursive: true }).catch(() => {}));
-  const needMiB = Math.max(2 * o.sizeMiB, 2 * o.parallelClients * o.parallelMiB) + 8192;
+  const needMiB = Math.max(2 * o.sizeMiB, 2 * o.parallelClients * o.parallelMiB, 2 * o.clusterMiB) + 8192;
   const root = await shareRoot(o.shareRoot, needMiB, log);
   const dropRoot = onCleanup(() => root.release());
   try {
@@ -309,6 +330,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       const t0 = performance.now();
       out.rows.push(...await runCurves(o, kinds, root.path, log));
       out.seconds.curves = (performance.now() - t0) / 1000;
+    }
+    if (o.rows.includes("cluster")) {
+      const t0 = performance.now();
+      out.cluster = await runCluster(o, root.path, local, log);
+      out.seconds.cluster = (performance.now() - t0) / 1000;
     }
   } finally {
     await dropLocal();
@@ -650,6 +676,10 @@ export function report(o: BenchOptions, r: BenchResult): void {
     for (const line of markdownTable(r.rows.filter((x) => x.group === g))) console.log(line);
   }
   if (r.lease.length > 0) { for (const line of openLeaseLines(o, r.lease)) console.log(line); }
+  if (r.cluster) {
+    console.log(`\n### cluster (${(r.seconds.cluster ?? 0).toFixed(0)} s)\n`);
+    for (const line of clusterLines(r.cluster, o)) console.log(line);
+  }
   const total = Object.values(r.seconds).reduce((a, b) => a + b, 0);
   console.log(
     `\ngroups took ${Object.entries(r.seconds).map(([g, s]) => `${g} ${s.toFixed(0)} s`).join(", ")}; ` +
@@ -668,5 +698,7 @@ if (import.meta.main) {
   }
   report(o, r);
   // Failing servers are reported, not fatal: exit 1 only when nothing could be measured.
-  Deno.exit(r.rows.some((x) => Number.isFinite(x.ksmbd?.value) || Number.isFinite(x.samba?.value)) ? 0 : 1);
+  const measured = r.rows.some((x) => Number.isFinite(x.ksmbd?.value) || Number.isFinite(x.samba?.value)) ||
+    (r.cluster?.rows.some((x) => Number.isFinite(x.cluster?.value)) ?? false);
+  Deno.exit(measured || (r.cluster?.skipped?.includes("missing") ?? false) ? 0 : 1);
 }

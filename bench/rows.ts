@@ -88,7 +88,7 @@ export async function parallelSmbclient(
 }
 
 /** CREATE (expect SUCCESS) then CLOSE. */
-async function openClose(c: RawConn, body: Uint8Array): Promise<void> {
+export async function openClose(c: RawConn, body: Uint8Array): Promise<void> {
   const m = await c.call(Cmd.CREATE, body, UNSIGNED);
   if (m.status !== St.SUCCESS) throw new Error(`CREATE ${statusName(m.status)}`);
   const cl = await c.call(Cmd.CLOSE, closeBody(fileId(m)), UNSIGNED);

@@ -12,6 +12,9 @@ import type { GlobalConfig } from "./config/types.ts";
 import { log, logInfo, logWarn } from "./log.ts";
 import { ClusterFiles } from "./state/cluster_files.ts";
 import type { ServerContext } from "./smb2/server_context.ts";
+import { handOverDurable } from "./smb2/persistent.ts";
+import { endPreviousSession } from "./smb2/session_setup.ts";
+import { closeAppInstance } from "./smb2/create.ts";
 
 /** Persistent ids of one block: the low bits count, the high bits name the block. */
 const ID_BLOCK_BITS = 40n;
@@ -97,6 +100,10 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
     for (const c of [...ctx.connections]) c.close();
   });
   ctx.cluster = files;
+  // Durable opens move to the node their client reconnects to (core/smb2/persistent.ts).
+  files.onHandover = (pid) => handOverDurable(ctx, pid);
+  files.onPreviousSession = (sid, account) => endPreviousSession(ctx, sid, account);
+  files.onAppInstance = (id) => closeAppInstance(ctx, id);
   // Persistent opens are kept in etcd too: another node takes them over (core/smb2/persistent.ts).
   ctx.persistent.mirror = {
     save: (rec) => files.putDurable(BigInt(rec.persistentId), rec),

@@ -322,4 +322,6 @@ export const Limits = {
   clusterTxnRetries: 8,
   /** Writes stop this long before the node's etcd lease may have run out (docs/cluster.md §8). */
   clusterFenceMarginMs: 500,
+  /** How long a reconnecting node waits for the others to hand over a durable open. */
+  clusterHandoverWaitMs: 3000,
 } as const;

@@ -433,7 +433,9 @@ function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
   };
   const cluster = conn.server.cluster;
   if (cluster !== null) {
-    return clusterCreate(ctx, cluster, tree.shareName, createGuid, {
+    // Its opens of an application instance on the other nodes are closed first (MS-SMB2 3.3.5.9.13).
+    const appInstance = dh2q && c.appInstanceId ? hex16(c.appInstanceId) : null;
+    return clusterCreate(ctx, cluster, tree.shareName, createGuid, appInstance, {
       access,
       share: req.shareAccess,
       overwrite,
@@ -509,9 +511,11 @@ async function clusterCreate(
   cluster: ClusterFiles,
   shareName: string,
   createGuid: string | null,
+  appInstance: string | null,
   intent: SharedIntent,
   steps: CreateSteps,
 ): Promise<Reply> {
+  if (appInstance !== null) await cluster.closeAppInstance(appInstance);
   const conn = ctx.conn;
   const session = ctx.session!;
   const tree = ctx.tree!;
@@ -660,8 +664,9 @@ function openReply(
 }
 
 /** Closes every open made under `appInstanceId`, connected or disconnected (MS-SMB2 3.3.5.9.13). */
-function closeAppInstance(server: RequestCtx["server"], appInstanceId: string): void {
-  for (const rec of server.files.opensByAppInstance(appInstanceId)) {
+export function closeAppInstance(server: RequestCtx["server"], appInstanceId: string): boolean {
+  const opens = server.files.opensByAppInstance(appInstanceId);
+  for (const rec of opens) {
     if (server.durable.has(rec.persistentId)) {
       server.durable.purge(rec.persistentId, "its application instance opened the file again");
       continue;
@@ -669,6 +674,7 @@ function closeAppInstance(server: RequestCtx["server"], appInstanceId: string): 
     const route = server.openRoutes.get(rec.persistentId);
     if (route) closeOpen(route.conn, route.open);
   }
+  return opens.length > 0;
 }
 
 /**

@@ -159,6 +159,17 @@ export class DurableOpens {
     server.releaseShareFs(d.fs);
   }
 
+  /** A detached open and where it lives (cluster handover: core/smb2/persistent.ts). */
+  detachedOf(persistentId: bigint): { open: Open; shareName: string } | undefined {
+    const d = this.#detached.get(persistentId);
+    return d ? { open: d.open, shareName: d.shareName } : undefined;
+  }
+
+  /** Ends a detached open here without waiting for its timeout (it was handed to another node). */
+  release(persistentId: bigint, why: string): void {
+    this.purge(persistentId, why);
+  }
+
   /** Ends every detached open (server shutdown). */
   purgeAll(why: string): void {
     for (const id of [...this.#detached.keys()]) this.purge(id, why);

@@ -40,14 +40,14 @@ export interface PersistentRecord {
 
 const WRITE_ACCESS = 0x2 | 0x4 | 0x40000000 | 0x10000000;
 
-function isRecord(x: unknown): x is PersistentRecord {
+function isRecord(x: unknown, durableOnly = false): x is PersistentRecord {
   const r = x as PersistentRecord;
   return typeof r === "object" && r !== null && r.version === 1 && typeof r.persistentId === "string" &&
     /^[0-9]+$/.test(r.persistentId) && typeof r.share === "string" && typeof r.relPath === "string" &&
     /^[0-9]+$/.test(r.dev) && /^[0-9]+$/.test(r.ino) && typeof r.access === "number" &&
     typeof r.shareAccess === "number" && typeof r.createOptions === "number" &&
     typeof r.clientGuid === "string" && typeof r.durable === "object" && r.durable !== null &&
-    r.durable.persistent === true && typeof r.durable.owner === "string" &&
+    (r.durable.persistent === true || durableOnly) && typeof r.durable.owner === "string" &&
     typeof r.durable.timeoutMs === "number" && Array.isArray(r.locks) &&
     r.locks.every((l) => /^[0-9]+$/.test(l.offset) && /^[0-9]+$/.test(l.length)) &&
     /^[0-9]+$/.test(r.position);
@@ -130,8 +130,20 @@ export class PersistentStore {
 
 /** Writes (or rewrites) the record of a persistent open from its current state. */
 export function persistOpen(server: ServerContext, open: Open, share: string): void {
+  if (!server.files.open(open.persistentId)?.durable?.persistent) return;
+  const rec = recordOf(server, open, share);
+  if (!rec) return;
+  try {
+    server.persistent.save(rec);
+  } catch (e) {
+    log("error", `persistent handle ${open.persistentId}: state not written: ${(e as Error).message}`);
+  }
+}
+
+/** The stored form of a durable open (persistent or not) from its current state. */
+function recordOf(server: ServerContext, open: Open, share: string): PersistentRecord | null {
   const rec = server.files.open(open.persistentId);
-  if (!rec?.durable?.persistent || open.handle === null) return;
+  if (!rec?.durable || open.handle === null) return null;
   const lease = rec.leaseId !== null ? server.files.lease(rec.leaseId) : undefined;
   const locks: PersistentRecord["locks"] = [];
   for (const l of server.byteLocks.all()) {
@@ -139,8 +151,8 @@ export function persistOpen(server: ServerContext, open: Open, share: string): v
       locks.push({ offset: l.offset.toString(), length: l.length.toString(), exclusive: l.exclusive });
     }
   }
-  try {
-    server.persistent.save({
+  {
+    return {
       version: 1,
       persistentId: open.persistentId.toString(),
       share,
@@ -165,10 +177,29 @@ export function persistOpen(server: ServerContext, open: Open, share: string): v
         : null,
       locks,
       position: open.position.toString(),
-    });
-  } catch (e) {
-    log("error", `persistent handle ${open.persistentId}: state not written: ${(e as Error).message}`);
+    };
   }
+}
+
+/**
+ * Cluster mode: another node asks for a durable open this node holds detached (its client
+ * reconnected there, docs/cluster.md §7). The open is released here — its share mode, lease and
+ * locks go with it — and its record is handed to that node through etcd. An open that would delete
+ * its file on release stays.
+ */
+export function handOverDurable(
+  server: ServerContext,
+  persistentId: bigint,
+): PersistentRecord | "attached" | null {
+  const d = server.durable.detachedOf(persistentId);
+  const state = server.files.open(persistentId);
+  if (!state?.durable || state.deleteOnClose) return null;
+  // Its old connection is still up here (about to drop, or the client holds two): not yet.
+  if (!d) return server.openRoutes.has(persistentId) ? "attached" : null;
+  const rec = recordOf(server, d.open, d.shareName);
+  if (!rec) return null;
+  server.durable.release(persistentId, "handed over to another cluster node");
+  return rec;
 }
 
 /**
@@ -192,8 +223,10 @@ export async function restorePersistent(server: ServerContext): Promise<number> 
 export async function adoptPersistent(server: ServerContext, persistentId: bigint): Promise<boolean> {
   const cluster = server.cluster;
   if (cluster === null || server.files.open(persistentId)) return false;
-  const rec = await cluster.claimDurable(persistentId);
-  if (!isRecord(rec)) return false;
+  // A persistent open of a dead node, or a durable open a live node still holds detached.
+  let rec = await cluster.claimDurable(persistentId);
+  if (!isRecord(rec)) rec = await cluster.requestHandover(persistentId);
+  if (!isRecord(rec, true)) return false;
   const open = await restoreRecord(server, rec);
   // Written back under this node (and the other nodes see the open and its locks here).
   if (open) persistOpen(server, open, rec.share);
@@ -208,7 +241,7 @@ async function restoreRecord(server: ServerContext, rec: PersistentRecord): Prom
       logWarn("oplock", `persistent handle ${pid} (${rec.share}\\${rec.relPath}) not restored: ${why}`);
       server.persistent.remove(pid);
     };
-    if (!server.shareContinuous.has(rec.share.toLowerCase())) {
+    if (rec.durable.persistent && !server.shareContinuous.has(rec.share.toLowerCase())) {
       drop("the share is not continuously available");
       return null;
     }

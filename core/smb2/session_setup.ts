@@ -295,13 +295,16 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   // MS-SMB2 3.3.5.5.3: a setup naming a PreviousSessionId of the same user replaces that session
   // (a client reconnecting after losing its connection); its opens are closed.
   if (req.previousSessionId !== 0n && req.previousSessionId !== session.id && !wasValid) {
-    const old = server.sessions.get(req.previousSessionId);
-    if (
-      old && old.session.state === "valid" && old.session.account === session.account && !session.anonymous
-    ) {
-      // Its durable opens stay, waiting for the client's reconnect (MS-SMB2 3.3.5.5.3, 3.3.7.1).
-      server.durable.preserve(old.conn, (o) => o.sessionId === old.session.id);
-      logoffSession(old.conn, old.session);
+    const replaced = !session.anonymous && endPreviousSession(server, req.previousSessionId, session.account);
+    // Cluster mode: the previous session may live on another node (core/state/cluster_files.ts).
+    if (!replaced && !session.anonymous && server.cluster !== null && session.account) {
+      const reply: Reply = {
+        status: Status.SUCCESS,
+        sessionId: session.id,
+        forceSign: keyed || reauthSign,
+        body: (w, h) => encodeSessionSetupResponse(w, h, { sessionFlags, securityBuffer: step.outToken }),
+      };
+      return server.cluster.expirePreviousSession(req.previousSessionId, session.account).then(() => reply);
     }
   }
   return {
@@ -310,6 +313,19 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
     forceSign: keyed || reauthSign,
     body: (w, h) => encodeSessionSetupResponse(w, h, { sessionFlags, securityBuffer: step.outToken }),
   };
+}
+
+/**
+ * MS-SMB2 3.3.5.5.3: ends the session `sessionId` of this server when it belongs to `account` (a
+ * client reconnecting after losing its connection); its durable opens stay for the reconnect
+ * (3.3.7.1), its other opens are closed. False when there is no such valid session here.
+ */
+export function endPreviousSession(server: ServerContext, sessionId: bigint, account: string): boolean {
+  const old = server.sessions.get(sessionId);
+  if (!old || old.session.state !== "valid" || old.session.account !== account) return false;
+  server.durable.preserve(old.conn, (o) => o.sessionId === old.session.id);
+  logoffSession(old.conn, old.session);
+  return true;
 }
 
 /** SMB2 LOGOFF handler. */

@@ -77,7 +77,14 @@ export type Admission =
 /** Messages between nodes about a file (sent with ClusterNode.send). */
 type FileMessage =
   | { kind: "break"; ckey: string; access: number; share: number; overwrite: boolean; from: string }
-  | { kind: "breakRead"; ckey: string; from: string };
+  | { kind: "breakRead"; ckey: string; from: string }
+  /** A client reconnects a durable open on `to`: the node that holds it detached hands it over. */
+  | { kind: "handover"; pid: string; to: string; incarnation: string; req: string }
+  /** MS-SMB2 3.3.5.9.13 across nodes: a durable open on `to` replaces this application instance. */
+  | { kind: "appInstance"; id: string; to: string; req: string }
+  /** MS-SMB2 3.3.5.5.3 across nodes: a session setup on `to` names this PreviousSessionId. */
+  | { kind: "session"; sid: string; account: string; to: string; req: string }
+  | { kind: "handoverReply"; req: string; from: string; ok: boolean };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -176,6 +183,19 @@ export class ClusterFiles {
   readonly #doomed = new Set<string>();
   #watch: { cancel(): Promise<void> } | null = null;
   #inbound = false;
+  /**
+   * Set by the SMB2 layer: gives up a durable open held detached here and returns its stored form
+   * (core/smb2/persistent.ts handOverDurable), or null when this node does not hold it so.
+   */
+  onHandover: ((persistentId: bigint) => unknown | "attached" | null) | null = null;
+  /**
+   * Set by the SMB2 layer: ends a session of this node that a setup on another node replaces
+   * (MS-SMB2 3.3.5.5.3); true when there was one.
+   */
+  onPreviousSession: ((sessionId: bigint, account: string) => boolean) | null = null;
+  /** Set by the SMB2 layer: closes this node's opens of an application instance; true if any. */
+  onAppInstance: ((appInstanceId: string) => boolean) | null = null;
+  readonly #handovers = new Map<string, { waiting: Set<string>; done: (ok: boolean) => void }>();
 
   constructor(opts: {
     client: EtcdClient;
@@ -782,9 +802,137 @@ export class ClusterFiles {
     }
   }
 
-  #onMessage(raw: unknown): void {
+  /**
+   * Asks every other live node for a durable open a client reconnects here (docs/cluster.md §7);
+   * the node holding it detached writes its record to `durable/<pid>` naming this node. Returns
+   * the record, or null when no node holds it (each answers) or none answers in time.
+   */
+  async requestHandover(persistentId: bigint): Promise<unknown | null> {
+    const asked = await this.#ask((req) => ({
+      kind: "handover",
+      pid: String(persistentId),
+      to: this.#node.name,
+      incarnation: this.#node.incarnation,
+      req,
+    }));
+    if (!asked) return null;
+    try {
+      const kv = await this.#client.get(`${this.#prefix}durable/${persistentId}`);
+      if (!kv) return null;
+      const held = JSON.parse(dec.decode(kv.value));
+      if (held?.node !== this.#node.name || held?.incarnation !== this.#node.incarnation) return null;
+      this.#log("info", `cluster: durable open ${persistentId} handed over to this node`);
+      return held.rec ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * MS-SMB2 3.3.5.5.3 across nodes: a session setup here names a PreviousSessionId this node does
+   * not have; the node that has it (same user) ends it, keeping its durable opens for the
+   * reconnect. Resolves once every other node answered (or the wait ran out).
+   */
+  async expirePreviousSession(sessionId: bigint, account: string): Promise<boolean> {
+    return await this.#ask((req) => ({
+      kind: "session",
+      sid: String(sessionId),
+      account,
+      to: this.#node.name,
+      req,
+    }));
+  }
+
+  /**
+   * MS-SMB2 3.3.5.9.13 across nodes: the other nodes close their opens of this application
+   * instance, and their records show it, before this node checks the new open.
+   */
+  async closeAppInstance(appInstanceId: string): Promise<void> {
+    await this.#ask((req) => ({ kind: "appInstance", id: appInstanceId, to: this.#node.name, req }));
+  }
+
+  /** Sends a request to every other live node; true at the first "yes", false once all said no. */
+  async #ask(make: (req: string) => FileMessage): Promise<boolean> {
+    if (this.#node.fenced) return false;
+    const others = [...this.#node.liveNodes().keys()].filter((n) => n !== this.#node.name);
+    if (others.length === 0) return false;
+    const req = crypto.randomUUID();
+    const answered = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => finish(false), Limits.clusterHandoverWaitMs);
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.#handovers.delete(req);
+        resolve(ok);
+      };
+      this.#handovers.set(req, { waiting: new Set(others), done: finish });
+    });
+    const m = make(req);
+    for (const n of others) void this.#node.send(n, m).catch(() => this.#handoverReply(req, n, false));
+    return await answered;
+  }
+
+  #handoverReply(req: string, from: string, ok: boolean): void {
+    const h = this.#handovers.get(req);
+    if (!h) return;
+    if (ok) return h.done(true);
+    h.waiting.delete(from);
+    if (h.waiting.size === 0) h.done(false);
+  }
+
+  /** This node holds the asked-for open detached: give it up and write its record for the asker. */
+  async #handOver(m: Record<string, unknown>): Promise<void> {
+    const { pid, to, incarnation, req } = m;
+    if (typeof pid !== "string" || !/^[0-9]{1,20}$/.test(pid) || typeof to !== "string") return;
+    if (typeof incarnation !== "string" || typeof req !== "string") return;
+    // The client may reconnect here before the node holding the open saw its old connection drop:
+    // an open still attached is waited for a little.
+    let rec = this.onHandover?.(BigInt(pid)) ?? null;
+    for (let i = 0; rec === "attached" && i < Limits.clusterHandoverWaitMs / 100 - 5; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      rec = this.onHandover?.(BigInt(pid)) ?? null;
+    }
+    if (rec === "attached") rec = null;
+    if (rec !== null) {
+      const key = `${this.#prefix}durable/${pid}`;
+      const value = JSON.stringify({ node: to, incarnation, rec });
+      // After this node's own writes of the record (its removal at release among them).
+      await this.#serial(`d:${pid}`, () => this.#client.put(key, value).then(() => {})).catch((e) =>
+        this.#log("error", `cluster: durable open ${pid} not handed over: ${(e as Error).message}`)
+      );
+    }
+    const reply: FileMessage = { kind: "handoverReply", req, from: this.#node.name, ok: rec !== null };
+    await this.#node.send(to, reply).catch(() => {});
+  }
+
+  #onMessage(raw: unknown): void | Promise<void> {
     if (typeof raw !== "object" || raw === null) return;
     const m = raw as Record<string, unknown>;
+    if (m.kind === "handover") return this.#handOver(m);
+    if (m.kind === "appInstance") {
+      const { id, to, req } = m;
+      if (typeof id !== "string" || !/^[0-9a-f]{32}$/.test(id) || typeof to !== "string") return;
+      if (typeof req !== "string") return;
+      const ok = this.onAppInstance?.(id) ?? false;
+      // The closes are in this node's records before the asker looks.
+      return Promise.all([...this.#chain.values()]).then(() => {
+        const reply: FileMessage = { kind: "handoverReply", req, from: this.#node.name, ok };
+        return this.#node.send(to, reply).catch(() => {});
+      });
+    }
+    if (m.kind === "session") {
+      const { sid, account, to, req } = m;
+      if (typeof sid !== "string" || !/^[0-9]{1,20}$/.test(sid) || typeof account !== "string") return;
+      if (typeof to !== "string" || typeof req !== "string") return;
+      const ok = this.onPreviousSession?.(BigInt(sid), account) ?? false;
+      const reply: FileMessage = { kind: "handoverReply", req, from: this.#node.name, ok };
+      return this.#node.send(to, reply).catch(() => {});
+    }
+    if (m.kind === "handoverReply") {
+      if (typeof m.req === "string" && typeof m.from === "string" && typeof m.ok === "boolean") {
+        this.#handoverReply(m.req, m.from, m.ok);
+      }
+      return;
+    }
     if (typeof m.ckey !== "string") return;
     const localKey = this.#toLocal.get(m.ckey);
     if (localKey === undefined || !this.#files.file(localKey)) {
