@@ -94,6 +94,13 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
     await node.leave().catch(() => {});
     throw new Error(`cluster endpoints ${g.clusterEndpoints.join(", ")}: ${(e as Error).message}`);
   }
+  // docs/cluster.md §7: a dead node's records go, removed by one survivor (the first live name).
+  node.onNodeGone((gone) => {
+    const first = [...node.liveNodes().keys()].sort()[0];
+    if (first === node.name) void files.reap(gone.name, gone.incarnation);
+  });
+  // This node's records from before a crash or restart (another incarnation) are garbage.
+  void files.reap(node.name, null);
   node.onFenced((reason) => {
     // docs/cluster.md §8: another node may now be given this node's opens: drop every client.
     log("error", `cluster: node ${node.name} lost its etcd lease (${reason}): closing every connection`);

@@ -324,4 +324,6 @@ export const Limits = {
   clusterFenceMarginMs: 500,
   /** How long a reconnecting node waits for the others to hand over a durable open. */
   clusterHandoverWaitMs: 3000,
+  /** File records read at once when a dead node's records are removed (docs/cluster.md §7). */
+  clusterReapBatch: 10_000,
 } as const;

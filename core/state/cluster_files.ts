@@ -239,6 +239,42 @@ export class ClusterFiles {
     }
   }
 
+  /**
+   * Removes the file records a node left behind (docs/cluster.md §7): those of a node that died
+   * (called when its key goes, by the live node first in name order, so one node does it) and,
+   * at start-up, this node's own records from a previous incarnation. Records of a live
+   * incarnation are never touched; each delete compares the record as read.
+   */
+  async reap(name: string, incarnation: string | null): Promise<number> {
+    let read;
+    try {
+      read = await this.#client.range(`${this.#prefix}files/`, { limit: Limits.clusterReapBatch });
+    } catch (e) {
+      this.#log("warn", `cluster: records of ${name} not reaped: ${(e as Error).message}`);
+      return 0;
+    }
+    let n = 0;
+    for (const kv of read.kvs) {
+      if (!kv.key.endsWith(`/n/${name}`)) continue;
+      const rec = parseNodeFileRecord(kv.value);
+      if (rec && this.#node.isLive(name, rec.incarnation)) continue;
+      if (incarnation !== null && rec && rec.incarnation !== incarnation) continue;
+      const t = await this.#client.txn({
+        compare: [{ key: kv.key, target: "mod", modRevision: kv.modRevision }],
+        success: [{ delete: { key: kv.key } }],
+      }).catch(() => null);
+      if (t?.succeeded) n++;
+    }
+    if (read.more) {
+      this.#log(
+        "warn",
+        `cluster: more than ${Limits.clusterReapBatch} file records: reaping continues later`,
+      );
+    }
+    if (n > 0) this.#log("info", `cluster: removed ${n} file records of node ${name}`);
+    return n;
+  }
+
   /** Stops the watch. */
   async stop(): Promise<void> {
     await this.#watch?.cancel();

@@ -22,6 +22,7 @@ import { etcdAvailable } from "../helpers/etcd.ts";
 import { type ClusterNodes, startClusterNodes } from "../helpers/cluster_nodes.ts";
 import { startKsmbd } from "../helpers/server.ts";
 import { descendantPids } from "../helpers/proc_stat.ts";
+import { EtcdClient } from "../../core/cluster/etcd.ts";
 import {
   Access,
   type BreakNotice,
@@ -376,6 +377,16 @@ Deno.test({
           assert(Date.now() - t0 < 3000 + 4000, `still ${last} ${Date.now() - t0} ms after the kill`);
           await new Promise((r) => setTimeout(r, 200));
         }
+        // The survivor removes the dead node's file records from etcd.
+        const etcd = new EtcdClient({ endpoints: cl.etcd.endpoints });
+        const prefix = `/ksmbd/${cl.global(0)["cluster name"]}/v1/files/`;
+        let left = -1;
+        for (let i = 0; i < 50 && left !== 0; i++) {
+          const r = await etcd.range(prefix);
+          left = r.kvs.filter((kv) => kv.key.endsWith(`/n/node${na + 1}`)).length;
+          if (left) await new Promise((r) => setTimeout(r, 100));
+        }
+        assertEquals(left, 0, "file records of the dead node left in etcd");
       });
       failed = false;
     } finally {
