@@ -68,13 +68,17 @@ Deno.test({
             const other = through.get(leaf.name);
             if (leaf.outcome === "success") one++;
             if (other?.outcome === "success") two++;
-            if (leaf.outcome !== "success" || other?.outcome === "success" || CROSS_NODE_GAPS.has(name)) continue;
+            if (leaf.outcome !== "success" || other?.outcome === "success" || CROSS_NODE_GAPS.has(name)) {
+              continue;
+            }
             regressions.push(`${name}: ${other?.outcome ?? "missing"} ${other?.detail.split("\n")[0] ?? ""}`);
           }
           assert(regressions.length === 0, `passes on one node, not through two:\n${regressions.join("\n")}`);
         });
       }
-      console.log(`smbtorture leaves passing: one node ${one}, two nodes behind the relay ${two}, of ${total}`);
+      console.log(
+        `smbtorture leaves passing: one node ${one}, two nodes behind the relay ${two}, of ${total}`,
+      );
     } finally {
       await single.stop();
       await cl.stop();
