@@ -97,7 +97,10 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
   // docs/cluster.md §7: a dead node's records go, removed by one survivor (the first live name).
   node.onNodeGone((gone) => {
     const first = [...node.liveNodes().keys()].sort()[0];
-    if (first === node.name) void files.reap(gone.name, gone.incarnation);
+    if (first === node.name) {
+      void files.reap(gone.name, gone.incarnation);
+      void files.sweepDurable(gone.name, gone.incarnation);
+    }
   });
   // This node's records from before a crash or restart (another incarnation) are garbage.
   void files.reap(node.name, null);

@@ -38,6 +38,8 @@ export interface SharedOpen {
   oplock: number;
   /** The lease's current state when the open belongs to one, else null. */
   leaseState: number | null;
+  /** A persistent open's persistent id: it outlives its node until taken over (docs/cluster.md §7). */
+  pid?: string;
 }
 
 /** A byte-range lock in a node's record (offsets as decimal strings: they exceed 2^53). */
@@ -45,6 +47,8 @@ export interface SharedLock {
   offset: string;
   length: string;
   exclusive: boolean;
+  /** Held by the persistent open with this persistent id. */
+  pid?: string;
 }
 
 /** A node's part of one file, as stored in etcd. */
@@ -117,12 +121,15 @@ export function parseNodeFileRecord(bytes: Uint8Array): NodeFileRecord | null {
       typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
     if (!int(x.access) || !int(x.share) || !int(x.oplock)) return null;
     if (x.leaseState !== null && !int(x.leaseState)) return null;
-    opens.push({
+    if (x.pid !== undefined && !isU64Text(x.pid)) return null;
+    const open: SharedOpen = {
       access: x.access,
       share: x.share,
       oplock: x.oplock,
       leaseState: x.leaseState as number | null,
-    });
+    };
+    if (x.pid !== undefined) open.pid = x.pid;
+    opens.push(open);
   }
   if (!Array.isArray(r.locks) || r.locks.length > Limits.clusterMaxLocksPerRecord) return null;
   const locks: SharedLock[] = [];
@@ -130,7 +137,10 @@ export function parseNodeFileRecord(bytes: Uint8Array): NodeFileRecord | null {
     if (typeof l !== "object" || l === null) return null;
     const x = l as Record<string, unknown>;
     if (!isU64Text(x.offset) || !isU64Text(x.length) || typeof x.exclusive !== "boolean") return null;
-    locks.push({ offset: x.offset, length: x.length, exclusive: x.exclusive });
+    if (x.pid !== undefined && !isU64Text(x.pid)) return null;
+    const lock: SharedLock = { offset: x.offset, length: x.length, exclusive: x.exclusive };
+    if (x.pid !== undefined) lock.pid = x.pid;
+    locks.push(lock);
   }
   return { v: 1, node: r.node, incarnation: r.incarnation, deletePending: r.deletePending, opens, locks };
 }
@@ -183,6 +193,7 @@ export class ClusterFiles {
   readonly #doomed = new Set<string>();
   #watch: { cancel(): Promise<void> } | null = null;
   #inbound = false;
+  readonly #sweeps = new Set<ReturnType<typeof setTimeout>>();
   /**
    * Set by the SMB2 layer: gives up a durable open held detached here and returns its stored form
    * (core/smb2/persistent.ts handOverDurable), or null when this node does not hold it so.
@@ -259,6 +270,8 @@ export class ClusterFiles {
       const rec = parseNodeFileRecord(kv.value);
       if (rec && this.#node.isLive(name, rec.incarnation)) continue;
       if (incarnation !== null && rec && rec.incarnation !== incarnation) continue;
+      // Persistent opens still waiting for their client keep the record (§7); swept at their timeout.
+      if (rec && (await this.#counted(name, rec))) continue;
       const t = await this.#client.txn({
         compare: [{ key: kv.key, target: "mod", modRevision: kv.modRevision }],
         success: [{ delete: { key: kv.key } }],
@@ -275,8 +288,45 @@ export class ClusterFiles {
     return n;
   }
 
+  /**
+   * A dead node's persistent opens that no client reclaimed end at their durable timeout (MS-SMB2
+   * 3.3.7.1): their `durable/<pid>` records are removed then (if still unclaimed), and the node's
+   * records reaped again. Run by the same survivor as {@link reap}.
+   */
+  async sweepDurable(name: string, incarnation: string): Promise<void> {
+    let read;
+    try {
+      read = await this.#client.range(`${this.#prefix}durable/`, { limit: Limits.clusterReapBatch });
+    } catch {
+      return;
+    }
+    for (const kv of read.kvs) {
+      let held;
+      try {
+        held = JSON.parse(dec.decode(kv.value));
+      } catch {
+        continue;
+      }
+      if (held?.node !== name || held?.incarnation !== incarnation) continue;
+      const t = held?.rec?.durable?.timeoutMs;
+      const ms = typeof t === "number" && t > 0 ? Math.min(t, Limits.durableTimeoutCeilingMs) : 0;
+      const timer = setTimeout(async () => {
+        this.#sweeps.delete(timer);
+        await this.#client.txn({
+          compare: [{ key: kv.key, target: "mod", modRevision: kv.modRevision }],
+          success: [{ delete: { key: kv.key } }],
+        }).catch(() => null);
+        await this.reap(name, incarnation);
+      }, ms);
+      Deno.unrefTimer(timer);
+      this.#sweeps.add(timer);
+    }
+  }
+
   /** Stops the watch. */
   async stop(): Promise<void> {
+    for (const t of this.#sweeps) clearTimeout(t);
+    this.#sweeps.clear();
     await this.#watch?.cancel();
     this.#watch = null;
   }
@@ -376,8 +426,9 @@ export class ClusterFiles {
           this.#warned.add(key);
           return { kind: "fail", status: Status.INSUFFICIENT_RESOURCES };
         }
-        if (rec.node !== node || !this.#node.isLive(node, rec.incarnation)) continue;
-        remote.push({ node, rec });
+        if (rec.node !== node) continue;
+        const counted = await this.#counted(node, rec);
+        if (counted) remote.push({ node, rec: counted });
       }
       const decision = this.#decide(remote, intent);
       if (decision.kind === "breaks") {
@@ -447,9 +498,38 @@ export class ClusterFiles {
       const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
       if (node === this.#node.name) continue;
       const rec = parseNodeFileRecord(kv.value);
-      if (rec && rec.node === node && this.#node.isLive(node, rec.incarnation)) recs.push(rec);
+      const counted = rec && rec.node === node ? await this.#counted(node, rec) : null;
+      if (counted) recs.push(counted);
     }
     return { recs, revision: read.revision };
+  }
+
+  /**
+   * What of another node's record counts: all of it while the node lives; of a dead node only its
+   * persistent opens (and their locks) whose `durable/<pid>` record still names it — they wait for
+   * their client to reclaim them on another node, or for their timeout (docs/cluster.md §7).
+   */
+  async #counted(node: string, rec: NodeFileRecord): Promise<NodeFileRecord | null> {
+    if (this.#node.isLive(node, rec.incarnation)) return rec;
+    const kept = new Set<string>();
+    for (const o of rec.opens) {
+      if (o.pid === undefined) continue;
+      try {
+        const kv = await this.#client.get(`${this.#prefix}durable/${o.pid}`);
+        const held = kv ? JSON.parse(dec.decode(kv.value)) : null;
+        if (held?.node === node && held?.incarnation === rec.incarnation) kept.add(o.pid);
+      } catch {
+        // Unreadable, or etcd unreachable: the open is taken to be still held (the safe side).
+        kept.add(o.pid);
+      }
+    }
+    if (kept.size === 0) return null;
+    return {
+      ...rec,
+      deletePending: false,
+      opens: rec.opens.filter((o) => o.pid !== undefined && kept.has(o.pid)),
+      locks: rec.locks.filter((l) => l.pid !== undefined && kept.has(l.pid)),
+    };
   }
 
   /**
@@ -656,8 +736,9 @@ export class ClusterFiles {
       for (const kv of read.kvs) {
         const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
         if (node === this.#node.name) continue;
-        const rec = parseNodeFileRecord(kv.value);
-        if (!rec || !this.#node.isLive(node, rec.incarnation)) continue;
+        const parsed = parseNodeFileRecord(kv.value);
+        const rec = parsed ? await this.#counted(node, parsed) : null;
+        if (!rec) continue;
         if (rec.opens.length > 0) remoteOpens = true;
         else if (rec.deletePending) doomed.push(kv);
       }
@@ -745,17 +826,28 @@ export class ClusterFiles {
     const localKey = this.#toLocal.get(ckey);
     const opens: SharedOpen[] = [...(this.#reserved.get(ckey)?.values() ?? [])];
     const file = localKey !== undefined ? this.#files.file(localKey) : undefined;
+    const persistent = new Set<bigint>();
     for (const id of file?.opens ?? []) {
       const o = this.#files.open(id);
       if (!o) continue;
       const l = o.leaseId !== null ? this.#files.lease(o.leaseId) : undefined;
-      opens.push({ access: o.access, share: o.share, oplock: o.oplock, leaseState: l ? l.state : null });
+      const shared: SharedOpen = {
+        access: o.access,
+        share: o.share,
+        oplock: o.oplock,
+        leaseState: l ? l.state : null,
+      };
+      if (o.durable?.persistent) {
+        shared.pid = String(id);
+        persistent.add(id);
+      }
+      opens.push(shared);
     }
-    const locks: SharedLock[] = (localKey !== undefined ? this.#locks.held(localKey) : []).map((l) => ({
-      offset: String(l.offset),
-      length: String(l.length),
-      exclusive: l.exclusive,
-    }));
+    const locks: SharedLock[] = (localKey !== undefined ? this.#locks.held(localKey) : []).map((l) => {
+      const lock: SharedLock = { offset: String(l.offset), length: String(l.length), exclusive: l.exclusive };
+      if (persistent.has(l.openId)) lock.pid = String(l.openId);
+      return lock;
+    });
     const rec: NodeFileRecord = {
       v: 1,
       node: this.#node.name,

@@ -2,7 +2,9 @@
  * Cluster failover of a persistent handle (issue 13, docs/cluster.md §7): two ksmbd-deno nodes in
  * cluster mode over one `continuous availability` share behind the round-robin relay. A client
  * opens a file persistent (DH2Q with SMB2_DHANDLE_FLAG_PERSISTENT), writes, flushes and holds an
- * exclusive byte-range lock; its node is killed with SIGKILL (launcher and server). The client
+ * exclusive byte-range lock; its node is killed with SIGKILL (launcher and server). After the dead
+ * node's etcd lease ran out and before the client is back, another client's lock on the range is
+ * still refused (the persistent open waits for its client, docs/cluster.md §7). The client
  * reconnects through the same relay address — the dead node refuses, so it lands on the other node
  * — and reclaims the handle with DH2C. The lock still excludes a second client (LOCK_NOT_GRANTED,
  * and its WRITE into the range gets FILE_LOCK_CONFLICT), the client writes again, and the file holds
@@ -14,7 +16,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
 import { etcdAvailable } from "../helpers/etcd.ts";
 import { startClusterNodes } from "../helpers/cluster_nodes.ts";
-import { descendantPids } from "../helpers/proc_stat.ts";
+import { killTree } from "../helpers/proc_stat.ts";
 import {
   Capabilities,
   closeBody,
@@ -104,12 +106,26 @@ Deno.test({
 
       // The node dies as in a crash.
       const victim = cl.nodes[home];
-      for (const pid of [...descendantPids(victim.pid), victim.pid]) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
+      killTree(victim.pid);
       await a.dispose().catch(() => {});
+
+      // Once the dead node's etcd lease has run out (`cluster lease ttl` 3 s) its other opens are
+      // gone, but its persistent open and lock wait for their client: another client is refused.
+      await new Promise((res) => setTimeout(res, 4500));
+      const d = await connect(cl.relay.port, randomKey());
+      conns.push(d);
+      const od = await d.create("ca.dat", { access: RW, share: 7, disposition: 1 });
+      assertEquals(statusName(od.status), statusName(St.SUCCESS), "another client's CREATE meanwhile");
+      const ld = await d.call(
+        Cmd.LOCK,
+        lockBody(fileId(od), [{
+          offset: 0n,
+          length: 1n,
+          flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
+        }]),
+      );
+      assertEquals(statusName(ld.status), statusName(St.LOCK_NOT_GRANTED), "the orphaned lock still holds");
+      await d.call(Cmd.CLOSE, closeBody(fileId(od)));
 
       // The client reconnects through the same address and reclaims its handle on the other node.
       // Until the dead node's etcd lease runs out (`cluster lease ttl` 3 s) the handle is still the

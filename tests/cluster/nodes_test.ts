@@ -21,7 +21,7 @@ import { TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
 import { etcdAvailable } from "../helpers/etcd.ts";
 import { type ClusterNodes, startClusterNodes } from "../helpers/cluster_nodes.ts";
 import { startKsmbd } from "../helpers/server.ts";
-import { descendantPids } from "../helpers/proc_stat.ts";
+import { killTree } from "../helpers/proc_stat.ts";
 import { EtcdClient } from "../../core/cluster/etcd.ts";
 import {
   Access,
@@ -354,11 +354,7 @@ Deno.test({
         const mb = await b.create("orphan.txt", { access: RW, share: 7, disposition: Disposition.OPEN });
         assertEquals(statusName(mb.status), statusName(St.SHARING_VIOLATION), "blocked while node 1 lives");
         // The launcher and the server process under it, as a crash of the machine would.
-        for (const pid of [...descendantPids(victim.pid), victim.pid]) {
-          try {
-            Deno.kill(pid, "SIGKILL");
-          } catch { /* gone */ }
-        }
+        killTree(victim.pid);
         const t0 = Date.now();
         let last = "";
         for (;;) {

@@ -81,3 +81,12 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Kills `pid` and every process under it with SIGKILL, as a crash of the machine would. */
+export function killTree(pid: number): void {
+  for (const p of [...descendantPids(pid), pid]) {
+    try {
+      Deno.kill(p, "SIGKILL");
+    } catch { /* gone */ }
+  }
+}

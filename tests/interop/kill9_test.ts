@@ -13,7 +13,7 @@
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { randomBytes, TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
-import { descendantPids } from "../helpers/proc_stat.ts";
+import { killTree } from "../helpers/proc_stat.ts";
 import { corePid, type SyncCall, traceSyncs } from "../helpers/fsync_trace.ts";
 import { restartKsmbd, type ServerHandle, startKsmbd } from "../helpers/server.ts";
 import {
@@ -92,11 +92,7 @@ function basicInfo(creation: bigint, attributes: number): Uint8Array {
 
 /** Kills the server (launcher and core) with SIGKILL, as a crash would. */
 function killHard(h: ServerHandle): void {
-  for (const pid of [...descendantPids(h.pid), h.pid]) {
-    try {
-      Deno.kill(pid, "SIGKILL");
-    } catch { /* gone */ }
-  }
+  killTree(h.pid);
 }
 
 async function connectRetrying(port: number): Promise<RawConn> {

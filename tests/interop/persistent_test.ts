@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
-import { descendantPids } from "../helpers/proc_stat.ts";
+import { killTree } from "../helpers/proc_stat.ts";
 import { restartKsmbd, runKsmbdCli, type ServerHandle, startKsmbd } from "../helpers/server.ts";
 import {
   Capabilities,
@@ -45,11 +45,7 @@ function connect(port: number, clientGuid: Uint8Array): Promise<RawConn> {
 
 /** Kills the server (launcher and core) with SIGKILL, as a crash would. */
 function killHard(h: ServerHandle): void {
-  for (const pid of [...descendantPids(h.pid), h.pid]) {
-    try {
-      Deno.kill(pid, "SIGKILL");
-    } catch { /* gone */ }
-  }
+  killTree(h.pid);
 }
 
 let restartLog: ReadableStreamDefaultReader<string> | null = null;
