@@ -10,6 +10,7 @@ import { EtcdClient } from "./cluster/etcd.ts";
 import { ClusterJoinError, ClusterNode } from "./cluster/node.ts";
 import type { GlobalConfig } from "./config/types.ts";
 import { log, logInfo, logWarn } from "./log.ts";
+import { Limits } from "./limits.ts";
 import { ClusterFiles } from "./state/cluster_files.ts";
 import type { ServerContext } from "./smb2/server_context.ts";
 import { handOverDurable } from "./smb2/persistent.ts";
@@ -55,7 +56,12 @@ export function clusterPrefix(clusterName: string): string {
  * it; throws an Error whose message says why the node could not join.
  */
 export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Promise<() => Promise<void>> {
-  const client = new EtcdClient({ endpoints: [...g.clusterEndpoints] });
+  // A call gives up well within the node's lease (docs/cluster.md §8): a CREATE without etcd is
+  // answered INSUFFICIENT_RESOURCES before the node fences itself and drops its clients.
+  const client = new EtcdClient({
+    endpoints: [...g.clusterEndpoints],
+    timeoutMs: Math.min(Limits.clusterEtcdTimeoutMs, g.clusterLeaseTtl * 400),
+  });
   const prefix = clusterPrefix(g.clusterName);
   const say = (level: "info" | "warn" | "error", msg: string): void => {
     if (level === "info") logInfo("server", msg);

@@ -326,4 +326,6 @@ export const Limits = {
   clusterHandoverWaitMs: 3000,
   /** File records read at once when a dead node's records are removed (docs/cluster.md §7). */
   clusterReapBatch: 10_000,
+  /** Longest wait for one etcd call in cluster mode (less when `cluster lease ttl` is short). */
+  clusterEtcdTimeoutMs: 5000,
 } as const;
