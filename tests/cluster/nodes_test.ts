@@ -53,6 +53,7 @@ const RW = Access.READ_DATA | Access.WRITE_DATA | Access.READ_ATTRIBUTES | Acces
 const DELETE = 0x10000;
 const DELETE_PENDING = 0xc0000056;
 const FILE_LOCK_CONFLICT = 0xc0000054;
+const INSUFFICIENT_RESOURCES = 0xc000009a;
 
 async function connect(port: number, conns: RawConn[]): Promise<RawConn> {
   const c = await RawConn.open(port, {
@@ -324,24 +325,50 @@ Deno.test({
         assert(!(await exists(`${cl.shareDirs[SHARE]}/doomed.txt`)), "doomed.txt removed from the share");
       });
 
+      await t.step("an unreadable record in etcd makes its file unavailable and is left alone", async () => {
+        const [a] = await pair(cl, conns);
+        await makeFile(a, "odd.txt");
+        const ino = (await Deno.stat(`${cl.shareDirs[SHARE]}/odd.txt`)).ino!;
+        const etcd = new EtcdClient({ endpoints: cl.etcd.endpoints });
+        const key = `/ksmbd/${cl.global(0)["cluster name"]}/v1/files/${SHARE}:${ino}/n/node9`;
+        // A record from a newer version of the format, and then plain garbage.
+        for (const value of ['{"v":2,"node":"node9"}', "\u0000not json"]) {
+          await etcd.put(key, value);
+          const m = await a.create("odd.txt", { access: RW, share: 7, disposition: Disposition.OPEN });
+          assertEquals(statusName(m.status), statusName(INSUFFICIENT_RESOURCES), `open next to ${value}`);
+          assertEquals(
+            new TextDecoder().decode((await etcd.get(key))!.value),
+            value,
+            "the record is untouched",
+          );
+        }
+        await etcd.delete(key);
+        const m = await a.create("odd.txt", { access: RW, share: 7, disposition: Disposition.OPEN });
+        assertEquals(statusName(m.status), statusName(St.SUCCESS), "open once the record is gone");
+        await ok(a.call(Cmd.CLOSE, closeBody(fileId(m))), "close");
+      });
+
       await t.step("a second node with the same node name refuses to start", async () => {
-        let started = null;
+        // The port may accept (TCP) before the node tries to join: the process must exit on its
+        // own, with the reason, in any case.
         let error = "";
         try {
-          started = await startKsmbd({
+          const h = await startKsmbd({
             shares: { [SHARE]: { "read only": "no", path: cl.shareDirs[SHARE] } },
             users: TEST_USERS,
             global: cl.global(0),
             startTimeoutMs: 15_000,
           });
+          const status = await h.waitExit(15_000);
+          error = h.logs();
+          if (status === null) await h.stop();
+          assert(status !== null && !status.success, "a node with a live node's name kept running");
         } catch (e) {
           error = String(e);
         }
-        if (started) await started.stop();
-        assert(started === null, "a node with a live node's name started");
         assert(
           /cluster node name/.test(error) && /node1/.test(error),
-          `error names the key: ${error.slice(0, 800)}`,
+          `the refusal names the key and the name: ${error.slice(0, 800)}`,
         );
       });
 
