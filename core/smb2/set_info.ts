@@ -74,6 +74,8 @@ async function clusterRenameCheck(ctx: RequestCtx, cluster: ClusterFiles): Promi
   if (h.stream === null && (await cluster.remoteStreamOpens(share, fileKeyOf(h.dev, h.fileId)))) {
     throw new SmbError(Status.ACCESS_DENIED);
   }
+  // Handle caching held through other nodes goes first, as local holders' does (MS-FSA 2.1.5.14.2).
+  await cluster.breakRemoteHandles(share, open.fileKey);
   const target = targetName(r.fileName);
   if (target !== "" && r.replaceIfExists && !target.startsWith(":")) {
     const dest = fs.resolve(target, h.posix);

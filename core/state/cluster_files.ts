@@ -82,6 +82,8 @@ export type Admission =
 type FileMessage =
   | { kind: "break"; ckey: string; access: number; share: number; overwrite: boolean; from: string }
   | { kind: "breakRead"; ckey: string; from: string }
+  /** A rename or delete through another node: handle caching of the file goes (MS-FSA 2.1.5.14.2). */
+  | { kind: "breakHandle"; ckey: string; from: string }
   /** A client reconnects a durable open on `to`: the node that holds it detached hands it over. */
   | { kind: "handover"; pid: string; to: string; incarnation: string; req: string }
   /** MS-SMB2 3.3.5.9.13 across nodes: a durable open on `to` replaces this application instance. */
@@ -699,6 +701,40 @@ export class ClusterFiles {
     return held.rec ?? null;
   }
 
+  /**
+   * A rename here (MS-FSA 2.1.5.14.2 across nodes): other nodes whose record of the file shows
+   * handle caching break it, and this resolves once no record does (or the break timeout passed).
+   */
+  async breakRemoteHandles(shareName: string, localKey: string, signal?: AbortSignal): Promise<void> {
+    const ckey = clusterKeyOf(shareName, localKey);
+    const deadline = Date.now() + Limits.breakAckTimeoutMs;
+    let asked = new Set<string>();
+    for (;;) {
+      let read;
+      try {
+        read = await this.#client.range(`${this.#prefix}files/${ckey}/`, {});
+      } catch {
+        return;
+      }
+      const holders = new Set<string>();
+      for (const kv of read.kvs) {
+        const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
+        if (node === this.#node.name) continue;
+        const parsed = parseNodeFileRecord(kv.value);
+        const rec = parsed ? await this.#counted(node, parsed) : null;
+        if (rec?.opens.some((o) => o.leaseState !== null && (o.leaseState & LeaseBit.H))) holders.add(node);
+      }
+      if (holders.size === 0 || Date.now() > deadline || signal?.aborted) return;
+      for (const node of holders) {
+        if (asked.has(node)) continue;
+        const m: FileMessage = { kind: "breakHandle", ckey, from: this.#node.name };
+        await this.#node.send(node, m).catch(() => {});
+      }
+      asked = holders;
+      await this.changed(ckey, signal);
+    }
+  }
+
   /** The cluster key of a local file key this node has bound, if any. */
   keyOf(localKey: string): string | undefined {
     return this.#toCluster.get(localKey);
@@ -1068,7 +1104,10 @@ export class ClusterFiles {
       this.#changed("", m.ckey);
       return;
     }
-    if (m.kind === "breakRead") {
+    if (m.kind === "breakHandle") {
+      // No actor of this node: every lease of the file caching handles breaks H.
+      this.#files.breakHandleCaching(localKey, -1n);
+    } else if (m.kind === "breakRead") {
       // Not passed on: the write happened on the sending node, which told every reader itself.
       this.#inbound = true;
       try {
