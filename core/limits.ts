@@ -328,4 +328,9 @@ export const Limits = {
   clusterReapBatch: 10_000,
   /** Longest wait for one etcd call in cluster mode (less when `cluster lease ttl` is short). */
   clusterEtcdTimeoutMs: 5000,
+  /**
+   * A directory's cached case index is trusted, when other processes write there too, only if read
+   * this long after the directory's last change (Linux stamps mtime from a coarse clock tick).
+   */
+  dirIndexSettleMs: 20,
 } as const;

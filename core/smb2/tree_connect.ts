@@ -239,6 +239,8 @@ export function shareFsFor(server: ServerContext, cfg: ShareConfigResponse): Sha
     label: cfg.name,
     // `vfs objects = streams_xattr` (core/vfs/streams.ts keeps the data in the state directory).
     namedStreams: (cfg.flags & SF.STREAMS) !== 0,
+    // Cluster mode: the other nodes change the same directories (core/vfs/share_fs.ts).
+    sharedWriters: server.global.clusterBackend === "etcd",
   };
   const key = cfg.name.toLowerCase();
   const sig = JSON.stringify(opts);

@@ -114,6 +114,13 @@ export interface ShareFsOptions {
   namedStreams?: boolean;
   /** Names kept in the cached case indexes together; default `Limits.dirCacheMaxNames`. */
   dirCacheMaxNames?: number;
+  /**
+   * Other processes change the share's directories as a matter of course (cluster mode: the other
+   * nodes, docs/cluster.md §7): a case index is trusted only when it was read at least
+   * `Limits.dirIndexSettleMs` after the directory's last change (so a change within the same
+   * clock tick cannot hide behind an unchanged mtime), and never after this server changed it.
+   */
+  sharedWriters?: boolean;
 }
 
 /** What SMB2 CREATE asks of the file system. */
@@ -374,6 +381,8 @@ interface DirIndex {
   byFold: Map<string, string>;
   /** Operation during which the index was last validated against the directory's mtime. */
   seq: number;
+  /** With `sharedWriters`: the index may be missing a change made within the mtime's tick. */
+  unsettled?: boolean;
   /** The entries' unique 8.3 names (core/vfs/short_name.ts), computed when first asked for. */
   shorts?: { byName: Map<string, string>; byShort: Map<string, string> };
 }
@@ -657,7 +666,9 @@ export class ShareFs {
     const dst = fs.statSync(dirAbs, { bigint: true });
     const cached = this.#dirCache.get(dirAbs);
     if (
-      !force && cached && cached.ino === dst.ino && cached.dev === dst.dev && cached.mtimeNs === dst.mtimeNs
+      !force && cached && cached.ino === dst.ino && cached.dev === dst.dev &&
+      cached.mtimeNs === dst.mtimeNs &&
+      !cached.unsettled
     ) {
       // Refresh LRU position.
       this.#dirCache.delete(dirAbs);
@@ -672,7 +683,16 @@ export class ShareFs {
       if (prev === undefined || n < prev) byFold.set(k, n);
     }
     this.#dirCache.delete(dirAbs);
-    this.#dirCache.set(dirAbs, { dev: dst.dev, ino: dst.ino, mtimeNs: dst.mtimeNs, byFold, seq: this.#seq });
+    const unsettled = this.options.sharedWriters === true &&
+      BigInt(Date.now()) * 1_000_000n - dst.mtimeNs < BigInt(Limits.dirIndexSettleMs) * 1_000_000n;
+    this.#dirCache.set(dirAbs, {
+      dev: dst.dev,
+      ino: dst.ino,
+      mtimeNs: dst.mtimeNs,
+      byFold,
+      seq: this.#seq,
+      unsettled,
+    });
     // Bounded in directories and in names (docs/security.md "Resource limits"): a few huge
     // directories must not keep gigabytes of names; the newest index is always kept.
     let names = 0;
@@ -722,6 +742,8 @@ export class ShareFs {
     const dst = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
     if (dst) c.mtimeNs = dst.mtimeNs;
     else this.#dirCache.delete(dirAbs);
+    // Another writer may have changed the directory within the same tick as this change.
+    if (this.options.sharedWriters) c.unsettled = true;
   }
 
   /** Applies the symlink policy to an entry found by lstat. Returns the stat to use and the open path. */
