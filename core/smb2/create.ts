@@ -465,13 +465,7 @@ function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
       for (let round = 0;; round++) {
         if (key !== null) await waitSettled(files, key, signal);
         if (signal.aborted) return { status: Status.CANCELLED };
-        // A durable v2 create outlives the loss of its channel while its session has another one
-        // (a replay there is answered with its open: core/smb2/replay.ts).
-        const onChannel = conn.sessions.get(session.id) === session && !conn.isClosing;
-        const channelLost = createGuid !== null && liveChannels(conn.server, session).length > 0;
-        if (!(onChannel || channelLost) || session.trees.get(tree.id) !== tree) {
-          return { status: Status.USER_SESSION_DELETED };
-        }
+        if (!createStillWanted(ctx, createGuid)) return { status: Status.USER_SESSION_DELETED };
         const next = plan();
         if (next.check.kind === "fail") return { status: next.check.status };
         if (next.check.kind === "ok") {
@@ -487,6 +481,19 @@ function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
       }
     }),
   };
+}
+
+/**
+ * After an asynchronous CREATE's wait: may it still complete? Its session and tree must be there,
+ * on this channel — or, for a durable v2 create, on another live channel of the session (a replay
+ * there is answered with its open: core/smb2/replay.ts).
+ */
+function createStillWanted(ctx: RequestCtx, createGuid: string | null): boolean {
+  const conn = ctx.conn;
+  const session = ctx.session!;
+  const onChannel = conn.sessions.get(session.id) === session && !conn.isClosing;
+  const channelLost = createGuid !== null && liveChannels(conn.server, session).length > 0;
+  return (onChannel || channelLost) && session.trees.get(ctx.tree!.id) === ctx.tree;
 }
 
 /** The steps of one CREATE that cluster mode runs around its admission (see handleCreate). */
@@ -518,7 +525,6 @@ async function clusterCreate(
   if (appInstance !== null) await cluster.closeAppInstance(appInstance);
   const conn = ctx.conn;
   const session = ctx.session!;
-  const tree = ctx.tree!;
   type Wait = { wait: "local" | "cluster"; key: string };
   const attempt = async (): Promise<Reply | Wait> => {
     for (let round = 0;; round++) {
@@ -576,11 +582,7 @@ async function clusterCreate(
         if (w.wait === "local") await waitSettled(conn.server.files, w.key, signal);
         else await cluster.changed(w.key, signal);
         if (signal.aborted) return { status: Status.CANCELLED };
-        const onChannel = conn.sessions.get(session.id) === session && !conn.isClosing;
-        const channelLost = createGuid !== null && liveChannels(conn.server, session).length > 0;
-        if (!(onChannel || channelLost) || session.trees.get(tree.id) !== tree) {
-          return { status: Status.USER_SESSION_DELETED };
-        }
+        if (!createStillWanted(ctx, createGuid)) return { status: Status.USER_SESSION_DELETED };
         try {
           const r = await attempt();
           if (!("wait" in r)) return r;

@@ -235,109 +235,107 @@ export async function adoptPersistent(server: ServerContext, persistentId: bigin
 
 /** Puts one stored persistent open back into the state layer, detached; false when dropped. */
 async function restoreRecord(server: ServerContext, rec: PersistentRecord): Promise<Open | null> {
-  {
-    const pid = BigInt(rec.persistentId);
-    const drop = (why: string): void => {
-      logWarn("oplock", `persistent handle ${pid} (${rec.share}\\${rec.relPath}) not restored: ${why}`);
-      server.persistent.remove(pid);
-    };
-    if (rec.durable.persistent && !server.shareContinuous.has(rec.share.toLowerCase())) {
-      drop("the share is not continuously available");
-      return null;
-    }
-    const cfg = await server.bridge.shareConfig(rec.share);
-    if (!cfg) {
-      drop("no such share");
-      return null;
-    }
-    let shareFs;
-    try {
-      shareFs = shareFsFor(server, cfg);
-    } catch (e) {
-      drop(`share directory: ${(e as Error).message}`);
-      return null;
-    }
-    let res;
-    try {
-      res = shareFs.create(rec.relPath, {
-        disposition: VfsDisposition.OPEN,
-        createOptions: 0,
-        fileAttributes: 0,
-        writeAccess: (rec.access & WRITE_ACCESS) !== 0,
-      });
-    } catch (e) {
-      server.releaseShareFs(shareFs);
-      drop(`file: ${(e as Error).message}`);
-      return null;
-    }
-    const h = res.handle;
-    if (BigInt(h.dev).toString() !== rec.dev || h.fileId.toString() !== rec.ino) {
-      shareFs.closeHandle(h);
-      server.releaseShareFs(shareFs);
-      drop("the file was replaced while the server was down");
-      return null;
-    }
-    const key = fileKeyOf(BigInt(h.dev), h.fileId, h.stream);
-    // Cluster mode: the open and its locks go into this node's record of the file.
-    server.cluster?.bind(key, clusterKeyOf(cfg.name, key));
-    const open = new Open(
-      server.allocOpenId(),
-      pid,
-      0n,
-      0,
-      h,
-      res.relPath,
-      rec.isDirectory,
-      rec.access,
-      rec.shareAccess,
-      rec.createOptions,
-      key,
-    );
-    open.position = BigInt(rec.position);
-    server.files.reservePersistentId(pid);
-    const grant = server.files.addOpen({
-      persistentId: pid,
-      fileKey: key,
-      clientGuid: rec.clientGuid,
-      access: rec.access,
-      share: rec.shareAccess,
-      isDirectory: rec.isDirectory,
-      deleteOnClose: false,
-      sharePath: cfg.path,
-      relPath: res.relPath,
-    }, {
-      oplock: rec.lease ? OplockLevel.LEASE : rec.oplock,
-      lease: rec.lease
-        ? {
-          key: rec.lease.key,
-          state: rec.lease.state,
-          version: rec.lease.version,
-          parentKey: rec.lease.parentKey,
-          // A new lease gets the request's epoch + 1: ask with the one before the stored epoch.
-          epoch: (rec.lease.epoch - 1) & 0xffff,
-        }
-        : null,
-      oplocksAllowed: true,
-      leasesAllowed: true,
-    });
-    if (rec.lease && grant.lease?.key !== rec.lease.key) {
-      logWarn(
-        "oplock",
-        `persistent handle ${pid}: lease ${leaseId(rec.clientGuid, rec.lease.key)} not restored`,
-      );
-    }
-    server.files.setDurable(pid, rec.durable);
-    for (const l of rec.locks) {
-      server.byteLocks.add(key, {
-        openId: pid,
-        offset: BigInt(l.offset),
-        length: BigInt(l.length),
-        exclusive: l.exclusive,
-      });
-    }
-    server.cluster?.locksChanged(key);
-    server.durable.adopt(open, shareFs, cfg.path, cfg.name, rec.durable.timeoutMs);
-    logInfo("oplock", `persistent handle ${pid} of ${rec.share}\\${rec.relPath} restored`);
-    return open;
+  const pid = BigInt(rec.persistentId);
+  const drop = (why: string): void => {
+    logWarn("oplock", `persistent handle ${pid} (${rec.share}\\${rec.relPath}) not restored: ${why}`);
+    server.persistent.remove(pid);
+  };
+  if (rec.durable.persistent && !server.shareContinuous.has(rec.share.toLowerCase())) {
+    drop("the share is not continuously available");
+    return null;
   }
+  const cfg = await server.bridge.shareConfig(rec.share);
+  if (!cfg) {
+    drop("no such share");
+    return null;
+  }
+  let shareFs;
+  try {
+    shareFs = shareFsFor(server, cfg);
+  } catch (e) {
+    drop(`share directory: ${(e as Error).message}`);
+    return null;
+  }
+  let res;
+  try {
+    res = shareFs.create(rec.relPath, {
+      disposition: VfsDisposition.OPEN,
+      createOptions: 0,
+      fileAttributes: 0,
+      writeAccess: (rec.access & WRITE_ACCESS) !== 0,
+    });
+  } catch (e) {
+    server.releaseShareFs(shareFs);
+    drop(`file: ${(e as Error).message}`);
+    return null;
+  }
+  const h = res.handle;
+  if (BigInt(h.dev).toString() !== rec.dev || h.fileId.toString() !== rec.ino) {
+    shareFs.closeHandle(h);
+    server.releaseShareFs(shareFs);
+    drop("the file was replaced while the server was down");
+    return null;
+  }
+  const key = fileKeyOf(BigInt(h.dev), h.fileId, h.stream);
+  // Cluster mode: the open and its locks go into this node's record of the file.
+  server.cluster?.bind(key, clusterKeyOf(cfg.name, key));
+  const open = new Open(
+    server.allocOpenId(),
+    pid,
+    0n,
+    0,
+    h,
+    res.relPath,
+    rec.isDirectory,
+    rec.access,
+    rec.shareAccess,
+    rec.createOptions,
+    key,
+  );
+  open.position = BigInt(rec.position);
+  server.files.reservePersistentId(pid);
+  const grant = server.files.addOpen({
+    persistentId: pid,
+    fileKey: key,
+    clientGuid: rec.clientGuid,
+    access: rec.access,
+    share: rec.shareAccess,
+    isDirectory: rec.isDirectory,
+    deleteOnClose: false,
+    sharePath: cfg.path,
+    relPath: res.relPath,
+  }, {
+    oplock: rec.lease ? OplockLevel.LEASE : rec.oplock,
+    lease: rec.lease
+      ? {
+        key: rec.lease.key,
+        state: rec.lease.state,
+        version: rec.lease.version,
+        parentKey: rec.lease.parentKey,
+        // A new lease gets the request's epoch + 1: ask with the one before the stored epoch.
+        epoch: (rec.lease.epoch - 1) & 0xffff,
+      }
+      : null,
+    oplocksAllowed: true,
+    leasesAllowed: true,
+  });
+  if (rec.lease && grant.lease?.key !== rec.lease.key) {
+    logWarn(
+      "oplock",
+      `persistent handle ${pid}: lease ${leaseId(rec.clientGuid, rec.lease.key)} not restored`,
+    );
+  }
+  server.files.setDurable(pid, rec.durable);
+  for (const l of rec.locks) {
+    server.byteLocks.add(key, {
+      openId: pid,
+      offset: BigInt(l.offset),
+      length: BigInt(l.length),
+      exclusive: l.exclusive,
+    });
+  }
+  server.cluster?.locksChanged(key);
+  server.durable.adopt(open, shareFs, cfg.path, cfg.name, rec.durable.timeoutMs);
+  logInfo("oplock", `persistent handle ${pid} of ${rec.share}\\${rec.relPath} restored`);
+  return open;
 }

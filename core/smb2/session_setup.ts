@@ -294,25 +294,20 @@ export async function handleSessionSetup(ctx: RequestCtx): Promise<Reply> {
   }
   // MS-SMB2 3.3.5.5.3: a setup naming a PreviousSessionId of the same user replaces that session
   // (a client reconnecting after losing its connection); its opens are closed.
-  if (req.previousSessionId !== 0n && req.previousSessionId !== session.id && !wasValid) {
-    const replaced = !session.anonymous && endPreviousSession(server, req.previousSessionId, session.account);
-    // Cluster mode: the previous session may live on another node (core/state/cluster_files.ts).
-    if (!replaced && !session.anonymous && server.cluster !== null && session.account) {
-      const reply: Reply = {
-        status: Status.SUCCESS,
-        sessionId: session.id,
-        forceSign: keyed || reauthSign,
-        body: (w, h) => encodeSessionSetupResponse(w, h, { sessionFlags, securityBuffer: step.outToken }),
-      };
-      return server.cluster.expirePreviousSession(req.previousSessionId, session.account).then(() => reply);
-    }
-  }
-  return {
+  const reply: Reply = {
     status: Status.SUCCESS,
     sessionId: session.id,
     forceSign: keyed || reauthSign,
     body: (w, h) => encodeSessionSetupResponse(w, h, { sessionFlags, securityBuffer: step.outToken }),
   };
+  if (req.previousSessionId !== 0n && req.previousSessionId !== session.id && !wasValid) {
+    const replaced = !session.anonymous && endPreviousSession(server, req.previousSessionId, session.account);
+    // Cluster mode: the previous session may live on another node (core/state/cluster_files.ts).
+    if (!replaced && !session.anonymous && server.cluster !== null && session.account) {
+      return server.cluster.expirePreviousSession(req.previousSessionId, session.account).then(() => reply);
+    }
+  }
+  return reply;
 }
 
 /**

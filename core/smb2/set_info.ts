@@ -37,12 +37,18 @@ function targetName(name: string): string {
  * before this runs (core/smb2/access_rules.ts SET_FILE_INFO, SET_FS_INFO, setSecurityNeed).
  */
 export function handleSetInfo(ctx: RequestCtx): Reply | Promise<Reply> {
-  const cluster = ctx.server.cluster;
-  if (cluster === null || ctx.open!.pipe !== null) return setInfoHere(ctx);
   const req = decodeSetInfoRequest(ctx.pdu);
-  if (req.infoType !== InfoType.FILE || req.fileInfoClass !== C.RENAME) return setInfoHere(ctx);
-  return clusterRenameCheck(ctx, cluster).then(() => setInfoHere(ctx));
+  const cluster = ctx.server.cluster;
+  if (
+    cluster !== null && ctx.open!.pipe === null && req.infoType === InfoType.FILE &&
+    req.fileInfoClass === C.RENAME
+  ) {
+    return clusterRenameCheck(ctx, cluster, req).then(() => setInfoHere(ctx, req));
+  }
+  return setInfoHere(ctx, req);
 }
+
+type SetInfoRequest = ReturnType<typeof decodeSetInfoRequest>;
 
 /**
  * Cluster mode: what RENAME checks against this node's opens, checked against the other nodes'
@@ -50,26 +56,20 @@ export function handleSetInfo(ctx: RequestCtx): Reply | Promise<Reply> {
  * or with DELETE (SHARING_VIOLATION), a named stream of the file open there, or a replaced target
  * open there (ACCESS_DENIED).
  */
-async function clusterRenameCheck(ctx: RequestCtx, cluster: ClusterFiles): Promise<void> {
+async function clusterRenameCheck(
+  ctx: RequestCtx,
+  cluster: ClusterFiles,
+  req: SetInfoRequest,
+): Promise<void> {
   const open = ctx.open!;
   const tree = ctx.tree!;
   const fs = tree.fs!;
   const h = open.file;
   const share = tree.shareName;
-  const req = decodeSetInfoRequest(ctx.pdu);
   const r = decodeFileRenameInformation(req.buffer);
-  if (!open.isDirectory) {
-    const cut = h.relPath.lastIndexOf("\\");
-    const parent = fs.resolve(cut < 0 ? "" : h.relPath.slice(0, cut));
-    if (parent.exists) {
-      const opens = await cluster.remoteOpens(share, fileKeyOf(parent.dev, parent.fileId));
-      for (const o of opens) {
-        if (isStatOpen(o.access)) continue;
-        if ((o.access & A.DELETE) || !(o.share & ShareAccess.DELETE)) {
-          throw new SmbError(Status.SHARING_VIOLATION);
-        }
-      }
-    }
+  const parent = open.isDirectory ? null : parentKeyOf(ctx, h.relPath);
+  if (parent !== null && (await cluster.remoteOpens(share, parent)).some(blocksRename)) {
+    throw new SmbError(Status.SHARING_VIOLATION);
   }
   if (h.stream === null && (await cluster.remoteStreamOpens(share, fileKeyOf(h.dev, h.fileId)))) {
     throw new SmbError(Status.ACCESS_DENIED);
@@ -88,8 +88,7 @@ async function clusterRenameCheck(ctx: RequestCtx, cluster: ClusterFiles): Promi
   }
 }
 
-function setInfoHere(ctx: RequestCtx): Reply {
-  const req = decodeSetInfoRequest(ctx.pdu);
+function setInfoHere(ctx: RequestCtx, req: SetInfoRequest): Reply {
   const open = ctx.open!;
   const tree = ctx.tree!;
   if (open.pipe !== null) throw new SmbError(Status.NOT_SUPPORTED);
@@ -310,17 +309,27 @@ function afterHandleBreaks(ctx: RequestCtx, action: () => Reply): Reply {
 
 /** Whether an open of the directory holding `relPath` keeps it from being renamed (see RENAME). */
 function parentBlocksRename(ctx: RequestCtx, relPath: string): boolean {
-  const fs = ctx.tree!.fs!;
-  const cut = relPath.lastIndexOf("\\");
-  const parent = fs.resolve(cut < 0 ? "" : relPath.slice(0, cut));
-  if (!parent.exists) return false;
-  const file = ctx.server.files.file(fileKeyOf(parent.dev, parent.fileId));
-  if (!file) return false;
-  for (const id of file.opens) {
+  const parent = parentKeyOf(ctx, relPath);
+  const file = parent !== null ? ctx.server.files.file(parent) : undefined;
+  for (const id of file?.opens ?? []) {
     const o = ctx.server.files.open(id);
-    // An attribute-only open of the directory never blocks (smbtorture smb2.rename.msword).
-    if (!o || isStatOpen(o.access)) continue;
-    if ((o.access & A.DELETE) || !(o.share & ShareAccess.DELETE)) return true;
+    if (o && blocksRename(o)) return true;
   }
   return false;
+}
+
+/** The state key of the directory holding `relPath`, or null when it is gone. */
+function parentKeyOf(ctx: RequestCtx, relPath: string): string | null {
+  const cut = relPath.lastIndexOf("\\");
+  const parent = ctx.tree!.fs!.resolve(cut < 0 ? "" : relPath.slice(0, cut));
+  return parent.exists ? fileKeyOf(parent.dev, parent.fileId) : null;
+}
+
+/**
+ * Whether an open of a file's directory keeps the file from being renamed: DELETE access or no
+ * FILE_SHARE_DELETE; an attribute-only open never blocks (smbtorture smb2.rename.msword).
+ */
+function blocksRename(o: { access: number; share: number }): boolean {
+  if (isStatOpen(o.access)) return false;
+  return (o.access & A.DELETE) !== 0 || (o.share & ShareAccess.DELETE) === 0;
 }

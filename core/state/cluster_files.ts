@@ -62,6 +62,13 @@ export interface NodeFileRecord {
   locks: SharedLock[];
 }
 
+/** Another node's record of a file as it counts here, with the key-value it was read from. */
+interface OtherRecord {
+  node: string;
+  rec: NodeFileRecord;
+  kv: KeyValue;
+}
+
 /** What a new open asks of the other nodes. */
 export interface SharedIntent {
   access: number;
@@ -274,11 +281,7 @@ export class ClusterFiles {
       if (incarnation !== null && rec && rec.incarnation !== incarnation) continue;
       // Persistent opens still waiting for their client keep the record (§7); swept at their timeout.
       if (rec && (await this.#counted(name, rec))) continue;
-      const t = await this.#client.txn({
-        compare: [{ key: kv.key, target: "mod", modRevision: kv.modRevision }],
-        success: [{ delete: { key: kv.key } }],
-      }).catch(() => null);
-      if (t?.succeeded) n++;
+      if (await this.#deleteAsRead(kv)) n++;
     }
     if (read.more) {
       this.#log(
@@ -314,15 +317,21 @@ export class ClusterFiles {
       const ms = typeof t === "number" && t > 0 ? Math.min(t, Limits.durableTimeoutCeilingMs) : 0;
       const timer = setTimeout(async () => {
         this.#sweeps.delete(timer);
-        await this.#client.txn({
-          compare: [{ key: kv.key, target: "mod", modRevision: kv.modRevision }],
-          success: [{ delete: { key: kv.key } }],
-        }).catch(() => null);
+        await this.#deleteAsRead(kv);
         await this.reap(name, incarnation);
       }, ms);
       Deno.unrefTimer(timer);
       this.#sweeps.add(timer);
     }
+  }
+
+  /** Deletes a key only if it is still as read (not rewritten meanwhile); true when deleted. */
+  async #deleteAsRead(kv: KeyValue): Promise<boolean> {
+    const t = await this.#client.txn({
+      compare: [{ key: kv.key, target: "mod", modRevision: kv.modRevision }],
+      success: [{ delete: { key: kv.key } }],
+    }).catch(() => null);
+    return t?.succeeded ?? false;
   }
 
   /** Stops the watch. */
@@ -411,27 +420,19 @@ export class ClusterFiles {
     for (let round = 0; round < Limits.clusterTxnRetries; round++) {
       let read;
       try {
-        read = await this.#client.range(`${this.#prefix}files/${ckey}/`, {});
+        read = await this.#others(`${ckey}/`);
       } catch (e) {
         return this.#unavailable(e);
       }
-      const remote: { node: string; rec: NodeFileRecord }[] = [];
-      for (const kv of read.kvs) {
-        const key = kv.key;
-        const node = key.slice(key.lastIndexOf("/n/") + 3);
-        if (node === this.#node.name) continue;
-        const rec = parseNodeFileRecord(kv.value);
-        if (!rec) {
-          // docs/cluster.md §8: a record this version cannot read makes the file unavailable; it is
-          // never overwritten.
-          if (!this.#warned.has(key)) this.#log("error", `cluster: unreadable record ${key}`);
-          this.#warned.add(key);
-          return { kind: "fail", status: Status.INSUFFICIENT_RESOURCES };
-        }
-        if (rec.node !== node) continue;
-        const counted = await this.#counted(node, rec);
-        if (counted) remote.push({ node, rec: counted });
+      if (read.unreadable !== null) {
+        // docs/cluster.md §8: a record this version cannot read makes the file unavailable; it is
+        // never overwritten.
+        const key = read.unreadable;
+        if (!this.#warned.has(key)) this.#log("error", `cluster: unreadable record ${key}`);
+        this.#warned.add(key);
+        return { kind: "fail", status: Status.INSUFFICIENT_RESOURCES };
       }
+      const remote = read.others;
       const decision = this.#decide(remote, intent);
       if (decision.kind === "breaks") {
         for (const node of decision.nodes) {
@@ -486,24 +487,41 @@ export class ClusterFiles {
     this.#changed(this.#toLocal.get(ckey) ?? "", ckey);
   }
 
-  /** Live other nodes' records of a file, read now (linearizable); null when etcd is unreachable. */
+  /**
+   * The other nodes' records under `files/<keyPrefix>` (one file: `<ckey>/`; its streams:
+   * `<ckey>:`), read now (linearizable), each as far as it counts ({@link #counted}), with the
+   * revision of the read and the first record this version cannot read (the caller decides what
+   * that means). Throws when etcd cannot be reached.
+   */
+  async #others(
+    keyPrefix: string,
+  ): Promise<{ others: OtherRecord[]; revision: bigint; unreadable: string | null }> {
+    const read = await this.#client.range(`${this.#prefix}files/${keyPrefix}`, {});
+    const others: OtherRecord[] = [];
+    let unreadable: string | null = null;
+    for (const kv of read.kvs) {
+      const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
+      if (node === this.#node.name) continue;
+      const parsed = parseNodeFileRecord(kv.value);
+      if (!parsed) {
+        unreadable ??= kv.key;
+        continue;
+      }
+      const rec = parsed.node === node ? await this.#counted(node, parsed) : null;
+      if (rec) others.push({ node, rec, kv });
+    }
+    return { others, revision: read.revision, unreadable };
+  }
+
+  /** {@link #others} of one file, null (logged) when etcd cannot be reached. */
   async #remoteRecords(ckey: string): Promise<{ recs: NodeFileRecord[]; revision: bigint } | null> {
-    let read;
     try {
-      read = await this.#client.range(`${this.#prefix}files/${ckey}/`, {});
+      const read = await this.#others(`${ckey}/`);
+      return { recs: read.others.map((o) => o.rec), revision: read.revision };
     } catch (e) {
       this.#log("warn", `cluster: etcd unavailable: ${(e as Error).message}`);
       return null;
     }
-    const recs: NodeFileRecord[] = [];
-    for (const kv of read.kvs) {
-      const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
-      if (node === this.#node.name) continue;
-      const rec = parseNodeFileRecord(kv.value);
-      const counted = rec && rec.node === node ? await this.#counted(node, rec) : null;
-      if (counted) recs.push(counted);
-    }
-    return { recs, revision: read.revision };
   }
 
   /**
@@ -599,20 +617,13 @@ export class ClusterFiles {
 
   /** Whether another node has a named stream of this (base) file open. */
   async remoteStreamOpens(shareName: string, localKey: string): Promise<boolean> {
-    let read;
     try {
       // Stream keys are the base key, ":" and the stream name (clusterKeyOf).
-      read = await this.#client.range(`${this.#prefix}files/${clusterKeyOf(shareName, localKey)}:`, {});
+      const read = await this.#others(`${clusterKeyOf(shareName, localKey)}:`);
+      return read.others.some((o) => o.rec.opens.length > 0);
     } catch {
       return false;
     }
-    for (const kv of read.kvs) {
-      const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
-      if (node === this.#node.name) continue;
-      const rec = parseNodeFileRecord(kv.value);
-      if (rec && this.#node.isLive(node, rec.incarnation) && rec.opens.length > 0) return true;
-    }
-    return false;
   }
 
   /**
@@ -712,17 +723,13 @@ export class ClusterFiles {
     for (;;) {
       let read;
       try {
-        read = await this.#client.range(`${this.#prefix}files/${ckey}/`, {});
+        read = await this.#others(`${ckey}/`);
       } catch {
         return;
       }
       const holders = new Set<string>();
-      for (const kv of read.kvs) {
-        const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
-        if (node === this.#node.name) continue;
-        const parsed = parseNodeFileRecord(kv.value);
-        const rec = parsed ? await this.#counted(node, parsed) : null;
-        if (rec?.opens.some((o) => o.leaseState !== null && (o.leaseState & LeaseBit.H))) holders.add(node);
+      for (const { node, rec } of read.others) {
+        if (rec.opens.some((o) => o.leaseState !== null && (o.leaseState & LeaseBit.H))) holders.add(node);
       }
       if (holders.size === 0 || Date.now() > deadline || signal?.aborted) return;
       for (const node of holders) {
@@ -760,7 +767,7 @@ export class ClusterFiles {
     void this.#serial(ckey, async () => {
       let read;
       try {
-        read = await this.#client.range(`${this.#prefix}files/${ckey}/`, {});
+        read = await this.#others(`${ckey}/`);
       } catch (e) {
         // Without etcd this node decides alone, as a single server would.
         this.#log("warn", `cluster: etcd unavailable at the last close of ${ckey}: ${(e as Error).message}`);
@@ -769,12 +776,7 @@ export class ClusterFiles {
       }
       let remoteOpens = false;
       const doomed: KeyValue[] = [];
-      for (const kv of read.kvs) {
-        const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
-        if (node === this.#node.name) continue;
-        const parsed = parseNodeFileRecord(kv.value);
-        const rec = parsed ? await this.#counted(node, parsed) : null;
-        if (!rec) continue;
+      for (const { rec, kv } of read.others) {
         if (rec.opens.length > 0) remoteOpens = true;
         else if (rec.deletePending) doomed.push(kv);
       }
@@ -791,10 +793,7 @@ export class ClusterFiles {
       remove();
       for (const kv of doomed) {
         // Only the marker as read: a node that opened the file meanwhile has rewritten it.
-        await this.#client.txn({
-          compare: [{ key: kv.key, target: "mod", modRevision: kv.modRevision }],
-          success: [{ delete: { key: kv.key } }],
-        }).catch(() => {});
+        await this.#deleteAsRead(kv);
       }
     });
   }

@@ -33,6 +33,7 @@ import {
   randomKey,
   RawConn,
   responseContexts,
+  type Smb2Msg,
   St,
   statusName,
   writeBody,
@@ -57,6 +58,14 @@ function connect(port: number, clientGuid: Uint8Array): Promise<RawConn> {
     clientGuid,
     capabilities: Capabilities.LARGE_MTU | Capabilities.PERSISTENT_HANDLES,
   });
+}
+
+/** An exclusive byte-range lock that must not wait (SMB2_LOCKFLAG_FAIL_IMMEDIATELY). */
+function lockNow(c: RawConn, fid: Uint8Array, offset: bigint, length: bigint): Promise<Smb2Msg> {
+  return c.call(
+    Cmd.LOCK,
+    lockBody(fid, [{ offset, length, flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY }]),
+  );
 }
 
 Deno.test({
@@ -94,14 +103,7 @@ Deno.test({
       assertEquals(statusName(w.status), statusName(St.SUCCESS), "first WRITE");
       const f = await a.call(Cmd.FLUSH, flushBody(fid));
       assertEquals(statusName(f.status), statusName(St.SUCCESS), "FLUSH");
-      const l = await a.call(
-        Cmd.LOCK,
-        lockBody(fid, [{
-          offset: 0n,
-          length: 100n,
-          flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
-        }]),
-      );
+      const l = await lockNow(a, fid, 0n, 100n);
       assertEquals(statusName(l.status), statusName(St.SUCCESS), "LOCK");
 
       // The node dies as in a crash.
@@ -116,14 +118,7 @@ Deno.test({
       conns.push(d);
       const od = await d.create("ca.dat", { access: RW, share: 7, disposition: 1 });
       assertEquals(statusName(od.status), statusName(St.SUCCESS), "another client's CREATE meanwhile");
-      const ld = await d.call(
-        Cmd.LOCK,
-        lockBody(fileId(od), [{
-          offset: 0n,
-          length: 1n,
-          flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
-        }]),
-      );
+      const ld = await lockNow(d, fileId(od), 0n, 1n);
       assertEquals(statusName(ld.status), statusName(St.LOCK_NOT_GRANTED), "the orphaned lock still holds");
       await d.call(Cmd.CLOSE, closeBody(fileId(od)));
 
@@ -154,14 +149,7 @@ Deno.test({
       conns.push(c);
       const o = await c.create("ca.dat", { access: RW, share: 7, disposition: 1 });
       assertEquals(statusName(o.status), statusName(St.SUCCESS), "second client's CREATE");
-      const cl2 = await c.call(
-        Cmd.LOCK,
-        lockBody(fileId(o), [{
-          offset: 10n,
-          length: 1n,
-          flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
-        }]),
-      );
+      const cl2 = await lockNow(c, fileId(o), 10n, 1n);
       assertEquals(statusName(cl2.status), statusName(St.LOCK_NOT_GRANTED), "the lock still excludes others");
       const cw = await c.call(Cmd.WRITE, writeBody(fileId(o), 2, new TextEncoder().encode("X")));
       assertEquals(statusName(cw.status), statusName(FILE_LOCK_CONFLICT), "a write into the locked range");
