@@ -31,9 +31,20 @@ import { smbclient, type SmbclientOptions } from "../tests/helpers/clients.ts";
 import { TEST_PASS, TEST_USER, TEST_USERS, writeRandomFile } from "../tests/helpers/fixtures.ts";
 import { treeCpuSeconds } from "../tests/helpers/proc_stat.ts";
 import { pidsMentioning, type ServerHandle } from "../tests/helpers/server.ts";
-import { Access, createBody, Disposition, type RawConn } from "../tests/interop/raw_client.ts";
+import {
+  Access,
+  Cmd,
+  createBody,
+  Disposition,
+  fileId,
+  lockBody,
+  LockFlags,
+  type RawConn,
+  St,
+  statusName,
+} from "../tests/interop/raw_client.ts";
 import type { BenchOptions } from "./e2e_throughput.ts";
-import { connectRaw, makeFile, openClose } from "./rows.ts";
+import { connectRaw, makeFile, openClose, UNSIGNED } from "./rows.ts";
 import { SHARE, startBenchServer } from "./servers.ts";
 import { median, num, onCleanup, wasInterrupted } from "./table.ts";
 
@@ -69,7 +80,7 @@ export interface ClusterResult {
   etcdIdleCpuPerSec?: number;
   /** Where the nodes' share, state and etcd data lived. */
   placement?: string;
-  /** etcd requests per open+close by method (gRPC method names), per row name; cluster only. */
+  /** etcd requests per operation by method (gRPC method names), per operation and connections; cluster only. */
   etcdPerOp?: Record<string, Record<string, number>>;
 }
 
@@ -207,29 +218,61 @@ function toMeasure(s: Samples): ClusterMeasure {
   return { value: median(s.value), cpu: median(s.cpu), etcdCpu: median(s.etcd), error: s.error };
 }
 
+/** What a raw-client row repeats: open+close of the path, or LOCK+UNLOCK of one byte of it. */
+type RawOp = "open+close" | "lock+unlock";
+
 /**
- * open+close of one path on `clients` connections at once, connection i to node i % n on its own
- * file, for `seconds` (after 0.5 s unmeasured); aggregate ops/s, CPU per 1000 ops.
+ * `op` on `clients` connections at once, connection i to node i % n on its own file, for `seconds`
+ * (after 0.5 s unmeasured); aggregate ops/s, CPU per 1000 ops. lock+unlock holds one open of the
+ * file per connection and takes an exclusive lock of byte 0 (FAIL_IMMEDIATELY), then releases it.
  */
-async function openCloseSample(
+async function rawSample(
   t: Target,
   clients: number,
   seconds: number,
+  op: RawOp,
 ): Promise<Window & { ops: number; requests: Map<string, number> }> {
   const conns: RawConn[] = [];
   try {
-    const bodies: Uint8Array[] = [];
+    const steps: Array<() => Promise<void>> = [];
     for (let i = 0; i < clients; i++) {
       const c = await connectRaw(t.nodes[i % t.nodes.length], SHARE);
       conns.push(c);
-      const name = `bench-open-${i}.bin`;
+      const name = `bench-${op === "open+close" ? "open" : "lock"}-${i}.bin`;
       await makeFile(c, name);
-      bodies.push(createBody(name, { access: READ_ONLY, share: 7, disposition: Disposition.OPEN }));
+      if (op === "open+close") {
+        const body = createBody(name, { access: READ_ONLY, share: 7, disposition: Disposition.OPEN });
+        steps.push(() => openClose(c, body));
+      } else {
+        const m = await c.call(
+          Cmd.CREATE,
+          createBody(name, {
+            access: READ_ONLY | Access.WRITE_DATA,
+            share: 7,
+            disposition: Disposition.OPEN,
+          }),
+          UNSIGNED,
+        );
+        if (m.status !== St.SUCCESS) throw new Error(`CREATE ${statusName(m.status)}`);
+        const fid = fileId(m);
+        const lock = lockBody(fid, [{
+          offset: 0n,
+          length: 1n,
+          flags: LockFlags.EXCLUSIVE | LockFlags.FAIL_IMMEDIATELY,
+        }]);
+        const unlock = lockBody(fid, [{ offset: 0n, length: 1n, flags: LockFlags.UNLOCK }]);
+        steps.push(async () => {
+          const l = await c.call(Cmd.LOCK, lock, UNSIGNED);
+          if (l.status !== St.SUCCESS) throw new Error(`LOCK ${statusName(l.status)}`);
+          const u = await c.call(Cmd.LOCK, unlock, UNSIGNED);
+          if (u.status !== St.SUCCESS) throw new Error(`UNLOCK ${statusName(u.status)}`);
+        });
+      }
     }
     const loop = async (i: number, until: number): Promise<number> => {
       let n = 0;
       while (performance.now() < until && !wasInterrupted()) {
-        await openClose(conns[i], bodies[i]);
+        await steps[i]();
         n++;
       }
       return n;
@@ -386,43 +429,48 @@ async function measureRows(
   };
   const errText = (e: unknown): string => e instanceof Error ? e.message : String(e);
 
-  // open+close.
-  for (let rep = 1; rep <= reps && !wasInterrupted(); rep++) {
-    for (const clients of [1, 2]) {
-      const k = slot(
-        clients === 1
-          ? "open+close of one path, 1 connection (raw client)"
-          : "open+close, 2 connections at once, each its own file (raw client)",
-        "ops/s",
-        "s/1000 ops",
-      );
-      for (const [t, s] of [[singleT, k.s], [clusterT, k.c]] as const) {
-        if (s.error) continue;
-        try {
-          const w = await openCloseSample(t, clients, o.openSeconds);
-          if (!t.cluster) {
-            idle.etcd += w.etcd;
-            idle.seconds += w.seconds;
+  // open+close, then lock+unlock.
+  for (const op of ["open+close", "lock+unlock"] as const) {
+    for (let rep = 1; rep <= reps && !wasInterrupted(); rep++) {
+      for (const clients of [1, 2]) {
+        const k = slot(
+          clients === 1
+            ? `${op} of one ${op === "open+close" ? "path" : "byte range"}, 1 connection (raw client)`
+            : `${op}, 2 connections at once, each its own file (raw client)`,
+          "ops/s",
+          "s/1000 ops",
+        );
+        for (const [t, s] of [[singleT, k.s], [clusterT, k.c]] as const) {
+          if (s.error) continue;
+          try {
+            const w = await rawSample(t, clients, o.openSeconds, op);
+            if (!t.cluster) {
+              idle.etcd += w.etcd;
+              idle.seconds += w.seconds;
+            }
+            s.value.push(w.ops / w.seconds);
+            s.cpu.push((w.cpu / w.ops) * 1000);
+            s.etcd.push(t.cluster ? (w.etcd / w.ops) * 1000 : NaN);
+            if (t.cluster && w.requests.size > 0) {
+              const p = perOp[`${op}, ${clients} connection${clients > 1 ? "s" : ""}`] ??= {
+                ops: 0,
+                req: new Map(),
+              };
+              p.ops += w.ops;
+              for (const [m, v] of w.requests) p.req.set(m, (p.req.get(m) ?? 0) + v);
+            }
+            log(
+              `  cluster rep ${rep} ${op} x${clients} ${t.label.padEnd(11)} ${
+                (w.ops / w.seconds).toFixed(0)
+              } ops/s ` +
+                `(${((w.cpu / w.ops) * 1000).toFixed(3)} CPU s/1000 ops${
+                  t.cluster ? `, etcd ${((w.etcd / w.ops) * 1000).toFixed(3)}` : ""
+                })`,
+            );
+          } catch (e) {
+            s.error = `rep ${rep}: ${errText(e)}`;
+            log(`  cluster ${t.label} ${op} x${clients}: ${s.error}`);
           }
-          s.value.push(w.ops / w.seconds);
-          s.cpu.push((w.cpu / w.ops) * 1000);
-          s.etcd.push(t.cluster ? (w.etcd / w.ops) * 1000 : NaN);
-          if (t.cluster && w.requests.size > 0) {
-            const p = perOp[`${clients} connection${clients > 1 ? "s" : ""}`] ??= { ops: 0, req: new Map() };
-            p.ops += w.ops;
-            for (const [m, v] of w.requests) p.req.set(m, (p.req.get(m) ?? 0) + v);
-          }
-          log(
-            `  cluster rep ${rep} open+close x${clients} ${t.label.padEnd(11)} ${
-              (w.ops / w.seconds).toFixed(0)
-            } ops/s ` +
-              `(${((w.cpu / w.ops) * 1000).toFixed(3)} CPU s/1000 ops${
-                t.cluster ? `, etcd ${((w.etcd / w.ops) * 1000).toFixed(3)}` : ""
-              })`,
-          );
-        } catch (e) {
-          s.error = `rep ${rep}: ${errText(e)}`;
-          log(`  cluster ${t.label} open+close x${clients}: ${s.error}`);
         }
       }
     }
@@ -510,7 +558,7 @@ async function measureRows(
   }
   const etcdPerOp: Record<string, Record<string, number>> = {};
   for (const [k, p] of Object.entries(perOp)) {
-    etcdPerOp[`open+close, ${k}`] = Object.fromEntries([...p.req].map(([m, v]) => [m, v / p.ops]));
+    etcdPerOp[k] = Object.fromEntries([...p.req].map(([m, v]) => [m, v / p.ops]));
   }
   return { rows, etcdIdleCpuPerSec: idle.seconds > 0 ? idle.etcd / idle.seconds : NaN, etcdPerOp };
 }

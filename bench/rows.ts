@@ -39,7 +39,7 @@ import { wasInterrupted } from "./table.ts";
 
 const GIB = 1024 * 1024 * 1024;
 /** Unsigned requests: neither server requires signing, so both check nothing and the client adds no crypto. */
-const UNSIGNED: SendOptions = { sign: false };
+export const UNSIGNED: SendOptions = { sign: false };
 const READ_ONLY = Access.READ_DATA | Access.READ_ATTRIBUTES | Access.SYNCHRONIZE;
 
 /** A raw connection with a session and a tree connect on `share`. */

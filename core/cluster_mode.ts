@@ -12,10 +12,15 @@ import type { GlobalConfig } from "./config/types.ts";
 import { log, logInfo, logWarn } from "./log.ts";
 import { Limits } from "./limits.ts";
 import { ClusterFiles } from "./state/cluster_files.ts";
+import { ClientAffinity } from "./cluster/affinity.ts";
+import { clusterPeers } from "./config/cluster_keys.ts";
 import type { ServerContext } from "./smb2/server_context.ts";
 import { handOverDurable } from "./smb2/persistent.ts";
 import { endPreviousSession } from "./smb2/session_setup.ts";
 import { closeAppInstance } from "./smb2/create.ts";
+import { SharedConfigSync } from "./cluster/shared_config.ts";
+import { parseConfig } from "./config/parse.ts";
+import { parsePwdDb } from "./config/pwddb.ts";
 
 /** Persistent ids of one block: the low bits count, the high bits name the block. */
 const ID_BLOCK_BITS = 40n;
@@ -116,6 +121,23 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
     for (const c of [...ctx.connections]) c.close();
   });
   ctx.cluster = files;
+  // docs/cluster.md §7.4: one client, one node; connections of a client served elsewhere are forwarded.
+  if (g.clusterPeers.length > 0) {
+    try {
+      ctx.affinity = await ClientAffinity.start({
+        client,
+        node,
+        prefix,
+        peers: clusterPeers(g.clusterPeers),
+        log: say,
+      });
+    } catch (e) {
+      ctx.cluster = null;
+      await files.stop().catch(() => {});
+      await node.leave().catch(() => {});
+      throw new Error(`cluster endpoints ${g.clusterEndpoints.join(", ")}: ${(e as Error).message}`);
+    }
+  }
   // Durable opens move to the node their client reconnects to (core/smb2/persistent.ts).
   files.onHandover = (pid) => handOverDurable(ctx, pid);
   files.onPreviousSession = (sid, account) => endPreviousSession(ctx, sid, account);
@@ -127,9 +149,72 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
   };
   log("conn", `cluster: joined ${prefix} as ${node.name} (incarnation ${node.incarnation})`);
   return async () => {
+    await activeSharedConfig?.stop(); // the shared-config watch (docs/cluster.md §7.3) ends with the node
     ctx.cluster = null;
+    ctx.affinity = null;
     ctx.persistent.mirror = null;
     await files.stop();
     await node.leave().catch(() => {});
   };
+}
+
+/** The running shared-config sync of this process (stopped by {@link startClusterMode}'s leave). */
+let activeSharedConfig: SharedConfigSync | null = null;
+
+/**
+ * Cluster mode's shared user database and share sections (docs/cluster.md §7.3): syncs
+ * `configPath` (every section but [global]) and `pwdDbPath` with etcd before the server reads them
+ * (`rewrote`: a local file now holds the cluster's version, read the configuration again). The
+ * caller runs `sync.sync()` before every reload and `sync.startWatch(reload)` once it can reload.
+ * Throws an Error naming the endpoints when etcd cannot be reached.
+ */
+export async function startSharedConfig(
+  g: GlobalConfig,
+  configPath: string,
+  pwdDbPath: string,
+): Promise<{ sync: SharedConfigSync; rewrote: boolean }> {
+  const client = new EtcdClient({
+    endpoints: [...g.clusterEndpoints],
+    timeoutMs: Math.min(Limits.clusterEtcdTimeoutMs, g.clusterLeaseTtl * 400),
+  });
+  const sync = new SharedConfigSync({
+    client,
+    prefix: clusterPrefix(g.clusterName),
+    node: g.clusterNodeName,
+    configPath,
+    pwdDbPath,
+    validateShares: (shares, merged, source) => {
+      try {
+        parseConfig(shares, source);
+        parseConfig(merged, `${configPath} with ${source}`);
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+    validateUsers: (text, source) => {
+      try {
+        parsePwdDb(text, source);
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+    log: (level, msg) => {
+      if (level === "info") logInfo("server", msg);
+      else if (level === "warn") logWarn("server", msg);
+      else log("error", msg);
+    },
+  });
+  let rewrote: boolean;
+  try {
+    rewrote = await sync.join();
+  } catch (e) {
+    await client.close();
+    throw new Error(
+      `cluster endpoints ${g.clusterEndpoints.join(", ")}: shared configuration: ${(e as Error).message}`,
+    );
+  }
+  activeSharedConfig = sync;
+  return { sync, rewrote };
 }

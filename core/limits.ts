@@ -329,6 +329,20 @@ export const Limits = {
   /** Longest wait for one etcd call in cluster mode (less when `cluster lease ttl` is short). */
   clusterEtcdTimeoutMs: 5000,
   /**
+   * Client affinity (core/cluster/affinity.ts, docs/cluster.md §7.4): the longest wait for the serving
+   * node to accept a forwarded connection (then the client is served here), and the largest PROXY v2
+   * header accepted from a peer (addresses and the 32-byte token take 71 bytes at most).
+   */
+  clusterForwardConnectMs: 2000,
+  proxyHeaderMaxBytes: 256,
+  /**
+   * Shared user database and share sections (core/cluster/shared_config.ts, docs/cluster.md §7.3):
+   * largest encoded value (etcd refuses requests over 1.5 MiB), and the pause before a sync that
+   * failed (etcd unreachable, a file not written) is tried again.
+   */
+  clusterSharedConfigMaxBytes: 1024 * 1024,
+  clusterSharedConfigRetryMs: 2000,
+  /**
    * A directory's cached case index is trusted, when other processes write there too, only if read
    * this long after the directory's last change (Linux stamps mtime from a coarse clock tick).
    */

@@ -33,12 +33,14 @@ import { startAeadPool, stopAeadPool } from "./crypto/worker_pool.ts";
 import { configureLog, enableDebug, log, logInfo } from "./log.ts";
 import { type MetricsServer, startMetricsEndpoint } from "./metrics_server.ts";
 import { startDiscovery } from "./discovery/discovery.ts";
-import { type Control, startControl } from "./control.ts";
+import { type Control, sharePermissionProblem, startControl } from "./control.ts";
 import { CoreHandover, encodeHandoverMessage, readLauncherPipe, writeToLauncher } from "./handover.ts";
 import { type ConfigWatcher, type FileSignature, fileSignature, watchConfigFiles } from "./reload.ts";
 import { Limits } from "./limits.ts";
 import { readOpenFilesSoftLimit } from "./fd_budget.ts";
 import { listenPlanFor, parseIp } from "./config/interfaces.ts";
+import { startSharedConfig } from "./cluster_mode.ts";
+import type { SharedConfigSync } from "./cluster/shared_config.ts";
 
 /** Options of the server process (ksmbd.mountd's letters where they exist). */
 export interface ServerArgs {
@@ -252,6 +254,30 @@ export async function runServer(argv: readonly string[]): Promise<number> {
   }
   // `log format` / `log level` (core/log.ts), read once at start.
   configureLog({ format: config.global.logFormat, level: config.global.logLevel });
+  // Cluster mode: users and share sections come from etcd (docs/cluster.md §7.3), synced before the
+  // server reads them, so a node never serves a stale user database.
+  let shared: SharedConfigSync | null = null;
+  // Shares the cluster's version added that this process has no Deno permission for (the launcher
+  // computed them from the file before the sync): left out, then a reload right after the start
+  // hands them to a new process as any reload does (core/control.ts).
+  let sharesWaiting = false;
+  if (config.global.clusterBackend === "etcd" && args.config !== undefined) {
+    try {
+      const s = await startSharedConfig(config.global, args.config, pwdDbPath);
+      shared = s.sync;
+      if (s.rewrote) {
+        readSigs.set(args.config, await fileSignature(args.config));
+        ({ config, pwdDbPath, banner } = await loadConfig(args));
+        const permitted = config.shares.filter((sh) => sharePermissionProblem(sh) === null);
+        sharesWaiting = permitted.length < config.shares.length;
+        config = { ...config, shares: permitted };
+      }
+    } catch (e) {
+      await shared?.stop();
+      console.error(`ksmbd-deno: ${(e as Error).message}`);
+      return 1;
+    }
+  }
   try {
     ensureStateDir(config.global.stateDirectory);
     if (args.embedded !== undefined) {
@@ -349,6 +375,7 @@ export async function runServer(argv: readonly string[]): Promise<number> {
       logInfo("server", `stopping: ${why}`);
       // Bye / goodbye go out while the SMB connections finish (bounded: core/discovery/discovery.ts).
       const byes = discovery.then((d) => d?.stop(handedOver));
+      await shared?.stop();
       await server.stop();
       stopAeadPool();
       await metrics?.close();
@@ -369,7 +396,11 @@ export async function runServer(argv: readonly string[]): Promise<number> {
       pwdDbPath,
       stopServer: () => server.stop(),
       onStopped: () => stopAll("control --shutdown"),
-      onReloadStart: () => watcher?.markSeen() ?? Promise.resolve(),
+      onReloadStart: async () => {
+        // Cluster mode: publish a local change or write the cluster's version first (docs/cluster.md §7.3).
+        await shared?.sync();
+        await watcher?.markSeen();
+      },
       deferListen: args.handover === true,
       requestHandover: handover
         ? async (shares) => {
@@ -377,6 +408,7 @@ export async function runServer(argv: readonly string[]): Promise<number> {
           if (r.ok) {
             handedOver = true;
             watcher?.stop();
+            void shared?.stop(); // the new process syncs with etcd itself
             server.stopAccepting();
             void metrics?.close(); // the new process answers on the same address
             void discovery.then((d) => d?.stop(true)); // ... and announces the server from now on
@@ -425,6 +457,16 @@ export async function runServer(argv: readonly string[]): Promise<number> {
     Limits.configPollMs,
     readSigs,
   );
+  // Cluster mode: another node's change to the users or share sections reloads here too.
+  const clusterReload = (): void => {
+    void control!.reload().then((r) => {
+      const what = "cluster configuration changed";
+      if (r.ok) console.error(`ksmbd-deno: ${what}: ${(r.text ?? "reloaded").replaceAll("\n", "; ")}`);
+      else console.error(`ksmbd-deno: ${what}: reload failed: ${r.error}`);
+    });
+  };
+  shared?.startWatch(clusterReload);
+  if (sharesWaiting) clusterReload();
   console.log(
     `ksmbd-deno listening on ${server.listening.join(", ")}` +
       (args.handover ? " (taking over from the previous server process)" : ""),

@@ -13,7 +13,7 @@ import { Limits } from "./limits.ts";
 import { formatMetricsAddress, type MetricsAddress, metricsAddressOf } from "./config/observability_keys.ts";
 import type { GlobalConfig } from "./config/types.ts";
 import { logInfo, logWarn } from "./log.ts";
-import { writeAll } from "./transport/tcp.ts";
+import { closeAfter, writeAll } from "./transport/tcp.ts";
 import { renderPrometheus } from "./metrics.ts";
 import type { RunningServer } from "./server.ts";
 import { collectGauges } from "./status.ts";
@@ -108,13 +108,7 @@ function headEnd(buf: Uint8Array, len: number): number {
 async function serveOne(conn: Deno.Conn, render: () => string): Promise<void> {
   const buf = new Uint8Array(Limits.metricsMaxRequestBytes);
   let len = 0;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      conn.close();
-    } catch { /* closed */ }
-  }, Limits.metricsRequestTimeoutMs);
+  const deadline = closeAfter(conn, Limits.metricsRequestTimeoutMs);
   try {
     let end = -1;
     while (end < 0) {
@@ -137,10 +131,9 @@ async function serveOne(conn: Deno.Conn, render: () => string): Promise<void> {
     }
     await writeAll(conn, httpResponse(r.status, r.body, head.startsWith("HEAD "), r.extra ?? ""));
   } catch {
-    // reset by the peer, or closed by the timer
-    if (timedOut) return;
+    // reset by the peer, or closed by the deadline
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
     try {
       conn.close();
     } catch { /* closed */ }

@@ -25,7 +25,7 @@
 import { keytabPath } from "./auth/kerberos.ts";
 import type { ServerConfig, ShareConfig } from "./config/types.ts";
 import { controlSocketPath } from "./config/control_protocol.ts";
-import { clusterEndpointNetGrant } from "./config/cluster_keys.ts";
+import { clusterEndpointNetGrant, clusterPeers } from "./config/cluster_keys.ts";
 import {
   ALL_ADDRESSES,
   hostPort,
@@ -205,11 +205,12 @@ class Builder {
  *   all addresses; the resolved `interfaces` with `bind interfaces only = yes`) and
  *   `unix:<state dir>/control.sock` (control channel),
  *   plus the `metrics address` (`IP:PORT`) when the Prometheus endpoint is configured, and `HOST:PORT`
- *   of each of `cluster endpoints` with `cluster backend = etcd`;
+ *   of each of `cluster endpoints` and of the other nodes in `cluster peers` with `cluster backend = etcd`;
  * - read: config file, user DB, state dir, every share path, /etc/passwd and /etc/group, the
  *   rpc-wasm Worker module and .wasm, the Kerberos keytab when `kerberos support = yes`;
  * - write: state dir (metadata databases, control socket) and writable shares only (`read only =
- *   no` or a non-empty `write list`);
+ *   no` or a non-empty `write list`); with `cluster backend = etcd` also the config file and the
+ *   user DB themselves (the cluster's shared versions are written into them);
  * - discovery, only with `wsd = yes` / `mdns = yes` (core/discovery/interfaces.ts): net for the UDP
  *   port on 0.0.0.0, the multicast group, TCP 5357 on each announced address (wsd), the announced
  *   IPv4 subnets (unicast replies on the link only), and sys `networkInterfaces`;
@@ -249,6 +250,11 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
     for (const e of g.clusterEndpoints) {
       b.add("net", clusterEndpointNetGrant(e), "cluster endpoint (etcd; cluster backend = etcd)");
     }
+    // docs/cluster.md §7.4: a client's connection is forwarded to the peer that already serves it.
+    for (const p of clusterPeers(g.clusterPeers)) {
+      if (p.name === g.clusterNodeName) continue;
+      b.add("net", `${p.host}:${p.port}`, `cluster peer ${p.name} (forwarded client connections)`);
+    }
   }
   // Discovery (core/discovery/interfaces.ts): only with `wsd = yes` / `mdns = yes`, for the announced
   // IPv4 interfaces: UDP port, multicast group, HTTP 5357 (wsd), and their subnets for unicast replies.
@@ -263,6 +269,18 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
     b.addPath("read", inputs.configPath, "configuration file (re-read on reload)");
   }
   b.addPath("read", inputs.pwdDbPath, "user database (read at start and on reload)");
+  // docs/cluster.md §7.3: in cluster mode the node writes the cluster's user database and share
+  // sections into exactly these two files, in place; their directories stay read-only to it.
+  if (g.clusterBackend === "etcd") {
+    if (inputs.configPath !== undefined) {
+      b.addPath(
+        "write",
+        inputs.configPath,
+        "configuration file: share sections shared through etcd (cluster mode)",
+      );
+    }
+    b.addPath("write", inputs.pwdDbPath, "user database: shared through etcd (cluster mode)");
+  }
   if (g.kerberosSupport) {
     b.addPath("read", keytabPath(g), "kerberos keytab file (service keys, handed to the accounts module)");
   }

@@ -7,7 +7,7 @@ import { Bridge, type UnixAccount } from "./ipc/bridge.ts";
 import type { ServerConfig } from "./config/types.ts";
 import { ServerContext } from "./smb2/server_context.ts";
 import { restorePersistent } from "./smb2/persistent.ts";
-import { Connection } from "./smb2/connection.ts";
+import { Connection, type ConnectionOptions } from "./smb2/connection.ts";
 import { processFrame } from "./smb2/dispatch.ts";
 import { teardownConnection } from "./smb2/teardown.ts";
 import { log, logWarn } from "./log.ts";
@@ -16,6 +16,10 @@ import { startClusterMode } from "./cluster_mode.ts";
 import { ALL_ADDRESSES, hostPort } from "./config/interfaces.ts";
 import { acceptLoop, ListenError, type OpenedListeners, openListeners } from "./transport/listen.ts";
 import { ipLimitKey, peerAddressText } from "./transport/tcp.ts";
+import { connectTarget, forwardConnection, readOpening } from "./transport/forward.ts";
+import { encodeProxyHeader } from "./transport/proxy_header.ts";
+import { negotiateClientGuid } from "./cluster/affinity.ts";
+import { Limits } from "./limits.ts";
 
 export interface RunningServer {
   readonly port: number;
@@ -264,34 +268,146 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   let stopping = false;
   let stopPromise: Promise<void> | null = null;
 
+  /** Sockets accepted and not (yet) served here: openings being read, connections forwarded away. */
+  const held = new Set<Deno.TcpConn>();
+  const closeQuietly = (c: Deno.Conn): void => {
+    try {
+      c.close();
+    } catch { /* gone */ }
+  };
+  const dropIp = (ip: string): void => {
+    const m = (perIp.get(ip) ?? 1) - 1;
+    if (m <= 0) perIp.delete(ip);
+    else perIp.set(ip, m);
+  };
+  /** Serves an accepted socket here; `ip` was counted in perIp by the caller and is released at the end. */
+  const serveHere = (c: Deno.TcpConn, ip: string, opts: ConnectionOptions, guid: Uint8Array | null): void => {
+    const conn = new Connection(ctx, c, processFrame, opts);
+    live.add(conn);
+    ctx.connections.add(conn);
+    conn.onClose = () => teardownConnection(conn);
+    conn.serve().finally(() => {
+      live.delete(conn);
+      ctx.connections.delete(conn);
+      dropIp(ip);
+      if (guid !== null) ctx.affinity?.release(guid);
+    });
+  };
+  /**
+   * docs/cluster.md §7.4: reads the opening, then serves the client here or forwards its connection to
+   * the node that serves its client GUID. A forwarded connection (PROXY header from a peer) is served.
+   */
+  const routeConnection = async (c: Deno.TcpConn, ip: string): Promise<void> => {
+    held.add(c);
+    let counted = ip;
+    // Served here from now on, unless the server began stopping meanwhile (then `finally` closes it).
+    const handOff = (opts: ConnectionOptions, guid: Uint8Array | null): void => {
+      if (stopping) return;
+      held.delete(c);
+      serveHere(c, counted, opts, guid);
+    };
+    try {
+      const affinity = ctx.affinity;
+      const remote = c.remoteAddr as Deno.NetAddr;
+      const remoteText = peerAddressText(remote.hostname);
+      const o = await readOpening(c, {
+        timeoutMs: g.negotiateTimeout > 0 ? g.negotiateTimeout * 1000 : Limits.negotiateTimeoutMs,
+        maxFrame: Limits.preAuthMaxFrame,
+        maxProxyHeader: Limits.proxyHeaderMaxBytes,
+      });
+      if (typeof o === "string") {
+        if (o !== "eof") log("conn", `dropping ${remoteText}: ${o}`);
+        closeQuietly(c);
+        return;
+      }
+      const guid = negotiateClientGuid(o.frame);
+      if (affinity === null || stopping) {
+        handOff({ initial: o.bytes }, null);
+        return;
+      }
+      if (o.proxy !== null) {
+        if (!affinity.acceptsForwarded(remoteText, o.proxy.token)) {
+          logWarn(
+            "conn",
+            `refusing a forwarded connection from ${remoteText}: not a cluster peer or a wrong token`,
+          );
+          closeQuietly(c);
+          return;
+        }
+        // Limits count the client, not the node that forwarded it.
+        const client = ipLimitKey(peerAddressText(o.proxy.sourceAddress));
+        const n = perIp.get(client) ?? 0;
+        if (n >= maxIp) {
+          log("conn", `refusing connection from ${client} (forwarded by ${remoteText}): limit reached`);
+          closeQuietly(c);
+          return;
+        }
+        dropIp(counted);
+        perIp.set(client, n + 1);
+        counted = client;
+        if (guid !== null) await affinity.adopt(guid);
+        handOff(
+          { initial: o.bytes, client: { address: o.proxy.sourceAddress, port: o.proxy.sourcePort } },
+          guid,
+        );
+        return;
+      }
+      if (guid === null) {
+        handOff({ initial: o.bytes }, null);
+        return;
+      }
+      const route = await affinity.route(guid);
+      if (route.kind === "forward") {
+        const up = await connectTarget(route.peer, Limits.clusterForwardConnectMs);
+        if (up !== null) {
+          try {
+            up.setNoDelay(true);
+          } catch { /* not fatal */ }
+          const local = c.localAddr as Deno.NetAddr;
+          log("conn", `forwarding ${remoteText} to node ${route.peer.name}, which serves its client`);
+          const header = encodeProxyHeader({
+            sourceAddress: remoteText,
+            sourcePort: remote.port,
+            destinationAddress: peerAddressText(local.hostname),
+            destinationPort: local.port,
+            token: affinity.token,
+          });
+          await forwardConnection(c, up, [header, o.bytes]);
+          return;
+        }
+        logWarn(
+          "conn",
+          `node ${route.peer.name} (${route.peer.host}:${route.peer.port}) serves the client of ${remoteText} ` +
+            `and cannot be reached: serving it here`,
+        );
+        await affinity.adopt(guid);
+      }
+      handOff({ initial: o.bytes }, guid);
+    } finally {
+      if (held.delete(c)) {
+        closeQuietly(c);
+        dropIp(counted);
+      }
+    }
+  };
+
   const onConnection = (c: Deno.TcpConn): void => {
     // `max ip connections` counts an IPv6 client by its /64 (core/transport/tcp.ts ipLimitKey).
     const ip = ipLimitKey(peerAddressText((c.remoteAddr as Deno.NetAddr).hostname));
     const n = perIp.get(ip) ?? 0;
-    if (stopping || live.size >= maxConns || n >= maxIp) {
+    if (stopping || live.size + held.size >= maxConns || n >= maxIp) {
       // KSMBDrain: reject over-limit connections at once and close the socket.
       log("conn", `refusing connection from ${ip}: limit reached`);
-      try {
-        c.close();
-      } catch { /* gone */ }
+      closeQuietly(c);
       return;
     }
     try {
       c.setNoDelay(true);
     } catch { /* not fatal */ }
-    const conn = new Connection(ctx, c, processFrame);
-    live.add(conn);
-    ctx.connections.add(conn);
     perIp.set(ip, n + 1);
     ctx.stats.connections++;
-    conn.onClose = () => teardownConnection(conn);
-    conn.serve().finally(() => {
-      live.delete(conn);
-      ctx.connections.delete(conn);
-      const m = (perIp.get(ip) ?? 1) - 1;
-      if (m <= 0) perIp.delete(ip);
-      else perIp.set(ip, m);
-    });
+    if (ctx.affinity === null) serveHere(c, ip, {}, null);
+    else void routeConnection(c, ip);
   };
   // One accept loop per listener (core/transport/listen.ts); `done` resolves when all have ended. A
   // failed accept (out of file descriptors) is retried after a pause, never ends the loop.
@@ -348,6 +464,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       stopPromise ??= (async () => {
         stopping = true;
         closeListeners();
+        for (const c of held) closeQuietly(c);
         const graceMs = opts.graceMs ?? 5000;
         await Promise.all([...live].map((c) => quiesceConnection(c, graceMs)));
         if (deadtimer !== undefined) clearInterval(deadtimer);

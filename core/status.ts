@@ -197,12 +197,7 @@ function hexId(id: bigint): string {
  */
 export function clientAddress(c: Connection): string {
   const host = c.peer;
-  let port = 0;
-  try {
-    port = (c.conn.remoteAddr as Deno.NetAddr).port;
-  } catch {
-    // the socket is gone: no port to show
-  }
+  const port = c.peerPort;
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 

@@ -137,3 +137,49 @@ export function clusterEndpointNetGrant(stored: string): string {
   if (typeof e === "string") throw new Error(`cluster endpoint ${JSON.stringify(stored)} ${e}`);
   return `${e.host}:${e.port}`;
 }
+
+/** One parsed `cluster peers` entry: a node's name and the address its SMB clients reach it at. */
+export interface ClusterPeer {
+  name: string;
+  /** IPv4 dotted or `[IPv6]` (bracketed, compressed): an address, not a name (docs/cluster.md §7.4). */
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses one `cluster peers` entry, `NAME=IPV4:PORT` or `NAME=[IPV6]:PORT`: the node of that name
+ * serves SMB there, and a node forwards a client's connection there when that node already serves
+ * the client (core/cluster/affinity.ts). Only IP addresses: a forwarded connection is accepted from
+ * a peer's address, which a DNS name would make a lookup away. Returns the peer or an error message.
+ */
+export function parseClusterPeer(entry: string): ClusterPeer | string {
+  const eq = entry.indexOf("=");
+  if (eq < 0) return "is not of the form NAME=IP:PORT";
+  const name = entry.slice(0, eq).trim();
+  const err = clusterNameError(name);
+  if (err !== null) return `has a node name "${name}" that ${err}`;
+  const addr = parseClusterEndpoint(`http://${entry.slice(eq + 1).trim()}`);
+  if (typeof addr === "string") {
+    return `has an address that ${
+      addr.replace(/http:\/\/HOST:PORT/g, "IP:PORT").replace(" (etcd: 2379)", "")
+    }`;
+  }
+  if (!IPV4.test(addr.host) && !addr.host.startsWith("[")) {
+    return `has a host "${addr.host}" that is not an IP address (names are not accepted here)`;
+  }
+  return { name, host: addr.host, port: addr.port };
+}
+
+/** `NAME=HOST:PORT`: the stored form of a peer. */
+export function formatClusterPeer(p: ClusterPeer): string {
+  return `${p.name}=${p.host}:${p.port}`;
+}
+
+/** The stored peers as parsed entries (they were checked when the configuration was read). */
+export function clusterPeers(stored: readonly string[]): ClusterPeer[] {
+  return stored.map((s) => {
+    const p = parseClusterPeer(s);
+    if (typeof p === "string") throw new Error(`cluster peer ${JSON.stringify(s)} ${p}`);
+    return p;
+  });
+}

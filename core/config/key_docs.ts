@@ -34,6 +34,8 @@ const TYPE_DOCS: Record<ValueKind, string> = {
   cluster_backend: "`none` or `etcd`; anything else is an error",
   etcd_endpoints: "`http://HOST:PORT` (HOST: IPv4, `[IPv6]` or DNS name; PORT 1..65535; a trailing `/` at " +
     "most), separated by commas or blanks; else an error",
+  cluster_peers: "`NAME=IPV4:PORT` or `NAME=[IPV6]:PORT` (NAME as `cluster node name`; an address, not a " +
+    "host name), separated by commas or blanks, each name once; else an error",
   cluster_name: "1 to 64 letters, digits, `.`, `_` or `-`; anything else is an error",
 };
 

@@ -24,8 +24,10 @@ import {
   CLUSTER_LEASE_TTL_MIN,
   clusterNameError,
   formatClusterEndpoint,
+  formatClusterPeer,
   parseClusterBackend,
   parseClusterEndpoint,
+  parseClusterPeer,
 } from "./cluster_keys.ts";
 import {
   formatMetricsAddress,
@@ -232,6 +234,18 @@ const clusterEndpoints: KeyParser<string[]> = (v) =>
     if (typeof e === "string") throw new ConfigError(`${v.at}: "${v.key}": endpoint "${entry}" ${e}`);
     return formatClusterEndpoint(e);
   });
+
+/** `cluster peers`: every entry `NAME=IP:PORT`, names unique (core/config/cluster_keys.ts). */
+const clusterPeersKey: KeyParser<string[]> = (v) => {
+  const seen = new Set<string>();
+  return parseList(v.value).map((entry) => {
+    const p = parseClusterPeer(entry);
+    if (typeof p === "string") throw new ConfigError(`${v.at}: "${v.key}": entry "${entry}" ${p}`);
+    if (seen.has(p.name)) throw new ConfigError(`${v.at}: "${v.key}": node "${p.name}" is listed twice`);
+    seen.add(p.name);
+    return formatClusterPeer(p);
+  });
+};
 
 /** `cluster node name` / `cluster name`: one etcd key segment; "" only as a default (not set). */
 const clusterName: KeyParser<string> = (v) => {
@@ -782,6 +796,16 @@ export const KEY_TABLE = [
     origin: "ksmbd-deno",
     doc: "seconds (2..300) of the etcd lease of this node's liveness: a node silent that long is taken " +
       "for dead",
+  }),
+  g({
+    name: "cluster peers",
+    field: "clusterPeers",
+    type: "cluster_peers",
+    default: "",
+    parse: clusterPeersKey,
+    origin: "ksmbd-deno",
+    doc: "`NAME=IP:PORT` of every node's SMB address: a client's connections all go to the node that " +
+      "serves it (one client GUID, one node; others forward, docs/cluster.md §7.4); empty: no forwarding",
   }),
   g({
     name: "cluster shared directory",

@@ -9,7 +9,12 @@
 
 import type { ProtocolName, TriState } from "./types.ts";
 import { parseLogFormat, parseLogLevel, parseMetricsAddress } from "./observability_keys.ts";
-import { clusterNameError, parseClusterBackend, parseClusterEndpoint } from "./cluster_keys.ts";
+import {
+  clusterNameError,
+  parseClusterBackend,
+  parseClusterEndpoint,
+  parseClusterPeer,
+} from "./cluster_keys.ts";
 
 /** How a value is interpreted (also the "type" column of docs/config_keys.md). */
 export type ValueKind =
@@ -29,6 +34,7 @@ export type ValueKind =
   | "log_level"
   | "cluster_backend"
   | "etcd_endpoints"
+  | "cluster_peers"
   | "cluster_name";
 
 const TRUE_WORDS = new Set(["yes", "1", "true", "enable"]);
@@ -201,6 +207,13 @@ export function validateValue(kind: ValueKind, value: string): string | null {
       for (const entry of parseList(value)) {
         const e = parseClusterEndpoint(entry);
         if (typeof e === "string") return `endpoint "${entry}" ${e}`;
+      }
+      return null;
+    }
+    case "cluster_peers": {
+      for (const entry of parseList(value)) {
+        const p = parseClusterPeer(entry);
+        if (typeof p === "string") return `entry "${entry}" ${p}`;
       }
       return null;
     }

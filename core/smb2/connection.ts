@@ -56,6 +56,14 @@ export interface PendingBind {
   timer?: ReturnType<typeof setTimeout>;
 }
 
+/** How a {@link Connection} starts when its opening was read first (core/transport/forward.ts). */
+export interface ConnectionOptions {
+  /** Bytes already read from the socket: the frame reader takes them before reading more. */
+  initial?: Uint8Array;
+  /** The client's address when another node forwarded the connection (its PROXY header). */
+  client?: { address: string; port: number };
+}
+
 /**
  * `Connection.opens`: the opens of the sessions on this connection. Each open lives in its session's
  * table (Session.opens), so that every channel of a multichannel session finds it (MS-SMB2 3.3.5.2.9:
@@ -182,16 +190,25 @@ export class Connection {
   /** The client as per-client limits count it: its IPv4 address or IPv6 /64 (`ipLimitKey`). */
   readonly clientKey: string;
 
+  /** The client's TCP port (its source port as the forwarding node saw it, when forwarded). */
+  readonly peerPort: number;
+  /** Bytes read before the connection was served (core/transport/forward.ts), given to the reader first. */
+  private readonly initial: Uint8Array | undefined;
+
   constructor(
     readonly server: ServerContext,
     readonly conn: Deno.TcpConn,
     private readonly processFrame: FrameProcessor,
+    opts: ConnectionOptions = {},
   ) {
     this.writer = new FrameWriter(conn, () => this.wake());
     this.credits = new CreditWindow(server.global.smb2MaxCredits || Limits.maxCredits);
     const addr = conn.remoteAddr as Deno.NetAddr;
     // An IPv4 client of the dual-stack listener arrives as ::ffff:a.b.c.d: shown and checked as IPv4.
-    this.peer = peerAddressText(addr.hostname);
+    // A connection another node forwarded is the client's, as its PROXY header says (docs/cluster.md §7.4).
+    this.peer = peerAddressText(opts.client?.address ?? addr.hostname);
+    this.peerPort = opts.client?.port ?? addr.port;
+    this.initial = opts.initial;
     this.ipv6 = this.peer.includes(":");
     this.clientKey = ipLimitKey(this.peer);
   }
@@ -211,6 +228,7 @@ export class Connection {
     log("conn", `connection from ${this.peer}`);
     this.startHandshakeTimers();
     const reason = await readFrames(this.conn, {
+      initial: this.initial,
       maxFrame: () => this.maxFrame(),
       onFrame: (frame) => {
         // Frames still buffered when the connection was closed (a limit dropped it) are not run.

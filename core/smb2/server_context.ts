@@ -3,6 +3,7 @@ import type { GlobalConfig, ShareConfig, TriState } from "../config/types.ts";
 import { sectionKey } from "../config/ini.ts";
 import { FileTable } from "../state/file_table.ts";
 import type { ClusterFiles } from "../state/cluster_files.ts";
+import type { ClientAffinity } from "../cluster/affinity.ts";
 import type { Open } from "../state/open.ts";
 import type { Connection } from "./connection.ts";
 import { Limits } from "../limits.ts";
@@ -23,6 +24,8 @@ export class ServerContext {
   readonly files: FileTable = new FileTable(Limits.breakAckTimeoutMs);
   /** Cluster mode (`cluster backend = etcd`): the file state shared with other nodes, else null. */
   cluster: ClusterFiles | null = null;
+  /** Cluster mode with `cluster peers`: which node serves which client (docs/cluster.md §7.4), else null. */
+  affinity: ClientAffinity | null = null;
   /** Persistent handles' state on disk (core/smb2/persistent.ts). */
   readonly persistent: PersistentStore;
   /** Durable opens whose connection is gone, waiting for a reconnect (core/smb2/durable.ts). */

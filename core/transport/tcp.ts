@@ -9,6 +9,21 @@ import { Limits } from "../limits.ts";
 const SMALL_FRAME = 64 * 1024;
 const RECV_BUFFER = 256 * 1024;
 
+/**
+ * Closes `conn` once `ms` have passed unless cleared first: a read pending on it then fails, which
+ * bounds how long a peer may take to send what is read (a request head, a connection's opening).
+ */
+export function closeAfter(conn: { close(): void }, ms: number): { timedOut(): boolean; clear(): void } {
+  let fired = false;
+  const timer = setTimeout(() => {
+    fired = true;
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }, ms);
+  return { timedOut: () => fired, clear: () => clearTimeout(timer) };
+}
+
 /** Writes all of `data` to `conn` (a socket write may take only part of it). */
 export async function writeAll(
   conn: { write(p: Uint8Array): Promise<number> },
@@ -19,6 +34,8 @@ export async function writeAll(
 }
 
 export interface FrameSink {
+  /** Bytes read from the socket before (core/transport/forward.ts readOpening): parsed first. */
+  initial?: Uint8Array;
   /** Current maximum frame length accepted (depends on the connection's state). */
   maxFrame(): number;
   /**
@@ -43,6 +60,11 @@ export async function readFrames(conn: Deno.Conn, sink: FrameSink): Promise<Clos
   const buf = new Uint8Array(backing, 64, RECV_BUFFER);
   let start = 0;
   let end = 0;
+  if (sink.initial !== undefined && sink.initial.byteLength > 0) {
+    if (sink.initial.byteLength > RECV_BUFFER) return "oversize";
+    buf.set(sink.initial);
+    end = sink.initial.byteLength;
+  }
   try {
     while (true) {
       // Parse as many complete frames as are buffered.

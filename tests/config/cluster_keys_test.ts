@@ -15,6 +15,7 @@ import {
   formatClusterEndpoint,
   parseClusterBackend,
   parseClusterEndpoint,
+  parseClusterPeer,
 } from "../../core/config/cluster_keys.ts";
 
 const SRC = "/etc/ksmbd/ksmbd.conf";
@@ -194,4 +195,24 @@ Deno.test("validateValue checks the cluster value types as the parser does", () 
   assertStringIncludes(validateValue("etcd_endpoints", "https://h:1") ?? "", 'endpoint "https://h:1"');
   assertEquals(validateValue("cluster_name", "node-1"), null);
   assertStringIncludes(validateValue("cluster_name", "a/b") ?? "", "only letters");
+});
+
+Deno.test("parseClusterPeer: NAME=IPV4:PORT and NAME=[IPV6]:PORT; names, host names and bad ports refused", () => {
+  assertEquals(parseClusterPeer("node1=127.0.0.1:445"), { name: "node1", host: "127.0.0.1", port: 445 });
+  assertEquals(parseClusterPeer(" b = [0:0::1]:4450"), { name: "b", host: "[::1]", port: 4450 });
+  assertStringIncludes(parseClusterPeer("127.0.0.1:445") as string, "NAME=IP:PORT");
+  assertStringIncludes(parseClusterPeer("a/b=127.0.0.1:445") as string, "node name");
+  assertStringIncludes(parseClusterPeer("n=files.example:445") as string, "not an IP address");
+  assertStringIncludes(parseClusterPeer("n=127.0.0.1") as string, "no port");
+  assertStringIncludes(parseClusterPeer("n=127.0.0.1:0") as string, "1..65535");
+});
+
+Deno.test("cluster peers: stored normalized; a name listed twice is an error naming file, line and key", () => {
+  const g = globalOf("cluster peers = n1=127.0.0.1:1, n2=[::1]:2");
+  assertEquals(g.clusterPeers, ["n1=127.0.0.1:1", "n2=[::1]:2"]);
+  const msg = errorAtLine3("cluster peers = n1=127.0.0.1:1 n1=127.0.0.2:1", "cluster peers");
+  assertStringIncludes(msg, "listed twice");
+  assertStringIncludes(errorAtLine3("cluster peers = n1=host:1", "cluster peers"), "not an IP address");
+  assertEquals(validateValue("cluster_peers", "a=127.0.0.1:1"), null);
+  assertStringIncludes(validateValue("cluster_peers", "a") ?? "", 'entry "a"');
 });

@@ -83,6 +83,7 @@ Deno.test("KEY_TABLE: a bad value of every strictly checked key is an error nami
     log_level: "loud",
     cluster_backend: "raft",
     etcd_endpoints: "https://127.0.0.1:2379",
+    cluster_peers: "n1=files.example:445",
     cluster_name: "a/b",
   };
   let checked = 0;

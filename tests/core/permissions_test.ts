@@ -317,9 +317,13 @@ Deno.test("computePermissions: cluster backend = etcd adds exactly each endpoint
     `cluster backend = etcd\ncluster node name = n1\ncluster shared directory = /srv/meta\n${endpoints}`,
   );
   assertEquals(etcd.net, [...base.net, "10.0.0.1:2379", "[::1]:2380", "etcd.example:80"]);
-  // The shared metadata directory is read and written; nothing else changes.
+  // The shared metadata directory is read and written, and the config file and user DB themselves
+  // are written (the cluster's shared versions, docs/cluster.md §7.3); nothing else changes.
   assertEquals([...etcd.read].sort(), [...base.read, "/srv/meta"].sort());
-  assertEquals([...etcd.write].sort(), [...base.write, "/srv/meta"].sort());
+  assertEquals([...etcd.write].sort(), [...base.write, "/srv/meta", "/c.conf", "/c.db"].sort());
+  assert(!base.write.includes("/c.conf") && !base.write.includes("/c.db"), "only in cluster mode");
+  assert(!etcd.write.includes("/"), "not their directory");
+  assertStringIncludes(etcd.grants.find((g) => g.kind === "write" && g.value === "/c.db")!.why, "etcd");
   assertEquals([etcd.sys, etcd.ffi], [base.sys, base.ffi]);
   const grants = etcd.grants.filter((g) => g.why.startsWith("cluster endpoint"));
   assertEquals(grants.map((g) => `${g.kind} ${g.value}`), [
@@ -333,4 +337,29 @@ Deno.test("computePermissions: cluster backend = etcd adds exactly each endpoint
     permissionFlags(etcd)[0],
     ",10.0.0.1:2379,[::1]:2380,etcd.example:80",
   );
+});
+
+Deno.test("computePermissions: cluster peers add each other node's SMB address, not this node's; none adds nothing", () => {
+  const plan = (extra: string) => {
+    const { config } = parseConfig(`[global]\nstate directory = /var/lib/kd\n${extra}`, "/c.conf");
+    return computePermissions({
+      config,
+      configPath: "/c.conf",
+      pwdDbPath: "/c.db",
+      port: 445,
+      realPath: fakeRealPath(["/c.conf", "/var", "/var/lib"]),
+    });
+  };
+  const peers = "cluster peers = n1=10.0.0.1:445, n2=10.0.0.2:445, n3=[fd00::3]:4450\n";
+  const etcd = "cluster backend = etcd\ncluster node name = n1\ncluster shared directory = /srv/meta\n" +
+    "cluster endpoints = http://10.0.0.9:2379\n";
+  assertEquals(plan(peers), plan(""), "cluster backend = none: peers are ignored");
+  const without = plan(etcd);
+  const withPeers = plan(etcd + peers);
+  assertEquals(withPeers.net, [...without.net, "10.0.0.2:445", "[fd00::3]:4450"]);
+  const grants = withPeers.grants.filter((g) => g.why.startsWith("cluster peer"));
+  assertEquals(grants.map((g) => g.why), [
+    "cluster peer n2 (forwarded client connections)",
+    "cluster peer n3 (forwarded client connections)",
+  ]);
 });

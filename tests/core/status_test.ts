@@ -21,6 +21,7 @@ import { Status } from "../../core/wire/status.ts";
 function fakeConn(host: string, port: number, dialect: number, cipher: number): Connection {
   return {
     peer: host,
+    peerPort: port,
     conn: { remoteAddr: { transport: "tcp", hostname: host, port } },
     negotiated: { dialect, cipher },
     sessions: new Map(),

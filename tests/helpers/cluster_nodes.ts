@@ -8,7 +8,7 @@
  */
 import { type EtcdCluster, startEtcdCluster } from "./etcd.ts";
 import { type Relay, startRelay } from "./relay.ts";
-import { type ServerHandle, startKsmbd } from "./server.ts";
+import { freePort, type ServerHandle, startKsmbd } from "./server.ts";
 
 /** A running cluster of ksmbd-deno nodes. */
 export interface ClusterNodes {
@@ -34,6 +34,12 @@ export interface ClusterNodesOptions {
   global?: Record<string, string>;
   /** `cluster lease ttl` (default 3 s, so a killed node's opens go quickly). */
   leaseTtl?: number;
+  /**
+   * `cluster peers` listing every node (default true): each client GUID is served by one node, its
+   * other connections forwarded there (docs/cluster.md §7.4). false: no forwarding, so one client's
+   * connections land wherever the relay puts them.
+   */
+  affinity?: boolean;
 }
 
 /** Starts etcd, the nodes and the relay; everything is stopped again when a start fails. */
@@ -53,6 +59,9 @@ export async function startClusterNodes(opts: ClusterNodesOptions): Promise<Clus
   const etcd = await startEtcdCluster(3);
   const nodes: ServerHandle[] = [];
   let relay: Relay | null = null;
+  // Ports are picked first so that every node can be told every node's address.
+  const ports = Array.from({ length: opts.nodes }, () => freePort());
+  const peers = ports.map((p, i) => `node${i + 1}=127.0.0.1:${p}`).join(", ");
   const global = (i: number): Record<string, string> => ({
     "cluster backend": "etcd",
     "cluster endpoints": etcd.endpoints.join(","),
@@ -60,13 +69,14 @@ export async function startClusterNodes(opts: ClusterNodesOptions): Promise<Clus
     "cluster lease ttl": String(opts.leaseTtl ?? 3),
     "cluster node name": `node${i + 1}`,
     "cluster shared directory": shared,
+    ...(opts.affinity === false ? {} : { "cluster peers": peers }),
     ...opts.global,
   });
   const logs = (): string =>
     nodes.map((n, i) => `--- node${i + 1}\n${n.logs()}`).join("\n") + `\n--- etcd\n${etcd.logs()}`;
   try {
     for (let i = 0; i < opts.nodes; i++) {
-      nodes.push(await startKsmbd({ shares, users: opts.users, global: global(i) }));
+      nodes.push(await startKsmbd({ shares, users: opts.users, global: global(i), port: ports[i] }));
     }
     relay = startRelay(nodes.map((n) => n.port));
   } catch (e) {

@@ -26,6 +26,8 @@ export class FakeConn {
   slowWrites = false;
   /** Writes never complete until {@link FakeConn.close} (a peer that does not read). */
   hangWrites = false;
+  /** Reads never complete until {@link FakeConn.close} (a peer that sends nothing). */
+  hangReads = false;
   /** Set by {@link FakeConn.close}; reads and writes then fail as on a closed Deno.Conn. */
   closed = false;
   #onClose: (() => void)[] = [];
@@ -39,19 +41,20 @@ export class FakeConn {
     for (const f of this.#onClose.splice(0)) f();
   }
 
-  read(p: Uint8Array): Promise<number | null> {
+  async read(p: Uint8Array): Promise<number | null> {
     this.readCalls++;
-    if (this.closed) return Promise.reject(new Deno.errors.BadResource("closed"));
+    if (this.hangReads && !this.closed) await new Promise<void>((r) => this.#onClose.push(r));
+    if (this.closed) throw new Deno.errors.BadResource("closed");
     if (this.#pending === null || this.#pending.byteLength === 0) {
       const next = this.#steps.shift();
-      if (next === undefined) return Promise.resolve(null);
-      if (next instanceof Error) return Promise.reject(next);
+      if (next === undefined) return null;
+      if (next instanceof Error) throw next;
       this.#pending = next;
     }
     const n = Math.min(p.byteLength, this.#pending.byteLength);
     p.set(this.#pending.subarray(0, n));
     this.#pending = this.#pending.subarray(n);
-    return Promise.resolve(n);
+    return n;
   }
 
   async write(p: Uint8Array): Promise<number> {
