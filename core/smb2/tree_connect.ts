@@ -241,6 +241,9 @@ export function shareFsFor(server: ServerContext, cfg: ShareConfigResponse): Sha
     namedStreams: (cfg.flags & SF.STREAMS) !== 0,
     // Cluster mode: the other nodes change the same directories (core/vfs/share_fs.ts).
     sharedWriters: server.global.clusterBackend === "etcd",
+    // Cluster mode: the share's stores are keyed so that every node finds the same rows, whatever
+    // device number its mount of the shared file system has (core/vfs/dev_key.ts).
+    shareRelativeDevices: server.global.clusterBackend === "etcd",
   };
   const key = cfg.name.toLowerCase();
   const sig = JSON.stringify(opts);

@@ -20,6 +20,7 @@
  * length (FileEaInformation.EaSize), kept so directory listings need not decode lists.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { type DevKey, rawDevKey } from "./dev_key.ts";
 
 /** One stored extended attribute: upper-case ASCII name, FILE_NEED_EA or 0, non-empty value. */
 export interface StoredEa {
@@ -130,7 +131,10 @@ export class EaTable {
   #any = false;
   #probedAt = 0;
 
-  constructor(db: DatabaseSync) {
+  readonly #dk: DevKey;
+
+  constructor(db: DatabaseSync, devKey: DevKey = rawDevKey) {
+    this.#dk = devKey;
     db.exec(
       `CREATE TABLE IF NOT EXISTS eas (
         dev INTEGER NOT NULL, ino INTEGER NOT NULL, birth INTEGER, size INTEGER NOT NULL,
@@ -166,7 +170,7 @@ export class EaTable {
 
   #fresh(dev: bigint, ino: bigint, birth: bigint, rowBirth: bigint | null): boolean {
     if (rowBirth !== null && birth !== 0n && rowBirth !== birth) {
-      this.#del.run(i64(dev), i64(ino));
+      this.#del.run(i64(this.#dk(dev)), i64(ino));
       return false;
     }
     return true;
@@ -175,7 +179,7 @@ export class EaTable {
   /** The EAs of (dev, ino) in order (empty when none). `birth`: the file's birth time in ns, 0n unknown. */
   list(dev: bigint, ino: bigint, birth: bigint): StoredEa[] {
     if (!this.anyStored) return [];
-    const row = this.#get.get(i64(dev), i64(ino)) as Row | undefined;
+    const row = this.#get.get(i64(this.#dk(dev)), i64(ino)) as Row | undefined;
     if (!row || !this.#fresh(dev, ino, birth, row.birth)) return [];
     return deserialize(new Uint8Array(row.data));
   }
@@ -183,7 +187,7 @@ export class EaTable {
   /** FileEaInformation.EaSize of (dev, ino): its list's FILE_FULL_EA_INFORMATION length, 0 for none. */
   size(dev: bigint, ino: bigint, birth: bigint): number {
     if (!this.anyStored) return 0;
-    const row = this.#size.get(i64(dev), i64(ino)) as Omit<Row, "data"> | undefined;
+    const row = this.#size.get(i64(this.#dk(dev)), i64(ino)) as Omit<Row, "data"> | undefined;
     if (!row || !this.#fresh(dev, ino, birth, row.birth)) return 0;
     return Number(row.size);
   }
@@ -195,7 +199,7 @@ export class EaTable {
   sizes(dev: bigint, births: ReadonlyMap<bigint, bigint>): Map<bigint, number> {
     const out = new Map<bigint, number>();
     if (births.size === 0 || !this.anyStored) return out;
-    const rows = this.#many.all(i64(dev), `[${[...births.keys()].map(i64).join(",")}]`) as {
+    const rows = this.#many.all(i64(this.#dk(dev)), `[${[...births.keys()].map(i64).join(",")}]`) as {
       ino: bigint;
       birth: bigint | null;
       size: bigint;
@@ -210,15 +214,21 @@ export class EaTable {
   /** Stores the whole list of (dev, ino); an empty list deletes the row. */
   put(dev: bigint, ino: bigint, birth: bigint, eas: readonly StoredEa[]): void {
     if (eas.length === 0) {
-      this.#del.run(i64(dev), i64(ino));
+      this.#del.run(i64(this.#dk(dev)), i64(ino));
       return;
     }
-    this.#put.run(i64(dev), i64(ino), birth === 0n ? null : birth, BigInt(eaListSize(eas)), serialize(eas));
+    this.#put.run(
+      i64(this.#dk(dev)),
+      i64(ino),
+      birth === 0n ? null : birth,
+      BigInt(eaListSize(eas)),
+      serialize(eas),
+    );
     this.#any = true;
   }
 
   delete(dev: bigint, ino: bigint): void {
-    if (this.anyStored) this.#del.run(i64(dev), i64(ino));
+    if (this.anyStored) this.#del.run(i64(this.#dk(dev)), i64(ino));
   }
 }
 

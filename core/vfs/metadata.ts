@@ -16,6 +16,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { SecurityTable } from "./security_store.ts";
 import { EaTable } from "./ea_store.ts";
 import { ReparseTable } from "./reparse_store.ts";
+import { type DevKey, rawDevKey } from "./dev_key.ts";
 
 /** One file's stored metadata; null fields mean "derive from the file system". */
 export interface MetaRecord {
@@ -93,11 +94,14 @@ export class MetaStore {
   #scoped: Map<string, MetaRecord | undefined> | null = null;
   #scopeDepth = 0;
 
-  private constructor(db: DatabaseSync) {
+  readonly #dk: DevKey;
+
+  private constructor(db: DatabaseSync, devKey: DevKey) {
     this.#db = db;
-    this.security = new SecurityTable(db, () => this.#scoped?.clear());
-    this.eas = new EaTable(db);
-    this.reparse = new ReparseTable(db);
+    this.#dk = devKey;
+    this.security = new SecurityTable(db, () => this.#scoped?.clear(), devKey);
+    this.eas = new EaTable(db, devKey);
+    this.reparse = new ReparseTable(db, devKey);
     this.#get = db.prepare(`SELECT birth, ${COLS.join(", ")} FROM meta WHERE dev = ? AND ino = ?`);
     this.#get.setReadBigInts(true);
     this.#put = db.prepare(
@@ -141,7 +145,7 @@ export class MetaStore {
    * the same statement and keeping it for {@link get} inside the current {@link scope}.
    */
   securityWithRecord(dev: bigint, ino: bigint, birth: bigint): Uint8Array | null {
-    const row = this.#withSd.get(i64(dev), i64(ino)) as
+    const row = this.#withSd.get(i64(this.#dk(dev)), i64(ino)) as
       | (Row & { has_meta: bigint | null; sd_birth: bigint | null; sd: Uint8Array | null })
       | undefined;
     if (!row) return this.security.get(dev, ino, birth);
@@ -155,8 +159,11 @@ export class MetaStore {
     this.#scoped?.set(`${dev}:${ino}:${birth}`, rec);
     return sd;
   }
-  /** Opens (creating if needed) the store at `file`. */
-  static open(file: string): MetaStore {
+  /**
+   * Opens (creating if needed) the store at `file`; `devKey` maps st_dev into the keys
+   * (core/vfs/dev_key.ts: as is, or share-relative in cluster mode).
+   */
+  static open(file: string, devKey: DevKey = rawDevKey): MetaStore {
     const db = new DatabaseSync(file);
     db.exec("PRAGMA journal_mode = WAL");
     // WAL + NORMAL: every change is committed (in the WAL, in the OS page cache) before the reply that
@@ -173,7 +180,7 @@ export class MetaStore {
         ctime INTEGER, cstampc INTEGER, cstampm INTEGER, alloc INTEGER,
         PRIMARY KEY (dev, ino)) WITHOUT ROWID`,
     );
-    return new MetaStore(db);
+    return new MetaStore(db, devKey);
   }
 
   /**
@@ -189,7 +196,7 @@ export class MetaStore {
         return r === undefined ? undefined : { ...r };
       }
     }
-    const row = this.#get.get(i64(dev), i64(ino)) as Row | undefined;
+    const row = this.#get.get(i64(this.#dk(dev)), i64(ino)) as Row | undefined;
     if (!row) return undefined;
     return this.#checked(dev, ino, birth, row);
   }
@@ -202,7 +209,7 @@ export class MetaStore {
   getMany(dev: bigint, inos: readonly bigint[]): Map<bigint, StoredRow> {
     const out = new Map<bigint, StoredRow>();
     if (inos.length === 0) return out;
-    const rows = this.#many.all(i64(dev), `[${inos.map(i64).join(",")}]`) as Row[];
+    const rows = this.#many.all(i64(this.#dk(dev)), `[${inos.map(i64).join(",")}]`) as Row[];
     for (const row of rows) out.set(BigInt.asUintN(64, row.ino!), row as StoredRow);
     return out;
   }
@@ -216,7 +223,7 @@ export class MetaStore {
     const storedBirth = row.birth;
     if (storedBirth !== null && birth !== 0n && storedBirth !== birth) {
       this.#scoped?.clear();
-      this.#del.run(i64(dev), i64(ino));
+      this.#del.run(i64(this.#dk(dev)), i64(ino));
       return undefined;
     }
     return {
@@ -249,11 +256,11 @@ export class MetaStore {
       r.allocationSize,
     ];
     if (vals.every((v) => v === null)) {
-      this.#del.run(i64(dev), i64(ino));
+      this.#del.run(i64(this.#dk(dev)), i64(ino));
       return;
     }
     this.#put.run(
-      i64(dev),
+      i64(this.#dk(dev)),
       i64(ino),
       birth === 0n ? null : birth,
       ...vals.map((v) => v === null ? null : i64(v)),
@@ -276,7 +283,7 @@ export class MetaStore {
     const outer = this.#db.isTransaction;
     if (!outer) this.#db.exec("BEGIN");
     try {
-      this.#del.run(i64(dev), i64(ino));
+      this.#del.run(i64(this.#dk(dev)), i64(ino));
       this.security.delete(dev, ino);
       this.eas.delete(dev, ino);
       this.reparse.delete(dev, ino);

@@ -12,6 +12,7 @@
  * whose inode number was reused is stale and dropped when read.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { type DevKey, rawDevKey } from "./dev_key.ts";
 
 /** A stored reparse point. */
 export interface StoredReparse {
@@ -51,7 +52,10 @@ export class ReparseTable {
   #any = false;
   #probedAt = 0;
 
-  constructor(db: DatabaseSync) {
+  readonly #dk: DevKey;
+
+  constructor(db: DatabaseSync, devKey: DevKey = rawDevKey) {
+    this.#dk = devKey;
     db.exec(
       `CREATE TABLE IF NOT EXISTS reparse (
         dev INTEGER NOT NULL, ino INTEGER NOT NULL, birth INTEGER, tag INTEGER NOT NULL,
@@ -97,30 +101,30 @@ export class ReparseTable {
 
   /** The reparse point of (dev, ino), or undefined; a stale row (another birth time) is dropped. */
   getReparse(dev: bigint, ino: bigint, birth: bigint): StoredReparse | undefined {
-    const row = this.#getR.get(i64(dev), i64(ino)) as Row | undefined;
+    const row = this.#getR.get(i64(this.#dk(dev)), i64(ino)) as Row | undefined;
     if (!row) return undefined;
     if (row.birth !== null && birth !== 0n && row.birth !== birth) {
-      this.#delR.run(i64(dev), i64(ino));
+      this.#delR.run(i64(this.#dk(dev)), i64(ino));
       return undefined;
     }
     return { tag: Number(BigInt.asUintN(32, row.tag as bigint)), buffer: bytes(row.data) };
   }
 
   putReparse(dev: bigint, ino: bigint, birth: bigint, r: StoredReparse): void {
-    this.#putR.run(i64(dev), i64(ino), birth === 0n ? null : birth, r.tag, r.buffer);
+    this.#putR.run(i64(this.#dk(dev)), i64(ino), birth === 0n ? null : birth, r.tag, r.buffer);
     this.#any = true;
   }
 
   deleteReparse(dev: bigint, ino: bigint): void {
-    this.#delR.run(i64(dev), i64(ino));
+    this.#delR.run(i64(this.#dk(dev)), i64(ino));
   }
 
   /** The object id set on (dev, ino), or undefined. */
   getObjectId(dev: bigint, ino: bigint, birth: bigint): StoredObjectId | undefined {
-    const row = this.#getO.get(i64(dev), i64(ino)) as Row | undefined;
+    const row = this.#getO.get(i64(this.#dk(dev)), i64(ino)) as Row | undefined;
     if (!row) return undefined;
     if (row.birth !== null && birth !== 0n && row.birth !== birth) {
-      this.#delO.run(i64(dev), i64(ino));
+      this.#delO.run(i64(this.#dk(dev)), i64(ino));
       return undefined;
     }
     return { objectId: bytes(row.oid), extended: bytes(row.ext) };
@@ -128,21 +132,21 @@ export class ReparseTable {
 
   /** The inode holding object id `oid` on device `dev`, or undefined. */
   findObjectId(dev: bigint, oid: Uint8Array): bigint | undefined {
-    const row = this.#findO.get(i64(dev), oid) as Row | undefined;
+    const row = this.#findO.get(i64(this.#dk(dev)), oid) as Row | undefined;
     return row ? BigInt.asUintN(64, row.ino as bigint) : undefined;
   }
 
   putObjectId(dev: bigint, ino: bigint, birth: bigint, o: StoredObjectId): void {
-    this.#putO.run(i64(dev), i64(ino), birth === 0n ? null : birth, o.objectId, o.extended);
+    this.#putO.run(i64(this.#dk(dev)), i64(ino), birth === 0n ? null : birth, o.objectId, o.extended);
   }
 
   deleteObjectId(dev: bigint, ino: bigint): void {
-    this.#delO.run(i64(dev), i64(ino));
+    this.#delO.run(i64(this.#dk(dev)), i64(ino));
   }
 
   /** Forgets both rows of (dev, ino): the file's last link is gone. */
   delete(dev: bigint, ino: bigint): void {
-    this.#delR.run(i64(dev), i64(ino));
-    this.#delO.run(i64(dev), i64(ino));
+    this.#delR.run(i64(this.#dk(dev)), i64(ino));
+    this.#delO.run(i64(this.#dk(dev)), i64(ino));
   }
 }

@@ -14,6 +14,7 @@
  * validates it before it gets here (the vfs imports nothing from core/wire).
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { type DevKey, rawDevKey } from "./dev_key.ts";
 
 /** Largest descriptor stored (bytes): a self-relative SD with two full 64 KiB ACLs and two SIDs. */
 export const MAX_STORED_SD = 2 * 0xffff + 20 + 2 * 68;
@@ -27,7 +28,10 @@ export class SecurityTable {
   /** Called before every write (the store forgets reads it shares: MetaStore.scope). */
   readonly #onWrite: () => void;
 
-  constructor(db: DatabaseSync, onWrite: () => void = () => {}) {
+  readonly #dk: DevKey;
+
+  constructor(db: DatabaseSync, onWrite: () => void = () => {}, devKey: DevKey = rawDevKey) {
+    this.#dk = devKey;
     this.#onWrite = onWrite;
     db.exec(
       `CREATE TABLE IF NOT EXISTS security (
@@ -45,7 +49,9 @@ export class SecurityTable {
    * (0n when unknown); a row stored for an earlier file that had the same inode is deleted.
    */
   get(dev: bigint, ino: bigint, birth: bigint): Uint8Array | null {
-    const row = this.#get.get(i64(dev), i64(ino)) as { birth: bigint | null; sd: Uint8Array } | undefined;
+    const row = this.#get.get(i64(this.#dk(dev)), i64(ino)) as
+      | { birth: bigint | null; sd: Uint8Array }
+      | undefined;
     if (!row) return null;
     if (row.birth !== null && birth !== 0n && row.birth !== birth) {
       this.delete(dev, ino);
@@ -58,16 +64,16 @@ export class SecurityTable {
   put(dev: bigint, ino: bigint, birth: bigint, sd: Uint8Array | null): void {
     this.#onWrite();
     if (sd === null) {
-      this.#del.run(i64(dev), i64(ino));
+      this.#del.run(i64(this.#dk(dev)), i64(ino));
       return;
     }
     if (sd.byteLength > MAX_STORED_SD) throw new RangeError("security descriptor too large to store");
-    this.#put.run(i64(dev), i64(ino), birth === 0n ? null : birth, sd);
+    this.#put.run(i64(this.#dk(dev)), i64(ino), birth === 0n ? null : birth, sd);
   }
 
   delete(dev: bigint, ino: bigint): void {
     this.#onWrite();
-    this.#del.run(i64(dev), i64(ino));
+    this.#del.run(i64(this.#dk(dev)), i64(ino));
   }
 }
 

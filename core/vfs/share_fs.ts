@@ -37,6 +37,7 @@ import {
 } from "./streams.ts";
 import { compilePosixWildcard, compileVeto, compileWildcard, foldName } from "./wildcard.ts";
 import { Limits } from "../limits.ts";
+import { rawDevKey, shareRelativeDevKey } from "./dev_key.ts";
 
 const C = fs.constants;
 
@@ -121,6 +122,11 @@ export interface ShareFsOptions {
    * clock tick cannot hide behind an unchanged mtime), and never after this server changed it.
    */
   sharedWriters?: boolean;
+  /**
+   * Key the share's stores by the share root's device as 0 instead of its st_dev (cluster mode:
+   * nodes see one shared file system under different device numbers, core/vfs/dev_key.ts).
+   */
+  shareRelativeDevices?: boolean;
 }
 
 /** What SMB2 CREATE asks of the file system. */
@@ -541,9 +547,10 @@ export class ShareFs {
       throw new VfsError("invalid_argument", `state directory ${stateReal} is inside share ${root}`);
     }
     const safe = opts.label.replace(/[^A-Za-z0-9_.-]/g, "_") || "share";
-    const store = MetaStore.open(`${opts.stateDir}/${safe}.vfsmeta.sqlite`);
+    const devKey = opts.shareRelativeDevices ? shareRelativeDevKey(st.dev) : rawDevKey;
+    const store = MetaStore.open(`${opts.stateDir}/${safe}.vfsmeta.sqlite`, devKey);
     // Like the database, the stream store is outside the share: clients cannot name it.
-    const streams = StreamStore.open(`${stateReal}/${safe}.streams`);
+    const streams = StreamStore.open(`${stateReal}/${safe}.streams`, devKey);
     return new ShareFs(opts, root, store, streams, st);
   }
 

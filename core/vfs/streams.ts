@@ -27,6 +27,7 @@ import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 import { VfsError, type VfsErrorKind } from "./errors.ts";
 import { foldName } from "./wildcard.ts";
+import { type DevKey, rawDevKey } from "./dev_key.ts";
 
 const C = fs.constants;
 
@@ -130,18 +131,23 @@ function hashOf(name: string): string {
 /** The per-share stream store (see the module notes for the layout). */
 export class StreamStore {
   readonly dir: string;
+  readonly #dk: DevKey;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, devKey: DevKey) {
     this.dir = dir;
+    this.#dk = devKey;
   }
 
-  /** The store at `dir`; the directory is created (mode 0700) with the first stream. */
-  static open(dir: string): StreamStore {
-    return new StreamStore(dir);
+  /**
+   * The store at `dir`; the directory is created (mode 0700) with the first stream. `devKey` maps
+   * st_dev into the directory names (core/vfs/dev_key.ts).
+   */
+  static open(dir: string, devKey: DevKey = rawDevKey): StreamStore {
+    return new StreamStore(dir, devKey);
   }
 
   #baseDir(b: BaseIdentity): string {
-    return `${this.dir}/${b.dev}-${b.ino}`;
+    return `${this.dir}/${this.#dk(b.dev)}-${b.ino}`;
   }
 
   /** The directory holding a file's streams (synced by a FLUSH of a stream: docs/security.md "Durability"). */
