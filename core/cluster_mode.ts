@@ -51,7 +51,41 @@ async function claimIdBlock(client: EtcdClient, prefix: string): Promise<bigint>
   throw new Error(`${key}: too many nodes joining at once`);
 }
 
-/** The etcd key prefix of a cluster (docs/cluster.md §5). */
+/**
+ * The etcd client of `cluster endpoints`, with TLS when they are `https://` (docs/cluster.md §2):
+ * the CA, client certificate and key files are read now; a file that cannot be read is an Error
+ * naming its key and path. A call gives up well within the node's lease (§8): a CREATE without etcd
+ * is answered INSUFFICIENT_RESOURCES before the node fences itself and drops its clients.
+ */
+export function etcdClientFor(g: GlobalConfig): EtcdClient {
+  const read = (key: string, path: string): string | undefined => {
+    if (path === "") return undefined;
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (e) {
+      throw new Error(`${key} ${path}: ${(e as Error).message}`);
+    }
+  };
+  const tls = g.clusterEndpoints.some((e) => e.startsWith("https://"))
+    ? {
+      caCerts: g.clusterTlsCaFile === "" ? undefined : [read("cluster tls ca file", g.clusterTlsCaFile)!],
+      cert: read("cluster tls cert file", g.clusterTlsCertFile),
+      key: read("cluster tls key file", g.clusterTlsKeyFile),
+    }
+    : undefined;
+  try {
+    return new EtcdClient({
+      endpoints: [...g.clusterEndpoints],
+      timeoutMs: Math.min(Limits.clusterEtcdTimeoutMs, g.clusterLeaseTtl * 400),
+      tls,
+    });
+  } catch (e) {
+    // Deno.createHttpClient refuses a certificate or key it cannot parse.
+    throw new Error(`cluster tls files: ${(e as Error).message}`);
+  }
+}
+
+/** The etcd key prefix of a cluster (docs/cluster.md §2). */
 export function clusterPrefix(clusterName: string): string {
   return `/ksmbd/${clusterName}/v1/`;
 }
@@ -61,12 +95,7 @@ export function clusterPrefix(clusterName: string): string {
  * it; throws an Error whose message says why the node could not join.
  */
 export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Promise<() => Promise<void>> {
-  // A call gives up well within the node's lease (docs/cluster.md §8): a CREATE without etcd is
-  // answered INSUFFICIENT_RESOURCES before the node fences itself and drops its clients.
-  const client = new EtcdClient({
-    endpoints: [...g.clusterEndpoints],
-    timeoutMs: Math.min(Limits.clusterEtcdTimeoutMs, g.clusterLeaseTtl * 400),
-  });
+  const client = etcdClientFor(g);
   const prefix = clusterPrefix(g.clusterName);
   const say = (level: "info" | "warn" | "error", msg: string): void => {
     if (level === "info") logInfo("server", msg);
@@ -89,7 +118,7 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
     }
     throw new Error(`cluster endpoints ${g.clusterEndpoints.join(", ")}: ${(e as Error).message}`);
   }
-  // Persistent ids are unique in the cluster: each join claims a block of 2^40 (docs/cluster.md §5).
+  // Persistent ids are unique in the cluster: each join claims a block of 2^40 (docs/cluster.md §2).
   let block: bigint;
   try {
     block = await claimIdBlock(client, prefix);
@@ -173,10 +202,7 @@ export async function startSharedConfig(
   configPath: string,
   pwdDbPath: string,
 ): Promise<{ sync: SharedConfigSync; rewrote: boolean }> {
-  const client = new EtcdClient({
-    endpoints: [...g.clusterEndpoints],
-    timeoutMs: Math.min(Limits.clusterEtcdTimeoutMs, g.clusterLeaseTtl * 400),
-  });
+  const client = etcdClientFor(g);
   const sync = new SharedConfigSync({
     client,
     prefix: clusterPrefix(g.clusterName),

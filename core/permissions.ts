@@ -250,6 +250,15 @@ export function computePermissions(inputs: PermissionInputs): PermissionPlan {
     for (const e of g.clusterEndpoints) {
       b.add("net", clusterEndpointNetGrant(e), "cluster endpoint (etcd; cluster backend = etcd)");
     }
+    // TLS to etcd (docs/cluster.md §2): the CA, client certificate and key, read once at start.
+    for (
+      const [k, f] of [["ca", g.clusterTlsCaFile], ["cert", g.clusterTlsCertFile], [
+        "key",
+        g.clusterTlsKeyFile,
+      ]]
+    ) {
+      if (f !== "") b.addPath("read", f, `cluster tls ${k} file (TLS to etcd)`);
+    }
     // docs/cluster.md §7.4: a client's connection is forwarded to the peer that already serves it.
     for (const p of clusterPeers(g.clusterPeers)) {
       if (p.name === g.clusterNodeName) continue;

@@ -63,6 +63,12 @@ export interface EtcdClientOptions {
   maxAttempts?: number;
   /** Largest answer read (default `Limits.etcdMaxResponseBytes`). */
   maxResponseBytes?: number;
+  /**
+   * TLS for `https://` endpoints (docs/cluster.md §2): PEM CA certificates that sign the members'
+   * server certificates (default: the system's roots), and the client certificate and key this node
+   * shows a member started with `--client-cert-auth`.
+   */
+  tls?: { caCerts?: string[]; cert?: string; key?: string };
 }
 
 /** Result of {@link EtcdClient.range}. */
@@ -86,6 +92,11 @@ export type TxnCompare =
      * compare holds when it holds for each key there (none: it holds).
      */
     prefix?: boolean;
+    /**
+     * Compare every key from `key` up to this key, not included (etcd's Compare.range_end): e.g.
+     * the keys of a prefix but one. Not together with `prefix`.
+     */
+    rangeEnd?: string | Uint8Array;
   }
   & (
     | { target: "mod"; modRevision: bigint }
@@ -298,10 +309,14 @@ export class EtcdClient {
   #current = 0;
   #closed = false;
   readonly #watches = new Set<Watch>();
+  /** The TLS settings' HTTP client, or undefined (fetch's default client). */
+  readonly #http: Deno.HttpClient | undefined;
 
   constructor(opts: EtcdClientOptions) {
     if (opts.endpoints.length === 0) throw new EtcdError("rejected", "no endpoints");
     this.endpoints = opts.endpoints.map(validateEndpoint);
+    const t = opts.tls;
+    this.#http = t ? Deno.createHttpClient({ caCerts: t.caCerts, cert: t.cert, key: t.key }) : undefined;
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? Math.max(250, Math.floor(this.timeoutMs / 2));
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? this.endpoints.length * 2);
@@ -335,6 +350,7 @@ export class EtcdClient {
           headers: { "content-type": "application/json" },
           body: JSON.stringify(body),
           signal: ac.signal,
+          client: this.#http,
         });
       } catch (e) {
         if (ac.signal.aborted) {
@@ -713,6 +729,7 @@ export class EtcdClient {
     let res: Response;
     try {
       res = await fetch(`${endpoint}/v3/watch`, {
+        client: this.#http,
         method: "POST",
         // gRPC metadata "hasleader": a member that loses its leader ends the stream (etcd's
         // require-leader watch), so a watch never sits silently on a partitioned member.
@@ -897,6 +914,7 @@ export class EtcdClient {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all([...this.#watches].map((w) => w.cancel()));
+    this.#http?.close();
   }
 }
 
@@ -982,6 +1000,7 @@ function compareBody(c: TxnCompare): Body {
     result: RESULT_ORDER[c.result ?? "equal"],
   };
   if (c.prefix) b.range_end = toBase64(prefixEnd(bytesOf(c.key)));
+  else if (c.rangeEnd !== undefined) b.range_end = toBase64(bytesOf(c.rangeEnd));
   switch (c.target) {
     case "mod":
       b.mod_revision = String(c.modRevision);

@@ -3,10 +3,10 @@
  * endpoints`, `cluster node name`, `cluster name` and `cluster lease ttl`. Kept apart from
  * core/config/keys.ts, which wires them into the key table, as core/config/observability_keys.ts is.
  *
- * An endpoint is stored as `http://HOST:PORT` with the host in the form the WHATWG URL parser (and so
+ * An endpoint is stored as `http(s)://HOST:PORT` with the host in the form the WHATWG URL parser (and so
  * `fetch`) gives it: IPv4 dotted, IPv6 bracketed and compressed, DNS names lower case. The launcher
  * grants `--allow-net=HOST:PORT` for exactly that text (core/permissions.ts), which is what Deno
- * checks when the etcd client (core/cluster/etcd.ts) fetches `http://HOST:PORT/v3/...`.
+ * checks when the etcd client (core/cluster/etcd.ts) fetches `http(s)://HOST:PORT/v3/...`.
  *
  * @module
  */
@@ -24,7 +24,7 @@ export function parseClusterBackend(value: string): ClusterBackend | null {
 export const CLUSTER_LEASE_TTL_MIN = 2;
 export const CLUSTER_LEASE_TTL_MAX = 300;
 
-/** Longest `cluster node name` / `cluster name`: each becomes one etcd key segment (docs/cluster.md §5). */
+/** Longest `cluster node name` / `cluster name`: each becomes one etcd key segment (docs/cluster.md §2). */
 export const CLUSTER_NAME_MAX = 64;
 
 const NAME_RE = /^[A-Za-z0-9._-]+$/;
@@ -47,6 +47,8 @@ export interface ClusterEndpoint {
   /** Host as `fetch` sees it: IPv4, `[IPv6]` (bracketed, compressed) or a lower-case DNS name. */
   host: string;
   port: number;
+  /** `https://`: TLS to etcd (`cluster tls ca file` and friends, docs/cluster.md §2). */
+  tls?: true;
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -77,21 +79,24 @@ function parseHost(text: string): string | null {
 }
 
 /**
- * Parses one `cluster endpoints` entry, `http://HOST:PORT` with an optional trailing `/`. Returns the
+ * Parses one `cluster endpoints` entry, `http(s)://HOST:PORT` with an optional trailing `/`. Returns the
  * endpoint, or an error message saying what is wrong with it (https, no port, a path...).
  */
 export function parseClusterEndpoint(entry: string): ClusterEndpoint | string {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/.exec(entry);
-  if (!m) return "is not a URL of the form http://HOST:PORT";
+  if (!m) return "is not a URL of the form http(s)://HOST:PORT";
   const scheme = m[1].toLowerCase();
-  if (scheme === "https") return "uses https: TLS to etcd is not supported yet, use http://HOST:PORT";
-  if (scheme !== "http") return `uses ${scheme}: only http://HOST:PORT is supported`;
+  if (scheme !== "http" && scheme !== "https") return `uses ${scheme}: only http(s)://HOST:PORT is supported`;
   let rest = m[2];
-  if (rest.includes("@")) return "has a user name: etcd authentication is not supported";
-  if (/[?#]/.test(rest)) return "has a query or fragment: only http://HOST:PORT is supported";
+  if (rest.includes("@")) {
+    return "has a user name: etcd's user authentication is not supported (use TLS client certificates)";
+  }
+  if (/[?#]/.test(rest)) return "has a query or fragment: only http(s)://HOST:PORT is supported";
   const slash = rest.indexOf("/");
   if (slash >= 0) {
-    if (rest.slice(slash) !== "/") return "has a path: only http://HOST:PORT (or a trailing /) is supported";
+    if (rest.slice(slash) !== "/") {
+      return "has a path: only http(s)://HOST:PORT (or a trailing /) is supported";
+    }
     rest = rest.slice(0, slash);
   }
   let hostText: string;
@@ -116,16 +121,16 @@ export function parseClusterEndpoint(entry: string): ClusterEndpoint | string {
   if (host === null) {
     return `has a host "${hostText}" that is not an IPv4 address, [IPv6] address or DNS name`;
   }
-  if (portText === undefined || portText === "") return "has no port: write http://HOST:PORT (etcd: 2379)";
+  if (portText === undefined || portText === "") return "has no port: write http(s)://HOST:PORT (etcd: 2379)";
   if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
     return `has port "${portText}": it must be 1..65535`;
   }
-  return { host, port: Number(portText) };
+  return scheme === "https" ? { host, port: Number(portText), tls: true } : { host, port: Number(portText) };
 }
 
-/** `http://HOST:PORT`: the stored form of an endpoint (what core/cluster/etcd.ts is given). */
+/** `http(s)://HOST:PORT`: the stored form of an endpoint (what core/cluster/etcd.ts is given). */
 export function formatClusterEndpoint(e: ClusterEndpoint): string {
-  return `http://${e.host}:${e.port}`;
+  return `${e.tls ? "https" : "http"}://${e.host}:${e.port}`;
 }
 
 /**
@@ -161,7 +166,7 @@ export function parseClusterPeer(entry: string): ClusterPeer | string {
   const addr = parseClusterEndpoint(`http://${entry.slice(eq + 1).trim()}`);
   if (typeof addr === "string") {
     return `has an address that ${
-      addr.replace(/http:\/\/HOST:PORT/g, "IP:PORT").replace(" (etcd: 2379)", "")
+      addr.replace(/http\(s\):\/\/HOST:PORT/g, "IP:PORT").replace(" (etcd: 2379)", "")
     }`;
   }
   if (!IPV4.test(addr.host) && !addr.host.startsWith("[")) {

@@ -766,8 +766,37 @@ export const KEY_TABLE = [
     default: "",
     parse: clusterEndpoints,
     origin: "ksmbd-deno",
-    doc: "etcd URLs `http://HOST:PORT` (IPv4, `[IPv6]`, DNS name), all the server may reach; TLS is not " +
-      "supported yet",
+    doc: "etcd URLs `http://HOST:PORT` or `https://HOST:PORT` (IPv4, `[IPv6]`, DNS name), all the server " +
+      "may reach; all of one scheme",
+  }),
+  g({
+    name: "cluster tls ca file",
+    field: "clusterTlsCaFile",
+    type: "string",
+    default: "",
+    parse: text,
+    origin: "ksmbd-deno",
+    doc: "with `https://` endpoints: PEM file of the CA(s) that sign etcd's server certificates (default: " +
+      "the system's roots)",
+  }),
+  g({
+    name: "cluster tls cert file",
+    field: "clusterTlsCertFile",
+    type: "string",
+    default: "",
+    parse: text,
+    origin: "ksmbd-deno",
+    doc: "with `https://` endpoints: PEM client certificate this node shows etcd (`--client-cert-auth`); " +
+      "needs `cluster tls key file`",
+  }),
+  g({
+    name: "cluster tls key file",
+    field: "clusterTlsKeyFile",
+    type: "string",
+    default: "",
+    parse: text,
+    origin: "ksmbd-deno",
+    doc: "with `https://` endpoints: PEM private key of `cluster tls cert file` (keep it mode 0600)",
   }),
   g({
     name: "cluster node name",

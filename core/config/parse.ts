@@ -152,7 +152,9 @@ function buildGlobal(
   if (g.clusterBackend === "etcd") {
     const at = where(source, entries.get("cluster backend")!);
     if (g.clusterEndpoints.length === 0) {
-      throw new ConfigError(`${at}: "cluster backend = etcd" needs "cluster endpoints" (http://HOST:PORT)`);
+      throw new ConfigError(
+        `${at}: "cluster backend = etcd" needs "cluster endpoints" (http(s)://HOST:PORT)`,
+      );
     }
     if (g.clusterNodeName === "") {
       throw new ConfigError(`${at}: "cluster backend = etcd" needs "cluster node name" (unique per node)`);
@@ -160,6 +162,25 @@ function buildGlobal(
     if (g.clusterSharedDirectory === "") {
       throw new ConfigError(
         `${at}: "cluster backend = etcd" needs "cluster shared directory" (share metadata every node sees)`,
+      );
+    }
+    // docs/cluster.md §2: TLS to etcd is all or nothing, and the client certificate comes with its key.
+    const tls = g.clusterEndpoints.filter((e) => e.startsWith("https://")).length;
+    const endpointsAt = where(source, entries.get("cluster endpoints")!);
+    if (tls !== 0 && tls !== g.clusterEndpoints.length) {
+      throw new ConfigError(`${endpointsAt}: "cluster endpoints" mixes http:// and https://; use one scheme`);
+    }
+    const tlsKeys = ["cluster tls ca file", "cluster tls cert file", "cluster tls key file"] as const;
+    for (const k of tlsKeys) {
+      const e = entries.get(k);
+      if (e && e.value.trim() !== "" && tls === 0) {
+        throw new ConfigError(`${where(source, e)}: "${k}" needs https:// endpoints in "cluster endpoints"`);
+      }
+    }
+    if ((g.clusterTlsCertFile === "") !== (g.clusterTlsKeyFile === "")) {
+      const e = entries.get(g.clusterTlsCertFile === "" ? "cluster tls key file" : "cluster tls cert file")!;
+      throw new ConfigError(
+        `${where(source, e)}: "cluster tls cert file" and "cluster tls key file" go together`,
       );
     }
   }
@@ -173,6 +194,9 @@ function buildGlobal(
     g.stateDirectory = `${opts.baseDir ?? dirOf(source)}/${g.stateDirectory}`;
   }
   g.stateDirectory = cleanPath(g.stateDirectory);
+  for (const f of ["clusterTlsCaFile", "clusterTlsCertFile", "clusterTlsKeyFile"] as const) {
+    if (g[f] !== "" && !g[f].startsWith("/")) g[f] = cleanPath(`${opts.baseDir ?? dirOf(source)}/${g[f]}`);
+  }
   if (g.clusterSharedDirectory !== "") {
     if (!g.clusterSharedDirectory.startsWith("/")) {
       g.clusterSharedDirectory = `${opts.baseDir ?? dirOf(source)}/${g.clusterSharedDirectory}`;

@@ -97,7 +97,7 @@ Deno.test("parseConfig: an unknown cluster backend is an error naming file:line 
 
 Deno.test("parseConfig: each bad cluster endpoint is an error naming file:line, the key and the entry", () => {
   const cases: [string, string][] = [
-    ["https://127.0.0.1:2379", "TLS to etcd is not supported yet"],
+    ["ftp://127.0.0.1:2379", "only http(s)://HOST:PORT"],
     ["http://127.0.0.1", "has no port"],
     ["http://[::1]", "has no port"],
     ["http://etcd.example:", "has no port"],
@@ -106,7 +106,7 @@ Deno.test("parseConfig: each bad cluster endpoint is an error naming file:line, 
     ["http://127.0.0.1:2379/v3", "has a path"],
     ["http://127.0.0.1:2379/?x=1", "has a query"],
     ["http://user@127.0.0.1:2379", "has a user name"],
-    ["unix:///run/etcd.sock", "only http://HOST:PORT"],
+    ["unix:///run/etcd.sock", "only http(s)://HOST:PORT"],
     ["127.0.0.1:2379", "is not a URL"],
     ["http://256.1.1.1:2379", "is not an IPv4 address"],
     ["http://1.2.3.04:2379", "is not an IPv4 address"],
@@ -177,6 +177,16 @@ Deno.test("parseClusterEndpoint / formatClusterEndpoint / clusterEndpointNetGran
   assertEquals(parseClusterEndpoint("HTTP://LOCALHOST:80/"), { host: "localhost", port: 80 });
   assertEquals(parseClusterEndpoint("http://[FD00::0:5]:2379"), { host: "[fd00::5]", port: 2379 });
   assertEquals(formatClusterEndpoint({ host: "[::1]", port: 2379 }), "http://[::1]:2379");
+  assertEquals(parseClusterEndpoint("HTTPS://Etcd.Example:2379"), {
+    host: "etcd.example",
+    port: 2379,
+    tls: true,
+  });
+  assertEquals(
+    formatClusterEndpoint({ host: "etcd.example", port: 2379, tls: true }),
+    "https://etcd.example:2379",
+  );
+  assertEquals(clusterEndpointNetGrant("https://[::1]:2379"), "[::1]:2379");
   // Port 80 stays in the grant (URL.host would drop it; Deno checks host:80).
   assertEquals(clusterEndpointNetGrant("http://etcd.example:80"), "etcd.example:80");
   assertEquals(clusterEndpointNetGrant("http://[::1]:2379"), "[::1]:2379");
@@ -192,7 +202,8 @@ Deno.test("validateValue checks the cluster value types as the parser does", () 
   assertEquals(validateValue("cluster_backend", "etcd"), null);
   assertStringIncludes(validateValue("cluster_backend", "raft") ?? "", "none/etcd");
   assertEquals(validateValue("etcd_endpoints", "http://127.0.0.1:2379,http://[::1]:2379"), null);
-  assertStringIncludes(validateValue("etcd_endpoints", "https://h:1") ?? "", 'endpoint "https://h:1"');
+  assertEquals(validateValue("etcd_endpoints", "https://h:1"), null);
+  assertStringIncludes(validateValue("etcd_endpoints", "ftp://h:1") ?? "", 'endpoint "ftp://h:1"');
   assertEquals(validateValue("cluster_name", "node-1"), null);
   assertStringIncludes(validateValue("cluster_name", "a/b") ?? "", "only letters");
 });
@@ -215,4 +226,23 @@ Deno.test("cluster peers: stored normalized; a name listed twice is an error nam
   assertStringIncludes(errorAtLine3("cluster peers = n1=host:1", "cluster peers"), "not an IP address");
   assertEquals(validateValue("cluster_peers", "a=127.0.0.1:1"), null);
   assertStringIncludes(validateValue("cluster_peers", "a") ?? "", 'entry "a"');
+});
+
+Deno.test("parseConfig: TLS to etcd — one scheme, files only with https, cert and key together, paths resolved", () => {
+  const base = "cluster backend = etcd\ncluster node name = n1\ncluster shared directory = /srv/meta\n";
+  const parse = (extra: string) => parseConfig(`[global]\n${base}${extra}\n`, SRC).config.global;
+  const g = parse("cluster endpoints = https://127.0.0.1:2379\ncluster tls ca file = tls/ca.pem");
+  assertEquals(g.clusterEndpoints, ["https://127.0.0.1:2379"]);
+  assertEquals(g.clusterTlsCaFile, "/etc/ksmbd/tls/ca.pem");
+  const err = (extra: string): string =>
+    assertThrows(() => parseConfig(`[global]\n${base}${extra}\n`, SRC), ConfigError).message;
+  assertStringIncludes(err("cluster endpoints = https://a:1 http://b:1"), "mixes http:// and https://");
+  assertStringIncludes(
+    err("cluster endpoints = http://a:1\ncluster tls ca file = /ca.pem"),
+    `${SRC}:6: "cluster tls ca file" needs https:// endpoints`,
+  );
+  assertStringIncludes(
+    err("cluster endpoints = https://a:1\ncluster tls cert file = /c.pem"),
+    '"cluster tls cert file" and "cluster tls key file" go together',
+  );
 });

@@ -82,7 +82,7 @@ Deno.test("KEY_TABLE: a bad value of every strictly checked key is an error nami
     log_format: "xml",
     log_level: "loud",
     cluster_backend: "raft",
-    etcd_endpoints: "https://127.0.0.1:2379",
+    etcd_endpoints: "ftp://127.0.0.1:2379",
     cluster_peers: "n1=files.example:445",
     cluster_name: "a/b",
   };

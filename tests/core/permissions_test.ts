@@ -363,3 +363,35 @@ Deno.test("computePermissions: cluster peers add each other node's SMB address, 
     "cluster peer n3 (forwarded client connections)",
   ]);
 });
+
+Deno.test("computePermissions: TLS to etcd reads the CA, client certificate and key files, nothing more", () => {
+  const { config } = parseConfig(
+    "[global]\nstate directory = /var/lib/kd\ncluster backend = etcd\ncluster node name = n1\n" +
+      "cluster shared directory = /srv/meta\ncluster endpoints = https://10.0.0.9:2379\n" +
+      "cluster tls ca file = /etc/ksmbd/ca.pem\ncluster tls cert file = /etc/ksmbd/n1.pem\n" +
+      "cluster tls key file = /etc/ksmbd/n1.key\n",
+    "/c.conf",
+  );
+  const p = computePermissions({
+    config,
+    configPath: "/c.conf",
+    pwdDbPath: "/c.db",
+    port: 445,
+    realPath: fakeRealPath([
+      "/c.conf",
+      "/var",
+      "/var/lib",
+      "/etc/ksmbd/ca.pem",
+      "/etc/ksmbd/n1.pem",
+      "/etc/ksmbd/n1.key",
+    ]),
+  });
+  const tls = p.grants.filter((g) => g.why.endsWith("(TLS to etcd)"));
+  assertEquals(tls.map((g) => `${g.kind} ${g.value}`), [
+    "read /etc/ksmbd/ca.pem",
+    "read /etc/ksmbd/n1.pem",
+    "read /etc/ksmbd/n1.key",
+  ]);
+  assert(p.net.includes("10.0.0.9:2379"), "the https endpoint's host:port");
+  assert(!p.write.some((w) => w.startsWith("/etc/ksmbd")), "never written");
+});

@@ -40,6 +40,8 @@ export interface ClusterNodesOptions {
    * connections land wherever the relay puts them.
    */
   affinity?: boolean;
+  /** etcd with TLS and client certificates (tests/helpers/etcd.ts); the nodes get the PEM files. */
+  tls?: boolean;
 }
 
 /** Starts etcd, the nodes and the relay; everything is stopped again when a start fails. */
@@ -56,7 +58,7 @@ export async function startClusterNodes(opts: ClusterNodesOptions): Promise<Clus
   // The share metadata every node must see (ACLs, DOS attributes, streams, EAs, domain SID).
   const shared = `${base}/shared-state`;
   await Deno.mkdir(shared);
-  const etcd = await startEtcdCluster(3);
+  const etcd = await startEtcdCluster(3, { tls: opts.tls });
   const nodes: ServerHandle[] = [];
   let relay: Relay | null = null;
   // Ports are picked first so that every node can be told every node's address.
@@ -70,6 +72,13 @@ export async function startClusterNodes(opts: ClusterNodesOptions): Promise<Clus
     "cluster node name": `node${i + 1}`,
     "cluster shared directory": shared,
     ...(opts.affinity === false ? {} : { "cluster peers": peers }),
+    ...(etcd.tls
+      ? {
+        "cluster tls ca file": etcd.tls.caFile,
+        "cluster tls cert file": etcd.tls.certFile,
+        "cluster tls key file": etcd.tls.keyFile,
+      }
+      : {}),
     ...opts.global,
   });
   const logs = (): string =>

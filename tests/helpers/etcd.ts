@@ -48,6 +48,8 @@ export interface EtcdCluster {
   logs(): string;
   /** Kills every member and removes the data directory. */
   stop(): Promise<void>;
+  /** The PEM files when started with TLS. */
+  tls?: EtcdTlsFiles;
 }
 
 /** Options of {@link startEtcdCluster}. */
@@ -59,6 +61,21 @@ export interface EtcdClusterOptions {
    * that asked for progress notifications get one (etcd's own default is 10 min).
    */
   progressNotifyMs?: number;
+  /**
+   * TLS on the client URLs (`https://`), with client certificates required (`--client-cert-auth`):
+   * a private CA, a server certificate for 127.0.0.1 and a client certificate are made with openssl
+   * in the cluster's directory ({@link EtcdCluster.tls}).
+   */
+  tls?: boolean;
+}
+
+/** The PEM files of a TLS cluster ({@link EtcdClusterOptions.tls}). */
+export interface EtcdTlsFiles {
+  /** The CA that signed the server and client certificates. */
+  caFile: string;
+  /** A client certificate etcd accepts, and its key. */
+  certFile: string;
+  keyFile: string;
 }
 
 /** True when /usr/bin/etcd exists (tests/run.sh installs etcd-server when it is missing). */
@@ -70,12 +87,12 @@ export function etcdAvailable(): boolean {
   }
 }
 
-/** GET <url>/health answered {"health":"true"} within 1 s. */
-export async function etcdHealthy(clientUrl: string): Promise<boolean> {
+/** GET <url>/health answered {"health":"true"} within 1 s (`client`: TLS settings for https). */
+export async function etcdHealthy(clientUrl: string, client?: Deno.HttpClient): Promise<boolean> {
   const ac = new AbortController();
   const t = setTimeout(() => ac.abort(), 1000);
   try {
-    const res = await fetch(`${clientUrl}/health`, { signal: ac.signal });
+    const res = await fetch(`${clientUrl}/health`, { signal: ac.signal, client });
     const text = await res.text();
     return res.status === 200 && /"health"\s*:\s*"true"/.test(text);
   } catch {
@@ -99,6 +116,9 @@ class Member implements EtcdMember {
     readonly initialCluster: string,
     readonly token: string,
     readonly progressNotifyMs: number,
+    readonly tls:
+      | { files: EtcdTlsFiles; serverCert: string; serverKey: string; http: Deno.HttpClient }
+      | null,
   ) {}
 
   running(): boolean {
@@ -133,6 +153,17 @@ class Member implements EtcdMember {
       "warn",
       "--experimental-watch-progress-notify-interval",
       `${this.progressNotifyMs}ms`,
+      ...(this.tls
+        ? [
+          "--cert-file",
+          this.tls.serverCert,
+          "--key-file",
+          this.tls.serverKey,
+          "--client-cert-auth",
+          "--trusted-ca-file",
+          this.tls.files.caFile,
+        ]
+        : []),
     ];
     const child = new Deno.Command(ETCD, { args, stdin: "null", stdout: "null", stderr: "piped" }).spawn();
     this.child = child;
@@ -193,7 +224,7 @@ async function waitHealthy(members: Member[], timeoutMs: number): Promise<void> 
   while (pending.size > 0) {
     for (const m of [...pending]) {
       if (m.child === null) throw new Error(`etcd member ${m.name} is not running`);
-      if (await etcdHealthy(m.clientUrl)) pending.delete(m);
+      if (await etcdHealthy(m.clientUrl, m.tls?.http)) pending.delete(m);
     }
     if (pending.size === 0) return;
     if (Date.now() > deadline) {
@@ -223,9 +254,10 @@ export async function startEtcdCluster(members = 3, opts: EtcdClusterOptions = {
       }
     }
   };
+  const tls = opts.tls ? await makeTlsFiles(dir) : null;
   const spec = Array.from({ length: members }, (_, i) => ({
     name: `m${i}`,
-    client: `http://127.0.0.1:${port()}`,
+    client: `${tls ? "https" : "http"}://127.0.0.1:${port()}`,
     peer: `http://127.0.0.1:${port()}`,
   }));
   const initialCluster = spec.map((s) => `${s.name}=${s.peer}`).join(",");
@@ -239,6 +271,7 @@ export async function startEtcdCluster(members = 3, opts: EtcdClusterOptions = {
       initialCluster,
       token,
       opts.progressNotifyMs ?? 500,
+      tls,
     )
   );
   let stopped = false;
@@ -251,8 +284,10 @@ export async function startEtcdCluster(members = 3, opts: EtcdClusterOptions = {
       if (stopped) return;
       stopped = true;
       await Promise.all(list.map((m) => m.kill("SIGKILL")));
+      tls?.http.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
+    ...(tls ? { tls: tls.files } : {}),
   };
   try {
     for (const m of list) m.spawn();
@@ -262,4 +297,79 @@ export async function startEtcdCluster(members = 3, opts: EtcdClusterOptions = {
     throw e;
   }
   return cluster;
+}
+
+/** Runs openssl with `args` in `cwd`; throws with its output when it fails. */
+async function openssl(cwd: string, args: string[]): Promise<void> {
+  const r = await new Deno.Command("openssl", { args, cwd, stdout: "piped", stderr: "piped" }).output();
+  if (!r.success) {
+    throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(r.stderr).slice(-2000)}`);
+  }
+}
+
+/**
+ * A private CA (P-256), a server certificate for IP 127.0.0.1 and a client certificate (clientAuth),
+ * all valid for two days, in `dir`. The server certificate is for clientAuth too: etcd's JSON gateway
+ * connects to its own gRPC port with it, and `--client-cert-auth` checks that connection as well.
+ */
+async function makeTlsFiles(
+  dir: string,
+): Promise<{ files: EtcdTlsFiles; serverCert: string; serverKey: string; http: Deno.HttpClient }> {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl(dir, [
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=ksmbd test etcd CA",
+  ]);
+  const leaf = async (name: string, ext: string): Promise<void> => {
+    await Deno.writeTextFile(join(dir, `${name}.ext`), ext);
+    await openssl(dir, [
+      "req",
+      ...ec,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${name}`,
+    ]);
+    await openssl(dir, [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-extfile",
+      `${name}.ext`,
+    ]);
+  };
+  await leaf("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+  await leaf("client", "extendedKeyUsage=clientAuth\n");
+  const files = {
+    caFile: join(dir, "ca.pem"),
+    certFile: join(dir, "client.pem"),
+    keyFile: join(dir, "client.key"),
+  };
+  const http = Deno.createHttpClient({
+    caCerts: [await Deno.readTextFile(files.caFile)],
+    cert: await Deno.readTextFile(files.certFile),
+    key: await Deno.readTextFile(files.keyFile),
+  });
+  return { files, serverCert: join(dir, "server.pem"), serverKey: join(dir, "server.key"), http };
 }
