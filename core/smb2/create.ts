@@ -546,17 +546,25 @@ async function clusterCreate(
         if (p.key !== localKey && round < Limits.maxOpenBreakRounds) continue;
         if (p.check.kind === "fail") throw new SmbError(p.check.status);
         if (p.check.kind === "wait") return { wait: "local", key: p.key! };
-        const r = await steps.finish();
+        const finished = steps.finish();
+        // The open is in the FileTable now (finish adds it before any await): the reservation goes
+        // in the same rewrite of the record, which is not sent at all when the open's access,
+        // share mode and caching are the reservation's (ClusterFiles #changed).
+        const admitted = held !== null;
+        if (held !== null) cluster.settle(held.ckey, held.ticket);
+        held = null;
+        const r = await finished;
         // A persistent open's record is in etcd before the client hears of the open.
         const made = r.openId !== undefined ? session.opens.get(r.openId) : undefined;
         if (made) await cluster.durableFlushed(made.persistentId);
-        if (held === null && r.openId !== undefined) {
-          // Made here: the other nodes learn of it before the client does.
+        if (!admitted && r.openId !== undefined) {
+          // Made here: the other nodes learn of it before the client does. The open is in the
+          // FileTable already, so the record the admission writes holds it (no reservation).
           const open = session.opens.get(r.openId);
           if (open) {
             const ckey = clusterKeyOf(shareName, open.fileKey);
             cluster.bind(open.fileKey, ckey);
-            const a = await cluster.admit(ckey, intent);
+            const a = await cluster.admit(ckey, intent, false);
             if (a.kind !== "ok") {
               closeOpen(conn, open);
               throw new SmbError(a.kind === "fail" ? a.status : Status.SHARING_VIOLATION);

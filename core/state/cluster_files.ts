@@ -69,6 +69,15 @@ interface OtherRecord {
   kv: KeyValue;
 }
 
+/** The other nodes' records of a file as they count here, as of a store revision. */
+interface OthersRead {
+  others: OtherRecord[];
+  /** The revision the records were read at (0: nothing read; taken to be none at all). */
+  revision: bigint;
+  /** The first record this version cannot read, if any. */
+  unreadable: string | null;
+}
+
 /** What a new open asks of the other nodes. */
 export interface SharedIntent {
   access: number;
@@ -101,6 +110,9 @@ type FileMessage =
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/** The view an admission starts from when no other node is known to have a record of the file. */
+const NO_RECORDS: OthersRead = { others: [], revision: 0n, unreadable: null };
 
 /** The cluster-wide key of a file: share name and inode (device numbers differ between nodes). */
 export function clusterKeyOf(shareName: string, localKey: string): string {
@@ -198,8 +210,23 @@ export class ClusterFiles {
   readonly #present = new Map<string, Set<string>>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #warned = new Set<string>();
-  /** Files whose delete this node handed to the node with the last open (see lastClose). */
-  readonly #doomed = new Set<string>();
+  /**
+   * Files whose delete this node handed to the node with the last open (see lastClose), with the
+   * revision of the read that found that open: a delete of this node's record seen after it is the
+   * marker's (this node's own removal of its record came before that read, and its watch event may
+   * arrive after the marker was written).
+   */
+  readonly #doomed = new Map<string, bigint>();
+  /**
+   * Per cluster key: this node's record of the file as this node last wrote it (null: removed) and
+   * the revision of that write, so that a rewrite with the same content is not sent. Absent: not
+   * known (never written, forgotten, a write that failed, or a later change of the key seen).
+   */
+  readonly #written = new Map<string, { value: string | null; revision: bigint }>();
+  /** Files whose last close here waits for a read of the other records (see lastClose). */
+  readonly #closeWanted = new Set<string>();
+  /** That read, done with the removal of this node's record (same transaction). */
+  readonly #closeRead = new Map<string, { kvs: KeyValue[]; revision: bigint }>();
   #watch: { cancel(): Promise<void> } | null = null;
   #inbound = false;
   readonly #sweeps = new Set<ReturnType<typeof setTimeout>>();
@@ -353,7 +380,14 @@ export class ClusterFiles {
     if (at < 0) return;
     const ckey = rest.slice(0, at);
     const node = rest.slice(at + 3);
-    if (node === this.#node.name && deleted && this.#doomed.delete(ckey)) {
+    if (node === this.#node.name) {
+      // A change of this node's record after its own last write (the node with the last open
+      // removing a delete-pending marker, or a reaper): what this node wrote is no longer known.
+      const w = this.#written.get(ckey);
+      if (w !== undefined && kv.modRevision > w.revision) this.#written.delete(ckey);
+    }
+    const doomedAt = node === this.#node.name && deleted ? this.#doomed.get(ckey) : undefined;
+    if (doomedAt !== undefined && kv.modRevision > doomedAt && this.#doomed.delete(ckey)) {
       // The node with the last open deleted the file and this node's delete-pending marker.
       const lk = this.#toLocal.get(ckey);
       if (lk !== undefined && !this.#files.file(lk) && !this.#reserved.has(ckey)) {
@@ -414,15 +448,21 @@ export class ClusterFiles {
    * that checked; "wait" means breaks were sent to the holders' nodes: wait for {@link changed} and
    * ask again; "fail" carries the status.
    */
-  async admit(ckey: string, intent: SharedIntent): Promise<Admission> {
+  async admit(ckey: string, intent: SharedIntent, reserve = true): Promise<Admission> {
     if (this.#node.fenced) return { kind: "fail", status: Status.INSUFFICIENT_RESOURCES };
     if (this.#doomed.has(ckey)) return { kind: "fail", status: Status.DELETE_PENDING };
-    for (let round = 0; round < Limits.clusterTxnRetries; round++) {
-      let read;
-      try {
-        read = await this.#others(`${ckey}/`);
-      } catch (e) {
-        return this.#unavailable(e);
+    // No other node known to have a record of the file (the watch's view): decide on "none" and let
+    // the transaction check it (no other key under the prefix), so the common open costs one
+    // request; if it fails, its failure branch brings the records (docs/cluster.md §6).
+    let read: OthersRead | null = this.#present.has(ckey) ? null : NO_RECORDS;
+    const rounds = Limits.clusterTxnRetries + (read === null ? 0 : 1);
+    for (let round = 0; round < rounds; round++) {
+      if (read === null) {
+        try {
+          read = await this.#others(`${ckey}/`);
+        } catch (e) {
+          return this.#unavailable(e);
+        }
       }
       if (read.unreadable !== null) {
         // docs/cluster.md §8: a record this version cannot read makes the file unavailable; it is
@@ -441,25 +481,29 @@ export class ClusterFiles {
         }
         if (decision.wait) return { kind: "wait" };
       } else if (decision.kind === "fail") return { kind: "fail", status: decision.status };
-      // The reservation goes into this node's record in the transaction that compares the prefix.
-      const ticket = this.#nextTicket++;
+      // The reservation goes into this node's record in the transaction that compares the prefix
+      // (an open already in the FileTable, made here before its admission, needs none).
+      const ticket = reserve ? this.#nextTicket++ : 0;
       const res = this.#reserved.get(ckey) ?? new Map();
-      res.set(ticket, {
-        access: intent.access,
-        share: intent.share,
-        oplock: intent.oplock,
-        leaseState: intent.leaseState,
-      });
-      this.#reserved.set(ckey, res);
-      let ok = false;
+      if (reserve) {
+        res.set(ticket, {
+          access: intent.access,
+          share: intent.share,
+          oplock: intent.oplock,
+          leaseState: intent.leaseState,
+        });
+        this.#reserved.set(ckey, res);
+      }
+      let c;
       try {
-        ok = await this.#commit(ckey, read.revision);
+        c = await this.#commit(ckey, read.revision);
       } catch (e) {
-        res.delete(ticket);
+        if (reserve) res.delete(ticket);
+        if (res.size === 0) this.#reserved.delete(ckey);
         this.#changed(this.#toLocal.get(ckey) ?? "", ckey);
         return this.#unavailable(e);
       }
-      if (ok) {
+      if (c.ok) {
         const holders: RemoteHolder[] = [];
         const readers = new Set<string>();
         for (const { node, rec } of remote) {
@@ -474,7 +518,10 @@ export class ClusterFiles {
         else this.#present.delete(ckey);
         return { kind: "ok", remote: holders, ticket };
       }
-      res.delete(ticket);
+      if (reserve) res.delete(ticket);
+      if (res.size === 0) this.#reserved.delete(ckey);
+      // Decide again on the records the failed transaction read (same round trip).
+      read = c.read;
     }
     return { kind: "wait" };
   }
@@ -493,13 +540,16 @@ export class ClusterFiles {
    * revision of the read and the first record this version cannot read (the caller decides what
    * that means). Throws when etcd cannot be reached.
    */
-  async #others(
-    keyPrefix: string,
-  ): Promise<{ others: OtherRecord[]; revision: bigint; unreadable: string | null }> {
+  async #others(keyPrefix: string): Promise<OthersRead> {
     const read = await this.#client.range(`${this.#prefix}files/${keyPrefix}`, {});
+    return await this.#othersOf(read.kvs, read.revision);
+  }
+
+  /** {@link #others} of records already read (a range, or a transaction's range op). */
+  async #othersOf(kvs: readonly KeyValue[], revision: bigint): Promise<OthersRead> {
     const others: OtherRecord[] = [];
     let unreadable: string | null = null;
-    for (const kv of read.kvs) {
+    for (const kv of kvs) {
       const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
       if (node === this.#node.name) continue;
       const parsed = parseNodeFileRecord(kv.value);
@@ -510,7 +560,7 @@ export class ClusterFiles {
       const rec = parsed.node === node ? await this.#counted(node, parsed) : null;
       if (rec) others.push({ node, rec, kv });
     }
-    return { others, revision: read.revision, unreadable };
+    return { others, revision, unreadable };
   }
 
   /** {@link #others} of one file, null (logged) when etcd cannot be reached. */
@@ -565,15 +615,28 @@ export class ClusterFiles {
     const ckey = this.#toCluster.get(localKey);
     if (ckey === undefined) return "granted";
     if (this.#node.fenced) return "unavailable";
-    for (let round = 0; round < Limits.clusterTxnRetries; round++) {
-      const read = await this.#remoteRecords(ckey);
-      if (!read) return "unavailable";
-      const remote = remoteLockTable(read.recs);
+    // As in admit: with no other node known to have a record of the file, the transaction checks
+    // that there is none, and its failure branch reads them.
+    let recs: NodeFileRecord[] | null = this.#present.has(ckey) ? null : [];
+    let revision = 0n;
+    const rounds = Limits.clusterTxnRetries + (recs === null ? 0 : 1);
+    for (let round = 0; round < rounds; round++) {
+      if (recs === null) {
+        const read = await this.#remoteRecords(ckey);
+        if (!read) return "unavailable";
+        recs = read.recs;
+        revision = read.revision;
+      }
+      const remote = remoteLockTable(recs);
       for (const l of taken) {
         if (remote.conflicts(l.openId, l.offset, l.length, l.exclusive)) return "conflict";
       }
       try {
-        if (await this.#commit(ckey, read.revision)) return "granted";
+        const c = await this.#commit(ckey, revision);
+        if (c.ok) return "granted";
+        // Records this version cannot read count as none here, as in #remoteRecords.
+        recs = c.read.others.map((o) => o.rec);
+        revision = c.read.revision;
       } catch (e) {
         this.#log("warn", `cluster: etcd unavailable: ${(e as Error).message}`);
         return "unavailable";
@@ -764,10 +827,16 @@ export class ClusterFiles {
       if (deleteNow) remove();
       return;
     }
+    // The removal of this node's record, queued just before by FileTable.onChange (#changed), reads
+    // the other records in its own transaction: the same revision, and no second request.
+    this.#closeWanted.add(ckey);
     void this.#serial(ckey, async () => {
+      this.#closeWanted.delete(ckey);
+      const done = this.#closeRead.get(ckey);
+      this.#closeRead.delete(ckey);
       let read;
       try {
-        read = await this.#others(`${ckey}/`);
+        read = done ? await this.#othersOf(done.kvs, done.revision) : await this.#others(`${ckey}/`);
       } catch (e) {
         // Without etcd this node decides alone, as a single server would.
         this.#log("warn", `cluster: etcd unavailable at the last close of ${ckey}: ${(e as Error).message}`);
@@ -783,9 +852,12 @@ export class ClusterFiles {
       if (!deleteNow && doomed.length === 0) return;
       if (remoteOpens) {
         if (deleteNow) {
-          this.#doomed.add(ckey);
-          await this.#client.put(this.#recordKey(ckey), this.#recordOf(ckey)).catch((e) =>
-            this.#log("warn", `cluster: could not publish ${ckey}: ${(e as Error).message}`)
+          this.#doomed.set(ckey, read.revision);
+          const value = this.#recordOf(ckey);
+          this.#written.delete(ckey);
+          await this.#client.put(this.#recordKey(ckey), value).then(
+            (revision) => this.#written.set(ckey, { value, revision }),
+            (e) => this.#log("warn", `cluster: could not publish ${ckey}: ${(e as Error).message}`),
           );
         }
         return;
@@ -859,7 +931,7 @@ export class ClusterFiles {
   /** This node's record of a file, from the FileTable and the reservations. */
   #recordOf(ckey: string): string {
     const localKey = this.#toLocal.get(ckey);
-    const opens: SharedOpen[] = [...(this.#reserved.get(ckey)?.values() ?? [])];
+    const opens: SharedOpen[] = [];
     const file = localKey !== undefined ? this.#files.file(localKey) : undefined;
     const persistent = new Set<bigint>();
     for (const id of file?.opens ?? []) {
@@ -878,6 +950,9 @@ export class ClusterFiles {
       }
       opens.push(shared);
     }
+    // Reservations last: an open that replaces its reservation takes its place in the same order,
+    // so that the record is unchanged when the open got what was reserved (#changed sends nothing).
+    for (const r of this.#reserved.get(ckey)?.values() ?? []) opens.push(r);
     const locks: SharedLock[] = (localKey !== undefined ? this.#locks.held(localKey) : []).map((l) => {
       const lock: SharedLock = { offset: String(l.offset), length: String(l.length), exclusive: l.exclusive };
       if (persistent.has(l.openId)) lock.pid = String(l.openId);
@@ -895,21 +970,40 @@ export class ClusterFiles {
   }
 
   /**
-   * Writes this node's record of the file if no record of the file changed after `revision` (the
-   * read the decision was made on): one compare over the whole `files/<ckey>/` prefix.
+   * Writes this node's record of the file if no other node's record of it changed after `revision`
+   * (the read the decision was made on; 0: the decision assumed there is none): one compare over
+   * the `files/<ckey>/` prefix on both sides of this node's own key, whose writes are this node's
+   * own and kept in order by {@link #serial}. A change there fails the compare; the failure branch
+   * reads the prefix, so the caller decides again without another round trip.
    */
-  #commit(ckey: string, revision: bigint): Promise<boolean> {
-    return this.#serial(ckey, async () =>
-      (await this.#client.txn({
-        compare: [{
-          key: `${this.#prefix}files/${ckey}/`,
-          prefix: true,
-          target: "mod",
-          result: "less",
-          modRevision: revision + 1n,
-        }],
-        success: [{ put: { key: this.#recordKey(ckey), value: this.#recordOf(ckey) } }],
-      })).succeeded);
+  #commit(
+    ckey: string,
+    revision: bigint,
+  ): Promise<{ ok: true } | { ok: false; read: OthersRead }> {
+    return this.#serial(ckey, async () => {
+      const prefix = `${this.#prefix}files/${ckey}/`;
+      const own = this.#recordKey(ckey);
+      const value = this.#recordOf(ckey);
+      const before = revision + 1n;
+      // The prefix ends with "/"; the first key after all of it ends with "0" instead.
+      const end = prefix.slice(0, -1) + "0";
+      this.#written.delete(ckey);
+      const t = await this.#client.txn({
+        compare: [
+          { key: prefix, rangeEnd: own, target: "mod", result: "less", modRevision: before },
+          { key: own + "\0", rangeEnd: end, target: "mod", result: "less", modRevision: before },
+        ],
+        success: [{ put: { key: own, value } }],
+        failure: [{ range: { key: prefix, prefix: true } }],
+      });
+      if (t.succeeded) {
+        this.#written.set(ckey, { value, revision: t.revision });
+        return { ok: true };
+      }
+      const r = t.responses[0];
+      if (r?.type !== "range") throw new Error("etcd: transaction answered without its range");
+      return { ok: false, read: await this.#othersOf(r.kvs, t.revision) };
+    });
   }
 
   /** Runs `f` after every earlier write of this key's record. */
@@ -934,23 +1028,49 @@ export class ClusterFiles {
       const lk = this.#toLocal.get(ckey);
       const empty = (lk === undefined || !this.#files.file(lk)) && !this.#reserved.has(ckey) &&
         !this.#doomed.has(ckey);
+      // A last close here reads the other records in the removal's transaction (lastClose).
+      const wantsRead = empty && this.#closeWanted.has(ckey);
+      const value = empty ? null : this.#recordOf(ckey);
+      // The record in etcd is already this (e.g. an admission's reservation that became the open
+      // it stood for with the same access, share mode and caching): nothing to send.
+      if (!wantsRead && this.#written.get(ckey)?.value === value) {
+        if (empty) this.#forget(ckey, lk);
+        return;
+      }
+      this.#written.delete(ckey);
       try {
         if (empty) {
-          await this.#client.delete(this.#recordKey(ckey));
-          // Nothing of the file is open here any more: forget it (unless an open began meanwhile).
-          if (lk !== undefined && !this.#files.file(lk) && !this.#reserved.has(ckey)) {
-            this.#toCluster.delete(lk);
-            this.#toLocal.delete(ckey);
-            this.#readers.delete(ckey);
-            this.#present.delete(ckey);
+          const own = this.#recordKey(ckey);
+          const t = await this.#client.txn({
+            compare: [],
+            success: wantsRead
+              ? [{ delete: { key: own } }, { range: { key: `${this.#prefix}files/${ckey}/`, prefix: true } }]
+              : [{ delete: { key: own } }],
+          });
+          this.#written.set(ckey, { value: null, revision: t.revision });
+          const r = t.responses[1];
+          if (wantsRead && r?.type === "range") {
+            this.#closeRead.set(ckey, { kvs: r.kvs, revision: t.revision });
           }
+          this.#forget(ckey, lk);
         } else {
-          await this.#client.put(this.#recordKey(ckey), this.#recordOf(ckey));
+          const revision = await this.#client.put(this.#recordKey(ckey), value!);
+          this.#written.set(ckey, { value, revision });
         }
       } catch (e) {
         this.#log("warn", `cluster: could not publish ${ckey}: ${(e as Error).message}`);
       }
     });
+  }
+
+  /** Nothing of the file is open here any more: forget it (unless an open began meanwhile). */
+  #forget(ckey: string, lk: string | undefined): void {
+    if (lk === undefined || this.#files.file(lk) || this.#reserved.has(ckey)) return;
+    this.#toCluster.delete(lk);
+    this.#toLocal.delete(ckey);
+    this.#readers.delete(ckey);
+    this.#present.delete(ckey);
+    this.#written.delete(ckey);
   }
 
   /** A write here: other nodes holding read caching of the file lose it (MS-FSA 2.1.4.12). */

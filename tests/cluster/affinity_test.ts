@@ -12,15 +12,15 @@
  * Run: deno test -A tests/cluster/affinity_test.ts
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
+import { TEST_USERS } from "../helpers/fixtures.ts";
 import { etcdAvailable } from "../helpers/etcd.ts";
-import { type ClusterNodes, startClusterNodes } from "../helpers/cluster_nodes.ts";
+import { startClusterNodes } from "../helpers/cluster_nodes.ts";
+import { connectVia, ok } from "../helpers/cluster_clients.ts";
 import { killTree } from "../helpers/proc_stat.ts";
 import { portAccepts } from "../helpers/server.ts";
 import { encodeProxyHeader } from "../../core/transport/proxy_header.ts";
 import {
   Access,
-  Capabilities,
   closeBody,
   Cmd,
   createBody,
@@ -42,24 +42,6 @@ import {
 
 const SHARE = "test";
 const RW = Access.READ_DATA | Access.WRITE_DATA | Access.READ_ATTRIBUTES | Access.SYNCHRONIZE;
-
-/** Connects through the relay with `guid`; returns the connection and the node the relay picked. */
-async function connectVia(cl: ClusterNodes, guid: Uint8Array, conns: RawConn[]): Promise<[RawConn, number]> {
-  const before = cl.nodes.map((n) => cl.relay.connectionsTo(n.port));
-  const c = await RawConn.open(cl.relay.port, {
-    user: TEST_USER,
-    password: TEST_PASS,
-    share: SHARE,
-    clientGuid: guid,
-    capabilities: Capabilities.LARGE_MTU | Capabilities.LEASING,
-  });
-  conns.push(c);
-  return [c, cl.nodes.findIndex((n, i) => cl.relay.connectionsTo(n.port) > before[i])];
-}
-
-async function ok(p: Promise<{ status: number }>, what: string): Promise<void> {
-  assertEquals(statusName((await p).status), statusName(St.SUCCESS), what);
-}
 
 async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -83,8 +65,8 @@ Deno.test({
     let failed = true;
     try {
       const guid = randomKey();
-      const [a, na] = await connectVia(cl, guid, conns);
-      const [b, nb] = await connectVia(cl, guid, conns);
+      const [a, na] = await connectVia(cl, conns, { share: SHARE, clientGuid: guid });
+      const [b, nb] = await connectVia(cl, conns, { share: SHARE, clientGuid: guid });
       assert(
         na >= 0 && nb >= 0 && na !== nb,
         `the relay put the two connections on two nodes (${na}, ${nb})`,
@@ -121,7 +103,7 @@ Deno.test({
         assertEquals(await b.nextBreak(10), null, "no break on the second connection");
 
         // Another client on either node breaks the one lease; the ack may come on the other connection.
-        const [c] = await connectVia(cl, randomKey(), conns);
+        const [c] = await connectVia(cl, conns, { share: SHARE });
         const mid = await c.send(
           Cmd.CREATE,
           createBody("aff.txt", { access: RW, share: 7, disposition: Disposition.OPEN }),
@@ -187,7 +169,7 @@ Deno.test({
         }
         // The dead node is still named by the registry until its etcd lease ends: the node the
         // relay picks cannot reach it and serves the client itself.
-        const [d, nd] = await connectVia(cl, guid, conns);
+        const [d, nd] = await connectVia(cl, conns, { share: SHARE, clientGuid: guid });
         assertEquals(nd, nb, "the relay skips the dead node");
         await ok(d.echo(), "served by the surviving node");
         assert(/cannot be reached: serving it here/.test(cl.nodes[nb].logs()), "the fallback is logged");

@@ -17,16 +17,16 @@
  * Run: deno test -A tests/cluster/nodes_test.ts
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
+import { TEST_USERS } from "../helpers/fixtures.ts";
 import { etcdAvailable } from "../helpers/etcd.ts";
 import { type ClusterNodes, startClusterNodes } from "../helpers/cluster_nodes.ts";
 import { startKsmbd } from "../helpers/server.ts";
 import { killTree } from "../helpers/proc_stat.ts";
+import { connectVia, exists, makeFile, ok } from "../helpers/cluster_clients.ts";
 import { EtcdClient } from "../../core/cluster/etcd.ts";
 import {
   Access,
   type BreakNotice,
-  Capabilities,
   closeBody,
   Cmd,
   createBody,
@@ -55,52 +55,12 @@ const DELETE_PENDING = 0xc0000056;
 const FILE_LOCK_CONFLICT = 0xc0000054;
 const INSUFFICIENT_RESOURCES = 0xc000009a;
 
-async function connect(port: number, conns: RawConn[]): Promise<RawConn> {
-  const c = await RawConn.open(port, {
-    user: TEST_USER,
-    password: TEST_PASS,
-    share: SHARE,
-    clientGuid: randomKey(),
-    capabilities: Capabilities.LARGE_MTU | Capabilities.LEASING,
-  });
-  conns.push(c);
-  return c;
-}
-
-/** The node the relay sent its next connection to (by the relay's counters). */
-async function connectVia(cl: ClusterNodes, conns: RawConn[]): Promise<[RawConn, number]> {
-  const before = cl.nodes.map((n) => cl.relay.connectionsTo(n.port));
-  const c = await connect(cl.relay.port, conns);
-  const node = cl.nodes.findIndex((n, i) => cl.relay.connectionsTo(n.port) > before[i]);
-  return [c, node];
-}
-
 /** Two connections through the relay, on two different nodes (the relay alternates). */
 async function pair(cl: ClusterNodes, conns: RawConn[]): Promise<[RawConn, RawConn, number]> {
   const [a, na] = await connectVia(cl, conns);
   const [b, nb] = await connectVia(cl, conns);
   assert(na >= 0 && nb >= 0 && na !== nb, `the two connections landed on two nodes (${na}, ${nb})`);
   return [a, b, na];
-}
-
-async function ok(p: Promise<{ status: number }>, what: string): Promise<void> {
-  const m = await p;
-  assertEquals(statusName(m.status), statusName(St.SUCCESS), what);
-}
-
-async function makeFile(c: RawConn, name: string): Promise<void> {
-  const m = await c.create(name, { access: RW, disposition: Disposition.OVERWRITE_IF, share: 7 });
-  assertEquals(statusName(m.status), statusName(St.SUCCESS), `create ${name}`);
-  await ok(c.call(Cmd.CLOSE, closeBody(fileId(m))), `close ${name}`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function nextBreakOf(c: RawConn, ms = 5000): Promise<BreakNotice> {
