@@ -202,7 +202,7 @@ export async function superviseServer(opts: SupervisorOptions): Promise<Deno.Com
         `ksmbd-deno: launcher: starting a new server process (pid ${next.pid}) with the permissions ` +
           (m.shares.length > 0
             ? `for share(s) ${m.shares.join(", ")}`
-            : "for the configuration's listen addresses (interfaces / bind interfaces only)"),
+            : "of the configuration as it is now (new listen addresses, or a cluster node rejoining)"),
       );
       const ready = await next.expect((x) => x.t === "ready", Limits.handoverStartMs);
       if (typeof ready === "string") {

@@ -148,6 +148,8 @@ export async function startClusterMode(ctx: ServerContext, g: GlobalConfig): Pro
     // docs/cluster.md §8: another node may now be given this node's opens: drop every client.
     log("error", `cluster: node ${node.name} lost its etcd lease (${reason}): closing every connection`);
     for (const c of [...ctx.connections]) c.close();
+    ctx.clusterFenced = reason;
+    ctx.onClusterFenced?.(reason);
   });
   ctx.cluster = files;
   // docs/cluster.md §7.4: one client, one node; connections of a client served elsewhere are forwarded.

@@ -334,6 +334,13 @@ export const Limits = {
    * header accepted from a peer (addresses and the 32-byte token take 71 bytes at most).
    */
   clusterForwardConnectMs: 2000,
+  /**
+   * A fenced node (docs/cluster.md §8) asks the launcher for a new server process, which joins the
+   * cluster afresh: first after this long, then at doubling intervals up to the second value while
+   * etcd cannot be reached (core/main.ts).
+   */
+  clusterRejoinFirstMs: 1000,
+  clusterRejoinMaxMs: 60_000,
   proxyHeaderMaxBytes: 256,
   /**
    * Shared user database and share sections (core/cluster/shared_config.ts, docs/cluster.md §7.3):

@@ -30,11 +30,17 @@ import { ntHashBase64 } from "./ipc/hash.ts";
 import { type RunningServer, StartError, startServer } from "./server.ts";
 import { selectBackend, setCurrentBackend } from "./crypto/backend.ts";
 import { startAeadPool, stopAeadPool } from "./crypto/worker_pool.ts";
-import { configureLog, enableDebug, log, logInfo } from "./log.ts";
+import { configureLog, enableDebug, log, logInfo, logWarn } from "./log.ts";
 import { type MetricsServer, startMetricsEndpoint } from "./metrics_server.ts";
 import { startDiscovery } from "./discovery/discovery.ts";
 import { type Control, sharePermissionProblem, startControl } from "./control.ts";
-import { CoreHandover, encodeHandoverMessage, readLauncherPipe, writeToLauncher } from "./handover.ts";
+import {
+  CoreHandover,
+  encodeHandoverMessage,
+  type HandoverResult,
+  readLauncherPipe,
+  writeToLauncher,
+} from "./handover.ts";
 import { type ConfigWatcher, type FileSignature, fileSignature, watchConfigFiles } from "./reload.ts";
 import { Limits } from "./limits.ts";
 import { readOpenFilesSoftLimit } from "./fd_budget.ts";
@@ -390,6 +396,53 @@ export async function runServer(argv: readonly string[]): Promise<number> {
     })();
     return stopped;
   };
+  const handOver = handover
+    ? async (shares: string[]): Promise<HandoverResult> => {
+      const r = await handover.request(server.port, shares);
+      if (r.ok) {
+        handedOver = true;
+        watcher?.stop();
+        void shared?.stop(); // the new process syncs with etcd itself
+        server.stopAccepting();
+        void metrics?.close(); // the new process answers on the same address
+        void discovery.then((d) => d?.stop(true)); // ... and announces the server from now on
+        log("conn", `handed over to pid ${r.pid}; serving the open connections until they end`);
+      }
+      return r;
+    }
+    : undefined;
+  // Cluster mode, fenced (docs/cluster.md §8): this process never acts on its opens again; a new
+  // server process, started by the launcher as for a reload that needs one, joins the cluster with a
+  // new incarnation. Tried again, at growing intervals, while etcd cannot be reached.
+  const rejoin = async (reason: string): Promise<void> => {
+    if (!handOver) {
+      log(
+        "error",
+        `cluster: fenced (${reason}) without the launcher: restart the server to rejoin the cluster`,
+      );
+      return;
+    }
+    let wait: number = Limits.clusterRejoinFirstMs;
+    while (!handedOver && stopped === null) {
+      await new Promise((r) => setTimeout(r, wait));
+      if (handedOver || stopped !== null) return;
+      logInfo("server", `cluster: fenced (${reason}); starting a new server process to rejoin the cluster`);
+      const r = await handOver([]);
+      if (r.ok) return;
+      logWarn(
+        "server",
+        `cluster: rejoining failed (${r.error}); next try in ${
+          Math.min(wait * 2, Limits.clusterRejoinMaxMs) / 1000
+        } s`,
+      );
+      wait = Math.min(wait * 2, Limits.clusterRejoinMaxMs);
+    }
+  };
+  if (config.global.clusterBackend === "etcd") {
+    server.context.onClusterFenced = (reason) => void rejoin(reason);
+    const already = server.context.clusterFenced;
+    if (already !== null) void rejoin(already);
+  }
   try {
     control = await startControl(server, config, {
       configPath: args.config,
@@ -402,21 +455,7 @@ export async function runServer(argv: readonly string[]): Promise<number> {
         await watcher?.markSeen();
       },
       deferListen: args.handover === true,
-      requestHandover: handover
-        ? async (shares) => {
-          const r = await handover.request(server.port, shares);
-          if (r.ok) {
-            handedOver = true;
-            watcher?.stop();
-            void shared?.stop(); // the new process syncs with etcd itself
-            server.stopAccepting();
-            void metrics?.close(); // the new process answers on the same address
-            void discovery.then((d) => d?.stop(true)); // ... and announces the server from now on
-            log("conn", `handed over to pid ${r.pid}; serving the open connections until they end`);
-          }
-          return r;
-        }
-        : undefined,
+      requestHandover: handOver,
     });
   } catch (e) {
     console.error(`ksmbd-deno: cannot start the control socket: ${(e as Error).message}`);

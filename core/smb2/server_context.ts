@@ -26,6 +26,12 @@ export class ServerContext {
   cluster: ClusterFiles | null = null;
   /** Cluster mode with `cluster peers`: which node serves which client (docs/cluster.md §7.4), else null. */
   affinity: ClientAffinity | null = null;
+  /**
+   * Cluster mode: why this node lost its etcd lease, once it did (it is fenced: docs/cluster.md §8),
+   * and what runs then (core/main.ts: a new server process rejoins the cluster).
+   */
+  clusterFenced: string | null = null;
+  onClusterFenced: ((reason: string) => void) | null = null;
   /** Persistent handles' state on disk (core/smb2/persistent.ts). */
   readonly persistent: PersistentStore;
   /** Durable opens whose connection is gone, waiting for a reconnect (core/smb2/durable.ts). */

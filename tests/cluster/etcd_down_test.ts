@@ -3,8 +3,9 @@
  * file; every etcd member is frozen (SIGSTOP, as a partitioned or paused etcd). A new CREATE, which
  * needs a transaction, is refused with STATUS_INSUFFICIENT_RESOURCES (not a hang, not a grant
  * without the check); the open handle keeps reading; once the node's etcd lease can have run out the
- * node is fenced: its connections are closed and a new connection gets no open. When etcd is back
- * and the node restarted, files open again.
+ * node is fenced: its connections are closed and a new connection gets no open. When etcd is back,
+ * the fenced process hands over to a new server process that joins the cluster again, and files
+ * open again (no restart by anyone).
  *
  * Run: deno test -A tests/cluster/etcd_down_test.ts
  */
@@ -45,7 +46,7 @@ function connect(port: number): Promise<RawConn> {
 
 Deno.test({
   name:
-    "cluster etcd down: new opens refused with INSUFFICIENT_RESOURCES, open handles read, then the node is fenced",
+    "cluster etcd down: new opens refused with INSUFFICIENT_RESOURCES, open handles read, the node is fenced, then rejoins",
   ignore: !etcdAvailable(),
   fn: async () => {
     const cl = await startClusterNodes({
@@ -93,6 +94,24 @@ Deno.test({
       }
       assert(refused, "a fenced node admitted an open");
       for (const mem of cl.etcd.members) mem.signal("SIGCONT");
+      // etcd is back: the fenced process hands over to a new server process that joins the cluster
+      // again (docs/cluster.md §8), on the same port, without a restart by anyone.
+      const deadline = Date.now() + 60_000;
+      let last = "not tried";
+      while (Date.now() < deadline) {
+        try {
+          const c = await connect(node.port);
+          conns.push(c);
+          const o = await c.create("kept.dat", { access: RW, share: 7, disposition: 1 });
+          last = statusName(o.status);
+          if (o.status === St.SUCCESS) break;
+        } catch (e) {
+          last = String(e).split("\n")[0];
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assertEquals(last, statusName(St.SUCCESS), "an open after the node rejoined");
+      assert(/starting a new server process to rejoin the cluster/.test(node.logs()), "the rejoin is logged");
       failed = false;
     } finally {
       for (const mem of cl.etcd.members) mem.signal("SIGCONT");
