@@ -110,10 +110,11 @@ export const Limits = {
   maxOpenFilesPerSession: 4096,
   /**
    * Descriptors kept out of the open budget (core/fd_budget.ts): listeners, the control socket, the
-   * accounts Worker, inotify, logs and sqlite's temporary files; plus one per `max connections`
-   * (the socket) and this many per share (its metadata database, WAL and shared-memory files).
+   * accounts Worker, inotify, logs and sqlite's temporary files, and the `dirListStreams` (32)
+   * directories that enumerations keep open; plus one per `max connections` (the socket) and this
+   * many per share (its metadata database, WAL and shared-memory files).
    */
-  fdReserve: 64,
+  fdReserve: 96,
   fdPerShare: 3,
   /** The budget never goes below this, however low `ulimit -n` is (the server logs a warning). */
   fdBudgetFloor: 16,
@@ -168,6 +169,23 @@ export const Limits = {
    * query_directory.ts): the work of one request and the entries held per enumeration are bounded.
    */
   dirStatBatch: 1024,
+  /**
+   * Enumerations (QUERY_DIRECTORY) that keep their directory open between requests, reading a batch
+   * of names per request, over the whole process (core/vfs/share_fs.ts DirNameCursor; reserved in
+   * `fdReserve`). Past it a new enumeration reads its whole listing in its first request and keeps
+   * the names packed, holding no descriptor.
+   */
+  dirListStreams: 32,
+  /**
+   * QUERY_DIRECTORY reads this many names, then their metadata (lstat and the metadata store) in one
+   * go: 1-2 ms of event loop here; the names' reads and `dirWorkSliceMs` let other requests in.
+   */
+  dirStatChunk: 64,
+  /**
+   * Work on a whole directory done for a listing without blocking (the short names of its entries,
+   * core/vfs/share_fs.ts prepareDirShortNames) runs at most this long before other requests run.
+   */
+  dirWorkSliceMs: 4,
   /**
    * Names kept in all cached case-insensitive directory indexes together (core/vfs/share_fs.ts;
    * about 150 bytes each): past it the least recently used indexes go, the newest always stays.

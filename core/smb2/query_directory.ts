@@ -3,6 +3,7 @@ import {
   decodeQueryDirectoryRequest,
   encodeQueryDirectoryResponse,
   QueryDirectoryFlags as F,
+  type QueryDirectoryRequest,
 } from "../wire/query_directory.ts";
 import { type DirEntry, dirEntrySize, isDirInfoClass, packDirEntries } from "../wire/fscc/dir_entry.ts";
 import { FileInfoClass } from "../wire/fscc/info_classes.ts";
@@ -15,8 +16,15 @@ import { packPosixDirEntries, POSIX_DIR_ENTRY_MIN, POSIX_INFO_CLASS } from "../w
 import { gidSid, uidSid } from "./security.ts";
 import { is83 } from "./short_name.ts";
 import { Limits } from "../limits.ts";
+import type { DirEnum } from "../state/open.ts";
+import { dirWorkPacer } from "../vfs/share_fs.ts";
 
-export function handleQueryDirectory(ctx: RequestCtx): Reply {
+/**
+ * MS-SMB2 3.3.5.18. Asynchronous: the names are read from the disk a batch at a time without
+ * blocking other clients (core/vfs/share_fs.ts DirNameCursor, docs/performance.md "Directory
+ * listings"); an enumeration's requests are answered one after another, in arrival order.
+ */
+export function handleQueryDirectory(ctx: RequestCtx): Promise<Reply> {
   const req = decodeQueryDirectoryRequest(ctx.pdu);
   const open = ctx.open!;
   const neg = ctx.conn.negotiated!;
@@ -38,39 +46,68 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
   // matched against every name of the directory.
   if (req.fileName.length * 2 > Limits.maxSearchPatternBytes) throw new SmbError(Status.OBJECT_NAME_INVALID);
   const restart = (req.flags & (F.RESTART_SCANS | F.REOPEN)) !== 0;
-  let first = false;
-  const fs = ctx.tree!.fs!;
-  if (!open.dirEnum || restart) {
-    const pattern = req.fileName === "" ? (open.dirEnum?.pattern ?? "*") : req.fileName;
-    // The names now, their metadata a batch at a time below (docs/security.md "Resource limits"):
-    // a huge directory costs one string per entry, and each request a bounded amount of work.
-    const { dots, names } = fs.listDirNames(open.file, { pattern });
-    open.dirEnum = { pattern, entries: dots, next: 0, names, namesNext: 0 };
-    first = true;
+  const first = !open.dirEnum || restart;
+  let en = open.dirEnum;
+  if (en === null || restart) {
+    const pattern = req.fileName === "" ? (en?.pattern ?? "*") : req.fileName;
+    // A restart reads the directory again from its start: the earlier reader gives its directory back.
+    en?.names.close();
+    const { dots, cursor } = ctx.tree!.fs!.openDirNames(open.file, { pattern });
+    en = open.dirEnum = { pattern, entries: dots, next: 0, names: cursor, busy: Promise.resolve() };
   }
-  const en = open.dirEnum;
+  const run = en.busy.then(() => queryNext(ctx, req, en, first, posixLevel));
+  en.busy = run.catch(() => {});
+  return run;
+}
+
+/** One QUERY_DIRECTORY reply of enumeration `en` (its earlier requests are answered). */
+async function queryNext(
+  ctx: RequestCtx,
+  req: QueryDirectoryRequest,
+  en: DirEnum,
+  first: boolean,
+  posixLevel: boolean,
+): Promise<Reply> {
+  const open = ctx.open!;
+  const fs = ctx.tree!.fs!;
   // Keep the entries not yet returned, read by earlier requests (`stale`: checked again below), and
-  // top them up with the metadata of the next names, a batch at a time.
+  // top them up with the metadata of the next names, a batch at a time (docs/security.md "Resource
+  // limits": each request reads a bounded number of names and entries).
   if (en.next > 0) {
     en.entries = en.entries.slice(en.next);
     en.next = 0;
   }
   const stale = first ? 0 : en.entries.length;
-  while (en.entries.length < Limits.dirStatBatch && en.namesNext < en.names.length) {
-    const chunk = en.names.slice(en.namesNext, en.namesNext + Limits.dirStatBatch);
-    en.namesNext += chunk.length;
+  // Only the entries this reply can hold (each at least an entry header), read in chunks of
+  // `Limits.dirStatChunk` with other clients' requests served in between.
+  const single = (req.flags & F.RETURN_SINGLE_ENTRY) !== 0;
+  const minEntry = posixLevel ? POSIX_DIR_ENTRY_MIN : dirEntrySize(req.fileInformationClass, 0);
+  const want = single ? 1 : Math.min(
+    Limits.dirStatBatch,
+    Limits.maxDirEntriesPerReply,
+    Math.floor(req.outputBufferLength / minEntry) + 1,
+  );
+  const pace = dirWorkPacer();
+  while (en.entries.length < want && !en.names.done) {
+    const chunk = await en.names.take(Math.min(Limits.dirStatChunk, want - en.entries.length));
+    if (open.closed) throw new SmbError(Status.FILE_CLOSED);
+    if (chunk.length === 0) break;
     for (const m of fs.statDirEntries(open.file, chunk)) en.entries.push(m);
+    const p = pace();
+    if (p) {
+      await p;
+      if (open.closed) throw new SmbError(Status.FILE_CLOSED);
+    }
   }
   if (en.entries.length === 0) {
     // MS-SMB2 3.3.5.18: nothing matched at all is NO_SUCH_FILE; an exhausted listing NO_MORE_FILES.
     throw new SmbError(first ? Status.NO_SUCH_FILE : Status.NO_MORE_FILES);
   }
-  const single = (req.flags & F.RETURN_SINGLE_ENTRY) !== 0;
   let batch = en.entries.slice(0, Limits.maxDirEntriesPerReply);
   if (stale > 0) {
-    // The listing is a snapshot taken at the first query; entries removed since then are not
-    // returned (smb2.dir.fixed: deleting through another handle mid-enumeration). Entries whose
-    // metadata was read by this request need no second look.
+    // Entries removed since they were read are not returned (smb2.dir.fixed: deleting through
+    // another handle mid-enumeration). Entries whose metadata was read by this request need no
+    // second look.
     const dir = open.file.relPath;
     const checked = Math.min(stale, batch.length);
     const kept = batch.slice(0, checked).filter((m) =>
@@ -81,6 +118,16 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
     batch = en.entries.slice(0, Limits.maxDirEntriesPerReply);
     if (batch.length === 0) throw new SmbError(Status.NO_MORE_FILES);
   }
+  const cls = req.fileInformationClass;
+  if (
+    !posixLevel && (cls === FileInfoClass.BOTH_DIRECTORY ||
+      (cls === FileInfoClass.ID_BOTH_DIRECTORY && !readDirAttrOn(ctx.conn))) &&
+    batch.some((m) => !is83(m.name))
+  ) {
+    // Short names need the directory's case index: read without blocking when it is not cached.
+    await fs.prepareDirShortNames(open.file);
+    if (open.closed) throw new SmbError(Status.FILE_CLOSED);
+  }
   const packed = posixLevel
     ? packPosixDirEntries(
       batch.map((meta) => ({
@@ -90,12 +137,7 @@ export function handleQueryDirectory(ctx: RequestCtx): Reply {
       req.outputBufferLength,
       single,
     )
-    : packDirEntries(
-      req.fileInformationClass,
-      withAapl(ctx, req.fileInformationClass, batch, req.outputBufferLength),
-      req.outputBufferLength,
-      single,
-    );
+    : packDirEntries(cls, withAapl(ctx, cls, batch, req.outputBufferLength), req.outputBufferLength, single);
   if (packed.count === 0) throw new SmbError(Status.BUFFER_OVERFLOW);
   en.next += packed.count;
   return { status: Status.SUCCESS, body: (w, h) => encodeQueryDirectoryResponse(w, h, packed.data) };
@@ -107,6 +149,8 @@ function shortOf(shorts: ReadonlyMap<string, string>, name: string): string | un
   return shorts.get(name);
 }
 
+const NO_SHORTS: ReadonlyMap<string, string> = new Map();
+
 /** Smallest FileIdBothDirectoryInformation entry (MS-FSCC 2.4.17): bounds the entries a reply can hold. */
 const ID_BOTH_MIN = 104;
 
@@ -115,12 +159,14 @@ const ID_BOTH_MIN = 104;
  * entries carry Finder metadata (core/smb2/aapl.ts), computed only for the entries that can fit.
  */
 function withAapl(ctx: RequestCtx, cls: number, batch: FileMeta[], maxLen: number): DirEntry[] {
-  if (cls === FileInfoClass.BOTH_DIRECTORY || cls === FileInfoClass.ID_BOTH_DIRECTORY) {
-    // MS-FSCC 2.4.8: the 8.3 name of an entry whose own name is not one (core/vfs/short_name.ts).
-    const shorts = ctx.tree!.fs!.dirShortNames(ctx.open!.file);
-    if (cls === FileInfoClass.BOTH_DIRECTORY || !readDirAttrOn(ctx.conn)) {
-      return batch.map((meta) => ({ meta, shortName: shortOf(shorts, meta.name) }));
-    }
+  if (
+    cls === FileInfoClass.BOTH_DIRECTORY ||
+    (cls === FileInfoClass.ID_BOTH_DIRECTORY && !readDirAttrOn(ctx.conn))
+  ) {
+    // MS-FSCC 2.4.8: the 8.3 name of an entry whose own name is not one (core/vfs/short_name.ts);
+    // the directory's short names are looked up only when the batch holds such a name.
+    const shorts = batch.some((m) => !is83(m.name)) ? ctx.tree!.fs!.dirShortNames(ctx.open!.file) : NO_SHORTS;
+    return batch.map((meta) => ({ meta, shortName: shortOf(shorts, meta.name) }));
   }
   if (cls !== FileInfoClass.ID_BOTH_DIRECTORY || !readDirAttrOn(ctx.conn)) {
     return batch.map((meta) => ({ meta }));

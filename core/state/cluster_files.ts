@@ -111,6 +111,9 @@ type FileMessage =
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** A #doomed revision no watch event reaches: this node's last close with a delete is deciding. */
+const DECIDING = 1n << 62n;
+
 /** The view an admission starts from when no other node is known to have a record of the file. */
 const NO_RECORDS: OthersRead = { others: [], revision: 0n, unreadable: null };
 
@@ -212,9 +215,10 @@ export class ClusterFiles {
   readonly #warned = new Set<string>();
   /**
    * Files whose delete this node handed to the node with the last open (see lastClose), with the
-   * revision of the read that found that open: a delete of this node's record seen after it is the
-   * marker's (this node's own removal of its record came before that read, and its watch event may
-   * arrive after the marker was written).
+   * revision of the transaction that wrote the delete-pending marker in place of this node's record:
+   * a delete of this node's record seen after it is the marker's removal by that node. While this
+   * node's own last close with a delete is deciding, the revision is {@link DECIDING} (no event
+   * matches it) and new opens here are refused as delete pending.
    */
   readonly #doomed = new Map<string, bigint>();
   /**
@@ -223,10 +227,16 @@ export class ClusterFiles {
    * known (never written, forgotten, a write that failed, or a later change of the key seen).
    */
   readonly #written = new Map<string, { value: string | null; revision: bigint }>();
-  /** Files whose last close here waits for a read of the other records (see lastClose). */
-  readonly #closeWanted = new Set<string>();
-  /** That read, done with the removal of this node's record (same transaction). */
-  readonly #closeRead = new Map<string, { kvs: KeyValue[]; revision: bigint }>();
+  /**
+   * Files whose last close here waits for a read of the other records (see lastClose), and whether
+   * that close is due to delete the file.
+   */
+  readonly #closeWanted = new Map<string, boolean>();
+  /**
+   * That read, done in the transaction that removed this node's record (same revision). `marker`:
+   * the revision at which the same transaction wrote this node's delete-pending marker instead.
+   */
+  readonly #closeRead = new Map<string, { kvs: KeyValue[]; revision: bigint; marker?: bigint }>();
   #watch: { cancel(): Promise<void> } | null = null;
   #inbound = false;
   readonly #sweeps = new Set<ReturnType<typeof setTimeout>>();
@@ -302,12 +312,23 @@ export class ClusterFiles {
     }
     let n = 0;
     for (const kv of read.kvs) {
-      if (!kv.key.endsWith(`/n/${name}`)) continue;
+      const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
       const rec = parseNodeFileRecord(kv.value);
-      if (rec && this.#node.isLive(name, rec.incarnation)) continue;
-      if (incarnation !== null && rec && rec.incarnation !== incarnation) continue;
-      // Persistent opens still waiting for their client keep the record (§7); swept at their timeout.
-      if (rec && (await this.#counted(name, rec))) continue;
+      const marker = rec !== null && rec.opens.length === 0 && rec.deletePending;
+      // Other dead nodes' delete-pending markers are looked at too: the open that kept one may
+      // have been the node reaped now.
+      if (node !== name && !marker) continue;
+      if (rec && this.#node.isLive(node, rec.incarnation)) continue;
+      if (node === name && incarnation !== null && rec && rec.incarnation !== incarnation) continue;
+      if (marker) {
+        // A dead node's marker stays while a node has the file open: that node's last close deletes
+        // the file and the marker (lastClose). With no open left anywhere it goes, and the file
+        // stays (docs/cluster.md §6).
+        if (await this.#openElsewhere(kv.key)) continue;
+      } else if (rec && (await this.#counted(name, rec))) {
+        // Persistent opens still waiting for their client keep the record (§7); swept at their timeout.
+        continue;
+      }
       if (await this.#deleteAsRead(kv)) n++;
     }
     if (read.more) {
@@ -316,7 +337,7 @@ export class ClusterFiles {
         `cluster: more than ${Limits.clusterReapBatch} file records: reaping continues later`,
       );
     }
-    if (n > 0) this.#log("info", `cluster: removed ${n} file records of node ${name}`);
+    if (n > 0) this.#log("info", `cluster: removed ${n} file records left by node ${name} and dead nodes`);
     return n;
   }
 
@@ -352,8 +373,31 @@ export class ClusterFiles {
     }
   }
 
+  /**
+   * Whether a record other than `key` of the same file shows an open that counts (this node's own
+   * records count as they are; another node's as {@link #counted}); true when it cannot be read.
+   */
+  async #openElsewhere(key: string): Promise<boolean> {
+    const prefix = key.slice(0, key.lastIndexOf("/n/") + 1);
+    let read;
+    try {
+      read = await this.#client.range(prefix, {});
+    } catch {
+      return true;
+    }
+    for (const kv of read.kvs) {
+      if (kv.key === key) continue;
+      const node = kv.key.slice(kv.key.lastIndexOf("/n/") + 3);
+      const rec = parseNodeFileRecord(kv.value);
+      if (!rec) return true;
+      const counts = node === this.#node.name ? rec : await this.#counted(node, rec);
+      if (counts && counts.opens.length > 0) return true;
+    }
+    return false;
+  }
+
   /** Deletes a key only if it is still as read (not rewritten meanwhile); true when deleted. */
-  async #deleteAsRead(kv: KeyValue): Promise<boolean> {
+  async #deleteAsRead(kv: Pick<KeyValue, "key" | "modRevision">): Promise<boolean> {
     const t = await this.#client.txn({
       compare: [{ key: kv.key, target: "mod", modRevision: kv.modRevision }],
       success: [{ delete: { key: kv.key } }],
@@ -577,10 +621,13 @@ export class ClusterFiles {
   /**
    * What of another node's record counts: all of it while the node lives; of a dead node only its
    * persistent opens (and their locks) whose `durable/<pid>` record still names it — they wait for
-   * their client to reclaim them on another node, or for their timeout (docs/cluster.md §7).
+   * their client to reclaim them on another node, or for their timeout (docs/cluster.md §7) — and
+   * its delete-pending marker (no opens): the delete it handed over still stands, so new opens are
+   * refused and the last live close deletes the file ({@link reap} keeps it for that).
    */
   async #counted(node: string, rec: NodeFileRecord): Promise<NodeFileRecord | null> {
     if (this.#node.isLive(node, rec.incarnation)) return rec;
+    if (rec.opens.length === 0 && rec.deletePending) return rec;
     const kept = new Set<string>();
     for (const o of rec.opens) {
       if (o.pid === undefined) continue;
@@ -820,6 +867,10 @@ export class ClusterFiles {
    * runs only when no other node still has the file open — else this node leaves a delete-pending
    * record and the node that closes the last open deletes the file; a file another node left delete
    * pending is deleted here when this was the cluster's last open. `remove` deletes the file.
+   *
+   * The decision is the removal's transaction (#changed, {@link #closeDeleting} when a delete is
+   * due): of two nodes' last closes, the later transaction sees the earlier one's effect — the
+   * earlier node's record gone (it closed) or its marker — so one of them always deletes the file.
    */
   lastClose(localKey: string, deleteNow: boolean, remove: () => void): void {
     const ckey = this.#toCluster.get(localKey);
@@ -829,45 +880,84 @@ export class ClusterFiles {
     }
     // The removal of this node's record, queued just before by FileTable.onChange (#changed), reads
     // the other records in its own transaction: the same revision, and no second request.
-    this.#closeWanted.add(ckey);
+    this.#closeWanted.set(ckey, deleteNow);
     void this.#serial(ckey, async () => {
-      this.#closeWanted.delete(ckey);
-      const done = this.#closeRead.get(ckey);
-      this.#closeRead.delete(ckey);
-      let read;
       try {
-        read = done ? await this.#othersOf(done.kvs, done.revision) : await this.#others(`${ckey}/`);
-      } catch (e) {
-        // Without etcd this node decides alone, as a single server would.
-        this.#log("warn", `cluster: etcd unavailable at the last close of ${ckey}: ${(e as Error).message}`);
-        if (deleteNow) remove();
-        return;
-      }
-      let remoteOpens = false;
-      const doomed: KeyValue[] = [];
-      for (const { rec, kv } of read.others) {
-        if (rec.opens.length > 0) remoteOpens = true;
-        else if (rec.deletePending) doomed.push(kv);
-      }
-      if (!deleteNow && doomed.length === 0) return;
-      if (remoteOpens) {
-        if (deleteNow) {
-          this.#doomed.set(ckey, read.revision);
-          const value = this.#recordOf(ckey);
-          this.#written.delete(ckey);
-          await this.#client.put(this.#recordKey(ckey), value).then(
-            (revision) => this.#written.set(ckey, { value, revision }),
-            (e) => this.#log("warn", `cluster: could not publish ${ckey}: ${(e as Error).message}`),
-          );
-        }
-        return;
-      }
-      remove();
-      for (const kv of doomed) {
-        // Only the marker as read: a node that opened the file meanwhile has rewritten it.
-        await this.#deleteAsRead(kv);
+        await this.#decideLastClose(ckey, deleteNow, remove);
+      } finally {
+        // The transaction found no other record (#closeDeleting): the file is gone now.
+        if (this.#doomed.get(ckey) === DECIDING) this.#doomed.delete(ckey);
       }
     });
+  }
+
+  /**
+   * {@link lastClose}'s decision on the read of the removal's transaction (or a read of its own when
+   * that transaction did not run, e.g. etcd could not be reached then).
+   */
+  async #decideLastClose(ckey: string, deleteNow: boolean, remove: () => void): Promise<void> {
+    this.#closeWanted.delete(ckey);
+    const done = this.#closeRead.get(ckey);
+    this.#closeRead.delete(ckey);
+    // This node's marker, written in the removal's transaction (#closeDeleting).
+    const marker = done?.marker;
+    // docs/cluster.md §8: a fenced node, or one that cannot read the other nodes' records, does not
+    // delete: another node may have the file open (a client writing into an unlinked file loses its
+    // data). The delete is lost instead, and said so.
+    if (this.#node.fenced) {
+      if (deleteNow) {
+        this.#log("error", `cluster: ${ckey} not deleted at its last close: this node is fenced`);
+      }
+      return;
+    }
+    let read;
+    try {
+      read = done ? await this.#othersOf(done.kvs, done.revision) : await this.#others(`${ckey}/`);
+    } catch (e) {
+      const why = (e as Error).message;
+      if (deleteNow) {
+        this.#log("error", `cluster: ${ckey} not deleted at its last close: etcd unavailable (${why})`);
+      } else this.#log("warn", `cluster: etcd unavailable at the last close of ${ckey}: ${why}`);
+      return;
+    }
+    let remoteOpens = false;
+    const doomed: KeyValue[] = [];
+    for (const { rec, kv } of read.others) {
+      if (rec.opens.length > 0) remoteOpens = true;
+      else if (rec.deletePending) doomed.push(kv);
+    }
+    if (marker !== undefined) {
+      // Another node's open was there at the marker's revision: its last close sees the marker.
+      if (remoteOpens) return;
+      // Only markers, or nothing: this node's close is the cluster's last.
+      remove();
+      for (const kv of doomed) await this.#deleteAsRead(kv);
+      const own = this.#recordKey(ckey);
+      if (await this.#deleteAsRead({ key: own, modRevision: marker })) {
+        this.#written.delete(ckey);
+      }
+      if (this.#doomed.get(ckey) === marker) this.#doomed.delete(ckey);
+      return;
+    }
+    if (!deleteNow && doomed.length === 0) return;
+    if (remoteOpens) {
+      // Only when the removal's transaction did not run (the record may still be there).
+      if (deleteNow) {
+        this.#doomed.set(ckey, read.revision);
+        const value = this.#recordOf(ckey);
+        this.#written.delete(ckey);
+        await this.#client.put(this.#recordKey(ckey), value).then(
+          (revision) => this.#written.set(ckey, { value, revision }),
+          (e) => this.#log("warn", `cluster: could not publish ${ckey}: ${(e as Error).message}`),
+        );
+      }
+      return;
+    }
+    remove();
+    for (const kv of doomed) {
+      // Only the marker as read: a node that opened the file meanwhile has rewritten it.
+      await this.#deleteAsRead(kv);
+    }
   }
 
   /** Resolves once this node's record of the file is written as it stands now. */
@@ -1030,6 +1120,7 @@ export class ClusterFiles {
         !this.#doomed.has(ckey);
       // A last close here reads the other records in the removal's transaction (lastClose).
       const wantsRead = empty && this.#closeWanted.has(ckey);
+      const deleting = wantsRead && this.#closeWanted.get(ckey) === true;
       const value = empty ? null : this.#recordOf(ckey);
       // The record in etcd is already this (e.g. an admission's reservation that became the open
       // it stood for with the same access, share mode and caching): nothing to send.
@@ -1039,7 +1130,8 @@ export class ClusterFiles {
       }
       this.#written.delete(ckey);
       try {
-        if (empty) {
+        if (deleting) await this.#closeDeleting(ckey, lk);
+        else if (empty) {
           const own = this.#recordKey(ckey);
           const t = await this.#client.txn({
             compare: [],
@@ -1061,6 +1153,50 @@ export class ClusterFiles {
         this.#log("warn", `cluster: could not publish ${ckey}: ${(e as Error).message}`);
       }
     });
+  }
+
+  /**
+   * The removal of this node's record at a last close that is due to delete the file (MS-FSA
+   * 2.1.5.4), as one decision (docs/cluster.md §6): the transaction compares that no other node has
+   * any record of the file (the two compares of {@link #commit} with R = 0). Then this node is the
+   * last: its record goes and lastClose deletes the file. Else, in the same transaction, this node's
+   * record becomes its delete-pending marker (no opens) and the prefix is read: the marker exists
+   * from that revision on, so every other node's last close, whose own transaction reads the prefix
+   * before or after it, either is seen here as having closed or sees the marker (lastClose).
+   */
+  async #closeDeleting(ckey: string, lk: string | undefined): Promise<void> {
+    const prefix = `${this.#prefix}files/${ckey}/`;
+    const own = this.#recordKey(ckey);
+    const end = prefix.slice(0, -1) + "0";
+    // New opens here are refused as delete pending from now on (admit); the marker is built with it.
+    this.#doomed.set(ckey, DECIDING);
+    const marker = this.#recordOf(ckey);
+    let t;
+    try {
+      t = await this.#client.txn({
+        compare: [
+          { key: prefix, rangeEnd: own, target: "mod", result: "less", modRevision: 1n },
+          { key: own + "\0", rangeEnd: end, target: "mod", result: "less", modRevision: 1n },
+        ],
+        success: [{ delete: { key: own } }],
+        failure: [{ put: { key: own, value: marker } }, { range: { key: prefix, prefix: true } }],
+      });
+    } catch (e) {
+      // lastClose reads on its own and decides as before (the record may still be there).
+      this.#doomed.delete(ckey);
+      throw e;
+    }
+    this.#forget(ckey, lk);
+    if (t.succeeded) {
+      this.#written.set(ckey, { value: null, revision: t.revision });
+      this.#closeRead.set(ckey, { kvs: [], revision: t.revision });
+      return;
+    }
+    const r = t.responses[1];
+    if (r?.type !== "range") throw new Error("etcd: transaction answered without its range");
+    this.#doomed.set(ckey, t.revision);
+    this.#written.set(ckey, { value: marker, revision: t.revision });
+    this.#closeRead.set(ckey, { kvs: r.kvs, revision: t.revision, marker: t.revision });
   }
 
   /** Nothing of the file is open here any more: forget it (unless an open began meanwhile). */

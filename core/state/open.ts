@@ -1,18 +1,30 @@
 import type { FileMeta, VfsHandle } from "../vfs/mod.ts";
 import { LockSequences } from "./byte_locks.ts";
 
+/**
+ * Where an enumeration's names come from (core/vfs/share_fs.ts DirNameCursor): the directory read
+ * a batch at a time, so an enumeration never holds the whole directory (docs/performance.md
+ * "Directory listings").
+ */
+export interface DirNameSource {
+  /** The next matching names (at most `max`); empty once the listing is exhausted. */
+  take(max: number): Promise<string[]>;
+  /** True once every name was taken. */
+  readonly done: boolean;
+  /** Gives the directory back (restart, CLOSE); idempotent. */
+  close(): void;
+}
+
 /** Directory enumeration state kept on an open directory (MS-SMB2 3.3.1.10 Open.EnumerationLocation). */
 export interface DirEnum {
   pattern: string;
-  /** Entries read but not yet returned from `next` on (one batch of `names` at a time). */
+  /** Entries read but not yet returned, from `next` on (at most about one batch of `names`). */
   entries: FileMeta[];
   next: number;
-  /**
-   * The matching names of the directory when the enumeration started, whose metadata is read a
-   * batch at a time (`Limits.dirStatBatch`) from `namesNext` on (docs/security.md "Resource limits").
-   */
-  names: string[];
-  namesNext: number;
+  /** The names not read yet, whose metadata is read a batch (`Limits.dirStatBatch`) at a time. */
+  names: DirNameSource;
+  /** The enumeration's request in progress: the next one waits for it (one reader of `names`). */
+  busy: Promise<unknown>;
 }
 
 /** An open file or directory (MS-SMB2 3.3.1.10). State lives here; handlers look it up by id. */

@@ -17,7 +17,10 @@
  * Sync vs async: path operations are synchronous (microseconds, and node:fs sync calls keep each
  * operation atomic with respect to other clients' requests on the event loop); READ, WRITE and
  * FLUSH are asynchronous positional I/O (node:fs read/write/fsync on the thread pool) so a slow disk
- * does not stall other connections (docs/design.md §4). Directory scans use readdirSync + lstatSync.
+ * does not stall other connections (docs/design.md §4). QUERY_DIRECTORY reads a directory's names
+ * asynchronously a batch at a time ({@link DirNameCursor}) and lstats them a chunk at a time; the
+ * vfs's own whole-directory scans (listDir, usedBytes, a case index rebuilt on a lookup) use
+ * readdirSync + lstatSync.
  */
 import * as fs from "node:fs";
 import { FileAttr, type FileMeta, type FsMeta, SETTABLE_ATTRS } from "./types.ts";
@@ -26,7 +29,7 @@ import { emptyMeta, type MetaRecord, MetaStore, type StoredRow } from "./metadat
 import type { StoredObjectId, StoredReparse } from "./reparse_store.ts";
 import { applyEaUpdates, type EaUpdate, type StoredEa } from "./ea_store.ts";
 import { componentError, parseSmbPath, type SmbPath } from "./path.ts";
-import { looksMangled, shortNameOf, shortNamesOf } from "./short_name.ts";
+import { looksMangled, shortNameOf, shortNamesOf, shortNameSteps } from "./short_name.ts";
 import {
   appleStreamKind,
   type BaseIdentity,
@@ -434,6 +437,235 @@ function identity(st: fs.BigIntStats): BaseIdentity {
   return { dev: st.dev, ino: st.ino, birthtimeNs: st.birthtimeNs };
 }
 
+/**
+ * Enumerations that hold a directory open, over every share of the process: each holds one
+ * descriptor, reserved in `Limits.fdReserve` (core/fd_budget.ts) up to `Limits.dirListStreams`.
+ */
+let dirStreamsOpen = 0;
+
+/** Streaming enumerations holding a directory descriptor now (for tests and diagnostics). */
+export function dirListStreamsOpen(): number {
+  return dirStreamsOpen;
+}
+
+/**
+ * The names of one QUERY_DIRECTORY enumeration (MS-SMB2 3.3.5.18), read from the disk a batch at a
+ * time (docs/performance.md "Directory listings"): `Deno.readDir` reads the directory with one
+ * asynchronous call per entry, so a huge directory never blocks other clients' requests, and the
+ * enumeration holds at most one batch of names, not the directory. The directory stays open (one
+ * descriptor) until the listing ends, a restart scan, CLOSE or the handle's teardown
+ * ({@link ShareFs.closeHandle}). Past `Limits.dirListStreams` such enumerations at once, a new one
+ * reads the whole listing in its first request (still asynchronously), closes the directory and
+ * keeps the names packed (one string per batch, about a byte per character).
+ */
+export class DirNameCursor {
+  #it: AsyncIterator<Deno.DirEntry> | null = null;
+  /** The packed listing of an enumeration that does not stream: batches of names joined by NUL. */
+  #packed: string[] | null = null;
+  #packedNext = 0;
+  /** The packed batch being handed out, split, and how far. */
+  #pending: string[] = [];
+  #pendingAt = 0;
+  #streaming = false;
+  #done = false;
+  #closed = false;
+  readonly #pace = dirWorkPacer();
+  readonly #abs: string;
+  readonly #keep: (name: string) => boolean;
+  readonly #onEnd: () => void;
+
+  /** @internal made by {@link ShareFs.openDirNames} */
+  constructor(abs: string, keep: (name: string) => boolean, onEnd: () => void) {
+    this.#abs = abs;
+    this.#keep = keep;
+    this.#onEnd = onEnd;
+  }
+
+  /** True once every name was read, or the cursor was closed. */
+  get done(): boolean {
+    return this.#done &&
+      (this.#packed === null ||
+        (this.#packedNext >= this.#packed.length && this.#pendingAt >= this.#pending.length));
+  }
+
+  /**
+   * The next names that pass the listing's filter (pattern, vetoes, names no client could address),
+   * at most `max` (and `Limits.dirStatBatch`), in directory order; empty once the listing is exhausted.
+   */
+  async take(max: number): Promise<string[]> {
+    max = Math.max(1, Math.min(max, Limits.dirStatBatch));
+    if (this.#packed !== null) {
+      // Names from memory: no read lets other requests in, the pacer does.
+      const p = this.#pace();
+      if (p) await p;
+      return this.#fromPacked(max);
+    }
+    if (this.#done) return [];
+    if (this.#it === null) {
+      this.#streaming = dirStreamsOpen < Limits.dirListStreams;
+      if (this.#streaming) dirStreamsOpen++;
+      this.#it = Deno.readDir(this.#abs)[Symbol.asyncIterator]();
+    }
+    if (!this.#streaming) {
+      // No descriptor to spare: the whole listing now, packed, and the directory closed.
+      const packed: string[] = [];
+      for (
+        let b = await this.#read(Limits.dirStatBatch);
+        b.length > 0;
+        b = await this.#read(Limits.dirStatBatch)
+      ) {
+        packed.push(b.join("\0"));
+      }
+      if (this.#closed) return [];
+      this.#packed = packed;
+      return this.#fromPacked(max);
+    }
+    return await this.#read(max);
+  }
+
+  async #read(max: number): Promise<string[]> {
+    const out: string[] = [];
+    while (!this.#done && out.length < max) {
+      let r: IteratorResult<Deno.DirEntry>;
+      try {
+        r = await this.#it!.next();
+      } catch (e) {
+        if (this.#done) break; // closed meanwhile: the pending read fails with the descriptor
+        this.close();
+        throw toVfsError(e, "readdir");
+      }
+      if (this.#done) break;
+      if (r.done) {
+        this.#end();
+        break;
+      }
+      if (this.#keep(r.value.name)) out.push(r.value.name);
+    }
+    return out;
+  }
+
+  #fromPacked(max: number): string[] {
+    const p = this.#packed!;
+    while (this.#pendingAt >= this.#pending.length && this.#packedNext < p.length) {
+      this.#pending = p[this.#packedNext].split("\0");
+      this.#pendingAt = 0;
+      p[this.#packedNext++] = "";
+    }
+    const out = this.#pending.slice(this.#pendingAt, this.#pendingAt + max);
+    this.#pendingAt += out.length;
+    return out;
+  }
+
+  /** Marks the listing read to its end (the runtime closed the directory when it reported the end). */
+  #end(): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#streaming) dirStreamsOpen--;
+    this.#streaming = false;
+    this.#it = null;
+    this.#onEnd();
+  }
+
+  /** Closes the directory (idempotent); later {@link DirNameCursor.take} calls return nothing. */
+  close(): void {
+    this.#closed = true;
+    this.#packed = null;
+    this.#pending = [];
+    if (this.#done) return;
+    const it = this.#it;
+    this.#end();
+    // Closes the runtime's directory resource; a read in flight then fails, and is ignored above.
+    it?.return?.().catch(() => {});
+  }
+}
+
+/**
+ * Lets the event loop serve other connections. A timer, not setImmediate or a MessageChannel: in
+ * Deno those run before sockets are polled again (a loop of 4 ms steps yielding with either kept a
+ * loopback echo waiting 1-2 s here; with a timer, 22 ms).
+ */
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * A loop's pacer (docs/performance.md "Directory listings"): the returned function gives undefined
+ * while the loop has run less than `Limits.dirWorkSliceMs` since its last pause, else a promise of a
+ * turn of the event loop to await.
+ */
+export function dirWorkPacer(): () => Promise<void> | undefined {
+  let since = performance.now();
+  let n = 0;
+  return () => {
+    if ((++n & 15) !== 0 || performance.now() - since < Limits.dirWorkSliceMs) return undefined;
+    return yieldToLoop().then(() => {
+      since = performance.now();
+    });
+  };
+}
+
+/** Sorts names as `Array.prototype.sort` does (UTF-16 code units), in slices: runs, then merges. */
+async function sortSliced(names: string[]): Promise<string[]> {
+  const pace = dirWorkPacer();
+  let runs: string[][] = [];
+  for (let i = 0; i < names.length; i += 1024) {
+    runs.push(names.slice(i, i + 1024).sort());
+    const p = pace();
+    if (p) await p;
+  }
+  while (runs.length > 1) {
+    const merged: string[][] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const x = runs[r];
+      const y = runs[r + 1];
+      if (y === undefined) {
+        merged.push(x);
+        continue;
+      }
+      const out: string[] = [];
+      let i = 0;
+      let j = 0;
+      while (i < x.length && j < y.length) {
+        out.push(x[i] < y[j] ? x[i++] : y[j++]);
+        const p = pace();
+        if (p) await p;
+      }
+      while (i < x.length) out.push(x[i++]);
+      while (j < y.length) out.push(y[j++]);
+      merged.push(out);
+    }
+    runs = merged;
+  }
+  return runs[0] ?? [];
+}
+
+/**
+ * core/vfs/short_name.ts `shortNamesOf`, its own steps, paced so that a directory of 10^5 long names
+ * does not hold the event loop for seconds (docs/performance.md "Directory listings").
+ */
+async function shortNamesSliced(names: Iterable<string>): Promise<Map<string, string>> {
+  const pace = dirWorkPacer();
+  const steps = shortNameSteps(names);
+  let r = steps.next();
+  while (!r.done) {
+    if (Array.isArray(r.value)) {
+      r = steps.next(await sortSliced(r.value));
+      continue;
+    }
+    const p = pace();
+    if (p) await p;
+    r = steps.next();
+  }
+  return r.value;
+}
+
+/** Adds on-disk name `n` to a case index: folded name -> the smallest name with that fold. */
+function addFolded(byFold: Map<string, string>, n: string): void {
+  const k = foldName(n);
+  const prev = byFold.get(k);
+  if (prev === undefined || n < prev) byFold.set(k, n);
+}
+
 /** One entry of {@link ShareFs.listStreams}: a stream's name in `:name:$DATA` form and its sizes. */
 export interface StreamInfo {
   name: string;
@@ -468,6 +700,10 @@ export class ShareFs {
   }
   readonly #blockSize: bigint;
   readonly #dirCache = new Map<string, DirIndex>();
+  /** Counts the server's own changes of directory entries (see {@link ShareFs.prepareDirShortNames}). */
+  #dirChanges = 0;
+  /** The enumeration in progress on each directory handle ({@link ShareFs.openDirNames}). */
+  readonly #cursors = new Map<VfsHandle, DirNameCursor>();
   /**
    * Directories (absolute paths, oldest first) whose entries this server changed (create, rename,
    * link, delete) and has not fsynced since: a FLUSH or a write-through operation on a file below one
@@ -556,6 +792,7 @@ export class ShareFs {
 
   /** Closes the metadata database. Handles must be closed by their owners first. */
   close(): void {
+    for (const c of [...this.#cursors.values()]) c.close();
     this.#store.close();
   }
 
@@ -671,24 +908,30 @@ export class ShareFs {
    */
   #caseIndex(dirAbs: string, force: boolean): Map<string, string> {
     const dst = fs.statSync(dirAbs, { bigint: true });
+    const cached = force ? undefined : this.#validCaseIndex(dirAbs, dst);
+    if (cached) return cached;
+    const byFold = new Map<string, string>();
+    for (const n of fs.readdirSync(dirAbs)) addFolded(byFold, n);
+    this.#keepCaseIndex(dirAbs, dst, byFold);
+    return byFold;
+  }
+
+  /** The cached case index of `dirAbs` when it can be trusted for the directory's stat `dst`. */
+  #validCaseIndex(dirAbs: string, dst: fs.BigIntStats): Map<string, string> | undefined {
     const cached = this.#dirCache.get(dirAbs);
     if (
-      !force && cached && cached.ino === dst.ino && cached.dev === dst.dev &&
-      cached.mtimeNs === dst.mtimeNs &&
-      !cached.unsettled
-    ) {
-      // Refresh LRU position.
-      this.#dirCache.delete(dirAbs);
-      this.#dirCache.set(dirAbs, cached);
-      cached.seq = this.#seq;
-      return cached.byFold;
-    }
-    const byFold = new Map<string, string>();
-    for (const n of fs.readdirSync(dirAbs)) {
-      const k = foldName(n);
-      const prev = byFold.get(k);
-      if (prev === undefined || n < prev) byFold.set(k, n);
-    }
+      !cached || cached.ino !== dst.ino || cached.dev !== dst.dev || cached.mtimeNs !== dst.mtimeNs ||
+      cached.unsettled
+    ) return undefined;
+    // Refresh LRU position.
+    this.#dirCache.delete(dirAbs);
+    this.#dirCache.set(dirAbs, cached);
+    cached.seq = this.#seq;
+    return cached.byFold;
+  }
+
+  /** Caches a case index read while the directory's stat was `dst` (bounded: see #caseIndex). */
+  #keepCaseIndex(dirAbs: string, dst: fs.BigIntStats, byFold: Map<string, string>): void {
     this.#dirCache.delete(dirAbs);
     const unsettled = this.options.sharedWriters === true &&
       BigInt(Date.now()) * 1_000_000n - dst.mtimeNs < BigInt(Limits.dirIndexSettleMs) * 1_000_000n;
@@ -713,7 +956,52 @@ export class ShareFs {
       names -= this.#dirCache.get(oldest)!.byFold.size;
       this.#dirCache.delete(oldest);
     }
-    return byFold;
+  }
+
+  /**
+   * Reads directory `h`'s case index ({@link ShareFs.dirShortNames} needs it) with asynchronous
+   * reads, one entry each, when the cached one cannot be trusted, so a listing's first request does
+   * not block other clients with one synchronous scan (docs/performance.md "Directory listings").
+   * Kept only if nothing changed the directory meanwhile (its stat, and no change of the server's
+   * own, {@link #noteEntry}); otherwise the synchronous path reads it again when asked.
+   */
+  async prepareDirShortNames(h: VfsHandle): Promise<void> {
+    this.#live(h);
+    const dirAbs = this.#abs(h.relPath.replaceAll("\\", "/"));
+    const dst = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
+    if (!dst) return;
+    if (this.#validCaseIndex(dirAbs, dst)) return await this.#prepareShorts(dirAbs);
+    const changes = this.#dirChanges;
+    const byFold = new Map<string, string>();
+    try {
+      for await (const e of Deno.readDir(dirAbs)) addFolded(byFold, e.name);
+    } catch {
+      return; // gone or unreadable: the synchronous path reports it
+    }
+    const now = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
+    if (
+      changes !== this.#dirChanges || !now || now.ino !== dst.ino || now.dev !== dst.dev ||
+      now.mtimeNs !== dst.mtimeNs
+    ) return;
+    this.#keepCaseIndex(dirAbs, dst, byFold);
+    await this.#prepareShorts(dirAbs);
+  }
+
+  /** The short names of a cached case index, worked out in slices ({@link shortNamesSliced}). */
+  async #prepareShorts(dirAbs: string): Promise<void> {
+    const c = this.#dirCache.get(dirAbs);
+    if (!c || c.shorts) return;
+    const changes = this.#dirChanges;
+    const byFold = c.byFold;
+    const byName = await shortNamesSliced(byFold.values());
+    const byShort = new Map<string, string>();
+    for (const [n, s] of byName) byShort.set(s, n);
+    // Kept only for the same index, unchanged meanwhile (#noteEntry updates it in place).
+    if (
+      changes === this.#dirChanges && this.#dirCache.get(dirAbs) === c && c.byFold === byFold && !c.shorts
+    ) {
+      c.shorts = { byName, byShort };
+    }
   }
 
   /** Names held by the cached case indexes together (bounded by `dirCacheMaxNames`). */
@@ -728,6 +1016,7 @@ export class ShareFs {
    * in place when the index was validated during this same operation, dropped otherwise.
    */
   #noteEntry(dirAbs: string, name: string, added: boolean): void {
+    this.#dirChanges++; // an index being read meanwhile (prepareDirShortNames) is not kept
     this.#forgetWalks();
     this.#noteUnsynced(dirAbs);
     const c = this.#dirCache.get(dirAbs);
@@ -1736,6 +2025,8 @@ export class ShareFs {
 
   /** CLOSE: releases the descriptor (after in-flight I/O on it completes). Idempotent. */
   closeHandle(h: VfsHandle): void {
+    // An enumeration in progress gives its directory descriptor back with the handle.
+    this.#cursors.get(h)?.close();
     h.requestClose();
   }
 
@@ -1963,10 +2254,41 @@ export class ShareFs {
 
   /**
    * The first step of {@link ShareFs.listDir}: "." and ".." (as FileMeta) and the names that match
-   * the pattern, in directory order, without reading their metadata (docs/security.md "Resource
-   * limits": a listing keeps one string per entry, not one FileMeta).
+   * the pattern, in directory order, without reading their metadata. Synchronous and whole: for
+   * the vfs's own callers and tests; QUERY_DIRECTORY reads names with {@link ShareFs.openDirNames}.
    */
   listDirNames(target: VfsHandle | string, opts: ListDirOptions = {}): DirNames {
+    const { abs, dots, keep } = this.#listStart(target, opts);
+    let all: string[];
+    try {
+      all = fs.readdirSync(abs);
+    } catch (e) {
+      throw toVfsError(e, "readdir");
+    }
+    return { dots, names: all.filter(keep) };
+  }
+
+  /**
+   * Starts an enumeration of directory `h` for QUERY_DIRECTORY: "." and ".." now (as in
+   * {@link ShareFs.listDirNames}), the matching names a batch at a time from the returned cursor
+   * (docs/performance.md "Directory listings"). A handle has one enumeration: the cursor of an
+   * earlier one is closed, and the cursor is closed with the handle ({@link ShareFs.closeHandle}).
+   */
+  openDirNames(h: VfsHandle, opts: ListDirOptions = {}): { dots: FileMeta[]; cursor: DirNameCursor } {
+    const { abs, dots, keep } = this.#listStart(h, opts);
+    this.#cursors.get(h)?.close();
+    const cursor: DirNameCursor = new DirNameCursor(abs, keep, () => {
+      if (this.#cursors.get(h) === cursor) this.#cursors.delete(h);
+    });
+    this.#cursors.set(h, cursor);
+    return { dots, cursor };
+  }
+
+  /** What both listings start with: the directory, "." and "..", and the filter of its names. */
+  #listStart(
+    target: VfsHandle | string,
+    opts: ListDirOptions,
+  ): { abs: string; dots: FileMeta[]; keep: (name: string) => boolean } {
     const { rel, abs, dirSt, posix } = this.#listTarget(target);
     const match = posix ? compilePosixWildcard(opts.pattern ?? "*") : compileWildcard(opts.pattern ?? "*");
     const dots: FileMeta[] = [];
@@ -1978,16 +2300,9 @@ export class ShareFs {
         dots.push(this.#meta(pst, ".."));
       }
     }
-    let all: string[];
-    try {
-      all = fs.readdirSync(abs);
-    } catch (e) {
-      throw toVfsError(e, "readdir");
-    }
-    const names = all.filter((name) =>
-      componentError(name, posix) === null && !this.#veto(name) && match(name)
-    );
-    return { dots, names };
+    const keep = (name: string): boolean =>
+      componentError(name, posix) === null && !this.#veto(name) && match(name);
+    return { abs, dots, keep };
   }
 
   /**

@@ -59,10 +59,13 @@ export function shortNameOf(name: string, salt = 0): string {
 const MAX_SALT = 64;
 
 /**
- * Unique short names for the names of one directory: name -> SHORT NAME. Names valid in 8.3 form
- * keep their own; the others take their first free generated name, in sorted order.
+ * The steps of {@link shortNamesOf}, for callers that pace them (core/vfs/share_fs.ts lists huge
+ * directories without holding the event loop): yields `undefined` after each name, and once the
+ * names not valid in 8.3 form, which the caller hands back sorted through `next`; returns the map.
  */
-export function shortNamesOf(names: Iterable<string>): Map<string, string> {
+export function* shortNameSteps(
+  names: Iterable<string>,
+): Generator<string[] | undefined, Map<string, string>, string[] | undefined> {
   const out = new Map<string, string>();
   const taken = new Set<string>();
   const rest: string[] = [];
@@ -72,13 +75,26 @@ export function shortNamesOf(names: Iterable<string>): Map<string, string> {
       out.set(n, s);
       taken.add(s);
     } else rest.push(n);
+    yield undefined;
   }
-  rest.sort();
-  for (const n of rest) {
+  const sorted = (yield rest) ?? rest;
+  for (const n of sorted) {
     let s = shortNameOf(n);
     for (let salt = 1; taken.has(s) && salt < MAX_SALT; salt++) s = shortNameOf(n, salt);
     out.set(n, s);
     taken.add(s);
+    yield undefined;
   }
   return out;
+}
+
+/**
+ * Unique short names for the names of one directory: name -> SHORT NAME. Names valid in 8.3 form
+ * keep their own; the others take their first free generated name, in sorted order.
+ */
+export function shortNamesOf(names: Iterable<string>): Map<string, string> {
+  const steps = shortNameSteps(names);
+  let r = steps.next();
+  while (!r.done) r = steps.next(Array.isArray(r.value) ? r.value.sort() : undefined);
+  return r.value;
 }

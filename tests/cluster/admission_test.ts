@@ -12,7 +12,8 @@
  *   (checked in etcd), so another node never sees more than what is held for long;
  * - two nodes opening one file without sharing at the same moment, many rounds: exactly one wins;
  * - delete on close with the other node's open still there: the removal's read sees it, the file
- *   stays delete pending until the other node's close.
+ *   stays delete pending until the other node's close; with no other node's open, the open and the
+ *   deleting close cost two transactions, as an open+close does.
  *
  * Run: deno test --unstable-worker-options --allow-all tests/cluster/admission_test.ts
  */
@@ -103,6 +104,27 @@ Deno.test({
         // Nothing of the file is left in etcd after the last close.
         const left = (await etcd.range(filesPrefix)).kvs.filter((kv) => kv.key.endsWith("/n/node1"));
         assertEquals(left.length, 0, "node 1's records left after its closes");
+        // Delete on close with no other record of the file: the close's transaction compares that
+        // there is none and removes the record; the file goes.
+        const deleted = await counted(cl, async () => {
+          for (let i = 0; i < rounds; i++) {
+            await makeFile(a, `gone${i}.txt`);
+            const m = await a.create(`gone${i}.txt`, {
+              access: RW | DELETE,
+              share: 7,
+              disposition: Disposition.OPEN,
+              options: CreateOpt.DELETE_ON_CLOSE,
+            });
+            assertEquals(statusName(m.status), statusName(St.SUCCESS), `delete-on-close open ${i}`);
+            await ok(a.call(Cmd.CLOSE, closeBody(fileId(m))), `deleting close ${i}`);
+          }
+        });
+        // makeFile's open+close, then the delete-on-close open+close: two transactions each.
+        assertEquals(deleted, { Range: 0, Put: 0, DeleteRange: 0, Txn: 4 * rounds }, "etcd requests");
+        for (let i = 0; i < rounds; i++) {
+          assert(!(await exists(`${cl.shareDirs[SHARE]}/gone${i}.txt`)), `gone${i}.txt deleted`);
+        }
+        assertEquals((await etcd.range(filesPrefix)).kvs.length, 0, "records left after the deletes");
       });
 
       await t.step("a contended open decides on the records its failed transaction read", async () => {
@@ -222,8 +244,9 @@ Deno.test({
           });
           assertEquals(statusName(ma.status), statusName(St.SUCCESS), "node 1's delete-on-close open");
           const used = await counted(cl, () => ok(a.call(Cmd.CLOSE, closeBody(fileId(ma))), "node 1 closes"));
-          // The removal with its read, then the delete-pending marker.
-          assertEquals(used, { Range: 0, Put: 1, DeleteRange: 0, Txn: 1 }, "etcd requests of the close");
+          // One transaction: its compare (no other record) fails, its failure branch turns node 1's
+          // record into the delete-pending marker and reads node 2's open.
+          assertEquals(used, { Range: 0, Put: 0, DeleteRange: 0, Txn: 1 }, "etcd requests of the close");
           assert(await exists(`${cl.shareDirs[SHARE]}/doc.txt`), "doc.txt stays while node 2 has it open");
           const mc = await b.create("doc.txt", { access: RO, share: 7, disposition: Disposition.OPEN });
           assertEquals(statusName(mc.status), statusName(DELETE_PENDING), "new open while pending");
