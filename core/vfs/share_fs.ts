@@ -473,12 +473,27 @@ export class DirNameCursor {
   readonly #abs: string;
   readonly #keep: (name: string) => boolean;
   readonly #onEnd: () => void;
+  /**
+   * The directory's case index, built from every name read (all of them, whatever the filter), when
+   * the share had none for it: handed to `#onIndex` when the listing was read to its end, so the
+   * first CREATE of a new name there does not list the directory again, synchronously
+   * (docs/performance.md "Directory listings"). Dropped past `Limits.dirCacheMaxNames` names.
+   */
+  #fold: Map<string, string> | null;
+  readonly #onIndex: ((byFold: Map<string, string>) => void) | null;
 
   /** @internal made by {@link ShareFs.openDirNames} */
-  constructor(abs: string, keep: (name: string) => boolean, onEnd: () => void) {
+  constructor(
+    abs: string,
+    keep: (name: string) => boolean,
+    onEnd: () => void,
+    onIndex: ((byFold: Map<string, string>) => void) | null = null,
+  ) {
     this.#abs = abs;
     this.#keep = keep;
     this.#onEnd = onEnd;
+    this.#onIndex = onIndex;
+    this.#fold = onIndex ? new Map() : null;
   }
 
   /** True once every name was read, or the cursor was closed. */
@@ -539,7 +554,12 @@ export class DirNameCursor {
         this.#end();
         break;
       }
-      if (this.#keep(r.value.name)) out.push(r.value.name);
+      const name = r.value.name;
+      if (this.#fold !== null) {
+        addFolded(this.#fold, name);
+        if (this.#fold.size > Limits.dirCacheMaxNames) this.#fold = null;
+      }
+      if (this.#keep(name)) out.push(name);
     }
     return out;
   }
@@ -563,6 +583,9 @@ export class DirNameCursor {
     if (this.#streaming) dirStreamsOpen--;
     this.#streaming = false;
     this.#it = null;
+    const fold = this.#fold;
+    this.#fold = null;
+    if (fold !== null && !this.#closed) this.#onIndex?.(fold);
     this.#onEnd();
   }
 
@@ -911,9 +934,20 @@ export class ShareFs {
     const cached = force ? undefined : this.#validCaseIndex(dirAbs, dst);
     if (cached) return cached;
     const byFold = new Map<string, string>();
+    this.#caseIndexListings++;
     for (const n of fs.readdirSync(dirAbs)) addFolded(byFold, n);
     this.#keepCaseIndex(dirAbs, dst, byFold);
     return byFold;
+  }
+
+  #caseIndexListings = 0;
+
+  /**
+   * How many times a case index was built by listing its directory synchronously (on the event
+   * loop): each is a stall proportional to the directory's size (docs/performance.md).
+   */
+  get caseIndexListings(): number {
+    return this.#caseIndexListings;
   }
 
   /** The cached case index of `dirAbs` when it can be trusted for the directory's stat `dst`. */
@@ -2275,11 +2309,19 @@ export class ShareFs {
    * earlier one is closed, and the cursor is closed with the handle ({@link ShareFs.closeHandle}).
    */
   openDirNames(h: VfsHandle, opts: ListDirOptions = {}): { dots: FileMeta[]; cursor: DirNameCursor } {
-    const { abs, dots, keep } = this.#listStart(h, opts);
+    const { abs, dots, keep, dirSt } = this.#listStart(h, opts);
     this.#cursors.get(h)?.close();
+    // Without a trusted case index of this directory, the listing builds one on the way; it is kept
+    // only when the directory did not change while it was read.
+    const onIndex = this.#validCaseIndex(abs, dirSt) !== undefined ? null : (byFold: Map<string, string>) => {
+      const now = fs.statSync(abs, { bigint: true, throwIfNoEntry: false });
+      if (now && now.dev === dirSt.dev && now.ino === dirSt.ino && now.mtimeNs === dirSt.mtimeNs) {
+        this.#keepCaseIndex(abs, dirSt, byFold);
+      }
+    };
     const cursor: DirNameCursor = new DirNameCursor(abs, keep, () => {
       if (this.#cursors.get(h) === cursor) this.#cursors.delete(h);
-    });
+    }, onIndex);
     this.#cursors.set(h, cursor);
     return { dots, cursor };
   }
@@ -2288,7 +2330,7 @@ export class ShareFs {
   #listStart(
     target: VfsHandle | string,
     opts: ListDirOptions,
-  ): { abs: string; dots: FileMeta[]; keep: (name: string) => boolean } {
+  ): { abs: string; dots: FileMeta[]; keep: (name: string) => boolean; dirSt: fs.BigIntStats } {
     const { rel, abs, dirSt, posix } = this.#listTarget(target);
     const match = posix ? compilePosixWildcard(opts.pattern ?? "*") : compileWildcard(opts.pattern ?? "*");
     const dots: FileMeta[] = [];
@@ -2302,7 +2344,7 @@ export class ShareFs {
     }
     const keep = (name: string): boolean =>
       componentError(name, posix) === null && !this.#veto(name) && match(name);
-    return { abs, dots, keep };
+    return { abs, dots, keep, dirSt };
   }
 
   /**

@@ -238,10 +238,10 @@ Deno.test("serve --show-permissions with cluster backend = etcd grants net for e
       r.stdout,
       /'--allow-net=\[::\]:4997,0\.0\.0\.0:4997,unix:[^ ]*,127\.0\.0\.1:2379,\[::1\]:2380'/,
     );
-    await writeConf(dir, 4997, cluster.replace("http://127.0.0.1:2379", "https://127.0.0.1:2379"));
+    await writeConf(dir, 4997, cluster.replace("http://127.0.0.1:2379", "ftp://127.0.0.1:2379"));
     const bad = await serve(["-C", conf, "-P", `${dir}/pwd.db`, "--show-permissions"], dir);
     assertEquals(bad.code, 2, describeRun(bad));
-    assertStringIncludes(bad.stderr, `${conf}:7: "cluster endpoints": endpoint "https://127.0.0.1:2379"`);
+    assertStringIncludes(bad.stderr, `${conf}:7: "cluster endpoints": endpoint "ftp://127.0.0.1:2379"`);
   });
 });
 

@@ -173,3 +173,37 @@ Deno.test("prepareDirShortNames reads the case index the synchronous path would 
     f.cleanup();
   }
 });
+
+Deno.test("DirNameCursor: a listing read to its end leaves the case index, so a new name needs no second listing", async () => {
+  const f = makeShare({});
+  try {
+    fs.mkdirSync(`${f.root}/d`);
+    for (let i = 0; i < 2000; i++) fs.writeFileSync(`${f.root}/d/Name${i}.txt`, "");
+    const h = openDir(f.share, "d");
+    await drain(f.share.openDirNames(h).cursor, 500);
+    const before = f.share.caseIndexListings;
+    // A case-insensitive hit and a new name: both answered from the index the listing built.
+    const hit = f.share.create("d/NAME7.TXT", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE });
+    assert.equal(hit.handle.relPath, "d\\Name7.txt");
+    f.share.closeHandle(hit.handle);
+    const made = f.share.create("d/new.txt", { disposition: D.CREATE, createOptions: O.NON_DIRECTORY_FILE });
+    f.share.closeHandle(made.handle);
+    assert.equal(f.share.caseIndexListings, before, "no synchronous listing after the full enumeration");
+
+    // Stopped early (or the directory changed while it was read): no index is kept from it.
+    fs.mkdirSync(`${f.root}/e`);
+    for (let i = 0; i < 50; i++) fs.writeFileSync(`${f.root}/e/n${i}`, "");
+    const he = openDir(f.share, "e");
+    const partial = f.share.openDirNames(he).cursor;
+    await partial.take(10);
+    partial.close();
+    const n = f.share.caseIndexListings;
+    const miss = f.share.create("e/N0", { disposition: D.OPEN, createOptions: O.NON_DIRECTORY_FILE });
+    f.share.closeHandle(miss.handle);
+    assert.equal(f.share.caseIndexListings, n + 1, "a partial listing leaves no index");
+    f.share.closeHandle(he);
+    f.share.closeHandle(h);
+  } finally {
+    f.cleanup();
+  }
+});
