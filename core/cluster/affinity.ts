@@ -17,9 +17,10 @@
  *
  * @module
  */
+import { constantTimeEqual } from "../crypto/consttime.ts";
 import { EtcdError, type KeyValue } from "./etcd.ts";
 import type { EtcdClient } from "./etcd.ts";
-import type { ClusterNode } from "./node.ts";
+import { type ClusterNode, hexOf, randomHex } from "./node.ts";
 
 /** A node's SMB address (a `cluster peers` entry, core/config/cluster_keys.ts; kept apart by the layer rule). */
 export interface ClusterPeer {
@@ -27,14 +28,6 @@ export interface ClusterPeer {
   /** IPv4 dotted or `[IPv6]`. */
   host: string;
   port: number;
-}
-
-/** Equal bytes, compared in time independent of where they differ (the token is a secret). */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  let diff = 0;
-  for (let i = 0; i < a.byteLength; i++) diff |= a[i] ^ b[i];
-  return diff === 0;
 }
 
 /** Where a new connection goes. */
@@ -83,8 +76,6 @@ export interface AffinityOptions {
   log: (level: "info" | "warn" | "error", msg: string) => void;
 }
 
-const hex = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-
 /** The client-to-node registry of one node. */
 export class ClientAffinity {
   readonly #o: AffinityOptions;
@@ -118,7 +109,7 @@ export class ClientAffinity {
         if (!/^[0-9a-f]{64}$/.test(text)) throw new Error(`${key} holds a value this version cannot read`);
         return new ClientAffinity(o, kv.value.slice());
       }
-      const made = hex(crypto.getRandomValues(new Uint8Array(32)));
+      const made = randomHex(32);
       try {
         await o.client.txn({
           compare: [{ key, target: "create", createRevision: 0n }],
@@ -144,7 +135,7 @@ export class ClientAffinity {
     if (!this.#peerHosts.has(remote) || token === null || token.byteLength !== this.#token.byteLength) {
       return false;
     }
-    return sameBytes(token, this.#token);
+    return constantTimeEqual(token, this.#token);
   }
 
   #serial<T>(id: string, op: () => Promise<T>): Promise<T> {
@@ -163,7 +154,7 @@ export class ClientAffinity {
    * caller calls {@link release} when it ends. Never throws: etcd trouble means "local".
    */
   route(guid: Uint8Array): Promise<Route> {
-    const id = hex(guid);
+    const id = hexOf(guid);
     return this.#serial(id, async (): Promise<Route> => {
       const n = this.#count.get(id) ?? 0;
       if (n > 0) {
@@ -193,7 +184,7 @@ export class ClientAffinity {
    * it is free or its node is gone.
    */
   adopt(guid: Uint8Array): Promise<void> {
-    const id = hex(guid);
+    const id = hexOf(guid);
     return this.#serial(id, async () => {
       const n = this.#count.get(id) ?? 0;
       this.#count.set(id, n + 1);
@@ -239,7 +230,7 @@ export class ClientAffinity {
 
   /** A connection counted by {@link route} or {@link adopt} ended. */
   release(guid: Uint8Array): void {
-    const id = hex(guid);
+    const id = hexOf(guid);
     void this.#serial(id, async () => {
       const n = (this.#count.get(id) ?? 1) - 1;
       if (n > 0) {

@@ -122,9 +122,14 @@ const GRPC_NOT_FOUND = 5;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
+/** Lower-case hex of `b` (incarnations, client GUIDs and the cluster token in keys and values). */
+export function hexOf(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** `bytes` random bytes as hex. */
+export function randomHex(bytes: number): string {
+  return hexOf(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 function describe(e: unknown): string {

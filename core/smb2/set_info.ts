@@ -43,8 +43,9 @@ export function handleSetInfo(ctx: RequestCtx): Reply | Promise<Reply> {
     cluster !== null && ctx.open!.pipe === null && req.infoType === InfoType.FILE &&
     req.fileInfoClass === C.RENAME
   ) {
-    breakLocalHandlesFirst(ctx, req);
-    return clusterRenameCheck(ctx, cluster, req).then(() => setInfoHere(ctx, req));
+    const r = decodeFileRenameInformation(req.buffer);
+    breakLocalHandlesFirst(ctx, r);
+    return clusterRenameCheck(ctx, cluster, r).then(() => setInfoHere(ctx, req));
   }
   return setInfoHere(ctx, req);
 }
@@ -56,20 +57,15 @@ export function handleSetInfo(ctx: RequestCtx): Reply | Promise<Reply> {
  * at once). Nothing is broken when the rename fails a local check that breaks nothing (setInfoHere
  * then answers that check's error).
  */
-function breakLocalHandlesFirst(ctx: RequestCtx, req: SetInfoRequest): void {
+function breakLocalHandlesFirst(ctx: RequestCtx, r: RenameInformation): void {
   const open = ctx.open!;
-  let r;
-  try {
-    r = decodeFileRenameInformation(req.buffer);
-  } catch {
-    return;
-  }
   if (r.rootDirectory !== 0n || targetName(r.fileName) === "") return;
   if (!open.isDirectory && parentBlocksRename(ctx, open.file.relPath)) return;
   ctx.server.files.breakHandleCaching(open.fileKey, open.persistentId);
 }
 
 type SetInfoRequest = ReturnType<typeof decodeSetInfoRequest>;
+type RenameInformation = ReturnType<typeof decodeFileRenameInformation>;
 
 /**
  * Cluster mode: what RENAME checks against this node's opens, checked against the other nodes'
@@ -80,14 +76,13 @@ type SetInfoRequest = ReturnType<typeof decodeSetInfoRequest>;
 async function clusterRenameCheck(
   ctx: RequestCtx,
   cluster: ClusterFiles,
-  req: SetInfoRequest,
+  r: RenameInformation,
 ): Promise<void> {
   const open = ctx.open!;
   const tree = ctx.tree!;
   const fs = tree.fs!;
   const h = open.file;
   const share = tree.shareName;
-  const r = decodeFileRenameInformation(req.buffer);
   const parent = open.isDirectory ? null : parentKeyOf(ctx, h.relPath);
   if (parent !== null && (await cluster.remoteOpens(share, parent)).some(blocksRename)) {
     throw new SmbError(Status.SHARING_VIOLATION);

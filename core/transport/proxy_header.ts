@@ -17,6 +17,10 @@
  * @module
  */
 
+import { formatIp, parseIPv4, parseIPv6 } from "../config/interfaces.ts";
+
+const bytesOf = (b: Uint8Array | null): number[] | null => (b ? [...b] : null);
+
 /** The 12 bytes every version 2 header starts with. */
 export const PROXY_V2_SIGNATURE: Uint8Array = new Uint8Array([
   0x0d,
@@ -71,80 +75,20 @@ export function proxyHeaderLength(b: Uint8Array, max: number): number | ProxyHea
   return len > max ? "length" : len;
 }
 
-function ipv4Bytes(text: string): number[] | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
-  const out: number[] = [];
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return null;
-    out.push(Number(p));
-  }
-  return out;
-}
-
-function ipv6Bytes(text: string): number[] | null {
-  const t = text.toLowerCase();
-  if (!/^[0-9a-f:.]+$/.test(t) || t.split("::").length > 2) return null;
-  const expand = (s: string): number[] | null => {
-    if (s === "") return [];
-    const out: number[] = [];
-    for (const g of s.split(":")) {
-      if (g.includes(".")) {
-        const v4 = ipv4Bytes(g);
-        if (!v4) return null;
-        out.push(v4[0], v4[1], v4[2], v4[3]);
-      } else {
-        if (!/^[0-9a-f]{1,4}$/.test(g)) return null;
-        const n = parseInt(g, 16);
-        out.push(n >> 8, n & 0xff);
-      }
-    }
-    return out;
-  };
-  const halves = t.split("::");
-  const head = expand(halves[0]);
-  const tail = halves.length === 2 ? expand(halves[1]) : [];
-  if (!head || !tail) return null;
-  if (halves.length === 1) return head.length === 16 ? head : null;
-  if (head.length + tail.length > 14) return null;
-  return [...head, ...new Array(16 - head.length - tail.length).fill(0), ...tail];
-}
-
-function ipv6Text(b: Uint8Array): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16));
-  // RFC 5952 §4.2: the longest run (2 or more) of zero groups becomes "::".
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== "0") {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(":");
-  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLen).join(":")}`;
-}
-
 /**
  * Encodes a PROXY command header for a TCP connection from `source` to `destination` (both IPv4 or
  * both IPv6; an IPv4 address with an IPv6 one is sent as IPv4-mapped IPv6), with the token TLV.
  * Throws on an address that is not IP text (the caller passes the socket's own addresses).
  */
 export function encodeProxyHeader(h: ProxyHeader): Uint8Array {
-  let src = ipv4Bytes(h.sourceAddress);
-  let dst = ipv4Bytes(h.destinationAddress);
+  let src: number[] | null = bytesOf(parseIPv4(h.sourceAddress));
+  let dst: number[] | null = bytesOf(parseIPv4(h.destinationAddress));
   let family = 0x11;
   if (!src || !dst) {
-    const s6 = src ? [...new Array(10).fill(0), 0xff, 0xff, ...src] : ipv6Bytes(h.sourceAddress);
-    const d6 = dst ? [...new Array(10).fill(0), 0xff, 0xff, ...dst] : ipv6Bytes(h.destinationAddress);
+    const s6 = src ? [...new Array(10).fill(0), 0xff, 0xff, ...src] : bytesOf(parseIPv6(h.sourceAddress));
+    const d6 = dst
+      ? [...new Array(10).fill(0), 0xff, 0xff, ...dst]
+      : bytesOf(parseIPv6(h.destinationAddress));
     if (!s6 || !d6) {
       throw new Error(`PROXY header: not an IP address pair: ${h.sourceAddress} ${h.destinationAddress}`);
     }
@@ -206,7 +150,7 @@ export function decodeProxyHeader(b: Uint8Array): ProxyHeader | ProxyHeaderError
     const mapped = (a: Uint8Array): string =>
       a.subarray(0, 10).every((x) => x === 0) && a[10] === 0xff && a[11] === 0xff
         ? [...a.subarray(12, 16)].join(".")
-        : ipv6Text(a);
+        : formatIp({ family: 6, bytes: a });
     sourceAddress = mapped(b.subarray(o, o + 16));
     destinationAddress = mapped(b.subarray(o + 16, o + 32));
     o += 32;

@@ -13,19 +13,18 @@
  * Run: deno test -A tests/cluster/etcd_tls_test.ts
  */
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { TEST_PASS, TEST_USER, TEST_USERS } from "../helpers/fixtures.ts";
+import { TEST_USERS } from "../helpers/fixtures.ts";
+import { connectTo } from "../helpers/cluster_clients.ts";
 import { etcdAvailable, startEtcdCluster } from "../helpers/etcd.ts";
 import { startClusterNodes } from "../helpers/cluster_nodes.ts";
 import { startKsmbd } from "../helpers/server.ts";
 import { EtcdClient, EtcdError } from "../../core/cluster/etcd.ts";
 import {
   Access,
-  Capabilities,
   closeBody,
   Cmd,
   Disposition,
   fileId,
-  randomKey,
   RawConn,
   St,
   statusName,
@@ -117,19 +116,8 @@ Deno.test({
     });
     const conns: RawConn[] = [];
     try {
-      const open = async (port: number): Promise<RawConn> => {
-        const c = await RawConn.open(port, {
-          user: TEST_USER,
-          password: TEST_PASS,
-          share: "test",
-          clientGuid: randomKey(),
-          capabilities: Capabilities.LARGE_MTU | Capabilities.LEASING,
-        });
-        conns.push(c);
-        return c;
-      };
-      const a = await open(cl.nodes[0].port);
-      const b = await open(cl.nodes[1].port);
+      const a = await connectTo(cl.nodes[0].port, conns);
+      const b = await connectTo(cl.nodes[1].port, conns);
       const rw = Access.READ_DATA | Access.WRITE_DATA | Access.SYNCHRONIZE;
       const ma = await a.create("tls.txt", { access: rw, share: 0, disposition: Disposition.OVERWRITE_IF });
       assertEquals(statusName(ma.status), statusName(St.SUCCESS), "exclusive open on node 1");
