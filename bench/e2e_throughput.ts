@@ -13,7 +13,8 @@
  * - open: open+close of one path on 1 and on 4 connections, with the project's raw client and with
  *   smbtorture's smb2.bench.path-contention-shared (bench/rows.ts).
  * - meta: stat / delete per file through libsmbclient (bench/smbc_meta.ts), --meta-files files.
- * - echo: ECHO round trips, 1 connection, raw client and smbtorture's smb2.bench.echo.
+ * - echo: ECHO round trips, 1 connection, raw client and smbtorture's smb2.bench.echo; and the raw
+ *   client's loop against a bare Deno loop (bench/runtime_floor.ts), the runtime's floor per request.
  * - lease: leased and persistent open+close, lease break round trip (bench/open_lease_bench.ts).
  * - curves: the scaling curves of issue 11 point 5 (bench/curves.ts), on servers of their own.
  * - cluster: single node against a 2-node cluster on etcd, open+close and transfers on one and on
@@ -37,7 +38,15 @@ import { clusterLines, type ClusterResult, runCluster } from "./cluster_rows.ts"
 import { runCurves } from "./curves.ts";
 import { CA_SHARE, SHARE, shareRoot, startBenchServer } from "./servers.ts";
 import { measureOpenLease, openLeaseLines, type OpenLeaseResult } from "./open_lease_bench.ts";
-import { echoRow, metaRows, openCloseRow, parallelSmbclient, settle, tortureBench } from "./rows.ts";
+import {
+  echoRow,
+  metaRows,
+  openCloseRow,
+  parallelSmbclient,
+  runtimeFloorRow,
+  settle,
+  tortureBench,
+} from "./rows.ts";
 import { markdownTable, type Measure, median, onCleanup, type Row, type ServerKind } from "./table.ts";
 
 /** The row groups. */
@@ -635,6 +644,26 @@ async function runTableGroups(
             log(`  smbtorture echo ${LABEL[kind]}: ${m.value.toFixed(0)} ops/s`);
           } catch (e) {
             addMeasure(out.rows, tproto, kind, errMeasure(e));
+          }
+        }
+        // The runtime's floor (bench/runtime_floor.ts), in the ksmbd-deno column against Samba's ECHO:
+        // the ratio no change inside ksmbd-deno can exceed on a one-request-at-a-time row.
+        if (servers.has("ksmbd")) {
+          const proto: Omit<Row, "ksmbd" | "samba"> = {
+            group: "echo",
+            name: "echo, 1 connection (raw client): bare Deno loop, the runtime's floor",
+            unit: "ops/s",
+            cpuUnit: "s/1000 ops",
+            better: "higher",
+          };
+          try {
+            const m = await runtimeFloorRow(o.openSeconds);
+            addMeasure(out.rows, proto, "ksmbd", m);
+            const samba = out.rows.find((r) => r.name === "echo, 1 connection (raw client)")?.samba;
+            if (samba) addMeasure(out.rows, proto, "samba", samba);
+            log(`  echo, bare Deno loop: ${m.value.toFixed(0)} ops/s`);
+          } catch (e) {
+            addMeasure(out.rows, proto, "ksmbd", errMeasure(e));
           }
         }
       });

@@ -8,7 +8,8 @@
  *   once (the project's raw client, tests/interop/raw_client.ts, unsigned); aggregate ops/s.
  * - meta: stat and delete per file through libsmbclient (bench/smbc_meta.ts: one smbc_stat, then one
  *   smbc_unlink, per file, over files created on the share's disk beforehand); files/s.
- * - echo: ECHO round trips on one connection (raw client), one at a time; ops/s.
+ * - echo: ECHO round trips on one connection (raw client), one at a time; ops/s. The same loop against
+ *   bench/runtime_floor.ts gives the runtime's floor per request (docs/performance.md).
  *
  * Every row also gives the server's CPU (utime+stime of its process tree, /proc) per GiB or per 1000
  * operations. Numbers only: no threshold, no pass/fail.
@@ -20,7 +21,7 @@ import { smbclient, type SmbclientOptions } from "../tests/helpers/clients.ts";
 import { TEST_PASS, TEST_USER } from "../tests/helpers/fixtures.ts";
 import { descendantPids, treeCpuSeconds } from "../tests/helpers/proc_stat.ts";
 import { runCommand } from "../tests/helpers/run_command.ts";
-import type { ServerHandle } from "../tests/helpers/server.ts";
+import { freePort, type ServerHandle } from "../tests/helpers/server.ts";
 import {
   Access,
   closeBody,
@@ -100,7 +101,7 @@ export async function openClose(c: RawConn, body: Uint8Array): Promise<void> {
  * unmeasured); aggregate operations per second and server CPU seconds per 1000 operations.
  */
 export async function timedLoops(
-  server: ServerHandle,
+  server: Pick<ServerHandle, "pid">,
   conns: RawConn[],
   op: (c: RawConn, i: number) => Promise<void>,
   seconds: number,
@@ -166,6 +167,52 @@ export async function echoRow(server: ServerHandle, share: string, seconds: numb
     }, seconds);
   } finally {
     await c.dispose();
+  }
+}
+
+/**
+ * ECHO round trips, as {@link echoRow}, against bench/runtime_floor.ts (a bare Deno loop answering
+ * every frame with an ECHO response): what the runtime and the kernel cost per request, below which
+ * no change inside ksmbd-deno can go.
+ */
+export async function runtimeFloorRow(seconds: number): Promise<Measure> {
+  const port = freePort();
+  const script = new URL("./runtime_floor.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net=127.0.0.1", script, String(port)],
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  try {
+    const reader = child.stdout.getReader();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const first = await Promise.race([
+      reader.read(),
+      new Promise<never>((_, rej) =>
+        timer = setTimeout(() => rej(new Error("runtime_floor.ts did not start")), 20_000)
+      ),
+    ]).finally(() => clearTimeout(timer));
+    reader.releaseLock();
+    if (first.done || !new TextDecoder().decode(first.value).includes("listening")) {
+      throw new Error("runtime_floor.ts did not start");
+    }
+    child.stdout.cancel().catch(() => {});
+    const c = await RawConn.connect(port);
+    try {
+      const body = emptyBody4();
+      return await timedLoops(child, [c], async (cc) => {
+        const m = await cc.call(Cmd.ECHO, body, UNSIGNED);
+        if (m.status !== St.SUCCESS) throw new Error(`ECHO ${statusName(m.status)}`);
+      }, seconds);
+    } finally {
+      await c.dispose();
+    }
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
   }
 }
 
