@@ -187,6 +187,12 @@ export const Limits = {
    */
   dirWorkSliceMs: 4,
   /**
+   * A directory whose size (st_size: about 20 bytes per entry on tmpfs, its blocks on ext4) is at
+   * least this has its case index read asynchronously before a CREATE's walk needs it
+   * (core/vfs/share_fs.ts prepareLookup); a smaller one is read in one synchronous call (a few ms).
+   */
+  dirIndexSyncBytes: 64 * 1024,
+  /**
    * Names kept in all cached case-insensitive directory indexes together (core/vfs/share_fs.ts;
    * about 150 bytes each): past it the least recently used indexes go, the newest always stays.
    */

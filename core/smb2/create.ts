@@ -6,6 +6,7 @@ import {
   CreateAction,
   CreateDisposition,
   CreateOptions,
+  type CreateRequest,
   decodeCreateRequest,
   encodeCreateResponse,
   ImpersonationLevel,
@@ -104,15 +105,21 @@ const VALID_ATTRS = 0x00007fb7;
 
 /**
  * SMB2 CREATE handler. Its synchronous part walks the path once: the access check, the share-mode
- * plan and the open share the walk (ShareFs.lookupScope; docs/performance.md).
+ * plan and the open share the walk (ShareFs.lookupScope; docs/performance.md). A large directory's
+ * case index that walk would build is read asynchronously before it (ShareFs.prepareLookup), so
+ * the walk does not hold up other clients.
  */
 export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
+  const req = decodeCreateRequest(ctx.pdu);
   const fs = ctx.tree?.fs;
-  return fs ? fs.lookupScope(() => createOn(ctx)) : createOn(ctx);
+  if (!fs) return createOn(ctx, req);
+  const posix = ctx.conn.negotiated?.posix === true && req.contexts.posix !== undefined;
+  const pending = fs.prepareLookup(req.name, posix);
+  if (pending) return pending.then(() => fs.lookupScope(() => createOn(ctx, req)));
+  return fs.lookupScope(() => createOn(ctx, req));
 }
 
-function createOn(ctx: RequestCtx): Reply | Promise<Reply> {
-  const req = decodeCreateRequest(ctx.pdu);
+function createOn(ctx: RequestCtx, req: CreateRequest): Reply | Promise<Reply> {
   const tree = ctx.tree!;
   const session = ctx.session!;
   const conn = ctx.conn;
@@ -610,7 +617,7 @@ async function clusterCreate(
  * connection, session and tree when the same user names it with the same identity (create GUID for
  * v2, lease key when it has a lease, the same name); anything else is OBJECT_NAME_NOT_FOUND.
  */
-function reconnectDurable(ctx: RequestCtx, req: ReturnType<typeof decodeCreateRequest>): Reply {
+function reconnectDurable(ctx: RequestCtx, req: CreateRequest): Reply {
   const conn = ctx.conn;
   const session = ctx.session!;
   const tree = ctx.tree!;

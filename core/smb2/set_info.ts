@@ -33,6 +33,14 @@ function targetName(name: string): string {
 }
 
 /**
+ * A stream handle, or a target ":name[:$DATA]", renames a stream within its file (MS-FSA
+ * 2.1.5.14.11.1); on a POSIX handle (docs/posix.md) `:` is an ordinary name character, never a stream.
+ */
+function streamRename(h: { stream: string | null; posix: boolean }, target: string): boolean {
+  return h.stream !== null || (!h.posix && target.startsWith(":"));
+}
+
+/**
  * SET_INFO. The rights each class needs of the open, and the tree's write permission, were checked
  * before this runs (core/smb2/access_rules.ts SET_FILE_INFO, SET_FS_INFO, setSecurityNeed).
  */
@@ -104,7 +112,7 @@ async function clusterRenameCheck(
   }
 }
 
-function setInfoHere(ctx: RequestCtx, req: SetInfoRequest): Reply {
+function setInfoHere(ctx: RequestCtx, req: SetInfoRequest): Reply | Promise<Reply> {
   const open = ctx.open!;
   const tree = ctx.tree!;
   if (open.pipe !== null) throw new SmbError(Status.NOT_SUPPORTED);
@@ -177,11 +185,9 @@ function setInfoHere(ctx: RequestCtx, req: SetInfoRequest): Reply {
             }
           }
         }
-        // A stream handle, or a target ":name[:$DATA]", renames a stream within its file (MS-FSA
-        // 2.1.5.14.11.1); the vfs checks the name and the target stream (core/vfs/streams.ts).
-        // On a POSIX handle (docs/posix.md) `:` is an ordinary name character, never a stream.
-        const streamRename = h.stream !== null || (!h.posix && target.startsWith(":"));
-        if (!streamRename) {
+        // A stream rename: the vfs checks the name and the target stream (core/vfs/streams.ts).
+        const isStreamRename = streamRename(h, target);
+        if (!isStreamRename) {
           // Windows and Samba refuse to rename a file while one of its named streams is open.
           for (const route of ctx.server.openRoutes.values()) {
             const oh = route.open.handle;
@@ -200,7 +206,7 @@ function setInfoHere(ctx: RequestCtx, req: SetInfoRequest): Reply {
         const oldPath = h.relPath;
         fs.rename(h, target, r.replaceIfExists);
         const nf = nameFilter(open.isDirectory);
-        if (!streamRename) {
+        if (!isStreamRename) {
           ctx.server.notify.emitAll(tree.share.path, [
             { path: oldPath, action: NotifyAction.RENAMED_OLD_NAME, filterBits: nf },
             { path: h.relPath, action: NotifyAction.RENAMED_NEW_NAME, filterBits: nf },
@@ -219,6 +225,10 @@ function setInfoHere(ctx: RequestCtx, req: SetInfoRequest): Reply {
         }
         return ok;
       };
+      // A large target directory's case index is read before the rename's synchronous walk of the
+      // target (core/vfs/share_fs.ts prepareLookup), so that walk does not hold up other clients.
+      const pending = streamRename(h, target) ? null : fs.prepareLookup(target, h.posix);
+      if (pending) return pending.then(() => afterHandleBreaks(ctx, rename));
       return afterHandleBreaks(ctx, rename);
     }
     case C.LINK: {

@@ -1004,21 +1004,91 @@ export class ShareFs {
     const dirAbs = this.#abs(h.relPath.replaceAll("\\", "/"));
     const dst = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
     if (!dst) return;
-    if (this.#validCaseIndex(dirAbs, dst)) return await this.#prepareShorts(dirAbs);
+    if (this.#validCaseIndex(dirAbs, dst) || await this.#readCaseIndex(dirAbs, dst)) {
+      await this.#prepareShorts(dirAbs);
+    }
+  }
+
+  /**
+   * Before a CREATE's synchronous walk ({@link lookupScope}): when that walk would build a large
+   * directory's case index on the event loop (a name not there in its exact case, in a directory
+   * of more than `Limits.dirIndexSyncBytes` with no index kept), reads the index asynchronously
+   * first, so the walk finds it and other clients do not wait on one synchronous scan of the
+   * directory (docs/performance.md "Directory listings"). Null when there is nothing to read: a path
+   * that exists in its exact case, or whose directory has an index kept (a stale one is read again
+   * by the walk itself, synchronously). Never fails: whatever it cannot read, the walk reports.
+   */
+  prepareLookup(path: string, posix = false): Promise<void> | null {
+    if (posix) return null;
+    let comps: string[];
+    try {
+      // A stream's name (`file:stream`) is not looked up in the directory: its file's is.
+      const colon = path.lastIndexOf(":");
+      const slash = Math.max(path.lastIndexOf("\\"), path.lastIndexOf("/"));
+      comps = parseSmbPath(colon > slash ? path.slice(0, colon) : path).components;
+    } catch {
+      return null;
+    }
+    if (comps.length === 0) return null;
+    if (this.#dirCache.has(this.#abs(comps.slice(0, -1).join("/")))) return null;
+    if (fs.lstatSync(this.#abs(comps.join("/")), { throwIfNoEntry: false }) !== undefined) return null;
+    return this.#prepareAlong(comps);
+  }
+
+  /** {@link prepareLookup}'s walk: exact names first, a case index read asynchronously where one misses. */
+  async #prepareAlong(comps: readonly string[]): Promise<void> {
+    let dirAbs = this.root;
+    for (const comp of comps) {
+      if (this.#veto(comp)) return;
+      let name = comp;
+      let st = fs.lstatSync(`${dirAbs}/${name}`, { bigint: true, throwIfNoEntry: false });
+      if (!st) {
+        const dst = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
+        if (!dst || !dst.isDirectory()) return;
+        if (!this.#validCaseIndex(dirAbs, dst)) {
+          // A small directory is read faster in one synchronous call than in one call per entry.
+          if (dst.size < BigInt(Limits.dirIndexSyncBytes)) return;
+          let read = this.#indexReads.get(dirAbs);
+          if (!read) {
+            read = this.#readCaseIndex(dirAbs, dst).finally(() => this.#indexReads.delete(dirAbs));
+            this.#indexReads.set(dirAbs, read);
+          }
+          if (!await read) return;
+        }
+        const found = this.#dirCache.get(dirAbs)?.byFold.get(foldName(comp));
+        if (found === undefined) return;
+        name = found;
+        st = fs.lstatSync(`${dirAbs}/${name}`, { bigint: true, throwIfNoEntry: false });
+        if (!st) return;
+      }
+      if (!st.isDirectory()) return;
+      dirAbs = `${dirAbs}/${name}`;
+    }
+  }
+
+  /** Case indexes being read asynchronously ({@link prepareLookup}), by directory: one read each. */
+  readonly #indexReads = new Map<string, Promise<boolean>>();
+
+  /**
+   * Reads directory `dirAbs`'s case index with asynchronous reads, one entry each, and keeps it when
+   * nothing changed the directory meanwhile (its stat `dst`, and no change of the server's own,
+   * {@link #noteEntry}). Whether it was kept.
+   */
+  async #readCaseIndex(dirAbs: string, dst: fs.BigIntStats): Promise<boolean> {
     const changes = this.#dirChanges;
     const byFold = new Map<string, string>();
     try {
       for await (const e of Deno.readDir(dirAbs)) addFolded(byFold, e.name);
     } catch {
-      return; // gone or unreadable: the synchronous path reports it
+      return false; // gone or unreadable: the synchronous path reports it
     }
     const now = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
     if (
       changes !== this.#dirChanges || !now || now.ino !== dst.ino || now.dev !== dst.dev ||
       now.mtimeNs !== dst.mtimeNs
-    ) return;
+    ) return false;
     this.#keepCaseIndex(dirAbs, dst, byFold);
-    await this.#prepareShorts(dirAbs);
+    return true;
   }
 
   /** The short names of a cached case index, worked out in slices ({@link shortNamesSliced}). */
