@@ -191,13 +191,14 @@ export class ReplyFrame {
   private readonly signs: { start: number; key: Uint8Array; alg: SigningAlgId }[] = [];
   /** A READ payload written after the frame's buffer without a copy (the last message only). */
   private tail: Uint8Array | null = null;
+  private sent = false;
 
   private constructor(
     private readonly conn: Connection,
     private readonly envelope: Protection,
     sizeHint: number,
   ) {
-    this.out = new Writer(sizeHint);
+    this.out = new Writer(sizeHint === REPLY_BUFFER ? takeReplyBuffer() : sizeHint);
     this.out.zeros(4); // the Direct TCP header, written by Connection.sendFramed
   }
 
@@ -206,7 +207,7 @@ export class ReplyFrame {
    * frame runs (a LOGOFF in the chain removes the session its response is still encrypted for).
    * `sizeHint` is the buffer's first size (it grows as needed).
    */
-  static open(conn: Connection, route: ReplyRoute, sizeHint = 4096): ReplyFrame {
+  static open(conn: Connection, route: ReplyRoute, sizeHint = REPLY_BUFFER): ReplyFrame {
     const p = protectionFor(route);
     return new ReplyFrame(conn, p.kind === "encrypt" ? p : PLAIN, sizeHint);
   }
@@ -299,6 +300,9 @@ export class ReplyFrame {
    */
   async send(): Promise<boolean> {
     if (this.lastStart < 0) return true;
+    // Once sent, the frame's buffer may be laying out another reply (giveReplyBuffer).
+    if (this.sent) throw new Error("reply frame sent twice");
+    this.sent = true;
     if (this.count > 1) {
       // MS-SMB2 3.3.4.1.3: the last response of a compound chain is padded to 8 bytes too (a single
       // response is not; smbtorture smb2.compound.compound-padding checks both). A READ payload kept
@@ -352,16 +356,42 @@ export class ReplyFrame {
       const back = payload && all.buffer === payload ? reusePayloadBuffer : undefined;
       const { head, body } = await env.cipher.encryptParts(env.sessionId, all.subarray(4), 4, true, back);
       await this.conn.sendFramed(head, body);
-    } else if (tail) {
-      await this.conn.sendFramed(all, tail);
     } else {
-      await this.conn.sendFramed(all);
+      if (tail) await this.conn.sendFramed(all, tail);
+      else await this.conn.sendFramed(all);
+      // Written (or dropped): a plain frame's first buffer held nothing else (signatures were written
+      // into it, `afterEncode` hooks only read it before), so it can lay out the next reply.
+      giveReplyBuffer(this.out.buf);
     }
     // Written in full (sendFramed resolves after the socket took every byte) or dropped with the
     // connection: nothing refers to the payload any more.
     if (payload) recyclePayload(payload);
     return true;
   }
+}
+
+/**
+ * The first buffer of a reply (ReplyFrame): most replies fit in it. Written replies give it back
+ * ({@link giveReplyBuffer}) for the next one, instead of a fresh allocation and zeroing per reply
+ * (docs/performance.md "The runtime's floor"). A reused buffer's old bytes never go out: a Writer
+ * returns only the bytes written since, and every encoder writes each byte it includes.
+ */
+const REPLY_BUFFER = 4096;
+const replyBuffers: Uint8Array[] = [];
+const REPLY_BUFFERS_KEPT = 64;
+
+function takeReplyBuffer(): Uint8Array {
+  return replyBuffers.pop() ?? new Uint8Array(REPLY_BUFFER);
+}
+
+/** Takes back a reply's first buffer once written: only one of {@link takeReplyBuffer}'s size, not grown. */
+function giveReplyBuffer(buf: Uint8Array): void {
+  if (
+    buf.byteLength !== REPLY_BUFFER || buf.buffer.byteLength !== REPLY_BUFFER ||
+    (buf.buffer as ArrayBuffer).detached ||
+    replyBuffers.length >= REPLY_BUFFERS_KEPT || replyBuffers.includes(buf)
+  ) return;
+  replyBuffers.push(buf);
 }
 
 /**

@@ -9,9 +9,13 @@ export class Writer {
   view: DataView;
   pos = 0;
 
-  constructor(initial = 256) {
-    this.buf = new Uint8Array(initial);
-    this.view = new DataView(this.buf.buffer);
+  /**
+   * `initial`: the first buffer's size, or the buffer itself (reused: its old bytes are never read,
+   * `finish()` returns only what was written since).
+   */
+  constructor(initial: number | Uint8Array = 256) {
+    this.buf = typeof initial === "number" ? new Uint8Array(initial) : initial;
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
   private ensure(n: number): void {

@@ -530,3 +530,30 @@ Deno.test("allocPayload: a large payload's buffer is reused once its reply is wr
   assert(await f2.send());
   assert(allocPayload(1000).buffer !== s1.buffer);
 });
+
+Deno.test("ReplyFrame.send: a reply buffer reused after a longer reply sends only the new reply's bytes", async () => {
+  const h = newConnection();
+  const route: ReplyRoute = { kind: "response", session: null };
+  // A reply that fills most of the first buffer with 0xcd, then short ones laid out in reused buffers.
+  const long = ReplyFrame.open(h.conn, route);
+  long.add(ECHO_HEADER, (w) => w.bytes(new Uint8Array(3000).fill(0xcd)), route, { last: true });
+  assert(await long.send());
+  for (let i = 0; i < 4; i++) {
+    const short = ReplyFrame.open(h.conn, route);
+    short.add({ ...ECHO_HEADER, messageId: 10n + BigInt(i) }, (w, s) => encodeEchoResponse(w, s), route, {
+      last: true,
+    });
+    assert(await short.send());
+  }
+  await h.conn.writer.drain();
+  const frames = h.sock.frames();
+  assertEquals(frames.map((f) => f.byteLength), [64 + 3000, 68, 68, 68, 68]);
+  for (const f of frames.slice(1)) assert(!f.includes(0xcd), "no byte of the earlier reply");
+  // A frame is sent once: its buffer may already hold another reply.
+  const again = ReplyFrame.open(h.conn, route);
+  again.add(ECHO_HEADER, (w, s) => encodeEchoResponse(w, s), route, { last: true });
+  assert(await again.send());
+  let threw = false;
+  await again.send().catch(() => threw = true);
+  assert(threw, "a second send throws");
+});
