@@ -20,8 +20,9 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { TEST_USERS } from "../helpers/fixtures.ts";
 import { etcdAvailable } from "../helpers/etcd.ts";
-import { type ClusterNodes, startClusterNodes } from "../helpers/cluster_nodes.ts";
-import { connectTo, exists, makeFile, ok } from "../helpers/cluster_clients.ts";
+import type { ClusterNodes } from "../helpers/cluster_nodes.ts";
+import { connectTo, exists, makeFile, ok, withClusterNodes } from "../helpers/cluster_clients.ts";
+import { clusterPrefix } from "../../core/cluster_mode.ts";
 import { EtcdClient } from "../../core/cluster/etcd.ts";
 import {
   Access,
@@ -76,16 +77,13 @@ Deno.test({
   name: "cluster admission: one transaction per uncontended decision, contended ones decide on its read",
   ignore: !etcdAvailable(),
   fn: async (t) => {
-    const cl = await startClusterNodes({
+    await withClusterNodes({
       nodes: 2,
       shares: { [SHARE]: { "read only": "no" } },
       users: TEST_USERS,
-    });
-    const etcd = new EtcdClient({ endpoints: cl.etcd.endpoints });
-    const filesPrefix = `/ksmbd/${cl.global(0)["cluster name"]}/v1/files/`;
-    const conns: RawConn[] = [];
-    let failed = true;
-    try {
+    }, async (cl, conns) => {
+      const etcd = new EtcdClient({ endpoints: cl.etcd.endpoints });
+      const filesPrefix = `${clusterPrefix(cl.global(0)["cluster name"])}files/`;
       // One connection straight to each node (client affinity keeps each where it connected).
       const a = await connect(cl.nodes[0].port, conns);
       const b = await connect(cl.nodes[1].port, conns);
@@ -270,11 +268,6 @@ Deno.test({
           );
         },
       );
-      failed = false;
-    } finally {
-      for (const c of conns) await c.dispose().catch(() => {});
-      if (failed) console.error(cl.logs().slice(-12000));
-      await cl.stop();
-    }
+    });
   },
 });

@@ -11,8 +11,8 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { TEST_USERS } from "../helpers/fixtures.ts";
 import { etcdAvailable } from "../helpers/etcd.ts";
-import { startClusterNodes } from "../helpers/cluster_nodes.ts";
-import { connectTo, exists, makeFile, ok, RW } from "../helpers/cluster_clients.ts";
+import { connectTo, exists, makeFile, ok, RW, withClusterNodes } from "../helpers/cluster_clients.ts";
+import { clusterPrefix } from "../../core/cluster_mode.ts";
 import { EtcdClient } from "../../core/cluster/etcd.ts";
 import { killTree } from "../helpers/proc_stat.ts";
 import {
@@ -22,7 +22,6 @@ import {
   CreateOpt,
   Disposition,
   fileId,
-  RawConn,
   St,
   statusName,
 } from "../interop/raw_client.ts";
@@ -38,30 +37,27 @@ Deno.test({
   name: "cluster delete on close: two nodes closing at once never leave the file or a record",
   ignore: !etcdAvailable(),
   fn: async (t) => {
-    const cl = await startClusterNodes({
+    await withClusterNodes({
       nodes: 2,
       shares: { [SHARE]: { "read only": "no" } },
       users: TEST_USERS,
-    });
-    const etcd = new EtcdClient({ endpoints: cl.etcd.endpoints });
-    const filesPrefix = `/ksmbd/${cl.global(0)["cluster name"]}/v1/files/`;
-    const conns: RawConn[] = [];
-    let failed = true;
-    /** Waits (a little) until `name` is gone and no record is left; asserts both. */
-    const settled = async (name: string, what: string): Promise<void> => {
-      const path = `${cl.shareDirs[SHARE]}/${name}`;
-      let left: string[] = [];
-      let there = true;
-      for (let i = 0; i < 60; i++) {
-        there = await exists(path);
-        left = (await etcd.range(filesPrefix)).kvs.map((kv) => `${kv.key} ${dec.decode(kv.value)}`);
-        if (!there && left.length === 0) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert(!there, `${what}: ${name} still exists`);
-      assertEquals(left, [], `${what}: records left`);
-    };
-    try {
+    }, async (cl, conns) => {
+      const etcd = new EtcdClient({ endpoints: cl.etcd.endpoints });
+      const filesPrefix = `${clusterPrefix(cl.global(0)["cluster name"])}files/`;
+      /** Waits (a little) until `name` is gone and no record is left; asserts both. */
+      const settled = async (name: string, what: string): Promise<void> => {
+        const path = `${cl.shareDirs[SHARE]}/${name}`;
+        let left: string[] = [];
+        let there = true;
+        for (let i = 0; i < 60; i++) {
+          there = await exists(path);
+          left = (await etcd.range(filesPrefix)).kvs.map((kv) => `${kv.key} ${dec.decode(kv.value)}`);
+          if (!there && left.length === 0) return;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert(!there, `${what}: ${name} still exists`);
+        assertEquals(left, [], `${what}: records left`);
+      };
       const a = await connectTo(cl.nodes[0].port, conns, { share: SHARE });
       const b = await connectTo(cl.nodes[1].port, conns, { share: SHARE });
 
@@ -114,7 +110,7 @@ Deno.test({
         );
         // Node 1 dies (SIGKILL): node 2 reaps its records when its membership key goes (docs/cluster.md §7).
         killTree(cl.nodes[0].pid);
-        const nodeKey = `/ksmbd/${cl.global(0)["cluster name"]}/v1/nodes/node1`;
+        const nodeKey = `${clusterPrefix(cl.global(0)["cluster name"])}nodes/node1`;
         let gone = false;
         for (let i = 0; i < 200 && !gone; i++) {
           gone = (await etcd.range(nodeKey)).kvs.length === 0;
@@ -130,11 +126,6 @@ Deno.test({
         await ok(b.call(Cmd.CLOSE, closeBody(fileId(mb))), "node 2's close, the cluster's last");
         await settled(name, "after the dead node's marker");
       });
-      failed = false;
-    } finally {
-      for (const c of conns) await c.dispose().catch(() => {});
-      if (failed) console.error(cl.logs().slice(-12000));
-      await cl.stop();
-    }
+    });
   },
 });

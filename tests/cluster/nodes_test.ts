@@ -19,10 +19,11 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { TEST_USERS } from "../helpers/fixtures.ts";
 import { etcdAvailable } from "../helpers/etcd.ts";
-import { type ClusterNodes, startClusterNodes } from "../helpers/cluster_nodes.ts";
+import type { ClusterNodes } from "../helpers/cluster_nodes.ts";
 import { startKsmbd } from "../helpers/server.ts";
 import { killTree } from "../helpers/proc_stat.ts";
-import { connectVia, exists, makeFile, ok } from "../helpers/cluster_clients.ts";
+import { connectVia, exists, makeFile, ok, withClusterNodes } from "../helpers/cluster_clients.ts";
+import { clusterPrefix } from "../../core/cluster_mode.ts";
 import { EtcdClient } from "../../core/cluster/etcd.ts";
 import {
   Access,
@@ -73,14 +74,11 @@ Deno.test({
   name: "cluster nodes: share modes, leases, oplocks and delete pending hold across two nodes",
   ignore: !etcdAvailable(),
   fn: async (t) => {
-    const cl = await startClusterNodes({
+    await withClusterNodes({
       nodes: 2,
       shares: { [SHARE]: { "read only": "no" } },
       users: TEST_USERS,
-    });
-    const conns: RawConn[] = [];
-    let failed = true;
-    try {
+    }, async (cl, conns) => {
       await t.step("an open without sharing on one node refuses the other node's open", async () => {
         const [a, b] = await pair(cl, conns);
         await makeFile(a, "excl.txt");
@@ -290,7 +288,7 @@ Deno.test({
         await makeFile(a, "odd.txt");
         const ino = (await Deno.stat(`${cl.shareDirs[SHARE]}/odd.txt`)).ino!;
         const etcd = new EtcdClient({ endpoints: cl.etcd.endpoints });
-        const key = `/ksmbd/${cl.global(0)["cluster name"]}/v1/files/${SHARE}:${ino}/n/node9`;
+        const key = `${clusterPrefix(cl.global(0)["cluster name"])}files/${SHARE}:${ino}/n/node9`;
         // A record from a newer version of the format, and then plain garbage.
         for (const value of ['{"v":2,"node":"node9"}', "\u0000not json"]) {
           await etcd.put(key, value);
@@ -362,7 +360,7 @@ Deno.test({
         }
         // The survivor removes the dead node's file records from etcd.
         const etcd = new EtcdClient({ endpoints: cl.etcd.endpoints });
-        const prefix = `/ksmbd/${cl.global(0)["cluster name"]}/v1/files/`;
+        const prefix = `${clusterPrefix(cl.global(0)["cluster name"])}files/`;
         let left = -1;
         for (let i = 0; i < 50 && left !== 0; i++) {
           const r = await etcd.range(prefix);
@@ -371,11 +369,6 @@ Deno.test({
         }
         assertEquals(left, 0, "file records of the dead node left in etcd");
       });
-      failed = false;
-    } finally {
-      for (const c of conns) await c.dispose().catch(() => {});
-      if (failed) console.error(cl.logs().slice(-12000));
-      await cl.stop();
-    }
+    });
   },
 });

@@ -1,5 +1,6 @@
 /**
- * The raw-client steps the cluster tests share (tests/cluster/*_test.ts): a logged-in connection to
+ * The raw-client steps the cluster tests share (tests/cluster/*_test.ts): a cluster run with its
+ * clean-up, a logged-in connection to
  * one node or through the relay (and which node the relay picked), a step that must succeed, a file
  * made and closed, and whether a path exists in the shared share directory.
  *
@@ -7,7 +8,7 @@
  */
 import { assertEquals } from "./assert.ts";
 import { TEST_PASS, TEST_USER } from "./fixtures.ts";
-import type { ClusterNodes } from "./cluster_nodes.ts";
+import { type ClusterNodes, type ClusterNodesOptions, startClusterNodes } from "./cluster_nodes.ts";
 import {
   Access,
   Capabilities,
@@ -20,6 +21,27 @@ import {
   St,
   statusName,
 } from "../interop/raw_client.ts";
+
+/**
+ * Runs `fn` on a cluster started with `opts` and the connections it opens into `conns`; then disposes
+ * them and stops the cluster, printing the end of the nodes' logs when `fn` failed.
+ */
+export async function withClusterNodes(
+  opts: ClusterNodesOptions,
+  fn: (cl: ClusterNodes, conns: RawConn[]) => Promise<void>,
+): Promise<void> {
+  const cl = await startClusterNodes(opts);
+  const conns: RawConn[] = [];
+  let failed = true;
+  try {
+    await fn(cl, conns);
+    failed = false;
+  } finally {
+    for (const c of conns) await c.dispose().catch(() => {});
+    if (failed) console.error(cl.logs().slice(-12000));
+    await cl.stop();
+  }
+}
 
 /** Read, write and read-attributes access (with SYNCHRONIZE). */
 export const RW = Access.READ_DATA | Access.WRITE_DATA | Access.READ_ATTRIBUTES | Access.SYNCHRONIZE;
