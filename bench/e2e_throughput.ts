@@ -621,14 +621,14 @@ async function runTableGroups(
 
     if (groups.includes("echo")) {
       await timed("echo", async () => {
+        const proto: Omit<Row, "ksmbd" | "samba"> = {
+          group: "echo",
+          name: "echo, 1 connection (raw client)",
+          unit: "ops/s",
+          cpuUnit: "s/1000 ops",
+          better: "higher",
+        };
         for (const [kind, server] of servers) {
-          const proto: Omit<Row, "ksmbd" | "samba"> = {
-            group: "echo",
-            name: "echo, 1 connection (raw client)",
-            unit: "ops/s",
-            cpuUnit: "s/1000 ops",
-            better: "higher",
-          };
           try {
             const m = await echoRow(server, SHARE, o.openSeconds);
             addMeasure(out.rows, proto, kind, m);
@@ -649,21 +649,15 @@ async function runTableGroups(
         // The runtime's floor (bench/runtime_floor.ts), in the ksmbd-deno column against Samba's ECHO:
         // the ratio no change inside ksmbd-deno can exceed on a one-request-at-a-time row.
         if (servers.has("ksmbd")) {
-          const proto: Omit<Row, "ksmbd" | "samba"> = {
-            group: "echo",
-            name: "echo, 1 connection (raw client): bare Deno loop, the runtime's floor",
-            unit: "ops/s",
-            cpuUnit: "s/1000 ops",
-            better: "higher",
-          };
+          const floor = { ...proto, name: `${proto.name}: bare Deno loop, the runtime's floor` };
           try {
             const m = await runtimeFloorRow(o.openSeconds);
-            addMeasure(out.rows, proto, "ksmbd", m);
-            const samba = out.rows.find((r) => r.name === "echo, 1 connection (raw client)")?.samba;
-            if (samba) addMeasure(out.rows, proto, "samba", samba);
+            addMeasure(out.rows, floor, "ksmbd", m);
+            const samba = out.rows.find((r) => r.group === proto.group && r.name === proto.name)?.samba;
+            if (samba) addMeasure(out.rows, floor, "samba", samba);
             log(`  echo, bare Deno loop: ${m.value.toFixed(0)} ops/s`);
           } catch (e) {
-            addMeasure(out.rows, proto, "ksmbd", errMeasure(e));
+            addMeasure(out.rows, floor, "ksmbd", errMeasure(e));
           }
         }
       });

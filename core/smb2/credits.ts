@@ -29,16 +29,12 @@ export class CreditWindow {
     if (charge <= 1 && mid === this.low && mid < this.high) {
       // The common case, one credit at the window's low edge: `low` itself is never in `used`.
       this.low++;
-      while (this.used.has(this.low)) {
-        this.used.delete(this.low);
-        this.low++;
-      }
-      return true;
+    } else {
+      const n = BigInt(Math.max(1, charge));
+      if (mid < this.low || mid + n > this.high) return false;
+      for (let i = 0n; i < n; i++) if (this.used.has(mid + i)) return false;
+      for (let i = 0n; i < n; i++) this.used.add(mid + i);
     }
-    const n = BigInt(Math.max(1, charge));
-    if (mid < this.low || mid + n > this.high) return false;
-    for (let i = 0n; i < n; i++) if (this.used.has(mid + i)) return false;
-    for (let i = 0n; i < n; i++) this.used.add(mid + i);
     while (this.used.has(this.low)) {
       this.used.delete(this.low);
       this.low++;
