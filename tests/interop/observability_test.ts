@@ -15,7 +15,13 @@
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { HeldSession, smbclient, smbFails, smbOk } from "../helpers/clients.ts";
 import { assertRunOk as ok } from "../helpers/run_command.ts";
-import { freePort, runKsmbdCli as cli, type ServerHandle, withKsmbd } from "../helpers/server.ts";
+import {
+  freePort,
+  portAccepts,
+  runKsmbdCli as cli,
+  type ServerHandle,
+  withKsmbd,
+} from "../helpers/server.ts";
 import { descendantPids } from "../helpers/proc_stat.ts";
 import { parsePermissionFlags } from "../../core/permissions.ts";
 import type { StatusReport } from "../../core/status.ts";
@@ -333,6 +339,11 @@ Deno.test("observability: the metrics endpoint moves to the new server process o
       users: { [ALICE.user]: ALICE.pass },
       global: { "metrics address": `127.0.0.1:${metricsPort}` },
     }, async (h) => {
+      // The server counts as started once its SMB port accepts; the metrics endpoint is bound just
+      // after that (core/main.ts), so the first scrape waits until it accepts too.
+      for (let i = 0; i < 100 && !await portAccepts(metricsPort); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       const first = samples((await http(metricsPort, "GET /metrics HTTP/1.1\r\n\r\n")).body);
       const start0 = first.get("ksmbd_start_time_seconds");
       assert(start0 !== undefined, "the first process answers");
