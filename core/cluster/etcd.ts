@@ -656,7 +656,19 @@ export class EtcdClient {
             onUpdate,
             opts.idleTimeoutMs,
           );
-          if (outcome === "broken") failures = 0; // it was connected; retry at once
+          if (outcome === "broken") {
+            failures = 0; // it was connected; retry at once
+            // etcd never ends a watch it was asked for: a stream that ended, even cleanly (a killed
+            // member's sockets close with a FIN), broke, and the watcher is told as of any break.
+            if (!cancelled) {
+              try {
+                await onUpdate({
+                  type: "error",
+                  error: new EtcdError("unavailable", "watch stream ended", { endpoint }),
+                });
+              } catch { /* the callback's own failure does not end the watch */ }
+            }
+          }
         } catch (e) {
           if (cancelled) break;
           const err = e instanceof EtcdError
