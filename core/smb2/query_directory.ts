@@ -87,12 +87,22 @@ async function queryNext(
     Limits.maxDirEntriesPerReply,
     Math.floor(req.outputBufferLength / minEntry) + 1,
   );
+  // The reply's room left after the entries already read, each counted at its packed size (its
+  // name's UTF-16 bytes, 8-byte aligned as packDirEntries lays them out): names are read only while
+  // another entry can fit, so no entry is read ahead only to be checked again by the next request.
+  const cost = (m: FileMeta): number => (minEntry + 2 * m.name.length + 7) & ~7;
+  let room = req.outputBufferLength;
+  for (const m of en.entries) room -= cost(m);
   const pace = dirWorkPacer();
-  while (en.entries.length < want && !en.names.done) {
-    const chunk = await en.names.take(Math.min(Limits.dirStatChunk, want - en.entries.length));
+  while (en.entries.length < want && room >= minEntry && !en.names.done) {
+    const take = Math.min(Limits.dirStatChunk, want - en.entries.length, Math.floor(room / minEntry));
+    const chunk = await en.names.take(take);
     if (open.closed) throw new SmbError(Status.FILE_CLOSED);
     if (chunk.length === 0) break;
-    for (const m of fs.statDirEntries(open.file, chunk)) en.entries.push(m);
+    for (const m of fs.statDirEntries(open.file, chunk)) {
+      en.entries.push(m);
+      room -= cost(m);
+    }
     const p = pace();
     if (p) {
       await p;

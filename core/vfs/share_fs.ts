@@ -24,6 +24,7 @@
  */
 import * as fs from "node:fs";
 import { FileAttr, type FileMeta, type FsMeta, SETTABLE_ATTRS } from "./types.ts";
+import { type FileStat, lstatIfAny, lstatPath, statIfAny, statPath } from "./stat.ts";
 import { toVfsError, VfsError } from "./errors.ts";
 import { emptyMeta, type MetaRecord, MetaStore, type StoredRow } from "./metadata.ts";
 import type { StoredObjectId, StoredReparse } from "./reparse_store.ts";
@@ -409,7 +410,7 @@ interface Lookup {
   parentAbs: string;
   parentRel: string;
   /** Stat of the target (following a permitted symlink), undefined when it does not exist. */
-  st: fs.BigIntStats | undefined;
+  st: FileStat | undefined;
   isRoot: boolean;
   path: SmbPath;
 }
@@ -433,7 +434,7 @@ function lastName(rel: string): string {
 }
 
 /** The key of a file's streams in the stream store (core/vfs/streams.ts). */
-function identity(st: fs.BigIntStats): BaseIdentity {
+function identity(st: FileStat): BaseIdentity {
   return { dev: st.dev, ino: st.ino, birthtimeNs: st.birthtimeNs };
 }
 
@@ -752,14 +753,14 @@ export class ShareFs {
   #memo: Map<string, Lookup> | null = null;
   #memoDepth = 0;
   /** The fstat of the descriptor #openChecked returned last (read right after it returns). */
-  #openedSt: fs.BigIntStats | null = null;
+  #openedSt: FileStat | null = null;
 
   private constructor(
     opts: ShareFsOptions,
     root: string,
     store: MetaStore,
     streams: StreamStore,
-    st: fs.BigIntStats,
+    st: FileStat,
   ) {
     this.options = Object.freeze({ ...opts, vetoFiles: [...opts.vetoFiles] });
     this.root = root;
@@ -789,10 +790,10 @@ export class ShareFs {
   /** Opens a share: resolves its root and opens (creating) its metadata database. */
   static open(opts: ShareFsOptions): ShareFs {
     let root: string;
-    let st: fs.BigIntStats;
+    let st: FileStat;
     try {
       root = fs.realpathSync(opts.root);
-      st = fs.statSync(root, { bigint: true });
+      st = statPath(root);
     } catch (e) {
       throw toVfsError(e, `share root ${opts.root}`, { ENOENT: "no_share_root" });
     }
@@ -834,14 +835,14 @@ export class ShareFs {
    * Finds `comp` in directory `dirAbs`: exact name first, then (unless `exact`, a POSIX open's
    * lookup) a case-insensitive match.
    */
-  #findChild(dirAbs: string, comp: string, exact = false): { name: string; st: fs.BigIntStats } | undefined {
-    let st = fs.lstatSync(`${dirAbs}/${comp}`, { bigint: true, throwIfNoEntry: false });
+  #findChild(dirAbs: string, comp: string, exact = false): { name: string; st: FileStat } | undefined {
+    let st = lstatIfAny(`${dirAbs}/${comp}`);
     if (st) return { name: comp, st };
     if (exact) return undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const best = this.#caseIndex(dirAbs, attempt > 0).get(foldName(comp));
       if (best === undefined) return this.#findShort(dirAbs, comp);
-      st = fs.lstatSync(`${dirAbs}/${best}`, { bigint: true, throwIfNoEntry: false });
+      st = lstatIfAny(`${dirAbs}/${best}`);
       if (st) return { name: best, st };
       // The index named something that is gone: rebuild it once.
     }
@@ -849,11 +850,11 @@ export class ShareFs {
   }
 
   /** An entry named by its 8.3 short name (core/vfs/short_name.ts). */
-  #findShort(dirAbs: string, comp: string): { name: string; st: fs.BigIntStats } | undefined {
+  #findShort(dirAbs: string, comp: string): { name: string; st: FileStat } | undefined {
     if (!looksMangled(comp)) return undefined;
     const name = this.#dirShorts(dirAbs).byShort.get(comp.toUpperCase());
     if (name === undefined) return undefined;
-    const st = fs.lstatSync(`${dirAbs}/${name}`, { bigint: true, throwIfNoEntry: false });
+    const st = lstatIfAny(`${dirAbs}/${name}`);
     return st ? { name, st } : undefined;
   }
 
@@ -930,7 +931,7 @@ export class ShareFs {
    * directory changes again.
    */
   #caseIndex(dirAbs: string, force: boolean): Map<string, string> {
-    const dst = fs.statSync(dirAbs, { bigint: true });
+    const dst = statPath(dirAbs);
     const cached = force ? undefined : this.#validCaseIndex(dirAbs, dst);
     if (cached) return cached;
     const byFold = new Map<string, string>();
@@ -951,7 +952,7 @@ export class ShareFs {
   }
 
   /** The cached case index of `dirAbs` when it can be trusted for the directory's stat `dst`. */
-  #validCaseIndex(dirAbs: string, dst: fs.BigIntStats): Map<string, string> | undefined {
+  #validCaseIndex(dirAbs: string, dst: FileStat): Map<string, string> | undefined {
     const cached = this.#dirCache.get(dirAbs);
     if (
       !cached || cached.ino !== dst.ino || cached.dev !== dst.dev || cached.mtimeNs !== dst.mtimeNs ||
@@ -965,7 +966,7 @@ export class ShareFs {
   }
 
   /** Caches a case index read while the directory's stat was `dst` (bounded: see #caseIndex). */
-  #keepCaseIndex(dirAbs: string, dst: fs.BigIntStats, byFold: Map<string, string>): void {
+  #keepCaseIndex(dirAbs: string, dst: FileStat, byFold: Map<string, string>): void {
     this.#dirCache.delete(dirAbs);
     const unsettled = this.options.sharedWriters === true &&
       BigInt(Date.now()) * 1_000_000n - dst.mtimeNs < BigInt(Limits.dirIndexSettleMs) * 1_000_000n;
@@ -1002,7 +1003,7 @@ export class ShareFs {
   async prepareDirShortNames(h: VfsHandle): Promise<void> {
     this.#live(h);
     const dirAbs = this.#abs(h.relPath.replaceAll("\\", "/"));
-    const dst = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
+    const dst = statIfAny(dirAbs);
     if (!dst) return;
     if (this.#validCaseIndex(dirAbs, dst) || await this.#readCaseIndex(dirAbs, dst)) {
       await this.#prepareShorts(dirAbs);
@@ -1031,7 +1032,7 @@ export class ShareFs {
     }
     if (comps.length === 0) return null;
     if (this.#dirCache.has(this.#abs(comps.slice(0, -1).join("/")))) return null;
-    if (fs.lstatSync(this.#abs(comps.join("/")), { throwIfNoEntry: false }) !== undefined) return null;
+    if (lstatIfAny(this.#abs(comps.join("/"))) !== undefined) return null;
     return this.#prepareAlong(comps);
   }
 
@@ -1041,9 +1042,9 @@ export class ShareFs {
     for (const comp of comps) {
       if (this.#veto(comp)) return;
       let name = comp;
-      let st = fs.lstatSync(`${dirAbs}/${name}`, { bigint: true, throwIfNoEntry: false });
+      let st = lstatIfAny(`${dirAbs}/${name}`);
       if (!st) {
-        const dst = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
+        const dst = statIfAny(dirAbs);
         if (!dst || !dst.isDirectory()) return;
         if (!this.#validCaseIndex(dirAbs, dst)) {
           // A small directory is read faster in one synchronous call than in one call per entry.
@@ -1058,7 +1059,7 @@ export class ShareFs {
         const found = this.#dirCache.get(dirAbs)?.byFold.get(foldName(comp));
         if (found === undefined) return;
         name = found;
-        st = fs.lstatSync(`${dirAbs}/${name}`, { bigint: true, throwIfNoEntry: false });
+        st = lstatIfAny(`${dirAbs}/${name}`);
         if (!st) return;
       }
       if (!st.isDirectory()) return;
@@ -1074,7 +1075,7 @@ export class ShareFs {
    * nothing changed the directory meanwhile (its stat `dst`, and no change of the server's own,
    * {@link #noteEntry}). Whether it was kept.
    */
-  async #readCaseIndex(dirAbs: string, dst: fs.BigIntStats): Promise<boolean> {
+  async #readCaseIndex(dirAbs: string, dst: FileStat): Promise<boolean> {
     const changes = this.#dirChanges;
     const byFold = new Map<string, string>();
     try {
@@ -1082,7 +1083,7 @@ export class ShareFs {
     } catch {
       return false; // gone or unreadable: the synchronous path reports it
     }
-    const now = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
+    const now = statIfAny(dirAbs);
     if (
       changes !== this.#dirChanges || !now || now.ino !== dst.ino || now.dev !== dst.dev ||
       now.mtimeNs !== dst.mtimeNs
@@ -1139,7 +1140,7 @@ export class ShareFs {
       this.#dirCache.delete(dirAbs);
       return;
     }
-    const dst = fs.statSync(dirAbs, { bigint: true, throwIfNoEntry: false });
+    const dst = statIfAny(dirAbs);
     if (dst) c.mtimeNs = dst.mtimeNs;
     else this.#dirCache.delete(dirAbs);
     // Another writer may have changed the directory within the same tick as this change.
@@ -1147,7 +1148,7 @@ export class ShareFs {
   }
 
   /** Applies the symlink policy to an entry found by lstat. Returns the stat to use and the open path. */
-  #checkLink(abs: string, st: fs.BigIntStats): { st: fs.BigIntStats; openAbs: string } {
+  #checkLink(abs: string, st: FileStat): { st: FileStat; openAbs: string } {
     if (!st.isSymbolicLink()) return { st, openAbs: abs };
     if (!this.options.followSymlinks) {
       throw new VfsError("access_denied", "symbolic links are not followed on this share", "ELOOP");
@@ -1162,7 +1163,7 @@ export class ShareFs {
     if (!this.#underRoot(real)) {
       throw new VfsError("access_denied", "symbolic link leads outside the share", "ELOOP");
     }
-    return { st: fs.statSync(real, { bigint: true }), openAbs: real };
+    return { st: statPath(real), openAbs: real };
   }
 
   /**
@@ -1269,7 +1270,7 @@ export class ShareFs {
         ? found.name
         : (!posix && looksMangled(comp) && this.#shortNames.get(`${dirAbs}\0${comp.toUpperCase()}`)) || comp;
       const abs = `${dirAbs}/${name}`;
-      let st: fs.BigIntStats | undefined;
+      let st: FileStat | undefined;
       let openAbs = abs;
       if (found) ({ st, openAbs } = this.#checkLink(abs, found.st));
       return {
@@ -1291,16 +1292,16 @@ export class ShareFs {
     }
   }
 
-  #stat(abs: string): fs.BigIntStats {
+  #stat(abs: string): FileStat {
     try {
-      return fs.statSync(abs, { bigint: true });
+      return statPath(abs);
     } catch (e) {
       throw toVfsError(e, "stat");
     }
   }
 
   /** Opens `abs` with O_NOFOLLOW and checks the result is the expected object inside the share. */
-  #openChecked(abs: string, flags: number, mode: number | undefined, expect?: fs.BigIntStats): number {
+  #openChecked(abs: string, flags: number, mode: number | undefined, expect?: FileStat): number {
     const fd = fs.openSync(abs, flags | C.O_NOFOLLOW, mode);
     try {
       const st = fs.fstatSync(fd, { bigint: true });
@@ -1328,7 +1329,7 @@ export class ShareFs {
    * Builds FileMeta from a stat and the sidecar record; `eaSize` when the caller already looked it
    * up (directory listings batch it), else from the EA table (core/vfs/ea_store.ts).
    */
-  #meta(st: fs.BigIntStats, name: string, preloaded?: MetaRecord | null, eaSize?: number): FileMeta {
+  #meta(st: FileStat, name: string, preloaded?: MetaRecord | null, eaSize?: number): FileMeta {
     const rec = preloaded === undefined
       ? this.#store.get(st.dev, st.ino, st.birthtimeNs)
       : preloaded ?? undefined;
@@ -1382,7 +1383,7 @@ export class ShareFs {
   }
 
   /** Effective DOS attributes (MS-FSCC 2.6), stored or derived. */
-  #attrs(st: fs.BigIntStats, name: string, rec: MetaRecord | undefined): number {
+  #attrs(st: FileStat, name: string, rec: MetaRecord | undefined): number {
     const isDir = st.isDirectory();
     let a: number;
     if (this.options.storeDosAttributes && rec?.attributes != null) a = rec.attributes & SETTABLE_ATTRS;
@@ -1415,7 +1416,7 @@ export class ShareFs {
 
   /** Records attributes/allocation for a file just created or overwritten. */
   #initMeta(
-    st: fs.BigIntStats,
+    st: FileStat,
     isDir: boolean,
     req: CreateRequest,
     fd: number,
@@ -1645,7 +1646,7 @@ export class ShareFs {
       let found = this.#streams.find(id, name);
       // An empty AFP_AfpInfo / AFP_Resource does not exist (core/vfs/streams.ts, docs/apple.md).
       if (
-        found && appleStreamKind(name) !== null && fs.statSync(found.dataPath, { bigint: true }).size === 0n
+        found && appleStreamKind(name) !== null && statPath(found.dataPath).size === 0n
       ) {
         if (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE) {
           throw new VfsError("not_found", "stream not found");
@@ -1718,7 +1719,7 @@ export class ShareFs {
    * FileMeta of a named stream: the file's times, attributes and id (MS-FSA 2.1.5.12: they belong to
    * the file), the stream's own EndOfFile and AllocationSize; never a directory.
    */
-  #streamMeta(baseSt: fs.BigIntStats, dataSt: fs.BigIntStats, name: string): FileMeta {
+  #streamMeta(baseSt: FileStat, dataSt: FileStat, name: string): FileMeta {
     const m = this.#meta(baseSt, name);
     const d = this.#meta(dataSt, "");
     return { ...m, endOfFile: dataSt.size, allocationSize: d.allocationSize, isDirectory: false };
@@ -1730,7 +1731,7 @@ export class ShareFs {
    */
   #streamTarget(
     target: VfsHandle | string,
-  ): { baseSt: fs.BigIntStats; baseName: string; name: string } | null {
+  ): { baseSt: FileStat; baseName: string; name: string } | null {
     if (typeof target !== "string") {
       if (target.stream === null) return null;
       return {
@@ -1770,10 +1771,10 @@ export class ShareFs {
     const baseSt = fs.fstatSync(h.baseFd, { bigint: true });
     const id = identity(baseSt);
     const target = this.#streams.find(id, sp.stream);
-    let replaced: fs.BigIntStats | undefined;
+    let replaced: FileStat | undefined;
     if (target && foldName(target.name) !== foldName(h.stream)) {
       if (!replace) throw new VfsError("name_collision", "target stream exists");
-      replaced = fs.statSync(target.dataPath, { bigint: true });
+      replaced = statPath(target.dataPath);
       if (replaced.size !== 0n) throw new VfsError("invalid_argument", "target stream is not empty");
     }
     const base = h.basePath;
@@ -1801,7 +1802,7 @@ export class ShareFs {
         });
       }
       for (const s of this.#streams.list(identity(baseSt))) {
-        const st = fs.statSync(s.dataPath, { bigint: true, throwIfNoEntry: false });
+        const st = statIfAny(s.dataPath);
         if (!st) continue;
         if (st.size === 0n && appleStreamKind(s.name) !== null) continue; // docs/apple.md
         out.push({
@@ -2118,7 +2119,7 @@ export class ShareFs {
         continue; // removed or unreadable meanwhile
       }
       for (const n of names) {
-        const st = fs.lstatSync(`${dir}/${n}`, { bigint: true, throwIfNoEntry: false });
+        const st = lstatIfAny(`${dir}/${n}`);
         if (!st) continue;
         if (st.isDirectory()) stack.push(`${dir}/${n}`);
         else if (st.isFile()) total += st.size;
@@ -2199,7 +2200,7 @@ export class ShareFs {
    * A missing path is not_found.
    */
   securityOf(target: VfsHandle | string, posix = false): SecurityInfo {
-    let st: fs.BigIntStats;
+    let st: FileStat;
     if (typeof target === "string") {
       // `posix`: a POSIX open's path (no stream syntax, case-sensitive; docs/posix.md).
       const found = this.#lookup(posix ? target : this.#splitStream(target).path, posix).st;
@@ -2321,7 +2322,7 @@ export class ShareFs {
   statfs(): FsMeta {
     try {
       const s = fs.statfsSync(this.root, { bigint: true });
-      const rootSt = fs.statSync(this.root, { bigint: true });
+      const rootSt = statPath(this.root);
       const bs = s.bsize;
       // Volume serial: stable for the share (FNV-1a over root device and inode).
       let h = 0x811c9dc5;
@@ -2384,7 +2385,7 @@ export class ShareFs {
     // Without a trusted case index of this directory, the listing builds one on the way; it is kept
     // only when the directory did not change while it was read.
     const onIndex = this.#validCaseIndex(abs, dirSt) !== undefined ? null : (byFold: Map<string, string>) => {
-      const now = fs.statSync(abs, { bigint: true, throwIfNoEntry: false });
+      const now = statIfAny(abs);
       if (now && now.dev === dirSt.dev && now.ino === dirSt.ino && now.mtimeNs === dirSt.mtimeNs) {
         this.#keepCaseIndex(abs, dirSt, byFold);
       }
@@ -2400,7 +2401,7 @@ export class ShareFs {
   #listStart(
     target: VfsHandle | string,
     opts: ListDirOptions,
-  ): { abs: string; dots: FileMeta[]; keep: (name: string) => boolean; dirSt: fs.BigIntStats } {
+  ): { abs: string; dots: FileMeta[]; keep: (name: string) => boolean; dirSt: FileStat } {
     const { rel, abs, dirSt, posix } = this.#listTarget(target);
     const match = posix ? compilePosixWildcard(opts.pattern ?? "*") : compileWildcard(opts.pattern ?? "*");
     const dots: FileMeta[] = [];
@@ -2425,10 +2426,10 @@ export class ShareFs {
   statDirEntries(target: VfsHandle | string, names: readonly string[]): FileMeta[] {
     const { abs } = this.#listTarget(target);
     const out: FileMeta[] = [];
-    const found: { name: string; st: fs.BigIntStats }[] = [];
+    const found: { name: string; st: FileStat }[] = [];
     for (const name of names) {
       const p = `${abs}/${name}`;
-      let st = fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
+      let st = lstatIfAny(p);
       if (!st) continue; // removed while scanning
       if (st.isSymbolicLink()) {
         if (!this.options.followSymlinks) continue;
@@ -2470,9 +2471,9 @@ export class ShareFs {
   /** The directory a listing reads: checked as {@link ShareFs.listDir} describes. */
   #listTarget(
     target: VfsHandle | string,
-  ): { rel: string; abs: string; dirSt: fs.BigIntStats; posix: boolean } {
+  ): { rel: string; abs: string; dirSt: FileStat; posix: boolean } {
     let rel: string;
-    let dirSt: fs.BigIntStats;
+    let dirSt: FileStat;
     if (typeof target === "string") {
       const lk = this.#lookup(target);
       if (!lk.st) throw new VfsError("not_found", "directory not found");
@@ -2491,8 +2492,8 @@ export class ShareFs {
   }
 
   /** Checks that the path a handle records still names the handle's object; returns its stat. */
-  #handleCheck(h: VfsHandle, rel: string): fs.BigIntStats {
-    const st = fs.lstatSync(this.#abs(rel), { bigint: true, throwIfNoEntry: false });
+  #handleCheck(h: VfsHandle, rel: string): FileStat {
+    const st = lstatIfAny(this.#abs(rel));
     if (st?.isSymbolicLink() && this.options.followSymlinks) {
       const real = this.#checkLink(this.#abs(rel), st);
       if (real.st.ino === h.fileId && real.st.dev === h.dev) return real.st;
@@ -2533,7 +2534,7 @@ export class ShareFs {
   }
 
   /** The base file's stat of a handle (a stream's reparse point and object id are its file's). */
-  #baseStat(h: VfsHandle): fs.BigIntStats {
+  #baseStat(h: VfsHandle): FileStat {
     return fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
   }
 
@@ -2614,7 +2615,7 @@ export class ShareFs {
     // per component: a deep path costs O(depth).
     let dirAbs = this.root;
     for (let i = 0; i < comps.length; i++) {
-      let st: fs.BigIntStats;
+      let st: FileStat;
       try {
         if (this.#veto(comps[i])) return null;
         const found = this.#findChild(dirAbs, comps[i], posix);
@@ -2761,7 +2762,7 @@ export class ShareFs {
   }
 
   /** After our own metadata-only change, keeps previously set exact times valid. */
-  #refreshStamps(before: fs.BigIntStats, after: fs.BigIntStats): void {
+  #refreshStamps(before: FileStat, after: FileStat): void {
     if (
       before.ctimeNs === after.ctimeNs && before.mtimeNs === after.mtimeNs && before.atimeNs === after.atimeNs
     ) {
@@ -2847,7 +2848,7 @@ export class ShareFs {
   }
 
   /** Drops the metadata row of an object about to lose its last name. */
-  #forget(st: fs.BigIntStats): void {
+  #forget(st: FileStat): void {
     if (st.isDirectory() || st.nlink <= 1n) {
       this.#store.delete(st.dev, st.ino);
       this.#dropStreams(st);
@@ -2855,7 +2856,7 @@ export class ShareFs {
   }
 
   /** Deletes every named stream of a file (and their metadata rows). */
-  #dropStreams(st: fs.BigIntStats): void {
+  #dropStreams(st: FileStat): void {
     for (const d of this.#streams.removeAll(identity(st))) this.#store.delete(d.dev, d.ino);
   }
 
@@ -2964,7 +2965,7 @@ export class ShareFs {
   #deleteTarget(
     target: VfsHandle | string,
     posix = false,
-  ): { abs: string; st: fs.BigIntStats; name: string } {
+  ): { abs: string; st: FileStat; name: string } {
     if (typeof target === "string") {
       const lk = this.#lookup(target, posix);
       if (lk.isRoot) throw new VfsError("access_denied", "cannot delete the share root");
@@ -2972,7 +2973,7 @@ export class ShareFs {
       // Deleting removes the name, not what a followed symlink points to. The walk's stat is the
       // name's own lstat unless it followed a link (#checkLink opens a link's target path).
       if (lk.openAbs === lk.abs) return { abs: lk.abs, st: lk.st, name: lk.name };
-      const st = fs.lstatSync(lk.abs, { bigint: true });
+      const st = lstatPath(lk.abs);
       return { abs: lk.abs, st: st.isSymbolicLink() ? st : lk.st, name: lk.name };
     }
     const rel = target.relPath.replaceAll("\\", "/");
@@ -3032,7 +3033,7 @@ export class ShareFs {
       // `expect`: the identity of the file meant (a delete on close names the file its handle refers
       // to): when the path now names another file (a directory above it was renamed behind the
       // server's back), nothing is removed.
-      const other = (st: fs.BigIntStats): boolean =>
+      const other = (st: FileStat): boolean =>
         expect !== undefined && (st.dev !== expect.dev || st.ino !== expect.ino);
       if (s !== null) {
         if (other(s.baseSt)) throw new VfsError("not_found", "the path names another file now");
@@ -3043,7 +3044,7 @@ export class ShareFs {
       }
       const { abs, st } = this.#deleteTarget(target, posix);
       // A followed symlink's handle has its target's identity; the name removed is the link's.
-      if (other(st) && (!st.isSymbolicLink() || other(fs.statSync(abs, { bigint: true })))) {
+      if (other(st) && (!st.isSymbolicLink() || other(statPath(abs)))) {
         throw new VfsError("not_found", "the path names another file now");
       }
       if (st.isDirectory()) fs.rmdirSync(abs);

@@ -28,6 +28,7 @@ import { createHash } from "node:crypto";
 import { VfsError, type VfsErrorKind } from "./errors.ts";
 import { foldName } from "./wildcard.ts";
 import { type DevKey, rawDevKey } from "./dev_key.ts";
+import { type FileStat, lstatIfAny, statIfAny } from "./stat.ts";
 
 const C = fs.constants;
 
@@ -162,7 +163,7 @@ export class StreamStore {
   #existing(b: BaseIdentity): string | null {
     const d = this.#baseDir(b);
     // Most files have no streams: one stat answers that without a failed open and its exception.
-    if (fs.lstatSync(d, { throwIfNoEntry: false }) === undefined) return null;
+    if (lstatIfAny(d) === undefined) return null;
     let recorded: string;
     try {
       recorded = fs.readFileSync(`${d}/birth`, "utf8");
@@ -256,10 +257,10 @@ export class StreamStore {
   }
 
   /** Removes one named stream; returns the stat of its data file (for metadata cleanup), if any. */
-  remove(b: BaseIdentity, name: string): fs.BigIntStats | undefined {
+  remove(b: BaseIdentity, name: string): FileStat | undefined {
     const s = this.find(b, name);
     if (!s) return undefined;
-    const st = fs.statSync(s.dataPath, { bigint: true, throwIfNoEntry: false });
+    const st = statIfAny(s.dataPath);
     const h = hashOf(name);
     const d = this.#baseDir(b);
     fs.rmSync(`${d}/${h}.data`, { force: true });
@@ -268,12 +269,12 @@ export class StreamStore {
   }
 
   /** Removes every stream of the file; returns the stats of the data files removed. */
-  removeAll(b: BaseIdentity): fs.BigIntStats[] {
+  removeAll(b: BaseIdentity): FileStat[] {
     const d = this.#existing(b);
     if (d === null) return [];
-    const out: fs.BigIntStats[] = [];
+    const out: FileStat[] = [];
     for (const s of this.list(b)) {
-      const st = fs.statSync(s.dataPath, { bigint: true, throwIfNoEntry: false });
+      const st = statIfAny(s.dataPath);
       if (st) out.push(st);
     }
     fs.rmSync(d, { recursive: true, force: true });
