@@ -33,6 +33,7 @@ import { ConfigError, type ServerConfig } from "../core/config/types.ts";
 import { parseServerArgs, SERVE_USAGE, type ServerArgs } from "../core/main.ts";
 import { type ListenPlan, listenPlanFor } from "../core/config/interfaces.ts";
 import { ensureWasmModule } from "./first_run.ts";
+import { GLIBC_TUNABLES, serverMallocTunables } from "../core/malloc_tunables.ts";
 import { superviseServer } from "./handover.ts";
 import {
   computePermissions,
@@ -187,6 +188,8 @@ function childEnv(): Record<string, string> {
     const v = Deno.env.get(k);
     if (v !== undefined) env[k] = v;
   }
+  // The C allocator reuses freed large blocks (core/malloc_tunables.ts).
+  env[GLIBC_TUNABLES] = serverMallocTunables(Deno.env.get(GLIBC_TUNABLES));
   return env;
 }
 

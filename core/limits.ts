@@ -323,6 +323,15 @@ export const Limits = {
   payloadRecycleBytes: 32 * 1024 * 1024,
   /** Large request frame buffers kept for reuse once processed (core/transport/tcp.ts releaseFrame). */
   frameRecycleBytes: 32 * 1024 * 1024,
+  /**
+   * glibc malloc of the server process (core/malloc_tunables.ts, set by the launcher): allocations
+   * below this come from the heap, not a fresh mmap each. Above the largest message (8 MiB + headers)
+   * and its copies, so that WebCrypto's copy of a signed message or a ciphertext reuses freed memory
+   * instead of faulting in and zeroing new pages (docs/performance.md "Large buffers and the allocator").
+   */
+  mallocMmapThreshold: 32 * 1024 * 1024,
+  /** glibc malloc: free memory at the top of a heap kept for reuse rather than returned to the kernel. */
+  mallocTrimThreshold: 64 * 1024 * 1024,
   /** Largest etcd gateway answer or watch stream message read (core/cluster/etcd.ts, docs/cluster.md). */
   etcdMaxResponseBytes: 8 * 1024 * 1024,
   /**

@@ -12,6 +12,7 @@ import { existsPath } from "../helpers/fixtures.ts";
 import { parseServerArgs } from "../../core/main.ts";
 import { absolutize, planLaunch, signalExitCode } from "../../cli/serve.ts";
 import { CORE_MAIN_PATH } from "../../core/permissions.ts";
+import { serverMallocTunables } from "../../core/malloc_tunables.ts";
 import { ConfigError } from "../../core/config/types.ts";
 import { assertThrows } from "../helpers/assert.ts";
 
@@ -253,6 +254,17 @@ Deno.test("serve with no -C runs the embedded default from an empty directory; S
       await s.waitFor(/listening/);
       assertStringIncludes(s.out, `ksmbd-deno listening on 127.0.0.1:${port}`);
       assertStringIncludes(s.out, "the embedded default listens on loopback only");
+      // The server process runs with the C allocator's thresholds (core/malloc_tunables.ts). glibc
+      // parses the variable in place at start-up and leaves a NUL for each ':' in /proc/PID/environ.
+      const environs = descendantPids(s.child.pid).map((p) => {
+        try {
+          return Deno.readTextFileSync(`/proc/${p}/environ`).replaceAll("\0", ":");
+        } catch {
+          return "";
+        }
+      });
+      const want = `:GLIBC_TUNABLES=${serverMallocTunables(undefined)}:`;
+      assert(environs.some((e) => `:${e}`.includes(want)), `no server process has ${want}: ${environs}`);
       // A random password, generated on this first run and printed (core/config/embedded.ts).
       await s.waitFor(/connect with: .*\n/);
       const pass = (await Deno.readTextFile(`${dir}/.state/demo-password`)).trim();
