@@ -324,6 +324,12 @@ export const Limits = {
   /** Large request frame buffers kept for reuse once processed (core/transport/tcp.ts releaseFrame). */
   frameRecycleBytes: 32 * 1024 * 1024,
   /**
+   * WRITEs of at least this many bytes go through a second descriptor of the file that the runtime
+   * writes from its thread pool (core/vfs/share_fs.ts ShareFs.write); smaller ones are written on the
+   * event loop, where a write(2) of a few KiB to the page cache costs less than the hand-off.
+   */
+  asyncWriteMin: 64 * 1024,
+  /**
    * glibc malloc of the server process (core/malloc_tunables.ts, set by the launcher): allocations
    * below this come from the heap, not a fresh mmap each. Above the largest message (8 MiB + headers)
    * and its copies, so that WebCrypto's copy of a signed message or a ciphertext reuses freed memory

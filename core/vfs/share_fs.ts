@@ -15,9 +15,11 @@
  *   window against a *local* user swapping a directory for a symlink, since node:fs has no *at()).
  *
  * Sync vs async: path operations are synchronous (microseconds, and node:fs sync calls keep each
- * operation atomic with respect to other clients' requests on the event loop); READ, WRITE and
- * FLUSH are asynchronous positional I/O (node:fs read/write/fsync on the thread pool) so a slow disk
- * does not stall other connections (docs/design.md §4). QUERY_DIRECTORY reads a directory's names
+ * operation atomic with respect to other clients' requests on the event loop); READ and FLUSH are
+ * asynchronous (node:fs read/fsync on the thread pool) and so are WRITEs of `Limits.asyncWriteMin`
+ * or more (through a second descriptor of the file, {@link VfsHandle.writer}: Deno's node:fs runs
+ * write(2) on the calling thread), so a slow disk does not stall other connections (docs/design.md
+ * §4, docs/performance.md "Writes off the event loop"). QUERY_DIRECTORY reads a directory's names
  * asynchronously a batch at a time ({@link DirNameCursor}) and lstats them a chunk at a time; the
  * vfs's own whole-directory scans (listDir, usedBytes, a case index rebuilt on a lookup) use
  * readdirSync + lstatSync.
@@ -228,6 +230,14 @@ export class VfsHandle {
   readonly baseIsDirectory: boolean;
   /** Opened with POSIX semantics ({@link CreateRequest.posix}): its listings are case-sensitive. */
   posix = false;
+  /**
+   * @internal a second descriptor of the file for large writes, which the runtime runs on its thread
+   * pool (ShareFs.write): null until opened, false when it cannot be (docs/performance.md "Writes off
+   * the event loop").
+   */
+  writer: Deno.FsFile | null | false = null;
+  /** @internal the writer's last write: a handle's large writes run one after another on it. */
+  writeQueue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #pending = 0;
   #closeRequested = false;
@@ -287,6 +297,14 @@ export class VfsHandle {
   #doClose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.writer) {
+      try {
+        this.writer.close();
+      } catch {
+        // As below.
+      }
+    }
+    this.writer = false;
     for (const fd of this.baseFd >= 0 ? [this.fd, this.baseFd] : [this.fd]) {
       try {
         fs.closeSync(fd);
@@ -349,9 +367,25 @@ function pread(fd: number, buf: Uint8Array, off: number, len: number, pos: numbe
 }
 
 function pwrite(fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
+  // Deno's node:fs runs this write(2) on the calling thread and only defers the callback.
   return new Promise((resolve, reject) => {
     fs.write(fd, buf, off, len, pos, (err, n) => err ? reject(err) : resolve(n));
   });
+}
+
+/**
+ * Writes all of `src` at `pos` through `f`, a descriptor of its own (the file position is its
+ * own): the runtime runs each write(2) on its thread pool. Callers serialize the writes of one `f`.
+ */
+async function writeAllAt(f: Deno.FsFile, src: Uint8Array, pos: number): Promise<number> {
+  let done = 0;
+  while (done < src.length) {
+    f.seekSync(pos + done, Deno.SeekMode.Start);
+    const n = await f.write(done === 0 ? src : src.subarray(done));
+    if (n <= 0) throw new VfsError("disk_full", "write made no progress", "ENOSPC");
+    done += n;
+  }
+  return done;
 }
 
 /** fsync(2) (`dataOnly`: fdatasync(2)) on the thread pool. */
@@ -1931,6 +1965,15 @@ export class ShareFs {
     const sizeBefore = this.#sizeOf(h.fd);
     let done = 0;
     try {
+      // A large write goes through the handle's writer, off the event loop, once it is open (Deno's
+      // node:fs write(2) blocks the event loop for as long as the disk takes).
+      const w = src.length >= Limits.asyncWriteMin ? this.#writerOf(h) : null;
+      if (w) {
+        const run = h.writeQueue.then(() => writeAllAt(w, src, start));
+        h.writeQueue = run.catch(() => {});
+        done = await run;
+        return done;
+      }
       // pwrite(2) may write part of the buffer (a file system nearly full): the rest is retried, and
       // the next call reports why it cannot go on (ENOSPC, EIO...).
       while (done < src.length) {
@@ -1950,6 +1993,40 @@ export class ShareFs {
     } finally {
       h.end();
     }
+  }
+
+  /**
+   * `h`'s writer (see VfsHandle.writer) when it is open; otherwise null, and on the first call the
+   * writer is opened in the background: the file's path is opened for writing only when it still
+   * names a regular file with the handle's identity, and the new descriptor is kept only when its
+   * fstat shows the same file. A named stream, a path changed behind the server's back, or a failed
+   * open leave the handle on the synchronous write. The open itself runs on the thread pool, so even
+   * a path swapped for a FIFO in between cannot stop the event loop, and no WRITE waits for it.
+   */
+  #writerOf(h: VfsHandle): Deno.FsFile | null {
+    if (h.writer !== null) return h.writer === false ? null : h.writer;
+    h.writer = false;
+    if (h.stream !== null) return null;
+    const abs = this.#abs(onDisk(h.relPath));
+    let st: FileStat | undefined;
+    try {
+      st = lstatIfAny(abs);
+    } catch {
+      return null;
+    }
+    if (!st || !st.isFile() || st.dev !== h.dev || st.ino !== h.fileId) return null;
+    Deno.open(abs, { write: true }).then((f) => {
+      let same = false;
+      try {
+        const s = f.statSync();
+        same = s.isFile && BigInt(s.dev) === h.dev && s.ino !== null && BigInt(s.ino) === h.fileId;
+      } catch {
+        same = false;
+      }
+      if (same && !h.closed) h.writer = f;
+      else f.close();
+    }, () => {});
+    return null;
   }
 
   /** fstat(2) size of `fd`, or -1 when it cannot be read. */

@@ -5,6 +5,7 @@
  * in tests/interop/durability_test.ts.
  */
 import assert from "node:assert/strict";
+import { Limits } from "../../core/limits.ts";
 import * as fs from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { CreateDisposition as D, CreateOptions as O, FileAttr, VfsError } from "../../core/vfs/mod.ts";
@@ -96,25 +97,36 @@ Deno.test("ShareFs.flush and syncData on a closed handle fail, and succeed on di
   }
 });
 
-Deno.test("ShareFs.write that fails past the old end of file leaves the file at its old size", async () => {
+/**
+ * Writes `chunk`-byte blocks one after another into a share on a `sizeK` KiB tmpfs until one fails:
+ * it must fail disk_full, and the file must hold exactly the acknowledged bytes.
+ */
+async function fillUntilFull(sizeK: number, chunk: number): Promise<void> {
   const mnt = fs.realpathSync(Deno.makeTempDirSync({ prefix: "vfs_enospc_" }));
-  const mount = new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt] })
+  const mount = new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", `size=${sizeK}k`, "tmpfs", mnt] })
     .outputSync();
   assert.equal(mount.code, 0, `mount tmpfs: ${new TextDecoder().decode(mount.stderr)}`);
-  // The share's root is the 256 KiB tmpfs (its state directory stays in the fixture's own directory).
+  // The share's root is the tmpfs (its state directory stays in the fixture's own directory).
   const f = makeShare({ root: mnt });
   try {
     const { handle: h } = f.share.create("full.bin", { disposition: D.CREATE });
-    const chunk = 60_000; // does not divide 256 KiB: the last write is cut short by the file system
     let acked = 0;
     let error: unknown = null;
-    for (let i = 0; i < 10 && error === null; i++) {
+    for (let i = 0; i < 40 && error === null; i++) {
       try {
         assert.equal(await f.share.write(h, new Uint8Array(chunk).fill(i + 1), acked), chunk);
         acked += chunk;
+        // A large write opens the handle's writer in the background: let it open, so the writes
+        // that follow, and the one that fails, go through it.
+        for (let j = 0; j < 60 && chunk >= Limits.asyncWriteMin && h.writer === false; j++) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
       } catch (e) {
         error = e;
       }
+    }
+    if (chunk >= Limits.asyncWriteMin) {
+      assert.ok(h.writer instanceof Deno.FsFile, "written through the writer");
     }
     assert.ok(error instanceof VfsError && error.kind === "disk_full", `expected disk_full, got ${error}`);
     assert.equal(fs.statSync(`${mnt}/full.bin`).size, acked, "the file holds exactly the acknowledged bytes");
@@ -124,4 +136,14 @@ Deno.test("ShareFs.write that fails past the old end of file leaves the file at 
     new Deno.Command("umount", { args: [mnt] }).outputSync();
     fs.rmSync(mnt, { recursive: true, force: true });
   }
+}
+
+Deno.test("ShareFs.write that fails past the old end of file leaves the file at its old size", async () => {
+  // 60 000 does not divide 256 KiB: the last write is cut short by the file system, then refused.
+  await fillUntilFull(256, 60_000);
+});
+
+Deno.test("ShareFs.write through the handle's writer fails the same way when the disk is full", async () => {
+  // Writes of Limits.asyncWriteMin or more go through the writer (ShareFs.write).
+  await fillUntilFull(1024, 100_000);
 });

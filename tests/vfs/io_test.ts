@@ -4,6 +4,7 @@ import { CreateDisposition as D, CreateOptions as O, VfsError } from "../../core
 import { Status } from "../../core/wire/status.ts";
 import { vfsStatus } from "../../core/smb2/status_map.ts";
 import { assertKindAsync, makeShare } from "./_fixture.ts";
+import { Limits } from "../../core/limits.ts";
 
 const enc = new TextEncoder();
 
@@ -112,6 +113,63 @@ Deno.test("ShareFs concurrent writes at different offsets all land", async () =>
     const back = new Uint8Array(32 * chunk);
     assert.equal(await f.share.read(h, back, 0), back.length);
     for (let i = 0; i < 32; i++) assert.equal(back[i * chunk + 100], i + 1);
+    f.share.closeHandle(h);
+  } finally {
+    f.cleanup();
+  }
+});
+
+/** Waits until `h`'s writer (VfsHandle.writer, opened after its first large write) settled. */
+async function writerSettled(h: { writer: unknown }): Promise<void> {
+  for (let i = 0; i < 60 && h.writer === false; i++) await new Promise((r) => setTimeout(r, 5));
+}
+
+Deno.test("ShareFs.write of a large buffer goes through the handle's writer once open, in order and at its offsets", async () => {
+  const f = makeShare();
+  try {
+    const { handle: h } = f.share.create("w.bin", { disposition: D.CREATE });
+    const big = Limits.asyncWriteMin;
+    // The first large write starts opening the writer and is written on the event loop.
+    assert.equal(await f.share.write(h, new Uint8Array(big).fill(1), 0), big);
+    await writerSettled(h);
+    assert.ok(h.writer instanceof Deno.FsFile, "the writer is open after the first large write");
+    // Pipelined large writes through it, interleaved with small ones on the event loop.
+    const jobs: Promise<number>[] = [];
+    for (let i = 1; i <= 8; i++) jobs.push(f.share.write(h, new Uint8Array(big).fill(i + 1), i * big));
+    jobs.push(f.share.write(h, enc.encode("tail"), 9 * big));
+    assert.deepEqual(await Promise.all(jobs), [...new Array(8).fill(big), 4]);
+    // A rename through the share keeps the writer on the same file.
+    f.share.rename(h, "renamed.bin", false);
+    assert.equal(await f.share.write(h, new Uint8Array(big).fill(42), 10 * big), big);
+    const back = new Uint8Array(11 * big);
+    assert.equal(await f.share.read(h, back, 0), 10 * big + big);
+    for (let i = 0; i <= 8; i++) assert.equal(back[i * big + 7], i + 1, `block ${i}`);
+    assert.equal(new TextDecoder().decode(back.subarray(9 * big, 9 * big + 4)), "tail");
+    assert.equal(back[10 * big + 1], 42);
+    f.share.closeHandle(h);
+    assert.equal(h.writer, false, "closing the handle closes its writer");
+    assert.equal(fs.statSync(`${f.root}/renamed.bin`).size, 11 * big);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.write never uses a writer for a path replaced behind the server's back", async () => {
+  const f = makeShare();
+  try {
+    const { handle: h } = f.share.create("x.bin", { disposition: D.CREATE });
+    // Another file now has the handle's name: the handle's file lives on under another name.
+    fs.renameSync(`${f.root}/x.bin`, `${f.root}/moved.bin`);
+    fs.writeFileSync(`${f.root}/x.bin`, "someone else's");
+    const big = Limits.asyncWriteMin;
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await f.share.write(h, new Uint8Array(big).fill(i + 5), i * big), big);
+      await writerSettled(h);
+    }
+    assert.equal(h.writer, false);
+    assert.equal(fs.readFileSync(`${f.root}/x.bin`, "utf8"), "someone else's");
+    assert.equal(fs.statSync(`${f.root}/moved.bin`).size, 3 * big);
+    assert.equal(fs.readFileSync(`${f.root}/moved.bin`)[2 * big + 3], 7);
     f.share.closeHandle(h);
   } finally {
     f.cleanup();
