@@ -1826,7 +1826,7 @@ export class ShareFs {
   listStreams(h: VfsHandle): StreamInfo[] {
     this.#live(h);
     try {
-      const baseSt = fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
+      const baseSt = this.#baseStat(h);
       const out: StreamInfo[] = [];
       if (!baseSt.isDirectory()) {
         out.push({
@@ -2214,19 +2214,15 @@ export class ShareFs {
 
   // ---------------------------------------------------------------- query
 
-  /** FileMeta of an open handle (fstat). */
+  /** FileMeta of an open handle (its current stat: {@link ShareFs.#baseStat}). */
   statHandle(h: VfsHandle): FileMeta {
     this.#live(h);
     try {
       const name = lastName(h.basePath.replaceAll("\\", "/"));
       if (h.stream !== null) {
-        return this.#streamMeta(
-          fs.fstatSync(h.baseFd, { bigint: true }),
-          fs.fstatSync(h.fd, { bigint: true }),
-          name,
-        );
+        return this.#streamMeta(this.#baseStat(h), fs.fstatSync(h.fd, { bigint: true }), name);
       }
-      return this.#meta(fs.fstatSync(h.fd, { bigint: true }), name);
+      return this.#meta(this.#baseStat(h), name);
     } catch (e) {
       throw toVfsError(e, "fstat");
     }
@@ -2303,7 +2299,7 @@ export class ShareFs {
   setSecurity(h: VfsHandle, sd: Uint8Array | null): void {
     this.#live(h);
     this.#writableShare();
-    const st = fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
+    const st = this.#baseStat(h);
     this.#store.security.put(st.dev, st.ino, st.birthtimeNs, sd);
   }
 
@@ -2314,7 +2310,7 @@ export class ShareFs {
   eas(h: VfsHandle): StoredEa[] {
     this.#live(h);
     try {
-      const st = fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
+      const st = this.#baseStat(h);
       return this.#store.eas.list(st.dev, st.ino, st.birthtimeNs);
     } catch (e) {
       throw toVfsError(e, "fstat");
@@ -2331,7 +2327,7 @@ export class ShareFs {
     this.#live(h);
     this.#writableShare();
     try {
-      const st = fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
+      const st = this.#baseStat(h);
       const current = replace ? [] : this.#store.eas.list(st.dev, st.ino, st.birthtimeNs);
       const next = applyEaUpdates(current, updates, maxTotal);
       if (next === null) return false;
@@ -2610,8 +2606,19 @@ export class ShareFs {
     }
   }
 
-  /** The base file's stat of a handle (a stream's reparse point and object id are its file's). */
+  /**
+   * The base file's stat of a handle (a stream's, its file's). The stat of the handle's path when that
+   * still names the handle's file (the same device and inode: the open descriptor keeps the inode
+   * from being reused, so this is the same stat as the descriptor's), which costs a third of node:fs's
+   * fstat (core/vfs/stat.ts); otherwise, or when the path cannot be read, the descriptor's fstat.
+   */
   #baseStat(h: VfsHandle): FileStat {
+    try {
+      const st = lstatIfAny(this.#abs(onDisk(h.basePath)));
+      if (st !== undefined && st.dev === h.dev && st.ino === h.fileId) return st;
+    } catch {
+      // The descriptor answers below.
+    }
     return fs.fstatSync(h.stream !== null ? h.baseFd : h.fd, { bigint: true });
   }
 
