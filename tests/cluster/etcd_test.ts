@@ -418,9 +418,11 @@ Deno.test({
           await w.cancel();
           const l = loss as LeaseLoss | null;
           assert(l !== null && l.reason === "unreachable", `lease loss reported: ${JSON.stringify(l)}`);
-          // A leader renews leases on its own until it notices the lost quorum (one election timeout,
-          // 1 s), so the bound is TTL + 1 s; and the keeper reports as soon as validUntil passes.
-          assert(lostAt - stoppedAt <= 3600, `reported ${lostAt - stoppedAt} ms after quorum loss (TTL 2 s)`);
+          // A leader renews leases on its own until it notices the lost quorum: its quorum check runs
+          // once per election timeout (etcd's default, 1 s) over the last one, so it steps down one to
+          // two timeouts after the kill. The bound is TTL + 2 s, with the keeper's own 300 ms below
+          // (3874 ms was seen in a full suite run); the keeper reports as soon as validUntil passes.
+          assert(lostAt - stoppedAt <= 4300, `reported ${lostAt - stoppedAt} ms after quorum loss (TTL 2 s)`);
           assert(lateBy >= 0 && lateBy <= 300, `reported ${lateBy} ms after validUntil`);
           assert(watchErrors.length >= 1, "the watch on a leaderless member broke");
           console.log(`watch on the leaderless member: ${watchErrors[0].message}`);
