@@ -82,11 +82,7 @@ async function queryNext(
   // `Limits.dirStatChunk` with other clients' requests served in between.
   const single = (req.flags & F.RETURN_SINGLE_ENTRY) !== 0;
   const minEntry = posixLevel ? POSIX_DIR_ENTRY_MIN : dirEntrySize(req.fileInformationClass, 0);
-  const want = single ? 1 : Math.min(
-    Limits.dirStatBatch,
-    Limits.maxDirEntriesPerReply,
-    Math.floor(req.outputBufferLength / minEntry) + 1,
-  );
+  const want = single ? 1 : Math.min(Limits.dirStatBatch, Limits.maxDirEntriesPerReply);
   // The reply's room left after the entries already read, each counted at its packed size (its
   // name's UTF-16 bytes, 8-byte aligned as packDirEntries lays them out): names are read only while
   // another entry can fit, so no entry is read ahead only to be checked again by the next request.

@@ -26,7 +26,7 @@
  */
 import * as fs from "node:fs";
 import { FileAttr, type FileMeta, type FsMeta, SETTABLE_ATTRS } from "./types.ts";
-import { type FileStat, lstatIfAny, lstatPath, statIfAny, statPath } from "./stat.ts";
+import { type FileStat, fileStatOf, lstatIfAny, lstatPath, statIfAny, statPath } from "./stat.ts";
 import { toVfsError, VfsError } from "./errors.ts";
 import { emptyMeta, type MetaRecord, MetaStore, type StoredRow } from "./metadata.ts";
 import type { StoredObjectId, StoredReparse } from "./reparse_store.ts";
@@ -374,18 +374,23 @@ function pwrite(fd: number, buf: Uint8Array, off: number, len: number, pos: numb
 }
 
 /**
- * Writes all of `src` at `pos` through `f`, a descriptor of its own (the file position is its
- * own): the runtime runs each write(2) on its thread pool. Callers serialize the writes of one `f`.
+ * Writes `len` bytes with `writeFrom(done)`, one write(2) each, until all are written: a write may
+ * write part of what it was given (a file system nearly full), and the rest is retried; the next call
+ * reports why it cannot go on (ENOSPC, EIO...). Never resolves with less than `len`.
  */
-async function writeAllAt(f: Deno.FsFile, src: Uint8Array, pos: number): Promise<number> {
+async function writeFully(len: number, writeFrom: (done: number) => Promise<number>): Promise<number> {
   let done = 0;
-  while (done < src.length) {
-    f.seekSync(pos + done, Deno.SeekMode.Start);
-    const n = await f.write(done === 0 ? src : src.subarray(done));
+  while (done < len) {
+    const n = await writeFrom(done);
     if (n <= 0) throw new VfsError("disk_full", "write made no progress", "ENOSPC");
     done += n;
   }
   return done;
+}
+
+/** Whether `st` is the stat of `h`'s file (its base file, for a named stream). */
+function isHandleFile(st: FileStat, h: VfsHandle): boolean {
+  return st.dev === h.dev && st.ino === h.fileId;
 }
 
 /** fsync(2) (`dataOnly`: fdatasync(2)) on the thread pool. */
@@ -1963,30 +1968,27 @@ export class ShareFs {
     h.begin();
     // The size before this write, to undo what a failed write appended (below).
     const sizeBefore = this.#sizeOf(h.fd);
-    let done = 0;
     try {
       // A large write goes through the handle's writer, off the event loop, once it is open (Deno's
-      // node:fs write(2) blocks the event loop for as long as the disk takes).
+      // node:fs write(2) blocks the event loop for as long as the disk takes). The writer has its own
+      // file position: its seek and write run in the handle's queue, one write after another.
       const w = src.length >= Limits.asyncWriteMin ? this.#writerOf(h) : null;
       if (w) {
-        const run = h.writeQueue.then(() => writeAllAt(w, src, start));
+        const run = h.writeQueue.then(() =>
+          writeFully(src.length, (done) => {
+            w.seekSync(start + done, Deno.SeekMode.Start);
+            return w.write(done === 0 ? src : src.subarray(done));
+          })
+        );
         h.writeQueue = run.catch(() => {});
-        done = await run;
-        return done;
+        return await run;
       }
-      // pwrite(2) may write part of the buffer (a file system nearly full): the rest is retried, and
-      // the next call reports why it cannot go on (ENOSPC, EIO...).
-      while (done < src.length) {
-        const n = await pwrite(h.fd, src, done, src.length - done, start + done);
-        if (n <= 0) throw new VfsError("disk_full", "write made no progress", "ENOSPC");
-        done += n;
-      }
-      return done;
+      return await writeFully(src.length, (done) => pwrite(h.fd, src, done, src.length - done, start + done));
     } catch (e) {
       // The client hears of a failed WRITE, never of a shorter one: bytes this write appended past the
       // old end of file are cut again, so the file holds only what was acknowledged (docs/security.md
       // "Durability"). Deno's write retries a partial pwrite itself and reports only the error, so
-      // the growth is read from the file, not from `done`. The cut stops at this write's offset: a
+      // the growth is read from the file, not from the count written. The cut stops at this write's offset: a
       // write before it, in flight at the same time (pipelined appends), may have been acknowledged.
       if (sizeBefore >= 0) this.#undoGrowth(h.fd, Math.max(sizeBefore, start), start + src.length);
       throw toVfsError(e, "write");
@@ -2014,12 +2016,12 @@ export class ShareFs {
     } catch {
       return null;
     }
-    if (!st || !st.isFile() || st.dev !== h.dev || st.ino !== h.fileId) return null;
+    if (!st || !st.isFile() || !isHandleFile(st, h)) return null;
     Deno.open(abs, { write: true }).then((f) => {
       let same = false;
       try {
-        const s = f.statSync();
-        same = s.isFile && BigInt(s.dev) === h.dev && s.ino !== null && BigInt(s.ino) === h.fileId;
+        const opened = fileStatOf(f.statSync());
+        same = opened.isFile() && isHandleFile(opened, h);
       } catch {
         same = false;
       }
@@ -2569,7 +2571,7 @@ export class ShareFs {
     const st = lstatIfAny(this.#abs(rel));
     if (st?.isSymbolicLink() && this.options.followSymlinks) {
       const real = this.#checkLink(this.#abs(rel), st);
-      if (real.st.ino === h.fileId && real.st.dev === h.dev) return real.st;
+      if (isHandleFile(real.st, h)) return real.st;
     }
     if (!st || st.ino !== h.fileId || st.dev !== h.dev) {
       throw new VfsError("path_not_found", "the open's path no longer names it");
@@ -2615,7 +2617,7 @@ export class ShareFs {
   #baseStat(h: VfsHandle): FileStat {
     try {
       const st = lstatIfAny(this.#abs(onDisk(h.basePath)));
-      if (st !== undefined && st.dev === h.dev && st.ino === h.fileId) return st;
+      if (st !== undefined && isHandleFile(st, h)) return st;
     } catch {
       // The descriptor answers below.
     }

@@ -87,3 +87,11 @@ export function snapshot(dir: string): string {
   walk(dir);
   return out.join("\n");
 }
+
+/**
+ * Waits (at most 300 ms) until `h`'s writer (VfsHandle.writer), which its first large write starts
+ * opening in the background, is open or known not to be.
+ */
+export async function writerSettled(h: { writer: unknown }): Promise<void> {
+  for (let i = 0; i < 60 && h.writer === false; i++) await new Promise((r) => setTimeout(r, 5));
+}

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { CreateDisposition as D, CreateOptions as O, FileAttr, VfsError } from "../../core/vfs/mod.ts";
 import { MetaStore } from "../../core/vfs/metadata.ts";
-import { makeShare } from "./_fixture.ts";
+import { makeShare, writerSettled } from "./_fixture.ts";
 
 /** The rows of `meta` in a copy of the database file alone (no WAL): what a power loss would keep. */
 function rowsInMainFile(dbFile: string): number {
@@ -118,9 +118,7 @@ async function fillUntilFull(sizeK: number, chunk: number): Promise<void> {
         acked += chunk;
         // A large write opens the handle's writer in the background: let it open, so the writes
         // that follow, and the one that fails, go through it.
-        for (let j = 0; j < 60 && chunk >= Limits.asyncWriteMin && h.writer === false; j++) {
-          await new Promise((r) => setTimeout(r, 5));
-        }
+        if (chunk >= Limits.asyncWriteMin) await writerSettled(h);
       } catch (e) {
         error = e;
       }

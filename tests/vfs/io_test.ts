@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import { CreateDisposition as D, CreateOptions as O, VfsError } from "../../core/vfs/mod.ts";
 import { Status } from "../../core/wire/status.ts";
 import { vfsStatus } from "../../core/smb2/status_map.ts";
-import { assertKindAsync, makeShare } from "./_fixture.ts";
+import { assertKindAsync, makeShare, writerSettled } from "./_fixture.ts";
 import { Limits } from "../../core/limits.ts";
 
 const enc = new TextEncoder();
@@ -118,11 +118,6 @@ Deno.test("ShareFs concurrent writes at different offsets all land", async () =>
     f.cleanup();
   }
 });
-
-/** Waits until `h`'s writer (VfsHandle.writer, opened after its first large write) settled. */
-async function writerSettled(h: { writer: unknown }): Promise<void> {
-  for (let i = 0; i < 60 && h.writer === false; i++) await new Promise((r) => setTimeout(r, 5));
-}
 
 Deno.test("ShareFs.write of a large buffer goes through the handle's writer once open, in order and at its offsets", async () => {
   const f = makeShare();
