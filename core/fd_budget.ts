@@ -38,13 +38,13 @@ export interface FdBudget {
 
 /**
  * Opens the descriptor limit `softLimit` leaves after the reserve: `Limits.fdReserve`, one socket
- * per `maxConnections` (0 means ksmbd's 65536, capped at the limit itself) and `Limits.fdPerShare`
- * per share. Never below `Limits.fdBudgetFloor`; a limit that leaves less comes with a warning that
+ * per `maxConnections` (0 means ksmbd's 65536, capped at the limit itself), and `Limits.fdPerShare`
+ * plus `Limits.spareFdsPerShare` per share. Never below `Limits.fdBudgetFloor`; a limit that leaves less comes with a warning that
  * names `ulimit -n` and the numbers.
  */
 export function openFileBudget(softLimit: number, maxConnections: number, shares: number): FdBudget {
   const conns = Math.min(maxConnections === 0 ? 65536 : maxConnections, softLimit);
-  const reserve = Limits.fdReserve + conns + Limits.fdPerShare * shares;
+  const reserve = Limits.fdReserve + conns + (Limits.fdPerShare + Limits.spareFdsPerShare) * shares;
   const opens = softLimit - reserve;
   if (opens >= Limits.fdBudgetFloor) return { opens };
   return {

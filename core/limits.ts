@@ -112,10 +112,18 @@ export const Limits = {
    * Descriptors kept out of the open budget (core/fd_budget.ts): listeners, the control socket, the
    * accounts Worker, inotify, logs and sqlite's temporary files, and the `dirListStreams` (32)
    * directories that enumerations keep open; plus one per `max connections` (the socket) and this
-   * many per share (its metadata database, WAL and shared-memory files).
+   * many per share: its metadata database, WAL and shared-memory files, and the descriptors it keeps
+   * after a close (`spareFdsPerShare`).
    */
   fdReserve: 96,
   fdPerShare: 3,
+  /**
+   * Descriptors of closed regular files a share keeps for `spareFdMs`, so that an open of the same
+   * file with the same flags soon after takes one instead of opening the path again
+   * (core/vfs/share_fs.ts #spares; docs/performance.md "Descriptors kept after a close").
+   */
+  spareFdsPerShare: 8,
+  spareFdMs: 500,
   /** The budget never goes below this, however low `ulimit -n` is (the server logs a warning). */
   fdBudgetFloor: 16,
   /** Trees connected in one session at once (TREE_CONNECT past it: STATUS_INSUFFICIENT_RESOURCES). */

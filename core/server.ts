@@ -239,7 +239,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   if (opts.fdLimit !== undefined) {
     // docs/security.md "Resource limits": opens never take the descriptors the listener needs.
     ctx.fdLimit = opts.fdLimit;
-    const budget = openFileBudget(opts.fdLimit, g.maxConnections, config.shares.length);
+    const budget = openFileBudget(opts.fdLimit, g.maxConnections, ctx.shareCount);
     if (budget.warning !== undefined) logWarn("server", budget.warning);
     else log("conn", `descriptor limit ${opts.fdLimit}: at most ${budget.opens} open files`);
   }

@@ -11,6 +11,14 @@ export const WRITE_RIGHTS = A.FILE_WRITE_DATA | A.FILE_APPEND_DATA | A.FILE_WRIT
   A.FILE_WRITE_ATTRIBUTES |
   A.DELETE | A.WRITE_DAC | A.WRITE_OWNER | A.FILE_DELETE_CHILD;
 
+/**
+ * Rights an open may hold and still need no descriptor of its file: reading attributes and the
+ * security descriptor, and deleting or renaming it (both by path). Such an open of an existing file
+ * gets its descriptor only when an operation needs one (core/vfs/share_fs.ts
+ * CreateRequest.metadataOnly; docs/performance.md "Opens without a descriptor").
+ */
+export const METADATA_ONLY_RIGHTS = A.FILE_READ_ATTRIBUTES | A.READ_CONTROL | A.SYNCHRONIZE | A.DELETE;
+
 /** Expands generic rights and MAXIMUM_ALLOWED into specific rights, given what may be granted. */
 export function mapAccess(desired: number, maximal: number): number {
   let m = desired >>> 0;

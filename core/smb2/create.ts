@@ -43,7 +43,7 @@ import {
 } from "../vfs/mod.ts";
 import { Open } from "../state/open.ts";
 import { type Reply, type RequestCtx, SmbError } from "./handler.ts";
-import { WRITE_RIGHTS } from "./access.ts";
+import { METADATA_ONLY_RIGHTS, WRITE_RIGHTS } from "./access.ts";
 import { checkCreateAccess, maximalAccessOf, storeNewDescriptor, unixOwnerOf } from "./access_check.ts";
 import { openPipe } from "./pipe.ts";
 import { clientGuidOf, openLimitReached } from "./connection.ts";
@@ -306,6 +306,11 @@ function createOn(ctx: RequestCtx, req: CreateRequest): Reply | Promise<Reply> {
         : (req.desiredAccess & A.MAXIMUM_ALLOWED) && !wantsWrite
         ? "ifPossible"
         : wantsWrite,
+      // Opens that only read attributes or delete or rename (Windows Explorer's and libsmbclient's
+      // stat and unlink, smbtorture's path-contention-shared) need no descriptor until an operation
+      // does: docs/performance.md "Opens without a descriptor".
+      metadataOnly: (access & ~METADATA_ONLY_RIGHTS) === 0 && !overwrite && streamPart.stream === null &&
+        !streamPart.explicitDefault,
     });
     const h: VfsHandle = res.handle;
     const meta = res.meta;

@@ -106,7 +106,7 @@ export class ServerContext {
     this.shareContinuous.clear();
     this.shareTimeMachine.clear();
     this.shareMaxConnections.clear();
-    this.shareCount = shares.length;
+    this.shareCount = shares.filter((s) => !s.isPipe).length;
     for (const s of shares) {
       if (s.maxConnections > 0) this.shareMaxConnections.set(sectionKey(s.name), s.maxConnections);
       this.shareEncrypt.set(sectionKey(s.name), s.smbEncrypt);
@@ -121,7 +121,10 @@ export class ServerContext {
    */
   readonly shareMaxConnections = new Map<string, number>();
 
-  /** Shares configured now (each holds descriptors for its metadata database, core/fd_budget.ts). */
+  /**
+   * Disk shares configured now: each holds descriptors for its metadata database and the ones it
+   * keeps after a close (core/fd_budget.ts); IPC$ holds none.
+   */
   shareCount = 0;
   /** The process's descriptor limit (`ulimit -n`) when the launcher passed it (core/fd_budget.ts). */
   fdLimit?: number;

@@ -12,7 +12,11 @@
  * - files are opened with O_NOFOLLOW, the opened fd's (dev, ino) is compared with what the walk
  *   saw, and, when the process may read /proc/self/fd, the fd's kernel path must lie under the root
  *   (this closes the walk-then-open race for opens; mkdir/rename/unlink by path keep a small race
- *   window against a *local* user swapping a directory for a symlink, since node:fs has no *at()).
+ *   window against a *local* user swapping a directory for a symlink, since node:fs has no *at());
+ * - an open that needs no descriptor yet (CreateRequest.metadataOnly) opens it on first use with the
+ *   same O_NOFOLLOW open and (dev, ino) check against the handle's identity; a descriptor kept after
+ *   a close (#spares) is reused only for the (dev, ino) the walk of the new open just found, which
+ *   the kept descriptor keeps from being reused by another file.
  *
  * Sync vs async: path operations are synchronous (microseconds, and node:fs sync calls keep each
  * operation atomic with respect to other clients' requests on the event loop); READ and FLUSH are
@@ -151,6 +155,13 @@ export interface CreateRequest {
    * `handle.writable`. New files are always opened read-write.
    */
   writeAccess?: boolean | "ifPossible";
+  /**
+   * The open may only read attributes and the security descriptor, or delete or rename the file
+   * (by path): an existing file or directory reached without a symbolic link is then opened without
+   * a descriptor, which it gets the first time an operation needs one ({@link VfsHandle.fd};
+   * docs/performance.md "Opens without a descriptor").
+   */
+  metadataOnly?: boolean;
   /** Unix mode from a POSIX create context; defaults to 0o777 before the share masks. */
   posixMode?: number;
   /**
@@ -206,8 +217,15 @@ export interface ListDirOptions {
  * `relPath` follows renames made through {@link ShareFs.rename}.
  */
 export class VfsHandle {
-  /** @internal descriptor; use ShareFs methods. */
-  readonly fd: number;
+  /**
+   * The descriptor, or -1 while an open made without one (CreateRequest.metadataOnly) has not needed
+   * one ({@link VfsHandle.fd}).
+   */
+  #fd: number;
+  /** Opens the descriptor of such an open on first use (ShareFs #deferredHandle). */
+  #openFd: (() => number) | null = null;
+  /** Takes the descriptor when the handle closes instead of closing it (ShareFs #keepSpare). */
+  #keepFd: ((fd: number) => boolean) | null = null;
   readonly isDirectory: boolean;
   /** Whether the descriptor was opened for writing. */
   readonly writable: boolean;
@@ -252,7 +270,7 @@ export class VfsHandle {
     relPath: string,
     stream: { name: string; baseFd: number; baseIsDirectory: boolean } | null = null,
   ) {
-    this.fd = fd;
+    this.#fd = fd;
     this.isDirectory = isDirectory;
     this.writable = writable;
     this.dev = dev;
@@ -261,6 +279,39 @@ export class VfsHandle {
     this.stream = stream?.name ?? null;
     this.baseFd = stream?.baseFd ?? -1;
     this.baseIsDirectory = stream?.baseIsDirectory ?? false;
+  }
+
+  /**
+   * @internal the descriptor; use ShareFs methods. An open that asked only to read attributes gets
+   * none at CREATE (docs/performance.md "Opens without a descriptor"): it is opened here the first time an
+   * operation needs it, and must then be the handle's file (same device and inode), else this throws.
+   */
+  get fd(): number {
+    if (this.#fd < 0 && this.#openFd !== null) {
+      if (this.#closed) throw new VfsError("closed", "handle is closed");
+      this.#fd = this.#openFd();
+      this.#openFd = null;
+    }
+    return this.#fd;
+  }
+
+  /** Whether the handle holds a descriptor yet (false for a metadata-only open not yet used for one). */
+  get hasDescriptor(): boolean {
+    return this.#fd >= 0;
+  }
+
+  /** @internal makes a handle made without a descriptor open it with `open` when first needed. */
+  deferDescriptor(open: () => number): void {
+    if (this.#fd >= 0) throw new Error("deferDescriptor: the handle already has a descriptor");
+    this.#openFd = open;
+  }
+
+  /**
+   * @internal at close, offers the descriptor to `keep` instead of closing it; `keep` returns false
+   * when it does not take it (it is closed then).
+   */
+  keepDescriptorOnClose(keep: (fd: number) => boolean): void {
+    this.#keepFd = keep;
   }
 
   /** The base file's path (relPath without a stream part). */
@@ -305,13 +356,26 @@ export class VfsHandle {
       }
     }
     this.writer = false;
-    for (const fd of this.baseFd >= 0 ? [this.fd, this.baseFd] : [this.fd]) {
+    this.#openFd = null;
+    const kept = this.#fd >= 0 && this.#keepFd !== null && this.#keepFd(this.#fd);
+    this.#keepFd = null;
+    for (const fd of [kept ? -1 : this.#fd, this.baseFd]) {
+      if (fd < 0) continue;
       try {
         fs.closeSync(fd);
       } catch {
         // Nothing useful to report: the descriptor is gone either way.
       }
     }
+  }
+}
+
+/** Closes a descriptor, ignoring failure (nothing useful to report: it is gone either way). */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Already gone.
   }
 }
 
@@ -793,6 +857,14 @@ export class ShareFs {
   #memoDepth = 0;
   /** The fstat of the descriptor #openChecked returned last (read right after it returns). */
   #openedSt: FileStat | null = null;
+  /**
+   * Descriptors of regular files whose handles closed less than `Limits.spareFdMs` ago, oldest first,
+   * keyed `dev:ino:flags` (docs/performance.md "Descriptors kept after a close"): an open of the same
+   * file with the same flags takes one instead of opening its path again. At most
+   * `Limits.spareFdsPerShare`; any change of a name through this share drops them all.
+   */
+  #spares: { key: string; fd: number; at: number }[] = [];
+  #spareTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
     opts: ShareFsOptions,
@@ -855,6 +927,7 @@ export class ShareFs {
 
   /** Closes the metadata database. Handles must be closed by their owners first. */
   close(): void {
+    this.#dropSpares();
     for (const c of [...this.#cursors.values()]) c.close();
     this.#store.close();
   }
@@ -1162,6 +1235,8 @@ export class ShareFs {
   #noteEntry(dirAbs: string, name: string, added: boolean): void {
     this.#dirChanges++; // an index being read meanwhile (prepareDirShortNames) is not kept
     this.#forgetWalks();
+    // A removed or replaced file's blocks are freed now, not when its kept descriptor expires.
+    this.#dropSpares();
     this.#noteUnsynced(dirAbs);
     const c = this.#dirCache.get(dirAbs);
     if (!c) return;
@@ -1336,6 +1411,81 @@ export class ShareFs {
       return statPath(abs);
     } catch (e) {
       throw toVfsError(e, "stat");
+    }
+  }
+
+  /**
+   * A handle of the existing file or directory `st` (found at `rel` by this step's walk, no symbolic
+   * link on the way) without a descriptor: a metadata-only open (CreateRequest.metadataOnly) is
+   * answered from the walk's lstat, and its CLOSE has nothing to close. Saves the open, the runtime's
+   * check of the path it opens (a readlink per component without --allow-all), the fstat and the
+   * close (docs/performance.md "Opens without a descriptor"). When an operation needs the descriptor after
+   * all, it is opened then from the handle's current path (renames through the server update it), and
+   * #openChecked refuses anything but the handle's own file: a name another program replaced or
+   * removed meanwhile fails that operation, where a descriptor opened at CREATE would still reach the
+   * old file.
+   */
+  #deferredHandle(st: FileStat, rel: string, isDir: boolean): VfsHandle {
+    const h = new VfsHandle(-1, isDir, false, st.dev, st.ino, toSmb(rel));
+    const expect = st;
+    h.deferDescriptor(() => {
+      try {
+        return this.#openChecked(
+          this.#abs(onDisk(h.relPath)),
+          isDir ? C.O_RDONLY | C.O_DIRECTORY : C.O_RDONLY,
+          undefined,
+          expect,
+        );
+      } catch (e) {
+        throw toVfsError(e, "open");
+      }
+    });
+    return h;
+  }
+
+  /** A kept descriptor for `key` (the newest), taken out of the list; -1 when there is none. */
+  #takeSpare(key: string): number {
+    this.#expireSpares();
+    for (let i = this.#spares.length - 1; i >= 0; i--) {
+      if (this.#spares[i].key === key) return this.#spares.splice(i, 1)[0].fd;
+    }
+    return -1;
+  }
+
+  /** Keeps a closing handle's descriptor (see #spares); false when the list is full. */
+  #keepSpare(key: string, fd: number): boolean {
+    this.#expireSpares();
+    if (this.#spares.length >= Limits.spareFdsPerShare) return false;
+    this.#spares.push({ key, fd, at: performance.now() });
+    this.#scheduleSpareExpiry();
+    return true;
+  }
+
+  /** Starts the timer that closes the oldest kept descriptor when it expires, unless one runs. */
+  #scheduleSpareExpiry(): void {
+    if (this.#spareTimer !== undefined || this.#spares.length === 0) return;
+    const due = Math.max(0, this.#spares[0].at + Limits.spareFdMs - performance.now());
+    this.#spareTimer = setTimeout(() => {
+      this.#spareTimer = undefined;
+      this.#expireSpares();
+      this.#scheduleSpareExpiry();
+    }, due + 1);
+    // Kept descriptors never hold the process open.
+    Deno.unrefTimer(this.#spareTimer as unknown as number);
+  }
+
+  /** Closes the kept descriptors older than `Limits.spareFdMs`. */
+  #expireSpares(): void {
+    const old = performance.now() - Limits.spareFdMs;
+    while (this.#spares.length > 0 && this.#spares[0].at <= old) closeQuietly(this.#spares.shift()!.fd);
+  }
+
+  /** Closes every kept descriptor. */
+  #dropSpares(): void {
+    for (const s of this.#spares.splice(0)) closeQuietly(s.fd);
+    if (this.#spareTimer !== undefined) {
+      clearTimeout(this.#spareTimer);
+      this.#spareTimer = undefined;
     }
   }
 
@@ -1563,6 +1713,15 @@ export class ShareFs {
       if (disp !== CreateDisposition.OPEN && disp !== CreateDisposition.OPEN_IF) {
         throw new VfsError("name_collision", "cannot overwrite a directory");
       }
+      if (req.metadataOnly === true && lk.openAbs === lk.abs) {
+        const h = this.#deferredHandle(st, lk.rel, true);
+        return {
+          handle: h,
+          createAction: CreateAction.OPENED,
+          meta: this.#meta(st, lk.name),
+          relPath: h.relPath,
+        };
+      }
       const fd = this.#openChecked(lk.openAbs, C.O_RDONLY | C.O_DIRECTORY, undefined, st);
       const h = new VfsHandle(fd, true, false, st.dev, st.ino, toSmb(lk.rel));
       return {
@@ -1598,16 +1757,34 @@ export class ShareFs {
       }
     }
     if (!write && req.writeAccess === "ifPossible" && !ro && !(attrs & FileAttr.READONLY)) write = true;
+    if (!write && req.metadataOnly === true && lk.openAbs === lk.abs) {
+      const h = this.#deferredHandle(st, lk.rel, false);
+      return {
+        handle: h,
+        createAction: CreateAction.OPENED,
+        meta: this.#meta(st, lk.name, rec ?? null),
+        relPath: h.relPath,
+      };
+    }
     let fd: number;
-    try {
-      fd = this.#openChecked(lk.openAbs, write ? C.O_RDWR : C.O_RDONLY, undefined, st);
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (
-        !write || req.writeAccess !== "ifPossible" || overwrite || (code !== "EACCES" && code !== "EROFS")
-      ) throw e;
-      write = false;
-      fd = this.#openChecked(lk.openAbs, C.O_RDONLY, undefined, st);
+    const spareKey = `${st.dev}:${st.ino}:${write ? "w" : "r"}`;
+    const spare = lk.openAbs === lk.abs ? this.#takeSpare(spareKey) : -1;
+    if (spare >= 0) {
+      // A descriptor of this very file (it keeps the inode from being reused, and the walk just found
+      // the name naming that inode), opened with the same flags by an earlier handle.
+      fd = spare;
+      this.#openedSt = st;
+    } else {
+      try {
+        fd = this.#openChecked(lk.openAbs, write ? C.O_RDWR : C.O_RDONLY, undefined, st);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (
+          !write || req.writeAccess !== "ifPossible" || overwrite || (code !== "EACCES" && code !== "EROFS")
+        ) throw e;
+        write = false;
+        fd = this.#openChecked(lk.openAbs, C.O_RDONLY, undefined, st);
+      }
     }
     // The descriptor's fstat, taken by #openChecked (the same object as the walk's: checked there).
     let openedSt = this.#openedSt!;
@@ -1627,6 +1804,10 @@ export class ShareFs {
       action = disp === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : CreateAction.OVERWRITTEN;
     }
     const h = new VfsHandle(fd, false, write, st.dev, st.ino, toSmb(lk.rel));
+    if (lk.openAbs === lk.abs) {
+      const key = `${st.dev}:${st.ino}:${write ? "w" : "r"}`;
+      h.keepDescriptorOnClose((d) => this.#keepSpare(key, d));
+    }
     // An overwrite rewrote the row (#initMeta): read it again; otherwise the one read above holds.
     const meta = this.#meta(openedSt, lk.name, overwrite ? undefined : rec ?? null);
     return { handle: h, createAction: action, meta, relPath: h.relPath };
@@ -2283,7 +2464,7 @@ export class ShareFs {
       st = found;
     } else {
       this.#live(target);
-      st = fs.fstatSync(target.stream !== null ? target.baseFd : target.fd, { bigint: true });
+      st = this.#baseStat(target);
     }
     return {
       // In a lookupScope a path's descriptor is read with the file's record (the open reads it next).

@@ -32,7 +32,7 @@ Deno.test("parseOpenFilesSoftLimit: this process's own limits parse", () => {
 
 Deno.test("openFileBudget: the limit minus the reserve, one per connection and the shares' files", () => {
   const b = openFileBudget(20000, 256, 4);
-  assertEquals(b.opens, 20000 - Limits.fdReserve - 256 - 4 * Limits.fdPerShare);
+  assertEquals(b.opens, 20000 - Limits.fdReserve - 256 - 4 * (Limits.fdPerShare + Limits.spareFdsPerShare));
   assertEquals(b.warning, undefined);
 });
 

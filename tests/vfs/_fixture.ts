@@ -95,3 +95,16 @@ export function snapshot(dir: string): string {
 export async function writerSettled(h: { writer: unknown }): Promise<void> {
   for (let i = 0; i < 60 && h.writer === false; i++) await new Promise((r) => setTimeout(r, 5));
 }
+
+/** Descriptors of this process open on `path` (/proc/self/fd). */
+export function fdsOn(path: string): number {
+  let n = 0;
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${e.name}`) === path) n++;
+    } catch {
+      // Closed meanwhile (the directory listing's own descriptor).
+    }
+  }
+  return n;
+}

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import { CreateDisposition as D, CreateOptions as O, type VfsHandle } from "../../core/vfs/mod.ts";
 import { dirListStreamsOpen, type DirNameCursor, type ShareFs } from "../../core/vfs/share_fs.ts";
 import { Limits } from "../../core/limits.ts";
-import { makeShare } from "./_fixture.ts";
+import { fdsOn, makeShare } from "./_fixture.ts";
 
 function openDir(share: ShareFs, path: string): VfsHandle {
   return share.create(path, { disposition: D.OPEN, createOptions: O.DIRECTORY_FILE }).handle;
@@ -22,19 +22,6 @@ async function drain(c: DirNameCursor, max: number): Promise<{ names: string[]; 
     names.push(...b);
   }
   return { names, largest };
-}
-
-/** Descriptors of this process open on `path` (/proc/self/fd). */
-function fdsOn(path: string): number {
-  let n = 0;
-  for (const e of Deno.readDirSync("/proc/self/fd")) {
-    try {
-      if (Deno.readLinkSync(`/proc/self/fd/${e.name}`) === path) n++;
-    } catch {
-      // closed meanwhile (the directory listing's own descriptor)
-    }
-  }
-  return n;
 }
 
 Deno.test("DirNameCursor: batches of at most `max` names, the same names as the whole listing", async () => {

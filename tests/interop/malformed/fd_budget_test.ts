@@ -23,7 +23,7 @@ const SHARE = "test";
 const NOFILE = 600;
 const MAX_CONNECTIONS = 32;
 /** The budget core/fd_budget.ts derives for one share. */
-const BUDGET = NOFILE - Limits.fdReserve - MAX_CONNECTIONS - Limits.fdPerShare;
+const BUDGET = NOFILE - Limits.fdReserve - MAX_CONNECTIONS - Limits.fdPerShare - Limits.spareFdsPerShare;
 const TOO_MANY_OPENED_FILES = 0xc000011f;
 
 Deno.test("fd budget: one client that opens until refused leaves descriptors for the others", async (t) => {
