@@ -39,8 +39,8 @@ export interface FdBudget {
 /**
  * Opens the descriptor limit `softLimit` leaves after the reserve: `Limits.fdReserve`, one socket
  * per `maxConnections` (0 means ksmbd's 65536, capped at the limit itself), and `Limits.fdPerShare`
- * plus `Limits.spareFdsPerShare` per share. Never below `Limits.fdBudgetFloor`; a limit that leaves less comes with a warning that
- * names `ulimit -n` and the numbers.
+ * plus `Limits.spareFdsPerShare` per disk share. Never below `Limits.fdBudgetFloor`; a limit that
+ * leaves less comes with a warning that names `ulimit -n` and the numbers.
  */
 export function openFileBudget(softLimit: number, maxConnections: number, shares: number): FdBudget {
   const conns = Math.min(maxConnections === 0 ? 65536 : maxConnections, softLimit);

@@ -282,9 +282,10 @@ export class VfsHandle {
   }
 
   /**
-   * @internal the descriptor; use ShareFs methods. An open that asked only to read attributes gets
-   * none at CREATE (docs/performance.md "Opens without a descriptor"): it is opened here the first time an
-   * operation needs it, and must then be the handle's file (same device and inode), else this throws.
+   * @internal the descriptor; use ShareFs methods. A metadata-only open (CreateRequest.metadataOnly)
+   * gets none at CREATE (docs/performance.md "Opens without a descriptor"): it is opened here the
+   * first time an operation needs it, and must then be the handle's file (same device and inode),
+   * else this throws.
    */
   get fd(): number {
     if (this.#fd < 0 && this.#openFd !== null) {
@@ -352,21 +353,15 @@ export class VfsHandle {
       try {
         this.writer.close();
       } catch {
-        // As below.
+        // Nothing useful to report: the descriptor is gone either way (closeQuietly).
       }
     }
     this.writer = false;
     this.#openFd = null;
     const kept = this.#fd >= 0 && this.#keepFd !== null && this.#keepFd(this.#fd);
     this.#keepFd = null;
-    for (const fd of [kept ? -1 : this.#fd, this.baseFd]) {
-      if (fd < 0) continue;
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // Nothing useful to report: the descriptor is gone either way.
-      }
-    }
+    if (this.#fd >= 0 && !kept) closeQuietly(this.#fd);
+    if (this.baseFd >= 0) closeQuietly(this.baseFd);
   }
 }
 
@@ -1419,22 +1414,21 @@ export class ShareFs {
    * link on the way) without a descriptor: a metadata-only open (CreateRequest.metadataOnly) is
    * answered from the walk's lstat, and its CLOSE has nothing to close. Saves the open, the runtime's
    * check of the path it opens (a readlink per component without --allow-all), the fstat and the
-   * close (docs/performance.md "Opens without a descriptor"). When an operation needs the descriptor after
-   * all, it is opened then from the handle's current path (renames through the server update it), and
-   * #openChecked refuses anything but the handle's own file: a name another program replaced or
-   * removed meanwhile fails that operation, where a descriptor opened at CREATE would still reach the
-   * old file.
+   * close (docs/performance.md "Opens without a descriptor"). When an operation needs the descriptor
+   * after all, it is opened then from the handle's current path (renames through the server update
+   * it), and #openChecked refuses anything but the handle's own file: a name another program replaced
+   * or removed meanwhile fails that operation, where a descriptor opened at CREATE would still reach
+   * the old file.
    */
   #deferredHandle(st: FileStat, rel: string, isDir: boolean): VfsHandle {
     const h = new VfsHandle(-1, isDir, false, st.dev, st.ino, toSmb(rel));
-    const expect = st;
     h.deferDescriptor(() => {
       try {
         return this.#openChecked(
           this.#abs(onDisk(h.relPath)),
           isDir ? C.O_RDONLY | C.O_DIRECTORY : C.O_RDONLY,
           undefined,
-          expect,
+          st,
         );
       } catch (e) {
         throw toVfsError(e, "open");
@@ -1767,8 +1761,11 @@ export class ShareFs {
       };
     }
     let fd: number;
-    const spareKey = `${st.dev}:${st.ino}:${write ? "w" : "r"}`;
-    const spare = lk.openAbs === lk.abs ? this.#takeSpare(spareKey) : -1;
+    // Kept descriptors serve a name reached without a followed symlink (#spares), keyed by flags.
+    const spareKey = (): string | null =>
+      lk.openAbs === lk.abs ? `${st.dev}:${st.ino}:${write ? "w" : "r"}` : null;
+    const takeKey = spareKey();
+    const spare = takeKey !== null ? this.#takeSpare(takeKey) : -1;
     if (spare >= 0) {
       // A descriptor of this very file (it keeps the inode from being reused, and the walk just found
       // the name naming that inode), opened with the same flags by an earlier handle.
@@ -1804,10 +1801,9 @@ export class ShareFs {
       action = disp === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : CreateAction.OVERWRITTEN;
     }
     const h = new VfsHandle(fd, false, write, st.dev, st.ino, toSmb(lk.rel));
-    if (lk.openAbs === lk.abs) {
-      const key = `${st.dev}:${st.ino}:${write ? "w" : "r"}`;
-      h.keepDescriptorOnClose((d) => this.#keepSpare(key, d));
-    }
+    // `write` may have fallen back to read-only above: the key is the descriptor's final flags.
+    const keepKey = spareKey();
+    if (keepKey !== null) h.keepDescriptorOnClose((d) => this.#keepSpare(keepKey, d));
     // An overwrite rewrote the row (#initMeta): read it again; otherwise the one read above holds.
     const meta = this.#meta(openedSt, lk.name, overwrite ? undefined : rec ?? null);
     return { handle: h, createAction: action, meta, relPath: h.relPath };
@@ -2169,8 +2165,9 @@ export class ShareFs {
       // The client hears of a failed WRITE, never of a shorter one: bytes this write appended past the
       // old end of file are cut again, so the file holds only what was acknowledged (docs/security.md
       // "Durability"). Deno's write retries a partial pwrite itself and reports only the error, so
-      // the growth is read from the file, not from the count written. The cut stops at this write's offset: a
-      // write before it, in flight at the same time (pipelined appends), may have been acknowledged.
+      // the growth is read from the file, not from the count written. The cut stops at this write's
+      // offset: a write before it, in flight at the same time (pipelined appends), may have been
+      // acknowledged.
       if (sizeBefore >= 0) this.#undoGrowth(h.fd, Math.max(sizeBefore, start), start + src.length);
       throw toVfsError(e, "write");
     } finally {
@@ -2754,7 +2751,7 @@ export class ShareFs {
       const real = this.#checkLink(this.#abs(rel), st);
       if (isHandleFile(real.st, h)) return real.st;
     }
-    if (!st || st.ino !== h.fileId || st.dev !== h.dev) {
+    if (!st || !isHandleFile(st, h)) {
       throw new VfsError("path_not_found", "the open's path no longer names it");
     }
     return st;
