@@ -35,8 +35,15 @@ export class Open {
   dirEnum: DirEnum | null = null;
   /** Set when data was written since the last timestamp refresh (for close-time attributes). */
   written = false;
-  /** Open.LockSequenceArray (MS-SMB2 3.3.1.10), used by LOCK for resilient/durable opens (3.3.5.14). */
-  readonly lockSequences = new LockSequences();
+  #lockSequences: LockSequences | null = null;
+  /**
+   * Open.LockSequenceArray (MS-SMB2 3.3.1.10), used by LOCK for resilient/durable opens (3.3.5.14).
+   * Made on first use: most opens never take a lock, and two typed arrays per CREATE showed in the
+   * open+close profile (docs/performance.md).
+   */
+  get lockSequences(): LockSequences {
+    return this.#lockSequences ??= new LockSequences();
+  }
   /**
    * Open.ChannelSequence, Open.OutstandingRequestCount and Open.OutstandingPreRequestCount (MS-SMB2
    * 3.3.1.10), kept by core/smb2/replay.ts (3.3.5.2.10). `sequenceEpoch` counts the moves of
