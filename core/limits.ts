@@ -327,10 +327,15 @@ export const Limits = {
    */
   cryptoWorkersMax: 32,
   cryptoJobsPerWorker: 8,
-  /** READ payload buffers kept for reuse once their reply is written (core/smb2/reply.ts). */
-  payloadRecycleBytes: 32 * 1024 * 1024,
-  /** Large request frame buffers kept for reuse once processed (core/transport/tcp.ts releaseFrame). */
-  frameRecycleBytes: 32 * 1024 * 1024,
+  /**
+   * Large buffers kept for reuse, request frames and READ payloads alike (core/transport/buffer_pool.ts):
+   * at most `largeBufferPoolBytes` while large messages keep coming (8 clients writing at once keep
+   * 48-64 MiB in flight here, docs/performance.md "One pool for frames and payloads"), and
+   * `largeBufferIdleBytes` once no large buffer was taken for `largeBufferIdleMs`.
+   */
+  largeBufferPoolBytes: 128 * 1024 * 1024,
+  largeBufferIdleBytes: 64 * 1024 * 1024,
+  largeBufferIdleMs: 5000,
   /**
    * WRITEs of at least this many bytes go through a second descriptor of the file that the runtime
    * writes from its thread pool (core/vfs/share_fs.ts ShareFs.write); smaller ones are written on the

@@ -18,7 +18,7 @@ import type { TransformCipher } from "../crypto/encryption.ts";
 import type { Session, SigningAlgId } from "../state/session.ts";
 import type { Tree } from "../state/tree.ts";
 import type { Connection } from "./connection.ts";
-import { Limits } from "../limits.ts";
+import { giveLarge, LARGE_FRONT, LARGE_UNIT, takeLarge } from "../transport/buffer_pool.ts";
 
 /**
  * What a reply answers, which decides the rules that apply to it:
@@ -50,66 +50,38 @@ export interface ReplyRoute {
  * payload itself stays where docs/design.md §4 wants buffers (64 bytes past a page boundary or more).
  */
 export const PAYLOAD_HEADROOM = 128;
+// A pooled buffer (core/transport/buffer_pool.ts) has this much room in front of its data.
+if (LARGE_FRONT < PAYLOAD_HEADROOM) throw new Error("pooled buffers leave too little payload headroom");
 const payloadBuffers = new WeakSet<ArrayBufferLike>();
-
-/** Payload buffers of at least this many bytes are recycled once their reply is written. */
-const RECYCLE_MIN = 64 * 1024;
-/** Recycled buffers by capacity, the bytes they hold, and which buffers are in the pool now. */
-const recycled = new Map<number, ArrayBuffer[]>();
-let recycledBytes = 0;
-const inPool = new WeakSet<ArrayBufferLike>();
-
-/** Capacity of a recycled payload buffer for `len` bytes: lengths round up to 64 KiB. */
-function capacityFor(len: number): number {
-  return PAYLOAD_HEADROOM + Math.ceil(len / RECYCLE_MIN) * RECYCLE_MIN;
-}
 
 /**
  * A buffer for a payload a reply will carry as its `tail` (a READ's data): {@link PAYLOAD_HEADROOM}
  * bytes in front of it belong to the reply path, which writes the frame's headers there so that a
  * signed, encrypted or plain READ response is one buffer and the payload is never copied. A large
- * one is taken from the buffers of replies already written when one fits (a fresh 1 MiB buffer costs
- * its zeroing and page faults, docs/performance.md); its bytes past `len` are stale and never sent.
+ * one comes from the pool shared with request frames (core/transport/buffer_pool.ts) when one fits;
+ * its bytes past `len` are stale and never sent.
  */
 export function allocPayload(len: number): Uint8Array {
-  if (len >= RECYCLE_MIN) {
-    const cap = capacityFor(len);
-    const ab = recycled.get(cap)?.pop();
-    if (ab) {
-      inPool.delete(ab);
-      recycledBytes -= cap;
-      return new Uint8Array(ab, PAYLOAD_HEADROOM, len);
-    }
-    const fresh = new ArrayBuffer(cap);
-    payloadBuffers.add(fresh);
-    return new Uint8Array(fresh, PAYLOAD_HEADROOM, len);
-  }
-  const ab = new ArrayBuffer(PAYLOAD_HEADROOM + len);
+  const ab = len >= LARGE_UNIT ? takeLarge(len) : new ArrayBuffer(PAYLOAD_HEADROOM + len);
   payloadBuffers.add(ab);
   return new Uint8Array(ab, PAYLOAD_HEADROOM, len);
 }
 
-/**
- * Hands a payload buffer back once its reply has been written (or copied), so the next READ reuses
- * it. Buffers not from {@link allocPayload}, small ones, ones given to a crypto Worker (detached:
- * length 0) and ones already pooled are left alone; the pool holds at most
- * `Limits.payloadRecycleBytes`.
- */
 /** {@link recyclePayload} for a payload buffer a crypto Worker handed back (a new ArrayBuffer). */
 function reusePayloadBuffer(ab: ArrayBuffer): void {
   if (payloadBuffers.has(ab)) return;
-  payloadBuffers.add(ab);
-  recyclePayload(ab);
+  giveLarge(ab);
 }
 
+/**
+ * Hands a payload buffer back once its reply has been written (or copied), so the next large buffer
+ * reuses it. Buffers not from {@link allocPayload}, small ones, ones given to a crypto Worker
+ * (detached) and ones given back already are left alone (giveLarge checks the shape).
+ */
 function recyclePayload(ab: ArrayBufferLike): void {
-  if (!payloadBuffers.has(ab) || inPool.has(ab) || ab.byteLength < PAYLOAD_HEADROOM + RECYCLE_MIN) return;
-  if (recycledBytes + ab.byteLength > Limits.payloadRecycleBytes) return;
-  let list = recycled.get(ab.byteLength);
-  if (!list) recycled.set(ab.byteLength, list = []);
-  list.push(ab as ArrayBuffer);
-  inPool.add(ab);
-  recycledBytes += ab.byteLength;
+  if (!payloadBuffers.has(ab)) return;
+  payloadBuffers.delete(ab);
+  giveLarge(ab);
 }
 
 /** How one message (or, for `encrypt`, the whole frame) leaves the server. */

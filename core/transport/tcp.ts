@@ -3,7 +3,7 @@
  * a 24-bit big-endian length. Frames larger than the connection's current limit, or with a non-zero
  * first byte, drop the connection (ksmbd: "limit pdu length by connection state").
  */
-import { Limits } from "../limits.ts";
+import { giveLarge, LARGE_UNIT, takeLarge } from "./buffer_pool.ts";
 
 /** Frames up to this size are read into the shared receive buffer and copied out. */
 const SMALL_FRAME = 64 * 1024;
@@ -117,63 +117,47 @@ export async function readFrames(conn: Deno.Conn, sink: FrameSink): Promise<Clos
  * tag, so decryption does not copy the ciphertext to append it (core/crypto/encryption.ts decrypt). */
 export const FRAME_SPARE_TAIL = 16;
 
-/** Frame buffers of at least this many bytes are recycled (releaseFrame); lengths round up to it. */
-const RECYCLE_MIN = 64 * 1024;
+/** Large frame buffers handed out by {@link allocFrame} and not given back yet. */
 const frameBuffers = new WeakSet<ArrayBufferLike>();
-const inPool = new WeakSet<ArrayBufferLike>();
-const recycled = new Map<number, ArrayBuffer[]>();
-let recycledBytes = 0;
+/** Where a frame starts in its backing store (docs/design.md §4 on buffer placement). */
+const FRAME_AT = 64;
 
 /**
  * A frame buffer placed 64 bytes into its backing store (see docs/design.md §4 on buffer placement),
- * followed by at least {@link FRAME_SPARE_TAIL} spare bytes. A large one comes from the frames
- * released by {@link releaseFrame} when one fits (a fresh 1 MiB buffer costs its zeroing and page
- * faults, docs/performance.md); its bytes past `len` are stale and never read.
+ * followed by at least {@link FRAME_SPARE_TAIL} spare bytes. A large one comes from the pool shared
+ * with READ payloads (core/transport/buffer_pool.ts) when one fits; its bytes past `len` are stale
+ * and never read.
  */
 export function allocFrame(len: number): Uint8Array {
-  if (len < RECYCLE_MIN) return new Uint8Array(new ArrayBuffer(len + 64 + FRAME_SPARE_TAIL), 64, len);
-  const cap = 64 + Math.ceil(len / RECYCLE_MIN) * RECYCLE_MIN + FRAME_SPARE_TAIL;
-  const ab = recycled.get(cap)?.pop();
-  if (ab) {
-    inPool.delete(ab);
-    recycledBytes -= cap;
-    return new Uint8Array(ab, 64, len);
+  if (len < LARGE_UNIT) {
+    return new Uint8Array(new ArrayBuffer(len + FRAME_AT + FRAME_SPARE_TAIL), FRAME_AT, len);
   }
-  const fresh = new ArrayBuffer(cap);
-  frameBuffers.add(fresh);
-  return new Uint8Array(fresh, 64, len);
+  const ab = takeLarge(len);
+  frameBuffers.add(ab);
+  return new Uint8Array(ab, FRAME_AT, len);
 }
 
 /**
  * Gives a large frame's buffer back for reuse. The caller asserts nothing refers to the frame any
  * more (core/smb2/dispatch.ts: a decrypted transform, or a lone WRITE once answered). Buffers not
- * from {@link allocFrame}, small ones, detached ones (given to a crypto Worker) and ones already
- * pooled are ignored; the pool holds at most `Limits.frameRecycleBytes`.
+ * from {@link allocFrame}, small ones, detached ones (given to a crypto Worker) and ones given back
+ * already are ignored.
  */
 export function releaseFrame(frame: Uint8Array): void {
-  release(frame.buffer);
+  const ab = frame.buffer;
+  if (!frameBuffers.has(ab)) return;
+  frameBuffers.delete(ab);
+  giveLarge(ab);
 }
 
 /**
  * Takes back a large frame's buffer that a crypto Worker handed back (a new ArrayBuffer object with
  * the frame buffer's bytes, core/crypto/worker_pool.ts) so it can be reused like one released by
- * {@link releaseFrame}. Only a buffer of the shape allocFrame gives a large frame is taken.
+ * {@link releaseFrame}. Only a buffer of the pool's shape is taken (giveLarge checks).
  */
 export function reuseFrameBuffer(ab: ArrayBuffer): void {
-  const body = ab.byteLength - 64 - FRAME_SPARE_TAIL;
-  if (body < RECYCLE_MIN || body % RECYCLE_MIN !== 0 || frameBuffers.has(ab)) return;
-  frameBuffers.add(ab);
-  release(ab);
-}
-
-function release(ab: ArrayBufferLike): void {
-  if (!frameBuffers.has(ab) || inPool.has(ab) || ab.byteLength < 64 + RECYCLE_MIN) return;
-  if (recycledBytes + ab.byteLength > Limits.frameRecycleBytes) return;
-  let list = recycled.get(ab.byteLength);
-  if (!list) recycled.set(ab.byteLength, list = []);
-  list.push(ab as ArrayBuffer);
-  inPool.add(ab);
-  recycledBytes += ab.byteLength;
+  if (frameBuffers.has(ab)) return;
+  giveLarge(ab);
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   reuseFrameBuffer,
 } from "../../core/transport/tcp.ts";
 import { concat, FakeConn, frame, pattern, type ReadStep } from "./_fake_conn.ts";
+import { largeCapacity } from "../../core/transport/buffer_pool.ts";
 
 interface Run {
   reason: CloseReason;
@@ -282,7 +283,7 @@ Deno.test("releaseFrame: a large frame's buffer is reused by the next allocFrame
 
 Deno.test("reuseFrameBuffer: takes a handed-back buffer of a large frame's shape only", () => {
   const len = 5 * 65536;
-  const shape = new ArrayBuffer(64 + len + FRAME_SPARE_TAIL);
+  const shape = new ArrayBuffer(largeCapacity(len));
   reuseFrameBuffer(shape);
   reuseFrameBuffer(shape); // once
   assert(allocFrame(len).buffer === shape, "reused");
