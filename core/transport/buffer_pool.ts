@@ -35,10 +35,12 @@ export function largeCapacity(len: number): number {
   return LARGE_FRONT + Math.ceil((len + LARGE_SLACK) / LARGE_UNIT) * LARGE_UNIT + LARGE_BACK;
 }
 
-/** Whether `byteLength` is a capacity {@link largeCapacity} gives. */
+/** Smallest capacity {@link largeCapacity} gives (the 4 KiB of slack make it two units of data). */
+const SMALLEST = largeCapacity(LARGE_UNIT);
+
+/** Whether `byteLength` is a capacity {@link largeCapacity} gives: none other is ever taken again. */
 function isLargeShape(byteLength: number): boolean {
-  const data = byteLength - LARGE_FRONT - LARGE_BACK;
-  return data >= LARGE_UNIT && data % LARGE_UNIT === 0;
+  return byteLength >= SMALLEST && (byteLength - LARGE_FRONT - LARGE_BACK) % LARGE_UNIT === 0;
 }
 
 const pools = new Map<number, ArrayBuffer[]>();
@@ -80,7 +82,7 @@ export function giveLarge(ab: ArrayBufferLike): void {
   scheduleTrim();
 }
 
-/** Bytes in the pool now (for tests and the status view). */
+/** Bytes in the pool now (for tests). */
 export function pooledLargeBytes(): number {
   return pooledBytes;
 }

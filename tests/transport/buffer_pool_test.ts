@@ -56,6 +56,8 @@ Deno.test("giveLarge: other shapes, detached and already pooled buffers are left
   const before = pooledLargeBytes();
   giveLarge(new ArrayBuffer(largeCapacity(LARGE_UNIT) + 8));
   giveLarge(new ArrayBuffer(LARGE_UNIT));
+  // One unit of data: the right arithmetic, but no length asks for it (4 KiB of slack), so never taken.
+  giveLarge(new ArrayBuffer(LARGE_FRONT + LARGE_UNIT + LARGE_BACK));
   const detached = new ArrayBuffer(largeCapacity(LARGE_UNIT));
   structuredClone(detached, { transfer: [detached] });
   giveLarge(detached);
