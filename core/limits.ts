@@ -337,6 +337,11 @@ export const Limits = {
   largeBufferIdleBytes: 64 * 1024 * 1024,
   largeBufferIdleMs: 5000,
   /**
+   * Files whose metadata record and security descriptor one share's store keeps between requests
+   * (core/vfs/metadata.ts: used only while the database is unchanged; the oldest is dropped first).
+   */
+  metaRowCacheEntries: 4096,
+  /**
    * WRITEs of at least this many bytes go through a second descriptor of the file that the runtime
    * writes from its thread pool (core/vfs/share_fs.ts ShareFs.write); smaller ones are written on the
    * event loop, where a write(2) of a few KiB to the page cache costs less than the hand-off.

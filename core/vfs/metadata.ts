@@ -12,7 +12,9 @@
  * "stamp"). While the disk still shows the stamp the exact FILETIME is reported; once the file is
  * changed by anything (a write, another tool) the disk value wins again.
  */
+import * as fs from "node:fs";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { Limits } from "../limits.ts";
 import { SecurityTable } from "./security_store.ts";
 import { EaTable } from "./ea_store.ts";
 import { ReparseTable } from "./reparse_store.ts";
@@ -86,6 +88,24 @@ function returnArrays(stmt: StatementSync): void {
   s.setReturnArrays(true);
 }
 
+/**
+ * Bytes at the start of the `-shm` file compared to tell whether the database changed: the two
+ * copies of the WAL-index header (SQLite's file format, "WAL-Index Format": 48 bytes each). Every
+ * commit rewrites them (the change counter, the last valid frame, the frame checksums; a WAL
+ * restart changes the salts), whichever process or connection on this machine made it, and a
+ * checkpoint, which leaves the content as it was, does not.
+ */
+const WAL_HEADERS_BYTES = 96;
+
+/** Options of {@link MetaStore.open}. */
+export interface MetaStoreOptions {
+  /**
+   * Keep rows between requests while the database is unchanged (default true). Off in cluster
+   * mode, where another node's commits need not reach this machine's `-shm` memory.
+   */
+  cacheRows?: boolean;
+}
+
 /** An undecoded row returned by {@link MetaStore.getMany}: ino, birth, then COLS. */
 export type StoredRow = { readonly __storedRow: unique symbol } & readonly unknown[];
 
@@ -114,10 +134,27 @@ export class MetaStore {
 
   readonly #dk: DevKey;
 
+  /**
+   * #withSd rows kept across requests ("dev:ino" -> row, oldest first), so that an open of a file
+   * opened before does not query the database again. Used only after {@link #validRows} found the
+   * WAL-index header unchanged since they were read: any commit by anyone empties it. Null when
+   * off (options, or the `-shm` file could not be opened).
+   */
+  #rows: Map<string, Row> | null = null;
+  #keptHits = 0;
+  /** Reads answered from kept rows since the store opened (for tests and the status view). */
+  get keptRowHits(): number {
+    return this.#keptHits;
+  }
+  /** Descriptor of the database's `-shm` file, read-only, for {@link #validRows}. */
+  #shmFd = -1;
+  readonly #hdrSeen = new Uint8Array(WAL_HEADERS_BYTES);
+  readonly #hdrNow = new Uint8Array(WAL_HEADERS_BYTES);
+
   private constructor(db: DatabaseSync, devKey: DevKey) {
     this.#db = db;
     this.#dk = devKey;
-    this.security = new SecurityTable(db, () => this.#scoped?.clear(), devKey);
+    this.security = new SecurityTable(db, () => this.#forget(), devKey);
     this.eas = new EaTable(db, devKey);
     this.reparse = new ReparseTable(db, devKey);
     this.#get = db.prepare(`SELECT birth, ${COLS.join(", ")} FROM meta WHERE dev = ? AND ino = ?`);
@@ -166,10 +203,20 @@ export class MetaStore {
    * the same statement and keeping it for {@link get} inside the current {@link scope}.
    */
   securityWithRecord(dev: bigint, ino: bigint, birth: bigint): Uint8Array | null {
-    const row = this.#withSd.get(i64(this.#dk(dev)), i64(ino)) as unknown as
-      | readonly (bigint | Uint8Array | null)[]
-      | undefined;
-    if (!row) return this.security.get(dev, ino, birth);
+    const rows = this.#validRows();
+    const key = `${dev}:${ino}`;
+    let row = rows?.get(key) as readonly (bigint | Uint8Array | null)[] | undefined;
+    if (row === undefined) {
+      row = this.#withSd.get(i64(this.#dk(dev)), i64(ino)) as unknown as
+        | readonly (bigint | Uint8Array | null)[]
+        | undefined;
+      if (!row) return this.security.get(dev, ino, birth);
+      if (rows !== null) {
+        if (rows.size >= Limits.metaRowCacheEntries) rows.delete(rows.keys().next().value!);
+        rows.set(key, row as Row);
+      }
+    } else this.#keptHits++;
+    // The same steps whether the row was just read or kept: it holds what the database holds.
     const hasMeta = row[SD_AT], sdBirth = row[SD_AT + 1], stored = row[SD_AT + 2] as Uint8Array | null;
     const rec = hasMeta === null ? undefined : this.#checked(dev, ino, birth, row as Row, 0);
     let sd: Uint8Array | null = null;
@@ -185,7 +232,7 @@ export class MetaStore {
    * Opens (creating if needed) the store at `file`; `devKey` maps st_dev into the keys
    * (core/vfs/dev_key.ts: as is, or share-relative in cluster mode).
    */
-  static open(file: string, devKey: DevKey = rawDevKey): MetaStore {
+  static open(file: string, devKey: DevKey = rawDevKey, opts: MetaStoreOptions = {}): MetaStore {
     const db = new DatabaseSync(file);
     db.exec("PRAGMA journal_mode = WAL");
     // WAL + NORMAL: every change is committed (in the WAL, in the OS page cache) before the reply that
@@ -202,7 +249,55 @@ export class MetaStore {
         ctime INTEGER, cstampc INTEGER, cstampm INTEGER, alloc INTEGER,
         PRIMARY KEY (dev, ino)) WITHOUT ROWID`,
     );
-    return new MetaStore(db, devKey);
+    const store = new MetaStore(db, devKey);
+    if (opts.cacheRows ?? true) store.#watchShm(`${file}-shm`);
+    return store;
+  }
+
+  /** Turns the row cache on when the `-shm` file (there from the first read in WAL mode) opens. */
+  #watchShm(path: string): void {
+    try {
+      this.#shmFd = fs.openSync(path, "r");
+    } catch {
+      return; // no cache: every read goes to the database, as before
+    }
+    this.#rows = new Map();
+  }
+
+  /**
+   * The row cache when it may be used now: the WAL-index header is read again and, when it differs
+   * from the one seen when the rows were read, the rows are dropped first. A row read from the
+   * database after this check and kept is at least as new as the header seen; a commit after it
+   * changes the header, so the next check drops that row. Null when off or the header is unreadable.
+   */
+  #validRows(): Map<string, Row> | null {
+    const rows = this.#rows;
+    if (rows === null) return null;
+    let n = -1;
+    try {
+      n = fs.readSync(this.#shmFd, this.#hdrNow, 0, WAL_HEADERS_BYTES, 0);
+    } catch {
+      n = -1;
+    }
+    if (n !== WAL_HEADERS_BYTES) {
+      rows.clear();
+      return null;
+    }
+    const now = this.#hdrNow, seen = this.#hdrSeen;
+    for (let i = 0; i < WAL_HEADERS_BYTES; i++) {
+      if (now[i] !== seen[i]) {
+        rows.clear();
+        seen.set(now);
+        break;
+      }
+    }
+    return rows;
+  }
+
+  /** Forgets what reads kept (the scope's and the row cache): called before every write. */
+  #forget(): void {
+    this.#scoped?.clear();
+    this.#rows?.clear();
   }
 
   /**
@@ -217,6 +312,12 @@ export class MetaStore {
         const r = scoped.get(key);
         return r === undefined ? undefined : { ...r };
       }
+    }
+    // A kept #withSd row starts with the same columns as #get's (birth, then COLS).
+    const kept = this.#validRows()?.get(`${dev}:${ino}`);
+    if (kept !== undefined) {
+      this.#keptHits++;
+      return kept[SD_AT] === null ? undefined : this.#checked(dev, ino, birth, kept, 0);
     }
     const row = this.#get.get(i64(this.#dk(dev)), i64(ino)) as unknown as Row | undefined;
     if (!row) return undefined;
@@ -245,7 +346,7 @@ export class MetaStore {
   #checked(dev: bigint, ino: bigint, birth: bigint, row: Row, o: number): MetaRecord | undefined {
     const storedBirth = row[o];
     if (storedBirth !== null && birth !== 0n && storedBirth !== birth) {
-      this.#scoped?.clear();
+      this.#forget();
       this.#del.run(i64(this.#dk(dev)), i64(ino));
       return undefined;
     }
@@ -266,7 +367,7 @@ export class MetaStore {
 
   /** Stores the full record for (dev, ino); an all-null record deletes the row. */
   put(dev: bigint, ino: bigint, birth: bigint, r: MetaRecord): void {
-    this.#scoped?.clear();
+    this.#forget();
     const vals = [
       r.creationTime,
       r.attributes === null ? null : BigInt(r.attributes),
@@ -301,7 +402,7 @@ export class MetaStore {
 
   /** Forgets (dev, ino), its security descriptor and EAs included: called when the last link is removed. */
   delete(dev: bigint, ino: bigint): void {
-    this.#scoped?.clear();
+    this.#forget();
     // One transaction, one commit (one WAL append and lock round) for the four tables, committed
     // before the caller returns (docs/security.md "Durability"; docs/performance.md).
     const outer = this.#db.isTransaction;
@@ -328,6 +429,13 @@ export class MetaStore {
   }
 
   close(): void {
+    this.#rows = null;
+    if (this.#shmFd >= 0) {
+      try {
+        fs.closeSync(this.#shmFd);
+      } catch { /* closed once */ }
+      this.#shmFd = -1;
+    }
     if (this.#db.isOpen) this.#db.close();
   }
 }

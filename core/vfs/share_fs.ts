@@ -914,7 +914,11 @@ export class ShareFs {
     }
     const safe = opts.label.replace(/[^A-Za-z0-9_.-]/g, "_") || "share";
     const devKey = opts.shareRelativeDevices ? shareRelativeDevKey(st.dev) : rawDevKey;
-    const store = MetaStore.open(`${opts.stateDir}/${safe}.vfsmeta.sqlite`, devKey);
+    // Cluster mode: another node's commits need not reach this machine's memory, so no row is kept
+    // between requests (core/vfs/metadata.ts).
+    const store = MetaStore.open(`${opts.stateDir}/${safe}.vfsmeta.sqlite`, devKey, {
+      cacheRows: opts.sharedWriters !== true,
+    });
     // Like the database, the stream store is outside the share: clients cannot name it.
     const streams = StreamStore.open(`${stateReal}/${safe}.streams`, devKey);
     return new ShareFs(opts, root, store, streams, st);
