@@ -268,11 +268,17 @@ export class MetaStore {
    * The row cache when it may be used now: the WAL-index header is read again and, when it differs
    * from the one seen when the rows were read, the rows are dropped first. A row read from the
    * database after this check and kept is at least as new as the header seen; a commit after it
-   * changes the header, so the next check drops that row. Null when off or the header is unreadable.
+   * changes the header, so the next check drops that row. Null when off, inside a transaction, or
+   * when the header is unreadable.
    */
   #validRows(): Map<string, Row> | null {
     const rows = this.#rows;
     if (rows === null) return null;
+    // Inside a transaction a read may see changes a ROLLBACK takes back without touching the header.
+    if (this.#db.isTransaction) {
+      rows.clear();
+      return null;
+    }
     let n = -1;
     try {
       n = fs.readSync(this.#shmFd, this.#hdrNow, 0, WAL_HEADERS_BYTES, 0);
