@@ -142,7 +142,7 @@ export class MetaStore {
    */
   #rows: Map<string, Row> | null = null;
   #keptHits = 0;
-  /** Reads answered from kept rows since the store opened (for tests and the status view). */
+  /** Reads answered from kept rows since the store opened (for tests). */
   get keptRowHits(): number {
     return this.#keptHits;
   }
@@ -250,12 +250,12 @@ export class MetaStore {
         PRIMARY KEY (dev, ino)) WITHOUT ROWID`,
     );
     const store = new MetaStore(db, devKey);
-    if (opts.cacheRows ?? true) store.#watchShm(`${file}-shm`);
+    if (opts.cacheRows ?? true) store.#openShm(`${file}-shm`);
     return store;
   }
 
-  /** Turns the row cache on when the `-shm` file (there from the first read in WAL mode) opens. */
-  #watchShm(path: string): void {
+  /** Opens the `-shm` file (there from the first read in WAL mode) and with it turns the row cache on. */
+  #openShm(path: string): void {
     try {
       this.#shmFd = fs.openSync(path, "r");
     } catch {
