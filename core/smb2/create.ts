@@ -105,18 +105,16 @@ const VALID_ATTRS = 0x00007fb7;
 
 /**
  * SMB2 CREATE handler. Its synchronous part walks the path once: the access check, the share-mode
- * plan and the open share the walk (ShareFs.lookupScope; docs/performance.md). A large directory's
- * case index that walk would build is read asynchronously before it (ShareFs.prepareLookup), so
- * the walk does not hold up other clients.
+ * plan and the open share the walk (ShareFs.lookupScopeAt; docs/performance.md). A large directory's
+ * case index that walk would build is read asynchronously before it, so the walk does not hold up
+ * other clients; a path found in its exact case is not stat'ed twice.
  */
 export function handleCreate(ctx: RequestCtx): Reply | Promise<Reply> {
   const req = decodeCreateRequest(ctx.pdu);
   const fs = ctx.tree?.fs;
   if (!fs) return createOn(ctx, req);
   const posix = ctx.conn.negotiated?.posix === true && req.contexts.posix !== undefined;
-  const pending = fs.prepareLookup(req.name, posix);
-  if (pending) return pending.then(() => fs.lookupScope(() => createOn(ctx, req)));
-  return fs.lookupScope(() => createOn(ctx, req));
+  return fs.lookupScopeAt(req.name, posix, () => createOn(ctx, req));
 }
 
 function createOn(ctx: RequestCtx, req: CreateRequest): Reply | Promise<Reply> {

@@ -150,6 +150,8 @@ export class MetaStore {
   #shmFd = -1;
   readonly #hdrSeen = new Uint8Array(WAL_HEADERS_BYTES);
   readonly #hdrNow = new Uint8Array(WAL_HEADERS_BYTES);
+  /** #hdrSeen was read after the last write through this store (#forget). */
+  #hdrKnown = false;
 
   private constructor(db: DatabaseSync, devKey: DevKey) {
     this.#db = db;
@@ -203,10 +205,11 @@ export class MetaStore {
    * the same statement and keeping it for {@link get} inside the current {@link scope}.
    */
   securityWithRecord(dev: bigint, ino: bigint, birth: bigint): Uint8Array | null {
-    const rows = this.#validRows();
     const key = `${dev}:${ino}`;
-    let row = rows?.get(key) as readonly (bigint | Uint8Array | null)[] | undefined;
+    let row = this.#kept(key) as readonly (bigint | Uint8Array | null)[] | undefined;
     if (row === undefined) {
+      // Before the read: a row read after the header was seen is at least as new as it.
+      const rows = this.#rowsToFill();
       row = this.#withSd.get(i64(this.#dk(dev)), i64(ino)) as unknown as
         | readonly (bigint | Uint8Array | null)[]
         | undefined;
@@ -264,6 +267,23 @@ export class MetaStore {
     this.#rows = new Map();
   }
 
+  /** The kept row for `key` when it may be used now ({@link #validRows}), or undefined. */
+  #kept(key: string): Row | undefined {
+    // Nothing kept for `key`: the header need not be read (nothing of the cache is used).
+    if (this.#rows === null || !this.#rows.has(key)) return undefined;
+    return this.#validRows()?.get(key);
+  }
+
+  /**
+   * The row cache to keep a row about to be read in, or null (as {@link #validRows}). The header is
+   * read only when none is known since the last write through this store: a header seen before that
+   * write no longer matches, and rows kept against it would be dropped at their first use.
+   */
+  #rowsToFill(): Map<string, Row> | null {
+    if (this.#rows === null || this.#db.isTransaction || !this.#hdrKnown) return this.#validRows();
+    return this.#rows;
+  }
+
   /**
    * The row cache when it may be used now: the WAL-index header is read again and, when it differs
    * from the one seen when the rows were read, the rows are dropped first. A row read from the
@@ -287,8 +307,10 @@ export class MetaStore {
     }
     if (n !== WAL_HEADERS_BYTES) {
       rows.clear();
+      this.#hdrKnown = false;
       return null;
     }
+    this.#hdrKnown = true;
     const now = this.#hdrNow, seen = this.#hdrSeen;
     for (let i = 0; i < WAL_HEADERS_BYTES; i++) {
       if (now[i] !== seen[i]) {
@@ -304,6 +326,7 @@ export class MetaStore {
   #forget(): void {
     this.#scoped?.clear();
     this.#rows?.clear();
+    this.#hdrKnown = false;
   }
 
   /**
@@ -320,7 +343,7 @@ export class MetaStore {
       }
     }
     // A kept #withSd row starts with the same columns as #get's (birth, then COLS).
-    const kept = this.#validRows()?.get(`${dev}:${ino}`);
+    const kept = this.#kept(`${dev}:${ino}`);
     if (kept !== undefined) {
       this.#keptHits++;
       return kept[SD_AT] === null ? undefined : this.#checked(dev, ino, birth, kept, 0);

@@ -496,6 +496,12 @@ interface DirIndex {
 }
 
 /** Internal result of walking a path. */
+/** An `lstat` taken just before a walk ({@link ShareFs.lookupScopeAt}), for that walk to use. */
+interface LstatSeed {
+  readonly abs: string;
+  readonly st: FileStat;
+}
+
 interface Lookup {
   /** On-disk relative path with "/" separators ("" for the root). */
   rel: string;
@@ -850,6 +856,8 @@ export class ShareFs {
    */
   #memo: Map<string, Lookup> | null = null;
   #memoDepth = 0;
+  /** The `lstat` a {@link lookupScopeAt} took before its scope: used once by its walk, then null. */
+  #seed: LstatSeed | null = null;
   /** The fstat of the descriptor #openChecked returned last (read right after it returns). */
   #openedSt: FileStat | null = null;
   /**
@@ -947,7 +955,7 @@ export class ShareFs {
    * lookup) a case-insensitive match.
    */
   #findChild(dirAbs: string, comp: string, exact = false): { name: string; st: FileStat } | undefined {
-    let st = lstatIfAny(`${dirAbs}/${comp}`);
+    let st = this.#lstatWalk(`${dirAbs}/${comp}`);
     if (st) return { name: comp, st };
     if (exact) return undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -1131,6 +1139,24 @@ export class ShareFs {
    * by the walk itself, synchronously). Never fails: whatever it cannot read, the walk reports.
    */
   prepareLookup(path: string, posix = false): Promise<void> | null {
+    const pre = this.#prepare(path, posix);
+    return pre instanceof Promise ? pre : null;
+  }
+
+  /**
+   * {@link prepareLookup}, then {@link lookupScope} running `fn` (a CREATE's synchronous step). When
+   * the path exists in its exact case, the `lstat` that found it there is the walk's `lstat` of its
+   * last component (taken moments before, in the same synchronous step: the same race with another
+   * program as between two walks of one step, and the open still checks (dev, ino)).
+   */
+  lookupScopeAt<T>(path: string, posix: boolean, fn: () => T | Promise<T>): T | Promise<T> {
+    const pre = this.#prepare(path, posix);
+    if (pre instanceof Promise) return pre.then(() => this.lookupScope(fn));
+    return this.lookupScope(fn, pre);
+  }
+
+  /** {@link prepareLookup}'s work: the read to wait for, or the `lstat` that made it unneeded, or null. */
+  #prepare(path: string, posix: boolean): Promise<void> | LstatSeed | null {
     if (posix) return null;
     let comps: string[];
     try {
@@ -1143,7 +1169,9 @@ export class ShareFs {
     }
     if (comps.length === 0) return null;
     if (this.#dirCache.has(this.#abs(comps.slice(0, -1).join("/")))) return null;
-    if (lstatIfAny(this.#abs(comps.join("/"))) !== undefined) return null;
+    const abs = this.#abs(comps.join("/"));
+    const st = lstatIfAny(abs);
+    if (st !== undefined) return { abs, st };
     return this.#prepareAlong(comps);
   }
 
@@ -1302,18 +1330,35 @@ export class ShareFs {
    * and the open still checks the object it opened against the walk's (dev, ino) (#openChecked).
    * Another program's change between two walks of one step is the same race as between two steps.
    */
-  lookupScope<T>(fn: () => T): T {
+  lookupScope<T>(fn: () => T, seed: LstatSeed | null = null): T {
     if (this.#memoDepth++ === 0) {
       this.#memo = new Map();
       this.#seq++;
+      this.#seed = seed;
     }
     try {
       // The sidecar's reads are shared the same way: the descriptor the access check reads and the
       // record the open reads come from one statement (MetaStore.scope).
       return this.#store.scope(fn);
     } finally {
-      if (--this.#memoDepth === 0) this.#memo = null;
+      if (--this.#memoDepth === 0) {
+        this.#memo = null;
+        this.#seed = null;
+      }
     }
+  }
+
+  /**
+   * The `lstat` of `abs` for a walk: the scope's seed ({@link lookupScopeAt}) once when it is for
+   * that very path, else a new one.
+   */
+  #lstatWalk(abs: string): FileStat | undefined {
+    const seed = this.#seed;
+    if (seed !== null && seed.abs === abs) {
+      this.#seed = null;
+      return seed.st;
+    }
+    return lstatIfAny(abs);
   }
 
   /**
@@ -1327,6 +1372,7 @@ export class ShareFs {
   /** Forgets the walks of the current {@link lookupScope} (the share changed). */
   #forgetWalks(): void {
     this.#memo?.clear();
+    this.#seed = null;
   }
 
   #walk(path: string, posix: boolean): Lookup {

@@ -57,6 +57,40 @@ Deno.test("ShareFs.lookupScope: an open of a file replaced after the walk opens 
   }
 });
 
+Deno.test("ShareFs.lookupScopeAt: a change through the share inside the scope forgets the lstat taken before it", () => {
+  const f = makeShare();
+  try {
+    fs.writeFileSync(`${f.root}/s.txt`, "old");
+    const old = f.share.resolve("s.txt").fileId;
+    f.share.lookupScopeAt("s.txt", false, () => {
+      const r = f.share.create("other.txt", { disposition: D.CREATE });
+      f.share.closeHandle(r.handle);
+      fs.renameSync(`${f.root}/s.txt`, `${f.root}/gone.txt`);
+      fs.writeFileSync(`${f.root}/s.txt`, "newer");
+      const now = f.share.resolve("s.txt");
+      assert.notEqual(now.fileId, old);
+    });
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("ShareFs.lookupScopeAt: the lstat taken before the scope is not used after it ends", () => {
+  const f = makeShare();
+  try {
+    fs.writeFileSync(`${f.root}/t.txt`, "old");
+    let inside = 0n;
+    f.share.lookupScopeAt("t.txt", false, () => inside = f.share.resolve("t.txt").fileId);
+    f.share.lookupScopeAt("t.txt", false, () => {}); // its lstat is not walked with
+    fs.renameSync(`${f.root}/t.txt`, `${f.root}/gone.txt`);
+    fs.writeFileSync(`${f.root}/t.txt`, "newer");
+    assert.notEqual(f.share.resolve("t.txt").fileId, inside);
+    f.share.lookupScope(() => assert.notEqual(f.share.resolve("t.txt").fileId, inside));
+  } finally {
+    f.cleanup();
+  }
+});
+
 Deno.test("ShareFs.create: an open reports the stored attributes and the descriptor's own size", () => {
   const f = makeShare();
   try {

@@ -76,6 +76,31 @@ Deno.test(
 );
 
 Deno.test(
+  "MetaStore row cache: a row kept without a header read, after another connection's commit, is not used past it",
+  withStore((a, file) => {
+    const b = MetaStore.open(file);
+    try {
+      seed(a, 0x2, [1]); // (1, 10) kept, header seen
+      const r = emptyMeta();
+      r.attributes = 0x20;
+      a.put(1n, 20n, 7n, r);
+      a.securityWithRecord(1n, 10n, 7n); // after a's own write: header read again, (1, 10) kept
+      b.security.put(1n, 10n, 7n, new Uint8Array([2])); // commit unseen by a
+      b.update(1n, 20n, 7n, (m) => m.attributes = 0x4);
+      // A miss reads no header: (1, 20) is read now (b's commit included) and kept with (1, 10).
+      assert.equal(a.securityWithRecord(1n, 20n, 7n), null);
+      assert.equal(a.get(1n, 20n, 7n)?.attributes, 0x4);
+      // The next use of the cache reads the header, sees b's commit and drops both.
+      assert.deepEqual(a.securityWithRecord(1n, 10n, 7n), new Uint8Array([2]));
+      b.update(1n, 20n, 7n, (m) => m.attributes = 0x1);
+      assert.equal(a.get(1n, 20n, 7n)?.attributes, 0x1);
+    } finally {
+      b.close();
+    }
+  }),
+);
+
+Deno.test(
   "MetaStore row cache: a commit by another process is seen by the next read",
   withStore(async (a, file) => {
     seed(a, 0x2, [1]);
