@@ -112,11 +112,12 @@ export const Limits = {
    * Descriptors kept out of the open budget (core/fd_budget.ts): listeners, the control socket, the
    * accounts Worker, inotify, logs and sqlite's temporary files, and the `dirListStreams` (32)
    * directories that enumerations keep open; plus one per `max connections` (the socket) and this
-   * many per share: its metadata database, WAL and shared-memory files, and the descriptors it keeps
-   * after a close (`spareFdsPerShare`).
+   * many per share: its metadata database, WAL and shared-memory files, the row cache's own
+   * read-only descriptor of the shared-memory file (core/vfs/metadata.ts), and the descriptors it
+   * keeps after a close (`spareFdsPerShare`).
    */
   fdReserve: 96,
-  fdPerShare: 3,
+  fdPerShare: 4,
   /**
    * Descriptors of closed regular files a share keeps for `spareFdMs`, so that an open of the same
    * file with the same flags soon after takes one instead of opening the path again
