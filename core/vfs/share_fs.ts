@@ -495,13 +495,13 @@ interface DirIndex {
   shorts?: { byName: Map<string, string>; byShort: Map<string, string> };
 }
 
-/** Internal result of walking a path. */
 /** An `lstat` taken just before a walk ({@link ShareFs.lookupScopeAt}), for that walk to use. */
 interface LstatSeed {
   readonly abs: string;
   readonly st: FileStat;
 }
 
+/** Internal result of walking a path. */
 interface Lookup {
   /** On-disk relative path with "/" separators ("" for the root). */
   rel: string;
