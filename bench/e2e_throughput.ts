@@ -21,6 +21,11 @@
  *   both nodes (bench/cluster_rows.ts); needs /usr/bin/etcd, skipped without it.
  * `--rows=all` runs every group. `--quick` shrinks every size and time for a smoke run.
  *
+ * Every timed run follows an unmeasured one on the same server doing the same thing (transfers:
+ * --warmup-mib; raw-client loops: 0.5 s; smbtorture rows: 1 s; stat/delete: a quarter as many other
+ * files), none with --quick: the rows measure a server whose code for that path has been compiled, as
+ * a server in use is, not a fresh process's first seconds (docs/performance.md "Warm-up").
+ *
  * Client files go to --dir (/dev/shm). The shares cannot live under /dev/shm: Deno refuses any /dev
  * path without --allow-all ("Requires all access"), and the server runs with scoped permissions. So
  * when run as root the bench mounts a private tmpfs under the system temp dir for both servers' shares
@@ -581,6 +586,7 @@ async function runTableGroups(
                   "torture:nprocs": String(nconns),
                   "torture:qdepth": "1",
                 },
+                o.quick ? 0 : 1,
               );
               addMeasure(out.rows, tproto, kind, m);
               log(`  smbtorture open+close x${nconns} ${LABEL[kind]}: ${m.value.toFixed(0)} ops/s`);
@@ -603,7 +609,7 @@ async function runTableGroups(
             better: "higher",
           });
           try {
-            const m = await metaRows(server, SHARE, o.metaFiles);
+            const m = await metaRows(server, SHARE, o.metaFiles, o.quick ? 0 : Math.ceil(o.metaFiles / 4));
             addMeasure(out.rows, proto("stat"), kind, m.stat);
             addMeasure(out.rows, proto("delete"), kind, m.del);
             log(
@@ -639,7 +645,15 @@ async function runTableGroups(
           // The same row with Samba's C client, whose own cost per round trip is lower than the raw client's.
           const tproto = { ...proto, name: "echo, 1 connection (smbtorture smb2.bench.echo)" };
           try {
-            const m = await tortureBench(server, SHARE, "smb2.bench.echo", "echo", o.openSeconds);
+            const m = await tortureBench(
+              server,
+              SHARE,
+              "smb2.bench.echo",
+              "echo",
+              o.openSeconds,
+              {},
+              o.quick ? 0 : 1,
+            );
             addMeasure(out.rows, tproto, kind, m);
             log(`  smbtorture echo ${LABEL[kind]}: ${m.value.toFixed(0)} ops/s`);
           } catch (e) {

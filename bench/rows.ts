@@ -216,23 +216,27 @@ export async function runtimeFloorRow(seconds: number): Promise<Measure> {
   }
 }
 
-/** stat and delete per file through libsmbclient over `count` files made on the share's disk. */
+/**
+ * stat and delete per file through libsmbclient over `count` files made on the share's disk. Before
+ * the timed passes, the same two passes run unmeasured over `warmCount` other files (`warm-*`), as
+ * the other one-request-at-a-time rows warm up first (timedLoops, tortureBench): the timed passes
+ * measure files seen for the first time by a server whose code for them has been compiled.
+ */
 export async function metaRows(
   server: ServerHandle,
   share: string,
   count: number,
+  warmCount = Math.ceil(count / 4),
 ): Promise<{ stat: Measure; del: Measure }> {
   const dir = server.shareDirs[share];
-  const prefix = "meta-";
-  for (let i = 0; i < count; i++) Deno.writeFileSync(`${dir}/${prefix}${i}`, new Uint8Array(64));
   const script = new URL("./smbc_meta.ts", import.meta.url).pathname;
-  const run = async (op: "stat" | "delete"): Promise<Measure> => {
+  const run = async (op: "stat" | "delete", prefix: string, n: number): Promise<Measure> => {
     const baseline = new Set(descendantPids(server.pid));
     const cpu0 = treeCpuSeconds(server.pid);
     const r = await runCommand(
       Deno.execPath(),
-      ["run", "-A", script, String(server.port), share, TEST_USER, TEST_PASS, prefix, String(count), op],
-      { timeoutMs: 60_000 + count * 20 },
+      ["run", "-A", script, String(server.port), share, TEST_USER, TEST_PASS, prefix, String(n), op],
+      { timeoutMs: 60_000 + n * 20 },
     );
     await settle(server.pid, baseline);
     // Includes one session setup and tree connect (the untimed warm-up call): a few ms of CPU.
@@ -245,15 +249,20 @@ export async function metaRows(
     const j = JSON.parse(r.stdout.trim().split("\n").pop()!) as { count: number; seconds: number };
     return { value: j.count / j.seconds, cpu: (cpu / j.count) * 1000 };
   };
-  try {
-    const stat = await run("stat");
-    const del = await run("delete");
+  const passes = async (prefix: string, n: number): Promise<{ stat: Measure; del: Measure }> => {
+    for (let i = 0; i < n; i++) Deno.writeFileSync(`${dir}/${prefix}${i}`, new Uint8Array(64));
+    const stat = await run("stat", prefix, n);
+    const del = await run("delete", prefix, n);
     const left = [...Deno.readDirSync(dir)].filter((e) => e.name.startsWith(prefix)).length;
-    if (left !== 0) throw new Error(`libsmbclient delete left ${left} of ${count} files on disk`);
+    if (left !== 0) throw new Error(`libsmbclient delete left ${left} of ${n} files on disk`);
     return { stat, del };
+  };
+  try {
+    if (warmCount > 0) await passes("warm-", warmCount);
+    return await passes("meta-", count);
   } finally {
     for (const e of [...Deno.readDirSync(dir)]) {
-      if (e.name.startsWith(prefix)) Deno.removeSync(`${dir}/${e.name}`);
+      if (e.name.startsWith("meta-") || e.name.startsWith("warm-")) Deno.removeSync(`${dir}/${e.name}`);
     }
   }
 }
@@ -270,7 +279,10 @@ export function parseTortureRate(output: string, op: string): number {
 /**
  * smbtorture's own bench test `test` (e.g. smb2.bench.echo: one connection, one request in flight)
  * for `seconds`; operations `op` per second (mean of its per-second reports) and server CPU per 1000
- * operations (its CPU over the run, session setup included, divided by rate x seconds).
+ * operations (its CPU over the run, session setup included, divided by rate x seconds). The same test
+ * runs once before for `warmSeconds`, unmeasured, as the raw-client rows' loops do (timedLoops): the
+ * timed run measures a server whose code for this path has been compiled, as in use, not the first
+ * seconds of a fresh process (docs/performance.md "Warm-up").
  */
 export async function tortureBench(
   server: ServerHandle,
@@ -279,28 +291,40 @@ export async function tortureBench(
   op: string,
   seconds: number,
   options: Record<string, string> = {},
+  warmSeconds = 1,
 ): Promise<Measure> {
+  const run = (secs: number): Promise<{ out: string; failed: boolean }> =>
+    runCommand("smbtorture", [
+      "-p",
+      String(server.port),
+      `//127.0.0.1/${share}`,
+      "-U",
+      `${TEST_USER}%${TEST_PASS}`,
+      `--option=torture:timelimit=${secs}`,
+      ...Object.entries(options).map(([k, v]) => `--option=${k}=${v}`),
+      test,
+    ], { timeoutMs: 60_000 + secs * 1000 }).then((r) => {
+      const out = r.stdout + r.stderr;
+      return { out, failed: r.code !== 0 || r.timedOut || !/^success: /m.test(out) };
+    });
+  const fail = (out: string): Error =>
+    new Error(`smbtorture ${test}: ${out.trim().split("\n").slice(-3).join(" | ")}`);
+  if (warmSeconds > 0) {
+    const before = new Set(descendantPids(server.pid));
+    const w = await run(Math.max(1, Math.round(warmSeconds)));
+    await settle(server.pid, before);
+    if (w.failed) throw fail(w.out);
+  }
   const baseline = new Set(descendantPids(server.pid));
   const cpu0 = treeCpuSeconds(server.pid);
   const t0 = performance.now();
-  const r = await runCommand("smbtorture", [
-    "-p",
-    String(server.port),
-    `//127.0.0.1/${share}`,
-    "-U",
-    `${TEST_USER}%${TEST_PASS}`,
-    `--option=torture:timelimit=${Math.max(1, Math.round(seconds))}`,
-    ...Object.entries(options).map(([k, v]) => `--option=${k}=${v}`),
-    test,
-  ], { timeoutMs: 60_000 + seconds * 1000 });
+  const r = await run(Math.max(1, Math.round(seconds)));
   const elapsed = (performance.now() - t0) / 1000;
   await settle(server.pid, baseline);
   const cpu = treeCpuSeconds(server.pid) - cpu0;
-  const out = r.stdout + r.stderr;
+  const out = r.out;
   const rate = parseTortureRate(out, op);
-  if (r.code !== 0 || r.timedOut || !/^success: /m.test(out) || !Number.isFinite(rate)) {
-    throw new Error(`smbtorture ${test}: ${out.trim().split("\n").slice(-3).join(" | ")}`);
-  }
+  if (r.failed || !Number.isFinite(rate)) throw fail(out);
   // Operations in the run: rate x its measuring time (the rest of `elapsed` is setup).
   const ops = rate * Math.min(elapsed, Math.max(1, Math.round(seconds)));
   return { value: rate, cpu: (cpu / ops) * 1000 };

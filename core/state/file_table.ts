@@ -548,7 +548,7 @@ export class FileTable {
     const open = this.#opens.get(persistentId);
     if (!open) return { last: false, deleteNow: false };
     this.#opens.delete(persistentId);
-    this.#clearTimer(`o:${persistentId}`);
+    this.#clearTimer("o:", persistentId);
     const file = this.#files.get(open.fileKey);
     if (open.leaseId !== null) {
       const l = this.#leases.get(open.leaseId);
@@ -556,7 +556,7 @@ export class FileTable {
         l.opens.delete(persistentId);
         if (l.opens.size === 0) {
           this.#leases.delete(l.id);
-          this.#clearTimer(`l:${l.id}`);
+          this.#clearTimer("l:", l.id);
           file?.leases.delete(l.id);
         }
       }
@@ -699,7 +699,7 @@ export class FileTable {
     if (!o) return Status.FILE_CLOSED;
     const to = o.oplockBreakTo;
     if (to === null) return Status.INVALID_OPLOCK_PROTOCOL;
-    this.#clearTimer(`o:${persistentId}`);
+    this.#clearTimer("o:", persistentId);
     o.oplockBreakTo = null;
     if ((level !== OplockLevel.NONE && level !== OplockLevel.II) || level > to) {
       o.oplock = OplockLevel.NONE;
@@ -723,7 +723,7 @@ export class FileTable {
     if (!l) return { status: Status.OBJECT_NAME_NOT_FOUND };
     if (!l.breaking) return { status: Status.UNSUCCESSFUL };
     if ((state & ~l.breakTo) !== 0) return { status: Status.REQUEST_NOT_ACCEPTED };
-    this.#clearTimer(`l:${l.id}`);
+    this.#clearTimer("l:", l.id);
     l.state = state;
     l.breaking = false;
     l.breakTo = 0;
@@ -789,7 +789,10 @@ export class FileTable {
     for (const r of list) r();
   }
 
-  #clearTimer(k: string): void {
+  /** Clears the timer `kind + id` (the key is made only when some timer exists: a CLOSE saves it). */
+  #clearTimer(kind: "o:" | "l:", id: bigint | string): void {
+    if (this.#timers.size === 0) return;
+    const k = `${kind}${id}`;
     const t = this.#timers.get(k);
     if (t !== undefined) {
       clearTimeout(t);

@@ -115,6 +115,8 @@ export class MetaStore {
   readonly #get: StatementSync;
   readonly #put: StatementSync;
   readonly #del: StatementSync;
+  /** Whether any table holds a row of (dev, ino): {@link delete} writes only then. */
+  readonly #stored: StatementSync;
   readonly #many: StatementSync;
   /** Stored NT security descriptors (core/vfs/security_store.ts), in the same database. */
   readonly security: SecurityTable;
@@ -168,6 +170,14 @@ export class MetaStore {
       })`,
     );
     this.#del = db.prepare("DELETE FROM meta WHERE dev = ? AND ino = ?");
+    // Every table delete() clears (the sub-stores above have created theirs).
+    this.#stored = db.prepare(
+      `SELECT ${
+        ["meta", "security", "eas", "reparse", "objid"].map((t) =>
+          `EXISTS (SELECT 1 FROM ${t} WHERE dev = ?1 AND ino = ?2)`
+        ).join(" OR ")
+      } AS stored`,
+    );
     this.#many = db.prepare(
       `SELECT ino, birth, ${
         COLS.join(", ")
@@ -431,6 +441,13 @@ export class MetaStore {
 
   /** Forgets (dev, ino), its security descriptor and EAs included: called when the last link is removed. */
   delete(dev: bigint, ino: bigint): void {
+    // Most files removed have nothing stored (made outside the share, or through it with nothing of
+    // their own to keep): one read answers that, and then there is no write transaction to pay for
+    // (two statements, four deletes, the locks) and nothing kept is forgotten. What this step reads
+    // is what it would have deleted: nothing else of this process writes the store within it, and
+    // another process's row added after the read is ordered after this delete, as after a commit.
+    const row = this.#stored.get(i64(this.#dk(dev)), i64(ino)) as { stored: number | bigint } | undefined;
+    if (row !== undefined && Number(row.stored) === 0) return;
     this.#forget();
     // One transaction, one commit (one WAL append and lock round) for the four tables, committed
     // before the caller returns (docs/security.md "Durability"; docs/performance.md).

@@ -1647,14 +1647,17 @@ export class ShareFs {
       : ((base & o.createMask) | o.forceCreateMode) & 0o7777;
   }
 
-  /** Records attributes/allocation for a file just created or overwritten. */
+  /**
+   * Records attributes/allocation for a file just created or overwritten. Returns whether it changed
+   * the file's mode (READONLY without stored attributes), so that a stat taken before is stale.
+   */
   #initMeta(
     st: FileStat,
     isDir: boolean,
     req: CreateRequest,
     fd: number,
     creationTime: bigint | null = null,
-  ): void {
+  ): boolean {
     const reqAttrs = (req.fileAttributes ?? 0) & SETTABLE_ATTRS;
     const alloc = req.allocationSize && req.allocationSize > 0n ? req.allocationSize : null;
     const storeAttrs = this.options.storeDosAttributes;
@@ -1672,7 +1675,9 @@ export class ShareFs {
     if (!storeAttrs && !isDir && (reqAttrs & FileAttr.READONLY)) {
       // Without stored attributes READONLY maps to the permission bits (the fd stays writable).
       fs.fchmodSync(fd, Number(st.mode & 0o7777n) & ~0o222);
+      return true;
     }
+    return false;
   }
 
   // ---------------------------------------------------------------- CREATE
@@ -2096,15 +2101,30 @@ export class ShareFs {
     return this.options.hideDotFiles && name.startsWith(".");
   }
 
-  /** Gives a file just created the request's Unix owner ({@link CreateRequest.owner}). */
-  #chownNew(fd: number, req: CreateRequest): void {
-    if (!req.owner) return;
+  /**
+   * Gives a file just created the request's Unix owner ({@link CreateRequest.owner}). Returns whether
+   * it changed the file (its owner, and with it its change time).
+   */
+  #chownNew(fd: number, req: CreateRequest): boolean {
+    if (!req.owner) return false;
     try {
       fs.fchownSync(fd, req.owner.uid, req.owner.gid);
+      return true;
     } catch (e) {
       // EPERM: the server does not run as root, so files stay its own (docs/acl.md).
       if ((e as { code?: string }).code !== "EPERM") throw e;
+      return false;
     }
+  }
+
+  /**
+   * Sets the exact `mode` of a file just created, whatever the process umask, unless the stat of its
+   * open (`opened`) shows it already has it. Returns whether it changed the file.
+   */
+  #chmodNew(fd: number, opened: FileStat, mode: number): boolean {
+    if ((Number(opened.mode) & 0o7777) === mode) return false;
+    fs.fchmodSync(fd, mode);
+    return true;
   }
 
   #createNew(lk: Lookup, req: CreateRequest, wantDir: boolean): CreateResult {
@@ -2117,14 +2137,16 @@ export class ShareFs {
       throw new VfsError("invalid_name", "file name with a trailing backslash");
     }
     let fd: number;
+    // Whether the file changed after the stat its open took (#openChecked): then it is taken again.
+    let changed: boolean;
     if (wantDir) {
       const mode = this.#newMode(true, req.posixMode);
       fs.mkdirSync(lk.abs, mode);
       this.#noteEntry(lk.parentAbs, lk.name, true);
       try {
         fd = this.#openChecked(lk.abs, C.O_RDONLY | C.O_DIRECTORY, undefined);
-        fs.fchmodSync(fd, mode); // exact mode, whatever the process umask
-        this.#chownNew(fd, req);
+        changed = this.#chmodNew(fd, this.#openedSt!, mode);
+        changed = this.#chownNew(fd, req) || changed;
       } catch (e) {
         try {
           fs.rmdirSync(lk.abs);
@@ -2136,17 +2158,19 @@ export class ShareFs {
       fd = this.#openChecked(lk.abs, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode);
       this.#noteEntry(lk.parentAbs, lk.name, true);
       try {
-        fs.fchmodSync(fd, mode);
-        this.#chownNew(fd, req);
+        changed = this.#chmodNew(fd, this.#openedSt!, mode);
+        changed = this.#chownNew(fd, req) || changed;
       } catch (e) {
         fs.closeSync(fd);
         throw e;
       }
     }
-    const st = fs.fstatSync(fd, { bigint: true });
-    this.#initMeta(st, wantDir, req, fd);
+    // A descriptor's stat through node:fs costs 15-20 µs here: one per create when nothing changed
+    // the file since its open, else one more (docs/performance.md "Errors on the way").
+    const st: FileStat = changed ? fs.fstatSync(fd, { bigint: true }) : this.#openedSt!;
+    const chmodded = this.#initMeta(st, wantDir, req, fd);
     const h = new VfsHandle(fd, wantDir, !wantDir, st.dev, st.ino, toSmb(lk.rel));
-    const meta = this.#meta(fs.fstatSync(fd, { bigint: true }), lk.name);
+    const meta = this.#meta(chmodded ? fs.fstatSync(fd, { bigint: true }) : st, lk.name);
     return { handle: h, createAction: CreateAction.CREATED, meta, relPath: h.relPath };
   }
 

@@ -226,6 +226,23 @@ Deno.test("FrameWriter: concurrent sends are written whole and in the order queu
   assertEquals(conn.written(), concat(a, b1, b2, c));
 });
 
+Deno.test("FrameWriter: with nothing queued a send starts writing before it returns; later ones wait their turn", async () => {
+  const conn = new FakeConn();
+  conn.slowWrites = true;
+  const w = new FrameWriter(conn.asConn());
+  const first = w.send(pattern(4, 1));
+  assertEquals(conn.writeCalls, [4]); // started at once: the queue was empty
+  const second = w.send(pattern(6, 2));
+  assertEquals(conn.writeCalls, [4]); // behind the first, not started
+  await Promise.all([first, second]);
+  assertEquals(conn.written(), concat(pattern(4, 1), pattern(6, 2)));
+  // Written whole before: the next send starts at once again.
+  void w.send(pattern(3, 3));
+  assertEquals(conn.writeCalls, [4, 6, 3]);
+  await w.drain();
+  assertEquals(w.queuedBytes, 0);
+});
+
 Deno.test("FrameWriter: drain resolves after everything queued before it is written", async () => {
   const conn = new FakeConn();
   conn.slowWrites = true;

@@ -159,3 +159,61 @@ Deno.test("MetaStore row cache: off with cacheRows false", () => {
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test(
+  "MetaStore.delete: a file with nothing stored costs no write, so rows kept for other files stay",
+  withStore((s) => {
+    seed(s, 0x2, [1, 2, 3]);
+    assert.equal(s.securityWithRecord(1n, 10n, 7n) !== null, true);
+    const before = s.keptRowHits;
+    s.delete(1n, 99n); // nothing stored for (1, 99)
+    assert.deepEqual(s.securityWithRecord(1n, 10n, 7n), new Uint8Array([1, 2, 3]));
+    assert.equal(s.keptRowHits, before + 1);
+    // A file with something stored is deleted, and what was kept is forgotten.
+    s.delete(1n, 10n);
+    assert.equal(s.securityWithRecord(1n, 10n, 7n), null);
+    assert.equal(s.get(1n, 10n, 7n), undefined);
+  }),
+);
+
+Deno.test(
+  "MetaStore.delete: a row in any one of its tables alone is found and removed",
+  withStore((s) => {
+    const oid = { objectId: new Uint8Array(16).fill(5), extended: new Uint8Array(48) };
+    const only: Array<[string, (ino: bigint) => void, (ino: bigint) => boolean]> = [
+      [
+        "meta",
+        (i) => s.put(1n, i, 7n, { ...emptyMeta(), attributes: 0x20 }),
+        (i) => s.get(1n, i, 7n) !== undefined,
+      ],
+      [
+        "security",
+        (i) => s.security.put(1n, i, 7n, new Uint8Array([1])),
+        (i) => s.security.get(1n, i, 7n) !== null,
+      ],
+      [
+        "eas",
+        (i) => s.eas.put(1n, i, 7n, [{ name: "A", flags: 0, value: new Uint8Array([1]) }]),
+        (i) => s.eas.list(1n, i, 7n).length > 0,
+      ],
+      [
+        "reparse",
+        (i) => s.reparse.putReparse(1n, i, 7n, { tag: 0xa000000c, buffer: new Uint8Array(8) }),
+        (i) => s.reparse.getReparse(1n, i, 7n) !== undefined,
+      ],
+      [
+        "objid",
+        (i) => s.reparse.putObjectId(1n, i, 7n, oid),
+        (i) => s.reparse.getObjectId(1n, i, 7n) !== undefined,
+      ],
+    ];
+    let ino = 100n;
+    for (const [table, put, has] of only) {
+      ino++;
+      put(ino);
+      assert.equal(has(ino), true, table);
+      s.delete(1n, ino);
+      assert.equal(has(ino), false, `${table}: row left after delete`);
+    }
+  }),
+);
