@@ -190,10 +190,16 @@ export class FrameWriter {
     // What the queue holds in memory: a reply is often a view of a larger buffer (the reply writer's
     // first 4 KiB), which stays allocated until it is written.
     let size = 0;
-    for (const data of parts) size += Math.max(data.byteLength, data.buffer.byteLength);
+    let bytes = 0;
+    for (const data of parts) {
+      size += Math.max(data.byteLength, data.buffer.byteLength);
+      bytes += data.byteLength;
+    }
     // Nothing queued means every earlier message has been written whole (queued drops only after its
-    // last write): this one starts now, in order, instead of one promise turn later.
-    const idle = this.queued === 0;
+    // last write): this one starts now, in order, instead of one promise turn later. Only when it has
+    // bytes to write on a live connection: then its end (onProgress) still comes after an await, never
+    // inside this call, as when it waits its turn.
+    const idle = this.queued === 0 && !this.dead && bytes > 0;
     this.queued += size;
     const p = idle ? this.write(parts, size) : this.chain.then(() => this.write(parts, size));
     this.chain = p;

@@ -310,3 +310,27 @@ Deno.test("reuseFrameBuffer: takes a handed-back buffer of a large frame's shape
   reuseFrameBuffer(odd);
   assert(allocFrame(len).buffer !== odd);
 });
+
+Deno.test("FrameWriter: onProgress is never called inside send, also for an empty message or a dead connection", async () => {
+  const conn = new FakeConn();
+  conn.failWriteAt = 1;
+  let calls = 0;
+  let inside = false;
+  const w = new FrameWriter(conn.asConn(), () => {
+    if (inside) throw new Error("onProgress called inside send");
+    calls++;
+  });
+  const sendOutside = (parts: Uint8Array[]): Promise<void> => {
+    inside = true;
+    try {
+      return w.sendv(parts);
+    } finally {
+      inside = false;
+    }
+  };
+  await sendOutside([new Uint8Array(0)]); // nothing to write
+  await sendOutside([pattern(4, 1)]); // written
+  await sendOutside([pattern(4, 2)]); // fails: the connection is dead from here
+  await sendOutside([pattern(4, 3)]); // dropped
+  assertEquals(calls, 4);
+});
