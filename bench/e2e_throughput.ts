@@ -21,10 +21,11 @@
  *   both nodes (bench/cluster_rows.ts); needs /usr/bin/etcd, skipped without it.
  * `--rows=all` runs every group. `--quick` shrinks every size and time for a smoke run.
  *
- * Every timed run follows an unmeasured one on the same server doing the same thing (transfers:
- * --warmup-mib; raw-client loops: 0.5 s; smbtorture rows: 1 s; stat/delete: a quarter as many other
- * files), none with --quick: the rows measure a server whose code for that path has been compiled, as
- * a server in use is, not a fresh process's first seconds (docs/performance.md "Warm-up").
+ * Each row is timed after an unmeasured warm-up on the same server (transfers: a plain put and get
+ * of --warmup-mib before all modes; raw-client loops: 0.5 s of the same loop; smbtorture rows: 1 s of
+ * the same test; stat/delete: the same passes over a quarter as many other files), none with --quick:
+ * the rows measure a server whose code for that path has been compiled, as a server in use is, not a
+ * fresh process's first seconds (docs/performance.md "Warm-up: what a row measures").
  *
  * Client files go to --dir (/dev/shm). The shares cannot live under /dev/shm: Deno refuses any /dev
  * path without --allow-all ("Requires all access"), and the server runs with scoped permissions. So

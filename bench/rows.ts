@@ -282,7 +282,7 @@ export function parseTortureRate(output: string, op: string): number {
  * operations (its CPU over the run, session setup included, divided by rate x seconds). The same test
  * runs once before for `warmSeconds`, unmeasured, as the raw-client rows' loops do (timedLoops): the
  * timed run measures a server whose code for this path has been compiled, as in use, not the first
- * seconds of a fresh process (docs/performance.md "Warm-up").
+ * seconds of a fresh process (docs/performance.md "Warm-up: what a row measures").
  */
 export async function tortureBench(
   server: ServerHandle,
