@@ -315,17 +315,17 @@ export async function tortureBench(
     await settle(server.pid, before);
     if (w.failed) throw fail(w.out);
   }
+  const secs = Math.max(1, Math.round(seconds));
   const baseline = new Set(descendantPids(server.pid));
   const cpu0 = treeCpuSeconds(server.pid);
   const t0 = performance.now();
-  const r = await run(Math.max(1, Math.round(seconds)));
+  const r = await run(secs);
   const elapsed = (performance.now() - t0) / 1000;
   await settle(server.pid, baseline);
   const cpu = treeCpuSeconds(server.pid) - cpu0;
-  const out = r.out;
-  const rate = parseTortureRate(out, op);
-  if (r.failed || !Number.isFinite(rate)) throw fail(out);
+  const rate = parseTortureRate(r.out, op);
+  if (r.failed || !Number.isFinite(rate)) throw fail(r.out);
   // Operations in the run: rate x its measuring time (the rest of `elapsed` is setup).
-  const ops = rate * Math.min(elapsed, Math.max(1, Math.round(seconds)));
+  const ops = rate * Math.min(elapsed, secs);
   return { value: rate, cpu: (cpu / ops) * 1000 };
 }

@@ -1887,9 +1887,11 @@ export class ShareFs {
       baseFd = this.#openChecked(lk.abs, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode);
       this.#noteEntry(lk.parentAbs, lk.name, true);
       try {
-        fs.fchmodSync(baseFd, mode);
-        this.#chownNew(baseFd, req);
-        baseSt = fs.fstatSync(baseFd, { bigint: true });
+        // As #createNew: the open's stat stands unless mode or owner changed the file since.
+        const changed = this.#chmodNew(baseFd, this.#openedSt!, mode);
+        baseSt = this.#chownNew(baseFd, req) || changed
+          ? fs.fstatSync(baseFd, { bigint: true })
+          : this.#openedSt!;
         // The new file gets the request's attributes; the stream's allocation is its own.
         this.#initMeta(baseSt, false, { ...req, allocationSize: undefined }, baseFd);
       } catch (e) {
