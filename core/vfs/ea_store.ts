@@ -122,6 +122,9 @@ type Row = { birth: bigint | null; size: bigint; data: Uint8Array };
 
 /** The per-share table of extended attributes; created and owned by MetaStore. */
 export class EaTable {
+  /** The tables this store keeps rows of (dev, ino) in: MetaStore.delete checks each. */
+  static readonly tables: readonly string[] = ["eas"];
+
   readonly #get: StatementSync;
   readonly #size: StatementSync;
   readonly #put: StatementSync;

@@ -170,12 +170,11 @@ export class MetaStore {
       })`,
     );
     this.#del = db.prepare("DELETE FROM meta WHERE dev = ? AND ino = ?");
-    // Every table delete() clears (the sub-stores above have created theirs).
+    // Every table delete() clears, each sub-store naming its own (they have created them above).
+    const tables = ["meta", ...SecurityTable.tables, ...EaTable.tables, ...ReparseTable.tables];
     this.#stored = db.prepare(
       `SELECT ${
-        ["meta", "security", "eas", "reparse", "objid"].map((t) =>
-          `EXISTS (SELECT 1 FROM ${t} WHERE dev = ?1 AND ino = ?2)`
-        ).join(" OR ")
+        tables.map((t) => `EXISTS (SELECT 1 FROM ${t} WHERE dev = ?1 AND ino = ?2)`).join(" OR ")
       } AS stored`,
     );
     this.#many = db.prepare(
@@ -446,7 +445,8 @@ export class MetaStore {
     // (two statements, four deletes, the locks) and nothing kept is forgotten. What this step reads
     // is what it would have deleted: nothing else of this process writes the store within it, and
     // another process's row added after the read is ordered after this delete, as after a commit.
-    const row = this.#stored.get(i64(this.#dk(dev)), i64(ino)) as { stored: number | bigint } | undefined;
+    const dk = i64(this.#dk(dev));
+    const row = this.#stored.get(dk, i64(ino)) as { stored: number | bigint } | undefined;
     if (row !== undefined && Number(row.stored) === 0) return;
     this.#forget();
     // One transaction, one commit (one WAL append and lock round) for the four tables, committed
@@ -454,7 +454,7 @@ export class MetaStore {
     const outer = this.#db.isTransaction;
     if (!outer) this.#db.exec("BEGIN");
     try {
-      this.#del.run(i64(this.#dk(dev)), i64(ino));
+      this.#del.run(dk, i64(ino));
       this.security.delete(dev, ino);
       this.eas.delete(dev, ino);
       this.reparse.delete(dev, ino);

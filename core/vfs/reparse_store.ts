@@ -41,6 +41,9 @@ function bytes(v: unknown): Uint8Array {
 
 /** The reparse and object id tables of one share's metadata database. */
 export class ReparseTable {
+  /** The tables this store keeps rows of (dev, ino) in: MetaStore.delete checks each. */
+  static readonly tables: readonly string[] = ["reparse", "objid"];
+
   readonly #getR: StatementSync;
   readonly #putR: StatementSync;
   readonly #delR: StatementSync;

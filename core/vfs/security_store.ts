@@ -21,6 +21,9 @@ export const MAX_STORED_SD = 2 * 0xffff + 20 + 2 * 68;
 
 /** The per-share table of security descriptors; created and owned by MetaStore. */
 export class SecurityTable {
+  /** The tables this store keeps rows of (dev, ino) in: MetaStore.delete checks each. */
+  static readonly tables: readonly string[] = ["security"];
+
   readonly #get: StatementSync;
   readonly #put: StatementSync;
   readonly #del: StatementSync;

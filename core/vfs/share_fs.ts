@@ -1888,10 +1888,7 @@ export class ShareFs {
       this.#noteEntry(lk.parentAbs, lk.name, true);
       try {
         // As #createNew: the open's stat stands unless mode or owner changed the file since.
-        const changed = this.#chmodNew(baseFd, this.#openedSt!, mode);
-        baseSt = this.#chownNew(baseFd, req) || changed
-          ? fs.fstatSync(baseFd, { bigint: true })
-          : this.#openedSt!;
+        baseSt = this.#setUpNew(baseFd, mode, req) ? fs.fstatSync(baseFd, { bigint: true }) : this.#openedSt!;
         // The new file gets the request's attributes; the stream's allocation is its own.
         this.#initMeta(baseSt, false, { ...req, allocationSize: undefined }, baseFd);
       } catch (e) {
@@ -2120,13 +2117,18 @@ export class ShareFs {
   }
 
   /**
-   * Sets the exact `mode` of a file just created, whatever the process umask, unless the stat of its
-   * open (`opened`) shows it already has it. Returns whether it changed the file.
+   * Gives a file just created (its descriptor `fd`, just opened by #openChecked) the exact `mode`,
+   * whatever the process umask, unless the stat of its open shows it already has it, and the
+   * request's owner ({@link #chownNew}). Returns whether either changed the file, so that the open's
+   * stat (#openedSt) is stale.
    */
-  #chmodNew(fd: number, opened: FileStat, mode: number): boolean {
-    if ((Number(opened.mode) & 0o7777) === mode) return false;
-    fs.fchmodSync(fd, mode);
-    return true;
+  #setUpNew(fd: number, mode: number, req: CreateRequest): boolean {
+    let changed = false;
+    if ((Number(this.#openedSt!.mode) & 0o7777) !== mode) {
+      fs.fchmodSync(fd, mode);
+      changed = true;
+    }
+    return this.#chownNew(fd, req) || changed;
   }
 
   #createNew(lk: Lookup, req: CreateRequest, wantDir: boolean): CreateResult {
@@ -2147,8 +2149,7 @@ export class ShareFs {
       this.#noteEntry(lk.parentAbs, lk.name, true);
       try {
         fd = this.#openChecked(lk.abs, C.O_RDONLY | C.O_DIRECTORY, undefined);
-        changed = this.#chmodNew(fd, this.#openedSt!, mode);
-        changed = this.#chownNew(fd, req) || changed;
+        changed = this.#setUpNew(fd, mode, req);
       } catch (e) {
         try {
           fs.rmdirSync(lk.abs);
@@ -2160,8 +2161,7 @@ export class ShareFs {
       fd = this.#openChecked(lk.abs, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode);
       this.#noteEntry(lk.parentAbs, lk.name, true);
       try {
-        changed = this.#chmodNew(fd, this.#openedSt!, mode);
-        changed = this.#chownNew(fd, req) || changed;
+        changed = this.#setUpNew(fd, mode, req);
       } catch (e) {
         fs.closeSync(fd);
         throw e;
